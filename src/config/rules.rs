@@ -1,0 +1,38 @@
+//! The rules every configuration value is checked against, each naming its field.
+
+use std::time::Duration;
+
+use crate::BuildError;
+
+/// The largest count a limit may have: what a Tokio semaphore can hold.
+pub(crate) const MAX_COUNT: usize = tokio::sync::Semaphore::MAX_PERMITS;
+
+/// The longest duration a limit may have. Far beyond any sane limit, yet short enough that
+/// adding it to "now" can never overflow a clock.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// A count of workers, threads or queue places: at least 1, at most [`MAX_COUNT`].
+pub(crate) fn count(field: &'static str, value: usize) -> Result<(), BuildError> {
+    if value == 0 {
+        return Err(invalid(field, "must be at least 1", value));
+    }
+    if value > MAX_COUNT {
+        return Err(invalid(field, "must be at most 2305843009213693951", value));
+    }
+    Ok(())
+}
+
+/// A time limit: longer than zero, at most [`MAX_DURATION`] (365 days).
+pub(crate) fn duration(field: &'static str, value: Duration) -> Result<(), BuildError> {
+    if value.is_zero() {
+        return Err(invalid(field, "must be longer than zero", format_args!("{value:?}")));
+    }
+    if value > MAX_DURATION {
+        return Err(invalid(field, "must be at most 365 days", format_args!("{value:?}")));
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
+    BuildError::Invalid { field, rule, value: value.to_string() }
+}

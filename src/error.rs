@@ -1,0 +1,170 @@
+//! The error types: [`Error`] for governed calls, [`Rejection`] for work the governor turned
+//! away, and [`BuildError`] for configuration that breaks a rule.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why a governed call failed.
+///
+/// Generic over the operation's own error `E`, which is kept as it is in
+/// [`Error::Operation`] — never turned into a string.
+///
+/// # Examples
+///
+/// ```
+/// use bursar::{Error, Rejection};
+///
+/// fn describe(error: &Error<std::io::Error>) -> String {
+///     match error {
+///         Error::Operation(io) => format!("the operation failed: {io}"),
+///         Error::Rejected(Rejection::QueueFull { limit }) => format!("{limit} calls already wait"),
+///         Error::Rejected(other) => format!("turned away: {other}"),
+///         Error::Timeout { after } => format!("gave up after {after:?}"),
+///         Error::Panicked { message } => format!("the work panicked: {message}"),
+///         Error::Cancelled => "cancelled by shutdown".to_owned(),
+///         _ => "another failure".to_owned(),
+///     }
+/// }
+/// let error = Error::<std::io::Error>::Rejected(Rejection::ShuttingDown);
+/// assert_eq!(describe(&error), "turned away: the governor is shutting down");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The governor turned the call away before the operation ran.
+    Rejected(Rejection),
+    /// The operation ran longer than its limit (the max task duration) and was cancelled:
+    /// its future was dropped.
+    Timeout {
+        /// The limit that was exceeded.
+        after: Duration,
+    },
+    /// The operation panicked. Its permit was released and the governor keeps working.
+    Panicked {
+        /// The panic's message, or `"<non-string panic payload>"`.
+        message: String,
+    },
+    /// The governor cancelled the operation because a shutdown's grace period ended.
+    Cancelled,
+    /// The operation itself returned this error.
+    Operation(E),
+}
+
+impl<E> Error<E> {
+    /// The rejection, if the governor turned the call away.
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            Error::Rejected(rejection) => Some(*rejection),
+            _ => None,
+        }
+    }
+
+    /// The operation's own error, if that is what failed.
+    pub fn into_operation(self) -> Option<E> {
+        match self {
+            Error::Operation(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Converts the operation's error with `f`, keeping every other variant.
+    pub fn map_operation<F, E2>(self, f: F) -> Error<E2>
+    where
+        F: FnOnce(E) -> E2,
+    {
+        match self {
+            Error::Rejected(rejection) => Error::Rejected(rejection),
+            Error::Timeout { after } => Error::Timeout { after },
+            Error::Panicked { message } => Error::Panicked { message },
+            Error::Cancelled => Error::Cancelled,
+            Error::Operation(error) => Error::Operation(f(error)),
+        }
+    }
+}
+
+impl<E> From<Rejection> for Error<E> {
+    fn from(rejection: Rejection) -> Self {
+        Error::Rejected(rejection)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Rejected(rejection) => write!(f, "rejected: {rejection}"),
+            Error::Timeout { after } => write!(f, "timed out after {after:?}"),
+            Error::Panicked { message } => write!(f, "the operation panicked: {message}"),
+            Error::Cancelled => f.write_str("cancelled by the governor's shutdown"),
+            // Transparent: the user sees their own error's message.
+            Error::Operation(error) => error.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Rejected(rejection) => Some(rejection),
+            Error::Operation(error) => error.source(),
+            _ => None,
+        }
+    }
+}
+
+/// Why the governor turned work away before it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Every worker was busy and `limit` calls were already waiting.
+    #[error("the wait queue is full ({limit} calls already wait)")]
+    QueueFull {
+        /// The configured queue limit.
+        limit: usize,
+    },
+    /// The call waited for a worker longer than the queue timeout.
+    #[error("no worker became free within the queue timeout of {waited:?}")]
+    QueueTimeout {
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// The governor is shutting down and admits no new work.
+    #[error("the governor is shutting down")]
+    ShuttingDown,
+}
+
+/// A configuration value broke a rule, found by [`GovernorBuilder::build`](crate::GovernorBuilder::build).
+///
+/// # Examples
+///
+/// ```
+/// let error = bursar::Governor::builder().max_workers(0).build().unwrap_err();
+/// assert_eq!(error.field(), Some("workers.max_workers"));
+/// assert_eq!(error.to_string(), "invalid configuration: `workers.max_workers` must be at least 1 (got 0)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `field` has a value that breaks `rule`.
+    #[error("invalid configuration: `{field}` {rule} (got {value})")]
+    Invalid {
+        /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`.
+        field: &'static str,
+        /// The rule it broke, e.g. `must be at least 1`.
+        rule: &'static str,
+        /// The offending value, as written in the configuration.
+        value: String,
+    },
+    /// `build()` was called outside a Tokio runtime; the governor needs one to spawn work.
+    #[error("a Governor must be built inside a Tokio runtime (none is running on this thread)")]
+    NoRuntime,
+}
+
+impl BuildError {
+    /// The configuration field at fault, if a field is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            BuildError::Invalid { field, .. } => Some(field),
+            BuildError::NoRuntime => None,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! [`GovernorBuilder`]: set what differs from the defaults, then `build()` checks every rule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Governor;
+use crate::workers::Workers;
+use crate::{BuildError, GovernorConfig};
+
+/// Builds a [`Governor`]; every value is checked once, in [`build`](Self::build).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), bursar::BuildError> {
+/// let gov = bursar::Governor::builder()
+///     .max_workers(20)
+///     .queue_limit(500)
+///     .queue_timeout(Duration::from_secs(10))
+///     .max_task_duration(Duration::from_secs(600))
+///     .build()?;
+/// assert_eq!(gov.status().workers.max_workers, 20);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct GovernorBuilder {
+    config: GovernorConfig,
+}
+
+impl GovernorBuilder {
+    /// Starts from a whole configuration, e.g. one read from a file.
+    pub fn from_config(config: GovernorConfig) -> Self {
+        GovernorBuilder { config }
+    }
+
+    /// At most this many governed operations run at once. Default 10.
+    pub fn max_workers(mut self, max_workers: usize) -> Self {
+        self.config.workers.max_workers = max_workers;
+        self
+    }
+
+    /// At most this many calls wait for a worker. Default 1000.
+    pub fn queue_limit(mut self, queue_limit: usize) -> Self {
+        self.config.workers.queue_limit = queue_limit;
+        self
+    }
+
+    /// A call that waits longer than this for a worker is rejected. Default: no limit.
+    pub fn queue_timeout(mut self, queue_timeout: Duration) -> Self {
+        self.config.workers.queue_timeout = Some(queue_timeout);
+        self
+    }
+
+    /// Work running longer than this is cancelled. Default 1800 s.
+    pub fn max_task_duration(mut self, max_task_duration: Duration) -> Self {
+        self.config.workers.max_task_duration = max_task_duration;
+        self
+    }
+
+    /// At most this many blocking closures run at once. Default 10.
+    pub fn blocking_threads(mut self, blocking_threads: usize) -> Self {
+        self.config.workers.blocking_threads = blocking_threads;
+        self
+    }
+
+    /// At most this many blocking closures wait for a thread. Default 1000.
+    pub fn blocking_queue_limit(mut self, blocking_queue_limit: usize) -> Self {
+        self.config.workers.blocking_queue_limit = blocking_queue_limit;
+        self
+    }
+
+    /// Checks the configuration and builds the governor.
+    ///
+    /// # Errors
+    ///
+    /// - [`BuildError::Invalid`] naming the first field that breaks a rule (zero workers,
+    ///   zero queue, zero or over-long durations, …).
+    /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime.
+    pub fn build(self) -> Result<Governor, BuildError> {
+        self.config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        tracing::debug!(target: "bursar", config = ?self.config, "governor built");
+        Ok(Governor { workers: Arc::new(Workers::new(&self.config.workers)), runtime })
+    }
+}

@@ -1,0 +1,74 @@
+//! The [`Governor`] handle and everything it does.
+
+mod builder;
+mod run;
+mod shutdown;
+mod spawn;
+mod status;
+mod task_handle;
+
+use std::sync::Arc;
+
+use crate::workers::Workers;
+
+pub use builder::GovernorBuilder;
+pub use shutdown::ShutdownReport;
+pub use status::{BlockingStatus, Status, WorkerStatus};
+pub use task_handle::TaskHandle;
+
+/// The one handle a service wraps around every browser or database call.
+///
+/// Cheap to clone (an `Arc`); every clone governs the same limits. Build one with
+/// [`Governor::builder`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let gov = bursar::Governor::builder().max_workers(4).build()?;
+///
+/// let answer = gov.run(|| async { Ok::<_, std::io::Error>(42) }).await?;
+/// assert_eq!(answer, 42);
+/// assert_eq!(gov.status().workers.completed, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Governor {
+    workers: Arc<Workers>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Governor {
+    /// Starts a [`GovernorBuilder`] with the default configuration.
+    pub fn builder() -> GovernorBuilder {
+        GovernorBuilder::default()
+    }
+
+    /// Changes `max_workers` while the governor runs. Calls already running keep their
+    /// worker; if the limit shrinks below them, the extra workers retire as they finish, so
+    /// no permit is ever lost or duplicated.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Invalid`](crate::BuildError::Invalid) naming `workers.max_workers` if
+    /// `max_workers` is 0 or larger than a Tokio semaphore can hold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// let gov = bursar::Governor::builder().max_workers(10).build()?;
+    /// gov.set_max_workers(4)?;
+    /// assert_eq!(gov.status().workers.effective_limit, 4);
+    /// assert!(gov.set_max_workers(0).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn set_max_workers(&self, max_workers: usize) -> Result<(), crate::BuildError> {
+        crate::config::check_count("workers.max_workers", max_workers)?;
+        self.workers.set_max_workers(max_workers);
+        tracing::info!(target: "bursar::workers", max_workers, "worker limit changed");
+        Ok(())
+    }
+}

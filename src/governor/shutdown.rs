@@ -1,0 +1,95 @@
+//! Graceful shutdown: stop admitting, let work finish within a grace period, cancel the rest.
+
+use std::time::Duration;
+
+use tokio::time::{Instant, timeout};
+
+use super::Governor;
+use crate::workers::Exit;
+
+/// How long cancelled work gets to notice its cancellation before shutdown reports it as
+/// `unfinished` (a future that nobody polls any more never notices).
+const CANCEL_SETTLE: Duration = Duration::from_secs(1);
+
+/// What [`Governor::shutdown`] did, counted exactly.
+///
+/// Every call or task in flight when shutdown began is counted once in `finished`,
+/// `cancelled`, `rejected_waiting` or `unfinished`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Work that ended on its own within the grace period: succeeded, failed, or was dropped
+    /// by its caller.
+    pub finished: usize,
+    /// Work still running when the grace period ended, cancelled.
+    pub cancelled: usize,
+    /// Calls and tasks still waiting in a queue, rejected with `ShuttingDown`.
+    pub rejected_waiting: usize,
+    /// Work that had not ended when shutdown returned: a future its owner no longer polls.
+    pub unfinished: usize,
+    /// Blocking closures still running on their threads (they cannot be interrupted and
+    /// release their place when they return).
+    pub blocking_still_running: usize,
+    /// How long shutdown took.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub elapsed: Duration,
+}
+
+impl Governor {
+    /// Shuts the governor down: new calls are rejected with `ShuttingDown` at once, calls
+    /// still queued are rejected, running work gets `grace` to finish, and what is still
+    /// running then is cancelled (its future is dropped; it ends with `Error::Cancelled`).
+    ///
+    /// Calling it again returns a report of what was left, usually all zeros.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future leaves the governor closed; work in flight continues
+    /// until it ends or a later `shutdown` cancels it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// let gov = bursar::Governor::builder().build()?;
+    /// let slow = gov.spawn(async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, std::io::Error>(())
+    /// }).unwrap();
+    /// tokio::task::yield_now().await;
+    ///
+    /// let report = gov.shutdown(Duration::from_secs(5)).await;
+    /// assert_eq!((report.finished, report.cancelled), (0, 1));
+    /// assert!(matches!(slow.await, Err(bursar::Error::Cancelled)));
+    /// assert!(gov.run(|| async { Ok::<_, std::io::Error>(()) }).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        let workers = &*self.workers;
+        let tally = |exit| workers.drain.exits_after_close(exit);
+        let before = [Exit::Finished, Exit::Cancelled, Exit::Evicted].map(tally);
+        if workers.close() {
+            tracing::info!(target: "bursar", in_flight = workers.drain.in_flight(), ?grace, "shutting down");
+        }
+        if timeout(grace, workers.drain.wait_idle()).await.is_err() {
+            tracing::warn!(target: "bursar", in_flight = workers.drain.in_flight(), "grace period over; cancelling work");
+            workers.drain.cancel_all();
+            let _ = timeout(CANCEL_SETTLE, workers.drain.wait_idle()).await;
+        }
+        let report = ShutdownReport {
+            finished: tally(Exit::Finished) - before[0],
+            cancelled: tally(Exit::Cancelled) - before[1],
+            rejected_waiting: tally(Exit::Evicted) - before[2],
+            unfinished: workers.drain.in_flight(),
+            blocking_still_running: workers.blocking.in_use(),
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(target: "bursar", ?report, "shut down");
+        report
+    }
+}

@@ -1,0 +1,114 @@
+//! [`Status`]: a snapshot of the governor a person or a dashboard can read.
+
+use super::Governor;
+use crate::workers::Count;
+
+/// A snapshot of everything the governor governs; serialisable with serde.
+///
+/// Counts are exact; gauges (`active`, `queued`, …) are read one after another, so they are
+/// exact whenever nothing moves while they are read.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), bursar::BuildError> {
+/// let gov = bursar::Governor::builder().build()?;
+/// let status = gov.status();
+/// assert_eq!((status.workers.max_workers, status.workers.active), (10, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Status {
+    /// The bounded worker pool.
+    pub workers: WorkerStatus,
+}
+
+/// The worker pool's section of [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct WorkerStatus {
+    /// The configured limit on concurrent work.
+    pub max_workers: usize,
+    /// The limit in force now (lower than `max_workers` while health shrinks it).
+    pub effective_limit: usize,
+    /// Operations running now.
+    pub active: usize,
+    /// Calls waiting for a worker now.
+    pub queued: usize,
+    /// The most calls that may wait.
+    pub queue_limit: usize,
+    /// Calls and tasks admitted and not yet ended, whether queued, running or in a blocking lane.
+    pub in_flight: usize,
+    /// Operations that returned `Ok`.
+    pub completed: u64,
+    /// Operations that returned an error, timed out or panicked.
+    pub failed: u64,
+    /// Of `failed`: cancelled at the max task duration.
+    pub timed_out: u64,
+    /// Of `failed`: panicked.
+    pub panicked: u64,
+    /// Cancelled by a shutdown's grace period ending (not failures).
+    pub cancelled: u64,
+    /// Dropped by their caller (or aborted) before they ended (not failures).
+    pub abandoned: u64,
+    /// Turned away: the sum of the three reasons below.
+    pub rejected: u64,
+    /// Of `rejected`: the queue was full.
+    pub rejected_queue_full: u64,
+    /// Of `rejected`: waited past the queue timeout.
+    pub rejected_queue_timeout: u64,
+    /// Of `rejected`: the governor was shutting down.
+    pub rejected_shutting_down: u64,
+    /// The blocking lane used by [`Governor::spawn_blocking`].
+    pub blocking: BlockingStatus,
+}
+
+/// The blocking lane's section of [`WorkerStatus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct BlockingStatus {
+    /// The most blocking closures that run at once.
+    pub max_threads: usize,
+    /// Blocking closures running now (including ones whose caller stopped waiting).
+    pub active: usize,
+    /// Blocking closures waiting for a thread now.
+    pub queued: usize,
+}
+
+impl Governor {
+    /// A snapshot of the governor's state and counters.
+    pub fn status(&self) -> Status {
+        let workers = &*self.workers;
+        let counters = workers.counters();
+        Status {
+            workers: WorkerStatus {
+                max_workers: workers.max_workers(),
+                effective_limit: workers.tasks.limit(),
+                active: workers.tasks.in_use(),
+                queued: workers.tasks.waiting(),
+                queue_limit: workers.tasks.queue_limit,
+                in_flight: workers.drain.in_flight(),
+                completed: counters.get(Count::Completed),
+                failed: counters.get(Count::Failed),
+                timed_out: counters.get(Count::TimedOut),
+                panicked: counters.get(Count::Panicked),
+                cancelled: counters.get(Count::Cancelled),
+                abandoned: counters.get(Count::Abandoned),
+                rejected: counters.rejected(),
+                rejected_queue_full: counters.get(Count::QueueFull),
+                rejected_queue_timeout: counters.get(Count::QueueTimeout),
+                rejected_shutting_down: counters.get(Count::ShuttingDown),
+                blocking: BlockingStatus {
+                    max_threads: workers.blocking.limit(),
+                    active: workers.blocking.in_use(),
+                    queued: workers.blocking.waiting(),
+                },
+            },
+        }
+    }
+}

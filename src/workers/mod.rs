@@ -1,0 +1,80 @@
+//! The bounded worker pool.
+//!
+//! Two lanes — async work and blocking closures — each a resizable limit with a bounded wait
+//! queue in front. Every call holds an [`InFlight`] guard from admission to its end, a
+//! [`Ticket`] for its place, and a [`Permit`] while it runs; each guard releases on drop, so a
+//! call dropped at any await point leaves every count exact.
+
+mod counters;
+mod drain;
+mod in_flight;
+mod lane;
+mod permit;
+mod supervise;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub(crate) use counters::Count;
+pub(crate) use drain::Exit;
+pub(crate) use in_flight::InFlight;
+pub(crate) use lane::Lane;
+pub(crate) use permit::{Permit, Ticket};
+pub(crate) use supervise::{panic_message, supervise};
+
+use crate::WorkerConfig;
+use counters::Counters;
+use drain::Drain;
+
+/// Everything the worker pool shares between governor handles and spawned tasks.
+#[derive(Debug)]
+pub(crate) struct Workers {
+    pub(crate) tasks: Arc<Lane>,
+    pub(crate) blocking: Arc<Lane>,
+    pub(crate) drain: Drain,
+    pub(crate) counters: Counters,
+    pub(crate) max_task_duration: Duration,
+    max_workers: AtomicUsize,
+}
+
+impl Workers {
+    pub(crate) fn new(config: &WorkerConfig) -> Self {
+        Workers {
+            tasks: Arc::new(Lane::new(config.max_workers, config.queue_limit, config.queue_timeout)),
+            blocking: Arc::new(Lane::new(
+                config.blocking_threads,
+                config.blocking_queue_limit,
+                config.queue_timeout,
+            )),
+            drain: Drain::default(),
+            counters: Counters::default(),
+            max_task_duration: config.max_task_duration,
+            max_workers: AtomicUsize::new(config.max_workers),
+        }
+    }
+
+    pub(crate) fn max_workers(&self) -> usize {
+        // Relaxed: a configuration value read for status; resizes are ordered by the lane.
+        self.max_workers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_max_workers(&self, max_workers: usize) {
+        // Relaxed: see `max_workers`.
+        self.max_workers.store(max_workers, Ordering::Relaxed);
+        self.tasks.resize(max_workers);
+    }
+
+    /// Admits nothing more: new calls and calls still queued are rejected.
+    /// Returns false if it was already closed.
+    pub(crate) fn close(&self) -> bool {
+        let first = self.drain.close();
+        self.tasks.close();
+        self.blocking.close();
+        first
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}

@@ -1,0 +1,86 @@
+//! The guards of a lane: a [`Permit`] to run, a [`QueueSlot`] while waiting for one, and the
+//! [`Ticket`] that is one or the other. Each is generic over how it holds the lane — `&Lane`
+//! for a call awaited in place, `Arc<Lane>` for a spawned task — and releases on drop.
+
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::TryAcquireError;
+
+use super::lane::Lane;
+use crate::Rejection;
+
+/// The right to run one unit of work. Dropping it is the release.
+#[derive(Debug)]
+#[must_use = "dropping the permit releases the worker at once"]
+pub(crate) struct Permit<L: Deref<Target = Lane>> {
+    lane: L,
+}
+
+impl<L: Deref<Target = Lane>> Drop for Permit<L> {
+    fn drop(&mut self) {
+        self.lane.release();
+    }
+}
+
+/// A place in a lane's wait queue. Dropping it leaves the queue.
+#[derive(Debug)]
+#[must_use = "dropping the slot leaves the queue"]
+pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
+    lane: L,
+}
+
+impl<L: Deref<Target = Lane>> Drop for QueueSlot<L> {
+    fn drop(&mut self) {
+        // Release: the slot is free for the next caller's `fetch_update`.
+        self.lane.waiting.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// What admission to a lane gives: a permit at once, or a place in the queue.
+#[derive(Debug)]
+pub(crate) enum Ticket<L: Deref<Target = Lane>> {
+    Ready(Permit<L>),
+    Waiting(QueueSlot<L>),
+}
+
+impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
+    /// Takes a free permit, or else a queue place, without waiting.
+    pub(crate) fn reserve(lane: L) -> Result<Self, Rejection> {
+        let acquired = lane.semaphore.try_acquire().map(|permit| permit.forget());
+        match acquired {
+            Ok(()) => return Ok(Ticket::Ready(Permit { lane })),
+            Err(TryAcquireError::Closed) => return Err(Rejection::ShuttingDown),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let limit = lane.queue_limit;
+        // AcqRel: the count is the queue's capacity check; no other data hangs on it.
+        lane.waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                (waiting < limit).then_some(waiting + 1)
+            })
+            .map_err(|_| Rejection::QueueFull { limit })?;
+        Ok(Ticket::Waiting(QueueSlot { lane }))
+    }
+
+    /// Waits in the queue, if queued, until a permit is free.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future leaves the queue and holds no permit.
+    pub(crate) async fn ready(self) -> Result<Permit<L>, Rejection> {
+        let slot = match self {
+            Ticket::Ready(permit) => return Ok(permit),
+            Ticket::Waiting(slot) => slot,
+        };
+        let acquired = match slot.lane.queue_timeout {
+            None => slot.lane.semaphore.acquire().await,
+            Some(waited) => tokio::time::timeout(waited, slot.lane.semaphore.acquire())
+                .await
+                .map_err(|_elapsed| Rejection::QueueTimeout { waited })?,
+        };
+        acquired.map_err(|_closed| Rejection::ShuttingDown)?.forget();
+        // The slot is dropped on return: the call leaves the queue holding its permit.
+        Ok(Permit { lane: slot.lane.clone() })
+    }
+}

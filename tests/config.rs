@@ -1,0 +1,123 @@
+//! Configuration: defaults, every rule checked by `build()`, and the serde format.
+
+use std::time::Duration;
+
+use bursar::{BuildError, Governor, GovernorBuilder, GovernorConfig};
+
+#[test]
+fn the_defaults_are_the_seeds() {
+    let workers = GovernorConfig::default().workers;
+    assert_eq!(workers.max_workers, 10);
+    assert_eq!(workers.queue_limit, 1000);
+    assert_eq!(workers.queue_timeout, None);
+    assert_eq!(workers.max_task_duration, Duration::from_secs(1800));
+    assert_eq!((workers.blocking_threads, workers.blocking_queue_limit), (10, 1000));
+}
+
+fn field_rejected(builder: GovernorBuilder) -> (&'static str, String) {
+    match builder.build() {
+        Err(error @ BuildError::Invalid { field, .. }) => (field, error.to_string()),
+        other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_invalid_value_names_its_field_and_rule() {
+    let huge = usize::MAX;
+    let year_and_a_day = Duration::from_secs(366 * 24 * 3600);
+    let cases: Vec<(GovernorBuilder, &str, &str)> = vec![
+        (Governor::builder().max_workers(0), "workers.max_workers", "must be at least 1 (got 0)"),
+        (Governor::builder().max_workers(huge), "workers.max_workers", "must be at most"),
+        (Governor::builder().queue_limit(0), "workers.queue_limit", "must be at least 1 (got 0)"),
+        (
+            Governor::builder().queue_timeout(Duration::ZERO),
+            "workers.queue_timeout",
+            "must be longer than zero",
+        ),
+        (
+            Governor::builder().queue_timeout(year_and_a_day),
+            "workers.queue_timeout",
+            "must be at most 365 days",
+        ),
+        (
+            Governor::builder().max_task_duration(Duration::ZERO),
+            "workers.max_task_duration",
+            "must be longer than zero (got 0ns)",
+        ),
+        (
+            Governor::builder().max_task_duration(Duration::MAX),
+            "workers.max_task_duration",
+            "at most 365 days",
+        ),
+        (Governor::builder().blocking_threads(0), "workers.blocking_threads", "must be at least 1"),
+        (Governor::builder().blocking_queue_limit(0), "workers.blocking_queue_limit", "must be at least 1"),
+    ];
+    for (builder, field, rule) in cases {
+        let (named, message) = field_rejected(builder);
+        assert_eq!(named, field);
+        assert!(message.contains(&format!("`{field}` {rule}")) || message.contains(rule), "{message}");
+        assert!(message.starts_with(&format!("invalid configuration: `{field}`")), "{message}");
+    }
+}
+
+#[test]
+fn a_valid_configuration_outside_a_runtime_is_a_typed_error_not_a_panic() {
+    assert_eq!(Governor::builder().build().unwrap_err(), BuildError::NoRuntime);
+}
+
+#[tokio::test]
+async fn a_builder_can_start_from_a_config() {
+    let mut config = GovernorConfig::default();
+    config.workers.max_workers = 3;
+    let gov = GovernorBuilder::from_config(config).queue_limit(7).build().unwrap();
+    let status = gov.status().workers;
+    assert_eq!((status.max_workers, status.effective_limit, status.queue_limit), (3, 3, 7));
+}
+
+#[cfg(feature = "serde")]
+mod serde_format {
+    use super::*;
+
+    #[test]
+    fn durations_are_written_with_units_and_read_back() {
+        let mut config = GovernorConfig::default();
+        config.workers.queue_timeout = Some(Duration::from_millis(250));
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(json["workers"]["max_task_duration"], "30m");
+        assert_eq!(json["workers"]["queue_timeout"], "250ms");
+        let back: GovernorConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn missing_fields_take_their_defaults_and_numbers_are_seconds() {
+        let config: GovernorConfig =
+            serde_json::from_str(r#"{"workers": {"max_workers": 4, "max_task_duration": 90}}"#).unwrap();
+        assert_eq!(config.workers.max_workers, 4);
+        assert_eq!(config.workers.max_task_duration, Duration::from_secs(90));
+        assert_eq!(config.workers.queue_limit, 1000);
+        let half: GovernorConfig = serde_json::from_str(r#"{"workers": {"queue_timeout": 0.5}}"#).unwrap();
+        assert_eq!(half.workers.queue_timeout, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn malformed_values_and_unknown_keys_are_errors() {
+        for (json, expected) in [
+            (r#"{"workers": {"max_task_duration": "soon"}}"#, "invalid value: string \"soon\""),
+            (r#"{"workers": {"max_task_duration": -3}}"#, "invalid value: integer `-3`"),
+            (r#"{"workers": {"max_workers": "ten"}}"#, "invalid type: string \"ten\""),
+            (r#"{"workers": {"max_wrokers": 3}}"#, "unknown field `max_wrokers`"),
+            (r#"{"wrokers": {}}"#, "unknown field `wrokers`"),
+        ] {
+            let error = serde_json::from_str::<GovernorConfig>(json).unwrap_err().to_string();
+            assert!(error.contains(expected), "{json}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_parsed_but_invalid_config_is_caught_by_build() {
+        let config: GovernorConfig = serde_json::from_str(r#"{"workers": {"max_workers": 0}}"#).unwrap();
+        let error = GovernorBuilder::from_config(config).build().unwrap_err();
+        assert_eq!(error.field(), Some("workers.max_workers"));
+    }
+}

@@ -1,0 +1,150 @@
+//! Spawned and blocking work: tracked, bounded, and never silent.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bursar::{Error, Governor, Rejection};
+use support::{Gauge, Io, capture_events, io_error, sleep_secs, until};
+
+#[tokio::test(start_paused = true)]
+async fn spawned_tasks_share_the_worker_limit() {
+    let gov = Governor::builder().max_workers(3).build().unwrap();
+    let gauge = Arc::new(Gauge::default());
+    let handles: Vec<_> = (0..30)
+        .map(|i| {
+            let gauge = Arc::clone(&gauge);
+            gov.spawn(async move {
+                let _inside = gauge.enter();
+                sleep_secs(1).await;
+                Ok::<_, Io>(i)
+            })
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(gov.status().workers.queued, 27);
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await.unwrap();
+    }
+    assert_eq!((total, gauge.peak()), ((0..30).sum(), 3));
+    assert_eq!(gov.status().workers.completed, 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_rejects_a_spawn_at_once() {
+    let gov = Governor::builder().max_workers(1).queue_limit(1).build().unwrap();
+    let first = gov
+        .spawn(async {
+            sleep_secs(5).await;
+            Ok::<_, Io>(())
+        })
+        .unwrap();
+    let second = gov.spawn(async { Ok::<_, Io>(()) }).unwrap();
+    let third = gov.spawn(async { Ok::<_, Io>(()) });
+    assert_eq!(third.unwrap_err(), Rejection::QueueFull { limit: 1 });
+    first.await.unwrap();
+    second.await.unwrap();
+    let status = gov.status().workers;
+    assert_eq!((status.completed, status.rejected_queue_full, status.in_flight), (2, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_spawned_task_is_a_warning_and_a_counter() {
+    let (_guard, events) = capture_events();
+    let gov = Governor::builder().build().unwrap();
+    let handle = gov.spawn(async { Err::<(), _>(io_error("driver went away")) }).unwrap();
+    handle.await.unwrap_err();
+    let warnings = events.lines_with("spawned work failed");
+    assert_eq!(warnings.len(), 1, "{}", events.text());
+    assert!(warnings[0].contains("WARN") && warnings[0].contains("driver went away"), "{}", warnings[0]);
+    assert_eq!(gov.status().workers.failed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_detached_panicking_task_is_logged_counted_and_releases_its_worker() {
+    let (_guard, events) = capture_events();
+    let gov = Governor::builder().max_workers(1).build().unwrap();
+    drop(gov.spawn(async {
+        tokio::task::yield_now().await;
+        panic!("bad selector");
+        #[allow(unreachable_code)]
+        Ok::<(), Io>(())
+    }));
+    until(|| gov.status().workers.panicked == 1).await;
+    let errors = events.lines_with("work panicked");
+    assert_eq!(errors.len(), 1, "{}", events.text());
+    assert!(errors[0].contains("ERROR") && errors[0].contains("bad selector"), "{}", errors[0]);
+    assert_eq!(gov.run(|| async { Ok::<_, Io>(1) }).await.unwrap(), 1, "the worker came back");
+    let status = gov.status().workers;
+    assert_eq!((status.panicked, status.failed, status.active, status.in_flight), (1, 1, 0, 0));
+}
+
+#[tokio::test]
+async fn blocking_work_runs_on_its_own_bounded_lane() {
+    let gov = Governor::builder().max_workers(1).blocking_threads(2).build().unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    let gauge = Arc::new(Gauge::default());
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let (gate, gauge) = (Arc::clone(&gate), Arc::clone(&gauge));
+            gov.spawn_blocking(move || {
+                let _inside = gauge.enter();
+                gate.lock().unwrap().recv().unwrap();
+                Ok::<_, Io>(i)
+            })
+            .unwrap()
+        })
+        .collect();
+    until_real(|| gauge.current() == 2).await;
+    let status = gov.status().workers;
+    assert_eq!((status.blocking.queued, status.active), (4, 0), "the async lane is untouched");
+    for _ in 0..6 {
+        release.send(()).unwrap();
+    }
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await.unwrap();
+    }
+    assert_eq!((total, gauge.peak()), (15, 2));
+    assert_eq!(gov.status().workers.blocking.active, 0);
+}
+
+#[tokio::test]
+async fn a_panic_in_blocking_work_becomes_an_error() {
+    let gov = Governor::builder().build().unwrap();
+    let handle = gov.spawn_blocking(|| -> Result<(), Io> { panic!("parser blew up") }).unwrap();
+    assert!(matches!(handle.await, Err(Error::Panicked { message }) if message == "parser blew up"));
+    let status = gov.status().workers;
+    assert_eq!((status.panicked, status.blocking.active), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn aborting_a_task_releases_its_worker_and_counts_it_abandoned() {
+    let gov = Governor::builder().max_workers(1).build().unwrap();
+    let handle = gov
+        .spawn(async {
+            sleep_secs(60).await;
+            Ok::<_, Io>(())
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    handle.abort();
+    assert!(matches!(handle.await, Err(Error::Cancelled)));
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.in_flight, status.abandoned), (0, 0, 1));
+}
+
+/// Waits on real time for blocking threads to reach a state.
+async fn until_real(mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition never held");
+}
