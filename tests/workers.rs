@@ -100,7 +100,7 @@ async fn the_limit_holds_on_the_multi_thread_runtime() {
 async fn a_full_queue_rejects_at_once_and_only_when_full() {
     let gov = governor(2, 3);
     let (gauge, gate, mut calls) = start_held(&gov, 5);
-    until(|| gov.status().workers.queued == 3).await;
+    until(|| gov.status().workers.queued == 3 && gauge.current() == 2).await;
     assert_eq!(gov.status().workers.active, 2);
 
     let started = Instant::now();
