@@ -1,39 +1,57 @@
 //! The main job: 100 browser-like jobs through one governor of 10 workers.
 //!
-//! Each job simulates a browser session: random latency, sometimes a driver error, now and
-//! then a hang (cut off by the max task duration) or a panic (contained). Progress is printed
-//! while it runs; the final status is printed as JSON.
+//! Each job simulates a browser session: random latency, sometimes a dropped driver
+//! connection (transient: retried with backoff), a missing page (permanent: not retried), now
+//! and then a hang (cut off by the max task duration) or a panic (contained). Progress is
+//! printed while it runs; the final status is printed as JSON.
 //!
 //! Run it with `cargo run --example quickstart`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use bursar::retry::{ExponentialBackoff, Jitter};
 use bursar::{Error, Governor};
 
 const JOBS: u64 = 100;
 
-/// The ways a simulated browser job can end.
+/// The ways a simulated browser job can fail.
 #[derive(Debug)]
 enum BrowserError {
+    /// Transient: a fresh attempt usually works.
     ConnectionClosed,
+    /// Permanent: trying again changes nothing.
+    PageNotFound,
+}
+
+impl BrowserError {
+    fn is_transient(&self) -> bool {
+        matches!(self, BrowserError::ConnectionClosed)
+    }
 }
 
 impl std::fmt::Display for BrowserError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection closed while reading from the driver")
+        f.write_str(match self {
+            BrowserError::ConnectionClosed => "connection closed while reading from the driver",
+            BrowserError::PageNotFound => "404: the page is gone",
+        })
     }
 }
 
-/// One simulated browser job: every tenth loses its driver connection, three hang, two panic.
-async fn browse(job: u64, latency: Duration) -> Result<String, BrowserError> {
+/// One attempt of a simulated browser job. Every fifth job loses its driver connection on
+/// the first attempt (one in twenty on every attempt), four pages are gone, three hang and two
+/// panic.
+async fn browse(job: u64, attempt: u32, latency: Duration) -> Result<String, BrowserError> {
     tokio::time::sleep(latency).await;
     match job {
-        _ if job % 10 == 3 => Err(BrowserError::ConnectionClosed),
+        _ if job % 20 == 3 => Err(BrowserError::ConnectionClosed),
+        _ if job % 5 == 1 && attempt == 1 => Err(BrowserError::ConnectionClosed),
+        _ if job % 25 == 12 => Err(BrowserError::PageNotFound),
         _ if job % 33 == 5 => std::future::pending().await, // a hung page: the max task duration ends it
         _ if job % 45 == 20 => panic!("job {job}: the page script crashed the driver"),
-        _ => Ok(format!("job {job}: page loaded")),
+        _ => Ok(format!("job {job}: page loaded after {attempt} attempt(s)")),
     }
 }
 
@@ -41,12 +59,17 @@ async fn browse(job: u64, latency: Duration) -> Result<String, BrowserError> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter("bursar=warn").with_target(false).with_ansi(colour).init();
-    std::panic::set_hook(Box::new(|_| {})); // panics are reported by bursar; keep the output readable
+    std::panic::set_hook(Box::new(|_| {})); // bursar reports the two panics; keep the output readable
 
     let gov = Governor::builder()
         .max_workers(10)
         .queue_limit(200)
-        .max_task_duration(Duration::from_secs(3))
+        .max_task_duration(Duration::from_secs(8))
+        .backoff(
+            ExponentialBackoff::new()
+                .with_initial_delay(Duration::from_millis(500))
+                .with_jitter(Jitter::Full),
+        )
         .build()?;
     println!("bursar quickstart: {JOBS} browser jobs through {} workers\n", gov.status().workers.max_workers);
 
@@ -58,7 +81,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (gov, tally) = (gov.clone(), Arc::clone(&tally));
         let latency = Duration::from_millis(100 + rng.next() % 600);
         jobs.spawn(async move {
-            let result = gov.run(|| browse(job, latency)).await;
+            let attempts = AtomicU32::new(0);
+            let result = gov
+                .call(|| browse(job, attempts.fetch_add(1, Ordering::Relaxed) + 1, latency))
+                .when(BrowserError::is_transient)
+                .name("browse")
+                .await;
             tally.record(&result);
         });
     }
@@ -84,12 +112,14 @@ async fn print_progress(gov: Governor, tally: Arc<Tally>) {
         tick.tick().await;
         let workers = gov.status().workers;
         println!(
-            "[{:>3}/{JOBS}] ok {:>3}  failed {:>3}  | active {:>2}  queued {:>3}",
+            "[{:>3}/{JOBS}] ok {:>3}  failed {:>3}  | active {:>2}  queued {:>3}  retrying {:>2}  retries {:>3}",
             tally.done(),
             tally.ok.load(Ordering::Relaxed),
             tally.done() - tally.ok.load(Ordering::Relaxed),
             workers.active,
             workers.queued,
+            workers.retrying,
+            workers.retries,
         );
     }
 }
@@ -98,6 +128,7 @@ async fn print_progress(gov: Governor, tally: Arc<Tally>) {
 struct Tally {
     ok: AtomicU64,
     driver_errors: AtomicU64,
+    missing_pages: AtomicU64,
     timeouts: AtomicU64,
     panics: AtomicU64,
 }
@@ -106,7 +137,8 @@ impl Tally {
     fn record(&self, result: &Result<String, Error<BrowserError>>) {
         let counter = match result {
             Ok(_) => &self.ok,
-            Err(Error::Operation(_)) => &self.driver_errors,
+            Err(Error::Operation(BrowserError::ConnectionClosed)) => &self.driver_errors,
+            Err(Error::Operation(BrowserError::PageNotFound)) => &self.missing_pages,
             Err(Error::Timeout { .. }) => &self.timeouts,
             Err(_) => &self.panics,
         };
@@ -114,18 +146,19 @@ impl Tally {
     }
 
     fn done(&self) -> u64 {
-        [&self.ok, &self.driver_errors, &self.timeouts, &self.panics]
+        [&self.ok, &self.driver_errors, &self.missing_pages, &self.timeouts, &self.panics]
             .iter()
-            .map(|c| c.load(Ordering::Relaxed))
+            .map(|counter| counter.load(Ordering::Relaxed))
             .sum()
     }
 
     fn summary(&self) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         format!(
-            "summary\n  succeeded       {:>3}\n  driver errors   {:>3}\n  hung, timed out {:>3}\n  panicked        {:>3}\n  total           {:>3}",
+            "summary\n  succeeded                 {:>3}\n  driver errors (3 tries)   {:>3}\n  page gone (not retried)   {:>3}\n  hung, timed out           {:>3}\n  panicked                  {:>3}\n  total                     {:>3}",
             get(&self.ok),
             get(&self.driver_errors),
+            get(&self.missing_pages),
             get(&self.timeouts),
             get(&self.panics),
             self.done()

@@ -54,10 +54,11 @@
 mod config;
 mod error;
 mod governor;
+pub mod retry;
 mod workers;
 
-pub use config::{GovernorConfig, WorkerConfig};
+pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
 pub use error::{BuildError, Error, Rejection};
 pub use governor::{
-    BlockingStatus, Governor, GovernorBuilder, ShutdownReport, Status, TaskHandle, WorkerStatus,
+    BlockingStatus, Call, Governor, GovernorBuilder, ShutdownReport, Status, TaskHandle, WorkerStatus,
 };

@@ -251,3 +251,19 @@ async fn shrinking_the_limit_under_load_retires_workers_as_they_finish() {
     assert_eq!(gov.status().workers.active, 0);
     assert_eq!(gauge.peak(), 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn time_in_the_queue_does_not_count_against_the_max_task_duration() {
+    let gov = Governor::builder().max_workers(1).max_task_duration(Duration::from_secs(10)).build().unwrap();
+    let hog = gov.spawn(async {
+        sleep_secs(9).await;
+        Ok::<_, Io>(())
+    });
+    until(|| gov.status().workers.active == 1).await;
+    let started = Instant::now();
+    let waited = gov.run(|| tracked_sleep(DropCounter::default().token(), 8)).await;
+    assert_eq!(waited.unwrap(), 8, "9 s queued + 8 s running: only the 8 s count against 10 s");
+    assert_eq!(started.elapsed(), Duration::from_secs(17));
+    hog.unwrap().await.unwrap();
+    assert_eq!(gov.status().workers.timed_out, 0);
+}

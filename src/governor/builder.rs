@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Governor;
+use super::{Governor, Inner};
+use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::workers::Workers;
-use crate::{BuildError, GovernorConfig};
+use crate::{BuildError, GovernorConfig, RetryConfig};
 
 /// Builds a [`Governor`]; every value is checked once, in [`build`](Self::build).
 ///
@@ -73,6 +74,30 @@ impl GovernorBuilder {
         self
     }
 
+    /// Every retry setting at once.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.config.retry = retry;
+        self
+    }
+
+    /// Attempts per governed call, the first included (1 turns retrying off). Default 3.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.config.retry.max_attempts = max_attempts;
+        self
+    }
+
+    /// The delays between attempts: initial delay, multiplier, cap, jitter and seed.
+    /// Default: 2 s, ×2, 30 s, no jitter.
+    pub fn backoff(mut self, backoff: ExponentialBackoff) -> Self {
+        let retry = &mut self.config.retry;
+        retry.initial_delay = backoff.initial_delay();
+        retry.multiplier = backoff.multiplier();
+        retry.max_delay = backoff.max_delay();
+        retry.jitter = backoff.jitter();
+        retry.seed = backoff.seed();
+        self
+    }
+
     /// Checks the configuration and builds the governor.
     ///
     /// # Errors
@@ -84,6 +109,11 @@ impl GovernorBuilder {
         self.config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         tracing::debug!(target: "bursar", config = ?self.config, "governor built");
-        Ok(Governor { workers: Arc::new(Workers::new(&self.config.workers)), runtime })
+        let inner = Inner {
+            workers: Arc::new(Workers::new(&self.config.workers)),
+            retry: RetryPolicy::new(&self.config.retry)?,
+            runtime,
+        };
+        Ok(Governor { inner: Arc::new(inner) })
     }
 }

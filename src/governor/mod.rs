@@ -1,6 +1,7 @@
 //! The [`Governor`] handle and everything it does.
 
 mod builder;
+mod call;
 mod run;
 mod shutdown;
 mod spawn;
@@ -9,9 +10,11 @@ mod task_handle;
 
 use std::sync::Arc;
 
+use crate::retry::RetryPolicy;
 use crate::workers::Workers;
 
 pub use builder::GovernorBuilder;
+pub use call::Call;
 pub use shutdown::ShutdownReport;
 pub use status::{BlockingStatus, Status, WorkerStatus};
 pub use task_handle::TaskHandle;
@@ -35,7 +38,14 @@ pub use task_handle::TaskHandle;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Governor {
+    inner: Arc<Inner>,
+}
+
+/// What every clone of a governor shares.
+#[derive(Debug)]
+struct Inner {
     workers: Arc<Workers>,
+    retry: RetryPolicy,
     runtime: tokio::runtime::Handle,
 }
 
@@ -67,7 +77,7 @@ impl Governor {
     /// ```
     pub fn set_max_workers(&self, max_workers: usize) -> Result<(), crate::BuildError> {
         crate::config::check_count("workers.max_workers", max_workers)?;
-        self.workers.set_max_workers(max_workers);
+        self.inner.workers.set_max_workers(max_workers);
         tracing::info!(target: "bursar::workers", max_workers, "worker limit changed");
         Ok(())
     }

@@ -70,7 +70,7 @@ impl Governor {
     /// ```
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let started = Instant::now();
-        let workers = &*self.workers;
+        let workers = &*self.inner.workers;
         let tally = |exit| workers.drain.exits_after_close(exit);
         let before = [Exit::Finished, Exit::Cancelled, Exit::Evicted].map(tally);
         if workers.close() {

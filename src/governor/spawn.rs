@@ -5,9 +5,9 @@ use std::future::Future;
 use std::panic::resume_unwind;
 use std::sync::Arc;
 
-use super::run::execute;
+use super::run::governed;
 use super::{Governor, TaskHandle};
-use crate::workers::{InFlight, Ticket};
+use crate::workers::{InFlight, Lane, Permit, Ticket};
 use crate::{Error, Rejection};
 
 impl Governor {
@@ -36,19 +36,10 @@ impl Governor {
         T: Send + 'static,
         E: Debug + Send + 'static,
     {
-        let mut call = InFlight::enter(Arc::clone(&self.workers))?;
-        let ticket =
-            Ticket::reserve(Arc::clone(&self.workers.tasks)).map_err(|rejection| call.reject(rejection))?;
-        let join = self.runtime.spawn(async move {
-            let result = execute(call, Ok(ticket), |permit| async move {
-                let _worker = permit;
-                task.await
-            })
-            .await;
-            log_task_failure(&result, "task");
-            result
-        });
-        Ok(TaskHandle::new(join))
+        self.spawn_governed(&self.inner.workers.tasks, "task", |permit| async move {
+            let _worker = permit;
+            task.await
+        })
     }
 
     /// Runs the blocking closure `work` on Tokio's blocking threads, at most
@@ -80,31 +71,50 @@ impl Governor {
         T: Send + 'static,
         E: Debug + Send + 'static,
     {
-        let mut call = InFlight::enter(Arc::clone(&self.workers))?;
-        let ticket = Ticket::reserve(Arc::clone(&self.workers.blocking))
-            .map_err(|rejection| call.reject(rejection))?;
-        let join = self.runtime.spawn(async move {
-            let result = execute(call, Ok(ticket), |permit| {
-                // The thread holds the permit until the closure returns, even if we stop waiting.
-                let thread = tokio::task::spawn_blocking(move || {
-                    let _thread = permit;
-                    work()
-                });
-                async move {
-                    match thread.await {
-                        Ok(result) => result,
-                        // Re-raised here so supervision reports it as `Error::Panicked`.
-                        Err(error) if error.is_panic() => resume_unwind(error.into_panic()),
-                        Err(_) => {
-                            resume_unwind(Box::new("the runtime shut down before the blocking closure ran"))
-                        }
+        self.spawn_governed(&self.inner.workers.blocking, "blocking task", |permit| {
+            // The thread holds the permit until the closure returns, even if we stop waiting.
+            let thread = tokio::task::spawn_blocking(move || {
+                let _thread = permit;
+                work()
+            });
+            async move {
+                match thread.await {
+                    Ok(result) => result,
+                    // Re-raised here so supervision reports it as `Error::Panicked`.
+                    Err(error) if error.is_panic() => resume_unwind(error.into_panic()),
+                    Err(_) => {
+                        resume_unwind(Box::new("the runtime shut down before the blocking closure ran"))
                     }
                 }
-            })
-            .await;
-            log_task_failure(&result, "blocking task");
-            result
-        });
+            }
+        })
+    }
+
+    /// Admits one task to `lane` at once (or rejects it), then runs `start` with its permit
+    /// on the runtime under supervision, logging any failure.
+    fn spawn_governed<S, Fut, T, E>(
+        &self,
+        lane: &Arc<Lane>,
+        kind: &'static str,
+        start: S,
+    ) -> Result<TaskHandle<T, E>, Rejection>
+    where
+        S: FnOnce(Permit<Arc<Lane>>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Debug + Send + 'static,
+    {
+        let mut call = InFlight::enter(Arc::clone(&self.inner.workers), kind)?;
+        let ticket = Ticket::reserve(Arc::clone(lane)).map_err(|rejection| call.reject(rejection))?;
+        let join =
+            self.inner.runtime.spawn(async move {
+                let result = governed(call, Ok(ticket), |permit| async move {
+                    start(permit).await.map_err(Error::Operation)
+                })
+                .await;
+                log_task_failure(&result, kind);
+                result
+            });
         Ok(TaskHandle::new(join))
     }
 }

@@ -55,6 +55,12 @@ pub struct WorkerStatus {
     pub cancelled: u64,
     /// Dropped by their caller (or aborted) before they ended (not failures).
     pub abandoned: u64,
+    /// Retries made (attempts after the first).
+    pub retries: u64,
+    /// Calls that stopped retrying because the retry budget was spent.
+    pub retry_budget_exhausted: u64,
+    /// Calls sleeping between attempts now: they hold no worker and are not queued.
+    pub retrying: usize,
     /// Turned away: the sum of the three reasons below.
     pub rejected: u64,
     /// Of `rejected`: the queue was full.
@@ -83,7 +89,7 @@ pub struct BlockingStatus {
 impl Governor {
     /// A snapshot of the governor's state and counters.
     pub fn status(&self) -> Status {
-        let workers = &*self.workers;
+        let workers = &*self.inner.workers;
         let counters = workers.counters();
         Status {
             workers: WorkerStatus {
@@ -99,6 +105,9 @@ impl Governor {
                 panicked: counters.get(Count::Panicked),
                 cancelled: counters.get(Count::Cancelled),
                 abandoned: counters.get(Count::Abandoned),
+                retries: counters.get(Count::Retries),
+                retry_budget_exhausted: counters.get(Count::BudgetExhausted),
+                retrying: workers.backing_off_now(),
                 rejected: counters.rejected(),
                 rejected_queue_full: counters.get(Count::QueueFull),
                 rejected_queue_timeout: counters.get(Count::QueueTimeout),

@@ -13,6 +13,8 @@ pub(crate) enum Count {
     Panicked,
     Cancelled,
     Abandoned,
+    Retries,
+    BudgetExhausted,
     QueueFull,
     QueueTimeout,
     ShuttingDown,

@@ -13,60 +13,68 @@ use crate::{Error, Rejection};
 #[derive(Debug)]
 pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     workers: W,
+    name: &'static str,
     exit: Option<Exit>,
 }
 
 impl<W: Deref<Target = Workers>> InFlight<W> {
-    /// Admits one call, unless the governor is shutting down.
-    pub(crate) fn enter(workers: W) -> Result<Self, Rejection> {
+    /// Admits one call named `name` (for its events), unless the governor is shutting down.
+    pub(crate) fn enter(workers: W, name: &'static str) -> Result<Self, Rejection> {
         if workers.drain.enter() {
-            return Ok(InFlight { workers, exit: None });
+            return Ok(InFlight { workers, name, exit: None });
         }
         workers.drain.leave(None);
-        Err(record_rejection(&workers, Rejection::ShuttingDown, "admission"))
+        Err(record_rejection(&workers, Rejection::ShuttingDown, name))
     }
 
     pub(crate) fn workers(&self) -> &Workers {
         &self.workers
     }
 
-    /// Records that an admitted call was turned away while waiting for a worker.
+    /// Records that an admitted call was turned away before it ran.
     pub(crate) fn reject(&mut self, rejection: Rejection) -> Rejection {
         self.exit = Some(Exit::Evicted);
-        record_rejection(&self.workers, rejection, "queue")
+        record_rejection(&self.workers, rejection, self.name)
     }
 
     /// Records how the work ended and turns it into the call's result.
-    pub(crate) fn settle<T, E>(mut self, outcome: Supervised<Result<T, E>>) -> Result<T, Error<E>> {
-        let counters = &self.workers.counters;
+    pub(crate) fn settle<T, E>(mut self, outcome: Supervised<Result<T, Error<E>>>) -> Result<T, Error<E>> {
+        let result = match outcome {
+            Supervised::Finished(result) => result,
+            Supervised::TimedOut(after) => Err(Error::Timeout { after }),
+            Supervised::Panicked(message) => Err(Error::Panicked { message }),
+            Supervised::Cancelled => Err(Error::Cancelled),
+        };
+        self.record(&result);
+        result
+    }
+
+    fn record<T, E>(&mut self, result: &Result<T, Error<E>>) {
+        let (counters, call) = (&self.workers.counters, self.name);
         self.exit = Some(Exit::Finished);
-        match outcome {
-            Supervised::Finished(Ok(value)) => {
-                counters.add(Count::Completed);
-                Ok(value)
+        match result {
+            Ok(_) => counters.add(Count::Completed),
+            Err(Error::Rejected(rejection)) => {
+                self.reject(*rejection);
             }
-            Supervised::Finished(Err(error)) => {
+            Err(Error::Operation(_)) => {
                 counters.add(Count::Failed);
-                tracing::debug!(target: "bursar::workers", "operation failed");
-                Err(Error::Operation(error))
+                tracing::debug!(target: "bursar::workers", call, "operation failed");
             }
-            Supervised::TimedOut(after) => {
+            Err(Error::Timeout { after }) => {
                 counters.add(Count::Failed);
                 counters.add(Count::TimedOut);
-                tracing::warn!(target: "bursar::workers", ?after, "work ran past its max task duration and was cancelled");
-                Err(Error::Timeout { after })
+                tracing::warn!(target: "bursar::workers", call, ?after, "work ran past its time limit and was cancelled");
             }
-            Supervised::Panicked(message) => {
+            Err(Error::Panicked { message }) => {
                 counters.add(Count::Failed);
                 counters.add(Count::Panicked);
-                tracing::error!(target: "bursar::workers", panic = %message, "work panicked; its worker was released");
-                Err(Error::Panicked { message })
+                tracing::error!(target: "bursar::workers", call, panic = %message, "work panicked; its worker was released");
             }
-            Supervised::Cancelled => {
+            Err(Error::Cancelled) => {
                 counters.add(Count::Cancelled);
                 self.exit = Some(Exit::Cancelled);
-                tracing::info!(target: "bursar::workers", "work cancelled by shutdown");
-                Err(Error::Cancelled)
+                tracing::info!(target: "bursar::workers", call, "work cancelled by shutdown");
             }
         }
     }
@@ -76,14 +84,14 @@ impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
     fn drop(&mut self) {
         if self.exit.is_none() {
             self.workers.counters.add(Count::Abandoned);
-            tracing::debug!(target: "bursar::workers", "call dropped by its caller before it finished");
+            tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
         }
         self.workers.drain.leave(Some(self.exit.unwrap_or(Exit::Finished)));
     }
 }
 
-fn record_rejection(workers: &Workers, rejection: Rejection, stage: &'static str) -> Rejection {
+fn record_rejection(workers: &Workers, rejection: Rejection, call: &'static str) -> Rejection {
     workers.counters.add_rejection(rejection);
-    tracing::debug!(target: "bursar::workers", %rejection, stage, "call rejected");
+    tracing::debug!(target: "bursar::workers", call, %rejection, "call rejected");
     rejection
 }

@@ -12,6 +12,7 @@ mod lane;
 mod permit;
 mod supervise;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub(crate) struct Workers {
     pub(crate) counters: Counters,
     pub(crate) max_task_duration: Duration,
     max_workers: AtomicUsize,
+    /// Calls sleeping between attempts: neither active nor queued.
+    backing_off: AtomicUsize,
 }
 
 impl Workers {
@@ -51,6 +54,7 @@ impl Workers {
             counters: Counters::default(),
             max_task_duration: config.max_task_duration,
             max_workers: AtomicUsize::new(config.max_workers),
+            backing_off: AtomicUsize::new(0),
         }
     }
 
@@ -76,5 +80,25 @@ impl Workers {
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Sleeps a backoff delay, counted as backing off while it lasts (also if dropped).
+    pub(crate) async fn backing_off(&self, delay: impl Future<Output = ()>) {
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                // Relaxed: a gauge for status only.
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        // Relaxed: a gauge for status only.
+        self.backing_off.fetch_add(1, Ordering::Relaxed);
+        let _counted = Counted(&self.backing_off);
+        delay.await;
+    }
+
+    pub(crate) fn backing_off_now(&self) -> usize {
+        // Relaxed: a gauge for status only.
+        self.backing_off.load(Ordering::Relaxed)
     }
 }

@@ -1,0 +1,159 @@
+//! [`Call`]: one governed call with its own retry settings, built by [`Governor::call`].
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+use super::Governor;
+use super::run::CallPlan;
+use crate::Error;
+use crate::retry::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
+
+impl Governor {
+    /// Starts a governed call of `op` with settings of its own; `.await` it.
+    ///
+    /// [`run`](Governor::run) is the same call with the governor's defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let gov = bursar::Governor::builder().build()?;
+    /// let mut attempts = 0;
+    /// let page = gov
+    ///     .call(|| {
+    ///         attempts += 1;
+    ///         let attempt = attempts;
+    ///         async move {
+    ///             match attempt {
+    ///                 1 => Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+    ///                 _ => Ok("<html>"),
+    ///             }
+    ///         }
+    ///     })
+    ///     .when(|error: &std::io::Error| error.kind() == std::io::ErrorKind::ConnectionReset)
+    ///     .attempts(5)
+    ///     .timeout(Duration::from_secs(30))
+    ///     .name("load-profile-page")
+    ///     .await?;
+    /// assert_eq!(page, "<html>");
+    /// assert_eq!(gov.status().workers.retries, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn call<Op>(&self, op: Op) -> Call<'_, Op> {
+        Call { gov: self, op, plan: CallPlan::new(self), when: AnyError, notify: (), adjust: () }
+    }
+}
+
+/// A governed call being set up; `.await` it (one allocation), or call [`run`](Self::run)
+/// to await it without any.
+///
+/// # Default
+///
+/// Every setting not given is the governor's: its [`RetryConfig`](crate::RetryConfig)
+/// attempts and deadline, every operation error retryable, no per-attempt timeout.
+#[must_use = "a call does nothing until it is awaited"]
+pub struct Call<'g, Op, W = AnyError, N = (), A = ()> {
+    gov: &'g Governor,
+    op: Op,
+    plan: CallPlan,
+    when: W,
+    notify: N,
+    adjust: A,
+}
+
+impl<'g, Op, Fut, T, E, W, N, A> Call<'g, Op, W, N, A>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    /// Retries only operation errors for which `when` is true; others are returned at once.
+    /// Attempt timeouts are always retryable; rejections by the governor never are.
+    pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A> {
+        let Call { gov, op, plan, notify, adjust, .. } = self;
+        Call { gov, op, plan, when, notify, adjust }
+    }
+
+    /// Calls `notify(failed_attempt, &error, delay)` before each retry.
+    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A> {
+        let Call { gov, op, plan, when, adjust, .. } = self;
+        Call { gov, op, plan, when, notify, adjust }
+    }
+
+    /// Replaces each retry's delay with `adjust(&error, delay)`, e.g. a server's `Retry-After`.
+    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(self, adjust: A2) -> Call<'g, Op, W, N, A2> {
+        let Call { gov, op, plan, when, notify, .. } = self;
+        Call { gov, op, plan, when, notify, adjust }
+    }
+
+    /// Attempts in all, the first included: 0 is taken as 1, more than 1000 as 1000.
+    pub fn attempts(mut self, max_attempts: u32) -> Self {
+        self.plan.max_attempts = max_attempts.clamp(1, 1000);
+        self
+    }
+
+    /// Each attempt may run at most `timeout`; one that runs longer is cancelled and, if
+    /// attempts remain, retried. The last one is reported as [`Error::Timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.plan.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// No retry starts that would end later than `deadline` after the call began.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.plan.deadline = Some(deadline);
+        self
+    }
+
+    /// The name the call's `tracing` events carry.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.plan.name = name;
+        self
+    }
+
+    /// Runs the call: see [`Governor::run`] for the order of events and the errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`Governor::run`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`Governor::run`].
+    pub async fn run(self) -> Result<T, Error<E>>
+    where
+        W: RetryWhen<E>,
+        N: RetryNotify<Error<E>>,
+        A: RetryAdjust<Error<E>>,
+    {
+        let Call { gov, op, plan, when, notify, adjust } = self;
+        gov.execute(op, plan, (when, notify, adjust)).await
+    }
+}
+
+impl<'g, Op, Fut, T, E, W, N, A> IntoFuture for Call<'g, Op, W, N, A>
+where
+    Op: FnMut() -> Fut + Send + 'g,
+    Fut: Future<Output = Result<T, E>> + Send + 'g,
+    T: Send + 'g,
+    E: Send + 'g,
+    W: RetryWhen<E> + Send + 'g,
+    N: RetryNotify<Error<E>> + Send + 'g,
+    A: RetryAdjust<Error<E>> + Send + 'g,
+{
+    type Output = Result<T, Error<E>>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send + 'g>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<Op, W, N, A> std::fmt::Debug for Call<'_, Op, W, N, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call").field("plan", &self.plan).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,253 @@
+//! Retry with backoff: exact delay sequences, `when`, deadline, budget, attempt timeouts,
+//! and the backoff sleep holding no worker — with and without a governor.
+
+mod support;
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bursar::retry::{ConstantBackoff, ExponentialBackoff, Jitter, RetryBudget, RetryExt};
+use bursar::{Error, Governor, Rejection, RetryConfig};
+use support::{Io, io_error, poll_once, until};
+use tokio::time::Instant;
+
+const fn secs(secs: u64) -> Duration {
+    Duration::from_secs(secs)
+}
+
+/// An operation that records when each attempt starts (since `start`) and always fails.
+fn failing<'a>(
+    start: Instant,
+    times: &'a mut Vec<Duration>,
+) -> impl FnMut() -> std::future::Ready<Result<(), Io>> + 'a {
+    move || {
+        times.push(start.elapsed());
+        std::future::ready(Err(io_error("connection closed while reading from the driver")))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_schedule_waits_exactly_two_then_four_seconds_then_returns_the_error() {
+    let gov = Governor::builder().build().unwrap();
+    let start = Instant::now();
+    let mut times = Vec::new();
+    let mut told = Vec::new();
+    let error = gov
+        .call(failing(start, &mut times))
+        .notify(|attempt, error: &Error<Io>, delay| told.push((attempt, error.to_string(), delay)))
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(times, [secs(0), secs(2), secs(6)]);
+    assert_eq!(start.elapsed(), secs(6), "the error comes back right after the third attempt");
+    assert_eq!(error.to_string(), "connection closed while reading from the driver");
+    let reason = "connection closed while reading from the driver".to_owned();
+    assert_eq!(told, [(1, reason.clone(), secs(2)), (2, reason, secs(4))]);
+    let status = gov.status().workers;
+    assert_eq!((status.retries, status.failed, status.completed), (2, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_stops_after_one_attempt() {
+    let gov = Governor::builder().build().unwrap();
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let result =
+        gov.call(failing(start, &mut times)).when(|error: &Io| error.to_string().contains("timeout")).await;
+    assert!(matches!(result, Err(Error::Operation(_))));
+    assert_eq!((times.len(), start.elapsed()), (1, Duration::ZERO));
+    assert_eq!(gov.status().workers.retries, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_stops_a_retry_that_would_end_past_it() {
+    let gov = Governor::builder().build().unwrap();
+    let (start, mut times) = (Instant::now(), Vec::new());
+    // Attempts may take 1 s: the retry at 2 s ends by 3 s (fits 5 s); the next would start at 6 s.
+    let result = gov.call(failing(start, &mut times)).deadline(secs(5)).timeout(secs(1)).attempts(10).await;
+    assert!(result.is_err());
+    assert_eq!(times, [secs(0), secs(2)]);
+    assert_eq!(start.elapsed(), secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_timeout_is_retried_then_reported_as_a_timeout() {
+    let gov = Governor::builder().build().unwrap();
+    let start = Instant::now();
+    let mut times = Vec::new();
+    let result = gov
+        .call(|| {
+            times.push(start.elapsed());
+            async {
+                tokio::time::sleep(secs(60)).await;
+                Ok::<_, Io>(())
+            }
+        })
+        .timeout(secs(5))
+        .await;
+    assert!(matches!(result, Err(Error::Timeout { after }) if after == secs(5)));
+    assert_eq!(times, [secs(0), secs(7), secs(16)], "5 s attempt + 2 s, 5 s attempt + 4 s");
+    assert_eq!(start.elapsed(), secs(21));
+    let status = gov.status().workers;
+    assert_eq!((status.retries, status.timed_out, status.failed), (2, 1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_adjust_hook_replaces_the_delay_like_retry_after() {
+    let gov = Governor::builder().build().unwrap();
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let _ = gov.call(failing(start, &mut times)).adjust(|_: &Error<Io>, _| secs(120)).await;
+    assert_eq!(times, [secs(0), secs(120), secs(240)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn panics_and_rejections_are_never_retried() {
+    let gov = Governor::builder().max_workers(1).queue_limit(1).build().unwrap();
+    let mut attempts = 0;
+    let panicked = gov
+        .run(|| -> std::future::Ready<Result<(), Io>> {
+            attempts += 1;
+            panic!("selector exploded")
+        })
+        .await;
+    assert!(matches!(panicked, Err(Error::Panicked { .. })));
+    assert_eq!(attempts, 1);
+
+    // A retry that finds the queue full is rejected, not retried again.
+    let start = Instant::now();
+    let mut times = Vec::new();
+    let result = {
+        let mut flaky = pin!(gov.run(failing(start, &mut times)));
+        assert!(poll_once(flaky.as_mut()).is_none(), "sleeping 2 s before its retry");
+        let hog = gov.spawn(async {
+            tokio::time::sleep(secs(60)).await;
+            Ok::<_, Io>(())
+        });
+        let queued = gov.spawn(async { Ok::<_, Io>(()) });
+        drop((hog, queued));
+        flaky.await
+    };
+    assert_eq!(result.unwrap_err().rejection(), Some(Rejection::QueueFull { limit: 1 }));
+    assert_eq!(times.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_sleeping_between_attempts_holds_no_worker_and_leaves_nothing_when_dropped() {
+    let gov = Governor::builder().max_workers(1).build().unwrap();
+    let (start, mut times) = (Instant::now(), Vec::new());
+    {
+        let mut call = pin!(gov.run(failing(start, &mut times)));
+        assert!(poll_once(call.as_mut()).is_none());
+        let status = gov.status().workers;
+        assert_eq!((status.active, status.queued, status.retrying, status.in_flight), (0, 0, 1, 1));
+        // The only worker is free for other work while the call sleeps.
+        let other = gov.run(|| async { Ok::<_, Io>(5) }).await.unwrap();
+        assert_eq!(other, 5);
+    }
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.queued, status.retrying, status.in_flight), (0, 0, 0, 0));
+    assert_eq!((status.abandoned, status.retries, status.completed), (1, 1, 1));
+}
+
+fn budgeted(ratio: f32) -> Governor {
+    let mut retry = RetryConfig::default();
+    retry.max_attempts = 2;
+    retry.initial_delay = Duration::from_millis(1);
+    retry.budget.min_per_sec = 0;
+    retry.budget.retry_ratio = ratio;
+    Governor::builder().retry(retry).build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_caps_retries_in_a_burst_and_recovers_afterwards() {
+    let gov = budgeted(0.2);
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let gov = gov.clone();
+        burst.spawn(async move { gov.run(|| async { Err::<(), _>(io_error("down")) }).await });
+    }
+    while let Some(call) = burst.join_next().await {
+        assert!(call.unwrap().is_err());
+    }
+    let status = gov.status().workers;
+    assert_eq!((status.retries, status.retry_budget_exhausted, status.failed), (20, 80, 100));
+
+    // Once the window has passed, successful calls earn retries again.
+    tokio::time::advance(secs(11)).await;
+    for _ in 0..4 {
+        gov.run(|| async { Ok::<_, Io>(()) }).await.unwrap();
+    }
+    let mut attempts = 0;
+    let _ = gov
+        .run(|| {
+            attempts += 1;
+            async { Err::<(), _>(io_error("down")) }
+        })
+        .await;
+    assert_eq!(attempts, 2, "5 calls × 0.2 pay for one retry");
+    let status = gov.status().workers;
+    assert_eq!((status.retries, status.retry_budget_exhausted), (21, 80));
+}
+
+#[tokio::test(start_paused = true)]
+async fn seeded_jitter_is_reproducible_and_within_bounds() {
+    let seeded = || {
+        let backoff = ExponentialBackoff::new().with_jitter(Jitter::Full).with_seed(7);
+        Governor::builder().backoff(backoff).max_attempts(5).build().unwrap()
+    };
+    let mut runs = Vec::new();
+    for gov in [seeded(), seeded()] {
+        let (start, mut times) = (Instant::now(), Vec::new());
+        let _ = gov.run(failing(start, &mut times)).await;
+        let delays: Vec<Duration> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        for (delay, cap) in delays.iter().zip([2, 4, 8, 16]) {
+            assert!(*delay <= secs(cap), "{delay:?} over {cap} s");
+        }
+        runs.push(delays);
+    }
+    assert_eq!(runs[0].len(), 4);
+    assert_eq!(runs[0], runs[1], "the same seed gives the same delays");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_works_without_a_governor() {
+    let start = Instant::now();
+    let mut times = Vec::new();
+    let mut told = Vec::new();
+    let result = failing(start, &mut times)
+        .retry(vec![secs(1), secs(3)])
+        .attempts(5)
+        .notify(|attempt, _: &Io, delay| told.push((attempt, delay)))
+        .await;
+    assert!(result.is_err());
+    assert_eq!(times, [secs(0), secs(1), secs(4)], "the schedule ran out after two delays");
+    assert_eq!(told, [(1, secs(1)), (2, secs(3))]);
+
+    let budget = Arc::new(RetryBudget::new(secs(10), 0, 1.0).unwrap());
+    let mut calls = 0;
+    let ok = (|| {
+        calls += 1;
+        let call = calls;
+        async move { if call < 2 { Err("reset") } else { Ok(call) } }
+    })
+    .retry(ConstantBackoff::new(secs(1)))
+    .budget(Arc::clone(&budget))
+    .when(|error: &&str| *error == "reset")
+    .await;
+    assert_eq!(ok, Ok(2));
+    assert_eq!(budget.balance(Instant::now()), 0.0, "one call paid for the one retry");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retrying_call_waits_its_turn_in_the_queue_like_any_other() {
+    let gov = Governor::builder().max_workers(1).build().unwrap();
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let busy = gov.spawn(async {
+        tokio::time::sleep(secs(10)).await;
+        Ok::<_, Io>(())
+    });
+    until(|| gov.status().workers.active == 1).await;
+    let _ = gov.call(failing(start, &mut times)).attempts(2).run().await;
+    assert_eq!(times, [secs(10), secs(12)], "queued until 10 s, then the 2 s backoff");
+    busy.unwrap().await.unwrap();
+}
