@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use bursar::health::HealthConfig;
 use bursar::retry::{ExponentialBackoff, Jitter};
 use bursar::{Error, Governor};
 
@@ -41,14 +42,14 @@ impl std::fmt::Display for BrowserError {
 }
 
 /// One attempt of a simulated browser job. Every fifth job loses its driver connection on
-/// the first attempt (one in twenty on every attempt), four pages are gone, three hang and two
-/// panic.
+/// the first attempt (one in twenty on every attempt), one in eight pages is gone, three hang
+/// and two panic.
 async fn browse(job: u64, attempt: u32, latency: Duration) -> Result<String, BrowserError> {
     tokio::time::sleep(latency).await;
     match job {
         _ if job % 20 == 3 => Err(BrowserError::ConnectionClosed),
         _ if job % 5 == 1 && attempt == 1 => Err(BrowserError::ConnectionClosed),
-        _ if job % 25 == 12 => Err(BrowserError::PageNotFound),
+        _ if job % 8 == 6 => Err(BrowserError::PageNotFound),
         _ if job % 33 == 5 => std::future::pending().await, // a hung page: the max task duration ends it
         _ if job % 45 == 20 => panic!("job {job}: the page script crashed the driver"),
         _ => Ok(format!("job {job}: page loaded after {attempt} attempt(s)")),
@@ -70,11 +71,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .with_initial_delay(Duration::from_millis(500))
                 .with_jitter(Jitter::Full),
         )
+        .health(quick_health())
         .build()?;
     println!("bursar quickstart: {JOBS} browser jobs through {} workers\n", gov.status().workers.max_workers);
 
     let tally = Arc::new(Tally::default());
     let progress = tokio::spawn(print_progress(gov.clone(), Arc::clone(&tally)));
+    let health = tokio::spawn(print_health_changes(gov.clone()));
     let mut rng = XorShift(0x5eed_cafe);
     let mut jobs = tokio::task::JoinSet::new();
     for job in 0..JOBS {
@@ -92,6 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     while jobs.join_next().await.is_some() {}
     progress.abort();
+    health.abort();
 
     let report = gov.shutdown(Duration::from_secs(5)).await;
     println!("\n{}", tally.summary());
@@ -101,8 +105,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("status:\n{}", serde_json::to_string_pretty(&gov.status())?);
     let status = gov.status().workers;
-    assert_eq!(status.completed + status.failed, JOBS, "every job is accounted for");
+    assert_eq!(status.completed + status.failed + status.rejected, JOBS, "every job is accounted for");
     Ok(())
+}
+
+/// The health monitor, sped up for a short demo: a sample every second, the error rate over
+/// the last 5 s. The failures below push the error rate past 10 %: the level turns
+/// `degraded` and the worker limit shrinks to 8 until it recovers.
+fn quick_health() -> HealthConfig {
+    let mut health = HealthConfig::default();
+    health.interval = Duration::from_secs(1);
+    health.error_window = Duration::from_secs(5);
+    health.error_min_calls = 10;
+    health
+}
+
+/// Prints a line whenever the health level changes.
+async fn print_health_changes(gov: Governor) {
+    let mut level = gov.watch_health();
+    while level.changed().await.is_ok() {
+        let now = *level.borrow_and_update();
+        let workers = gov.status().workers;
+        println!(
+            "  >> health is now {now}: worker limit {} of {}",
+            workers.effective_limit, workers.max_workers
+        );
+    }
 }
 
 /// Prints one progress line every half second.
@@ -112,14 +140,16 @@ async fn print_progress(gov: Governor, tally: Arc<Tally>) {
         tick.tick().await;
         let workers = gov.status().workers;
         println!(
-            "[{:>3}/{JOBS}] ok {:>3}  failed {:>3}  | active {:>2}  queued {:>3}  retrying {:>2}  retries {:>3}",
+            "[{:>3}/{JOBS}] ok {:>3}  failed {:>3}  | active {:>2}/{:<2} queued {:>3}  retrying {:>2}  retries {:>3}  | health {}",
             tally.done(),
             tally.ok.load(Ordering::Relaxed),
             tally.done() - tally.ok.load(Ordering::Relaxed),
             workers.active,
+            workers.effective_limit,
             workers.queued,
             workers.retrying,
             workers.retries,
+            gov.health_level(),
         );
     }
 }
@@ -129,6 +159,7 @@ struct Tally {
     ok: AtomicU64,
     driver_errors: AtomicU64,
     missing_pages: AtomicU64,
+    shed: AtomicU64,
     timeouts: AtomicU64,
     panics: AtomicU64,
 }
@@ -140,13 +171,14 @@ impl Tally {
             Err(Error::Operation(BrowserError::ConnectionClosed)) => &self.driver_errors,
             Err(Error::Operation(BrowserError::PageNotFound)) => &self.missing_pages,
             Err(Error::Timeout { .. }) => &self.timeouts,
+            Err(Error::Rejected(_)) => &self.shed,
             Err(_) => &self.panics,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     fn done(&self) -> u64 {
-        [&self.ok, &self.driver_errors, &self.missing_pages, &self.timeouts, &self.panics]
+        [&self.ok, &self.driver_errors, &self.missing_pages, &self.timeouts, &self.panics, &self.shed]
             .iter()
             .map(|counter| counter.load(Ordering::Relaxed))
             .sum()
@@ -155,12 +187,13 @@ impl Tally {
     fn summary(&self) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         format!(
-            "summary\n  succeeded                 {:>3}\n  driver errors (3 tries)   {:>3}\n  page gone (not retried)   {:>3}\n  hung, timed out           {:>3}\n  panicked                  {:>3}\n  total                     {:>3}",
+            "summary\n  succeeded                 {:>3}\n  driver errors (3 tries)   {:>3}\n  page gone (not retried)   {:>3}\n  hung, timed out           {:>3}\n  panicked                  {:>3}\n  shed (health critical)    {:>3}\n  total                     {:>3}",
             get(&self.ok),
             get(&self.driver_errors),
             get(&self.missing_pages),
             get(&self.timeouts),
             get(&self.panics),
+            get(&self.shed),
             self.done()
         )
     }

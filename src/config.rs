@@ -11,7 +11,7 @@ mod rules;
 mod workers;
 
 pub use retry::{BudgetConfig, RetryConfig};
-pub(crate) use rules::count as check_count;
+pub(crate) use rules::{count as check_count, duration as check_duration};
 pub use workers::WorkerConfig;
 
 use crate::BuildError;
@@ -40,6 +40,8 @@ pub struct GovernorConfig {
     pub workers: WorkerConfig,
     /// How governed calls retry.
     pub retry: RetryConfig,
+    /// The health monitor.
+    pub health: crate::health::HealthConfig,
 }
 
 impl GovernorConfig {
@@ -51,6 +53,7 @@ impl GovernorConfig {
     /// rule and the value.
     pub fn validate(&self) -> Result<(), BuildError> {
         self.workers.validate()?;
-        self.retry.validate()
+        self.retry.validate()?;
+        self.health.validate()
     }
 }

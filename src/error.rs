@@ -130,6 +130,12 @@ pub enum Rejection {
     /// The governor is shutting down and admits no new work.
     #[error("the governor is shutting down")]
     ShuttingDown,
+    /// The service's health is critical, so new work is shed until it recovers.
+    #[error("the service is overloaded (health {level}); new work is shed")]
+    Overloaded {
+        /// The health level that sheds work.
+        level: crate::health::HealthLevel,
+    },
 }
 
 /// A configuration value broke a rule, found by [`GovernorBuilder::build`](crate::GovernorBuilder::build).

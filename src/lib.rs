@@ -54,11 +54,13 @@
 mod config;
 mod error;
 mod governor;
+pub mod health;
 pub mod retry;
 mod workers;
 
 pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
 pub use error::{BuildError, Error, Rejection};
 pub use governor::{
-    BlockingStatus, Call, Governor, GovernorBuilder, ShutdownReport, Status, TaskHandle, WorkerStatus,
+    BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, ShutdownReport, Status, TaskHandle,
+    WorkerStatus,
 };

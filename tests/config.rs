@@ -14,6 +14,16 @@ fn the_defaults_are_the_seeds() {
     assert_eq!((workers.blocking_threads, workers.blocking_queue_limit), (10, 1000));
 }
 
+fn backoff() -> bursar::retry::ExponentialBackoff {
+    bursar::retry::ExponentialBackoff::new()
+}
+
+fn with_health(change: impl FnOnce(&mut bursar::health::HealthConfig)) -> GovernorBuilder {
+    let mut health = bursar::health::HealthConfig::default();
+    change(&mut health);
+    Governor::builder().health(health)
+}
+
 fn field_rejected(builder: GovernorBuilder) -> (&'static str, String) {
     match builder.build() {
         Err(error @ BuildError::Invalid { field, .. }) => (field, error.to_string()),
@@ -51,6 +61,28 @@ fn every_invalid_value_names_its_field_and_rule() {
         ),
         (Governor::builder().blocking_threads(0), "workers.blocking_threads", "must be at least 1"),
         (Governor::builder().blocking_queue_limit(0), "workers.blocking_queue_limit", "must be at least 1"),
+        (Governor::builder().max_attempts(0), "retry.max_attempts", "must be between 1 and 1000 (got 0)"),
+        (Governor::builder().max_attempts(1001), "retry.max_attempts", "must be between 1 and 1000"),
+        (Governor::builder().backoff(backoff().with_multiplier(f64::NAN)), "retry.multiplier", "finite"),
+        (
+            Governor::builder().backoff(backoff().with_initial_delay(Duration::ZERO)),
+            "retry.initial_delay",
+            "zero",
+        ),
+        (
+            Governor::builder().backoff(backoff().with_max_delay(Duration::from_millis(1))),
+            "retry.max_delay",
+            "retry.initial_delay",
+        ),
+        (with_health(|h| h.interval = Duration::ZERO), "health.interval", "must be longer than zero"),
+        (with_health(|h| h.cpu_percent.warn = 99.0), "health.cpu_percent", "warn <= critical"),
+        (with_health(|h| h.error_rate.critical = 2.0), "health.error_rate", "critical <= 1"),
+        (with_health(|h| h.degraded_worker_ratio = 0.0), "health.degraded_worker_ratio", "above 0"),
+        (
+            with_health(|h| h.unhealthy_worker_ratio = f64::INFINITY),
+            "health.unhealthy_worker_ratio",
+            "at most 1",
+        ),
     ];
     for (builder, field, rule) in cases {
         let (named, message) = field_rejected(builder);

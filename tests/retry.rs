@@ -29,7 +29,7 @@ fn failing<'a>(
 
 #[tokio::test(start_paused = true)]
 async fn the_default_schedule_waits_exactly_two_then_four_seconds_then_returns_the_error() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let start = Instant::now();
     let mut times = Vec::new();
     let mut told = Vec::new();
@@ -50,7 +50,7 @@ async fn the_default_schedule_waits_exactly_two_then_four_seconds_then_returns_t
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_error_stops_after_one_attempt() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let (start, mut times) = (Instant::now(), Vec::new());
     let result =
         gov.call(failing(start, &mut times)).when(|error: &Io| error.to_string().contains("timeout")).await;
@@ -61,7 +61,7 @@ async fn a_permanent_error_stops_after_one_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_stops_a_retry_that_would_end_past_it() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let (start, mut times) = (Instant::now(), Vec::new());
     // Attempts may take 1 s: the retry at 2 s ends by 3 s (fits 5 s); the next would start at 6 s.
     let result = gov.call(failing(start, &mut times)).deadline(secs(5)).timeout(secs(1)).attempts(10).await;
@@ -72,7 +72,7 @@ async fn the_deadline_stops_a_retry_that_would_end_past_it() {
 
 #[tokio::test(start_paused = true)]
 async fn an_attempt_timeout_is_retried_then_reported_as_a_timeout() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let start = Instant::now();
     let mut times = Vec::new();
     let result = gov
@@ -94,7 +94,7 @@ async fn an_attempt_timeout_is_retried_then_reported_as_a_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn the_adjust_hook_replaces_the_delay_like_retry_after() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let (start, mut times) = (Instant::now(), Vec::new());
     let _ = gov.call(failing(start, &mut times)).adjust(|_: &Error<Io>, _| secs(120)).await;
     assert_eq!(times, [secs(0), secs(120), secs(240)]);
@@ -102,7 +102,7 @@ async fn the_adjust_hook_replaces_the_delay_like_retry_after() {
 
 #[tokio::test(start_paused = true)]
 async fn panics_and_rejections_are_never_retried() {
-    let gov = Governor::builder().max_workers(1).queue_limit(1).build().unwrap();
+    let gov = support::builder().max_workers(1).queue_limit(1).build().unwrap();
     let mut attempts = 0;
     let panicked = gov
         .run(|| -> std::future::Ready<Result<(), Io>> {
@@ -133,7 +133,7 @@ async fn panics_and_rejections_are_never_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_sleeping_between_attempts_holds_no_worker_and_leaves_nothing_when_dropped() {
-    let gov = Governor::builder().max_workers(1).build().unwrap();
+    let gov = support::builder().max_workers(1).build().unwrap();
     let (start, mut times) = (Instant::now(), Vec::new());
     {
         let mut call = pin!(gov.run(failing(start, &mut times)));
@@ -155,7 +155,7 @@ fn budgeted(ratio: f32) -> Governor {
     retry.initial_delay = Duration::from_millis(1);
     retry.budget.min_per_sec = 0;
     retry.budget.retry_ratio = ratio;
-    Governor::builder().retry(retry).build().unwrap()
+    support::builder().retry(retry).build().unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -193,7 +193,7 @@ async fn the_budget_caps_retries_in_a_burst_and_recovers_afterwards() {
 async fn seeded_jitter_is_reproducible_and_within_bounds() {
     let seeded = || {
         let backoff = ExponentialBackoff::new().with_jitter(Jitter::Full).with_seed(7);
-        Governor::builder().backoff(backoff).max_attempts(5).build().unwrap()
+        support::builder().backoff(backoff).max_attempts(5).build().unwrap()
     };
     let mut runs = Vec::new();
     for gov in [seeded(), seeded()] {
@@ -240,7 +240,7 @@ async fn retry_works_without_a_governor() {
 
 #[tokio::test(start_paused = true)]
 async fn a_retrying_call_waits_its_turn_in_the_queue_like_any_other() {
-    let gov = Governor::builder().max_workers(1).build().unwrap();
+    let gov = support::builder().max_workers(1).build().unwrap();
     let (start, mut times) = (Instant::now(), Vec::new());
     let busy = gov.spawn(async {
         tokio::time::sleep(secs(10)).await;

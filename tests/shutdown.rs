@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bursar::{Error, Governor, Rejection};
+use bursar::{Error, Rejection};
 use support::{DropCounter, Io, poll_once, sleep_secs, tracked_sleep, until};
 use tokio::time::Instant;
 
@@ -18,7 +18,7 @@ async fn sleeper(secs: u64) -> Result<u64, Io> {
 
 #[tokio::test(start_paused = true)]
 async fn work_inside_the_grace_period_finishes_the_rest_is_cancelled_and_each_is_counted() {
-    let gov = Governor::builder().max_workers(3).build().unwrap();
+    let gov = support::builder().max_workers(3).build().unwrap();
     let quick = gov.spawn(sleeper(2)).unwrap();
     let also_quick = gov.spawn(sleeper(4)).unwrap();
     let dropped = DropCounter::default();
@@ -46,7 +46,7 @@ async fn work_inside_the_grace_period_finishes_the_rest_is_cancelled_and_each_is
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_returns_as_soon_as_everything_has_finished() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let calls: Vec<_> = (1..=3).map(|secs| gov.spawn(sleeper(secs)).unwrap()).collect();
     tokio::task::yield_now().await;
     let report = gov.shutdown(Duration::from_secs(30)).await;
@@ -59,7 +59,7 @@ async fn shutdown_returns_as_soon_as_everything_has_finished() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_awaited_in_place_is_cancelled_too() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let caller = tokio::spawn({
         let gov = gov.clone();
         async move { gov.run(|| sleeper(600)).await }
@@ -72,7 +72,7 @@ async fn a_call_awaited_in_place_is_cancelled_too() {
 
 #[tokio::test(start_paused = true)]
 async fn after_shutdown_every_call_is_rejected() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let report = gov.shutdown(Duration::from_secs(1)).await;
     assert_eq!((report.finished, report.cancelled, report.elapsed), (0, 0, Duration::ZERO));
 
@@ -88,7 +88,7 @@ async fn after_shutdown_every_call_is_rejected() {
 
 #[tokio::test(start_paused = true)]
 async fn a_future_nobody_polls_is_reported_unfinished() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let mut forgotten = pin!(gov.run(|| sleeper(600)));
     assert!(poll_once(forgotten.as_mut()).is_none());
     let report = gov.shutdown(Duration::from_secs(2)).await;
@@ -99,7 +99,7 @@ async fn a_future_nobody_polls_is_reported_unfinished() {
 
 #[tokio::test]
 async fn blocking_closures_still_running_are_reported_and_keep_their_place() {
-    let gov = Governor::builder().blocking_threads(1).build().unwrap();
+    let gov = support::builder().blocking_threads(1).build().unwrap();
     let (release, gate) = mpsc::channel::<()>();
     let (entered, inside) = mpsc::channel::<()>();
     let gate = Arc::new(std::sync::Mutex::new(gate));

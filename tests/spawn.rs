@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bursar::{Error, Governor, Rejection};
+use bursar::{Error, Rejection};
 use support::{Gauge, Io, capture_events, io_error, sleep_secs, until};
 
 #[tokio::test(start_paused = true)]
 async fn spawned_tasks_share_the_worker_limit() {
-    let gov = Governor::builder().max_workers(3).build().unwrap();
+    let gov = support::builder().max_workers(3).build().unwrap();
     let gauge = Arc::new(Gauge::default());
     let handles: Vec<_> = (0..30)
         .map(|i| {
@@ -35,7 +35,7 @@ async fn spawned_tasks_share_the_worker_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_rejects_a_spawn_at_once() {
-    let gov = Governor::builder().max_workers(1).queue_limit(1).build().unwrap();
+    let gov = support::builder().max_workers(1).queue_limit(1).build().unwrap();
     let first = gov
         .spawn(async {
             sleep_secs(5).await;
@@ -54,7 +54,7 @@ async fn a_full_queue_rejects_a_spawn_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_failing_spawned_task_is_a_warning_and_a_counter() {
     let (_guard, events) = capture_events();
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let handle = gov.spawn(async { Err::<(), _>(io_error("driver went away")) }).unwrap();
     handle.await.unwrap_err();
     let warnings = events.lines_with("spawned work failed");
@@ -66,7 +66,7 @@ async fn a_failing_spawned_task_is_a_warning_and_a_counter() {
 #[tokio::test(start_paused = true)]
 async fn a_detached_panicking_task_is_logged_counted_and_releases_its_worker() {
     let (_guard, events) = capture_events();
-    let gov = Governor::builder().max_workers(1).build().unwrap();
+    let gov = support::builder().max_workers(1).build().unwrap();
     drop(gov.spawn(async {
         tokio::task::yield_now().await;
         panic!("bad selector");
@@ -84,7 +84,7 @@ async fn a_detached_panicking_task_is_logged_counted_and_releases_its_worker() {
 
 #[tokio::test]
 async fn blocking_work_runs_on_its_own_bounded_lane() {
-    let gov = Governor::builder().max_workers(1).blocking_threads(2).build().unwrap();
+    let gov = support::builder().max_workers(1).blocking_threads(2).build().unwrap();
     let (release, gate) = mpsc::channel::<()>();
     let gate = Arc::new(std::sync::Mutex::new(gate));
     let gauge = Arc::new(Gauge::default());
@@ -115,7 +115,7 @@ async fn blocking_work_runs_on_its_own_bounded_lane() {
 
 #[tokio::test]
 async fn a_panic_in_blocking_work_becomes_an_error() {
-    let gov = Governor::builder().build().unwrap();
+    let gov = support::builder().build().unwrap();
     let handle = gov.spawn_blocking(|| -> Result<(), Io> { panic!("parser blew up") }).unwrap();
     assert!(matches!(handle.await, Err(Error::Panicked { message }) if message == "parser blew up"));
     let status = gov.status().workers;
@@ -124,7 +124,7 @@ async fn a_panic_in_blocking_work_becomes_an_error() {
 
 #[tokio::test(start_paused = true)]
 async fn aborting_a_task_releases_its_worker_and_counts_it_abandoned() {
-    let gov = Governor::builder().max_workers(1).build().unwrap();
+    let gov = support::builder().max_workers(1).build().unwrap();
     let handle = gov
         .spawn(async {
             sleep_secs(60).await;

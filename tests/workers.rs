@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 fn governor(max_workers: usize, queue_limit: usize) -> Governor {
-    Governor::builder().max_workers(max_workers).queue_limit(queue_limit).build().unwrap()
+    support::builder().max_workers(max_workers).queue_limit(queue_limit).build().unwrap()
 }
 
 /// An operation that stays inside `gauge` until the test adds a permit to `gate`.
@@ -119,7 +119,7 @@ async fn a_full_queue_rejects_at_once_and_only_when_full() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_waiting_past_the_queue_timeout_is_rejected_exactly_then() {
-    let gov = Governor::builder().max_workers(1).queue_timeout(Duration::from_secs(5)).build().unwrap();
+    let gov = support::builder().max_workers(1).queue_timeout(Duration::from_secs(5)).build().unwrap();
     let busy = gov.spawn(async {
         sleep_secs(60).await;
         Ok::<_, Io>(())
@@ -138,7 +138,7 @@ async fn a_call_waiting_past_the_queue_timeout_is_rejected_exactly_then() {
 
 #[tokio::test(start_paused = true)]
 async fn work_past_the_max_task_duration_is_cancelled_exactly_then() {
-    let gov = Governor::builder().max_task_duration(Duration::from_secs(10)).build().unwrap();
+    let gov = support::builder().max_task_duration(Duration::from_secs(10)).build().unwrap();
     let dropped = DropCounter::default();
     let started = Instant::now();
     let result = gov.run(|| tracked_sleep(dropped.token(), 60)).await;
@@ -151,7 +151,7 @@ async fn work_past_the_max_task_duration_is_cancelled_exactly_then() {
 
 #[tokio::test(start_paused = true)]
 async fn work_that_finishes_at_once_is_never_timed_out() {
-    let gov = Governor::builder().max_task_duration(Duration::from_millis(1)).build().unwrap();
+    let gov = support::builder().max_task_duration(Duration::from_millis(1)).build().unwrap();
     for _ in 0..3 {
         assert_eq!(gov.run(|| async { Ok::<_, Io>(7) }).await.unwrap(), 7);
     }
@@ -254,7 +254,7 @@ async fn shrinking_the_limit_under_load_retires_workers_as_they_finish() {
 
 #[tokio::test(start_paused = true)]
 async fn time_in_the_queue_does_not_count_against_the_max_task_duration() {
-    let gov = Governor::builder().max_workers(1).max_task_duration(Duration::from_secs(10)).build().unwrap();
+    let gov = support::builder().max_workers(1).max_task_duration(Duration::from_secs(10)).build().unwrap();
     let hog = gov.spawn(async {
         sleep_secs(9).await;
         Ok::<_, Io>(())

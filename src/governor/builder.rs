@@ -3,9 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+
+use super::background::Background;
 use super::{Governor, Inner};
+use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
+use crate::health::state::HealthState;
+use crate::health::{ErrorReport, HealthCheck, HealthConfig, Monitor, Sampler, default_sampler};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
-use crate::workers::Workers;
+use crate::workers::{HealthGate, Workers};
 use crate::{BuildError, GovernorConfig, RetryConfig};
 
 /// Builds a [`Governor`]; every value is checked once, in [`build`](Self::build).
@@ -26,16 +32,63 @@ use crate::{BuildError, GovernorConfig, RetryConfig};
 /// assert_eq!(gov.status().workers.max_workers, 20);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 #[must_use = "a builder does nothing until `build()` is called"]
 pub struct GovernorBuilder {
     config: GovernorConfig,
+    hooks: HealthHooks,
 }
 
 impl GovernorBuilder {
     /// Starts from a whole configuration, e.g. one read from a file.
     pub fn from_config(config: GovernorConfig) -> Self {
-        GovernorBuilder { config }
+        GovernorBuilder { config, hooks: HealthHooks::default() }
+    }
+
+    /// Every health monitor setting at once; [`HealthConfig::disabled`] turns it off.
+    pub fn health(mut self, health: HealthConfig) -> Self {
+        self.config.health = health;
+        self
+    }
+
+    /// Where readings come from. Default: the system's, through `sysinfo`.
+    pub fn sampler(mut self, sampler: impl Sampler) -> Self {
+        self.hooks.sampler = Some(Box::new(sampler));
+        self
+    }
+
+    /// A custom check, run every sampling interval; its answer adds to the readings (see
+    /// [`HealthCheck`]). A check that does not answer within one interval counts as unhealthy.
+    pub fn health_check<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HealthCheck> + Send + 'static,
+    {
+        self.hooks.checks.push((name.into(), boxed_check(check)));
+        self
+    }
+
+    /// A recovery for reported errors of `kind`: it runs (at most once per recovery
+    /// cooldown) when a recoverable error of that kind is reported, and returns whether it
+    /// recovered. Recoveries that return `true` count in `total_recoveries`.
+    pub fn on_error<F, Fut>(mut self, kind: impl Into<String>, recovery: F) -> Self
+    where
+        F: Fn(ErrorReport) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.hooks.recoveries.insert(kind.into(), boxed_recovery(recovery));
+        self
+    }
+
+    /// An action of the emergency recovery, run once each time the level enters CRITICAL
+    /// (e.g. close idle browser sessions).
+    pub fn on_critical<F, Fut>(mut self, action: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.emergency.push(boxed_action(action));
+        self
     }
 
     /// At most this many governed operations run at once. Default 10.
@@ -108,12 +161,24 @@ impl GovernorBuilder {
     pub fn build(self) -> Result<Governor, BuildError> {
         self.config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
-        tracing::debug!(target: "bursar", config = ?self.config, "governor built");
-        let inner = Inner {
-            workers: Arc::new(Workers::new(&self.config.workers)),
-            retry: RetryPolicy::new(&self.config.retry)?,
-            runtime,
+        tracing::debug!(target: "bursar", config = ?self.config, hooks = ?self.hooks, "governor built");
+        let GovernorBuilder { config, hooks } = self;
+        let health_config = &config.health;
+        let gate = HealthGate {
+            degraded_ratio: health_config.degraded_worker_ratio,
+            unhealthy_ratio: health_config.unhealthy_worker_ratio,
+            shed_when_critical: health_config.shed_when_critical,
         };
+        let workers = Arc::new(Workers::new(&config.workers, gate));
+        let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, hooks.emergency));
+        let background = Background::default();
+        if health_config.enabled {
+            let sampler = hooks.sampler.unwrap_or_else(default_sampler);
+            let monitor = Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, hooks.checks);
+            background.track(runtime.spawn(monitor.run()).abort_handle());
+        }
+        let retry = RetryPolicy::new(&config.retry)?;
+        let inner = Inner { workers, retry, health, runtime, background };
         Ok(Governor { inner: Arc::new(inner) })
     }
 }

@@ -1,7 +1,9 @@
 //! The [`Governor`] handle and everything it does.
 
+mod background;
 mod builder;
 mod call;
+mod health;
 mod run;
 mod shutdown;
 mod spawn;
@@ -10,13 +12,15 @@ mod task_handle;
 
 use std::sync::Arc;
 
+use crate::health::state::HealthState;
 use crate::retry::RetryPolicy;
 use crate::workers::Workers;
+use background::Background;
 
 pub use builder::GovernorBuilder;
 pub use call::Call;
 pub use shutdown::ShutdownReport;
-pub use status::{BlockingStatus, Status, WorkerStatus};
+pub use status::{BlockingStatus, HealthStatus, Status, WorkerStatus};
 pub use task_handle::TaskHandle;
 
 /// The one handle a service wraps around every browser or database call.
@@ -46,7 +50,10 @@ pub struct Governor {
 struct Inner {
     workers: Arc<Workers>,
     retry: RetryPolicy,
+    health: Arc<HealthState>,
     runtime: tokio::runtime::Handle,
+    /// The monitor task: stopped by shutdown, or when the last handle drops this.
+    background: Background,
 }
 
 impl Governor {

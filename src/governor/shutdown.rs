@@ -31,6 +31,8 @@ pub struct ShutdownReport {
     /// Blocking closures still running on their threads (they cannot be interrupted and
     /// release their place when they return).
     pub blocking_still_running: usize,
+    /// The governor's own background tasks (the health monitor) that were stopped.
+    pub background_stopped: usize,
     /// How long shutdown took.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub elapsed: Duration,
@@ -38,8 +40,9 @@ pub struct ShutdownReport {
 
 impl Governor {
     /// Shuts the governor down: new calls are rejected with `ShuttingDown` at once, calls
-    /// still queued are rejected, running work gets `grace` to finish, and what is still
-    /// running then is cancelled (its future is dropped; it ends with `Error::Cancelled`).
+    /// still queued are rejected, the health monitor stops, running work gets `grace` to
+    /// finish, and what is still running then is cancelled (its future is dropped; it ends
+    /// with `Error::Cancelled`).
     ///
     /// Calling it again returns a report of what was left, usually all zeros.
     ///
@@ -76,6 +79,7 @@ impl Governor {
         if workers.close() {
             tracing::info!(target: "bursar", in_flight = workers.drain.in_flight(), ?grace, "shutting down");
         }
+        let background_stopped = self.inner.background.stop();
         if timeout(grace, workers.drain.wait_idle()).await.is_err() {
             tracing::warn!(target: "bursar", in_flight = workers.drain.in_flight(), "grace period over; cancelling work");
             workers.drain.cancel_all();
@@ -87,6 +91,7 @@ impl Governor {
             rejected_waiting: tally(Exit::Evicted) - before[2],
             unfinished: workers.drain.in_flight(),
             blocking_still_running: workers.blocking.in_use(),
+            background_stopped,
             elapsed: started.elapsed(),
         };
         tracing::info!(target: "bursar", ?report, "shut down");

@@ -1,6 +1,8 @@
 //! [`Status`]: a snapshot of the governor a person or a dashboard can read.
 
 use super::Governor;
+use crate::health::state::Totals;
+use crate::health::{CheckStatus, HealthLevel};
 use crate::workers::Count;
 
 /// A snapshot of everything the governor governs; serialisable with serde.
@@ -24,6 +26,8 @@ use crate::workers::Count;
 pub struct Status {
     /// The bounded worker pool.
     pub workers: WorkerStatus,
+    /// The health monitor.
+    pub health: HealthStatus,
 }
 
 /// The worker pool's section of [`Status`].
@@ -69,6 +73,8 @@ pub struct WorkerStatus {
     pub rejected_queue_timeout: u64,
     /// Of `rejected`: the governor was shutting down.
     pub rejected_shutting_down: u64,
+    /// Of `rejected`: shed because health was critical.
+    pub rejected_overloaded: u64,
     /// The blocking lane used by [`Governor::spawn_blocking`].
     pub blocking: BlockingStatus,
 }
@@ -86,37 +92,95 @@ pub struct BlockingStatus {
     pub queued: usize,
 }
 
+/// The health monitor's section of [`Status`].
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct HealthStatus {
+    /// The level in force.
+    pub status: HealthLevel,
+    /// System CPU use at the last sample, percent.
+    pub cpu_percent: Option<f64>,
+    /// System memory in use at the last sample, percent.
+    pub memory_percent: Option<f64>,
+    /// This process's threads at the last sample.
+    pub active_threads: Option<usize>,
+    /// Failed fraction of the calls in the error window (reported errors included); none
+    /// until enough calls ended in it.
+    pub error_rate: Option<f64>,
+    /// Errors reported with `report_error`.
+    pub total_errors: u64,
+    /// Recoveries that ran and returned `true`.
+    pub total_recoveries: u64,
+    /// Recoveries not run because their kind's recovery was cooling down.
+    pub recoveries_skipped: u64,
+    /// Times the emergency recovery ran (once per entry into CRITICAL).
+    pub emergency_recoveries: u64,
+    /// The custom checks' latest answers.
+    pub checks: Vec<CheckStatus>,
+    /// The liveness probe's answer.
+    pub live: bool,
+    /// The readiness probe's answer.
+    pub ready: bool,
+}
+
 impl Governor {
     /// A snapshot of the governor's state and counters.
     pub fn status(&self) -> Status {
+        Status { workers: self.worker_status(), health: self.health_status() }
+    }
+
+    fn health_status(&self) -> HealthStatus {
+        let health = &self.inner.health;
+        let (readings, error_rate, checks) = {
+            let latest = health.latest.lock();
+            (latest.readings, latest.error_rate, latest.checks.clone())
+        };
+        let totals = &health.totals;
+        HealthStatus {
+            status: health.level(),
+            cpu_percent: readings.cpu_percent,
+            memory_percent: readings.memory_percent,
+            active_threads: readings.threads,
+            error_rate,
+            total_errors: Totals::get(&totals.errors),
+            total_recoveries: Totals::get(&totals.recoveries),
+            recoveries_skipped: Totals::get(&totals.recoveries_skipped),
+            emergency_recoveries: Totals::get(&totals.emergencies),
+            checks,
+            live: self.liveness(),
+            ready: self.readiness(),
+        }
+    }
+
+    fn worker_status(&self) -> WorkerStatus {
         let workers = &*self.inner.workers;
         let counters = workers.counters();
-        Status {
-            workers: WorkerStatus {
-                max_workers: workers.max_workers(),
-                effective_limit: workers.tasks.limit(),
-                active: workers.tasks.in_use(),
-                queued: workers.tasks.waiting(),
-                queue_limit: workers.tasks.queue_limit,
-                in_flight: workers.drain.in_flight(),
-                completed: counters.get(Count::Completed),
-                failed: counters.get(Count::Failed),
-                timed_out: counters.get(Count::TimedOut),
-                panicked: counters.get(Count::Panicked),
-                cancelled: counters.get(Count::Cancelled),
-                abandoned: counters.get(Count::Abandoned),
-                retries: counters.get(Count::Retries),
-                retry_budget_exhausted: counters.get(Count::BudgetExhausted),
-                retrying: workers.backing_off_now(),
-                rejected: counters.rejected(),
-                rejected_queue_full: counters.get(Count::QueueFull),
-                rejected_queue_timeout: counters.get(Count::QueueTimeout),
-                rejected_shutting_down: counters.get(Count::ShuttingDown),
-                blocking: BlockingStatus {
-                    max_threads: workers.blocking.limit(),
-                    active: workers.blocking.in_use(),
-                    queued: workers.blocking.waiting(),
-                },
+        WorkerStatus {
+            max_workers: workers.max_workers(),
+            effective_limit: workers.tasks.limit(),
+            active: workers.tasks.in_use(),
+            queued: workers.tasks.waiting(),
+            queue_limit: workers.tasks.queue_limit,
+            in_flight: workers.drain.in_flight(),
+            completed: counters.get(Count::Completed),
+            failed: counters.get(Count::Failed),
+            timed_out: counters.get(Count::TimedOut),
+            panicked: counters.get(Count::Panicked),
+            cancelled: counters.get(Count::Cancelled),
+            abandoned: counters.get(Count::Abandoned),
+            retries: counters.get(Count::Retries),
+            retry_budget_exhausted: counters.get(Count::BudgetExhausted),
+            retrying: workers.backing_off_now(),
+            rejected: counters.rejected(),
+            rejected_queue_full: counters.get(Count::QueueFull),
+            rejected_queue_timeout: counters.get(Count::QueueTimeout),
+            rejected_shutting_down: counters.get(Count::ShuttingDown),
+            rejected_overloaded: counters.get(Count::Overloaded),
+            blocking: BlockingStatus {
+                max_threads: workers.blocking.limit(),
+                active: workers.blocking.in_use(),
+                queued: workers.blocking.waiting(),
             },
         }
     }

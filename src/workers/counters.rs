@@ -18,9 +18,10 @@ pub(crate) enum Count {
     QueueFull,
     QueueTimeout,
     ShuttingDown,
+    Overloaded,
 }
 
-const KINDS: usize = Count::ShuttingDown as usize + 1;
+const KINDS: usize = Count::Overloaded as usize + 1;
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -43,11 +44,12 @@ impl Counters {
             Rejection::QueueFull { .. } => Count::QueueFull,
             Rejection::QueueTimeout { .. } => Count::QueueTimeout,
             Rejection::ShuttingDown => Count::ShuttingDown,
+            Rejection::Overloaded { .. } => Count::Overloaded,
         });
     }
 
     pub(crate) fn rejected(&self) -> u64 {
-        [Count::QueueFull, Count::QueueTimeout, Count::ShuttingDown]
+        [Count::QueueFull, Count::QueueTimeout, Count::ShuttingDown, Count::Overloaded]
             .into_iter()
             .map(|count| self.get(count))
             .sum()

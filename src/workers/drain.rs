@@ -51,6 +51,10 @@ impl Drain {
         self.in_flight.load(Ordering::SeqCst)
     }
 
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
     /// Admits nothing more. Returns false if it was already closed.
     pub(crate) fn close(&self) -> bool {
         !self.closed.swap(true, Ordering::SeqCst)

@@ -20,6 +20,10 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
 impl<W: Deref<Target = Workers>> InFlight<W> {
     /// Admits one call named `name` (for its events), unless the governor is shutting down.
     pub(crate) fn enter(workers: W, name: &'static str) -> Result<Self, Rejection> {
+        if workers.is_shedding() {
+            let rejection = Rejection::Overloaded { level: crate::health::HealthLevel::Critical };
+            return Err(record_rejection(&workers, rejection, name));
+        }
         if workers.drain.enter() {
             return Ok(InFlight { workers, name, exit: None });
         }

@@ -14,7 +14,7 @@ mod supervise;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub(crate) use counters::Count;
@@ -24,7 +24,10 @@ pub(crate) use lane::Lane;
 pub(crate) use permit::{Permit, Ticket};
 pub(crate) use supervise::{panic_message, supervise};
 
+use parking_lot::Mutex;
+
 use crate::WorkerConfig;
+use crate::health::HealthLevel;
 use counters::Counters;
 use drain::Drain;
 
@@ -39,10 +42,34 @@ pub(crate) struct Workers {
     max_workers: AtomicUsize,
     /// Calls sleeping between attempts: neither active nor queued.
     backing_off: AtomicUsize,
+    gate: HealthGate,
+    /// `max_workers` and the health level, changed together so the limit is never stale.
+    sizing: Mutex<(usize, HealthLevel)>,
+    shedding: AtomicBool,
+}
+
+/// How health shrinks the worker limit and sheds work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HealthGate {
+    pub(crate) degraded_ratio: f64,
+    pub(crate) unhealthy_ratio: f64,
+    pub(crate) shed_when_critical: bool,
+}
+
+impl HealthGate {
+    /// The worker limit for `max_workers` at `level`: rounded up, at least 1.
+    fn limit(&self, max_workers: usize, level: HealthLevel) -> usize {
+        let ratio = match level {
+            HealthLevel::Degraded => self.degraded_ratio,
+            HealthLevel::Unhealthy | HealthLevel::Critical => self.unhealthy_ratio,
+            _ => return max_workers,
+        };
+        ((max_workers as f64 * ratio).ceil() as usize).clamp(1, max_workers)
+    }
 }
 
 impl Workers {
-    pub(crate) fn new(config: &WorkerConfig) -> Self {
+    pub(crate) fn new(config: &WorkerConfig, gate: HealthGate) -> Self {
         Workers {
             tasks: Arc::new(Lane::new(config.max_workers, config.queue_limit, config.queue_timeout)),
             blocking: Arc::new(Lane::new(
@@ -55,6 +82,9 @@ impl Workers {
             max_task_duration: config.max_task_duration,
             max_workers: AtomicUsize::new(config.max_workers),
             backing_off: AtomicUsize::new(0),
+            gate,
+            sizing: Mutex::new((config.max_workers, HealthLevel::Unknown)),
+            shedding: AtomicBool::new(false),
         }
     }
 
@@ -64,9 +94,27 @@ impl Workers {
     }
 
     pub(crate) fn set_max_workers(&self, max_workers: usize) {
+        let mut sizing = self.sizing.lock();
+        sizing.0 = max_workers;
         // Relaxed: see `max_workers`.
         self.max_workers.store(max_workers, Ordering::Relaxed);
-        self.tasks.resize(max_workers);
+        self.tasks.resize(self.gate.limit(max_workers, sizing.1));
+    }
+
+    /// Follows a new health level: shrinks or restores the limit, sheds when critical.
+    pub(crate) fn apply_health(&self, level: HealthLevel) {
+        let mut sizing = self.sizing.lock();
+        sizing.1 = level;
+        let shed = level == HealthLevel::Critical && self.gate.shed_when_critical;
+        // Relaxed: admission reads it as a hint; a call admitted just before the flip is
+        // in-flight work, which shedding lets finish anyway.
+        self.shedding.store(shed, Ordering::Relaxed);
+        self.tasks.resize(self.gate.limit(sizing.0, level));
+    }
+
+    pub(crate) fn is_shedding(&self) -> bool {
+        // Relaxed: see `apply_health`.
+        self.shedding.load(Ordering::Relaxed)
     }
 
     /// Admits nothing more: new calls and calls still queued are rejected.

@@ -9,6 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+/// A builder with the health monitor off, so the machine's load cannot shrink limits or shed
+/// work in tests that are not about health.
+pub fn builder() -> bursar::GovernorBuilder {
+    bursar::Governor::builder().health(bursar::health::HealthConfig::disabled())
+}
+
 /// The error type most tests use for their operations.
 pub type Io = io::Error;
 

@@ -1,0 +1,74 @@
+//! The health monitor as the governor exposes it: reports, the level, the two probes.
+
+use tokio::sync::watch;
+
+use super::Governor;
+use crate::health::state::Totals;
+use crate::health::{ErrorReport, HealthLevel};
+
+impl Governor {
+    /// Reports an error seen outside a governed call (a WebDriver session lost, a database
+    /// restart). It is a `tracing` warning, counts in `total_errors` and in the error rate,
+    /// and — if recoverable and a recovery is registered for its kind with
+    /// [`on_error`](crate::GovernorBuilder::on_error) — runs that recovery on the runtime,
+    /// at most once per recovery cooldown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bursar::health::{ErrorReport, HealthConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// let gov = bursar::Governor::builder()
+    ///     .health(HealthConfig::disabled())
+    ///     .on_error("webdriver", |report| async move {
+    ///         println!("restarting the browser for {:?}", report.session);
+    ///         true
+    ///     })
+    ///     .build()?;
+    /// gov.report_error(ErrorReport::new("webdriver", "connection closed").session("job-7"));
+    /// assert_eq!(gov.status().health.total_errors, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn report_error(&self, report: ErrorReport) {
+        let ErrorReport { kind, message, session, recoverable } = &report;
+        tracing::warn!(target: "bursar::health", kind, message, ?session, recoverable, "error reported");
+        let Some(recovery) = self.inner.health.take_recovery(&report) else {
+            return;
+        };
+        let health = std::sync::Arc::clone(&self.inner.health);
+        self.inner.runtime.spawn(async move {
+            let kind = report.kind.clone();
+            let recovered = recovery(report).await;
+            if recovered {
+                Totals::add(&health.totals.recoveries);
+            }
+            tracing::info!(target: "bursar::health", kind, recovered, "recovery ran");
+        });
+    }
+
+    /// The health level now.
+    pub fn health_level(&self) -> HealthLevel {
+        self.inner.health.level()
+    }
+
+    /// A subscription to the health level: `changed().await` wakes on every change.
+    pub fn watch_health(&self) -> watch::Receiver<HealthLevel> {
+        self.inner.health.level.subscribe()
+    }
+
+    /// The liveness probe: false only if the governor itself is stuck (its monitor has not
+    /// sampled for three intervals).
+    pub fn liveness(&self) -> bool {
+        self.inner.health.is_live()
+    }
+
+    /// The readiness probe: true while the level is `Healthy` or `Degraded` and the governor
+    /// is not shutting down. With the monitor off, ready unless shutting down.
+    pub fn readiness(&self) -> bool {
+        let health = &self.inner.health;
+        let level_ok = !health.config.enabled || health.level().is_ready();
+        level_ok && !self.inner.workers.drain.is_closed()
+    }
+}

@@ -1,0 +1,146 @@
+//! The health monitor's part of the configuration.
+
+use std::time::Duration;
+
+use super::Thresholds;
+use crate::BuildError;
+use crate::config::check_duration;
+
+/// How the health monitor samples, judges and reacts.
+///
+/// # Default
+///
+/// | field | default |
+/// |---|---|
+/// | `enabled` | true |
+/// | `interval` | 30 s |
+/// | `dwell` | none: two intervals |
+/// | `cpu_percent` | warn 80, critical 95 |
+/// | `memory_percent` | warn 85, critical 95 |
+/// | `error_rate` | warn 0.10, critical 0.50 |
+/// | `error_window` | 5 min |
+/// | `error_min_calls` | 20 |
+/// | `degraded_worker_ratio` | 0.75 |
+/// | `unhealthy_worker_ratio` | 0.5 |
+/// | `shed_when_critical` | true |
+/// | `recovery_cooldown` | 10 s |
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct HealthConfig {
+    /// Whether the monitor runs at all (when off the level stays `unknown` and nothing is gated).
+    pub enabled: bool,
+    /// How often to sample.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub interval: Duration,
+    /// How long readings must stay better before a better level is entered.
+    /// `None`: two sampling intervals.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::optional"))]
+    pub dwell: Option<Duration>,
+    /// System CPU use, percent.
+    pub cpu_percent: Thresholds,
+    /// System memory in use, percent.
+    pub memory_percent: Thresholds,
+    /// Fraction of governed calls (and reported errors) that failed within `error_window`.
+    pub error_rate: Thresholds,
+    /// The window the error rate is measured over.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub error_window: Duration,
+    /// The error rate counts only once this many calls ended within the window.
+    pub error_min_calls: u64,
+    /// While degraded, the worker limit is `max_workers` times this (rounded up, at least 1).
+    pub degraded_worker_ratio: f64,
+    /// While unhealthy or critical, the worker limit is `max_workers` times this.
+    pub unhealthy_worker_ratio: f64,
+    /// While critical, new calls are rejected with `Rejection::Overloaded`.
+    pub shed_when_critical: bool,
+    /// A recovery callback for an error kind runs at most once per this period.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub recovery_cooldown: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            enabled: true,
+            interval: Duration::from_secs(30),
+            dwell: None,
+            cpu_percent: Thresholds { warn: 80.0, critical: 95.0 },
+            memory_percent: Thresholds { warn: 85.0, critical: 95.0 },
+            error_rate: Thresholds { warn: 0.10, critical: 0.50 },
+            error_window: Duration::from_secs(300),
+            error_min_calls: 20,
+            degraded_worker_ratio: 0.75,
+            unhealthy_worker_ratio: 0.5,
+            shed_when_critical: true,
+            recovery_cooldown: Duration::from_secs(10),
+        }
+    }
+}
+
+impl HealthConfig {
+    /// The defaults with the monitor turned off: no sampling, no gating, level `unknown`.
+    pub fn disabled() -> Self {
+        HealthConfig { enabled: false, ..HealthConfig::default() }
+    }
+
+    /// The dwell time in force.
+    pub(crate) fn dwell(&self) -> Duration {
+        self.dwell.unwrap_or(self.interval.saturating_mul(2))
+    }
+
+    /// Checks every rule of the health configuration.
+    ///
+    /// # Errors
+    ///
+    /// The first field that breaks a rule, as [`BuildError::Invalid`].
+    pub fn validate(&self) -> Result<(), BuildError> {
+        check_duration("health.interval", self.interval)?;
+        if let Some(dwell) = self.dwell {
+            check_duration("health.dwell", dwell)?;
+        }
+        check_duration("health.error_window", self.error_window)?;
+        check_duration("health.recovery_cooldown", self.recovery_cooldown)?;
+        if self.error_window.as_nanos() / self.interval.as_nanos() > 10_000 {
+            return Err(invalid(
+                "health.error_window",
+                "must be at most 10000 sampling intervals",
+                self.error_window,
+            ));
+        }
+        thresholds("health.cpu_percent", self.cpu_percent, 100.0)?;
+        thresholds("health.memory_percent", self.memory_percent, 100.0)?;
+        thresholds("health.error_rate", self.error_rate, 1.0)?;
+        ratio("health.degraded_worker_ratio", self.degraded_worker_ratio)?;
+        ratio("health.unhealthy_worker_ratio", self.unhealthy_worker_ratio)
+    }
+}
+
+fn thresholds(field: &'static str, value: Thresholds, max: f64) -> Result<(), BuildError> {
+    let valid = value.warn.is_finite()
+        && value.critical.is_finite()
+        && 0.0 <= value.warn
+        && value.warn <= value.critical
+        && value.critical <= max;
+    if valid {
+        return Ok(());
+    }
+    let rule = if max == 1.0 {
+        "must have 0 <= warn <= critical <= 1"
+    } else {
+        "must have 0 <= warn <= critical <= 100"
+    };
+    Err(invalid(field, rule, format_args!("warn {}, critical {}", value.warn, value.critical)))
+}
+
+fn ratio(field: &'static str, value: f64) -> Result<(), BuildError> {
+    if value.is_finite() && 0.0 < value && value <= 1.0 {
+        return Ok(());
+    }
+    Err(invalid(field, "must be above 0 and at most 1", value))
+}
+
+fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Debug) -> BuildError {
+    BuildError::Invalid { field, rule, value: format!("{value:?}") }
+}

@@ -1,0 +1,128 @@
+//! The monitor task: every interval it samples, judges the level, and acts on a change —
+//! resizing the worker limit, shedding when critical, running the emergency recovery once
+//! per entry into CRITICAL.
+
+use std::sync::Arc;
+
+use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+
+use super::error_rate::{ErrorWindow, Totals};
+use super::hooks::CheckFn;
+use super::hysteresis::Hysteresis;
+use super::level::{Severity, level_of};
+use super::sampler::DynSampler;
+use super::state::{HealthState, Latest, Totals as HealthTotals};
+use super::{CheckStatus, HealthCheck, HealthLevel, Readings};
+use crate::workers::{Count, Workers};
+
+pub(crate) struct Monitor {
+    pub(crate) state: Arc<HealthState>,
+    pub(crate) workers: Arc<Workers>,
+    pub(crate) sampler: Box<dyn DynSampler>,
+    pub(crate) checks: Vec<(String, CheckFn)>,
+    hysteresis: Hysteresis,
+    errors: ErrorWindow,
+}
+
+impl Monitor {
+    pub(crate) fn new(
+        state: Arc<HealthState>,
+        workers: Arc<Workers>,
+        sampler: Box<dyn DynSampler>,
+        checks: Vec<(String, CheckFn)>,
+    ) -> Self {
+        let config = &state.config;
+        let hysteresis = Hysteresis::new(config.dwell());
+        let errors = ErrorWindow::new(config.error_window, config.error_min_calls);
+        Monitor { state, workers, sampler, checks, hysteresis, errors }
+    }
+
+    /// Samples forever, once per interval, starting at once.
+    pub(crate) async fn run(mut self) {
+        let mut ticks = interval(self.state.config.interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.sample_once().await;
+        }
+    }
+
+    async fn sample_once(&mut self) {
+        let readings = self.sampler.sample_boxed().await;
+        let checks = self.run_checks().await;
+        let now = Instant::now();
+        let error_rate = self.errors.observe(now, self.totals());
+        let raw = self.judge(&readings, error_rate, &checks);
+        let previous = self.hysteresis.current();
+        let level = self.hysteresis.observe(raw, now);
+        *self.state.latest.lock() = Latest { readings, error_rate, checks, sampled_at: Some(now) };
+        tracing::trace!(target: "bursar::health", ?readings, ?error_rate, %raw, %level, "sampled");
+        if level != previous {
+            self.enter(previous, level).await;
+        }
+    }
+
+    /// Calls ended and failed so far, reported errors counted as failed calls.
+    fn totals(&self) -> Totals {
+        let counters = self.workers.counters();
+        let reported = HealthTotals::get(&self.state.totals.errors);
+        let failures = counters.get(Count::Failed) + reported;
+        Totals { calls: counters.get(Count::Completed) + failures, failures }
+    }
+
+    /// The rule over every reading and check: a degraded check is one more warning, an
+    /// unhealthy one two, a critical one critical.
+    fn judge(&self, readings: &Readings, error_rate: Option<f64>, checks: &[CheckStatus]) -> HealthLevel {
+        let config = &self.state.config;
+        let readings = [
+            readings.cpu_percent.map(|cpu| config.cpu_percent.severity(cpu)),
+            readings.memory_percent.map(|memory| config.memory_percent.severity(memory)),
+            error_rate.map(|rate| config.error_rate.severity(rate)),
+        ];
+        let checks = checks.iter().flat_map(|check| match check.check.level {
+            HealthLevel::Degraded => [Severity::Warn, Severity::Fine],
+            HealthLevel::Unhealthy => [Severity::Warn, Severity::Warn],
+            HealthLevel::Critical => [Severity::Critical, Severity::Fine],
+            _ => [Severity::Fine, Severity::Fine],
+        });
+        level_of(readings.into_iter().flatten().chain(checks))
+    }
+
+    /// Runs every custom check; one that does not answer within an interval is unhealthy.
+    async fn run_checks(&self) -> Vec<CheckStatus> {
+        let mut results = Vec::with_capacity(self.checks.len());
+        for (name, check) in &self.checks {
+            let check = timeout(self.state.config.interval, check())
+                .await
+                .unwrap_or_else(|_| HealthCheck::unhealthy("the check did not answer within one interval"));
+            results.push(CheckStatus { name: name.clone(), check });
+        }
+        results
+    }
+
+    async fn enter(&mut self, previous: HealthLevel, level: HealthLevel) {
+        if previous == HealthLevel::Unknown {
+            tracing::info!(target: "bursar::health", %level, "first health reading");
+        } else if level > previous {
+            tracing::warn!(target: "bursar::health", %previous, %level, "health worsened");
+        } else {
+            tracing::info!(target: "bursar::health", %previous, %level, "health improved");
+        }
+        self.workers.apply_health(level);
+        self.state.level.send_replace(level);
+        if level == HealthLevel::Critical {
+            self.emergency_recovery().await;
+        }
+    }
+
+    /// Runs once per entry into CRITICAL: each user action, bounded by one interval.
+    async fn emergency_recovery(&self) {
+        HealthTotals::add(&self.state.totals.emergencies);
+        tracing::error!(target: "bursar::health", actions = self.state.emergency.len(), "critical: running emergency recovery");
+        for action in &self.state.emergency {
+            if timeout(self.state.config.interval, action()).await.is_err() {
+                tracing::warn!(target: "bursar::health", "an emergency action did not finish within one interval");
+            }
+        }
+    }
+}

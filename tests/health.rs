@@ -1,0 +1,307 @@
+//! The health monitor: levels, hysteresis, the gate on the worker limit, recovery, probes.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bursar::health::{ErrorReport, HealthCheck, HealthConfig, HealthLevel, Readings, Sampler};
+use bursar::{Error, Governor, GovernorBuilder, Rejection};
+use support::{DropCounter, DropToken, Io, sleep_secs};
+
+const INTERVAL: Duration = Duration::from_secs(10);
+
+/// Readings the test sets; the monitor reads them at each sample.
+#[derive(Debug, Clone)]
+struct Script {
+    readings: Arc<Mutex<Readings>>,
+    _dropped: Arc<Option<DropToken>>,
+}
+
+impl Script {
+    fn new(cpu: f64, memory: f64) -> Self {
+        let readings = Arc::new(Mutex::new(Readings::new(cpu, memory, 12)));
+        Script { readings, _dropped: Arc::new(None) }
+    }
+
+    fn set(&self, cpu: f64, memory: f64) {
+        *self.readings.lock().unwrap() = Readings::new(cpu, memory, 12);
+    }
+}
+
+impl Sampler for Script {
+    async fn sample(&mut self) -> Readings {
+        *self.readings.lock().unwrap()
+    }
+}
+
+fn config() -> HealthConfig {
+    let mut config = HealthConfig::default();
+    config.interval = INTERVAL;
+    config.error_min_calls = 10;
+    config.error_window = Duration::from_secs(60);
+    config
+}
+
+fn monitored(script: &Script) -> GovernorBuilder {
+    Governor::builder().max_workers(8).health(config()).sampler(script.clone())
+}
+
+/// Samples happen at 0 s, 10 s, 20 s …; the test looks 5 s after each.
+async fn next_sample() {
+    tokio::time::sleep(INTERVAL).await;
+}
+
+async fn first_sample() {
+    tokio::time::sleep(INTERVAL / 2).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_level_follows_the_rule_and_unknown_comes_first() {
+    let script = Script::new(10.0, 10.0);
+    let gov = monitored(&script).build().unwrap();
+    assert_eq!(gov.health_level(), HealthLevel::Unknown);
+    let mut changes = gov.watch_health();
+    first_sample().await;
+    assert_eq!(gov.health_level(), HealthLevel::Healthy);
+    assert!(changes.has_changed().unwrap());
+
+    let steps = [
+        ((85.0, 10.0), HealthLevel::Degraded),  // CPU at warn
+        ((85.0, 90.0), HealthLevel::Unhealthy), // CPU and memory at warn
+        ((96.0, 90.0), HealthLevel::Critical),  // CPU critical
+        ((96.0, 10.0), HealthLevel::Critical),  // still critical
+    ];
+    for ((cpu, memory), level) in steps {
+        script.set(cpu, memory);
+        next_sample().await;
+        assert_eq!(gov.health_level(), level, "cpu {cpu} memory {memory}");
+    }
+    let status = gov.status().health;
+    assert_eq!(
+        (status.cpu_percent, status.memory_percent, status.active_threads),
+        (Some(96.0), Some(10.0), Some(12))
+    );
+    assert_eq!(*changes.borrow_and_update(), HealthLevel::Critical);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_brief_dip_keeps_the_level_and_the_dwell_time_leaves_it() {
+    let script = Script::new(85.0, 10.0);
+    let gov = monitored(&script).build().unwrap();
+    first_sample().await;
+    assert_eq!(gov.health_level(), HealthLevel::Degraded);
+    script.set(10.0, 10.0);
+    next_sample().await; // better since 10 s
+    assert_eq!(gov.health_level(), HealthLevel::Degraded);
+    script.set(85.0, 10.0);
+    next_sample().await; // relapse at 20 s
+    script.set(10.0, 10.0);
+    next_sample().await; // better since 30 s
+    next_sample().await; // 40 s: 10 s better
+    assert_eq!(gov.health_level(), HealthLevel::Degraded);
+    next_sample().await; // 50 s: 20 s better = the dwell (two intervals)
+    assert_eq!(gov.health_level(), HealthLevel::Healthy);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_worker_limit_follows_the_level_and_critical_sheds_new_calls_only() {
+    let script = Script::new(10.0, 10.0);
+    let gov = monitored(&script).build().unwrap();
+    first_sample().await;
+    let limit = |gov: &Governor| gov.status().workers.effective_limit;
+    assert_eq!(limit(&gov), 8);
+    script.set(85.0, 10.0);
+    next_sample().await;
+    assert_eq!(limit(&gov), 6, "degraded: 75 % of 8");
+    script.set(85.0, 90.0);
+    next_sample().await;
+    assert_eq!(limit(&gov), 4, "unhealthy: 50 % of 8");
+
+    let in_flight = gov.spawn(async {
+        sleep_secs(12).await; // ends at 37 s, between samples
+        Ok::<_, Io>("finished")
+    });
+    script.set(99.0, 90.0);
+    next_sample().await;
+    assert_eq!((gov.health_level(), limit(&gov)), (HealthLevel::Critical, 4));
+    let shed = gov.run(|| async { Ok::<_, Io>(()) }).await;
+    assert_eq!(shed.unwrap_err().rejection(), Some(Rejection::Overloaded { level: HealthLevel::Critical }));
+    assert_eq!(in_flight.unwrap().await.unwrap(), "finished", "work already admitted completes");
+    assert!(!gov.readiness());
+
+    script.set(10.0, 10.0);
+    for _ in 0..3 {
+        next_sample().await;
+    }
+    assert_eq!((gov.health_level(), limit(&gov)), (HealthLevel::Healthy, 8));
+    assert_eq!(gov.run(|| async { Ok::<_, Io>(1) }).await.unwrap(), 1);
+    assert!(gov.readiness());
+    assert_eq!(gov.status().workers.rejected_overloaded, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recovery_runs_once_per_report_of_its_kind_and_floods_are_limited() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ran);
+    let gov = support::builder()
+        .on_error("webdriver", move |report| {
+            let counted = Arc::clone(&counted);
+            async move {
+                assert_eq!(report.session.as_deref(), Some("job-1"));
+                counted.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+        })
+        .build()
+        .unwrap();
+    let lost = || ErrorReport::new("webdriver", "session lost").session("job-1");
+    for _ in 0..3 {
+        gov.report_error(lost());
+        sleep_secs(11).await; // past the 10 s cooldown
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+    for _ in 0..5 {
+        gov.report_error(lost());
+    }
+    gov.report_error(ErrorReport::new("database", "restart"));
+    gov.report_error(lost().recoverable(false));
+    sleep_secs(1).await;
+    assert_eq!(ran.load(Ordering::SeqCst), 4, "one of the flood of five ran");
+    let status = gov.status().health;
+    assert_eq!((status.total_errors, status.total_recoveries, status.recoveries_skipped), (10, 4, 4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_emergency_recovery_runs_exactly_once_per_entry_into_critical() {
+    let script = Script::new(99.0, 10.0);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ran);
+    let gov = monitored(&script)
+        .on_critical(move || {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    first_sample().await;
+    for _ in 0..3 {
+        next_sample().await;
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "staying critical does not run it again");
+    script.set(10.0, 10.0);
+    for _ in 0..3 {
+        next_sample().await;
+    }
+    assert_eq!(gov.health_level(), HealthLevel::Healthy);
+    script.set(99.0, 10.0);
+    next_sample().await;
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    assert_eq!(gov.status().health.emergency_recoveries, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn custom_checks_and_the_error_rate_raise_the_level() {
+    let script = Script::new(10.0, 10.0);
+    let slow = Arc::new(AtomicUsize::new(0));
+    let answer = Arc::clone(&slow);
+    let gov = monitored(&script)
+        .max_attempts(1)
+        .health_check("database", move || {
+            let hang = answer.load(Ordering::SeqCst) == 1;
+            async move {
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                HealthCheck::degraded("replication lag 12 s")
+            }
+        })
+        .build()
+        .unwrap();
+    first_sample().await;
+    assert_eq!(gov.health_level(), HealthLevel::Degraded);
+    let checks = gov.status().health.checks;
+    assert_eq!(
+        (checks[0].name.as_str(), checks[0].check.message.as_str()),
+        ("database", "replication lag 12 s")
+    );
+
+    // 3 failures in 10 calls: an error rate of 30 % is a warning besides the check's.
+    for call in 0..10 {
+        let _ =
+            gov.run(|| async move { if call < 3 { Err(support::io_error("down")) } else { Ok(()) } }).await;
+    }
+    next_sample().await;
+    assert_eq!(gov.status().health.error_rate, Some(0.3));
+    assert_eq!(gov.health_level(), HealthLevel::Unhealthy);
+
+    slow.store(1, Ordering::SeqCst);
+    next_sample().await; // the check starts at 20 s and is given up at 30 s
+    next_sample().await;
+    let check = &gov.status().health.checks[0].check;
+    assert_eq!(check.level, HealthLevel::Unhealthy, "{}", check.message);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_monitor_stops_on_shutdown_and_when_the_last_handle_is_dropped() {
+    let dropped = DropCounter::default();
+    let script = Script { _dropped: Arc::new(Some(dropped.token())), ..Script::new(1.0, 1.0) };
+    let gov = monitored(&script).build().unwrap();
+    drop(script);
+    first_sample().await;
+    let clone = gov.clone();
+    drop(gov);
+    next_sample().await;
+    assert_eq!(dropped.drops(), 0, "a handle is still alive");
+    drop(clone);
+    tokio::task::yield_now().await;
+    assert_eq!(dropped.drops(), 1, "the sampler went with its task");
+
+    let gov = support::builder().health(config()).sampler(Script::new(1.0, 1.0)).build().unwrap();
+    first_sample().await;
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.background_stopped, 1);
+    assert!(!gov.readiness());
+}
+
+#[tokio::test(start_paused = true)]
+async fn liveness_fails_only_when_the_monitor_stops_sampling() {
+    /// Answers once, then never again.
+    struct Stuck(bool);
+    impl Sampler for Stuck {
+        async fn sample(&mut self) -> Readings {
+            if std::mem::replace(&mut self.0, true) {
+                std::future::pending::<()>().await;
+            }
+            Readings::new(1.0, 1.0, 1)
+        }
+    }
+    let gov = Governor::builder().health(config()).sampler(Stuck(false)).build().unwrap();
+    first_sample().await;
+    assert!(gov.liveness());
+    sleep_secs(25).await;
+    assert!(gov.liveness(), "30 s since the last sample is within three intervals");
+    sleep_secs(6).await;
+    assert!(!gov.liveness());
+    assert!(matches!(gov.run(|| async { Ok::<_, Io>(()) }).await, Ok(())), "liveness does not gate calls");
+    let _: Option<Error<Io>> = None;
+}
+
+#[tokio::test]
+async fn the_default_sampler_reads_sane_values_on_this_machine() {
+    #[cfg(feature = "sysinfo")]
+    {
+        let mut sampler = bursar::health::SystemSampler::new();
+        for _ in 0..2 {
+            let readings = sampler.sample().await;
+            let cpu = readings.cpu_percent.expect("cpu");
+            let memory = readings.memory_percent.expect("memory");
+            assert!((0.0..=100.0).contains(&cpu), "cpu {cpu}");
+            assert!((0.0..=100.0).contains(&memory) && memory > 0.0, "memory {memory}");
+            assert!(readings.threads.expect("threads") >= 1);
+        }
+    }
+}
