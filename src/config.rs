@@ -42,6 +42,8 @@ pub struct GovernorConfig {
     pub retry: RetryConfig,
     /// The health monitor.
     pub health: crate::health::HealthConfig,
+    /// The named port ranges sessions lease from.
+    pub ports: crate::ports::PortsConfig,
 }
 
 impl GovernorConfig {
@@ -54,6 +56,7 @@ impl GovernorConfig {
     pub fn validate(&self) -> Result<(), BuildError> {
         self.workers.validate()?;
         self.retry.validate()?;
-        self.health.validate()
+        self.health.validate()?;
+        self.ports.validate()
     }
 }

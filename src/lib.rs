@@ -55,6 +55,7 @@ mod config;
 mod error;
 mod governor;
 pub mod health;
+pub mod ports;
 pub mod retry;
 mod workers;
 

@@ -10,6 +10,7 @@ use super::{Governor, Inner};
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
 use crate::health::{ErrorReport, HealthCheck, HealthConfig, Monitor, Sampler, default_sampler};
+use crate::ports::{PortAllocator, PortsConfig};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::workers::{HealthGate, Workers};
 use crate::{BuildError, GovernorConfig, RetryConfig};
@@ -48,6 +49,13 @@ impl GovernorBuilder {
     /// Every health monitor setting at once; [`HealthConfig::disabled`] turns it off.
     pub fn health(mut self, health: HealthConfig) -> Self {
         self.config.health = health;
+        self
+    }
+
+    /// The named port ranges sessions lease from. Default: `"vnc"` 5900–5999 and `"ws"`
+    /// 6900–6999, a 5 s quarantine, and a check that the port is free on this host.
+    pub fn ports(mut self, ports: PortsConfig) -> Self {
+        self.config.ports = ports;
         self
     }
 
@@ -178,7 +186,8 @@ impl GovernorBuilder {
             background.track(runtime.spawn(monitor.run()).abort_handle());
         }
         let retry = RetryPolicy::new(&config.retry)?;
-        let inner = Inner { workers, retry, health, runtime, background };
+        let ports = Arc::new(PortAllocator::new(&config.ports)?);
+        let inner = Inner { workers, retry, health, ports, runtime, background };
         Ok(Governor { inner: Arc::new(inner) })
     }
 }

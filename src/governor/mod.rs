@@ -13,6 +13,7 @@ mod task_handle;
 use std::sync::Arc;
 
 use crate::health::state::HealthState;
+use crate::ports::PortAllocator;
 use crate::retry::RetryPolicy;
 use crate::workers::Workers;
 use background::Background;
@@ -51,6 +52,7 @@ struct Inner {
     workers: Arc<Workers>,
     retry: RetryPolicy,
     health: Arc<HealthState>,
+    ports: Arc<PortAllocator>,
     runtime: tokio::runtime::Handle,
     /// The monitor task: stopped by shutdown, or when the last handle drops this.
     background: Background,
@@ -87,5 +89,22 @@ impl Governor {
         self.inner.workers.set_max_workers(max_workers);
         tracing::info!(target: "bursar::workers", max_workers, "worker limit changed");
         Ok(())
+    }
+
+    /// The governor's port allocator, shared by its pools: lease ports from its named ranges.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let gov = bursar::Governor::builder().build()?;
+    /// let vnc = gov.ports().allocate("vnc")?;
+    /// assert!((5900..=5999).contains(&vnc.port()));
+    /// assert_eq!(gov.status().ports["vnc"].leased, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn ports(&self) -> &Arc<PortAllocator> {
+        &self.inner.ports
     }
 }

@@ -1,8 +1,11 @@
 //! [`Status`]: a snapshot of the governor a person or a dashboard can read.
 
+use std::collections::BTreeMap;
+
 use super::Governor;
 use crate::health::state::Totals;
 use crate::health::{CheckStatus, HealthLevel};
+use crate::ports::RangeStatus;
 use crate::workers::Count;
 
 /// A snapshot of everything the governor governs; serialisable with serde.
@@ -28,6 +31,8 @@ pub struct Status {
     pub workers: WorkerStatus,
     /// The health monitor.
     pub health: HealthStatus,
+    /// Each port range: leased, free and resting ports.
+    pub ports: BTreeMap<String, RangeStatus>,
 }
 
 /// The worker pool's section of [`Status`].
@@ -127,7 +132,11 @@ pub struct HealthStatus {
 impl Governor {
     /// A snapshot of the governor's state and counters.
     pub fn status(&self) -> Status {
-        Status { workers: self.worker_status(), health: self.health_status() }
+        Status {
+            workers: self.worker_status(),
+            health: self.health_status(),
+            ports: self.inner.ports.status(),
+        }
     }
 
     fn health_status(&self) -> HealthStatus {

@@ -1,0 +1,52 @@
+//! [`PortError`]: why no port was leased.
+
+use std::time::Duration;
+
+/// Why [`PortAllocator::allocate`](super::PortAllocator::allocate) leased no port.
+///
+/// # Examples
+///
+/// ```
+/// use bursar::ports::{PortAllocator, PortError, PortRange, PortsConfig};
+///
+/// let mut config = PortsConfig::default();
+/// config.ranges = vec![PortRange::new("vnc", 5900..=5900)];
+/// config.host_check = false;
+/// let allocator = PortAllocator::new(&config)?;
+///
+/// let _only = allocator.allocate("vnc").expect("one port is free");
+/// let error = allocator.allocate("vnc").unwrap_err();
+/// assert_eq!(error, PortError::Exhausted { range: "vnc".into(), size: 1, retry_after: None });
+/// assert_eq!(error.to_string(), "port range \"vnc\" is exhausted: all 1 ports are leased or quarantined");
+/// # Ok::<(), bursar::BuildError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PortError {
+    /// No range has this name.
+    #[error("no port range is named {name:?}")]
+    UnknownRange {
+        /// The name asked for.
+        name: String,
+    },
+    /// Every port of the range is leased or resting in quarantine.
+    #[error("port range {range:?} is exhausted: all {size} ports are leased or quarantined")]
+    Exhausted {
+        /// The range's name.
+        range: String,
+        /// How many ports the range holds.
+        size: usize,
+        /// When the next quarantined port is free again; `None` if every port is leased, so
+        /// only a release can free one.
+        retry_after: Option<Duration>,
+    },
+    /// Every port that was free failed the host check: another process on this machine
+    /// listens on it. Each rests a quarantine before it is probed again.
+    #[error("port range {range:?}: all {tried} free ports are in use by other processes on this host")]
+    InUseOnHost {
+        /// The range's name.
+        range: String,
+        /// How many ports were probed and found in use.
+        tried: usize,
+    },
+}
