@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::ops::Deref;
+use std::pin::pin;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
@@ -207,11 +208,14 @@ where
     Fut: Future<Output = Result<T, Error<E>>>,
 {
     let permit = match first {
+        // The hot path: a free worker, no queue future to build.
+        Ok(Ticket::Ready(permit)) => Ok(permit),
         Ok(ticket) => ticket.ready().await,
         Err(rejection) => Err(rejection),
     };
     let permit = permit.map_err(|rejection| call.reject(rejection))?;
     let workers = call.workers();
-    let outcome = supervise(|| work(permit), workers.max_task_duration, &workers.drain).await;
+    let work = pin!(work(permit));
+    let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
     call.settle(outcome)
 }

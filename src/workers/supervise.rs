@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -21,21 +21,19 @@ pub(crate) enum Supervised<T> {
     Cancelled,
 }
 
-/// Starts the work with `start` and drives it to an outcome.
+/// Drives the work to an outcome.
 ///
+/// `work` must be a future that runs no user code until it is polled (an `async` block or
+/// `async fn` call): every poll is guarded, so a panic anywhere in it becomes an outcome.
 /// The timer and the cancellation listener are armed only when the work first returns
 /// `Pending`: work that finishes in its first poll (the hot path) arms nothing. The work is
-/// dropped — cancelled — when this future returns or is dropped.
-pub(crate) async fn supervise<S, F>(start: S, max_duration: Duration, drain: &Drain) -> Supervised<F::Output>
-where
-    S: FnOnce() -> F,
-    F: Future,
-{
-    let work = match catch_unwind(AssertUnwindSafe(start)) {
-        Ok(work) => work,
-        Err(payload) => return Supervised::Panicked(panic_message(payload.as_ref())),
-    };
-    let mut work = pin!(work);
+/// dropped — cancelled — by its owner, who pins it where it is made (moving a large future
+/// into this one would copy it on every call).
+pub(crate) async fn supervise<F: Future>(
+    mut work: Pin<&mut F>,
+    max_duration: Duration,
+    drain: &Drain,
+) -> Supervised<F::Output> {
     let mut deadline = pin!(None);
     let mut cancel = pin!(None);
     let mut armed = false;
