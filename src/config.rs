@@ -44,6 +44,8 @@ pub struct GovernorConfig {
     pub health: crate::health::HealthConfig,
     /// The named port ranges sessions lease from.
     pub ports: crate::ports::PortsConfig,
+    /// The circuit breakers: the default one and each keyed one.
+    pub breaker: crate::breaker::BreakerConfig,
 }
 
 impl GovernorConfig {
@@ -57,6 +59,7 @@ impl GovernorConfig {
         self.workers.validate()?;
         self.retry.validate()?;
         self.health.validate()?;
-        self.ports.validate()
+        self.ports.validate()?;
+        self.breaker.validate()
     }
 }

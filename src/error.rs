@@ -59,6 +59,14 @@ impl<E> Error<E> {
         }
     }
 
+    /// When to try again, if the error says: an open circuit's wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Rejected(Rejection::CircuitOpen { retry_after }) => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The operation's own error, if that is what failed.
     pub fn into_operation(self) -> Option<E> {
         match self {
@@ -130,6 +138,13 @@ pub enum Rejection {
     /// The governor is shutting down and admits no new work.
     #[error("the governor is shutting down")]
     ShuttingDown,
+    /// The circuit breaker is open: the dependency failed too often, so calls fail fast
+    /// without taking a queue place until the breaker admits a probe.
+    #[error("the circuit is open; retry after {retry_after:?}")]
+    CircuitOpen {
+        /// How long until the breaker admits a probe (zero when every probe slot is taken).
+        retry_after: Duration,
+    },
     /// The service's health is critical, so new work is shed until it recovers.
     #[error("the service is overloaded (health {level}); new work is shed")]
     Overloaded {

@@ -5,15 +5,22 @@
 //! silently. bursar puts one [`Governor`] around every such call and keeps the service
 //! inside its limits.
 //!
-//! This release provides the foundation: a bounded worker pool.
+//! The parts, composed by one [`Governor`]:
 //!
-//! - At most `max_workers` operations run at once; the rest wait in a bounded queue
-//!   ([`Rejection::QueueFull`] when it is full, [`Rejection::QueueTimeout`] after an optional
-//!   wait limit).
-//! - Work running past the max task duration is cancelled ([`Error::Timeout`]); a panic
-//!   becomes [`Error::Panicked`] and releases its worker.
-//! - [`Governor::spawn`] and [`Governor::spawn_blocking`] run fire-and-forget work under the
-//!   same limits, tracked, with every failure logged and counted.
+//! - **Bounded worker pool.** At most `max_workers` operations run at once; the rest wait in
+//!   a bounded queue ([`Rejection::QueueFull`], [`Rejection::QueueTimeout`]). Work past the
+//!   max task duration is cancelled ([`Error::Timeout`]); a panic becomes
+//!   [`Error::Panicked`] and releases its worker. [`Governor::spawn`] and
+//!   [`Governor::spawn_blocking`] run fire-and-forget work under the same limits, with every
+//!   failure logged and counted.
+//! - **Retry with backoff** ([`retry`]). Every governed call retries transient failures on an
+//!   exponential schedule with optional jitter, bounded by attempts, a deadline and a retry
+//!   budget shared by the governor; no worker is held while a retry sleeps. [`Governor::call`]
+//!   changes the policy per call; [`retry::RetryExt`] retries without a governor.
+//! - **Health monitor** ([`health`]). CPU, memory, threads and the error rate become a level
+//!   (healthy, degraded, unhealthy, critical) that shrinks the worker limit and sheds new work
+//!   when critical ([`Rejection::Overloaded`]), with recovery callbacks and probes.
+//! - **Port allocator** ([`ports`]). Named port ranges leased to sessions and freed on drop.
 //! - [`Governor::status`] is a serialisable snapshot; [`Governor::shutdown`] drains
 //!   gracefully and reports exactly what it did.
 //!
@@ -48,9 +55,11 @@
 //! ## Features
 //!
 //! - `serde` (default): `Serialize`/`Deserialize` for [`GovernorConfig`] and [`Status`].
+//! - `sysinfo` (default): [`health::SystemSampler`], the default source of health readings.
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod breaker;
 mod config;
 mod error;
 mod governor;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use std::future::Future;
 
 use super::background::Background;
+use super::breakers::Breakers;
 use super::{Governor, Inner};
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
@@ -159,6 +160,12 @@ impl GovernorBuilder {
         self
     }
 
+    /// Every circuit breaker setting at once (the default breaker and each keyed one).
+    pub fn breaker(mut self, breaker: crate::breaker::BreakerConfig) -> Self {
+        self.config.breaker = breaker;
+        self
+    }
+
     /// Checks the configuration and builds the governor.
     ///
     /// # Errors
@@ -179,15 +186,33 @@ impl GovernorBuilder {
         };
         let workers = Arc::new(Workers::new(&config.workers, gate));
         let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, hooks.emergency));
+        let breakers = Arc::new(Breakers::new(&config.breaker)?);
         let background = Background::default();
         if health_config.enabled {
             let sampler = hooks.sampler.unwrap_or_else(default_sampler);
-            let monitor = Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, hooks.checks);
+            let mut checks = hooks.checks;
+            checks.push(("circuit breakers".to_owned(), open_breakers_check(&breakers)));
+            let monitor = Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, checks);
             background.track(runtime.spawn(monitor.run()).abort_handle());
         }
         let retry = RetryPolicy::new(&config.retry)?;
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
-        let inner = Inner { workers, retry, health, ports, runtime, background };
+        let inner = Inner { workers, retry, health, ports, breakers, runtime, background };
         Ok(Governor { inner: Arc::new(inner) })
     }
+}
+
+/// Open circuit breakers are a component of health: any open one counts as a warning.
+fn open_breakers_check(breakers: &Arc<Breakers>) -> crate::health::hooks::CheckFn {
+    let breakers = Arc::clone(breakers);
+    boxed_check(move || {
+        let open = breakers.open();
+        async move {
+            match open {
+                0 => HealthCheck::healthy(),
+                1 => HealthCheck::degraded("1 circuit breaker is open"),
+                _ => HealthCheck::degraded(format!("{open} circuit breakers are open")),
+            }
+        }
+    })
 }

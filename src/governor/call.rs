@@ -44,7 +44,8 @@ impl Governor {
     /// # Ok(()) }
     /// ```
     pub fn call<Op>(&self, op: Op) -> Call<'_, Op> {
-        Call { gov: self, op, plan: CallPlan::new(self), when: AnyError, notify: (), adjust: () }
+        let plan = CallPlan::new(self);
+        Call { gov: self, op, plan, when: AnyError, notify: (), adjust: (), failure_when: AnyError }
     }
 }
 
@@ -56,37 +57,53 @@ impl Governor {
 /// Every setting not given is the governor's: its [`RetryConfig`](crate::RetryConfig)
 /// attempts and deadline, every operation error retryable, no per-attempt timeout.
 #[must_use = "a call does nothing until it is awaited"]
-pub struct Call<'g, Op, W = AnyError, N = (), A = ()> {
+pub struct Call<'g, Op, W = AnyError, N = (), A = (), F = AnyError> {
     gov: &'g Governor,
     op: Op,
     plan: CallPlan,
     when: W,
     notify: N,
     adjust: A,
+    failure_when: F,
 }
 
-impl<'g, Op, Fut, T, E, W, N, A> Call<'g, Op, W, N, A>
+impl<'g, Op, Fut, T, E, W, N, A, F> Call<'g, Op, W, N, A, F>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     /// Retries only operation errors for which `when` is true; others are returned at once.
     /// Attempt timeouts are always retryable; rejections by the governor never are.
-    pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A> {
-        let Call { gov, op, plan, notify, adjust, .. } = self;
-        Call { gov, op, plan, when, notify, adjust }
+    pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A, F> {
+        let Call { gov, op, plan, notify, adjust, failure_when, .. } = self;
+        Call { gov, op, plan, when, notify, adjust, failure_when }
     }
 
     /// Calls `notify(failed_attempt, &error, delay)` before each retry.
-    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A> {
-        let Call { gov, op, plan, when, adjust, .. } = self;
-        Call { gov, op, plan, when, notify, adjust }
+    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A, F> {
+        let Call { gov, op, plan, when, adjust, failure_when, .. } = self;
+        Call { gov, op, plan, when, notify, adjust, failure_when }
     }
 
     /// Replaces each retry's delay with `adjust(&error, delay)`, e.g. a server's `Retry-After`.
-    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(self, adjust: A2) -> Call<'g, Op, W, N, A2> {
-        let Call { gov, op, plan, when, notify, .. } = self;
-        Call { gov, op, plan, when, notify, adjust }
+    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(self, adjust: A2) -> Call<'g, Op, W, N, A2, F> {
+        let Call { gov, op, plan, when, notify, failure_when, .. } = self;
+        Call { gov, op, plan, when, notify, adjust, failure_when }
+    }
+
+    /// Counts only operation errors for which `failure_when` is true as failures of the
+    /// circuit breaker; other errors count as successes (the dependency answered). Timeouts
+    /// and panics always count; cancelled and rejected calls never do.
+    pub fn failure_when<F2: Fn(&E) -> bool>(self, failure_when: F2) -> Call<'g, Op, W, N, A, F2> {
+        let Call { gov, op, plan, when, notify, adjust, .. } = self;
+        Call { gov, op, plan, when, notify, adjust, failure_when }
+    }
+
+    /// Uses the circuit breaker of `key` (a site, a session) instead of the default one.
+    /// Keyed breakers live in a registry bounded by `breaker.max_keys`.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.plan.key = Some(key.into());
+        self
     }
 
     /// Attempts in all, the first included: 0 is taken as 1, more than 1000 as 1000.
@@ -128,13 +145,14 @@ where
         W: RetryWhen<E>,
         N: RetryNotify<Error<E>>,
         A: RetryAdjust<Error<E>>,
+        F: RetryWhen<E>,
     {
-        let Call { gov, op, plan, when, notify, adjust } = self;
-        gov.execute(op, plan, (when, notify, adjust)).await
+        let Call { gov, op, plan, when, notify, adjust, failure_when } = self;
+        gov.execute(op, plan, (when, notify, adjust, failure_when)).await
     }
 }
 
-impl<'g, Op, Fut, T, E, W, N, A> IntoFuture for Call<'g, Op, W, N, A>
+impl<'g, Op, Fut, T, E, W, N, A, F> IntoFuture for Call<'g, Op, W, N, A, F>
 where
     Op: FnMut() -> Fut + Send + 'g,
     Fut: Future<Output = Result<T, E>> + Send + 'g,
@@ -143,6 +161,7 @@ where
     W: RetryWhen<E> + Send + 'g,
     N: RetryNotify<Error<E>> + Send + 'g,
     A: RetryAdjust<Error<E>> + Send + 'g,
+    F: RetryWhen<E> + Send + 'g,
 {
     type Output = Result<T, Error<E>>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send + 'g>>;
@@ -152,7 +171,7 @@ where
     }
 }
 
-impl<Op, W, N, A> std::fmt::Debug for Call<'_, Op, W, N, A> {
+impl<Op, W, N, A, F> std::fmt::Debug for Call<'_, Op, W, N, A, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call").field("plan", &self.plan).finish_non_exhaustive()
     }

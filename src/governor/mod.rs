@@ -1,6 +1,7 @@
 //! The [`Governor`] handle and everything it does.
 
 mod background;
+mod breakers;
 mod builder;
 mod call;
 mod health;
@@ -12,6 +13,7 @@ mod task_handle;
 
 use std::sync::Arc;
 
+use crate::breaker::CircuitBreaker;
 use crate::health::state::HealthState;
 use crate::ports::PortAllocator;
 use crate::retry::RetryPolicy;
@@ -53,6 +55,7 @@ struct Inner {
     retry: RetryPolicy,
     health: Arc<HealthState>,
     ports: Arc<PortAllocator>,
+    breakers: Arc<breakers::Breakers>,
     runtime: tokio::runtime::Handle,
     /// The monitor task: stopped by shutdown, or when the last handle drops this.
     background: Background,
@@ -106,5 +109,28 @@ impl Governor {
     /// ```
     pub fn ports(&self) -> &Arc<PortAllocator> {
         &self.inner.ports
+    }
+
+    /// The breaker for calls without a key, for manual control (`force_open`, `disable`,
+    /// `reset`) and inspection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// let gov = bursar::Governor::builder().build()?;
+    /// gov.breaker().force_open(tokio::time::Instant::now());
+    /// let rejected = gov.run(|| async { Ok::<_, std::io::Error>(()) }).await.unwrap_err();
+    /// assert!(rejected.retry_after().is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.inner.breakers.default
+    }
+
+    /// The breaker of calls made with [`key`](crate::Call::key)`(key)`, created if needed.
+    pub fn breaker_for(&self, key: &str) -> Arc<CircuitBreaker> {
+        self.inner.breakers.keyed.get(&key.to_owned(), tokio::time::Instant::now())
     }
 }

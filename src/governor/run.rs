@@ -1,26 +1,32 @@
-//! The call path (`# Order`): admission, then under the max task duration the attempts —
-//! each takes a worker permit, runs the operation (under the attempt timeout, if any), and
-//! after a retryable failure sleeps its backoff *without* holding the permit.
+//! The call path (`# Order`): admission, the circuit breaker, then under the max task
+//! duration the attempts — each takes a worker permit, runs the operation (under the attempt
+//! timeout, if any), reports to the breaker, and after a retryable failure sleeps its backoff
+//! *without* holding the permit.
 
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
 use super::Governor;
+use super::breakers::BreakerRef;
+use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit as BreakerPermit};
 use crate::retry::{AnyError, Attempts, RetryAdjust, RetryNotify, RetryWhen};
-use crate::workers::{Count, InFlight, Lane, Permit, Ticket, Workers, supervise};
+use crate::workers::{Count, InFlight, Lane, Permit, Supervised, Ticket, Workers, supervise};
 use crate::{Error, Rejection};
 
-/// One call's retry settings: the governor's defaults, changed by [`Call`](super::Call).
-#[derive(Debug, Clone, Copy)]
+/// One call's settings: the governor's defaults, changed by [`Call`](super::Call).
+#[derive(Debug, Clone)]
 pub(crate) struct CallPlan {
     pub(crate) max_attempts: u32,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) deadline: Option<Duration>,
     pub(crate) name: &'static str,
+    /// The breaker key; `None` uses the default breaker.
+    pub(crate) key: Option<String>,
 }
 
 impl CallPlan {
@@ -31,33 +37,39 @@ impl CallPlan {
             attempt_timeout: None,
             deadline: retry.deadline,
             name: "call",
+            key: None,
         }
     }
 }
 
+/// The hooks of one call: retry when, notify, adjust, and which errors the breaker counts.
+pub(crate) type Hooks<W, N, A, F> = (W, N, A, F);
+
 impl Governor {
-    /// Runs `op` under the governor with its default retry policy: it waits for a worker (or
-    /// is rejected), retries transient failures with backoff, runs at most the max task
-    /// duration in all, and a panic inside it becomes [`Error::Panicked`].
+    /// Runs `op` under the governor with its default policy: it passes the circuit breaker,
+    /// waits for a worker (or is rejected), retries transient failures with backoff, runs at
+    /// most the max task duration in all, and a panic inside it becomes [`Error::Panicked`].
     ///
     /// `op` is a closure that makes the operation's future, so each attempt gets a fresh one.
     /// Use [`call`](Governor::call) to change the policy for one call.
     ///
     /// # Order
     ///
-    /// 1. Admission: a shutting-down governor rejects at once.
-    /// 2. Each attempt takes a worker (a full queue rejects at once; the queue timeout rejects
-    ///    a long wait), runs `op`, and gives the worker back.
-    /// 3. The max task duration starts when the call first gets a worker and covers all of it
+    /// 1. Admission: a shutting-down governor rejects at once; so does a critical health level.
+    /// 2. The circuit breaker: an open circuit rejects at once with
+    ///    [`Rejection::CircuitOpen`] — the call takes no queue place.
+    /// 3. Each attempt takes a worker (a full queue rejects at once; the queue timeout rejects
+    ///    a long wait), runs `op`, gives the worker back and reports to the breaker.
+    /// 4. The max task duration starts when the call first gets a worker and covers all of it
     ///    from then on: attempts, backoff sleeps and waits for a worker between attempts.
-    /// 4. A retryable failure (by default: every operation error and attempt timeout) sleeps
-    ///    the schedule's next delay — holding no worker — while attempts, deadline and the
-    ///    governor's retry budget allow; otherwise its error is returned.
+    /// 5. A retryable failure (by default: every operation error and attempt timeout) sleeps
+    ///    the schedule's next delay — holding no worker — while attempts, deadline, the
+    ///    governor's retry budget and the breaker allow; otherwise its error is returned.
     ///
     /// # Errors
     ///
-    /// - [`Error::Rejected`]: the queue was full, the queue timeout passed, or the governor is
-    ///   shutting down. Never retried.
+    /// - [`Error::Rejected`]: the circuit is open, the queue was full, the queue timeout
+    ///   passed, the governor is shutting down, or health is critical. Never retried.
     /// - [`Error::Timeout`]: the last attempt ran past its timeout, or the call past the max
     ///   task duration (then it is cancelled and not retried).
     /// - [`Error::Panicked`]: the operation panicked. Never retried.
@@ -67,8 +79,8 @@ impl Governor {
     /// # Cancel safety
     ///
     /// Cancel safe. Dropping the future at any point — waiting in the queue, running, or
-    /// sleeping between attempts — drops the operation, frees its queue place or worker, and
-    /// counts the call as `abandoned`.
+    /// sleeping between attempts — drops the operation, frees its queue place, worker and
+    /// half-open probe slot, and counts the call as `abandoned`; the breaker ignores it.
     ///
     /// # Examples
     ///
@@ -91,14 +103,14 @@ impl Governor {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute(op, CallPlan::new(self), (AnyError, (), ())).await
+        self.execute(op, CallPlan::new(self), (AnyError, (), (), AnyError)).await
     }
 
-    pub(super) async fn execute<Op, Fut, T, E, W, N, A>(
+    pub(super) async fn execute<Op, Fut, T, E, W, N, A, F>(
         &self,
         mut op: Op,
         plan: CallPlan,
-        mut hooks: (W, N, A),
+        mut hooks: Hooks<W, N, A, F>,
     ) -> Result<T, Error<E>>
     where
         Op: FnMut() -> Fut,
@@ -106,20 +118,35 @@ impl Governor {
         W: RetryWhen<E>,
         N: RetryNotify<Error<E>>,
         A: RetryAdjust<Error<E>>,
+        F: RetryWhen<E>,
     {
         let workers = &*self.inner.workers;
-        let call = InFlight::enter(workers, plan.name)?;
+        let mut call = InFlight::enter(workers, plan.name)?;
+        let breaker = self.inner.breakers.for_key(plan.key.as_ref());
+        let probe = match breaker.try_acquire_lazy() {
+            Ok(probe) => probe,
+            Err(open) => {
+                let rejection = Rejection::CircuitOpen { retry_after: open.retry_after };
+                return Err(call.reject(rejection).into());
+            }
+        };
         let first = Ticket::reserve(&*workers.tasks);
-        governed(call, first, |permit| self.attempts(permit, &mut op, plan, &mut hooks)).await
+        let cut_off = AtomicBool::new(false);
+        let attempts = |permit| self.attempts(permit, probe, &breaker, &mut op, &plan, &mut hooks, &cut_off);
+        governed(call, first, &cut_off, attempts).await
     }
 
     /// The retry loop of one call.
-    async fn attempts<Op, Fut, T, E, W, N, A>(
+    #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
+    async fn attempts<Op, Fut, T, E, W, N, A, F>(
         &self,
         first: Permit<&Lane>,
+        probe: BreakerPermit<'_>,
+        breaker: &BreakerRef<'_>,
         op: &mut Op,
-        plan: CallPlan,
-        (when, notify, adjust): &mut (W, N, A),
+        plan: &CallPlan,
+        (when, notify, adjust, failure_when): &mut Hooks<W, N, A, F>,
+        cut_off: &AtomicBool,
     ) -> Result<T, Error<E>>
     where
         Op: FnMut() -> Fut,
@@ -127,15 +154,19 @@ impl Governor {
         W: RetryWhen<E>,
         N: RetryNotify<Error<E>>,
         A: RetryAdjust<Error<E>>,
+        F: RetryWhen<E>,
     {
         let (workers, retry) = (&*self.inner.workers, &self.inner.retry);
         retry.record_call();
         // Only a call with a deadline reads the clock before it fails.
         let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
         let mut attempts = None;
-        let mut permit = first;
+        let (mut permit, mut probe) = (first, probe);
         loop {
-            let error = match attempt(permit, op, plan.attempt_timeout).await {
+            let report = Report::new(probe, breaker, cut_off);
+            let result = attempt(permit, op, plan.attempt_timeout).await;
+            report.outcome(&result, failure_when);
+            let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
@@ -158,6 +189,10 @@ impl Governor {
                     return Err(error);
                 }
             };
+            if is_open(breaker) {
+                tracing::debug!(target: "bursar::retry", call = plan.name, "circuit open; retrying ends");
+                return Err(error);
+            }
             if !retry.allow_retry() {
                 workers.counters.add(Count::BudgetExhausted);
                 tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
@@ -167,7 +202,61 @@ impl Governor {
             notify.notify(failed, &error, delay);
             tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
             workers.backing_off(sleep(delay)).await;
+            probe = match breaker.try_acquire_lazy() {
+                Ok(probe) => probe,
+                Err(_open) => {
+                    tracing::debug!(target: "bursar::retry", call = plan.name, "circuit opened; retrying ends");
+                    return Err(error);
+                }
+            };
             permit = Ticket::reserve(&*workers.tasks)?.ready().await?;
+        }
+    }
+}
+
+fn is_open(breaker: &CircuitBreaker) -> bool {
+    matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
+}
+
+/// Reports one attempt to the breaker. Dropped without a report — the call was cancelled —
+/// the breaker ignores it, unless the attempt panicked or was cut off by the max task
+/// duration: both count as failures.
+struct Report<'a> {
+    probe: Option<BreakerPermit<'a>>,
+    started: Option<Instant>,
+    cut_off: &'a AtomicBool,
+}
+
+impl<'a> Report<'a> {
+    fn new(probe: BreakerPermit<'a>, breaker: &CircuitBreaker, cut_off: &'a AtomicBool) -> Self {
+        // Only a slow-call rule needs the attempt's duration.
+        let started = breaker.times_calls().then(Instant::now);
+        Report { probe: Some(probe), started, cut_off }
+    }
+
+    fn outcome<T, E, F: RetryWhen<E>>(mut self, result: &Result<T, Error<E>>, failure_when: &F) {
+        let outcome = match result {
+            Ok(_) => Some(Outcome::Success),
+            Err(Error::Operation(error)) if failure_when.retryable(error) => Some(Outcome::Failure),
+            Err(Error::Operation(_)) => Some(Outcome::Success),
+            Err(Error::Timeout { .. }) => Some(Outcome::Failure),
+            Err(_) => None,
+        };
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: Option<Outcome>) {
+        let (Some(probe), Some(outcome)) = (self.probe.take(), outcome) else { return };
+        let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
+        probe.record_lazy(outcome, elapsed);
+    }
+}
+
+impl Drop for Report<'_> {
+    fn drop(&mut self) {
+        // Relaxed: set before the work is dropped, on the same task.
+        if std::thread::panicking() || self.cut_off.load(Ordering::Relaxed) {
+            self.record(Some(Outcome::Failure));
         }
     }
 }
@@ -196,9 +285,11 @@ where
 /// Waits for the call's first worker, then runs `work` with it under supervision (max task
 /// duration, panics, shutdown) and settles the outcome. The max task duration starts once the
 /// call has its first worker: time in the queue has its own limit, the queue timeout.
+/// `cut_off` is set before work cut off by the max task duration is dropped.
 pub(super) async fn governed<W, L, S, Fut, T, E>(
     mut call: InFlight<W>,
     first: Result<Ticket<L>, Rejection>,
+    cut_off: &AtomicBool,
     work: S,
 ) -> Result<T, Error<E>>
 where
@@ -217,5 +308,9 @@ where
     let workers = call.workers();
     let work = pin!(work(permit));
     let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
+    if let Supervised::TimedOut(_) = outcome {
+        // Relaxed: read by the work's own drop, on this task, after this store.
+        cut_off.store(true, Ordering::Relaxed);
+    }
     call.settle(outcome)
 }

@@ -106,15 +106,15 @@ impl Governor {
     {
         let mut call = InFlight::enter(Arc::clone(&self.inner.workers), kind)?;
         let ticket = Ticket::reserve(Arc::clone(lane)).map_err(|rejection| call.reject(rejection))?;
-        let join =
-            self.inner.runtime.spawn(async move {
-                let result = governed(call, Ok(ticket), |permit| async move {
-                    start(permit).await.map_err(Error::Operation)
-                })
-                .await;
-                log_task_failure(&result, kind);
-                result
-            });
+        let join = self.inner.runtime.spawn(async move {
+            let cut_off = std::sync::atomic::AtomicBool::new(false);
+            let result = governed(call, Ok(ticket), &cut_off, |permit| async move {
+                start(permit).await.map_err(Error::Operation)
+            })
+            .await;
+            log_task_failure(&result, kind);
+            result
+        });
         Ok(TaskHandle::new(join))
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Governor;
+use crate::breaker::BreakerSnapshot;
 use crate::health::state::Totals;
 use crate::health::{CheckStatus, HealthLevel};
 use crate::ports::RangeStatus;
@@ -33,6 +34,8 @@ pub struct Status {
     pub health: HealthStatus,
     /// Each port range: leased, free and resting ports.
     pub ports: BTreeMap<String, RangeStatus>,
+    /// Each circuit breaker: `"default"` and every keyed one.
+    pub breakers: BTreeMap<String, BreakerSnapshot>,
 }
 
 /// The worker pool's section of [`Status`].
@@ -80,6 +83,8 @@ pub struct WorkerStatus {
     pub rejected_shutting_down: u64,
     /// Of `rejected`: shed because health was critical.
     pub rejected_overloaded: u64,
+    /// Of `rejected`: the circuit breaker was open.
+    pub rejected_circuit_open: u64,
     /// The blocking lane used by [`Governor::spawn_blocking`].
     pub blocking: BlockingStatus,
 }
@@ -136,6 +141,7 @@ impl Governor {
             workers: self.worker_status(),
             health: self.health_status(),
             ports: self.inner.ports.status(),
+            breakers: self.inner.breakers.snapshot(),
         }
     }
 
@@ -186,6 +192,7 @@ impl Governor {
             rejected_queue_timeout: counters.get(Count::QueueTimeout),
             rejected_shutting_down: counters.get(Count::ShuttingDown),
             rejected_overloaded: counters.get(Count::Overloaded),
+            rejected_circuit_open: counters.get(Count::CircuitOpen),
             blocking: BlockingStatus {
                 max_threads: workers.blocking.limit(),
                 active: workers.blocking.in_use(),

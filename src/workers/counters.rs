@@ -19,9 +19,10 @@ pub(crate) enum Count {
     QueueTimeout,
     ShuttingDown,
     Overloaded,
+    CircuitOpen,
 }
 
-const KINDS: usize = Count::Overloaded as usize + 1;
+const KINDS: usize = Count::CircuitOpen as usize + 1;
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -45,11 +46,12 @@ impl Counters {
             Rejection::QueueTimeout { .. } => Count::QueueTimeout,
             Rejection::ShuttingDown => Count::ShuttingDown,
             Rejection::Overloaded { .. } => Count::Overloaded,
+            Rejection::CircuitOpen { .. } => Count::CircuitOpen,
         });
     }
 
     pub(crate) fn rejected(&self) -> u64 {
-        [Count::QueueFull, Count::QueueTimeout, Count::ShuttingDown, Count::Overloaded]
+        [Count::QueueFull, Count::QueueTimeout, Count::ShuttingDown, Count::Overloaded, Count::CircuitOpen]
             .into_iter()
             .map(|count| self.get(count))
             .sum()

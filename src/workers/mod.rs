@@ -22,7 +22,7 @@ pub(crate) use drain::Exit;
 pub(crate) use in_flight::InFlight;
 pub(crate) use lane::Lane;
 pub(crate) use permit::{Permit, Ticket};
-pub(crate) use supervise::{panic_message, supervise};
+pub(crate) use supervise::{Supervised, panic_message, supervise};
 
 use parking_lot::Mutex;
 

@@ -1,0 +1,168 @@
+//! [`CircuitBreaker`]: the public face of one breaker, mostly documentation over its
+//! [`Engine`].
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::config::BreakerConfig;
+use super::engine::Engine;
+use super::notify::Callback;
+use super::permit::{Open, OwnedPermit, Permit};
+use super::snapshot::BreakerSnapshot;
+use super::transition::{BreakerState, Transition};
+use crate::BuildError;
+
+/// Stops calls to a dependency that keeps failing, then lets a few probe calls find out when
+/// it has recovered. See the [module documentation](super) for the states and rules.
+///
+/// Share one breaker per dependency behind an [`Arc`]. Every method takes `now` instead of
+/// reading a clock, so behaviour over time is tested by passing later instants.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+/// use bursar::breaker::{BreakerConfig, BreakerState, CircuitBreaker, Outcome};
+///
+/// let breaker = CircuitBreaker::new(&BreakerConfig::default())?;
+/// let start = Instant::now();
+/// for _ in 0..5 {
+///     let permit = breaker.try_acquire(start).expect("closed");
+///     permit.record(Outcome::Failure, Duration::from_millis(30), start);
+/// }
+/// assert_eq!(breaker.state(), BreakerState::Open);
+/// let open = breaker.try_acquire(start + Duration::from_secs(20)).unwrap_err();
+/// assert_eq!(open.retry_after, Duration::from_secs(100));
+///
+/// // After the open wait, one probe goes through; its success closes the breaker.
+/// let later = start + Duration::from_secs(120);
+/// let probe = breaker.try_acquire(later).expect("a probe");
+/// assert!(probe.is_probe() && breaker.try_acquire(later).is_err());
+/// probe.record(Outcome::Success, Duration::from_millis(30), later);
+/// assert_eq!(breaker.state(), BreakerState::Closed);
+/// # Ok::<(), bursar::BuildError>(())
+/// ```
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    pub(crate) engine: Engine,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker following `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Invalid`] naming the first field of `config` that breaks a rule; see
+    /// [`BreakerConfig::validate`].
+    pub fn new(config: &BreakerConfig) -> Result<Self, BuildError> {
+        config.validate()?;
+        Ok(CircuitBreaker::from_valid(config))
+    }
+
+    /// A breaker from a configuration already validated.
+    pub(crate) fn from_valid(config: &BreakerConfig) -> Self {
+        CircuitBreaker { engine: Engine::new(config) }
+    }
+
+    /// Names the breaker in its `tracing` events (field `breaker`).
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.engine.name = Some(name.into());
+        self
+    }
+
+    /// Calls `callback` with every transition, in order, once each. It runs outside the
+    /// breaker's lock on the thread that caused the transition (or on one still delivering an
+    /// earlier one), so it may use the breaker, even cause a transition itself. Keep it short;
+    /// a panic in it reaches the caller whose call it was delivered on.
+    #[must_use]
+    pub fn with_on_transition(self, callback: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.with_boxed_callback(Box::new(callback))
+    }
+
+    pub(crate) fn with_boxed_callback(mut self, callback: Callback) -> Self {
+        self.engine.set_callback(callback);
+        self
+    }
+
+    /// Admits a call now or rejects it at once; never waits.
+    ///
+    /// - Closed or disabled: admitted, with one atomic load.
+    /// - Open: rejected, without a lock, until the open wait has passed; then the first caller
+    ///   turns the breaker half-open and becomes a probe.
+    /// - Half-open: admitted as a probe while one of the `half_open_probes` slots is free. The
+    ///   slot is reserved here, before the probe runs, and given back by the permit.
+    /// - Forced open: rejected, without a lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Open`] with a hint of when to come back, if the call may not go through.
+    #[inline]
+    pub fn try_acquire(&self, now: Instant) -> Result<Permit<'_>, Open> {
+        self.engine.admit(|| now).map(|ticket| Permit::new(self, ticket))
+    }
+
+    /// [`try_acquire`](Self::try_acquire) reading the clock only if the breaker is not closed.
+    #[inline]
+    pub(crate) fn try_acquire_lazy(&self) -> Result<Permit<'_>, Open> {
+        self.engine.admit(Instant::now).map(|ticket| Permit::new(self, ticket))
+    }
+
+    /// Whether outcomes need the call's duration (a slow-call rule is set).
+    #[inline]
+    pub(crate) fn times_calls(&self) -> bool {
+        self.engine.times_calls()
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for a permit that holds an `Arc` of the breaker, to
+    /// move into a `'static` future.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_owned(self: &Arc<Self>, now: Instant) -> Result<OwnedPermit, Open> {
+        self.engine.admit(|| now).map(|ticket| OwnedPermit::new(Arc::clone(self), ticket))
+    }
+
+    /// Where the breaker stands, without a lock.
+    #[inline]
+    pub fn state(&self) -> BreakerState {
+        self.engine.state()
+    }
+
+    /// The name given with [`with_name`](Self::with_name).
+    pub fn name(&self) -> Option<&str> {
+        self.engine.name.as_deref()
+    }
+
+    /// Opens the breaker until [`reset`](Self::reset): every call is rejected.
+    pub fn force_open(&self, now: Instant) {
+        self.engine.change(|machine| machine.force_open(now));
+    }
+
+    /// Switches the breaker off until [`reset`](Self::reset): every call is admitted and
+    /// nothing is counted.
+    pub fn disable(&self, now: Instant) {
+        self.engine.change(|machine| machine.disable(now));
+    }
+
+    /// Closes the breaker with clean counts and the first open wait, whatever its state.
+    /// Calls admitted before the reset no longer count when they end.
+    pub fn reset(&self, now: Instant) {
+        self.engine.change(|machine| machine.reset(now));
+    }
+
+    /// The breaker's state and counts at `now`.
+    pub fn snapshot(&self, now: Instant) -> BreakerSnapshot {
+        self.engine.snapshot(now)
+    }
+}
+
+impl Default for CircuitBreaker {
+    /// A breaker with the [default configuration](BreakerConfig#default).
+    fn default() -> Self {
+        CircuitBreaker::from_valid(&BreakerConfig::default())
+    }
+}

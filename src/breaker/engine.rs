@@ -1,0 +1,151 @@
+//! The engine behind [`CircuitBreaker`](super::CircuitBreaker). Admission to a closed (or
+//! disabled) breaker, a closed-state success and the rejections of an open or forced-open
+//! breaker touch only atomics: the [`Gate`], the window and the [`ReopenTime`]. Everything
+//! else runs under the lock around the [`Machine`]: failures (so a trip is decided once),
+//! probes (so their slots are exact), transitions and the manual controls.
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::config::BreakerConfig;
+use super::gate::{Gate, GateWord};
+use super::notify::{Callback, Notifier};
+use super::permit::Open;
+use super::reopen::ReopenTime;
+use super::snapshot::BreakerSnapshot;
+use super::state::{Admission, Machine, Timing};
+use super::transition::{BreakerState, Transition};
+use super::trip_rules::FailureRate;
+use super::window::FailureWindow;
+
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(super) gate: Gate,
+    pub(super) machine: Mutex<Machine>,
+    pub(super) window: Option<FailureWindow>,
+    pub(super) reopen: ReopenTime,
+    pub(super) notifier: Notifier,
+    pub(crate) name: Option<String>,
+    pub(super) failure_rate: Option<FailureRate>,
+    pub(super) failure_threshold: u32,
+    pub(super) slow_call: Option<Duration>,
+    open_wait: Duration,
+}
+
+/// How a call was admitted; kept by its permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ticket {
+    /// An ordinary call of the closed period in the word.
+    Closed(GateWord),
+    /// A half-open probe of period `epoch`.
+    Probe(u64),
+    /// The breaker was disabled: nothing is counted.
+    Disabled,
+}
+
+impl Engine {
+    /// An engine following a configuration already validated.
+    pub(crate) fn new(config: &BreakerConfig) -> Self {
+        Engine {
+            gate: Gate::new(),
+            machine: Mutex::new(Machine::new(Timing::new(config))),
+            window: config.failure_rate.as_ref().map(|rate| FailureWindow::new(rate.window)),
+            reopen: ReopenTime::default(),
+            notifier: Notifier::default(),
+            name: None,
+            failure_rate: config.failure_rate.clone(),
+            failure_threshold: config.failure_threshold,
+            slow_call: config.slow_call.map(|slow| slow.threshold),
+            open_wait: config.open_wait,
+        }
+    }
+
+    /// Whether outcomes need the call's duration (a slow-call rule is set).
+    #[inline]
+    pub(crate) fn times_calls(&self) -> bool {
+        self.slow_call.is_some()
+    }
+
+    pub(crate) fn set_callback(&mut self, callback: Callback) {
+        self.notifier = Notifier::new(callback);
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> BreakerState {
+        self.gate.load().state()
+    }
+
+    /// `now` is read only when the breaker is not closed: the hot path reads no clock.
+    #[inline]
+    pub(crate) fn admit(&self, now: impl FnOnce() -> Instant) -> Result<Ticket, Open> {
+        let word = self.gate.load();
+        let state = word.state();
+        match state {
+            BreakerState::Closed => Ok(Ticket::Closed(word)),
+            BreakerState::Disabled => Ok(Ticket::Disabled),
+            // The same answers the machine gives, without its lock.
+            BreakerState::ForcedOpen => Err(Open { retry_after: self.open_wait, state }),
+            BreakerState::Open => {
+                let now = now();
+                match self.reopen.remaining(now) {
+                    Some(retry_after) => Err(Open { retry_after, state }),
+                    None => self.admit_under_lock(now),
+                }
+            }
+            BreakerState::HalfOpen => self.admit_under_lock(now()),
+        }
+    }
+
+    #[cold]
+    fn admit_under_lock(&self, now: Instant) -> Result<Ticket, Open> {
+        self.with_lock(|locked| {
+            let (admission, transition) = locked.admit(now);
+            locked.apply(transition, self.gate.load().failures());
+            match admission {
+                Admission::Call if locked.state() == BreakerState::Closed => {
+                    Ok(Ticket::Closed(self.gate.load()))
+                }
+                Admission::Call => Ok(Ticket::Disabled),
+                Admission::Probe { epoch } => Ok(Ticket::Probe(epoch)),
+                Admission::Rejected { retry_after } => Err(Open { retry_after, state: locked.state() }),
+            }
+        })
+    }
+
+    /// A manual control: `step` moves the machine.
+    pub(crate) fn change(&self, step: impl FnOnce(&mut Machine) -> Option<Transition>) {
+        self.with_lock(|locked| {
+            let (failures, epoch) = (self.gate.load().failures(), locked.epoch());
+            let transition = step(locked);
+            // A reset of a closed breaker starts a new period without a transition.
+            if locked.epoch() != epoch {
+                locked.install(failures);
+            }
+            locked.report(transition);
+        });
+    }
+
+    pub(crate) fn snapshot(&self, now: Instant) -> BreakerSnapshot {
+        let machine = self.machine.lock();
+        let reading = self.window.as_ref().map(|window| window.reading(now)).unwrap_or_default();
+        BreakerSnapshot {
+            state: machine.state(),
+            failure_rate: reading.rate(),
+            calls_in_window: reading.calls,
+            consecutive_failures: self.gate.load().failures(),
+            retry_after: machine.retry_after(now),
+        }
+    }
+
+    /// Closed, or open with its wait over: a registry evicts such a breaker first.
+    pub(crate) fn is_idle(&self, now: Instant) -> bool {
+        let machine = self.machine.lock();
+        match machine.state() {
+            BreakerState::Closed => true,
+            BreakerState::Open => machine.retry_after(now) == Some(Duration::ZERO),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Delivers transitions to the user's callback in the order they happened, but outside the
+//! breaker's lock: a callback may read the breaker or even cause another transition without
+//! deadlocking, and a slow callback never holds up admission.
+//!
+//! Transitions are queued under the breaker's lock, so the queue is in order. After the lock
+//! is released, whichever thread gets the delivery lock delivers everything queued — its own
+//! transition and any queued meanwhile; the others leave theirs to it.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use parking_lot::Mutex;
+
+use super::transition::Transition;
+
+pub(crate) type Callback = Box<dyn Fn(&Transition) + Send + Sync>;
+
+#[derive(Default)]
+pub(crate) struct Notifier {
+    callback: Option<Callback>,
+    pending: Mutex<VecDeque<Transition>>,
+    delivering: Mutex<()>,
+}
+
+impl Notifier {
+    pub(crate) fn new(callback: Callback) -> Self {
+        Notifier { callback: Some(callback), ..Notifier::default() }
+    }
+
+    /// Queues a transition for the callback. Call under the breaker's lock.
+    pub(crate) fn queue(&self, transition: Transition) {
+        if self.callback.is_some() {
+            self.pending.lock().push_back(transition);
+        }
+    }
+
+    /// Delivers what is queued, unless another thread is delivering (it delivers this too).
+    /// Call after releasing the breaker's lock.
+    pub(crate) fn deliver(&self) {
+        let Some(callback) = &self.callback else { return };
+        loop {
+            {
+                let Some(_delivering) = self.delivering.try_lock() else { return };
+                while let Some(transition) = self.next() {
+                    callback(&transition);
+                }
+            }
+            // Something queued after our last look, while the delivery lock was still ours,
+            // would be left for the next transition: look again now that it is free.
+            if self.pending.lock().is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn next(&self) -> Option<Transition> {
+        self.pending.lock().pop_front()
+    }
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("callback", &self.callback.as_ref().map(|_| "Fn(&Transition)"))
+            .field("pending", &self.pending.lock().len())
+            .finish()
+    }
+}

@@ -1,0 +1,148 @@
+//! [`BreakerRegistry`]: one breaker per key — per host, per tenant, per browser session —
+//! created on first use from a shared configuration and kept within a hard cap.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::circuit_breaker::CircuitBreaker;
+use super::config::BreakerConfig;
+use super::eviction::Entries;
+use super::notify::Callback;
+use super::snapshot::BreakerSnapshot;
+use super::transition::Transition;
+use crate::BuildError;
+
+type CallbackFactory<K> = Box<dyn Fn(&K) -> Callback + Send + Sync>;
+
+/// Keyed circuit breakers, at most [`max_keys`](BreakerConfig::max_keys) of them.
+///
+/// [`get`](Self::get) returns the key's breaker, creating it closed if the key is new. When a
+/// new key would pass the cap, one breaker is evicted first, so [`len`](Self::len) never
+/// exceeds it — a million distinct keys leave at most `max_keys` breakers behind.
+///
+/// # Eviction
+///
+/// The victim is the least recently used *idle* breaker among the 16 least recently used,
+/// where idle means no one but the registry holds it (no call in flight, no caller keeping its
+/// `Arc`) and it is closed, or open with its wait already over. Busy breakers looked at on the
+/// way — open ones still waiting, half-open, forced open, disabled, or in use — are moved to
+/// the recently used end, so an open breaker keeps rejecting while keys churn around it. If
+/// none of the 16 is idle, the least recently used is evicted anyway: the cap is hard. An
+/// evicted breaker's counts are forgotten; a caller still holding it keeps a working but
+/// unregistered breaker, and the next `get` of its key starts a fresh one.
+///
+/// # Complexity
+///
+/// One lock around a hash map and a least-recently-used list in a slab: `get` is one hash
+/// lookup and O(1) list work, plus at most 16 steps (each one uncontended breaker lock) when
+/// it evicts. Memory is bounded by `max_keys` breakers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+/// use bursar::breaker::{BreakerConfig, BreakerRegistry, BreakerState, Outcome};
+///
+/// let mut config = BreakerConfig::default();
+/// config.failure_threshold = 1;
+/// let registry = BreakerRegistry::new(&config)?;
+/// let now = Instant::now();
+/// let permit = registry.get(&"api.example.com", now).try_acquire_owned(now).expect("closed");
+/// permit.record(Outcome::Failure, Duration::from_secs(1), now);
+/// assert_eq!(registry.get(&"api.example.com", now).state(), BreakerState::Open);
+/// assert_eq!(registry.get(&"cdn.example.com", now).state(), BreakerState::Closed);
+/// assert_eq!(registry.len(), 2);
+/// # Ok::<(), bursar::BuildError>(())
+/// ```
+pub struct BreakerRegistry<K> {
+    config: BreakerConfig,
+    on_transition: Option<CallbackFactory<K>>,
+    entries: Mutex<Entries<K>>,
+}
+
+impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
+    /// An empty registry whose breakers follow `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Invalid`] naming the first field of `config` that breaks a rule.
+    pub fn new(config: &BreakerConfig) -> Result<Self, BuildError> {
+        config.validate()?;
+        let entries = Mutex::new(Entries::new());
+        Ok(BreakerRegistry { config: config.clone(), on_transition: None, entries })
+    }
+
+    /// Calls `callback` with the key and each transition of every breaker the registry
+    /// creates, as [`CircuitBreaker::with_on_transition`] does.
+    #[must_use]
+    pub fn with_on_transition(mut self, callback: impl Fn(&K, &Transition) + Send + Sync + 'static) -> Self
+    where
+        K: Send + Sync + 'static,
+    {
+        let callback = Arc::new(callback);
+        self.on_transition = Some(Box::new(move |key: &K| {
+            let (callback, key) = (Arc::clone(&callback), key.clone());
+            Box::new(move |transition: &Transition| callback(&key, transition))
+        }));
+        self
+    }
+
+    /// The breaker of `key`, created closed if there is none; marks it most recently used.
+    /// `now` decides whether an open breaker's wait is over, should one have to be evicted.
+    pub fn get(&self, key: &K, now: Instant) -> Arc<CircuitBreaker> {
+        let mut entries = self.entries.lock();
+        if let Some(breaker) = entries.touch(key) {
+            return breaker;
+        }
+        if entries.len() >= self.config.max_keys {
+            entries.evict_one(now);
+        }
+        let breaker = Arc::new(self.create(key));
+        entries.insert(key, Arc::clone(&breaker));
+        breaker
+    }
+
+    /// How many breakers the registry holds (at most `max_keys`).
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// Whether the registry holds no breaker.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cap on the number of breakers.
+    pub fn max_keys(&self) -> usize {
+        self.config.max_keys
+    }
+
+    /// Every key with its breaker's snapshot at `now`, the most recently used first. Taken
+    /// without holding the registry's lock while the breakers are read.
+    pub fn snapshot(&self, now: Instant) -> Vec<(K, BreakerSnapshot)> {
+        let breakers = self.entries.lock().newest_first();
+        breakers.into_iter().map(|(key, breaker)| (key, breaker.snapshot(now))).collect()
+    }
+
+    fn create(&self, key: &K) -> CircuitBreaker {
+        let breaker = CircuitBreaker::from_valid(&self.config);
+        match &self.on_transition {
+            Some(make_callback) => breaker.with_boxed_callback(make_callback(key)),
+            None => breaker,
+        }
+    }
+}
+
+impl<K> fmt::Debug for BreakerRegistry<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerRegistry")
+            .field("len", &self.entries.lock().len())
+            .field("max_keys", &self.config.max_keys)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,249 @@
+//! The calls of the last T, in 16 slots of T/16 written with atomics only.
+//!
+//! Slot number `n` (counted in slot widths from the first `now` seen) lives at `n % 16`, in one
+//! `AtomicU64` that packs the low 16 bits of `n` as a tag with 24-bit counts of calls and
+//! failures. A record adds to its slot with a compare-and-swap; a record whose slot still holds
+//! an older number starts it afresh. `newest` is the highest number seen; a record with an
+//! earlier `now` counts in the newest slot. The record that raises `newest` empties the slots
+//! the window moved past, so every slot holds one of the last 16 numbers and 16 tag bits
+//! never mix two of them up.
+//!
+//! Single-threaded the counts are exact. Concurrently, every record still lands exactly once,
+//! except one that races the window's first move after more than 65 000 slots of silence. A
+//! slot counts at most 16 777 215 calls; calls beyond that are not counted, so the rate stays
+//! that of the calls counted.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::window::WindowReading;
+
+const SLOTS: u64 = 16;
+const COUNT_BITS: u32 = 24;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const TAG_MASK: u64 = (1 << 16) - 1;
+/// A jump this long may wrap the tags onto the slots it passes, so they are emptied blindly.
+const LONG_JUMP: u64 = TAG_MASK + 1 - SLOTS;
+
+#[derive(Debug)]
+pub(crate) struct TimeWindow {
+    /// T/16 in nanoseconds: at least 62.5 ms, as T is at least a second (validated).
+    slot_nanos: u64,
+    origin: OnceLock<Instant>,
+    newest: AtomicU64,
+    slots: [AtomicU64; SLOTS as usize],
+}
+
+/// The window moved a whole width past the number a record was for.
+struct Passed;
+
+impl TimeWindow {
+    pub(crate) fn new(span: Duration) -> Self {
+        TimeWindow {
+            slot_nanos: u64::try_from(span.as_nanos() / u128::from(SLOTS)).unwrap_or(u64::MAX).max(1),
+            origin: OnceLock::new(),
+            newest: AtomicU64::new(0),
+            // Slot i starts as an empty slot number i.
+            slots: std::array::from_fn(|index| AtomicU64::new(pack(index as u64, 0, 0))),
+        }
+    }
+
+    pub(crate) fn record(&self, now: Instant, failed: bool) {
+        let mut number = self.advance(self.number(now));
+        while let Err(Passed) = self.claim(number, 1, u64::from(failed), true) {
+            // Acquire: see `advance`.
+            number = self.newest.load(Ordering::Acquire);
+        }
+    }
+
+    pub(crate) fn reading(&self, now: Instant) -> WindowReading {
+        // Acquire: see `advance`.
+        let newest = self.newest.load(Ordering::Acquire);
+        let number = self.number(now).max(newest);
+        let mut reading = WindowReading::default();
+        if number - newest >= SLOTS {
+            return reading;
+        }
+        for slot in &self.slots {
+            // Acquire: see `advance`.
+            let word = slot.load(Ordering::Acquire);
+            if number.wrapping_sub(tag(word)) & TAG_MASK < SLOTS {
+                reading.calls += calls(word) as u32;
+                reading.failures += failures(word) as u32;
+            }
+        }
+        reading
+    }
+
+    /// Empties every slot. Records made while it runs may survive it.
+    pub(crate) fn clear(&self) {
+        for slot in &self.slots {
+            // AcqRel: as in `claim`; the update keeps the tag.
+            let _ =
+                slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| Some(pack(tag(word), 0, 0)));
+        }
+    }
+
+    fn number(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(*self.origin.get_or_init(|| now));
+        // u64 nanoseconds last 584 years.
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX) / self.slot_nanos
+    }
+
+    /// Moves `newest` up to `number` and empties the slots passed over, `number`'s own
+    /// included; returns the number to record in: `number`, or a higher one another record
+    /// already moved to.
+    fn advance(&self, number: u64) -> u64 {
+        // Acquire: a slot claimed for a number is only seen with `newest` at that number or
+        // later, because every record raises `newest` (AcqRel below) before it claims.
+        let newest = self.newest.load(Ordering::Acquire);
+        if number <= newest {
+            return newest;
+        }
+        let previous = self.newest.fetch_max(number, Ordering::AcqRel);
+        if previous >= number {
+            return previous;
+        }
+        let trust_tags = number - previous < LONG_JUMP;
+        for passed in (previous + 1).max(number.saturating_sub(SLOTS - 1))..=number {
+            let _ = self.claim(passed, 0, 0, trust_tags);
+        }
+        number
+    }
+
+    /// Adds to slot `number`, first emptying it if it holds another number (or, unless
+    /// `trust_tags`, whatever it holds).
+    fn claim(
+        &self,
+        number: u64,
+        calls_added: u64,
+        failures_added: u64,
+        trust_tags: bool,
+    ) -> Result<(), Passed> {
+        let slot = &self.slots[(number % SLOTS) as usize];
+        // Acquire: see `advance`.
+        let mut word = slot.load(Ordering::Acquire);
+        let fresh = pack(number, calls_added, failures_added);
+        loop {
+            let next = if trust_tags && tag(word) == tag(fresh) {
+                if calls(word) + calls_added > COUNT_MASK {
+                    return Ok(()); // full: this call is not counted
+                }
+                word + (calls_added << COUNT_BITS) + failures_added
+            } else if self.newest.load(Ordering::Acquire) >= number + SLOTS {
+                return Err(Passed);
+            } else {
+                fresh
+            };
+            // AcqRel: publishes the slot to readers and records that loaded `newest` (see `advance`).
+            match slot.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(actual) => word = actual,
+            }
+        }
+    }
+}
+
+fn pack(number: u64, calls: u64, failures: u64) -> u64 {
+    (number & TAG_MASK) << (2 * COUNT_BITS) | calls << COUNT_BITS | failures
+}
+
+fn tag(word: u64) -> u64 {
+    word >> (2 * COUNT_BITS)
+}
+
+fn calls(word: u64) -> u64 {
+    (word >> COUNT_BITS) & COUNT_MASK
+}
+
+fn failures(word: u64) -> u64 {
+    word & COUNT_MASK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn reading(window: &TimeWindow, now: Instant) -> (u32, u32) {
+        let WindowReading { failures, calls } = window.reading(now);
+        (failures, calls)
+    }
+
+    #[test]
+    fn calls_leave_the_window_once_their_slot_does() {
+        let window = TimeWindow::new(MINUTE);
+        let start = Instant::now();
+        window.record(start, true);
+        window.record(start + Duration::from_secs(30), false);
+        assert_eq!(reading(&window, start + Duration::from_nanos(59_999_999_999)), (1, 2));
+        assert_eq!(reading(&window, start + MINUTE), (0, 1), "the first slot left the window");
+        assert_eq!(reading(&window, start + Duration::from_secs(90)), (0, 0));
+    }
+
+    #[test]
+    fn a_slot_reused_a_window_later_starts_empty() {
+        let window = TimeWindow::new(MINUTE);
+        let start = Instant::now();
+        (0..5).for_each(|_| window.record(start, true));
+        window.record(start + MINUTE, false);
+        assert_eq!(reading(&window, start + MINUTE), (0, 1));
+    }
+
+    #[test]
+    fn a_long_silence_empties_every_slot_even_when_tags_wrap() {
+        let window = TimeWindow::new(Duration::from_secs(16)); // one slot per second
+        let start = Instant::now();
+        for second in 0..16 {
+            window.record(start + Duration::from_secs(second), true);
+        }
+        assert_eq!(reading(&window, start + Duration::from_secs(15)), (16, 16));
+        // 65 536 slots later every tag matches its old number again.
+        let later = start + Duration::from_secs(65_536 + 15);
+        window.record(later, false);
+        assert_eq!(reading(&window, later), (0, 1));
+    }
+
+    #[test]
+    fn an_earlier_now_counts_in_the_newest_slot() {
+        let window = TimeWindow::new(MINUTE);
+        let start = Instant::now();
+        window.record(start + MINUTE, false);
+        window.record(start, true);
+        assert_eq!(reading(&window, start + Duration::from_secs(60 + 59)), (1, 2));
+    }
+
+    #[test]
+    fn a_cleared_window_is_empty() {
+        let window = TimeWindow::new(MINUTE);
+        let start = Instant::now();
+        window.record(start, true);
+        window.clear();
+        assert_eq!(reading(&window, start), (0, 0));
+        window.record(start, true);
+        assert_eq!(reading(&window, start), (1, 1));
+    }
+
+    #[test]
+    fn concurrent_records_all_land_once() {
+        let window = TimeWindow::new(Duration::from_secs(16));
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for thread in 0..8u64 {
+                let window = &window;
+                scope.spawn(move || {
+                    for call in 0..4_000u64 {
+                        let now = start + Duration::from_millis(call * 2 + thread);
+                        window.record(now, call % 4 == 0);
+                    }
+                });
+            }
+        });
+        // The last 16 s of an 8 s run: every call is still in the window.
+        assert_eq!(reading(&window, start + Duration::from_secs(8)), (8_000, 32_000));
+    }
+}

@@ -1,0 +1,128 @@
+//! The optional trip rules of a breaker's configuration: a [`FailureRate`] over a
+//! [`RateWindow`] of recent calls, and [`SlowCall`]s counted as failures.
+
+use std::time::Duration;
+
+use super::config::invalid;
+use crate::BuildError;
+
+/// The largest count-based window, in calls.
+const MAX_WINDOW_CALLS: u32 = 10_000;
+/// The shortest and longest time-based windows.
+const WINDOW_TIME: std::ops::RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(60 * 60);
+
+/// Opens the breaker when at least `threshold` of the calls in `window` failed, once the
+/// window holds at least `min_calls` calls.
+///
+/// # Default
+///
+/// | field | default |
+/// |---|---|
+/// | `threshold` | 0.5 |
+/// | `window` | [`RateWindow::Count`]`(100)`: the last 100 calls |
+/// | `min_calls` | 20 |
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct FailureRate {
+    /// The share of failed calls that opens the breaker (above 0, at most 1).
+    pub threshold: f64,
+    /// Which calls count.
+    pub window: RateWindow,
+    /// The rate is not judged on fewer calls than this (at least 1, and at most the window's
+    /// count for a count-based window).
+    pub min_calls: u32,
+}
+
+impl FailureRate {
+    /// Opens the breaker at `threshold` failures per call over `window`, once it holds
+    /// `min_calls` calls.
+    pub fn new(threshold: f64, window: RateWindow, min_calls: u32) -> Self {
+        FailureRate { threshold, window, min_calls }
+    }
+}
+
+impl Default for FailureRate {
+    fn default() -> Self {
+        FailureRate { threshold: 0.5, window: RateWindow::Count(100), min_calls: 20 }
+    }
+}
+
+/// The calls a failure rate is computed over; in JSON `{"count": 100}` or `{"time": "60s"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum RateWindow {
+    /// The last this many calls (1 to 10 000; 100 is a good start).
+    Count(u32),
+    /// The calls that ended in the last this long (1 s to 1 h; 60 s is a good start), counted
+    /// in 16 slots: a call counts for at least 15/16 of the window and at most all of it.
+    Time(#[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))] Duration),
+}
+
+impl Default for RateWindow {
+    fn default() -> Self {
+        RateWindow::Count(100)
+    }
+}
+
+/// Counts a success that took longer than `threshold` as a failure: a dependency that answers
+/// in 40 s is as good as down.
+///
+/// # Default
+///
+/// | field | default |
+/// |---|---|
+/// | `threshold` | 60 s |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct SlowCall {
+    /// Calls taking longer than this are slow.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub threshold: Duration,
+}
+
+impl SlowCall {
+    /// Counts successes slower than `threshold` as failures.
+    pub fn new(threshold: Duration) -> Self {
+        SlowCall { threshold }
+    }
+}
+
+impl Default for SlowCall {
+    fn default() -> Self {
+        SlowCall { threshold: Duration::from_secs(60) }
+    }
+}
+
+impl FailureRate {
+    pub(super) fn validate(&self) -> Result<(), BuildError> {
+        let threshold = self.threshold;
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            let rule = "must be a number above 0 and at most 1";
+            return Err(invalid("breaker.failure_rate.threshold", rule, threshold));
+        }
+        let field = "breaker.failure_rate.window";
+        match self.window {
+            RateWindow::Count(calls) if !(1..=MAX_WINDOW_CALLS).contains(&calls) => {
+                return Err(invalid(field, "must count from 1 to 10000 calls", calls));
+            }
+            RateWindow::Time(span) if !WINDOW_TIME.contains(&span) => {
+                return Err(invalid(field, "must span from 1s to 1h", format_args!("{span:?}")));
+            }
+            _ => {}
+        }
+        let field = "breaker.failure_rate.min_calls";
+        match self.window {
+            _ if self.min_calls == 0 => Err(invalid(field, "must be at least 1", 0)),
+            RateWindow::Count(calls) if self.min_calls > calls => {
+                Err(invalid(field, "must be at most the window's count", self.min_calls))
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The governor's circuit breakers: one for calls without a key, and a bounded registry of
+//! breakers per key (per site, per session).
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::BuildError;
+use crate::breaker::{BreakerConfig, BreakerRegistry, BreakerSnapshot, BreakerState, CircuitBreaker};
+
+/// The name of the breaker for calls without a key, in `status().breakers`.
+pub(crate) const DEFAULT_BREAKER: &str = "default";
+
+#[derive(Debug)]
+pub(crate) struct Breakers {
+    pub(crate) default: CircuitBreaker,
+    pub(crate) keyed: BreakerRegistry<String>,
+}
+
+/// The breaker a call uses: the default one, or its key's.
+pub(crate) enum BreakerRef<'a> {
+    Default(&'a CircuitBreaker),
+    Keyed(Arc<CircuitBreaker>),
+}
+
+impl Deref for BreakerRef<'_> {
+    type Target = CircuitBreaker;
+
+    fn deref(&self) -> &CircuitBreaker {
+        match self {
+            BreakerRef::Default(breaker) => breaker,
+            BreakerRef::Keyed(breaker) => breaker,
+        }
+    }
+}
+
+impl Breakers {
+    pub(crate) fn new(config: &BreakerConfig) -> Result<Self, BuildError> {
+        Ok(Breakers {
+            default: CircuitBreaker::new(config)?.with_name(DEFAULT_BREAKER),
+            keyed: BreakerRegistry::new(config)?,
+        })
+    }
+
+    pub(crate) fn for_key(&self, key: Option<&String>) -> BreakerRef<'_> {
+        match key {
+            None => BreakerRef::Default(&self.default),
+            Some(key) => BreakerRef::Keyed(self.keyed.get(key, Instant::now())),
+        }
+    }
+
+    /// Every breaker's state, the default one under `"default"` and the others by key.
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, BreakerSnapshot> {
+        let now = Instant::now();
+        let mut all: BTreeMap<String, BreakerSnapshot> = self.keyed.snapshot(now).into_iter().collect();
+        all.insert(DEFAULT_BREAKER.to_owned(), self.default.snapshot(now));
+        all
+    }
+
+    /// How many breakers are open or forced open: a signal for the health monitor.
+    pub(crate) fn open(&self) -> usize {
+        let is_open = |state| matches!(state, BreakerState::Open | BreakerState::ForcedOpen);
+        let keyed =
+            self.keyed.snapshot(Instant::now()).into_iter().filter(|(_, snap)| is_open(snap.state)).count();
+        keyed + usize::from(is_open(self.default.state()))
+    }
+}

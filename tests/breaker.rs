@@ -1,0 +1,247 @@
+//! The circuit breaker in the call path: fail fast before queueing, exact half-open probing,
+//! keyed breakers, and how each kind of outcome counts.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bursar::breaker::{BreakerConfig, BreakerState};
+use bursar::{Error, Governor, Rejection};
+use support::{Io, io_error, poll_once, until};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+const fn secs(secs: u64) -> Duration {
+    Duration::from_secs(secs)
+}
+
+fn governor() -> Governor {
+    support::builder().max_attempts(1).build().unwrap()
+}
+
+async fn fail(gov: &Governor) -> Error<Io> {
+    gov.run(|| async { Err::<(), _>(io_error("connection refused")) }).await.unwrap_err()
+}
+
+async fn succeed(gov: &Governor) -> Result<(), Error<Io>> {
+    gov.run(|| async { Ok::<_, Io>(()) }).await
+}
+
+fn circuit_open(error: &Error<Io>) -> Option<Duration> {
+    match error.rejection() {
+        Some(Rejection::CircuitOpen { retry_after }) => Some(retry_after),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_failures_open_it_a_probe_at_120_s_closes_it_and_a_failed_probe_reopens_it() {
+    let gov = governor();
+    for _ in 0..4 {
+        assert!(matches!(fail(&gov).await, Error::Operation(_)));
+    }
+    assert_eq!(gov.breaker().state(), BreakerState::Closed);
+    fail(&gov).await;
+    assert_eq!(gov.breaker().state(), BreakerState::Open);
+
+    assert_eq!(circuit_open(&succeed(&gov).await.unwrap_err()), Some(secs(120)));
+    tokio::time::advance(secs(30)).await;
+    assert_eq!(circuit_open(&succeed(&gov).await.unwrap_err()), Some(secs(90)), "counts down");
+    tokio::time::advance(secs(90)).await;
+    assert!(matches!(fail(&gov).await, Error::Operation(_)), "the probe runs, and fails");
+    assert_eq!(gov.breaker().state(), BreakerState::Open);
+    assert_eq!(circuit_open(&succeed(&gov).await.unwrap_err()), Some(secs(120)));
+    tokio::time::advance(secs(120)).await;
+    succeed(&gov).await.unwrap();
+    assert_eq!(gov.breaker().state(), BreakerState::Closed);
+    let status = gov.status();
+    assert_eq!(status.workers.rejected_circuit_open, 3);
+    assert_eq!(status.breakers["default"].state, BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_open_wait_grows_when_configured() {
+    let mut breaker = BreakerConfig::default();
+    breaker.open_wait_multiplier = 2.0;
+    let gov = support::builder().max_attempts(1).breaker(breaker).build().unwrap();
+    for _ in 0..5 {
+        fail(&gov).await;
+    }
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let wait = circuit_open(&succeed(&gov).await.unwrap_err()).unwrap();
+        waits.push(wait);
+        tokio::time::advance(wait).await;
+        fail(&gov).await; // the probe fails
+    }
+    assert_eq!(waits, [secs(120), secs(240), secs(480)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_racing_callers_in_half_open_let_exactly_one_probe_through() {
+    let gov = governor();
+    for _ in 0..5 {
+        fail(&gov).await;
+    }
+    tokio::time::advance(secs(120)).await;
+    let (entered, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Semaphore::new(0)));
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let (gov, entered, gate) = (gov.clone(), Arc::clone(&entered), Arc::clone(&gate));
+        calls.spawn(async move {
+            gov.run(|| {
+                entered.fetch_add(1, Ordering::SeqCst);
+                let gate = Arc::clone(&gate);
+                async move { gate.acquire().await.map(|permit| permit.forget()).map_err(|_| io_error("closed")) }
+            })
+            .await
+        });
+    }
+    until(|| gov.status().workers.rejected_circuit_open == 99).await;
+    assert_eq!(entered.load(Ordering::SeqCst), 1);
+    gate.add_permits(1);
+    let mut outcomes = (0, 0);
+    while let Some(result) = calls.join_next().await {
+        match result.unwrap() {
+            Ok(()) => outcomes.0 += 1,
+            Err(error) => {
+                assert_eq!(circuit_open(&error), Some(Duration::ZERO), "probe slots are taken");
+                outcomes.1 += 1;
+            }
+        }
+    }
+    assert_eq!(outcomes, (1, 99));
+    assert_eq!(gov.breaker().state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_probe_gives_its_slot_back() {
+    let gov = governor();
+    for _ in 0..5 {
+        fail(&gov).await;
+    }
+    tokio::time::advance(secs(120)).await;
+    {
+        let mut probe = std::pin::pin!(gov.run(std::future::pending::<Result<(), Io>>));
+        assert!(poll_once(probe.as_mut()).is_none());
+        assert_eq!(gov.breaker().state(), BreakerState::HalfOpen);
+        assert_eq!(circuit_open(&succeed(&gov).await.unwrap_err()), Some(Duration::ZERO));
+    }
+    succeed(&gov).await.expect("the slot came back: this call is the probe");
+    assert_eq!(gov.breaker().state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_circuit_fails_fast_without_taking_a_queue_place() {
+    let gov = support::builder().max_workers(1).queue_limit(1).max_attempts(1).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let holder = Arc::clone(&gate);
+    let running = gov.spawn(async move { holder.acquire().await.map(drop).map_err(|_| io_error("closed")) });
+    let queued = gov.spawn(async { Ok::<_, Io>(()) });
+    assert_eq!(gov.status().workers.queued, 1, "the worker is busy and the queue full");
+
+    gov.breaker().force_open(Instant::now());
+    let started = Instant::now();
+    let error = succeed(&gov).await.unwrap_err();
+    assert_eq!((started.elapsed(), circuit_open(&error).is_some()), (Duration::ZERO, true));
+    gov.breaker().reset(Instant::now());
+    let full = succeed(&gov).await.unwrap_err();
+    assert_eq!(full.rejection(), Some(Rejection::QueueFull { limit: 1 }), "checked after the breaker");
+
+    gate.add_permits(1);
+    running.unwrap().await.unwrap();
+    queued.unwrap().await.unwrap();
+    let status = gov.status().workers;
+    assert_eq!((status.rejected_circuit_open, status.rejected_queue_full, status.queued), (1, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_loop_that_meets_an_open_circuit_stops_at_once() {
+    let gov = support::builder().max_attempts(10).build().unwrap();
+    let start = Instant::now();
+    let mut attempts = 0;
+    let error = gov
+        .run(|| {
+            attempts += 1;
+            async { Err::<(), _>(io_error("connection reset")) }
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Operation(_)), "the last error, not a rejection");
+    assert_eq!(attempts, 5, "the fifth failure opened the circuit");
+    assert_eq!(start.elapsed(), secs(2 + 4 + 8 + 16), "no sleep after the circuit opened");
+    assert_eq!(gov.status().workers.retries, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_breakers_open_alone_and_show_in_the_status() {
+    let gov = governor();
+    for _ in 0..5 {
+        let _ = gov.call(|| async { Err::<(), _>(io_error("502")) }).key("jobs.example.com").await;
+    }
+    let blocked = gov.call(|| async { Ok::<_, Io>(()) }).key("jobs.example.com").await;
+    assert!(circuit_open(&blocked.unwrap_err()).is_some());
+    gov.call(|| async { Ok::<_, Io>(()) }).key("careers.example.org").await.unwrap();
+    succeed(&gov).await.unwrap();
+    let breakers = gov.status().breakers;
+    assert_eq!(breakers.len(), 3);
+    assert_eq!(breakers["jobs.example.com"].state, BreakerState::Open);
+    assert_eq!(breakers["careers.example.org"].state, BreakerState::Closed);
+    assert_eq!(breakers["default"].state, BreakerState::Closed);
+    assert_eq!(gov.breaker_for("jobs.example.com").state(), BreakerState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_kind_of_outcome_counts_as_the_contract_says() {
+    let gov = governor();
+    let consecutive = |gov: &Governor| gov.status().breakers["default"].consecutive_failures;
+
+    // Errors `failure_when` rejects count as successes: the dependency answered.
+    for _ in 0..6 {
+        let _ = gov
+            .call(|| async { Err::<(), _>(io_error("404")) })
+            .failure_when(|e: &Io| e.to_string() != "404")
+            .await;
+    }
+    assert_eq!((consecutive(&gov), gov.breaker().state()), (0, BreakerState::Closed));
+
+    // Attempt timeouts and panics are failures.
+    let _ = gov.call(std::future::pending::<Result<(), Io>>).timeout(secs(1)).await;
+    let _ = gov.run(|| -> std::future::Ready<Result<(), Io>> { panic!("driver crashed") }).await;
+    assert_eq!(consecutive(&gov), 2);
+
+    // Calls cancelled by their caller are ignored.
+    for _ in 0..10 {
+        let mut call = std::pin::pin!(gov.run(std::future::pending::<Result<(), Io>>));
+        assert!(poll_once(call.as_mut()).is_none());
+    }
+    assert_eq!(consecutive(&gov), 2);
+
+    // Cut off by the max task duration: a failure.
+    let short = support::builder().max_attempts(1).max_task_duration(secs(1)).build().unwrap();
+    let _ = short.run(std::future::pending::<Result<(), Io>>).await;
+    assert_eq!(consecutive(&short), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_degrades_health() {
+    let mut health = bursar::health::HealthConfig::default();
+    health.interval = secs(10);
+    struct Calm;
+    impl bursar::health::Sampler for Calm {
+        async fn sample(&mut self) -> bursar::health::Readings {
+            bursar::health::Readings::new(5.0, 5.0, 4)
+        }
+    }
+    let gov = Governor::builder().max_attempts(1).health(health).sampler(Calm).build().unwrap();
+    tokio::time::sleep(secs(5)).await;
+    assert_eq!(gov.health_level(), bursar::health::HealthLevel::Healthy);
+    gov.breaker().force_open(Instant::now());
+    tokio::time::sleep(secs(10)).await;
+    assert_eq!(gov.health_level(), bursar::health::HealthLevel::Degraded);
+    let check =
+        gov.status().health.checks.into_iter().find(|check| check.name == "circuit breakers").unwrap();
+    assert_eq!(check.check.message, "1 circuit breaker is open");
+}
