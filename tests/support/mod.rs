@@ -145,3 +145,38 @@ impl io::Write for Events {
         Ok(())
     }
 }
+
+/// The cancellation harness: for n = 0, 1, 2, … it makes a fresh future, polls it n times —
+/// advancing the paused clock by `step` between polls so its timers fire — and drops it, then
+/// lets other tasks run and calls `check(n, finished)`. It stops after the first n at which
+/// the future finished, and returns that n: every await point was a drop point once.
+pub async fn cancel_at_every_await<F, Fut>(
+    mut make: F,
+    step: Duration,
+    mut check: impl FnMut(usize, bool),
+) -> usize
+where
+    F: FnMut() -> Fut,
+    Fut: Future,
+{
+    for polls in 0..100_000 {
+        let mut future = Box::pin(make());
+        let mut finished = false;
+        for _ in 0..polls {
+            if poll_once(future.as_mut()).is_some() {
+                finished = true;
+                break;
+            }
+            tokio::time::advance(step).await;
+        }
+        drop(future);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        check(polls, finished);
+        if finished {
+            return polls;
+        }
+    }
+    panic!("the future never finished");
+}

@@ -1,0 +1,106 @@
+//! Dropping a governed call at every await point leaves every count exact: no worker, queue
+//! place, probe slot or backoff sleep outlives the call, and every call is accounted for once.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bursar::breaker::BreakerState;
+use bursar::{Governor, WorkerStatus};
+use support::{Io, cancel_at_every_await, io_error};
+use tokio::time::Instant;
+
+const STEP: Duration = Duration::from_millis(250);
+
+/// Every call ended exactly one way.
+fn accounted(status: &WorkerStatus) -> u64 {
+    status.completed + status.failed + status.cancelled + status.abandoned + status.rejected
+}
+
+/// An operation that fails `failures` times, then succeeds after a short wait.
+fn flaky(failures: usize) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = Result<(), Io>> + Send>> {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    move || {
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if attempt < failures { Err(io_error("connection closed")) } else { Ok(()) }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_in_the_queue_while_running_or_while_backing_off_leaves_nothing() {
+    let gov = support::builder().max_workers(1).build().unwrap();
+    gov.breaker().disable(Instant::now()); // earlier iterations' failures must not open it
+    // A neighbour holds the only worker for the first second: the call waits in the queue.
+    let mut calls = 0;
+    let finished_at = cancel_at_every_await(
+        || {
+            calls += 1;
+            let neighbour = gov.spawn(async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok::<_, Io>(())
+            });
+            let gov = gov.clone();
+            async move {
+                let result = gov.run(flaky(2)).await;
+                drop(neighbour);
+                result
+            }
+        },
+        STEP,
+        |_, _| {},
+    )
+    .await;
+    // Let every neighbour finish (each holds the only worker for a second), then everything
+    // must be back.
+    tokio::time::sleep(Duration::from_secs(calls as u64 + 1)).await;
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.queued, status.retrying, status.in_flight), (0, 0, 0, 0));
+    // At n = 0 the call's future is never polled, so it never starts: one call fewer.
+    assert_eq!(accounted(&status), 2 * calls as u64 - 1, "each neighbour and each started call once");
+    assert_eq!(status.completed, calls as u64 + 1, "every neighbour and the one call that finished");
+    assert!(finished_at > 20, "the harness reached the backoff sleeps ({finished_at} polls)");
+    assert_eq!(gov.run(flaky(0)).await.unwrap(), (), "the worker is free");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_open_probe_dropped_anywhere_gives_its_slot_back() {
+    let gov = support::builder().max_attempts(1).build().unwrap();
+    let key = "jobs.example.com";
+    for _ in 0..5 {
+        let _ = gov.call(|| async { Err::<(), _>(io_error("502")) }).key(key).await;
+    }
+    assert_eq!(gov.breaker_for(key).state(), BreakerState::Open);
+    tokio::time::advance(Duration::from_secs(120)).await;
+
+    cancel_at_every_await(
+        || gov.call(flaky(0)).key(key).run(),
+        STEP,
+        |_, finished| {
+            if !finished {
+                // The dropped probe's slot is free again: the breaker admits the next probe.
+                let breaker = gov.breaker_for(key);
+                let probe = breaker.try_acquire(Instant::now()).expect("a probe slot is free");
+                drop(probe);
+            }
+        },
+    )
+    .await;
+    assert_eq!(gov.breaker_for(key).state(), BreakerState::Closed, "the probe that finished closed it");
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.in_flight), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_in_the_middle_of_dropped_calls_still_reports_exactly() {
+    let gov: Governor = support::builder().max_workers(2).build().unwrap();
+    cancel_at_every_await(|| gov.run(flaky(1)), STEP, |_, _| {}).await;
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((report.finished, report.cancelled, report.unfinished), (0, 0, 0));
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.queued, status.in_flight, status.retrying), (0, 0, 0, 0));
+}
