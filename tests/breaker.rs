@@ -245,3 +245,32 @@ async fn an_open_breaker_degrades_health() {
         gov.status().health.checks.into_iter().find(|check| check.name == "circuit breakers").unwrap();
     assert_eq!(check.check.message, "1 circuit breaker is open");
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_transition_reaches_the_governors_callback_with_the_breakers_name() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let gov = support::builder()
+        .max_attempts(1)
+        .on_breaker_transition(move |name, transition| {
+            log.lock().unwrap().push(format!("{name}: {} -> {}", transition.from, transition.to));
+        })
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let _ = gov.call(|| async { Err::<(), _>(io_error("502")) }).key("site").await;
+    }
+    tokio::time::advance(secs(120)).await;
+    gov.call(|| async { Ok::<_, Io>(()) }).key("site").await.unwrap();
+    gov.breaker().force_open(Instant::now());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            "site: closed -> open",
+            "site: open -> half_open",
+            "site: half_open -> closed",
+            "default: closed -> forced_open"
+        ]
+    );
+}

@@ -8,7 +8,21 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::BuildError;
-use crate::breaker::{BreakerConfig, BreakerRegistry, BreakerSnapshot, BreakerState, CircuitBreaker};
+use crate::breaker::{
+    BreakerConfig, BreakerRegistry, BreakerSnapshot, BreakerState, CircuitBreaker, Transition,
+};
+
+/// A callback for every breaker transition, told the breaker's name (`"default"` or its key).
+#[derive(Clone)]
+pub(crate) struct TransitionHook(pub(crate) Arc<TransitionFn>);
+
+pub(crate) type TransitionFn = dyn Fn(&str, &Transition) + Send + Sync;
+
+impl std::fmt::Debug for TransitionHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransitionHook")
+    }
+}
 
 /// The name of the breaker for calls without a key, in `status().breakers`.
 pub(crate) const DEFAULT_BREAKER: &str = "default";
@@ -37,11 +51,15 @@ impl Deref for BreakerRef<'_> {
 }
 
 impl Breakers {
-    pub(crate) fn new(config: &BreakerConfig) -> Result<Self, BuildError> {
-        Ok(Breakers {
-            default: CircuitBreaker::new(config)?.with_name(DEFAULT_BREAKER),
-            keyed: BreakerRegistry::new(config)?,
-        })
+    pub(crate) fn new(config: &BreakerConfig, hook: Option<TransitionHook>) -> Result<Self, BuildError> {
+        let mut default = CircuitBreaker::new(config)?.with_name(DEFAULT_BREAKER);
+        let mut keyed = BreakerRegistry::new(config)?;
+        if let Some(TransitionHook(hook)) = hook {
+            let for_default = Arc::clone(&hook);
+            default = default.with_on_transition(move |transition| for_default(DEFAULT_BREAKER, transition));
+            keyed = keyed.with_on_transition(move |key: &String, transition| hook(key, transition));
+        }
+        Ok(Breakers { default, keyed })
     }
 
     pub(crate) fn for_key(&self, key: Option<&String>) -> BreakerRef<'_> {

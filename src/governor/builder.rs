@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::future::Future;
 
 use super::background::Background;
-use super::breakers::Breakers;
+use super::breakers::{Breakers, TransitionHook};
 use super::{Governor, Inner};
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
@@ -39,12 +39,13 @@ use crate::{BuildError, GovernorConfig, RetryConfig};
 pub struct GovernorBuilder {
     config: GovernorConfig,
     hooks: HealthHooks,
+    transitions: Option<TransitionHook>,
 }
 
 impl GovernorBuilder {
     /// Starts from a whole configuration, e.g. one read from a file.
     pub fn from_config(config: GovernorConfig) -> Self {
-        GovernorBuilder { config, hooks: HealthHooks::default() }
+        GovernorBuilder { config, hooks: HealthHooks::default(), transitions: None }
     }
 
     /// Every health monitor setting at once; [`HealthConfig::disabled`] turns it off.
@@ -166,6 +167,30 @@ impl GovernorBuilder {
         self
     }
 
+    /// Calls `callback(name, transition)` on every transition of every breaker of the
+    /// governor: `name` is `"default"` or the call's key. Each is also a `tracing` event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// let gov = bursar::Governor::builder()
+    ///     .on_breaker_transition(|name, transition| {
+    ///         eprintln!("breaker {name}: {} -> {}", transition.from, transition.to);
+    ///     })
+    ///     .build()?;
+    /// gov.breaker().force_open(tokio::time::Instant::now()); // "breaker default: closed -> forced_open"
+    /// # Ok(()) }
+    /// ```
+    pub fn on_breaker_transition<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&str, &crate::breaker::Transition) + Send + Sync + 'static,
+    {
+        self.transitions = Some(TransitionHook(Arc::new(callback)));
+        self
+    }
+
     /// Checks the configuration and builds the governor.
     ///
     /// # Errors
@@ -177,7 +202,7 @@ impl GovernorBuilder {
         self.config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         tracing::debug!(target: "bursar", config = ?self.config, hooks = ?self.hooks, "governor built");
-        let GovernorBuilder { config, hooks } = self;
+        let GovernorBuilder { config, hooks, transitions } = self;
         let health_config = &config.health;
         let gate = HealthGate {
             degraded_ratio: health_config.degraded_worker_ratio,
@@ -186,7 +211,7 @@ impl GovernorBuilder {
         };
         let workers = Arc::new(Workers::new(&config.workers, gate));
         let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, hooks.emergency));
-        let breakers = Arc::new(Breakers::new(&config.breaker)?);
+        let breakers = Arc::new(Breakers::new(&config.breaker, transitions)?);
         let background = Background::default();
         if health_config.enabled {
             let sampler = hooks.sampler.unwrap_or_else(default_sampler);

@@ -55,6 +55,8 @@ mod attempts;
 mod budget;
 mod ext;
 mod hooks;
+#[cfg(feature = "backoff")]
+mod interop;
 mod jitter;
 mod policy;
 pub(crate) mod rng;
@@ -65,6 +67,8 @@ pub(crate) use policy::RetryPolicy;
 
 pub use ext::{Retry, RetryExt};
 pub use hooks::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
+#[cfg(feature = "backoff")]
+pub use interop::FromBackoff;
 
 pub use budget::RetryBudget;
 pub use jitter::Jitter;
