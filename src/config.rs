@@ -8,10 +8,14 @@
 pub(crate) mod duration_text;
 mod retry;
 mod rules;
+#[cfg(feature = "toml")]
+mod sources;
 mod workers;
 
 pub use retry::{BudgetConfig, RetryConfig};
 pub(crate) use rules::{count as check_count, duration as check_duration};
+#[cfg(feature = "toml")]
+pub use sources::ConfigError;
 pub use workers::WorkerConfig;
 
 use crate::BuildError;

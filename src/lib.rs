@@ -68,6 +68,8 @@ pub mod ports;
 pub mod retry;
 mod workers;
 
+#[cfg(feature = "toml")]
+pub use config::ConfigError;
 pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
 pub use error::{BuildError, Error, Rejection};
 pub use governor::{
