@@ -1,9 +1,10 @@
 //! The main job: 100 browser-like jobs through one governor of 10 workers.
 //!
-//! Each job simulates a browser session: random latency, sometimes a dropped driver
-//! connection (transient: retried with backoff), a missing page (permanent: not retried), now
-//! and then a hang (cut off by the max task duration) or a panic (contained). Progress is
-//! printed while it runs; the final status is printed as JSON.
+//! Each job takes a pooled browser session (keyed by user, with a leased VNC and websocket
+//! port) and loads a page: random latency, sometimes a dropped driver connection (transient:
+//! the session is discarded and the job retried with backoff on a fresh one), a missing page
+//! (permanent: not retried), now and then a hang (cut off by the max task duration) or a
+//! panic (contained). Progress is printed while it runs; the final status is printed as JSON.
 //!
 //! Run it with `cargo run --example quickstart`.
 
@@ -12,6 +13,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bursar::health::HealthConfig;
+use bursar::pool::{Lease, Manager, Pool};
+use bursar::ports::PortLease;
 use bursar::retry::{ExponentialBackoff, Jitter};
 use bursar::{Error, Governor};
 
@@ -39,6 +42,51 @@ impl std::fmt::Display for BrowserError {
             BrowserError::PageNotFound => "404: the page is gone",
         })
     }
+}
+
+/// A simulated browser session on its own VNC and websocket ports.
+#[derive(Debug)]
+struct Browser {
+    vnc: u16,
+    ws: u16,
+}
+
+/// Starts, checks and quits simulated browsers (a real one would start chromedriver on the
+/// leased ports and open a WebDriver session).
+struct Browsers;
+
+impl Manager for Browsers {
+    type Key = String;
+    type Connection = Browser;
+    type Error = std::io::Error;
+
+    async fn create(&self, _user: &String, ports: &[PortLease]) -> Result<Browser, Self::Error> {
+        tokio::time::sleep(Duration::from_millis(50)).await; // the browser starting
+        Ok(Browser { vnc: ports[0].port(), ws: ports[1].port() })
+    }
+
+    async fn check(&self, _browser: &mut Browser) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn destroy(&self, _browser: Browser) {}
+}
+
+/// One job attempt: a pooled session for the user, then the page.
+async fn job_attempt(
+    pool: &Pool<Browsers>,
+    job: u64,
+    attempt: u32,
+    latency: Duration,
+) -> Result<String, BrowserError> {
+    let user = format!("user-{}", job % 12);
+    let session = pool.get(user).await.map_err(|_| BrowserError::ConnectionClosed)?;
+    let (vnc, ws) = (session.vnc, session.ws);
+    let result = browse(job, attempt, latency).await;
+    if let Err(BrowserError::ConnectionClosed) = result {
+        Lease::discard(session); // a broken session is not given to the next job
+    }
+    result.map(|page| format!("{page} (browser on vnc {vnc}, ws {ws})"))
 }
 
 /// One attempt of a simulated browser job. Every fifth job loses its driver connection on
@@ -75,18 +123,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     println!("bursar quickstart: {JOBS} browser jobs through {} workers\n", gov.status().workers.max_workers);
 
+    let mut pool_config = gov.pool_config();
+    pool_config.ports = vec!["vnc".into(), "ws".into()];
+    let browsers = gov.pool("browsers", Browsers).config(pool_config).build()?;
     let tally = Arc::new(Tally::default());
     let progress = tokio::spawn(print_progress(gov.clone(), Arc::clone(&tally)));
     let health = tokio::spawn(print_health_changes(gov.clone()));
     let mut rng = XorShift(0x5eed_cafe);
     let mut jobs = tokio::task::JoinSet::new();
     for job in 0..JOBS {
-        let (gov, tally) = (gov.clone(), Arc::clone(&tally));
+        let (gov, tally, browsers) = (gov.clone(), Arc::clone(&tally), browsers.clone());
         let latency = Duration::from_millis(100 + rng.next() % 600);
         jobs.spawn(async move {
             let attempts = AtomicU32::new(0);
             let result = gov
-                .call(|| browse(job, attempts.fetch_add(1, Ordering::Relaxed) + 1, latency))
+                .call(|| job_attempt(&browsers, job, attempts.fetch_add(1, Ordering::Relaxed) + 1, latency))
                 .when(BrowserError::is_transient)
                 .name("browse")
                 .await;
@@ -140,7 +191,7 @@ async fn print_progress(gov: Governor, tally: Arc<Tally>) {
         tick.tick().await;
         let workers = gov.status().workers;
         println!(
-            "[{:>3}/{JOBS}] ok {:>3}  failed {:>3}  | active {:>2}/{:<2} queued {:>3}  retrying {:>2}  retries {:>3}  | health {}",
+            "[{:>3}/{JOBS}] ok {:>3}  failed {:>3}  | active {:>2}/{:<2} queued {:>3}  retrying {:>2}  retries {:>3}  | sessions {:>2}  | health {}",
             tally.done(),
             tally.ok.load(Ordering::Relaxed),
             tally.done() - tally.ok.load(Ordering::Relaxed),
@@ -149,6 +200,7 @@ async fn print_progress(gov: Governor, tally: Arc<Tally>) {
             workers.queued,
             workers.retrying,
             workers.retries,
+            gov.status().pool.total_active_connections,
             gov.health_level(),
         );
     }

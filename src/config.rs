@@ -50,6 +50,8 @@ pub struct GovernorConfig {
     pub ports: crate::ports::PortsConfig,
     /// The circuit breakers: the default one and each keyed one.
     pub breaker: crate::breaker::BreakerConfig,
+    /// What [`Governor::pool`](crate::Governor::pool) starts each pool from.
+    pub pool: crate::pool::PoolConfig,
 }
 
 impl GovernorConfig {
@@ -64,6 +66,7 @@ impl GovernorConfig {
         self.retry.validate()?;
         self.health.validate()?;
         self.ports.validate()?;
-        self.breaker.validate()
+        self.breaker.validate()?;
+        self.pool.validate()
     }
 }

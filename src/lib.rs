@@ -61,9 +61,11 @@
 
 pub mod breaker;
 mod config;
+mod counter_set;
 mod error;
 mod governor;
 pub mod health;
+pub mod pool;
 pub mod ports;
 pub mod retry;
 mod workers;

@@ -7,6 +7,7 @@ use std::future::Future;
 
 use super::background::Background;
 use super::breakers::{Breakers, TransitionHook};
+use super::pools::Pools;
 use super::{Governor, Inner};
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
@@ -210,21 +211,46 @@ impl GovernorBuilder {
             shed_when_critical: health_config.shed_when_critical,
         };
         let workers = Arc::new(Workers::new(&config.workers, gate));
-        let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, hooks.emergency));
+        let pools = Arc::new(Pools::default());
+        let mut emergency = vec![reap_idle_connections(&pools)];
+        emergency.extend(hooks.emergency);
+        let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, emergency));
         let breakers = Arc::new(Breakers::new(&config.breaker, transitions)?);
         let background = Background::default();
         if health_config.enabled {
             let sampler = hooks.sampler.unwrap_or_else(default_sampler);
             let mut checks = hooks.checks;
             checks.push(("circuit breakers".to_owned(), open_breakers_check(&breakers)));
+            checks.push(("connection pools".to_owned(), busy_pools_check(&pools)));
             let monitor = Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, checks);
             background.track(runtime.spawn(monitor.run()).abort_handle());
         }
         let retry = RetryPolicy::new(&config.retry)?;
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
-        let inner = Inner { workers, retry, health, ports, breakers, runtime, background };
+        let pool_config = config.pool.clone();
+        let inner =
+            Inner { workers, retry, health, ports, breakers, pools, pool_config, runtime, background };
         Ok(Governor { inner: Arc::new(inner) })
     }
+}
+
+/// Busy pools are a component of health: one at 80 % of its connections counts as a warning.
+fn busy_pools_check(pools: &Arc<Pools>) -> crate::health::hooks::CheckFn {
+    let pools = Arc::clone(pools);
+    boxed_check(move || {
+        let check = pools.check();
+        async move { check }
+    })
+}
+
+/// The emergency recovery's first action: close every idle pooled connection.
+fn reap_idle_connections(pools: &Arc<Pools>) -> crate::health::hooks::ActionFn {
+    let pools = Arc::clone(pools);
+    boxed_action(move || {
+        let reaped = pools.reap_all_idle();
+        tracing::warn!(target: "bursar::health", reaped, "emergency recovery: idle pooled connections closed");
+        async {}
+    })
 }
 
 /// Open circuit breakers are a component of health: any open one counts as a warning.

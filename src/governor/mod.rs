@@ -5,6 +5,7 @@ mod breakers;
 mod builder;
 mod call;
 mod health;
+mod pools;
 mod run;
 mod shutdown;
 mod spawn;
@@ -56,6 +57,8 @@ struct Inner {
     health: Arc<HealthState>,
     ports: Arc<PortAllocator>,
     breakers: Arc<breakers::Breakers>,
+    pools: Arc<pools::Pools>,
+    pool_config: crate::pool::PoolConfig,
     runtime: tokio::runtime::Handle,
     /// The monitor task: stopped by shutdown, or when the last handle drops this.
     background: Background,

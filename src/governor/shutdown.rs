@@ -31,6 +31,12 @@ pub struct ShutdownReport {
     /// Blocking closures still running on their threads (they cannot be interrupted and
     /// release their place when they return).
     pub blocking_still_running: usize,
+    /// Connection pools closed.
+    pub pools_closed: usize,
+    /// Idle pooled connections destroyed through their managers.
+    pub pool_connections_destroyed: usize,
+    /// Pooled connections still leased: each is destroyed when its lease is dropped.
+    pub pool_connections_still_leased: usize,
     /// The governor's own background tasks (the health monitor) that were stopped.
     pub background_stopped: usize,
     /// How long shutdown took.
@@ -42,7 +48,8 @@ impl Governor {
     /// Shuts the governor down: new calls are rejected with `ShuttingDown` at once, calls
     /// still queued are rejected, the health monitor stops, running work gets `grace` to
     /// finish, and what is still running then is cancelled (its future is dropped; it ends
-    /// with `Error::Cancelled`).
+    /// with `Error::Cancelled`). Then every pool started with [`pool`](Governor::pool) is
+    /// closed: its connections destroyed through the manager, their ports freed.
     ///
     /// Calling it again returns a report of what was left, usually all zeros.
     ///
@@ -85,12 +92,17 @@ impl Governor {
             workers.drain.cancel_all();
             let _ = timeout(CANCEL_SETTLE, workers.drain.wait_idle()).await;
         }
+        let (pools_closed, pool_connections_destroyed, pool_connections_still_leased) =
+            self.inner.pools.close_all().await;
         let report = ShutdownReport {
             finished: tally(Exit::Finished) - before[0],
             cancelled: tally(Exit::Cancelled) - before[1],
             rejected_waiting: tally(Exit::Evicted) - before[2],
             unfinished: workers.drain.in_flight(),
             blocking_still_running: workers.blocking.in_use(),
+            pools_closed,
+            pool_connections_destroyed,
+            pool_connections_still_leased,
             background_stopped,
             elapsed: started.elapsed(),
         };

@@ -6,6 +6,7 @@ use super::Governor;
 use crate::breaker::BreakerSnapshot;
 use crate::health::state::Totals;
 use crate::health::{CheckStatus, HealthLevel};
+use crate::pool::{PoolStats, PoolStatus};
 use crate::ports::RangeStatus;
 use crate::workers::Count;
 
@@ -36,6 +37,10 @@ pub struct Status {
     pub ports: BTreeMap<String, RangeStatus>,
     /// Each circuit breaker: `"default"` and every keyed one.
     pub breakers: BTreeMap<String, BreakerSnapshot>,
+    /// Every connection pool of the governor, added up.
+    pub pool: PoolStatus,
+    /// Each connection pool by name, in detail.
+    pub pools: BTreeMap<String, PoolStats>,
 }
 
 /// The worker pool's section of [`Status`].
@@ -137,11 +142,14 @@ pub struct HealthStatus {
 impl Governor {
     /// A snapshot of the governor's state and counters.
     pub fn status(&self) -> Status {
+        let pools = self.inner.pools.stats();
         Status {
             workers: self.worker_status(),
             health: self.health_status(),
             ports: self.inner.ports.status(),
             breakers: self.inner.breakers.snapshot(),
+            pool: super::pools::total(&pools),
+            pools,
         }
     }
 

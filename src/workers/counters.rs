@@ -1,8 +1,7 @@
 //! Exact counts of how governed work ended.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::Rejection;
+use crate::counter_set::CounterSet;
 
 /// One thing that can happen to a call; each has its own counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,19 +24,15 @@ pub(crate) enum Count {
 const KINDS: usize = Count::CircuitOpen as usize + 1;
 
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    counts: [AtomicU64; KINDS],
-}
+pub(crate) struct Counters(CounterSet<KINDS>);
 
 impl Counters {
     pub(crate) fn add(&self, count: Count) {
-        // Relaxed: independent statistics; nothing is synchronised through them.
-        self.counts[count as usize].fetch_add(1, Ordering::Relaxed);
+        self.0.add(count as usize, 1);
     }
 
     pub(crate) fn get(&self, count: Count) -> u64 {
-        // Relaxed: see `add`.
-        self.counts[count as usize].load(Ordering::Relaxed)
+        self.0.get(count as usize)
     }
 
     pub(crate) fn add_rejection(&self, rejection: Rejection) {

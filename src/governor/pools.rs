@@ -1,0 +1,161 @@
+//! The pools a governor started: listed in its status, watched by its health monitor,
+//! reaped by its emergency recovery and closed by its shutdown. Held weakly: a dropped pool
+//! simply leaves the list.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::Governor;
+use crate::health::HealthCheck;
+use crate::pool::{Manager, PoolBuilder, PoolStats, PoolStatus, PoolView, RegisteredPool};
+
+/// A pool at or above this utilisation counts as a warning for the health monitor.
+const BUSY: f64 = 0.8;
+
+#[derive(Default)]
+pub(crate) struct Pools {
+    pools: Mutex<Vec<(String, Box<dyn RegisteredPool>)>>,
+}
+
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.pools.lock().iter().map(|(name, _)| name.clone()).collect();
+        f.debug_struct("Pools").field("pools", &names).finish()
+    }
+}
+
+impl Pools {
+    fn register(&self, name: String, pool: Box<dyn RegisteredPool>) {
+        self.pools.lock().push((name, pool));
+    }
+
+    /// The pools still alive, by name; forgets the dropped ones.
+    fn live(&self) -> Vec<(String, Box<dyn PoolView>)> {
+        let mut pools = self.pools.lock();
+        let mut live = Vec::with_capacity(pools.len());
+        pools.retain(|(name, pool)| match pool.upgrade() {
+            Some(view) => {
+                live.push((name.clone(), view));
+                true
+            }
+            None => false,
+        });
+        live
+    }
+
+    pub(crate) fn stats(&self) -> BTreeMap<String, PoolStats> {
+        self.live().into_iter().map(|(name, pool)| (name, pool.stats())).collect()
+    }
+
+    /// The health monitor's view: a pool with 80 % or more of its connections in use is a
+    /// warning (idle connections are capacity, not pressure).
+    pub(crate) fn check(&self) -> HealthCheck {
+        let busy: Vec<String> = self
+            .stats()
+            .into_iter()
+            .filter(|(_, stats)| stats.active as f64 >= BUSY * stats.max_total as f64)
+            .map(|(name, stats)| {
+                format!("pool `{name}`: {} of {} connections in use", stats.active, stats.max_total)
+            })
+            .collect();
+        match busy.is_empty() {
+            true => HealthCheck::healthy(),
+            false => HealthCheck::degraded(busy.join("; ")),
+        }
+    }
+
+    /// The emergency recovery's first step: every idle connection of every pool, destroyed.
+    pub(crate) fn reap_all_idle(&self) -> usize {
+        self.live().iter().map(|(_, pool)| pool.reap_all_idle()).sum()
+    }
+
+    /// Closes every pool: how many pools, idle connections destroyed, leases still out.
+    pub(crate) async fn close_all(&self) -> (usize, usize, usize) {
+        let live = self.live();
+        let mut totals = (live.len(), 0, 0);
+        for (_, pool) in &live {
+            let report = pool.close().await;
+            totals.1 += report.idle_destroyed;
+            totals.2 += report.still_leased;
+        }
+        totals
+    }
+}
+
+/// The pools' section of the status in DESIGN.md's shape: every pool added up.
+pub(crate) fn total(pools: &BTreeMap<String, PoolStats>) -> PoolStatus {
+    let mut total = PoolStatus::default();
+    for stats in pools.values() {
+        let status = stats.status();
+        total.total_sessions += status.total_sessions;
+        total.total_active_connections += status.total_active_connections;
+        total.idle += status.idle;
+        total.available_capacity += status.available_capacity;
+        total.waiting += status.waiting;
+    }
+    total
+}
+
+impl Governor {
+    /// Starts a connection pool governed by this governor: it leases ports from the
+    /// governor's allocator, starts from the governor's [`PoolConfig`](crate::pool::PoolConfig),
+    /// shows in `status()` under `name`, counts for health (80 % or more of its connections in
+    /// use is a warning), has its idle connections reaped by the emergency recovery, and is closed by
+    /// [`shutdown`](Governor::shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bursar::pool::{Lease, Manager};
+    /// use bursar::ports::PortLease;
+    ///
+    /// /// Browser sessions, each with a VNC and a websocket port.
+    /// struct Browsers;
+    ///
+    /// impl Manager for Browsers {
+    ///     type Key = String;
+    ///     type Connection = (u16, u16);
+    ///     type Error = std::io::Error;
+    ///     async fn create(&self, _user: &String, ports: &[PortLease]) -> Result<(u16, u16), Self::Error> {
+    ///         Ok((ports[0].port(), ports[1].port())) // start the browser on these ports
+    ///     }
+    ///     async fn check(&self, _browser: &mut (u16, u16)) -> Result<(), Self::Error> {
+    ///         Ok(()) // a cheap WebDriver call
+    ///     }
+    ///     async fn destroy(&self, _browser: (u16, u16)) {} // quit the session
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let gov = bursar::Governor::builder().build()?;
+    /// let mut config = gov.pool_config();
+    /// config.ports = vec!["vnc".into(), "ws".into()];
+    /// let browsers = gov.pool("browsers", Browsers).config(config).build()?;
+    ///
+    /// let session = browsers.get("alice".to_owned()).await?;
+    /// let (vnc, ws) = *session;
+    /// assert_eq!(Lease::ports(&session).len(), 2);
+    /// assert!((5900..=5999).contains(&vnc) && (6900..=6999).contains(&ws));
+    /// assert_eq!(gov.status().pool.total_active_connections, 1);
+    /// drop(session);
+    ///
+    /// let report = gov.shutdown(std::time::Duration::from_secs(1)).await;
+    /// assert_eq!((report.pools_closed, report.pool_connections_destroyed), (1, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn pool<M: Manager>(&self, name: impl Into<String>, manager: M) -> PoolBuilder<M> {
+        let (name, pools) = (name.into(), Arc::clone(&self.inner.pools));
+        crate::pool::Pool::builder(manager)
+            .config(self.inner.pool_config.clone())
+            .ports(Arc::clone(&self.inner.ports))
+            .on_build(move |pool| pools.register(name, pool.registration()))
+    }
+
+    /// The pool configuration [`pool`](Governor::pool) starts from (the governor's `pool`
+    /// section), to change before `.config(..)`.
+    pub fn pool_config(&self) -> crate::pool::PoolConfig {
+        self.inner.pool_config.clone()
+    }
+}

@@ -1,0 +1,100 @@
+//! [`Pool::get`]: the checkout path.
+//!
+//! A `get` loops: under the lock it decides its next step — reuse an idle connection, create
+//! one in a newly reserved place, evict another key's idle connection, or wait — and then
+//! takes that step outside the lock. Every await point holds what it would leak as a guard
+//! owned by the future, so dropping the `get` there gives it back:
+//!
+//! | await point | held as | dropped, it |
+//! |---|---|---|
+//! | waiting for a turn | `Place` (ticket in the queue) | leaves the queue, passes a turn it was given on |
+//! | `create` | `Slot` + `PortLease`s | gives the place back, frees the ports (quarantine) |
+//! | `check` | `Held` | sends the connection to `destroy` (its place is freed after) |
+//! | the evicted or broken connection's `destroy` | `Slot` + a `oneshot` receiver | gives its own place back; the destroy task frees the other when it ends |
+//!
+//! The checkout timeout wraps the whole loop, so it cuts a `get` off at any of these points
+//! in the same way.
+
+use std::future::Future;
+use std::panic::Location;
+
+use tokio::time::timeout;
+
+use super::counters::Count;
+use super::{Lease, Manager, Pool, PoolError};
+
+mod next;
+mod steps;
+
+use next::{Next, Place};
+
+type Checkout<M> = Result<Lease<M>, PoolError<<M as Manager>::Error>>;
+
+impl<M: Manager> Pool<M> {
+    /// Takes a connection for `key`: an idle one that passes its check, or a new one made with
+    /// its ports. Waits at most the checkout timeout, waiting and creating included.
+    ///
+    /// The call's location is recorded for the leak detector, so a lease held past the leak
+    /// threshold is reported with the file and line of this call.
+    ///
+    /// # Errors
+    ///
+    /// - [`PoolError::Timeout`] if no connection was ready within the checkout timeout.
+    /// - [`PoolError::Manager`] with the manager's error if `create` failed. (A failed `check`
+    ///   is no error: that connection is destroyed and a new one created.)
+    /// - [`PoolError::Ports`] if a port the new connection needs could not be leased.
+    /// - [`PoolError::Closed`] if the pool is closed, or closed while this call ran.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future at any await point — waiting, creating or checking —
+    /// leaves no place counted, no port leased and no connection undestroyed. A connection
+    /// being checked is destroyed rather than returned, as it may be mid-request.
+    ///
+    /// # Panics
+    ///
+    /// Never on its own. A panic in the manager's `create` or `check` propagates out of the
+    /// future after everything it held is released.
+    #[track_caller]
+    pub fn get(&self, key: M::Key) -> impl Future<Output = Checkout<M>> + Send + '_ {
+        let location = Location::caller();
+        self.checkout(key, location)
+    }
+
+    async fn checkout(&self, key: M::Key, location: &'static Location<'static>) -> Checkout<M> {
+        let limit = self.shared.config.checkout_timeout;
+        let Ok(result) = timeout(limit, self.acquire(&key, location)).await else {
+            self.shared.backend.counters.add(Count::Timeouts, 1);
+            tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
+            return Err(PoolError::Timeout { waited: limit });
+        };
+        result
+    }
+
+    async fn acquire(&self, key: &M::Key, location: &'static Location<'static>) -> Checkout<M> {
+        let mut place = Place { shared: &self.shared, ticket: None };
+        loop {
+            match self.next(key, &mut place.ticket) {
+                Next::Closed => return Err(PoolError::Closed),
+                Next::Create(slot) => return self.create(key, slot, location).await,
+                Next::Reuse(held) => match self.check(held).await {
+                    Ok(held) => return self.hand_out(held, location),
+                    Err(reclaimed) => {
+                        if let Ok(slot) = reclaimed.await {
+                            return self.create(key, slot, location).await;
+                        }
+                    }
+                },
+                Next::Evicting { reservation, victim } => {
+                    if let Ok(freed) = victim.await {
+                        return self.create(key, reservation.absorb_total(freed), location).await;
+                    }
+                }
+                Next::Wait(turn) => {
+                    tracing::trace!(target: "bursar::pool", ?key, "waiting for a connection");
+                    turn.notified().await;
+                }
+            }
+        }
+    }
+}

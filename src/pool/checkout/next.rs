@@ -1,0 +1,74 @@
+//! A checkout's next step: planned under the lock, then every place it names wrapped in a
+//! guard before anything can be dropped.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+use crate::pool::counters::Count;
+use crate::pool::held::Held;
+use crate::pool::sessions::Decision;
+use crate::pool::shared::Shared;
+use crate::pool::slot::Slot;
+use crate::pool::state::{Step, wake};
+use crate::pool::{Manager, Pool};
+
+/// A `get`'s next step, with every place it holds wrapped in a guard.
+pub(super) enum Next<M: Manager> {
+    Closed,
+    Reuse(Held<M>),
+    Create(Slot<M>),
+    /// `reservation` holds a place of the `get`'s key; `victim` yields the evicted
+    /// connection's place once it has been destroyed.
+    Evicting {
+        reservation: Slot<M>,
+        victim: oneshot::Receiver<Slot<M>>,
+    },
+    Wait(Arc<Notify>),
+}
+
+/// A `get`'s place in the queue of waiters, left when dropped.
+pub(super) struct Place<'a, M: Manager> {
+    pub(super) shared: &'a Shared<M>,
+    pub(super) ticket: Option<u64>,
+}
+
+impl<M: Manager> Pool<M> {
+    /// Plans the next step under the lock, then wraps what it names in guards.
+    pub(super) fn next(&self, key: &M::Key, ticket: &mut Option<u64>) -> Next<M> {
+        let mut expired = Vec::new();
+        let (step, passed_on) = self.shared.state.lock().plan(key, ticket, Instant::now(), &mut expired);
+        wake(passed_on);
+        self.shared.destroy_all(expired, Some(Count::Reaped));
+        let (pool, backend) = (Arc::downgrade(&self.shared), Arc::clone(&self.shared.backend));
+        let decision = match step {
+            Step::Wait(turn) => return Next::Wait(turn),
+            Step::Go(decision) => decision,
+        };
+        match decision {
+            Decision::Closed => Next::Closed,
+            Decision::Create => Next::Create(Slot::counted(pool, Some(key.clone()), true)),
+            Decision::Reuse(conn) => {
+                let slot = Slot::counted(pool, Some(conn.key.clone()), true);
+                Next::Reuse(Held::new(conn, slot, backend))
+            }
+            Decision::Evict(victim) => {
+                self.shared.backend.counters.add(Count::Evicted, 1);
+                tracing::debug!(target: "bursar::pool", victim = ?victim.key, ?key, "idle connection evicted to make room");
+                let reservation = Slot::counted(pool.clone(), Some(key.clone()), false);
+                let victim_slot = Slot::counted(pool, Some(victim.key.clone()), true);
+                let victim = Held::new(victim, victim_slot, backend).destroy_and_reclaim();
+                Next::Evicting { reservation, victim }
+            }
+        }
+    }
+}
+
+impl<M: Manager> Drop for Place<'_, M> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket {
+            self.shared.leave_queue(ticket);
+        }
+    }
+}

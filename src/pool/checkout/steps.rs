@@ -1,0 +1,70 @@
+//! The steps of a checkout that make, vet and lend a connection.
+
+use std::panic::Location;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::Checkout;
+use crate::pool::counters::Count;
+use crate::pool::held::Held;
+use crate::pool::slot::Slot;
+use crate::pool::{Lease, Manager, Pool, PoolError};
+
+impl<M: Manager> Pool<M> {
+    /// Checks a connection taken from the idle list; if it fails, destroys it and returns its
+    /// place once `destroy` has returned.
+    pub(super) async fn check(&self, mut held: Held<M>) -> Result<Held<M>, oneshot::Receiver<Slot<M>>> {
+        let checked = self.shared.backend.manager.check(&mut held.conn_mut().connection).await;
+        let Err(error) = checked else { return Ok(held) };
+        self.shared.backend.counters.add(Count::CheckFailed, 1);
+        tracing::debug!(target: "bursar::pool", key = ?held.conn().key, ?error, "check failed; connection replaced");
+        Err(held.destroy_and_reclaim())
+    }
+
+    /// Creates a connection for `key` in `slot`, with one port from each configured range.
+    pub(super) async fn create(
+        &self,
+        key: &M::Key,
+        slot: Slot<M>,
+        location: &'static Location<'static>,
+    ) -> Checkout<M> {
+        if self.shared.is_closed() {
+            return Err(PoolError::Closed);
+        }
+        let ports = self.shared.lease_ports().map_err(|error| {
+            tracing::debug!(target: "bursar::pool", ?key, %error, "no port for a new connection");
+            PoolError::Ports(error)
+        })?;
+        let created = self.shared.backend.manager.create(key, &ports).await;
+        let connection = created.map_err(|error| {
+            tracing::debug!(target: "bursar::pool", ?key, ?error, "create failed");
+            PoolError::Manager(error)
+        })?;
+        self.shared.backend.counters.add(Count::Created, 1);
+        tracing::trace!(target: "bursar::pool", ?key, "connection created");
+        let conn = self.shared.connection(key.clone(), connection, ports);
+        self.hand_out(Held::new(conn, slot, Arc::clone(&self.shared.backend)), location)
+    }
+
+    /// Lends the connection out, recorded in the leak ledger; destroys it if the pool closed.
+    pub(super) fn hand_out(&self, held: Held<M>, location: &'static Location<'static>) -> Checkout<M> {
+        let key = held.conn().key.clone();
+        let checkout = {
+            let mut state = self.shared.state.lock();
+            if state.sessions.closed {
+                None
+            } else {
+                state.sessions.lend(&key);
+                Some(state.checkouts.open(key, location, Instant::now()))
+            }
+        };
+        let Some(checkout) = checkout else {
+            tracing::debug!(target: "bursar::pool", key = ?held.conn().key, "pool closed meanwhile; connection destroyed");
+            return Err(PoolError::Closed);
+        };
+        tracing::trace!(target: "bursar::pool", key = ?held.conn().key, "connection lent");
+        Ok(Lease::new(held, checkout))
+    }
+}

@@ -1,0 +1,124 @@
+//! The pool part of the configuration: its caps, its clocks, and the ports every connection
+//! is created with.
+
+use std::time::Duration;
+
+use crate::BuildError;
+use crate::config::{check_count, check_duration};
+
+/// How a [`Pool`](super::Pool) sizes, ages and watches its connections.
+///
+/// # Default
+///
+/// | field | default |
+/// |---|---|
+/// | `max_total` | 20 |
+/// | `max_per_key` | 5 |
+/// | `checkout_timeout` | 30 s |
+/// | `idle_timeout` | 5 min |
+/// | `max_lifetime` | 1 h |
+/// | `lifetime_jitter` | 0.1: each connection's lifetime is cut by a random 0–10 % |
+/// | `reap_interval` | 30 s |
+/// | `leak_threshold` | 10 min |
+/// | `ports` | none |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut config = bursar::pool::PoolConfig::default();
+/// config.ports = vec!["vnc".into(), "ws".into()];
+/// config.idle_timeout = Duration::from_secs(120);
+/// assert!(config.validate().is_ok());
+///
+/// config.lifetime_jitter = 1.5;
+/// let error = config.validate().unwrap_err();
+/// assert_eq!(error.field(), Some("pool.lifetime_jitter"));
+/// assert_eq!(error.to_string(), "invalid configuration: `pool.lifetime_jitter` must be at least 0 and below 1 (got 1.5)");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// The most connections that exist at once, over every key: idle, leased, being created
+    /// or being destroyed.
+    pub max_total: usize,
+    /// The most connections that exist at once for one key (above `max_total` it never binds).
+    pub max_per_key: usize,
+    /// The longest a `get` takes — waiting, creating and checking included — before it
+    /// fails with `PoolError::Timeout`.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub checkout_timeout: Duration,
+    /// An idle connection unused this long is destroyed.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub idle_timeout: Duration,
+    /// A connection this old is destroyed when it is next idle (less its jitter).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub max_lifetime: Duration,
+    /// Each connection's lifetime is `max_lifetime` cut by a random fraction up to this
+    /// (0 to below 1), so connections made together do not all expire together.
+    pub lifetime_jitter: f64,
+    /// How often the reaper looks for expired idle connections and leaked leases.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub reap_interval: Duration,
+    /// A lease held this long is reported once as a leak, with where it was taken.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub leak_threshold: Duration,
+    /// The port ranges each connection leases one port from, in this order, e.g.
+    /// `["vnc", "ws"]`. Needs a port allocator that has these ranges.
+    pub ports: Vec<String>,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_total: 20,
+            max_per_key: 5,
+            checkout_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5 * 60),
+            max_lifetime: Duration::from_secs(60 * 60),
+            lifetime_jitter: 0.1,
+            reap_interval: Duration::from_secs(30),
+            leak_threshold: Duration::from_secs(10 * 60),
+            ports: Vec::new(),
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Checks every rule of the pool configuration that needs nothing but the configuration
+    /// (whether the port ranges exist is checked by
+    /// [`PoolBuilder::build`](super::PoolBuilder::build)).
+    ///
+    /// # Errors
+    ///
+    /// The first field that breaks a rule, as [`BuildError::Invalid`].
+    pub fn validate(&self) -> Result<(), BuildError> {
+        check_count("pool.max_total", self.max_total)?;
+        check_count("pool.max_per_key", self.max_per_key)?;
+        check_duration("pool.checkout_timeout", self.checkout_timeout)?;
+        check_duration("pool.idle_timeout", self.idle_timeout)?;
+        check_duration("pool.max_lifetime", self.max_lifetime)?;
+        check_duration("pool.reap_interval", self.reap_interval)?;
+        check_duration("pool.leak_threshold", self.leak_threshold)?;
+        if !(0.0..1.0).contains(&self.lifetime_jitter) {
+            return Err(invalid(
+                "pool.lifetime_jitter",
+                "must be at least 0 and below 1",
+                self.lifetime_jitter,
+            ));
+        }
+        match self.ports.iter().position(String::is_empty) {
+            Some(index) => {
+                Err(invalid("pool.ports", "must each name a port range", format!("[{index}] \"\"")))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
+    BuildError::Invalid { field, rule, value: value.to_string() }
+}

@@ -1,0 +1,58 @@
+//! [`PoolError`]: why a `get` gave no connection.
+
+use std::time::Duration;
+
+use crate::ports::PortError;
+
+/// Why [`Pool::get`](super::Pool::get) gave no connection.
+///
+/// Generic over the manager's own error `E`, which is kept as it is in
+/// [`PoolError::Manager`] — never turned into a string.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use bursar::pool::PoolError;
+///
+/// fn should_retry(error: &PoolError<std::io::Error>) -> bool {
+///     match error {
+///         PoolError::Timeout { .. } | PoolError::Ports(_) => true,
+///         PoolError::Manager(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+///         PoolError::Closed => false,
+///         _ => false,
+///     }
+/// }
+/// let error = PoolError::<std::io::Error>::Timeout { waited: Duration::from_secs(30) };
+/// assert!(should_retry(&error));
+/// assert_eq!(error.to_string(), "no connection within the checkout timeout of 30s");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError<E> {
+    /// Nothing was free within the checkout timeout (waiting, creating and checking included).
+    #[error("no connection within the checkout timeout of {waited:?}")]
+    Timeout {
+        /// How long the `get` waited: the checkout timeout.
+        waited: Duration,
+    },
+    /// The manager's `create` failed: its error, as it is.
+    #[error("the manager could not create a connection: {0:?}")]
+    Manager(E),
+    /// A port the new connection needs could not be leased.
+    #[error("no port for a new connection: {0}")]
+    Ports(#[source] PortError),
+    /// The pool is closed: [`Pool::close`](super::Pool::close) was called.
+    #[error("the pool is closed")]
+    Closed,
+}
+
+impl<E> PoolError<E> {
+    /// The manager's own error, if that is what failed.
+    pub fn into_manager(self) -> Option<E> {
+        match self {
+            PoolError::Manager(error) => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! How a pool reports to the governor that started it: through a type-erased view, held
+//! weakly, so the governor can list, reap and close its pools without knowing their managers
+//! and without keeping a dropped pool alive.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+
+use super::shared::Shared;
+use super::{CloseReport, Manager, Pool, PoolStats};
+
+/// What the governor asks of a live pool.
+pub(crate) trait PoolView: Send + Sync {
+    fn stats(&self) -> PoolStats;
+    /// Destroys every idle connection now; how many.
+    fn reap_all_idle(&self) -> usize;
+    fn close(&self) -> Pin<Box<dyn Future<Output = CloseReport> + Send + '_>>;
+}
+
+impl<M: Manager> PoolView for Pool<M> {
+    fn stats(&self) -> PoolStats {
+        Pool::stats(self)
+    }
+
+    fn reap_all_idle(&self) -> usize {
+        self.shared.reap_all_idle()
+    }
+
+    fn close(&self) -> Pin<Box<dyn Future<Output = CloseReport> + Send + '_>> {
+        Box::pin(Pool::close(self))
+    }
+}
+
+/// A pool the governor knows of, which may have been dropped since.
+pub(crate) trait RegisteredPool: Send + Sync {
+    fn upgrade(&self) -> Option<Box<dyn PoolView>>;
+}
+
+struct WeakPool<M: Manager>(Weak<Shared<M>>);
+
+impl<M: Manager> RegisteredPool for WeakPool<M> {
+    fn upgrade(&self) -> Option<Box<dyn PoolView>> {
+        self.0.upgrade().map(|shared| Box::new(Pool { shared }) as Box<dyn PoolView>)
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// A weak, type-erased handle for the governor's registry.
+    pub(crate) fn registration(&self) -> Box<dyn RegisteredPool> {
+        Box::new(WeakPool(Arc::downgrade(&self.shared)))
+    }
+}

@@ -1,0 +1,81 @@
+//! [`Conn`], a connection with everything that ends with it, and [`Held`], the guard that
+//! destroys it unless it is handed on.
+//!
+//! Between leaving an idle list and becoming a lease — while it is checked — and from the
+//! moment `create` returns until the lease is made, a connection is `Held`. A `get` dropped at
+//! either point drops the guard, and the connection goes to `destroy`: after a check cut off
+//! midway it may be in the middle of a request, so it is never put back.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::Manager;
+use super::backend::Backend;
+use super::slot::Slot;
+use crate::ports::PortLease;
+
+/// A live connection and what ends with it.
+pub(super) struct Conn<M: Manager> {
+    pub(super) connection: M::Connection,
+    /// Freed after `destroy` returns.
+    pub(super) ports: Vec<PortLease>,
+    pub(super) key: M::Key,
+    /// The end of its (jittered) lifetime.
+    pub(super) expires_at: Instant,
+}
+
+pub(super) struct Held<M: Manager> {
+    /// `None` only once `take` has handed the parts on.
+    parts: Option<(Conn<M>, Slot<M>)>,
+    backend: Arc<Backend<M>>,
+}
+
+impl<M: Manager> Held<M> {
+    pub(super) fn new(conn: Conn<M>, slot: Slot<M>, backend: Arc<Backend<M>>) -> Self {
+        Held { parts: Some((conn, slot)), backend }
+    }
+
+    pub(super) fn conn(&self) -> &Conn<M> {
+        &self.parts.as_ref().expect("a held connection is used only before `take`").0
+    }
+
+    pub(super) fn conn_mut(&mut self) -> &mut Conn<M> {
+        &mut self.parts.as_mut().expect("a held connection is used only before `take`").0
+    }
+
+    pub(super) fn backend(&self) -> &Arc<Backend<M>> {
+        &self.backend
+    }
+
+    /// Hands the connection and its place on; the guard then does nothing when dropped.
+    pub(super) fn take(&mut self) -> Option<(Conn<M>, Slot<M>)> {
+        self.parts.take()
+    }
+
+    /// Destroys the connection and returns the place it held once `destroy` has returned.
+    pub(super) fn destroy_and_reclaim(mut self) -> oneshot::Receiver<Slot<M>> {
+        let (then, reclaimed) = oneshot::channel();
+        if let Some((conn, slot)) = self.parts.take() {
+            self.backend.destroy(conn, slot, Some(then));
+        }
+        reclaimed
+    }
+}
+
+impl<M: Manager> Drop for Held<M> {
+    fn drop(&mut self) {
+        if let Some((conn, slot)) = self.parts.take() {
+            self.backend.destroy(conn, slot, None);
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Held<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = self.parts.as_ref().map(|(conn, _)| &conn.key);
+        f.debug_struct("Held").field("key", &key).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,125 @@
+//! [`Shared`]: what every handle of one pool shares, and the moves made for guards that
+//! cannot wait — a place given back, a waiter leaving, a lease returned, a reaper tick.
+//!
+//! Pool handles hold it strongly; leases, places and the reaper hold it weakly, so it lives
+//! exactly as long as some [`Pool`](super::Pool) handle does. When the last handle goes, its
+//! `Drop` stops the reaper and hands every idle connection to `destroy`; leases still out
+//! then find the pool gone and destroy their connection when dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::backend::Backend;
+use super::held::Conn;
+use super::sessions::Limits;
+use super::slot::Slot;
+use super::state::{State, wake};
+use super::{Manager, PoolConfig};
+use crate::ports::{PortAllocator, PortError, PortLease};
+use crate::retry::rng::SplitMix64;
+
+mod retire;
+
+pub(super) struct Shared<M: Manager> {
+    pub(super) state: Mutex<State<M>>,
+    pub(super) backend: Arc<Backend<M>>,
+    pub(super) config: PoolConfig,
+    allocator: Option<Arc<PortAllocator>>,
+    /// Taken once per connection; each value seeds that connection's lifetime jitter.
+    lifetime_seed: AtomicU64,
+    reaper: Mutex<Option<AbortHandle>>,
+}
+
+impl<M: Manager> Shared<M> {
+    pub(super) fn new(
+        backend: Backend<M>,
+        config: PoolConfig,
+        allocator: Option<Arc<PortAllocator>>,
+        lifetime_seed: u64,
+    ) -> Self {
+        let limits = Limits {
+            max_total: config.max_total,
+            max_per_key: config.max_per_key,
+            idle_timeout: config.idle_timeout,
+        };
+        Shared {
+            state: Mutex::new(State::new(limits)),
+            backend: Arc::new(backend),
+            config,
+            allocator,
+            lifetime_seed: AtomicU64::new(lifetime_seed),
+            reaper: Mutex::new(None),
+        }
+    }
+
+    pub(super) fn track_reaper(&self, task: AbortHandle) {
+        *self.reaper.lock() = Some(task);
+    }
+
+    pub(super) fn stop_reaper(&self) {
+        if let Some(reaper) = self.reaper.lock().take() {
+            reaper.abort();
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.state.lock().sessions.closed
+    }
+
+    /// Gives a place back (a [`Slot`] was dropped) and wakes a waiter it helps.
+    pub(super) fn release(&self, key: Option<&M::Key>, total: bool) {
+        let waiter = {
+            let mut state = self.state.lock();
+            state.sessions.release(key, total);
+            state.wake_next()
+        };
+        wake(waiter);
+    }
+
+    /// Removes a waiting `get` that was dropped, passing its turn on if it had one.
+    pub(super) fn leave_queue(&self, ticket: u64) {
+        let waiter = self.state.lock().leave_queue(ticket);
+        wake(waiter);
+    }
+
+    /// One lease from each range the configuration names, in order; none if one fails.
+    pub(super) fn lease_ports(&self) -> Result<Vec<PortLease>, PortError> {
+        let Some(allocator) = &self.allocator else { return Ok(Vec::new()) };
+        self.config.ports.iter().map(|range| allocator.allocate(range)).collect()
+    }
+
+    /// Wraps a connection `create` just returned, with its jittered end of life.
+    pub(super) fn connection(
+        &self,
+        key: M::Key,
+        connection: M::Connection,
+        ports: Vec<PortLease>,
+    ) -> Conn<M> {
+        // Relaxed: each value only has to be taken once; it orders nothing.
+        let seed = self.lifetime_seed.fetch_add(1, Ordering::Relaxed);
+        let cut = self.config.lifetime_jitter * SplitMix64::new(seed).next_f64();
+        let lifetime = self.config.max_lifetime.mul_f64(1.0 - cut);
+        Conn { connection, ports, key, expires_at: Instant::now() + lifetime }
+    }
+}
+
+impl<M: Manager> Drop for Shared<M> {
+    /// The last handle is gone: nothing can wait on the pool any more, but its idle
+    /// connections must still be destroyed, and the reaper stopped.
+    fn drop(&mut self) {
+        self.stop_reaper();
+        let sessions = &mut self.state.get_mut().sessions;
+        sessions.closed = true;
+        let idle = sessions.take_all_idle();
+        if !idle.is_empty() {
+            tracing::debug!(target: "bursar::pool", idle = idle.len(), "last pool handle dropped; idle connections destroyed");
+        }
+        for conn in idle {
+            self.backend.destroy(conn, Slot::detached(), None);
+        }
+    }
+}

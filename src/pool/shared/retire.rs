@@ -1,0 +1,94 @@
+//! Where connections leave use: a lease given back, a reaper tick, the pool closing. Each
+//! decides under the lock and destroys outside it.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::Shared;
+use crate::pool::Manager;
+use crate::pool::counters::Count;
+use crate::pool::held::Conn;
+use crate::pool::slot::Slot;
+use crate::pool::state::wake;
+
+impl<M: Manager> Shared<M> {
+    /// Takes a returned lease's connection back: idle again, or destroyed if it was
+    /// discarded, has outlived its lifetime, or the pool is closed.
+    pub(in crate::pool) fn give_back(&self, checkout: u64, conn: Conn<M>, slot: Slot<M>, discard: bool) {
+        let now = Instant::now();
+        let expired = now >= conn.expires_at;
+        let (refused, waiter) = {
+            let mut state = self.state.lock();
+            state.checkouts.close(checkout);
+            state.sessions.end_lease(&conn.key);
+            match discard || expired || state.sessions.closed {
+                true => (Some(conn), None),
+                false => (state.sessions.put_idle(conn, now).err(), state.wake_next()),
+            }
+        };
+        wake(waiter);
+        let Some(conn) = refused else { return slot.keep() };
+        if discard {
+            self.backend.counters.add(Count::Discarded, 1);
+            tracing::debug!(target: "bursar::pool", key = ?conn.key, "lease discarded; connection destroyed");
+        } else if expired {
+            self.backend.counters.add(Count::Reaped, 1);
+            tracing::debug!(target: "bursar::pool", key = ?conn.key, "returned past its lifetime; connection destroyed");
+        }
+        self.backend.destroy(conn, slot, None);
+    }
+
+    /// One reaper tick: destroys expired idle connections and reports new leaks.
+    pub(in crate::pool) fn reap(self: &Arc<Self>, now: Instant) {
+        let (expired, leaks) = {
+            let mut state = self.state.lock();
+            let expired = state.sessions.take_expired(now);
+            (expired, state.checkouts.newly_overdue(now, self.config.leak_threshold))
+        };
+        for leak in &leaks {
+            tracing::warn!(target: "bursar::pool", key = %leak.key, location = %leak.location, held_for = ?leak.held_for, "lease held past the leak threshold");
+        }
+        self.backend.counters.add(Count::LeaksReported, leaks.len());
+        if !expired.is_empty() {
+            tracing::debug!(target: "bursar::pool", reaped = expired.len(), "idle connections past their idle timeout or lifetime destroyed");
+        }
+        self.destroy_all(expired, Some(Count::Reaped));
+    }
+
+    /// Destroys every idle connection now, whatever its age (the health monitor's emergency
+    /// recovery); counted as reaped. Returns how many.
+    pub(in crate::pool) fn reap_all_idle(self: &Arc<Self>) -> usize {
+        let idle = self.state.lock().sessions.take_all_idle();
+        let reaped = idle.len();
+        self.destroy_all(idle, Some(Count::Reaped));
+        reaped
+    }
+
+    /// Closes the pool: no more `get`s, every waiter woken to see it, the reaper stopped,
+    /// every idle connection destroyed. Returns how many were idle and how many leased.
+    pub(in crate::pool) fn close(self: &Arc<Self>) -> (usize, usize) {
+        let (idle, leased, waiters) = {
+            let mut state = self.state.lock();
+            state.sessions.closed = true;
+            let idle = state.sessions.take_all_idle();
+            (idle, state.sessions.counts().active, state.waiters.wake_all())
+        };
+        waiters.into_iter().for_each(|waiter| waiter.notify_one());
+        self.stop_reaper();
+        let idle_count = idle.len();
+        self.destroy_all(idle, None);
+        (idle_count, leased)
+    }
+
+    /// Destroys connections taken out of the idle lists (their places still counted).
+    pub(in crate::pool) fn destroy_all(self: &Arc<Self>, conns: Vec<Conn<M>>, reason: Option<Count>) {
+        if let Some(reason) = reason {
+            self.backend.counters.add(reason, conns.len());
+        }
+        for conn in conns {
+            let slot = Slot::counted(Arc::downgrade(self), Some(conn.key.clone()), true);
+            self.backend.destroy(conn, slot, None);
+        }
+    }
+}

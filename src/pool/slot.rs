@@ -1,0 +1,71 @@
+//! [`Slot`]: a place counted against the pool's caps, given back when dropped.
+//!
+//! A place counts against one key's `max_per_key`, against `max_total`, or both. Every
+//! connection holds both from the moment its `get` reserves them until `destroy` has returned,
+//! so the caps bound the connections that really exist — a browser that is still quitting
+//! still holds its memory and its ports. Because the place is a guard, a `get` dropped while
+//! creating gives it back, and so does a destroy task that ends for any reason.
+//!
+//! While a connection is idle its place is kept by the pool's state, not by a guard: the
+//! state is the only owner, so dropping the state never has to take its own lock.
+
+use std::fmt;
+use std::sync::Weak;
+
+use super::Manager;
+use super::shared::Shared;
+
+#[must_use = "dropping the slot gives its place back at once"]
+pub(super) struct Slot<M: Manager> {
+    pool: Weak<Shared<M>>,
+    /// The key whose `max_per_key` this place counts against, if it does.
+    key: Option<M::Key>,
+    /// Whether this place counts against `max_total`.
+    total: bool,
+}
+
+impl<M: Manager> Slot<M> {
+    /// A guard for a place the pool's state has already counted.
+    pub(super) fn counted(pool: Weak<Shared<M>>, key: Option<M::Key>, total: bool) -> Self {
+        Slot { pool, key, total }
+    }
+
+    /// A guard that counts nothing: for the connections of a pool that is gone.
+    pub(super) fn detached() -> Self {
+        Slot { pool: Weak::new(), key: None, total: false }
+    }
+
+    pub(super) fn pool(&self) -> &Weak<Shared<M>> {
+        &self.pool
+    }
+
+    /// Leaves the place counted: an idle connection holds it now.
+    pub(super) fn keep(mut self) {
+        self.key = None;
+        self.total = false;
+    }
+
+    /// Takes over the place an evicted connection held in `max_total`; its key's place is
+    /// given back as `victim` drops.
+    pub(super) fn absorb_total(mut self, mut victim: Slot<M>) -> Self {
+        self.total |= std::mem::take(&mut victim.total);
+        self
+    }
+}
+
+impl<M: Manager> Drop for Slot<M> {
+    fn drop(&mut self) {
+        if self.key.is_none() && !self.total {
+            return;
+        }
+        if let Some(shared) = self.pool.upgrade() {
+            shared.release(self.key.as_ref(), self.total);
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Slot<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").field("key", &self.key).field("total", &self.total).finish()
+    }
+}

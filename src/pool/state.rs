@@ -1,0 +1,81 @@
+//! [`State`]: everything behind the pool's one lock — the sessions, the queue of waiting
+//! `get`s, and the ledger of leases out — and the moves that must change them together.
+//!
+//! The lock is never held across an `.await`, and no guard is dropped while it is held: a
+//! guard's `Drop` takes the lock itself. So the functions here only count and move values;
+//! their callers wrap what comes out in guards after unlocking, and send the wake-ups.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::Manager;
+use super::held::Conn;
+use super::leaks::Checkouts;
+use super::sessions::{Decision, Limits, Sessions};
+use super::waiters::Waiters;
+
+pub(super) struct State<M: Manager> {
+    pub(super) sessions: Sessions<M>,
+    pub(super) waiters: Waiters<M::Key>,
+    pub(super) checkouts: Checkouts<M::Key>,
+}
+
+/// A `get`'s next step, as decided under the lock.
+pub(super) enum Step<M: Manager> {
+    Go(Decision<M>),
+    /// Wait for this to be notified, then plan again.
+    Wait(Arc<Notify>),
+}
+
+impl<M: Manager> State<M> {
+    pub(super) fn new(limits: Limits) -> Self {
+        State { sessions: Sessions::new(limits), waiters: Waiters::new(), checkouts: Checkouts::new() }
+    }
+
+    /// Decides a `get`'s next step and keeps its place in the queue in line with it: it joins
+    /// (or stays, keeping its turn) when it must wait, and leaves when it need not. Returns
+    /// the step and, if this `get` had been woken, the waiter its turn passes on to.
+    pub(super) fn plan(
+        &mut self,
+        key: &M::Key,
+        ticket: &mut Option<u64>,
+        now: Instant,
+        expired: &mut Vec<Conn<M>>,
+    ) -> (Step<M>, Option<Arc<Notify>>) {
+        let (step, was_woken) = match self.sessions.decide(key, now, expired) {
+            None => match ticket.and_then(|ticket| self.waiters.rewait(ticket)) {
+                Some((wake, was_woken)) => (Step::Wait(wake), was_woken),
+                None => {
+                    let (joined, wake) = self.waiters.join(key.clone());
+                    *ticket = Some(joined);
+                    (Step::Wait(wake), false)
+                }
+            },
+            Some(decision) => {
+                let was_woken = ticket.take().is_some_and(|ticket| self.waiters.leave(ticket));
+                (Step::Go(decision), was_woken)
+            }
+        };
+        (step, if was_woken { self.wake_next() } else { None })
+    }
+
+    /// Removes a waiting `get` that was dropped; returns whom its turn passes on to.
+    pub(super) fn leave_queue(&mut self, ticket: u64) -> Option<Arc<Notify>> {
+        if self.waiters.leave(ticket) { self.wake_next() } else { None }
+    }
+
+    /// Marks the oldest waiter that can now make progress as woken; returns its handle.
+    pub(super) fn wake_next(&mut self) -> Option<Arc<Notify>> {
+        let sessions = &self.sessions;
+        self.waiters.wake_first(|key| sessions.can_progress(key))
+    }
+}
+
+/// Sends a wake-up decided under the lock, once the lock is released.
+pub(super) fn wake(waiter: Option<Arc<Notify>>) {
+    if let Some(waiter) = waiter {
+        waiter.notify_one();
+    }
+}

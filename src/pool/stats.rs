@@ -1,0 +1,146 @@
+//! [`PoolStats`]: a snapshot of the pool, exact counts and gauges, serialisable.
+
+use tokio::time::Instant;
+
+use super::counters::Count;
+use super::{LeakReport, Manager, Pool};
+
+/// A snapshot of a [`Pool`](super::Pool), from [`Pool::stats`](super::Pool::stats).
+///
+/// Gauges are read together under the pool's lock, so they agree with each other; counters
+/// count since the pool was built and are exact once the pool is quiet (after
+/// [`close`](super::Pool::close), every destroy has been counted).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// The configured `max_total`.
+    pub max_total: usize,
+    /// Connections counted against `max_total`: idle, leased, being created or checked, and
+    /// being destroyed.
+    pub connections: usize,
+    /// Keys with at least one idle or leased connection.
+    pub sessions: usize,
+    /// Connections leased out now.
+    pub active: usize,
+    /// Connections idle in the pool now.
+    pub idle: usize,
+    /// `get`s waiting for a connection of their key to be free or for room to create one.
+    pub waiting: usize,
+    /// Connections `create` returned.
+    pub created: u64,
+    /// Connections `destroy` has returned for, whatever the reason (those below, closing, a
+    /// pool dropped, a `get` dropped during a check).
+    pub destroyed: u64,
+    /// Connections sent to `destroy` for outliving their idle timeout or lifetime.
+    pub reaped: u64,
+    /// Idle connections sent to `destroy` to make room for another key.
+    pub evicted: u64,
+    /// Connections sent to `destroy` because their check failed before a reuse.
+    pub check_failed: u64,
+    /// Connections sent to `destroy` by `Lease::discard`.
+    pub discarded: u64,
+    /// `get`s that failed with `PoolError::Timeout`.
+    pub timeouts: u64,
+    /// Leases reported as leaked (each once).
+    pub leaks_reported: u64,
+    /// `connections / max_total`, from 0 to 1.
+    pub utilisation: f64,
+    /// Leases held past the leak threshold now, longest held first.
+    pub leaks: Vec<LeakReport>,
+}
+
+/// The pool's section of the governor's status, named as in the design's status JSON; from
+/// [`PoolStats::status`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// Keys with at least one idle or leased connection.
+    pub total_sessions: usize,
+    /// Connections leased out now.
+    pub total_active_connections: usize,
+    /// Connections idle in the pool now.
+    pub idle: usize,
+    /// How many more connections `get`s could be given now: `max_total` less every
+    /// connection that is not idle (an idle one can be reused, or evicted for another key).
+    pub available_capacity: usize,
+    /// `get`s waiting now.
+    pub waiting: usize,
+}
+
+impl PoolStats {
+    /// The fields the governor's status shows, e.g.
+    /// `{ "total_sessions": 5, "total_active_connections": 8, "idle": 2, "available_capacity": 12, "waiting": 0 }`.
+    pub fn status(&self) -> PoolStatus {
+        let busy = self.connections.saturating_sub(self.idle);
+        PoolStatus {
+            total_sessions: self.sessions,
+            total_active_connections: self.active,
+            idle: self.idle,
+            available_capacity: self.max_total.saturating_sub(busy),
+            waiting: self.waiting,
+        }
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// A snapshot of the pool's gauges, counters and leaks. O(keys + leases out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use bursar::pool::{Manager, Pool, PoolConfig};
+    /// # use bursar::ports::PortLease;
+    /// # struct Sockets;
+    /// # impl Manager for Sockets {
+    /// #     type Key = &'static str;
+    /// #     type Connection = ();
+    /// #     type Error = std::io::Error;
+    /// #     async fn create(&self, _: &&'static str, _: &[PortLease]) -> Result<(), Self::Error> { Ok(()) }
+    /// #     async fn check(&self, _: &mut ()) -> Result<(), Self::Error> { Ok(()) }
+    /// #     async fn destroy(&self, _: ()) {}
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = PoolConfig::default();
+    /// config.max_total = 4;
+    /// let pool = Pool::builder(Sockets).config(config).build()?;
+    /// let (first, _second) = (pool.get("db-1").await?, pool.get("db-2").await?);
+    /// drop(first);
+    ///
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.sessions, stats.active, stats.idle, stats.created), (2, 1, 1, 2));
+    /// assert_eq!(stats.utilisation, 0.5);
+    /// let status = stats.status();
+    /// assert_eq!((status.total_active_connections, status.available_capacity), (1, 3));
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        let config = &self.shared.config;
+        let (counts, waiting, leaks) = {
+            let state = self.shared.state.lock();
+            let leaks = state.checkouts.overdue(Instant::now(), config.leak_threshold);
+            (state.sessions.counts(), state.waiters.len(), leaks)
+        };
+        let counters = &self.shared.backend.counters;
+        PoolStats {
+            max_total: config.max_total,
+            connections: counts.connections,
+            sessions: counts.sessions,
+            active: counts.active,
+            idle: counts.idle,
+            waiting,
+            created: counters.get(Count::Created),
+            destroyed: counters.get(Count::Destroyed),
+            reaped: counters.get(Count::Reaped),
+            evicted: counters.get(Count::Evicted),
+            check_failed: counters.get(Count::CheckFailed),
+            discarded: counters.get(Count::Discarded),
+            timeouts: counters.get(Count::Timeouts),
+            leaks_reported: counters.get(Count::LeaksReported),
+            utilisation: counts.connections as f64 / config.max_total as f64,
+            leaks,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Idle connections are destroyed after the idle timeout and every connection after its
+//! jittered lifetime — by the reaper on its ticks, and by `get` between them.
+
+use std::time::Duration;
+
+use tokio::time::sleep;
+
+use super::support::{Fake, Probe, config, pool, settle};
+use crate::pool::{Pool, PoolConfig};
+use crate::retry::rng::SplitMix64;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn no_jitter(mut config: PoolConfig) -> PoolConfig {
+    config.lifetime_jitter = 0.0;
+    config
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_connections_are_reaped_on_the_first_tick_after_the_idle_timeout() {
+    let (pool, probe) = pool(no_jitter(config(4, 4)));
+    let (one, two) = (pool.get(1).await.unwrap(), pool.get(2).await.unwrap());
+    drop((one, two));
+
+    sleep(5 * MINUTE - Duration::from_secs(1)).await; // ticks at 30 s, 60 s, … 270 s
+    settle().await;
+    assert_eq!((pool.stats().reaped, pool.stats().idle), (0, 2));
+
+    sleep(Duration::from_secs(1)).await; // the tick at 300 s
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.reaped, stats.destroyed, stats.idle, stats.connections, stats.sessions),
+        (2, 2, 0, 0, 0)
+    );
+    assert_eq!(probe.calls(), (2, 2, 0, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifetimes_are_cut_by_up_to_the_jitter_so_connections_expire_apart() {
+    const SEED: u64 = 42;
+    let mut config = config(10, 1);
+    config.idle_timeout = 2 * 60 * MINUTE;
+    let probe = std::sync::Arc::new(Probe::default());
+    let builder = Pool::builder(Fake(probe.clone())).config(config).lifetime_seed(SEED);
+    let pool = builder.build().unwrap();
+    let mut leases = Vec::new();
+    for key in 0..10 {
+        leases.push(pool.get(key).await.unwrap());
+    }
+    drop(leases);
+
+    let lifetimes: Vec<Duration> = (0..10)
+        .map(|index| (60 * MINUTE).mul_f64(1.0 - 0.1 * SplitMix64::new(SEED + index).next_f64()))
+        .collect();
+    let mut reaped_at_ticks = Vec::new();
+    let mut now = Duration::ZERO;
+    for tick in (54 * 2)..=(60 * 2) {
+        let at = Duration::from_secs(30 * tick);
+        sleep(at - now).await;
+        now = at;
+        settle().await;
+        let expected = lifetimes.iter().filter(|lifetime| **lifetime <= at).count() as u64;
+        assert_eq!(pool.stats().reaped, expected, "at {at:?}");
+        reaped_at_ticks.push(expected);
+    }
+    assert_eq!(reaped_at_ticks.first(), Some(&0), "nothing expires before 90 % of the lifetime");
+    assert_eq!(reaped_at_ticks.last(), Some(&10), "everything expires by the full lifetime");
+    let distinct_ticks = reaped_at_ticks.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    assert!(distinct_ticks >= 5, "expiries spread over {distinct_ticks} ticks: {reaped_at_ticks:?}");
+    assert_eq!(probe.calls().3, 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_never_hands_out_a_connection_past_its_lifetime_between_reaper_ticks() {
+    let mut config = no_jitter(config(2, 2));
+    (config.reap_interval, config.max_lifetime, config.idle_timeout) =
+        (60 * MINUTE, 10 * MINUTE, 60 * MINUTE);
+    let (pool, probe) = pool(config);
+    drop(pool.get(1).await.unwrap());
+    sleep(10 * MINUTE).await;
+
+    assert_eq!(pool.get(1).await.unwrap().id, 2);
+    settle().await;
+    assert_eq!(probe.calls(), (2, 2, 0, 1), "expired: destroyed without a check");
+    assert_eq!((pool.stats().reaped, pool.stats().destroyed), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_never_hands_out_a_connection_past_its_idle_timeout_between_reaper_ticks() {
+    let mut config = no_jitter(config(2, 2));
+    (config.reap_interval, config.idle_timeout) = (60 * MINUTE, MINUTE);
+    let (pool, probe) = pool(config);
+    drop(pool.get(1).await.unwrap());
+    sleep(MINUTE).await;
+
+    assert_eq!(pool.get(1).await.unwrap().id, 2);
+    settle().await;
+    assert_eq!(probe.calls(), (2, 2, 0, 1));
+    assert_eq!(pool.stats().reaped, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_returned_past_its_lifetime_is_destroyed_not_kept() {
+    let mut config = no_jitter(config(2, 2));
+    config.max_lifetime = 10 * MINUTE;
+    let (pool, probe) = pool(config);
+    let lease = pool.get(1).await.unwrap();
+    sleep(10 * MINUTE).await;
+    drop(lease);
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!((stats.reaped, stats.destroyed, stats.idle, stats.connections), (1, 1, 0, 0));
+    assert_eq!(probe.calls().3, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reaper_stops_on_close() {
+    let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let before = tasks();
+    let (pool, _probe) = pool(config(2, 2));
+    assert_eq!(tasks(), before + 1, "the reaper");
+    pool.close().await;
+    settle().await;
+    assert_eq!(tasks(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reaper_stops_and_idle_connections_go_when_the_last_handle_is_dropped() {
+    let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let before = tasks();
+    let (pool, probe) = pool(config(2, 2));
+    drop(pool.get(1).await.unwrap());
+    let clone = pool.clone();
+    drop(pool);
+    settle().await;
+    assert_eq!((tasks(), probe.calls().3), (before + 1, 0), "one handle is left");
+
+    drop(clone);
+    settle().await;
+    assert_eq!(tasks(), before, "the reaper is gone with the last handle");
+    assert_eq!(probe.calls().3, 1, "and the idle connection was destroyed");
+}

@@ -1,0 +1,72 @@
+//! Waiting gets are served oldest first, and a turn given to a get that is dropped before
+//! it runs passes on to the next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::support::{config, pool, settle};
+
+#[tokio::test(start_paused = true)]
+async fn waiting_gets_are_served_in_arrival_order() {
+    let (pool, _probe) = pool(config(1, 1));
+    let held = pool.get(1).await.unwrap();
+    let served = Arc::new(Mutex::new(Vec::new()));
+    let waiters: Vec<_> = (0..3)
+        .map(|index| {
+            let (pool, served) = (pool.clone(), served.clone());
+            tokio::spawn(async move {
+                let lease = pool.get(1).await.unwrap();
+                served.lock().push(index);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                drop(lease);
+            })
+        })
+        .collect();
+    settle().await;
+    assert_eq!(pool.stats().waiting, 3);
+
+    drop(held);
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    assert_eq!(*served.lock(), [0, 1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_given_to_a_get_dropped_before_it_runs_passes_on() {
+    let mut config = config(1, 1);
+    config.checkout_timeout = Duration::from_secs(5);
+    let (pool, _probe) = pool(config);
+    let held = pool.get(1).await.unwrap();
+    let spawn_get = || {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get(1).await.map(|lease| lease.id) })
+    };
+    let (first, second) = (spawn_get(), spawn_get());
+    settle().await;
+
+    drop(held); // wakes `first` …
+    first.abort(); // … which is dropped before it ever runs
+    let started = tokio::time::Instant::now();
+    assert_eq!(second.await.unwrap().unwrap(), 1);
+    assert_eq!(started.elapsed(), Duration::ZERO, "served at once, not at its timeout");
+    assert!(first.await.unwrap_err().is_cancelled());
+    assert_eq!((pool.stats().waiting, pool.stats().timeouts), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freed_place_wakes_a_waiter_of_another_key() {
+    let (pool, _probe) = pool(config(2, 2));
+    let (one, _two) = (pool.get(1).await.unwrap(), pool.get(1).await.unwrap());
+    let other = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get(2).await.map(|lease| lease.key) }
+    });
+    settle().await;
+    assert_eq!(pool.stats().waiting, 1);
+
+    crate::pool::Lease::discard(one); // frees a place in the total once destroyed
+    assert_eq!(other.await.unwrap().unwrap(), 2);
+}

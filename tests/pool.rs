@@ -1,0 +1,152 @@
+//! Pools started by a governor: ports from its allocator, status, health, emergency
+//! recovery, shutdown — and a manager that sees exactly one destroy per create.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bursar::health::{HealthConfig, HealthLevel, Readings, Sampler};
+use bursar::pool::{Lease, Manager, PoolError};
+use bursar::ports::{PortLease, PortRange, PortsConfig};
+use bursar::{Governor, GovernorBuilder};
+
+/// A browser session manager that counts what it is asked to do.
+#[derive(Debug, Default, Clone)]
+struct Browsers {
+    created: Arc<AtomicUsize>,
+    destroyed: Arc<AtomicUsize>,
+}
+
+#[derive(Debug)]
+struct Session {
+    vnc: u16,
+    ws: u16,
+}
+
+impl Manager for Browsers {
+    type Key = String;
+    type Connection = Session;
+    type Error = std::io::Error;
+
+    async fn create(&self, _user: &String, ports: &[PortLease]) -> Result<Session, Self::Error> {
+        self.created.fetch_add(1, Ordering::SeqCst);
+        Ok(Session { vnc: ports[0].port(), ws: ports[1].port() })
+    }
+
+    async fn check(&self, _session: &mut Session) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn destroy(&self, _session: Session) {
+        self.destroyed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn small_ports() -> PortsConfig {
+    let mut ports = PortsConfig::default();
+    ports.ranges = vec![PortRange::new("vnc", 47900..=47909), PortRange::new("ws", 48900..=48909)];
+    ports.host_check = false;
+    ports
+}
+
+fn governed(builder: GovernorBuilder) -> (Governor, Browsers, bursar::pool::Pool<Browsers>) {
+    let gov = builder.ports(small_ports()).build().unwrap();
+    let mut config = gov.pool_config();
+    config.ports = vec!["vnc".into(), "ws".into()];
+    config.max_total = 5;
+    let manager = Browsers::default();
+    let pool = gov.pool("browsers", manager.clone()).config(config).build().unwrap();
+    (gov, manager, pool)
+}
+
+#[tokio::test(start_paused = true)]
+async fn sessions_get_ports_from_the_governor_and_show_in_its_status() {
+    let (gov, _, pool) = governed(support::builder());
+    let alice = pool.get("alice".to_owned()).await.unwrap();
+    let bob = pool.get("bob".to_owned()).await.unwrap();
+    assert_eq!((alice.vnc, alice.ws, bob.vnc, bob.ws), (47900, 48900, 47901, 48901));
+    drop(bob);
+    let status = gov.status();
+    assert_eq!(status.ports["vnc"].leased, 2, "an idle session keeps its ports");
+    assert_eq!(status.pool.total_sessions, 2);
+    assert_eq!(status.pool.total_active_connections, 1);
+    assert_eq!(status.pool.idle, 1);
+    assert_eq!(status.pool.available_capacity, 4, "idle connections are available");
+    assert_eq!(status.pools["browsers"].created, 2);
+    drop(alice);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_the_pools_and_frees_every_port() {
+    let (gov, manager, pool) = governed(support::builder());
+    let kept = pool.get("alice".to_owned()).await.unwrap();
+    for user in ["bob", "carol"] {
+        drop(pool.get(user.to_owned()).await.unwrap());
+    }
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        (report.pools_closed, report.pool_connections_destroyed, report.pool_connections_still_leased),
+        (1, 2, 1)
+    );
+    assert!(matches!(pool.get("dave".to_owned()).await, Err(PoolError::Closed)));
+    drop(kept);
+    tokio::time::sleep(Duration::from_secs(10)).await; // the ports' quarantine
+    assert_eq!(manager.created.load(Ordering::SeqCst), manager.destroyed.load(Ordering::SeqCst));
+    assert_eq!(manager.destroyed.load(Ordering::SeqCst), 3);
+    let ports = gov.status().ports;
+    assert_eq!((ports["vnc"].leased, ports["vnc"].free, ports["ws"].free), (0, 10, 10));
+}
+
+/// Readings a test sets.
+#[derive(Clone, Default)]
+struct Script(Arc<std::sync::Mutex<f64>>);
+
+impl Sampler for Script {
+    async fn sample(&mut self) -> Readings {
+        Readings::new(*self.0.lock().unwrap(), 10.0, 4)
+    }
+}
+
+fn monitored(cpu: &Script) -> GovernorBuilder {
+    let mut health = HealthConfig::default();
+    health.interval = Duration::from_secs(10);
+    Governor::builder().health(health).sampler(cpu.clone())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_pool_degrades_health() {
+    let cpu = Script::default();
+    let (gov, _, pool) = governed(monitored(&cpu));
+    let mut held = Vec::new();
+    for user in ["a", "b", "c", "d"] {
+        held.push(pool.get(user.to_owned()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(gov.health_level(), HealthLevel::Degraded, "4 of 5 connections: 80 %");
+    let check =
+        gov.status().health.checks.into_iter().find(|check| check.name == "connection pools").unwrap();
+    assert_eq!(check.check.message, "pool `browsers`: 4 of 5 connections in use");
+    drop(held);
+}
+
+#[tokio::test(start_paused = true)]
+async fn entering_critical_closes_idle_pooled_connections_first() {
+    let cpu = Script::default();
+    let (gov, manager, pool) = governed(monitored(&cpu));
+    let kept = pool.get("alice".to_owned()).await.unwrap();
+    for user in ["bob", "carol"] {
+        drop(pool.get(user.to_owned()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(gov.health_level(), HealthLevel::Healthy);
+    *cpu.0.lock().unwrap() = 99.0;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(gov.health_level(), HealthLevel::Critical);
+    assert_eq!(manager.destroyed.load(Ordering::SeqCst), 2, "the two idle sessions, not the leased one");
+    let status = gov.status();
+    assert_eq!((status.pool.idle, status.pool.total_active_connections), (0, 1));
+    assert_eq!((status.pools["browsers"].reaped, status.health.emergency_recoveries), (2, 1));
+    assert_eq!(Lease::key(&kept), "alice");
+}
