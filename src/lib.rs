@@ -78,3 +78,9 @@ pub use governor::{
     BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, ShutdownReport, Status, TaskHandle,
     WorkerStatus,
 };
+
+/// Every code block of the README, compiled as a doctest (with every feature the README uses:
+/// CI runs `cargo test --all-features`).
+#[cfg(all(doctest, feature = "toml"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
