@@ -1,6 +1,12 @@
 //! Pool checkout and return, warm: `get` a connection that is idle in the pool and drop the
-//! lease, for one key and spread over 50 keys.
+//! guard, for one key and spread over 50 keys — bursar beside deadpool (managed) and bb8.
+//!
+//! Every pool checks a connection before handing it out again (bursar's `check`, deadpool's
+//! `recycle`, bb8's `is_valid` with its default `test_on_check_out`), and every check is free,
+//! so the rows measure the pools. deadpool and bb8 are not keyed: their "50 keys" rows use one
+//! pool per key in a `Vec`, which is what a user of those crates does to get per-session caps.
 
+use std::convert::Infallible;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -8,13 +14,15 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use bursar::pool::{Manager, Pool, PoolConfig};
 use bursar::ports::PortLease;
 
+const KEYS: u32 = 50;
+
 /// Connections that cost nothing, so the bench measures the pool.
 struct Free;
 
 impl Manager for Free {
     type Key = u32;
     type Connection = u64;
-    type Error = std::convert::Infallible;
+    type Error = Infallible;
 
     async fn create(&self, key: &u32, _ports: &[PortLease]) -> Result<u64, Self::Error> {
         Ok(u64::from(*key))
@@ -27,29 +35,97 @@ impl Manager for Free {
     async fn destroy(&self, _connection: u64) {}
 }
 
+/// deadpool's managed pool over the same free connections.
+struct FreeDeadpool;
+
+impl deadpool::managed::Manager for FreeDeadpool {
+    type Type = u64;
+    type Error = Infallible;
+
+    async fn create(&self) -> Result<u64, Infallible> {
+        Ok(7)
+    }
+
+    async fn recycle(
+        &self,
+        _: &mut u64,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Infallible> {
+        Ok(())
+    }
+}
+
+/// bb8's pool over the same free connections.
+struct FreeBb8;
+
+impl bb8::ManageConnection for FreeBb8 {
+    type Connection = u64;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<u64, Infallible> {
+        Ok(7)
+    }
+
+    async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _: &mut u64) -> bool {
+        false
+    }
+}
+
 fn checkout(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let pool = runtime.block_on(async {
+    let (pool, deadpools, bb8s) = runtime.block_on(async {
         let mut config = PoolConfig::default();
         config.max_total = 100;
         config.max_per_key = 2;
         let pool = Pool::builder(Free).config(config).build().unwrap();
-        for key in 0..50 {
+        let mut deadpools = Vec::new();
+        let mut bb8s = Vec::new();
+        for key in 0..KEYS {
             drop(pool.get(key).await.unwrap()); // warm: one idle connection per key
+            let deadpool: deadpool::managed::Pool<FreeDeadpool> =
+                deadpool::managed::Pool::builder(FreeDeadpool).max_size(2).build().unwrap();
+            drop(deadpool.get().await.unwrap());
+            deadpools.push(deadpool);
+            let bb8 = bb8::Pool::builder().max_size(2).min_idle(Some(0)).build(FreeBb8).await.unwrap();
+            drop(bb8.get().await.unwrap());
+            bb8s.push(bb8);
         }
-        pool
+        (pool, deadpools, bb8s)
     });
     let mut group = c.benchmark_group("pool checkout + return, warm");
-    group.bench_function("same key", |b| {
+    group.bench_function("bursar, same key", |b| {
         b.to_async(&runtime).iter(|| async { black_box(*pool.get(7).await.unwrap()) })
     });
+    group.bench_function("deadpool, same key", |b| {
+        b.to_async(&runtime).iter(|| async { black_box(*deadpools[7].get().await.unwrap()) })
+    });
+    group.bench_function("bb8, same key", |b| {
+        b.to_async(&runtime).iter(|| async { black_box(*bb8s[7].get().await.unwrap()) })
+    });
     let mut key = 0;
-    group.bench_function("50 keys", |b| {
+    group.bench_function("bursar, 50 keys", |b| {
         b.to_async(&runtime).iter(|| {
-            key = (key + 1) % 50;
-            let pool = &pool;
-            let this = key;
+            key = (key + 1) % KEYS;
+            let (pool, this) = (&pool, key);
             async move { black_box(*pool.get(this).await.unwrap()) }
+        })
+    });
+    group.bench_function("deadpool, 50 keys", |b| {
+        b.to_async(&runtime).iter(|| {
+            key = (key + 1) % KEYS;
+            let pool = &deadpools[key as usize];
+            async move { black_box(*pool.get().await.unwrap()) }
+        })
+    });
+    group.bench_function("bb8, 50 keys", |b| {
+        b.to_async(&runtime).iter(|| {
+            key = (key + 1) % KEYS;
+            let pool = &bb8s[key as usize];
+            async move { black_box(*pool.get().await.unwrap()) }
         })
     });
     group.finish();

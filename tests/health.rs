@@ -263,7 +263,7 @@ async fn the_monitor_stops_on_shutdown_and_when_the_last_handle_is_dropped() {
     let gov = support::builder().health(config()).sampler(Script::new(1.0, 1.0)).build().unwrap();
     first_sample().await;
     let report = gov.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(report.background_stopped, 1);
+    assert_eq!(report.background_stopped, 2, "the health monitor and the retry budget's settler");
     assert!(!gov.readiness());
 }
 

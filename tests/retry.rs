@@ -191,6 +191,32 @@ async fn the_budget_caps_retries_in_a_burst_and_recovers_afterwards() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn calls_older_than_the_window_pay_for_no_retries_in_an_outage() {
+    let gov = budgeted(0.2);
+    gov.breaker().disable(Instant::now()); // the breaker would stop the outage first
+    // An hour of healthy traffic, compressed: 1,000 calls, then 11 s of quiet. They are
+    // settled into the budget as they happen, so they fall out of its 10 s window.
+    for _ in 0..1_000 {
+        gov.run(|| async { Ok::<_, Io>(()) }).await.unwrap();
+    }
+    tokio::time::sleep(secs(11)).await;
+    // The outage: 100 failing calls, one after another. Only they pay for retries now:
+    // after the k-th call the budget holds 0.2·k retries, so exactly 20 of the 100 retry.
+    let mut attempts = 0;
+    for _ in 0..100 {
+        let _ = gov
+            .run(|| {
+                attempts += 1;
+                async { Err::<(), _>(io_error("down")) }
+            })
+            .await;
+    }
+    let status = gov.status().workers;
+    assert_eq!((status.retries, status.retry_budget_exhausted), (20, 80));
+    assert_eq!(attempts, 120, "100 first attempts and 20 retries");
+}
+
+#[tokio::test(start_paused = true)]
 async fn seeded_jitter_is_reproducible_and_within_bounds() {
     let seeded = || {
         let backoff = ExponentialBackoff::new().with_jitter(Jitter::Full).with_seed(7);

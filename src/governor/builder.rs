@@ -225,7 +225,10 @@ impl GovernorBuilder {
             let monitor = Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, checks);
             background.track(runtime.spawn(monitor.run()).abort_handle());
         }
-        let retry = RetryPolicy::new(&config.retry)?;
+        let retry = Arc::new(RetryPolicy::new(&config.retry)?);
+        if let Some(settler) = retry.settler() {
+            background.track(runtime.spawn(settler).abort_handle());
+        }
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
         let pool_config = config.pool.clone();
         let inner =

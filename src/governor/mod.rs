@@ -53,7 +53,7 @@ pub struct Governor {
 #[derive(Debug)]
 struct Inner {
     workers: Arc<Workers>,
-    retry: RetryPolicy,
+    retry: Arc<RetryPolicy>,
     health: Arc<HealthState>,
     ports: Arc<PortAllocator>,
     breakers: Arc<breakers::Breakers>,

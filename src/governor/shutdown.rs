@@ -37,7 +37,8 @@ pub struct ShutdownReport {
     pub pool_connections_destroyed: usize,
     /// Pooled connections still leased: each is destroyed when its lease is dropped.
     pub pool_connections_still_leased: usize,
-    /// The governor's own background tasks (the health monitor) that were stopped.
+    /// The governor's own background tasks (the health monitor, the retry budget's settler)
+    /// that were stopped.
     pub background_stopped: usize,
     /// How long shutdown took.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]

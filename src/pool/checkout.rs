@@ -15,10 +15,12 @@
 //! The checkout timeout wraps the whole loop, so it cuts a `get` off at any of these points
 //! in the same way.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::Location;
+use std::pin::pin;
+use std::task::Poll;
 
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 
 use super::counters::Count;
 use super::{Lease, Manager, Pool, PoolError};
@@ -61,9 +63,16 @@ impl<M: Manager> Pool<M> {
         self.checkout(key, location)
     }
 
+    /// Arms the checkout timeout only if the checkout has to wait: a warm `get` whose idle
+    /// connection passes its check at once completes in its first poll, with no timer. Time
+    /// does not pass during a poll on tokio's clock's terms, so the limit is the same.
     async fn checkout(&self, key: M::Key, location: &'static Location<'static>) -> Checkout<M> {
         let limit = self.shared.config.checkout_timeout;
-        let Ok(result) = timeout(limit, self.acquire(&key, location)).await else {
+        let mut acquire = pin!(self.acquire(&key, location));
+        if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await {
+            return result;
+        }
+        let Ok(result) = timeout(limit, acquire).await else {
             self.shared.backend.counters.add(Count::Timeouts, 1);
             tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
             return Err(PoolError::Timeout { waited: limit });
@@ -74,11 +83,12 @@ impl<M: Manager> Pool<M> {
     async fn acquire(&self, key: &M::Key, location: &'static Location<'static>) -> Checkout<M> {
         let mut place = Place { shared: &self.shared, ticket: None };
         loop {
-            match self.next(key, &mut place.ticket) {
+            let now = Instant::now();
+            match self.next(key, &mut place.ticket, now) {
                 Next::Closed => return Err(PoolError::Closed),
                 Next::Create(slot) => return self.create(key, slot, location).await,
                 Next::Reuse(held) => match self.check(held).await {
-                    Ok(held) => return self.hand_out(held, location),
+                    Ok(held) => return self.hand_out(held, location, now),
                     Err(reclaimed) => {
                         if let Ok(slot) = reclaimed.await {
                             return self.create(key, slot, location).await;

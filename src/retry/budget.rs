@@ -184,6 +184,11 @@ impl RetryBudget {
         (surplus / ONE_RETRY) as f64 + (surplus % ONE_RETRY) as f64 / ONE_RETRY as f64
     }
 
+    /// The width of one of the window's time slots: a tenth of the time-to-live.
+    pub(crate) fn slot_width(&self) -> Duration {
+        self.slot_width
+    }
+
     /// How long a call or retry counts.
     pub fn ttl(&self) -> Duration {
         self.ttl

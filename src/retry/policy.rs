@@ -1,10 +1,12 @@
 //! The governor's retry policy: the configured schedule and limits, and the budget shared by
 //! every call.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::rng::SplitMix64;
 use super::{ExponentialBackoff, ExponentialDelays, RetryBudget};
@@ -16,8 +18,10 @@ pub(crate) struct RetryPolicy {
     pub(crate) deadline: Option<Duration>,
     backoff: ExponentialBackoff,
     budget: Option<RetryBudget>,
-    /// Calls not yet deposited into the budget: the hot path only counts, and the count is
-    /// settled into the budget when a retry is considered.
+    /// Calls not yet deposited into the budget: the hot path only counts (it reads no clock),
+    /// and the count is settled into the budget when a retry is considered and by the
+    /// governor's settler once every budget slot, so no call is deposited more than one slot
+    /// (a tenth of the budget's time-to-live) after it was made.
     undeposited_calls: AtomicU64,
     /// Numbers the calls that fail, so a seeded policy gives each its own jitter sequence.
     failing_calls: AtomicU64,
@@ -60,11 +64,35 @@ impl RetryPolicy {
             return true;
         };
         let now = Instant::now();
+        self.settle(budget, now);
+        budget.withdraw(now)
+    }
+
+    /// Deposits the calls counted since the last settlement, as made at `now`.
+    fn settle(&self, budget: &RetryBudget, now: Instant) {
         // Relaxed: see `record_call`.
         let calls = self.undeposited_calls.swap(0, Ordering::Relaxed);
         if calls > 0 {
             budget.deposit_many(now, calls);
         }
-        budget.withdraw(now)
+    }
+
+    /// The background task that settles counted calls into the budget once per budget slot;
+    /// `None` when there is no budget. Without it, calls counted during an hour of healthy
+    /// traffic would all be deposited as new at the first failure, and the budget would not
+    /// bind at the start of an outage.
+    pub(crate) fn settler(self: &Arc<Self>) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let width = self.budget.as_ref()?.slot_width();
+        let policy = Arc::clone(self);
+        Some(async move {
+            let mut ticks = tokio::time::interval(width);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Some(budget) = &policy.budget {
+                    policy.settle(budget, Instant::now());
+                }
+            }
+        })
     }
 }

@@ -35,10 +35,10 @@ pub(super) struct Place<'a, M: Manager> {
 }
 
 impl<M: Manager> Pool<M> {
-    /// Plans the next step under the lock, then wraps what it names in guards.
-    pub(super) fn next(&self, key: &M::Key, ticket: &mut Option<u64>) -> Next<M> {
+    /// Plans the next step under the lock at `now`, then wraps what it names in guards.
+    pub(super) fn next(&self, key: &M::Key, ticket: &mut Option<u64>, now: Instant) -> Next<M> {
         let mut expired = Vec::new();
-        let (step, passed_on) = self.shared.state.lock().plan(key, ticket, Instant::now(), &mut expired);
+        let (step, passed_on) = self.shared.state.lock().plan(key, ticket, now, &mut expired);
         wake(passed_on);
         self.shared.destroy_all(expired, Some(Count::Reaped));
         let (pool, backend) = (Arc::downgrade(&self.shared), Arc::clone(&self.shared.backend));

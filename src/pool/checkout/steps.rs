@@ -45,11 +45,17 @@ impl<M: Manager> Pool<M> {
         self.shared.backend.counters.add(Count::Created, 1);
         tracing::trace!(target: "bursar::pool", ?key, "connection created");
         let conn = self.shared.connection(key.clone(), connection, ports);
-        self.hand_out(Held::new(conn, slot, Arc::clone(&self.shared.backend)), location)
+        self.hand_out(Held::new(conn, slot, Arc::clone(&self.shared.backend)), location, Instant::now())
     }
 
-    /// Lends the connection out, recorded in the leak ledger; destroys it if the pool closed.
-    pub(super) fn hand_out(&self, held: Held<M>, location: &'static Location<'static>) -> Checkout<M> {
+    /// Lends the connection out, recorded in the leak ledger as taken at `since`; destroys it
+    /// if the pool closed.
+    pub(super) fn hand_out(
+        &self,
+        held: Held<M>,
+        location: &'static Location<'static>,
+        since: Instant,
+    ) -> Checkout<M> {
         let key = held.conn().key.clone();
         let checkout = {
             let mut state = self.shared.state.lock();
@@ -57,7 +63,7 @@ impl<M: Manager> Pool<M> {
                 None
             } else {
                 state.sessions.lend(&key);
-                Some(state.checkouts.open(key, location, Instant::now()))
+                Some(state.checkouts.open(key, location, since))
             }
         };
         let Some(checkout) = checkout else {

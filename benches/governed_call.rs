@@ -1,0 +1,149 @@
+//! The governed call's hot path — closed breaker, free permit, first try succeeds — beside
+//! the peers, in the same process on the same current-thread runtime:
+//!
+//! - `bare semaphore`: a `tokio::sync::Semaphore` acquire/release around the same operation,
+//!   the floor any bounded pool pays;
+//! - `tower stack`: a `ServiceBuilder` with retry (3 attempts) → concurrency limit (10) →
+//!   timeout (1800 s, bursar's max task duration) around a `service_fn`;
+//! - `tower-resilience stack`: its circuit breaker (5 consecutive failures) → bulkhead (10)
+//!   around the same `service_fn`.
+//!
+//! Every row runs one operation per iteration that returns `Ok(1)` at once; each loop owns
+//! its service (cloned once per sample, as a server clones its stack per connection), so no
+//! row pays a clone per call that it would not pay in use.
+
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
+use tower_resilience::bulkhead::BulkheadLayer;
+use tower_resilience::circuitbreaker::CircuitBreakerLayer;
+
+/// Workers (permits) on every row: bursar's default.
+const WORKERS: usize = 10;
+/// Attempts per call on every row that retries: bursar's default.
+const ATTEMPTS: u32 = 3;
+/// The timeout of the tower stack: bursar's default max task duration.
+const TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// The operation every row runs: succeeds at once.
+async fn operation(value: u64) -> Result<u64, std::io::Error> {
+    Ok(black_box(value))
+}
+
+/// tower's retry policy: up to [`ATTEMPTS`] attempts, retrying every error at once. The hot
+/// path never retries, so a backoff would never be reached.
+#[derive(Clone, Copy)]
+struct Attempts(u32);
+
+impl<Res, E> tower::retry::Policy<u64, Res, E> for Attempts {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _request: &mut u64, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        match result {
+            Err(_) if self.0 > 1 => {
+                self.0 -= 1;
+                Some(ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, request: &u64) -> Option<u64> {
+        Some(*request)
+    }
+}
+
+/// Times `iterations` calls of a readied tower service.
+async fn drive<S>(mut service: S, iterations: u64) -> Duration
+where
+    S: Service<u64, Response = u64>,
+    S::Error: std::fmt::Debug,
+{
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let ready = service.ready().await.expect("ready");
+        black_box(ready.call(black_box(1)).await.expect("the call succeeds"));
+    }
+    started.elapsed()
+}
+
+fn bare_semaphore(c: &mut Criterion, runtime: &Runtime) {
+    let semaphore = Arc::new(Semaphore::new(WORKERS));
+    c.benchmark_group("hot path").bench_function("bare semaphore", |b| {
+        b.to_async(runtime).iter_custom(|iterations| {
+            let semaphore = Arc::clone(&semaphore);
+            async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    let _permit = semaphore.acquire().await.expect("open");
+                    black_box(operation(1).await.expect("the call succeeds"));
+                }
+                started.elapsed()
+            }
+        })
+    });
+}
+
+fn bursar_run(c: &mut Criterion, runtime: &Runtime) {
+    let gov = runtime.block_on(async {
+        bursar::Governor::builder()
+            .max_workers(WORKERS)
+            .max_attempts(ATTEMPTS)
+            .health(bursar::health::HealthConfig::disabled())
+            .build()
+            .expect("a valid governor")
+    });
+    c.benchmark_group("hot path").bench_function("bursar gov.run", |b| {
+        b.to_async(runtime).iter_custom(|iterations| {
+            let gov = gov.clone();
+            async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    black_box(gov.run(|| operation(1)).await.expect("the call succeeds"));
+                }
+                started.elapsed()
+            }
+        })
+    });
+}
+
+fn tower_stack(c: &mut Criterion, runtime: &Runtime) {
+    let stack = ServiceBuilder::new()
+        .retry(Attempts(ATTEMPTS))
+        .concurrency_limit(WORKERS)
+        .timeout(TIMEOUT)
+        .service(service_fn(|value: u64| async move { operation(value).await.map_err(BoxError::from) }));
+    c.benchmark_group("hot path").bench_function("tower stack", |b| {
+        b.to_async(runtime).iter_custom(|iterations| drive(stack.clone(), iterations))
+    });
+}
+
+fn tower_resilience_stack(c: &mut Criterion, runtime: &Runtime) {
+    let breaker = CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .wait_duration_in_open(Duration::from_secs(120))
+        .build()
+        .expect("a valid breaker");
+    let bulkhead = BulkheadLayer::builder().max_concurrent_calls(WORKERS).build().expect("a valid bulkhead");
+    let stack = ServiceBuilder::new().layer(breaker).layer(bulkhead).service(service_fn(operation));
+    c.benchmark_group("hot path").bench_function("tower-resilience stack", |b| {
+        b.to_async(runtime).iter_custom(|iterations| drive(stack.clone(), iterations))
+    });
+}
+
+fn hot_path(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    bare_semaphore(c, &runtime);
+    bursar_run(c, &runtime);
+    tower_stack(c, &runtime);
+    tower_resilience_stack(c, &runtime);
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);
