@@ -17,6 +17,8 @@ use bursar::{Governor, GovernorBuilder};
 struct Browsers {
     created: Arc<AtomicUsize>,
     destroyed: Arc<AtomicUsize>,
+    /// Every `destroy` hangs, like a browser that never quits.
+    hang_on_destroy: bool,
 }
 
 #[derive(Debug)]
@@ -40,6 +42,9 @@ impl Manager for Browsers {
     }
 
     async fn destroy(&self, _session: Session) {
+        if self.hang_on_destroy {
+            std::future::pending::<()>().await;
+        }
         self.destroyed.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -52,11 +57,17 @@ fn small_ports() -> PortsConfig {
 }
 
 fn governed(builder: GovernorBuilder) -> (Governor, Browsers, bursar::pool::Pool<Browsers>) {
+    governed_with(builder, Browsers::default())
+}
+
+fn governed_with(
+    builder: GovernorBuilder,
+    manager: Browsers,
+) -> (Governor, Browsers, bursar::pool::Pool<Browsers>) {
     let gov = builder.ports(small_ports()).build().unwrap();
     let mut config = gov.pool_config();
     config.ports = vec!["vnc".into(), "ws".into()];
     config.max_total = 5;
-    let manager = Browsers::default();
     let pool = gov.pool("browsers", manager.clone()).config(config).build().unwrap();
     (gov, manager, pool)
 }
@@ -76,6 +87,20 @@ async fn sessions_get_ports_from_the_governor_and_show_in_its_status() {
     assert_eq!(status.pool.available_capacity, 4, "idle connections are available");
     assert_eq!(status.pools["browsers"].created, 2);
     drop(alice);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destroy_that_never_returns_cannot_hold_shutdown_past_its_grace() {
+    let manager = Browsers { hang_on_destroy: true, ..Browsers::default() };
+    let (gov, _, pool) = governed_with(support::builder(), manager);
+    for user in ["alice", "bob"] {
+        drop(pool.get(user.to_owned()).await.unwrap());
+    }
+    let report = gov.shutdown(Duration::from_secs(3)).await;
+    assert_eq!((report.pool_connections_destroyed, report.pool_destroys_unfinished), (2, 2));
+    assert_eq!(report.elapsed, Duration::from_secs(3), "the grace period, not forever");
+    // The hung sessions keep their ports: nothing is freed before its destroy returns.
+    assert_eq!(gov.status().ports["vnc"].leased, 2);
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tokio::time::Instant;
 
 use super::Governor;
 use crate::health::HealthCheck;
@@ -71,17 +72,29 @@ impl Pools {
         self.live().iter().map(|(_, pool)| pool.reap_all_idle()).sum()
     }
 
-    /// Closes every pool: how many pools, idle connections destroyed, leases still out.
-    pub(crate) async fn close_all(&self) -> (usize, usize, usize) {
+    /// Closes every pool, waiting for their destroys until `deadline` (`None`: until they
+    /// have all returned). Every pool is closed
+    /// even after the deadline (closing itself does not wait); only the wait is cut short.
+    pub(crate) async fn close_all(&self, deadline: Option<Instant>) -> ClosedPools {
         let live = self.live();
-        let mut totals = (live.len(), 0, 0);
+        let mut closed = ClosedPools { pools: live.len(), ..ClosedPools::default() };
         for (_, pool) in &live {
-            let report = pool.close().await;
-            totals.1 += report.idle_destroyed;
-            totals.2 += report.still_leased;
+            let report = pool.close_until(deadline).await;
+            closed.idle_destroyed += report.idle_destroyed;
+            closed.still_leased += report.still_leased;
+            closed.destroys_unfinished += report.destroys_unfinished;
         }
-        totals
+        closed
     }
+}
+
+/// What closing every pool of a governor did, added up.
+#[derive(Debug, Default)]
+pub(crate) struct ClosedPools {
+    pub(crate) pools: usize,
+    pub(crate) idle_destroyed: usize,
+    pub(crate) still_leased: usize,
+    pub(crate) destroys_unfinished: usize,
 }
 
 /// The pools' section of the status in DESIGN.md's shape: every pool added up.

@@ -37,6 +37,10 @@ pub struct ShutdownReport {
     pub pool_connections_destroyed: usize,
     /// Pooled connections still leased: each is destroyed when its lease is dropped.
     pub pool_connections_still_leased: usize,
+    /// Pooled connections whose `destroy` had not returned when shutdown stopped waiting
+    /// (at the end of the grace period, or a second after the work's cancellation if that was
+    /// later). They go on on their own tasks and free their ports when they return.
+    pub pool_destroys_unfinished: usize,
     /// The governor's own background tasks (the health monitor, the retry budget's settler)
     /// that were stopped.
     pub background_stopped: usize,
@@ -93,17 +97,21 @@ impl Governor {
             workers.drain.cancel_all();
             let _ = timeout(CANCEL_SETTLE, workers.drain.wait_idle()).await;
         }
-        let (pools_closed, pool_connections_destroyed, pool_connections_still_leased) =
-            self.inner.pools.close_all().await;
+        // Destroys get what is left of the grace period, and at least the settle time (no
+        // limit if the grace period is too long to be a time at all).
+        let now = Instant::now();
+        let deadline = started.checked_add(grace).map(|end| end.max(now + CANCEL_SETTLE));
+        let pools = self.inner.pools.close_all(deadline).await;
         let report = ShutdownReport {
             finished: tally(Exit::Finished) - before[0],
             cancelled: tally(Exit::Cancelled) - before[1],
             rejected_waiting: tally(Exit::Evicted) - before[2],
             unfinished: workers.drain.in_flight(),
             blocking_still_running: workers.blocking.in_use(),
-            pools_closed,
-            pool_connections_destroyed,
-            pool_connections_still_leased,
+            pools_closed: pools.pools,
+            pool_connections_destroyed: pools.idle_destroyed,
+            pool_connections_still_leased: pools.still_leased,
+            pool_destroys_unfinished: pools.destroys_unfinished,
             background_stopped,
             elapsed: started.elapsed(),
         };

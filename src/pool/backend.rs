@@ -77,6 +77,12 @@ impl<M: Manager> Backend<M> {
     /// # Cancel safety
     ///
     /// Cancel safe: it only listens.
+    /// Destroys still running.
+    pub(super) fn pending(&self) -> usize {
+        // Acquire: see `settled`.
+        self.pending.load(Ordering::Acquire)
+    }
+
     pub(super) async fn settled(&self) {
         loop {
             let mut settled = pin!(self.settled.notified());

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
+use tokio::time::Instant;
+
 use super::shared::Shared;
 use super::{CloseReport, Manager, Pool, PoolStats};
 
@@ -14,7 +16,11 @@ pub(crate) trait PoolView: Send + Sync {
     fn stats(&self) -> PoolStats;
     /// Destroys every idle connection now; how many.
     fn reap_all_idle(&self) -> usize;
-    fn close(&self) -> Pin<Box<dyn Future<Output = CloseReport> + Send + '_>>;
+    /// Closes the pool, waiting for its destroys until `deadline` (forever if `None`).
+    fn close_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Pin<Box<dyn Future<Output = CloseReport> + Send + '_>>;
 }
 
 impl<M: Manager> PoolView for Pool<M> {
@@ -26,8 +32,11 @@ impl<M: Manager> PoolView for Pool<M> {
         self.shared.reap_all_idle()
     }
 
-    fn close(&self) -> Pin<Box<dyn Future<Output = CloseReport> + Send + '_>> {
-        Box::pin(Pool::close(self))
+    fn close_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Pin<Box<dyn Future<Output = CloseReport> + Send + '_>> {
+        Box::pin(Pool::close_until(self, deadline))
     }
 }
 

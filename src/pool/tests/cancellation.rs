@@ -146,3 +146,40 @@ fn assert_within_caps(probe: &Probe, case: &str) {
     assert!(live.max_total <= MAX_TOTAL, "{case}: {} connections alive at once", live.max_total);
     assert!(live.max_per_key <= MAX_PER_KEY, "{case}: {} of one key alive at once", live.max_per_key);
 }
+
+/// The third step, `destroy`, cannot be cut off (it runs on a task of its own), but it can
+/// hang: `close_within` bounds the wait whatever `destroy` does, counts the destroys left
+/// running, and their places and ports stay taken until they return — never freed early.
+#[tokio::test(start_paused = true)]
+async fn a_bounded_close_returns_on_time_whatever_destroy_does() {
+    const LIMIT: Duration = Duration::from_secs(1);
+    for behaviour in BEHAVIOURS {
+        let case = format!("Destroy {behaviour:?}");
+        let (pool, probe, allocator) = pool_with_ports(config(MAX_TOTAL, MAX_PER_KEY));
+        probe.set(Step::Destroy, behaviour);
+        fill_with_idle_connections(&pool).await;
+        let kept = pool.get(0).await.expect("an idle connection");
+
+        let report = pool.close_within(LIMIT).await;
+        let (unfinished, waited) = match behaviour {
+            Behaviour::Ok | Behaviour::Error => (0, Duration::ZERO),
+            Behaviour::Slow => (0, SLOW),
+            Behaviour::Never => (MAX_TOTAL - 1, LIMIT),
+        };
+        assert_eq!(
+            (report.idle_destroyed, report.still_leased, report.destroys_unfinished, report.elapsed),
+            (MAX_TOTAL - 1, 1, unfinished, waited),
+            "{case}"
+        );
+        // A connection whose destroy has not returned still holds its place and its ports.
+        assert_eq!(pool.stats().connections, 1 + unfinished, "{case}");
+        assert_eq!(ports(&allocator).0, 2 * (1 + unfinished), "{case}: two ports per live connection");
+
+        drop(kept); // the pool is closed: destroyed, not returned
+        let again = pool.close_within(LIMIT).await;
+        let left = if behaviour == Behaviour::Never { MAX_TOTAL } else { 0 };
+        assert_eq!((again.idle_destroyed, again.destroys_unfinished), (0, left), "{case}");
+        assert_eq!(probe.calls().3, MAX_TOTAL - left, "{case}: destroys that returned");
+        assert_eq!(pool.stats().connections, left, "{case}");
+    }
+}
