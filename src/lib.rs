@@ -60,6 +60,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod breaker;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 mod config;
 mod counter_set;
 mod error;
