@@ -104,3 +104,89 @@ async fn shutdown_in_the_middle_of_dropped_calls_still_reports_exactly() {
     let status = gov.status().workers;
     assert_eq!((status.active, status.queued, status.in_flight, status.retrying), (0, 0, 0, 0));
 }
+
+/// A browser session manager whose `create` and `check` each take a while, so a `get` can be
+/// dropped in the middle of either; it counts every create and destroy.
+#[derive(Debug, Default, Clone)]
+struct SlowSessions {
+    created: Arc<AtomicUsize>,
+    destroyed: Arc<AtomicUsize>,
+}
+
+impl bursar::pool::Manager for SlowSessions {
+    type Key = &'static str;
+    type Connection = (u16, u16);
+    type Error = Io;
+
+    async fn create(
+        &self,
+        _user: &&'static str,
+        ports: &[bursar::ports::PortLease],
+    ) -> Result<(u16, u16), Io> {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        self.created.fetch_add(1, Ordering::SeqCst);
+        Ok((ports[0].port(), ports[1].port()))
+    }
+
+    async fn check(&self, _session: &mut (u16, u16)) -> Result<(), Io> {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        Ok(())
+    }
+
+    async fn destroy(&self, _session: (u16, u16)) {
+        self.destroyed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_governed_pool_get_dropped_while_creating_or_checking_leaks_no_session_or_port() {
+    let mut ports = bursar::ports::PortsConfig::default();
+    ports.ranges = vec![
+        bursar::ports::PortRange::new("vnc", 45900..=45909),
+        bursar::ports::PortRange::new("ws", 46900..=46909),
+    ];
+    ports.host_check = false;
+    let gov = support::builder().ports(ports).build().unwrap();
+    let mut config = gov.pool_config();
+    config.ports = vec!["vnc".into(), "ws".into()];
+    let manager = SlowSessions::default();
+    let pool = gov.pool("sessions", manager.clone()).config(config).build().unwrap();
+    // An idle session to begin with, so the first calls are dropped in its check.
+    drop(pool.get("alice").await.unwrap());
+
+    let finished_at = cancel_at_every_await(
+        || {
+            gov.call(|| async {
+                let session = pool.get("alice").await.map_err(|error| io_error(&error.to_string()))?;
+                tokio::time::sleep(Duration::from_millis(300)).await; // the job's own work
+                drop(session);
+                Ok::<_, Io>(())
+            })
+            .run()
+        },
+        STEP,
+        |polls, _| {
+            let stats = pool.stats();
+            let alive = manager.created.load(Ordering::SeqCst) - manager.destroyed.load(Ordering::SeqCst);
+            assert_eq!((stats.active, stats.waiting), (0, 0), "after {polls} polls");
+            assert_eq!(stats.connections, alive, "after {polls} polls: every live session is counted");
+            assert!(alive <= 1, "after {polls} polls: {alive} sessions for one sequential user");
+            assert_eq!(gov.status().ports["vnc"].leased, alive, "after {polls} polls: ports follow sessions");
+        },
+    )
+    .await;
+    let stats = pool.stats();
+    // 1 poll: dropped in the check of the first session, which is destroyed (it may be
+    // mid-request); 2 and 3: dropped while creating its replacement; 4: the replacement is
+    // created and the call dropped in its own work, so the session goes back idle; 5: checked,
+    // used, finished.
+    assert_eq!(finished_at, 5);
+    assert_eq!((stats.created, stats.destroyed, stats.check_failed, stats.idle), (2, 1, 0, 1), "{stats:?}");
+
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.pool_destroys_unfinished, 0);
+    assert_eq!(manager.created.load(Ordering::SeqCst), manager.destroyed.load(Ordering::SeqCst));
+    let status = gov.status();
+    assert_eq!((status.ports["vnc"].leased, status.ports["ws"].leased), (0, 0));
+    assert_eq!((status.workers.active, status.workers.in_flight), (0, 0));
+}
