@@ -106,3 +106,30 @@ pub trait Manager: Send + Sync + 'static {
     /// caller giving up; a pool's `close` waits for it.
     fn destroy(&self, connection: Self::Connection) -> impl Future<Output = ()> + Send;
 }
+
+/// A shared manager is a manager: keep an `Arc` of it to read its own counters or settings
+/// while the pool uses it.
+impl<M: Manager> Manager for std::sync::Arc<M> {
+    type Key = M::Key;
+    type Connection = M::Connection;
+    type Error = M::Error;
+
+    fn create(
+        &self,
+        key: &Self::Key,
+        ports: &[PortLease],
+    ) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send {
+        M::create(self, key, ports)
+    }
+
+    fn check(
+        &self,
+        connection: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        M::check(self, connection)
+    }
+
+    fn destroy(&self, connection: Self::Connection) -> impl Future<Output = ()> + Send {
+        M::destroy(self, connection)
+    }
+}
