@@ -70,6 +70,7 @@ pub mod health;
 pub mod pool;
 pub mod ports;
 pub mod retry;
+mod sync;
 mod workers;
 
 #[cfg(feature = "toml")]

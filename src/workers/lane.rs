@@ -1,11 +1,13 @@
 //! A lane: a resizable limit on concurrent work plus a bounded wait queue in front of it.
 //! The governor has two: one for async work, one for blocking closures.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
+
+use crate::sync::AtomicUsize;
 
 /// Permits are taken out of the semaphore with `forget` as soon as they are acquired and put
 /// back by [`Lane::release`], which pays any resize debt first. So the semaphore holds only
@@ -183,5 +185,51 @@ mod tests {
             for _ in 0..held { lane.release(); }
             prop_assert_eq!(lane.semaphore.available_permits(), limit);
         }
+    }
+}
+
+/// The permit debt of a live shrink against releases, explored by loom.
+#[cfg(all(test, bursar_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    fn take(lane: &Lane) -> bool {
+        lane.semaphore.try_acquire().map(|permit| permit.forget()).is_ok()
+    }
+
+    /// Two workers busy on a lane of two; one returns while the limit shrinks to one, then the
+    /// other returns. However they interleave, one permit is left and no debt.
+    #[test]
+    fn loom_lane_shrink_racing_a_release_loses_no_permit() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(2, 1, None));
+            assert!(take(&lane) && take(&lane));
+            let other = Arc::clone(&lane);
+            let release = thread::spawn(move || other.release());
+            lane.resize(1);
+            release.join().unwrap();
+            lane.release();
+            assert_eq!((lane.semaphore.available_permits(), lane.debt.load(Ordering::SeqCst)), (1, 0));
+            assert_eq!((lane.limit(), lane.in_use()), (1, 0));
+        });
+    }
+
+    /// A grow racing a release that pays off debt: the limit's permits, exactly.
+    #[test]
+    fn loom_lane_grow_racing_a_debt_payment_gives_exactly_the_limit() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(2, 1, None));
+            assert!(take(&lane) && take(&lane));
+            lane.resize(1); // both busy: one permit owed
+            let other = Arc::clone(&lane);
+            let release = thread::spawn(move || other.release());
+            lane.resize(3);
+            release.join().unwrap();
+            lane.release();
+            assert_eq!((lane.semaphore.available_permits(), lane.debt.load(Ordering::SeqCst)), (3, 0));
+        });
     }
 }
