@@ -1,12 +1,14 @@
-//! Random sequences of gets, returns, discards, failed checks and time passing, checked
-//! after every step: the caps hold, the gauges match the leases held, and a `get` fails only
-//! when leases really fill its key's cap or the pool.
+//! Random sequences of gets, returns, discards, failed checks, failed creates and time
+//! passing, checked after every step against a model of the leases held: the caps hold, the
+//! gauges match, every live connection holds exactly its two ports, and a `get` fails only
+//! when leases really fill its key's cap or the pool, or when the create it made was one the
+//! test made fail.
 
 use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::support::{Behaviour, Fake, Step, config, pool, settle};
+use super::support::{Behaviour, Fake, Step, config, pool_with_ports, ports, settle};
 use crate::pool::{Lease, PoolError};
 
 const MAX_TOTAL: usize = 5;
@@ -18,6 +20,7 @@ enum Op {
     Return(usize),
     Discard(usize),
     FailNextCheck,
+    FailNextCreate,
     Advance(u64),
 }
 
@@ -27,12 +30,13 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(Op::Return),
         1 => any::<usize>().prop_map(Op::Discard),
         1 => Just(Op::FailNextCheck),
+        1 => Just(Op::FailNextCreate),
         1 => (0..400u64).prop_map(Op::Advance),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn counts_stay_exact_and_gets_fail_only_when_leases_fill_the_caps(ops in prop::collection::vec(op(), 1..60)) {
@@ -46,19 +50,35 @@ async fn run(ops: Vec<Op>) {
     config.checkout_timeout = Duration::from_secs(1);
     (config.idle_timeout, config.max_lifetime, config.reap_interval) =
         (Duration::from_secs(60), Duration::from_secs(300), Duration::from_secs(10));
-    let (pool, probe) = pool(config);
+    let (pool, probe, allocator) = pool_with_ports(config);
     let mut held: Vec<Lease<Fake>> = Vec::new();
+    // The model: how many of the next `create`s are set to fail.
+    let mut create_failures = 0;
     for op in ops {
         match op {
             Op::Take(key) => {
                 let of_key = held.iter().filter(|lease| lease.key == key).count();
                 let room = of_key < MAX_PER_KEY && held.len() < MAX_TOTAL;
-                match pool.get(key).await {
-                    Ok(lease) => held.push(lease),
+                let creates_before = probe.calls().0;
+                let result = pool.get(key).await;
+                let failed_create = create_failures > 0 && probe.calls().0 > creates_before;
+                match result {
+                    Ok(lease) => {
+                        assert!(!failed_create, "a get succeeded through a failed create");
+                        held.push(lease);
+                    }
                     Err(PoolError::Timeout { .. }) => assert!(!room, "a get timed out with room: {held:?}"),
+                    Err(PoolError::Manager(_)) => {
+                        assert!(failed_create, "a create failed that was not made to")
+                    }
                     Err(other) => panic!("unexpected {other:?}"),
                 }
+                create_failures -= usize::from(failed_create);
                 assert!(room || held.len() <= MAX_TOTAL);
+            }
+            Op::FailNextCreate => {
+                probe.once(Step::Create, Behaviour::Error);
+                create_failures += 1;
             }
             Op::Return(index) if !held.is_empty() => drop(held.swap_remove(index % held.len())),
             Op::Discard(index) if !held.is_empty() => Lease::discard(held.swap_remove(index % held.len())),
@@ -73,9 +93,12 @@ async fn run(ops: Vec<Op>) {
         assert_eq!(live.total, stats.connections);
         assert!(live.max_total <= MAX_TOTAL && live.max_per_key <= MAX_PER_KEY, "{live:?}");
         assert_eq!(stats.created - stats.destroyed, stats.connections as u64);
+        let (leased, _, _) = ports(&allocator);
+        assert_eq!(leased, 2 * stats.connections, "each live connection holds one vnc and one ws port");
     }
     drop(held);
     pool.close().await;
     let (_, created, _, destroyed) = probe.calls();
     assert_eq!((created, probe.live().total), (destroyed, 0));
+    assert_eq!(ports(&allocator).0, 0, "no port leased once the pool is closed");
 }
