@@ -6,11 +6,15 @@ mod support;
 
 use std::time::Duration;
 
-use bursar::{BuildError, Governor, GovernorBuilder, GovernorConfig};
+use bursar::{BuildError, Governor};
+#[cfg(feature = "serde")]
+use bursar::{GovernorBuilder, GovernorConfig};
 use proptest::prelude::*;
+#[cfg(feature = "serde")]
 use serde_json::{Value, json};
 
 /// A value for any key: mostly plausible, often wrong.
+#[cfg(feature = "serde")]
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         3 => (0u64..64).prop_map(Value::from),
@@ -26,6 +30,7 @@ fn value() -> impl Strategy<Value = Value> {
 }
 
 /// Duration texts, good and bad.
+#[cfg(feature = "serde")]
 fn duration_text() -> impl Strategy<Value = String> {
     prop_oneof![
         (0u64..100_000, prop_oneof![Just("ms"), Just("s"), Just("m"), Just("h"), Just("d"), Just("")])
@@ -40,6 +45,7 @@ fn duration_text() -> impl Strategy<Value = String> {
 }
 
 /// Every key of every section, as `GovernorConfig` serialises it.
+#[cfg(feature = "serde")]
 fn keys() -> Vec<(String, String)> {
     let default = serde_json::to_value(GovernorConfig::default()).unwrap();
     let mut keys = Vec::new();
@@ -53,6 +59,7 @@ fn keys() -> Vec<(String, String)> {
 }
 
 /// The default configuration with up to six keys replaced by random values.
+#[cfg(feature = "serde")]
 fn config_json() -> impl Strategy<Value = Value> {
     let keys = keys();
     let count = keys.len();
@@ -97,6 +104,7 @@ fn exercise(build: impl FnOnce() -> Result<Governor, BuildError>) -> Result<(), 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    #[cfg(feature = "serde")]
     #[test]
     fn malformed_json_is_a_serde_error_or_a_typed_build_error(config in config_json()) {
         // A wrong type or a bad duration text is serde's error; a value out of range is a
