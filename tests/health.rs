@@ -290,18 +290,156 @@ async fn liveness_fails_only_when_the_monitor_stops_sampling() {
     let _: Option<Error<Io>> = None;
 }
 
-#[tokio::test]
+/// Reads once with CPU at its warning threshold, then never answers again.
+struct HangsAfterFirst(Arc<AtomicUsize>);
+
+impl Sampler for HangsAfterFirst {
+    async fn sample(&mut self) -> Readings {
+        if self.0.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::future::pending::<()>().await;
+        }
+        Readings::new(85.0, 10.0, 12)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sampler_that_never_answers_is_given_up_after_one_interval() {
+    let (_guard, events) = support::capture_events();
+    let samples = Arc::new(AtomicUsize::new(0));
+    let gov = Governor::builder()
+        .max_workers(8)
+        .max_attempts(1)
+        .health(config())
+        .sampler(HangsAfterFirst(Arc::clone(&samples)))
+        .build()
+        .unwrap();
+    first_sample().await;
+    assert_eq!(gov.health_level(), HealthLevel::Degraded, "CPU 85 % at 0 s");
+    for call in 0..10 {
+        let _ =
+            gov.run(|| async move { if call < 3 { Err(support::io_error("down")) } else { Ok(()) } }).await;
+    }
+    next_sample().await; // 15 s: the sample started at 10 s still hangs
+    assert_eq!(gov.status().health.error_rate, None);
+    next_sample().await; // 25 s: given up at 20 s, judged with the kept CPU and a 30 % error rate
+    let health = gov.status().health;
+    assert_eq!(gov.health_level(), HealthLevel::Unhealthy, "two readings at warn");
+    assert_eq!(health.error_rate, Some(0.3));
+    assert_eq!(
+        (health.cpu_percent, health.memory_percent, health.active_threads),
+        (Some(85.0), Some(10.0), Some(12)),
+        "the previous readings are kept"
+    );
+    assert_eq!(samples.load(Ordering::SeqCst), 3, "sampled at 0, 10 and 20 s");
+    assert_eq!(events.lines_with("the sampler did not answer within one interval").len(), 1);
+    assert!(events.lines_with("the sampler did not answer").iter().all(|line| line.contains("WARN")));
+    sleep_secs(5).await; // 30 s since the last answer
+    assert!(gov.liveness());
+    sleep_secs(1).await;
+    assert!(!gov.liveness(), "no reading for three intervals");
+    assert_eq!(events.lines_with("the sampler did not answer within one interval").len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reported_errors_count_as_failed_calls_in_the_error_rate() {
+    let script = Script::new(10.0, 10.0);
+    let gov = monitored(&script).build().unwrap();
+    first_sample().await; // 0 s: the baseline, no calls yet
+    for _ in 0..5 {
+        gov.report_error(ErrorReport::new("database", "connection reset"));
+    }
+    next_sample().await; // 10 s
+    let health = gov.status().health;
+    assert_eq!((health.error_rate, health.total_errors), (None, 5), "5 calls are fewer than 10");
+    assert_eq!(gov.health_level(), HealthLevel::Healthy);
+    for _ in 0..15 {
+        gov.run(|| async { Ok::<_, Io>(()) }).await.unwrap();
+    }
+    next_sample().await; // 20 s: 5 reported errors in 20 calls
+    let health = gov.status().health;
+    assert_eq!((health.error_rate, health.total_errors), (Some(0.25), 5));
+    assert_eq!(gov.health_level(), HealthLevel::Degraded, "25 % is at the 10 % warning");
+}
+
+/// A recovery that never finishes, holding `dropped`'s token (once) while it runs.
+fn hung_recovery(dropped: &DropCounter, started: &Arc<AtomicUsize>) -> GovernorBuilder {
+    let token = Arc::new(Mutex::new(Some(dropped.token())));
+    let started = Arc::clone(started);
+    support::builder().on_error("webdriver", move |_| {
+        let guard = token.lock().unwrap().take();
+        started.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let _guard = guard;
+            std::future::pending::<bool>().await
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recovery_that_never_finishes_is_stopped_by_shutdown() {
+    let (dropped, started) = (DropCounter::default(), Arc::new(AtomicUsize::new(0)));
+    let gov = hung_recovery(&dropped, &started).build().unwrap();
+    gov.report_error(ErrorReport::new("webdriver", "session lost"));
+    sleep_secs(60).await;
+    assert_eq!((started.load(Ordering::SeqCst), dropped.drops()), (1, 0), "running after 60 s");
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.background_stopped, 2, "the retry budget's settler and the recovery task");
+    sleep_secs(1).await;
+    assert_eq!(dropped.drops(), 1, "the hung recovery was dropped");
+    gov.report_error(ErrorReport::new("webdriver", "session lost")); // past the cooldown
+    sleep_secs(1).await;
+    let health = gov.status().health;
+    assert_eq!((started.load(Ordering::SeqCst), health.total_errors, health.total_recoveries), (1, 2, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recovery_that_never_finishes_goes_with_the_last_handle() {
+    let (dropped, started) = (DropCounter::default(), Arc::new(AtomicUsize::new(0)));
+    let gov = hung_recovery(&dropped, &started).build().unwrap();
+    gov.report_error(ErrorReport::new("webdriver", "session lost"));
+    sleep_secs(60).await;
+    assert_eq!((started.load(Ordering::SeqCst), dropped.drops()), (1, 0));
+    drop(gov);
+    sleep_secs(1).await;
+    assert_eq!(dropped.drops(), 1);
+}
+
+#[cfg(feature = "sysinfo")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_default_sampler_reads_sane_values_on_this_machine() {
-    #[cfg(feature = "sysinfo")]
-    {
-        let mut sampler = bursar::health::SystemSampler::new();
-        for _ in 0..2 {
-            let readings = sampler.sample().await;
-            let cpu = readings.cpu_percent.expect("cpu");
-            let memory = readings.memory_percent.expect("memory");
-            assert!((0.0..=100.0).contains(&cpu), "cpu {cpu}");
-            assert!((0.0..=100.0).contains(&memory) && memory > 0.0, "memory {memory}");
-            assert!(readings.threads.expect("threads") >= 1);
+    const WORKERS: usize = 4;
+    let mut sampler = bursar::health::SystemSampler::new();
+    for _ in 0..2 {
+        let readings = sampler.sample().await;
+        let cpu = readings.cpu_percent.expect("cpu");
+        let memory = readings.memory_percent.expect("memory");
+        assert!((0.0..=100.0).contains(&cpu), "cpu {cpu}");
+        assert!((0.0..=100.0).contains(&memory) && memory > 0.0, "memory {memory}");
+        if cfg!(target_os = "linux") {
+            // The runtime's workers, this test's thread and the blocking thread that read.
+            let threads = readings.threads.expect("threads");
+            assert!(threads >= WORKERS + 2, "{threads} threads");
+        } else {
+            assert_eq!(readings.threads, None, "sysinfo lists threads on Linux only");
         }
     }
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    // Exactly the kernel's count, main thread included: compared while the count holds still
+    // (other tests in this binary start and end threads).
+    for attempt in 0.. {
+        assert!(attempt < 100, "the thread count never held still");
+        let before = threads_in_proc();
+        let threads = sampler.sample().await.threads;
+        if threads_in_proc() == before {
+            assert_eq!(threads, Some(before));
+            break;
+        }
+    }
+}
+
+#[cfg(feature = "sysinfo")]
+fn threads_in_proc() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
 }

@@ -1,8 +1,12 @@
 //! The health monitor as the governor exposes it: reports, the level, the two probes.
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
 use super::Governor;
+use crate::health::hooks::RecoveryFn;
+use crate::health::recovery::RunnerStopped;
 use crate::health::state::Totals;
 use crate::health::{ErrorReport, HealthLevel};
 
@@ -11,7 +15,10 @@ impl Governor {
     /// restart). It is a `tracing` warning, counts in `total_errors` and in the error rate,
     /// and — if recoverable and a recovery is registered for its kind with
     /// [`on_error`](crate::GovernorBuilder::on_error) — runs that recovery on the runtime,
-    /// at most once per recovery cooldown.
+    /// at most once per recovery cooldown. Recoveries run on the governor's own tracked task:
+    /// [`shutdown`](Governor::shutdown) (or dropping the last handle) stops any still running,
+    /// and none starts once shutdown has begun. The first recovery starts that task, so from
+    /// then on `ShutdownReport::background_stopped` counts it.
     ///
     /// # Examples
     ///
@@ -37,8 +44,20 @@ impl Governor {
         let Some(recovery) = self.inner.health.take_recovery(&report) else {
             return;
         };
-        let health = std::sync::Arc::clone(&self.inner.health);
-        self.inner.runtime.spawn(async move {
+        let kind = report.kind.clone();
+        if self.inner.workers.drain.is_closed() {
+            tracing::warn!(target: "bursar::health", %kind, "recovery not run: the governor is shutting down");
+            return;
+        }
+        if self.start_recovery(recovery, report).is_err() {
+            tracing::warn!(target: "bursar::health", %kind, "recovery not run: the governor has shut down");
+        }
+    }
+
+    /// Runs `recovery` on the governor's recovery task, started (and tracked) on first use.
+    fn start_recovery(&self, recovery: RecoveryFn, report: ErrorReport) -> Result<(), RunnerStopped> {
+        let health = Arc::clone(&self.inner.health);
+        let job = Box::pin(async move {
             let kind = report.kind.clone();
             let recovered = recovery(report).await;
             if recovered {
@@ -46,6 +65,9 @@ impl Governor {
             }
             tracing::info!(target: "bursar::health", kind, recovered, "recovery ran");
         });
+        let inner = &*self.inner;
+        let start = |runner| inner.background.track(inner.runtime.spawn(runner).abort_handle());
+        inner.health.runner.submit(job, start)
     }
 
     /// The health level now.
@@ -59,7 +81,8 @@ impl Governor {
     }
 
     /// The liveness probe: false only if the governor itself is stuck (its monitor has not
-    /// sampled for three intervals).
+    /// had a reading for three intervals: the monitor, or a sampler that times out every
+    /// interval).
     pub fn liveness(&self) -> bool {
         self.inner.health.is_live()
     }

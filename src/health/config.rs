@@ -31,7 +31,8 @@ use crate::config::check_duration;
 pub struct HealthConfig {
     /// Whether the monitor runs at all (when off the level stays `unknown` and nothing is gated).
     pub enabled: bool,
-    /// How often to sample.
+    /// How often to sample; also how long a sample, a custom check or an emergency action
+    /// may take before it is given up.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub interval: Duration,
     /// How long readings must stay better before a better level is entered.

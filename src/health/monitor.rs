@@ -48,18 +48,46 @@ impl Monitor {
     }
 
     async fn sample_once(&mut self) {
-        let readings = self.sampler.sample_boxed().await;
+        let fresh = self.read_sampler().await;
         let checks = self.run_checks().await;
         let now = Instant::now();
         let error_rate = self.errors.observe(now, self.totals());
+        let (readings, sampled_at) = match fresh {
+            Some(readings) => (readings, Some(now)),
+            None => self.previous_readings(),
+        };
         let raw = self.judge(&readings, error_rate, &checks);
         let previous = self.hysteresis.current();
         let level = self.hysteresis.observe(raw, now);
-        *self.state.latest.lock() = Latest { readings, error_rate, checks, sampled_at: Some(now) };
+        *self.state.latest.lock() = Latest { readings, error_rate, checks, sampled_at };
         tracing::trace!(target: "bursar::health", ?readings, ?error_rate, %raw, %level, "sampled");
         if level != previous {
             self.enter(previous, level).await;
         }
+    }
+
+    /// The sampler's readings, or `None` if it did not answer within one interval.
+    ///
+    /// A sample that times out is a failed reading: it is a `tracing` warning, the previous
+    /// readings are kept (a hung sampler often means a loaded machine, which must not look
+    /// healthier for lack of readings), and `sampled_at` keeps the time of the last reading that
+    /// answered — so liveness fails after three intervals without one. The error rate and the
+    /// custom checks are still judged every interval, so the level keeps moving.
+    async fn read_sampler(&mut self) -> Option<Readings> {
+        let limit = self.state.config.interval;
+        match timeout(limit, self.sampler.sample_boxed()).await {
+            Ok(readings) => Some(readings),
+            Err(_) => {
+                tracing::warn!(target: "bursar::health", ?limit, "the sampler did not answer within one interval; keeping the previous readings");
+                None
+            }
+        }
+    }
+
+    /// The readings in force and when the sampler gave them.
+    fn previous_readings(&self) -> (Readings, Option<Instant>) {
+        let latest = self.state.latest.lock();
+        (latest.readings, latest.sampled_at)
     }
 
     /// Calls ended and failed so far, reported errors counted as failed calls.

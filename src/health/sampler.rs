@@ -32,6 +32,15 @@ impl Readings {
 ///
 /// Implementors write `async fn sample(&mut self) -> Readings`.
 ///
+/// # Timeout
+///
+/// A sample that has not answered within one sampling interval is given up (its future is
+/// dropped, so `sample` should be cancel safe). That is a `tracing` warning and a failed
+/// reading: the monitor keeps the previous readings and still judges the error rate and the
+/// custom checks, so the level keeps moving; the status shows the kept readings, and after
+/// three intervals without an answer [`Governor::liveness`](crate::Governor::liveness) turns
+/// false.
+///
 /// # Examples
 ///
 /// ```
@@ -75,6 +84,7 @@ pub use system::SystemSampler;
 #[cfg(feature = "sysinfo")]
 mod system {
     use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    use tokio::task::{JoinHandle, spawn_blocking};
 
     use super::{Readings, Sampler};
 
@@ -83,9 +93,15 @@ mod system {
     ///
     /// CPU use is measured between two refreshes: the first sample refreshes twice, 200 ms
     /// apart; later samples measure since the previous one.
+    ///
+    /// A read cannot be interrupted once it runs on its blocking thread. If the monitor gives
+    /// a sample up, the read goes on and the next sample waits for it rather than starting
+    /// another, so a hung `/proc` holds one blocking thread, not one per interval.
     #[derive(Debug, Default)]
     pub struct SystemSampler {
         system: Option<System>,
+        /// The read of a sample that was given up, still running.
+        reading: Option<JoinHandle<(System, Readings)>>,
     }
 
     impl SystemSampler {
@@ -98,7 +114,9 @@ mod system {
     impl Sampler for SystemSampler {
         async fn sample(&mut self) -> Readings {
             let previous = self.system.take();
-            let read = tokio::task::spawn_blocking(move || read(previous)).await;
+            let reading = self.reading.get_or_insert_with(|| spawn_blocking(move || read(previous)));
+            let read = reading.await;
+            self.reading = None;
             match read {
                 Ok((system, readings)) => {
                     self.system = Some(system);
@@ -131,7 +149,8 @@ mod system {
     fn threads_of(system: &mut System, pid: Pid) -> Option<usize> {
         let kind = ProcessRefreshKind::nothing().with_tasks();
         system.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, kind);
-        // The process itself is a thread too; `tasks` lists the others.
-        system.process(pid)?.tasks().map(|tasks| tasks.len().max(1))
+        // sysinfo 0.36 lists `/proc/<pid>/task` but skips the entry named `<pid>`: the main
+        // thread. So `tasks` holds the other threads, and the main thread is one more.
+        system.process(pid)?.tasks().map(|others| others.len() + 1)
     }
 }

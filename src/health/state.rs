@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::hooks::{ActionFn, RecoveryFn};
+use super::recovery::RecoveryRunner;
 use super::{CheckStatus, ErrorReport, HealthConfig, HealthLevel, Readings};
 
 #[derive(Debug, Default)]
@@ -17,6 +18,7 @@ pub(crate) struct Latest {
     pub(crate) readings: Readings,
     pub(crate) error_rate: Option<f64>,
     pub(crate) checks: Vec<CheckStatus>,
+    /// When the sampler last answered (a sample that timed out leaves it).
     pub(crate) sampled_at: Option<Instant>,
 }
 
@@ -48,6 +50,8 @@ pub(crate) struct HealthState {
     recoveries: HashMap<String, RecoveryFn>,
     last_recovery: Mutex<HashMap<String, Instant>>,
     pub(crate) emergency: Vec<ActionFn>,
+    /// Where the recovery callbacks run: one tracked task, stopped with the governor.
+    pub(crate) runner: RecoveryRunner,
 }
 
 impl HealthState {
@@ -64,6 +68,7 @@ impl HealthState {
             recoveries,
             last_recovery: Mutex::default(),
             emergency,
+            runner: RecoveryRunner::default(),
         }
     }
 
@@ -71,7 +76,8 @@ impl HealthState {
         *self.level.borrow()
     }
 
-    /// Alive unless the monitor has stopped sampling: no sample for three intervals.
+    /// Alive unless the monitor has stopped getting readings: none for three intervals (the
+    /// monitor or its sampler is stuck).
     pub(crate) fn is_live(&self) -> bool {
         if !self.config.enabled {
             return true;
