@@ -4,6 +4,7 @@ mod support;
 
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bursar::{Error, Governor, Rejection};
@@ -73,14 +74,24 @@ async fn ten_thousand_operations_through_ten_workers_never_exceed_ten() {
 async fn the_limit_holds_on_the_multi_thread_runtime() {
     let gov = governor(3, 10_000);
     let gauge = Arc::new(Gauge::default());
+    // Until three calls have been inside at once, each call waits inside for company: so the
+    // peak is exactly the limit — at least 3 because they wait for each other, at most 3
+    // because the governor lets no fourth in while they wait.
+    let full = Arc::new(AtomicBool::new(false));
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..2_000 {
-        let (gov, gauge) = (gov.clone(), Arc::clone(&gauge));
+        let (gov, gauge, full) = (gov.clone(), Arc::clone(&gauge), Arc::clone(&full));
         calls.spawn(async move {
             gov.run(|| {
-                let gauge = Arc::clone(&gauge);
+                let (gauge, full) = (Arc::clone(&gauge), Arc::clone(&full));
                 async move {
                     let _inside = gauge.enter();
+                    while !full.load(Ordering::SeqCst) {
+                        if gauge.current() == 3 {
+                            full.store(true, Ordering::SeqCst);
+                        }
+                        tokio::task::yield_now().await;
+                    }
                     tokio::task::yield_now().await;
                     Ok::<_, Io>(())
                 }
@@ -88,10 +99,15 @@ async fn the_limit_holds_on_the_multi_thread_runtime() {
             .await
         });
     }
-    while let Some(joined) = calls.join_next().await {
-        joined.unwrap().unwrap();
-    }
-    assert!(gauge.peak() <= 3, "peak {}", gauge.peak());
+    let all_done = async {
+        while let Some(joined) = calls.join_next().await {
+            joined.unwrap().unwrap();
+        }
+    };
+    // Fewer than three workers at once would leave the first calls waiting for company forever.
+    let done = tokio::time::timeout(std::time::Duration::from_secs(60), all_done).await;
+    assert!(done.is_ok(), "three calls never got inside together (peak {})", gauge.peak());
+    assert_eq!(gauge.peak(), 3);
     let status = gov.status().workers;
     assert_eq!((status.completed, status.active, status.queued), (2_000, 0, 0));
 }
