@@ -106,11 +106,11 @@ impl Governor {
         self.execute(op, CallPlan::new(self), (AnyError, (), (), AnyError)).await
     }
 
-    pub(super) async fn execute<Op, Fut, T, E, W, N, A, F>(
+    pub(crate) async fn execute<Op, Fut, T, E, W, N, A, F>(
         &self,
-        mut op: Op,
+        op: Op,
         plan: CallPlan,
-        mut hooks: Hooks<W, N, A, F>,
+        hooks: Hooks<W, N, A, F>,
     ) -> Result<T, Error<E>>
     where
         Op: FnMut() -> Fut,
@@ -121,7 +121,31 @@ impl Governor {
         F: RetryWhen<E>,
     {
         let workers = &*self.inner.workers;
-        let mut call = InFlight::enter(workers, plan.name)?;
+        let call = InFlight::enter(workers, plan.name)?;
+        self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), op, plan, hooks).await
+    }
+
+    /// The call path after admission: the breaker, then `first` gives the first worker's
+    /// ticket (a call whose worker was reserved in advance passes it ready), then the attempts.
+    pub(crate) async fn execute_admitted<Wk, L, R, Op, Fut, T, E, W, N, A, F>(
+        &self,
+        mut call: InFlight<Wk>,
+        first: R,
+        mut op: Op,
+        plan: CallPlan,
+        mut hooks: Hooks<W, N, A, F>,
+    ) -> Result<T, Error<E>>
+    where
+        Wk: Deref<Target = Workers>,
+        L: Deref<Target = Lane> + Clone,
+        R: FnOnce() -> Result<Ticket<L>, Rejection>,
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        W: RetryWhen<E>,
+        N: RetryNotify<Error<E>>,
+        A: RetryAdjust<Error<E>>,
+        F: RetryWhen<E>,
+    {
         let breaker = self.inner.breakers.for_key(plan.key.as_ref());
         let probe = match breaker.try_acquire_lazy() {
             Ok(probe) => probe,
@@ -130,7 +154,7 @@ impl Governor {
                 return Err(call.reject(rejection).into());
             }
         };
-        let first = Ticket::reserve(&*workers.tasks);
+        let first = first();
         let cut_off = AtomicBool::new(false);
         let attempts = |permit| self.attempts(permit, probe, &breaker, &mut op, &plan, &mut hooks, &cut_off);
         governed(call, first, &cut_off, attempts).await
@@ -138,9 +162,9 @@ impl Governor {
 
     /// The retry loop of one call.
     #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
-    async fn attempts<Op, Fut, T, E, W, N, A, F>(
+    async fn attempts<L, Op, Fut, T, E, W, N, A, F>(
         &self,
-        first: Permit<&Lane>,
+        first: Permit<L>,
         probe: BreakerPermit<'_>,
         breaker: &BreakerRef<'_>,
         op: &mut Op,
@@ -149,6 +173,7 @@ impl Governor {
         cut_off: &AtomicBool,
     ) -> Result<T, Error<E>>
     where
+        L: Deref<Target = Lane>,
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         W: RetryWhen<E>,
@@ -161,10 +186,10 @@ impl Governor {
         // Only a call with a deadline reads the clock before it fails.
         let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
         let mut attempts = None;
-        let (mut permit, mut probe) = (first, probe);
+        let (mut worker, mut probe) = (Worker::First(first), probe);
         loop {
             let report = Report::new(probe, breaker, cut_off);
-            let result = attempt(permit, op, plan.attempt_timeout).await;
+            let result = attempt(worker, op, plan.attempt_timeout).await;
             report.outcome(&result, failure_when);
             let error = match result {
                 Ok(value) => return Ok(value),
@@ -209,7 +234,7 @@ impl Governor {
                     return Err(error);
                 }
             };
-            permit = Ticket::reserve(&*workers.tasks)?.ready().await?;
+            worker = Worker::Later(Ticket::reserve(&*workers.tasks)?.ready().await?);
         }
     }
 }
@@ -261,9 +286,16 @@ impl Drop for Report<'_> {
     }
 }
 
+/// The worker an attempt holds: the call's first, however the call holds its lane, or one
+/// taken for a retry. Dropping it releases the worker.
+enum Worker<'a, L: Deref<Target = Lane>> {
+    First(#[allow(dead_code, reason = "held for its drop")] Permit<L>),
+    Later(#[allow(dead_code, reason = "held for its drop")] Permit<&'a Lane>),
+}
+
 /// One attempt: the operation, holding its worker, under the attempt timeout if there is one.
 async fn attempt<L, Op, Fut, T, E>(
-    permit: Permit<L>,
+    worker: Worker<'_, L>,
     op: &mut Op,
     timeout: Option<Duration>,
 ) -> Result<T, Error<E>>
@@ -272,7 +304,7 @@ where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let _worker = permit;
+    let _worker = worker;
     let outcome = match timeout {
         None => op().await,
         Some(after) => {

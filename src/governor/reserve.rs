@@ -1,0 +1,45 @@
+//! Calls whose first worker is reserved before the call is made: what a `tower` service's
+//! readiness needs. The reservation is an owned [`InFlight`] guard and an owned worker
+//! [`Permit`] (or a place in the queue), so it can live in a service between `poll_ready` and
+//! `call`, and dropping it at any point releases both.
+
+use std::sync::Arc;
+
+use super::Governor;
+use super::run::CallPlan;
+use crate::Rejection;
+use crate::breaker::BreakerState;
+use crate::workers::{InFlight, Lane, Permit, Ticket, Workers};
+
+/// An admitted call that holds its place: a worker, or a place in the queue.
+pub(crate) type Admitted = InFlight<Arc<Workers>>;
+/// A worker reserved for a call not made yet.
+pub(crate) type ReservedWorker = Permit<Arc<Lane>>;
+
+impl Governor {
+    /// The governor's default plan for one call, to be changed field by field.
+    pub(crate) fn default_plan(&self) -> CallPlan {
+        CallPlan::new(self)
+    }
+
+    /// True if the breaker for `key` turns calls away now (open or forced open): a
+    /// reservation should not take a queue place for a call the breaker will reject.
+    pub(crate) fn circuit_is_open(&self, key: Option<&String>) -> bool {
+        let breaker = self.inner.breakers.for_key(key);
+        matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
+    }
+
+    /// Admits one call and takes its first worker if one is free, or a queue place.
+    ///
+    /// # Errors
+    ///
+    /// The [`Rejection`] (shutting down, shedding, queue full), already counted and logged.
+    pub(crate) fn reserve(&self, name: &'static str) -> Result<(Admitted, Ticket<Arc<Lane>>), Rejection> {
+        let workers = Arc::clone(&self.inner.workers);
+        let mut call = InFlight::enter(workers, name)?;
+        match Ticket::reserve(Arc::clone(&self.inner.workers.tasks)) {
+            Ok(ticket) => Ok((call, ticket)),
+            Err(rejection) => Err(call.reject(rejection)),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! What a governed service's readiness holds between `poll_ready` and `call`.
+
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::governor::{Admitted, CallPlan, ReservedWorker};
+use crate::workers::Ticket;
+use crate::{Governor, Rejection};
+
+type WorkerWait = Pin<Box<dyn Future<Output = Result<ReservedWorker, Rejection>> + Send + Sync>>;
+
+/// A worker reserved by readiness. Dropped unused — the service dropped, or `call` never
+/// made — it releases the worker and queue place and counts the call as abandoned.
+#[derive(Default)]
+pub(crate) enum Reservation {
+    /// Nothing reserved yet.
+    #[default]
+    Empty,
+    /// Admitted, waiting in the queue for a worker.
+    Waiting { call: Admitted, wait: WorkerWait },
+    /// Admitted, holding a worker: the next `call` runs on it.
+    Ready { call: Admitted, worker: ReservedWorker },
+    /// Turned away (already counted): the next `call` answers with it.
+    Rejected(Rejection),
+    /// The breaker was open: the next `call` takes the plain path, which fails fast.
+    Unreserved,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reservation::Empty => "Empty",
+            Reservation::Waiting { .. } => "Waiting",
+            Reservation::Ready { .. } => "Ready",
+            Reservation::Rejected(_) => "Rejected",
+            Reservation::Unreserved => "Unreserved",
+        })
+    }
+}
+
+impl Reservation {
+    /// Reserves a worker for `plan`'s call, waiting in the queue if none is free.
+    pub(crate) fn poll_reserve(&mut self, gov: &Governor, plan: &CallPlan, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            *self = match mem::take(self) {
+                Reservation::Empty => Self::reserve(gov, plan),
+                Reservation::Waiting { call, mut wait } => match wait.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        *self = Reservation::Waiting { call, wait };
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(worker)) => Reservation::Ready { call, worker },
+                    Poll::Ready(Err(rejection)) => {
+                        let mut call = call;
+                        Reservation::Rejected(call.reject(rejection))
+                    }
+                },
+                held => {
+                    *self = held;
+                    return Poll::Ready(());
+                }
+            };
+        }
+    }
+
+    fn reserve(gov: &Governor, plan: &CallPlan) -> Reservation {
+        if gov.circuit_is_open(plan.key.as_ref()) {
+            return Reservation::Unreserved;
+        }
+        match gov.reserve(plan.name) {
+            Ok((call, Ticket::Ready(worker))) => Reservation::Ready { call, worker },
+            Ok((call, waiting)) => Reservation::Waiting { call, wait: Box::pin(waiting.ready()) },
+            Err(rejection) => Reservation::Rejected(rejection),
+        }
+    }
+
+    /// Takes what readiness reserved, leaving nothing for the next call.
+    pub(crate) fn take(&mut self) -> Reservation {
+        mem::take(self)
+    }
+}

@@ -1,0 +1,170 @@
+//! [`Governed`]: a tower service behind a governor's call path.
+
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use super::error::{BoxError, GovernedError, ServiceError, boxed};
+use super::layer::{Once, Retrying, Settings};
+use super::reservation::Reservation;
+use crate::Governor;
+use crate::workers::Ticket;
+
+/// How a governed service keeps a request for its attempts: [`Once`] sends it once,
+/// [`Retrying`] keeps the request and sends clones. Sealed: the layer picks it.
+pub trait Policy<Request>: sealed::Sealed {
+    /// True if a failed request may be sent again.
+    #[doc(hidden)]
+    const SENDS_AGAIN: bool;
+    /// What the call keeps between attempts.
+    #[doc(hidden)]
+    type Kept: Send + 'static;
+    /// Keeps the request.
+    #[doc(hidden)]
+    fn keep(request: Request) -> Self::Kept;
+    /// The request for the next attempt, if it can be sent again.
+    #[doc(hidden)]
+    fn next(kept: &mut Self::Kept) -> Option<Request>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Once {}
+    impl Sealed for super::Retrying {}
+}
+
+impl<Request: Send + 'static> Policy<Request> for Once {
+    const SENDS_AGAIN: bool = false;
+    type Kept = Option<Request>;
+    fn keep(request: Request) -> Self::Kept {
+        Some(request)
+    }
+    fn next(kept: &mut Self::Kept) -> Option<Request> {
+        kept.take()
+    }
+}
+
+impl<Request: Clone + Send + 'static> Policy<Request> for Retrying {
+    const SENDS_AGAIN: bool = true;
+    type Kept = Request;
+    fn keep(request: Request) -> Self::Kept {
+        request
+    }
+    fn next(kept: &mut Self::Kept) -> Option<Request> {
+        Some(kept.clone())
+    }
+}
+
+/// A service behind a governor's call path, made by [`GovernorLayer`](super::GovernorLayer).
+///
+/// Cloning it gives a service with the same inner service and governor and no reservation.
+pub struct Governed<S, P = Once> {
+    inner: S,
+    gov: Governor,
+    settings: Arc<Settings>,
+    reservation: Reservation,
+    policy: PhantomData<fn() -> P>,
+}
+
+impl<S, P> Governed<S, P> {
+    pub(crate) fn new(inner: S, gov: Governor, settings: Arc<Settings>) -> Self {
+        Governed { inner, gov, settings, reservation: Reservation::Empty, policy: PhantomData }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone, P> Clone for Governed<S, P> {
+    fn clone(&self) -> Self {
+        Governed::new(self.inner.clone(), self.gov.clone(), Arc::clone(&self.settings))
+    }
+}
+
+impl<S: std::fmt::Debug, P> std::fmt::Debug for Governed<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governed")
+            .field("inner", &self.inner)
+            .field("settings", &self.settings)
+            .field("reservation", &self.reservation)
+            .finish_non_exhaustive()
+    }
+}
+
+type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
+
+impl<S, P, Request> Service<Request> for Governed<S, P>
+where
+    S: Service<Request> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Response: Send + 'static,
+    S::Future: Send + 'static,
+    P: Policy<Request>,
+    Request: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Response>;
+
+    /// Ready when the inner service is ready and a worker is reserved (see the module docs).
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // The inner service's readiness comes first: a service that is not ready takes no
+        // queue place.
+        match self.inner.poll_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(error)) => {
+                return Poll::Ready(Err(boxed(GovernedError::Operation(ServiceError::new(error)))));
+            }
+            Poll::Ready(Ok(())) => {}
+        }
+        self.reservation.poll_reserve(&self.gov, &self.settings.plan, cx).map(Ok)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The instance that was polled ready makes the first attempt; a clone stays here, and
+        // a retrying service keeps one more for its later attempts.
+        let stays = self.inner.clone();
+        let mut first = Some(std::mem::replace(&mut self.inner, stays));
+        let spare = P::SENDS_AGAIN.then(|| self.inner.clone());
+        let mut kept = P::keep(request);
+        let op = move || {
+            let service = first.take().or_else(|| spare.clone());
+            let request = P::next(&mut kept);
+            async move {
+                let (Some(mut service), Some(request)) = (service, request) else {
+                    // Unreachable by construction: a `Once` plan makes exactly one attempt.
+                    return Err(ServiceError::new("this request cannot be sent twice"));
+                };
+                poll_fn(|cx| service.poll_ready(cx)).await.map_err(ServiceError::new)?;
+                service.call(request).await.map_err(ServiceError::new)
+            }
+        };
+        let (gov, settings) = (self.gov.clone(), Arc::clone(&self.settings));
+        let (when, failure_when) = (settings.when, settings.failure_when);
+        let hooks = (
+            move |error: &ServiceError| when(&error.0),
+            (),
+            (),
+            move |error: &ServiceError| failure_when(&error.0),
+        );
+        let plan = settings.plan.clone();
+        match self.reservation.take() {
+            Reservation::Ready { call, worker } => Box::pin(async move {
+                let first = move || Ok(Ticket::Ready(worker));
+                gov.execute_admitted(call, first, op, plan, hooks).await.map_err(boxed)
+            }),
+            Reservation::Rejected(rejection) => {
+                Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))))
+            }
+            // The breaker was open at readiness (or `call` came without readiness): the plain
+            // call path decides, failing fast while the circuit is open.
+            _ => Box::pin(async move { gov.execute(op, plan, hooks).await.map_err(boxed) }),
+        }
+    }
+}
