@@ -56,6 +56,9 @@
 //!
 //! - `serde` (default): `Serialize`/`Deserialize` for [`GovernorConfig`] and [`Status`].
 //! - `sysinfo` (default): [`health::SystemSampler`], the default source of health readings.
+//! - `metrics`: counters, gauges and a histogram through the `metrics` facade; the module
+//!   `bursar::metrics` lists every name, and `Governor::record_metrics` publishes the gauges.
+//! - `tower`: `bursar::tower::GovernorLayer`, a `tower::Layer` over the call path.
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -67,10 +70,14 @@ mod counter_set;
 mod error;
 mod governor;
 pub mod health;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod pool;
 pub mod ports;
 pub mod retry;
 mod sync;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod workers;
 
 #[cfg(feature = "toml")]

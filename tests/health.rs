@@ -290,6 +290,26 @@ async fn liveness_fails_only_when_the_monitor_stops_sampling() {
     let _: Option<Error<Io>> = None;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_sampler_that_never_answers_leaves_the_level_unknown_and_liveness_false() {
+    struct Silent;
+    impl Sampler for Silent {
+        async fn sample(&mut self) -> Readings {
+            std::future::pending().await
+        }
+    }
+    let gov = Governor::builder().health(config()).sampler(Silent).build().unwrap();
+    sleep_secs(25).await;
+    assert!(gov.liveness(), "25 s without a reading is within three intervals");
+    sleep_secs(40).await; // 65 s: six samples given up
+    let health = gov.status().health;
+    assert_eq!(
+        (health.status, health.cpu_percent, health.live, health.ready),
+        (HealthLevel::Unknown, None, false, false)
+    );
+    assert!(!gov.liveness());
+}
+
 /// Reads once with CPU at its warning threshold, then never answers again.
 struct HangsAfterFirst(Arc<AtomicUsize>);
 

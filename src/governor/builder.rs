@@ -217,13 +217,13 @@ impl GovernorBuilder {
         let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, emergency));
         let breakers = Arc::new(Breakers::new(&config.breaker, transitions)?);
         let background = Background::default();
+        let mut monitor = None;
         if health_config.enabled {
             let sampler = hooks.sampler.unwrap_or_else(default_sampler);
             let mut checks = hooks.checks;
             checks.push(("circuit breakers".to_owned(), open_breakers_check(&breakers)));
             checks.push(("connection pools".to_owned(), busy_pools_check(&pools)));
-            let monitor = Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, checks);
-            background.track(runtime.spawn(monitor.run()).abort_handle());
+            monitor = Some(Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, checks));
         }
         let retry = Arc::new(RetryPolicy::new(&config.retry)?);
         if let Some(settler) = retry.settler() {
@@ -233,7 +233,16 @@ impl GovernorBuilder {
         let pool_config = config.pool.clone();
         let inner =
             Inner { workers, retry, health, ports, breakers, pools, pool_config, runtime, background };
-        Ok(Governor { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        // Spawned once the governor exists: with `metrics` it publishes the governor's gauges.
+        if let Some(monitor) = monitor {
+            #[cfg(feature = "metrics")]
+            let monitor = monitor.publishing(super::metrics::publisher(&inner));
+            inner.background.track(inner.runtime.spawn(monitor.run()).abort_handle());
+        }
+        #[cfg(feature = "metrics")]
+        crate::metrics::describe();
+        Ok(Governor { inner })
     }
 }
 

@@ -5,7 +5,11 @@ mod breakers;
 mod builder;
 mod call;
 mod health;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod pools;
+#[cfg(feature = "tower")]
+mod reserve;
 mod run;
 mod shutdown;
 mod spawn;
@@ -23,6 +27,10 @@ use background::Background;
 
 pub use builder::GovernorBuilder;
 pub use call::Call;
+#[cfg(feature = "tower")]
+pub(crate) use reserve::{Admitted, ReservedWorker};
+#[cfg(feature = "tower")]
+pub(crate) use run::CallPlan;
 pub use shutdown::ShutdownReport;
 pub use status::{BlockingStatus, HealthStatus, Status, WorkerStatus};
 pub use task_handle::TaskHandle;

@@ -22,6 +22,9 @@ pub(crate) struct Monitor {
     pub(crate) checks: Vec<(String, CheckFn)>,
     hysteresis: Hysteresis,
     errors: ErrorWindow,
+    /// Publishes the governor's gauges after each sample.
+    #[cfg(feature = "metrics")]
+    publish: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Monitor {
@@ -34,7 +37,23 @@ impl Monitor {
         let config = &state.config;
         let hysteresis = Hysteresis::new(config.dwell());
         let errors = ErrorWindow::new(config.error_window, config.error_min_calls);
-        Monitor { state, workers, sampler, checks, hysteresis, errors }
+        Monitor {
+            state,
+            workers,
+            sampler,
+            checks,
+            hysteresis,
+            errors,
+            #[cfg(feature = "metrics")]
+            publish: None,
+        }
+    }
+
+    /// Calls `publish` after each sample, once the level it judged is in force.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publishing(mut self, publish: impl Fn() + Send + Sync + 'static) -> Self {
+        self.publish = Some(Box::new(publish));
+        self
     }
 
     /// Samples forever, once per interval, starting at once.
@@ -56,6 +75,13 @@ impl Monitor {
             Some(readings) => (readings, Some(now)),
             None => self.previous_readings(),
         };
+        if sampled_at.is_none() {
+            // The sampler has never answered: no readings is not "healthy", so the level stays
+            // unknown (and readiness false) until it does.
+            *self.state.latest.lock() = Latest { readings, error_rate, checks, sampled_at };
+            self.published();
+            return;
+        }
         let raw = self.judge(&readings, error_rate, &checks);
         let previous = self.hysteresis.current();
         let level = self.hysteresis.observe(raw, now);
@@ -63,6 +89,15 @@ impl Monitor {
         tracing::trace!(target: "bursar::health", ?readings, ?error_rate, %raw, %level, "sampled");
         if level != previous {
             self.enter(previous, level).await;
+        }
+        self.published();
+    }
+
+    /// Publishes the gauges, with the `metrics` feature, once a sample is in force.
+    fn published(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(publish) = &self.publish {
+            publish();
         }
     }
 

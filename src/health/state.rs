@@ -52,6 +52,8 @@ pub(crate) struct HealthState {
     pub(crate) emergency: Vec<ActionFn>,
     /// Where the recovery callbacks run: one tracked task, stopped with the governor.
     pub(crate) runner: RecoveryRunner,
+    /// When the monitor began: liveness counts from here until the sampler first answers.
+    started: Instant,
 }
 
 impl HealthState {
@@ -69,6 +71,7 @@ impl HealthState {
             last_recovery: Mutex::default(),
             emergency,
             runner: RecoveryRunner::default(),
+            started: Instant::now(),
         }
     }
 
@@ -77,13 +80,13 @@ impl HealthState {
     }
 
     /// Alive unless the monitor has stopped getting readings: none for three intervals (the
-    /// monitor or its sampler is stuck).
+    /// monitor or its sampler is stuck), counted from the start until the first reading.
     pub(crate) fn is_live(&self) -> bool {
         if !self.config.enabled {
             return true;
         }
         let limit = self.config.interval.saturating_mul(3).max(Duration::from_secs(1));
-        self.latest.lock().sampled_at.is_none_or(|at| at.elapsed() <= limit)
+        self.latest.lock().sampled_at.unwrap_or(self.started).elapsed() <= limit
     }
 
     /// Counts a reported error and, if it is recoverable and its kind's callback is not

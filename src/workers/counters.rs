@@ -29,6 +29,8 @@ pub(crate) struct Counters(CounterSet<KINDS>);
 impl Counters {
     pub(crate) fn add(&self, count: Count) {
         self.0.add(count as usize, 1);
+        #[cfg(feature = "metrics")]
+        crate::metrics::events::counted(count);
     }
 
     pub(crate) fn get(&self, count: Count) -> u64 {

@@ -54,6 +54,8 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     }
 
     fn record<T, E>(&mut self, result: &Result<T, Error<E>>) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::events::settled(result);
         let (counters, call) = (&self.workers.counters, self.name);
         self.exit = Some(Exit::Finished);
         match result {
@@ -88,14 +90,19 @@ impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
     fn drop(&mut self) {
         if self.exit.is_none() {
             self.workers.counters.add(Count::Abandoned);
+            #[cfg(feature = "metrics")]
+            crate::metrics::events::abandoned();
             tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
         }
         self.workers.drain.leave(Some(self.exit.unwrap_or(Exit::Finished)));
     }
 }
 
+/// Every rejection passes here, and each ends its call: counted once, by reason.
 fn record_rejection(workers: &Workers, rejection: Rejection, call: &'static str) -> Rejection {
     workers.counters.add_rejection(rejection);
+    #[cfg(feature = "metrics")]
+    crate::metrics::events::rejected(rejection);
     tracing::debug!(target: "bursar::workers", call, %rejection, "call rejected");
     rejection
 }

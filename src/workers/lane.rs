@@ -24,6 +24,9 @@ pub(crate) struct Lane {
     pub(crate) waiting: AtomicUsize,
     pub(crate) queue_limit: usize,
     pub(crate) queue_timeout: Option<Duration>,
+    /// Which lane this is, for the `lane` label of the queue-wait histogram.
+    #[cfg(feature = "metrics")]
+    pub(crate) label: crate::metrics::events::LaneLabel,
 }
 
 impl Lane {
@@ -36,7 +39,16 @@ impl Lane {
             waiting: AtomicUsize::new(0),
             queue_limit,
             queue_timeout,
+            #[cfg(feature = "metrics")]
+            label: crate::metrics::events::LaneLabel::Tasks,
         }
+    }
+
+    /// Names the lane in metrics; a lane is `Tasks` unless named otherwise.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn labelled(mut self, label: crate::metrics::events::LaneLabel) -> Self {
+        self.label = label;
+        self
     }
 
     /// The effective limit: at most this many permits are in use once resize debt is paid.

@@ -70,13 +70,12 @@ impl HealthGate {
 
 impl Workers {
     pub(crate) fn new(config: &WorkerConfig, gate: HealthGate) -> Self {
+        let blocking = Lane::new(config.blocking_threads, config.blocking_queue_limit, config.queue_timeout);
+        #[cfg(feature = "metrics")]
+        let blocking = blocking.labelled(crate::metrics::events::LaneLabel::Blocking);
         Workers {
             tasks: Arc::new(Lane::new(config.max_workers, config.queue_limit, config.queue_timeout)),
-            blocking: Arc::new(Lane::new(
-                config.blocking_threads,
-                config.blocking_queue_limit,
-                config.queue_timeout,
-            )),
+            blocking: Arc::new(blocking),
             drain: Drain::default(),
             counters: Counters::default(),
             max_task_duration: config.max_task_duration,

@@ -28,6 +28,9 @@ impl<L: Deref<Target = Lane>> Drop for Permit<L> {
 #[must_use = "dropping the slot leaves the queue"]
 pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
     lane: L,
+    /// When the call took its place, for the queue-wait histogram.
+    #[cfg(feature = "metrics")]
+    queued_at: tokio::time::Instant,
 }
 
 impl<L: Deref<Target = Lane>> Drop for QueueSlot<L> {
@@ -49,7 +52,12 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
     pub(crate) fn reserve(lane: L) -> Result<Self, Rejection> {
         let acquired = lane.semaphore.try_acquire().map(|permit| permit.forget());
         match acquired {
-            Ok(()) => return Ok(Ticket::Ready(Permit { lane })),
+            Ok(()) => {
+                // The hot path waited for nothing: a 0 sample, without reading the clock.
+                #[cfg(feature = "metrics")]
+                crate::metrics::events::queue_waited(lane.label, 0.0);
+                return Ok(Ticket::Ready(Permit { lane }));
+            }
             Err(TryAcquireError::Closed) => return Err(Rejection::ShuttingDown),
             Err(TryAcquireError::NoPermits) => {}
         }
@@ -60,7 +68,11 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
                 (waiting < limit).then_some(waiting + 1)
             })
             .map_err(|_| Rejection::QueueFull { limit })?;
-        Ok(Ticket::Waiting(QueueSlot { lane }))
+        Ok(Ticket::Waiting(QueueSlot {
+            lane,
+            #[cfg(feature = "metrics")]
+            queued_at: tokio::time::Instant::now(),
+        }))
     }
 
     /// Waits in the queue, if queued, until a permit is free.
@@ -80,6 +92,8 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
                 .map_err(|_elapsed| Rejection::QueueTimeout { waited })?,
         };
         acquired.map_err(|_closed| Rejection::ShuttingDown)?.forget();
+        #[cfg(feature = "metrics")]
+        crate::metrics::events::queue_waited(slot.lane.label, slot.queued_at.elapsed().as_secs_f64());
         // The slot is dropped on return: the call leaves the queue holding its permit.
         Ok(Permit { lane: slot.lane.clone() })
     }

@@ -1,0 +1,84 @@
+//! [`describe`]: the unit and help text of every metric, for exporters that show them.
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+use super::*;
+
+/// Gives every bursar metric its unit and help text in the recorder in force (Prometheus
+/// shows them as `# HELP` lines).
+///
+/// [`GovernorBuilder::build`](crate::GovernorBuilder::build) calls it, so a recorder installed
+/// before the governor is built needs nothing more. Call it yourself after installing a
+/// recorder later; describing twice only repeats the same text.
+///
+/// # Examples
+///
+/// ```
+/// use metrics_exporter_prometheus::PrometheusBuilder;
+///
+/// let recorder = PrometheusBuilder::new().build_recorder();
+/// let prometheus = recorder.handle();
+/// metrics::with_local_recorder(&recorder, || {
+///     bursar::metrics::describe();
+///     metrics::counter!(bursar::metrics::RETRIES_TOTAL).increment(2);
+/// });
+/// assert!(prometheus.render().contains("# HELP bursar_retries_total Retries made"));
+/// ```
+pub fn describe() {
+    describe_events();
+    describe_workers();
+    describe_parts();
+    describe_health();
+}
+
+fn describe_events() {
+    describe_counter!(CALLS_TOTAL, Unit::Count, "Governed calls and spawned tasks that ended, by outcome.");
+    describe_counter!(REJECTIONS_TOTAL, Unit::Count, "Calls turned away, by reason.");
+    describe_counter!(RETRIES_TOTAL, Unit::Count, "Retries made (attempts after a call's first).");
+    describe_counter!(
+        RETRY_BUDGET_EXHAUSTED_TOTAL,
+        Unit::Count,
+        "Calls that stopped retrying because the retry budget was spent."
+    );
+    describe_histogram!(
+        QUEUE_WAIT_SECONDS,
+        Unit::Seconds,
+        "Time from queueing to getting a worker, by lane."
+    );
+}
+
+fn describe_workers() {
+    describe_gauge!(WORKERS_MAX, Unit::Count, "The configured limit on concurrent work.");
+    describe_gauge!(WORKERS_EFFECTIVE_LIMIT, Unit::Count, "The worker limit in force (health shrinks it).");
+    describe_gauge!(WORKERS_ACTIVE, Unit::Count, "Operations holding a worker.");
+    describe_gauge!(WORKERS_QUEUED, Unit::Count, "Calls waiting for a worker.");
+    describe_gauge!(WORKERS_RETRYING, Unit::Count, "Calls sleeping between attempts, holding no worker.");
+    describe_gauge!(BLOCKING_MAX, Unit::Count, "The most blocking closures that run at once.");
+    describe_gauge!(BLOCKING_ACTIVE, Unit::Count, "Blocking closures running.");
+    describe_gauge!(BLOCKING_QUEUED, Unit::Count, "Blocking closures waiting for a thread.");
+}
+
+fn describe_parts() {
+    describe_gauge!(
+        BREAKER_STATE,
+        "Circuit breaker state by key: 0 closed, 1 half open, 2 open, 3 forced open, 4 disabled."
+    );
+    describe_gauge!(POOL_CONNECTIONS, Unit::Count, "Pooled connections by pool and state (active, idle).");
+    describe_gauge!(POOL_WAITING, Unit::Count, "Pool checkouts waiting for a connection.");
+    describe_gauge!(PORTS_LEASED, Unit::Count, "Ports leased, by range.");
+    describe_gauge!(PORTS_FREE, Unit::Count, "Ports that can be leased now, by range.");
+    describe_gauge!(PORTS_QUARANTINED, Unit::Count, "Released ports resting before reuse, by range.");
+}
+
+fn describe_health() {
+    describe_gauge!(
+        HEALTH_LEVEL,
+        "Health level: -1 unknown, 0 healthy, 1 degraded, 2 unhealthy, 3 critical."
+    );
+    describe_gauge!(HEALTH_CPU_PERCENT, Unit::Percent, "System CPU use at the last health sample.");
+    describe_gauge!(HEALTH_MEMORY_PERCENT, Unit::Percent, "System memory in use at the last health sample.");
+    describe_gauge!(HEALTH_THREADS, Unit::Count, "This process's threads at the last health sample.");
+    describe_gauge!(HEALTH_ERROR_RATE, "Failed fraction of the calls in the error window, 0 to 1.");
+    describe_counter!(HEALTH_ERRORS_TOTAL, Unit::Count, "Errors reported to the health monitor.");
+    describe_counter!(HEALTH_RECOVERIES_TOTAL, Unit::Count, "Recoveries that ran and returned true.");
+}

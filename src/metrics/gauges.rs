@@ -1,0 +1,97 @@
+//! The gauges, set from one [`Status`] snapshot: workers, breakers, pools, ports and health.
+
+use std::collections::BTreeMap;
+
+use metrics::{counter, gauge};
+
+use super::*;
+use crate::breaker::{BreakerSnapshot, BreakerState};
+use crate::health::HealthLevel;
+use crate::pool::PoolStats;
+use crate::ports::RangeStatus;
+use crate::{HealthStatus, Status, WorkerStatus};
+
+/// Sets every gauge (and the two health totals) from `status`.
+pub(crate) fn publish(status: &Status) {
+    workers(&status.workers);
+    breakers(&status.breakers);
+    pools(&status.pools);
+    ports(&status.ports);
+    health(&status.health);
+}
+
+fn workers(workers: &WorkerStatus) {
+    gauge!(WORKERS_MAX).set(workers.max_workers as f64);
+    gauge!(WORKERS_EFFECTIVE_LIMIT).set(workers.effective_limit as f64);
+    gauge!(WORKERS_ACTIVE).set(workers.active as f64);
+    gauge!(WORKERS_QUEUED).set(workers.queued as f64);
+    gauge!(WORKERS_RETRYING).set(workers.retrying as f64);
+    let blocking = &workers.blocking;
+    gauge!(BLOCKING_MAX).set(blocking.max_threads as f64);
+    gauge!(BLOCKING_ACTIVE).set(blocking.active as f64);
+    gauge!(BLOCKING_QUEUED).set(blocking.queued as f64);
+}
+
+fn breakers(breakers: &BTreeMap<String, BreakerSnapshot>) {
+    for (key, breaker) in breakers {
+        gauge!(BREAKER_STATE, "key" => key.clone()).set(breaker_state(breaker.state));
+    }
+}
+
+/// The value of `bursar_breaker_state`: the more closed to traffic, the higher.
+fn breaker_state(state: BreakerState) -> f64 {
+    match state {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
+        BreakerState::ForcedOpen => 3.0,
+        BreakerState::Disabled => 4.0,
+    }
+}
+
+fn pools(pools: &BTreeMap<String, PoolStats>) {
+    for (name, pool) in pools {
+        gauge!(POOL_CONNECTIONS, "pool" => name.clone(), "state" => "active").set(pool.active as f64);
+        gauge!(POOL_CONNECTIONS, "pool" => name.clone(), "state" => "idle").set(pool.idle as f64);
+        gauge!(POOL_WAITING, "pool" => name.clone()).set(pool.waiting as f64);
+    }
+}
+
+fn ports(ranges: &BTreeMap<String, RangeStatus>) {
+    for (range, status) in ranges {
+        gauge!(PORTS_LEASED, "range" => range.clone()).set(status.leased as f64);
+        gauge!(PORTS_FREE, "range" => range.clone()).set(status.free as f64);
+        gauge!(PORTS_QUARANTINED, "range" => range.clone()).set(status.quarantined as f64);
+    }
+}
+
+fn health(health: &HealthStatus) {
+    gauge!(HEALTH_LEVEL).set(health_level(health.status));
+    // A reading not known yet stays unset: a 0 would read as an idle, healthy machine.
+    if let Some(cpu) = health.cpu_percent {
+        gauge!(HEALTH_CPU_PERCENT).set(cpu);
+    }
+    if let Some(memory) = health.memory_percent {
+        gauge!(HEALTH_MEMORY_PERCENT).set(memory);
+    }
+    if let Some(threads) = health.active_threads {
+        gauge!(HEALTH_THREADS).set(threads as f64);
+    }
+    if let Some(rate) = health.error_rate {
+        gauge!(HEALTH_ERROR_RATE).set(rate);
+    }
+    // Counted by the health state itself; set whole so they equal the status exactly.
+    counter!(HEALTH_ERRORS_TOTAL).absolute(health.total_errors);
+    counter!(HEALTH_RECOVERIES_TOTAL).absolute(health.total_recoveries);
+}
+
+/// The value of `bursar_health_level`: its order, with `unknown` below every real level.
+fn health_level(level: HealthLevel) -> f64 {
+    match level {
+        HealthLevel::Unknown => -1.0,
+        HealthLevel::Healthy => 0.0,
+        HealthLevel::Degraded => 1.0,
+        HealthLevel::Unhealthy => 2.0,
+        HealthLevel::Critical => 3.0,
+    }
+}
