@@ -274,3 +274,42 @@ async fn every_transition_reaches_the_governors_callback_with_the_breakers_name(
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_queued_while_the_circuit_opens_is_rejected_when_its_worker_comes() {
+    let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let holder = {
+        let (gov, gate) = (gov.clone(), Arc::clone(&gate));
+        tokio::spawn(async move {
+            gov.run(|| async {
+                gate.acquire().await.map(|permit| permit.forget()).map_err(|_| io_error("closed"))
+            })
+            .await
+        })
+    };
+    until(|| gov.status().workers.active == 1).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let queued = {
+        let (gov, runs) = (gov.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            gov.run(|| async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Io>(())
+            })
+            .await
+        })
+    };
+    until(|| gov.status().workers.queued == 1).await;
+    gov.breaker().force_open(Instant::now());
+    gate.add_permits(1);
+    holder.await.unwrap().unwrap();
+    let error = queued.await.unwrap().unwrap_err();
+    assert!(circuit_open(&error).is_some(), "the dead dependency is not called: {error}");
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    let workers = gov.status().workers;
+    assert_eq!(
+        (workers.completed, workers.rejected_circuit_open, workers.active, workers.in_flight),
+        (1, 1, 0, 0)
+    );
+}

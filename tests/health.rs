@@ -279,6 +279,7 @@ async fn liveness_fails_only_when_the_monitor_stops_sampling() {
             Readings::new(1.0, 1.0, 1)
         }
     }
+    let (_guard, _events) = support::capture_events(); // see the silent sampler's test
     let gov = Governor::builder().health(config()).sampler(Stuck(false)).build().unwrap();
     first_sample().await;
     assert!(gov.liveness());
@@ -298,6 +299,9 @@ async fn a_sampler_that_never_answers_leaves_the_level_unknown_and_liveness_fals
             std::future::pending().await
         }
     }
+    // Captured here too: a test emitting a callsite with no subscriber while another thread's
+    // test captures it races tracing's interest cache.
+    let (_guard, events) = support::capture_events();
     let gov = Governor::builder().health(config()).sampler(Silent).build().unwrap();
     sleep_secs(25).await;
     assert!(gov.liveness(), "25 s without a reading is within three intervals");
@@ -308,6 +312,11 @@ async fn a_sampler_that_never_answers_leaves_the_level_unknown_and_liveness_fals
         (HealthLevel::Unknown, None, false, false)
     );
     assert!(!gov.liveness());
+    assert_eq!(
+        events.lines_with("the sampler did not answer within one interval").len(),
+        6,
+        "given up at 10, 20 … 60 s"
+    );
 }
 
 /// Reads once with CPU at its warning threshold, then never answers again.
