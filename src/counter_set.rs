@@ -14,6 +14,7 @@ impl<const N: usize> Default for CounterSet<N> {
 }
 
 impl<const N: usize> CounterSet<N> {
+    #[inline]
     pub(crate) fn add(&self, index: usize, by: u64) {
         // Relaxed: independent statistics; nothing is synchronised through them.
         self.0[index].fetch_add(by, Ordering::Relaxed);

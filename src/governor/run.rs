@@ -57,7 +57,9 @@ impl Governor {
     ///
     /// 1. Admission: a shutting-down governor rejects at once; so does a critical health level.
     /// 2. The circuit breaker: an open circuit rejects at once with
-    ///    [`Rejection::CircuitOpen`] — the call takes no queue place.
+    ///    [`Rejection::CircuitOpen`] — the call takes no queue place. A call that waited in the
+    ///    queue is asked again when its worker comes: if the circuit opened meanwhile, it is
+    ///    rejected the same way, without running.
     /// 3. Each attempt takes a worker (a full queue rejects at once; the queue timeout rejects
     ///    a long wait), runs `op`, gives the worker back and reports to the breaker.
     /// 4. The max task duration starts when the call first gets a worker and covers all of it
@@ -98,19 +100,21 @@ impl Governor {
     /// assert_eq!(started.elapsed().as_secs(), 6);
     /// # Ok(()) }
     /// ```
-    pub async fn run<Op, Fut, T, E>(&self, op: Op) -> Result<T, Error<E>>
+    // Not an `async fn`: it returns the call path's future itself, so the call's state is not
+    // moved into one more future on every call. Nothing runs until the future is polled.
+    pub fn run<Op, Fut, T, E>(&self, op: Op) -> impl Future<Output = Result<T, Error<E>>>
     where
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute(op, CallPlan::new(self), (AnyError, (), (), AnyError)).await
+        self.execute(op, CallPlan::new(self), (AnyError, (), (), AnyError))
     }
 
     pub(crate) async fn execute<Op, Fut, T, E, W, N, A, F>(
         &self,
-        op: Op,
+        mut op: Op,
         plan: CallPlan,
-        hooks: Hooks<W, N, A, F>,
+        mut hooks: Hooks<W, N, A, F>,
     ) -> Result<T, Error<E>>
     where
         Op: FnMut() -> Fut,
@@ -122,7 +126,7 @@ impl Governor {
     {
         let workers = &*self.inner.workers;
         let call = InFlight::enter(workers, plan.name)?;
-        self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), op, plan, hooks).await
+        self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), &mut op, &plan, &mut hooks).await
     }
 
     /// The call path after admission: the breaker, then `first` gives the first worker's
@@ -131,9 +135,9 @@ impl Governor {
         &self,
         mut call: InFlight<Wk>,
         first: R,
-        mut op: Op,
-        plan: CallPlan,
-        mut hooks: Hooks<W, N, A, F>,
+        op: &mut Op,
+        plan: &CallPlan,
+        hooks: &mut Hooks<W, N, A, F>,
     ) -> Result<T, Error<E>>
     where
         Wk: Deref<Target = Workers>,
@@ -146,7 +150,15 @@ impl Governor {
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
     {
-        let breaker = self.inner.breakers.for_key(plan.key.as_ref());
+        // The default breaker without a `BreakerRef` to go through on every use.
+        let keyed: BreakerRef<'_>;
+        let breaker: &CircuitBreaker = match &plan.key {
+            None => &self.inner.breakers.default,
+            Some(key) => {
+                keyed = self.inner.breakers.for_key(Some(key));
+                &keyed
+            }
+        };
         let probe = match breaker.try_acquire_lazy() {
             Ok(probe) => probe,
             Err(open) => {
@@ -154,22 +166,44 @@ impl Governor {
                 return Err(call.reject(rejection).into());
             }
         };
-        let first = first();
+        // `governed`, inline: one future fewer to build and move on every call.
+        let permit = match first() {
+            // The hot path: a free worker, no queue future to build.
+            Ok(Ticket::Ready(permit)) => Ok(permit),
+            // A wait in the queue can outlast the circuit: if it opened meanwhile, the call is
+            // turned away now instead of calling the dependency the breaker gave up on.
+            Ok(ticket) => match ticket.ready().await {
+                Ok(_worker) if is_open(breaker) => {
+                    Err(Rejection::CircuitOpen { retry_after: open_for(breaker) })
+                }
+                waited => waited,
+            },
+            Err(rejection) => Err(rejection),
+        };
+        let permit = permit.map_err(|rejection| call.reject(rejection))?;
         let cut_off = AtomicBool::new(false);
-        let attempts = |permit| self.attempts(permit, probe, &breaker, &mut op, &plan, &mut hooks, &cut_off);
-        governed(call, first, &cut_off, attempts).await
+        let workers = call.workers();
+        let work = pin!(self.attempts(permit, probe, breaker, op, plan, hooks, &cut_off));
+        let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
+        if let Supervised::TimedOut(_) = outcome {
+            // Relaxed: read by the work's own drop, on this task, after this store.
+            cut_off.store(true, Ordering::Relaxed);
+        }
+        call.settle(outcome)
     }
 
-    /// The retry loop of one call.
+    /// The first attempt of one call, then — boxed, only after a retryable failure — the
+    /// retry loop. The loop's state (schedule, backoff sleep, waits for a worker) lives in
+    /// its own allocation, so the call's future does not carry it.
     #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
     async fn attempts<L, Op, Fut, T, E, W, N, A, F>(
         &self,
         first: Permit<L>,
         probe: BreakerPermit<'_>,
-        breaker: &BreakerRef<'_>,
+        breaker: &CircuitBreaker,
         op: &mut Op,
         plan: &CallPlan,
-        (when, notify, adjust, failure_when): &mut Hooks<W, N, A, F>,
+        hooks: &mut Hooks<W, N, A, F>,
         cut_off: &AtomicBool,
     ) -> Result<T, Error<E>>
     where
@@ -181,30 +215,64 @@ impl Governor {
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
     {
-        let (workers, retry) = (&*self.inner.workers, &self.inner.retry);
-        retry.record_call();
+        self.inner.retry.record_call();
         // Only a call with a deadline reads the clock before it fails.
         let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-        let mut attempts = None;
-        let (mut worker, mut probe) = (Worker::First(first), probe);
-        loop {
-            let report = Report::new(probe, breaker, cut_off);
-            let result = attempt(worker, op, plan.attempt_timeout).await;
-            report.outcome(&result, failure_when);
-            let error = match result {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            let retryable = match &error {
-                Error::Operation(inner) => when.retryable(inner),
-                Error::Timeout { .. } => true,
-                _ => false,
-            };
-            if !retryable {
-                return Err(error);
+        let report = Report::new(probe, breaker, cut_off);
+        // The attempt, inline (not a future of its own, which would be moved on every call):
+        // the operation, holding its worker, under the attempt timeout if any.
+        let result = {
+            let _worker = first;
+            match plan.attempt_timeout {
+                None => op().await.map_err(Error::Operation),
+                Some(after) => match tokio::time::timeout(after, op()).await {
+                    Ok(outcome) => outcome.map_err(Error::Operation),
+                    Err(_elapsed) => Err(Error::Timeout { after }),
+                },
             }
-            let attempts =
-                attempts.get_or_insert_with(|| Attempts::new(retry.schedule(), plan.max_attempts, deadline));
+        };
+        report.outcome(&result, &hooks.3);
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if !retryable(&error, &hooks.0) {
+            return Err(error);
+        }
+        if plan.max_attempts <= 1 {
+            // No retry can follow: the loop's answer, without allocating the loop.
+            let mut attempts = Attempts::new(self.inner.retry.schedule(), plan.max_attempts, deadline);
+            if let Err(stop) = attempts.next_delay(|delay| delay, Duration::ZERO) {
+                tracing::debug!(target: "bursar::retry", call = plan.name, ?stop, "retrying ends");
+            }
+            return Err(error);
+        }
+        Box::pin(self.retries(error, deadline, breaker, op, plan, hooks, cut_off)).await
+    }
+
+    /// The retry loop of one call, after its first attempt failed with `error`, retryably.
+    #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
+    async fn retries<Op, Fut, T, E, W, N, A, F>(
+        &self,
+        mut error: Error<E>,
+        deadline: Option<Instant>,
+        breaker: &CircuitBreaker,
+        op: &mut Op,
+        plan: &CallPlan,
+        (when, notify, adjust, failure_when): &mut Hooks<W, N, A, F>,
+        cut_off: &AtomicBool,
+    ) -> Result<T, Error<E>>
+    where
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        W: RetryWhen<E>,
+        N: RetryNotify<Error<E>>,
+        A: RetryAdjust<Error<E>>,
+        F: RetryWhen<E>,
+    {
+        let (workers, retry) = (&*self.inner.workers, &self.inner.retry);
+        let mut attempts = Attempts::new(retry.schedule(), plan.max_attempts, deadline);
+        loop {
             let failed = attempts.made();
             let next_attempt = plan.attempt_timeout.unwrap_or(Duration::ZERO);
             let delay = match attempts.next_delay(|delay| adjust.adjust(&error, delay), next_attempt) {
@@ -227,16 +295,62 @@ impl Governor {
             notify.notify(failed, &error, delay);
             tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
             workers.backing_off(sleep(delay)).await;
-            probe = match breaker.try_acquire_lazy() {
+            let probe = match breaker.try_acquire_lazy() {
                 Ok(probe) => probe,
                 Err(_open) => {
                     tracing::debug!(target: "bursar::retry", call = plan.name, "circuit opened; retrying ends");
                     return Err(error);
                 }
             };
-            worker = Worker::Later(Ticket::reserve(&*workers.tasks)?.ready().await?);
+            let worker = Ticket::reserve(&*workers.tasks)?.ready().await?;
+            let report = Report::new(probe, breaker, cut_off);
+            let result = attempt(worker, op, plan.attempt_timeout).await;
+            report.outcome(&result, failure_when);
+            error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if !retryable(&error, when) {
+                return Err(error);
+            }
         }
     }
+}
+
+/// Whether a failed attempt may be retried: the operation's error as `when` says, and every
+/// attempt timeout.
+fn retryable<E, W: RetryWhen<E>>(error: &Error<E>, when: &W) -> bool {
+    match error {
+        Error::Operation(inner) => when.retryable(inner),
+        Error::Timeout { .. } => true,
+        _ => false,
+    }
+}
+
+/// A later attempt: the operation, holding its worker, under the attempt timeout if any.
+async fn attempt<Op, Fut, T, E>(
+    worker: Permit<&Lane>,
+    op: &mut Op,
+    timeout: Option<Duration>,
+) -> Result<T, Error<E>>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let _worker = worker;
+    let outcome = match timeout {
+        None => op().await,
+        Some(after) => {
+            tokio::time::timeout(after, op()).await.map_err(|_elapsed| Error::Timeout { after })?
+        }
+    };
+    outcome.map_err(Error::Operation)
+}
+
+/// How long an open breaker stays open (zero once its probe is due).
+#[cold]
+fn open_for(breaker: &CircuitBreaker) -> Duration {
+    breaker.snapshot(Instant::now()).retry_after.unwrap_or(Duration::ZERO)
 }
 
 fn is_open(breaker: &CircuitBreaker) -> bool {
@@ -253,65 +367,46 @@ struct Report<'a> {
 }
 
 impl<'a> Report<'a> {
+    #[inline]
     fn new(probe: BreakerPermit<'a>, breaker: &CircuitBreaker, cut_off: &'a AtomicBool) -> Self {
         // Only a slow-call rule needs the attempt's duration.
         let started = breaker.times_calls().then(Instant::now);
         Report { probe: Some(probe), started, cut_off }
     }
 
+    #[inline]
     fn outcome<T, E, F: RetryWhen<E>>(mut self, result: &Result<T, Error<E>>, failure_when: &F) {
         let outcome = match result {
-            Ok(_) => Some(Outcome::Success),
-            Err(Error::Operation(error)) if failure_when.retryable(error) => Some(Outcome::Failure),
-            Err(Error::Operation(_)) => Some(Outcome::Success),
-            Err(Error::Timeout { .. }) => Some(Outcome::Failure),
-            Err(_) => None,
+            Ok(_) => Outcome::Success,
+            Err(Error::Operation(error)) if failure_when.retryable(error) => Outcome::Failure,
+            Err(Error::Operation(_)) => Outcome::Success,
+            Err(Error::Timeout { .. }) => Outcome::Failure,
+            // Not an outcome of the dependency: reported as nothing (the permit's drop).
+            Err(_) => return,
         };
         self.record(outcome);
     }
 
-    fn record(&mut self, outcome: Option<Outcome>) {
-        let (Some(probe), Some(outcome)) = (self.probe.take(), outcome) else { return };
+    #[inline]
+    fn record(&mut self, outcome: Outcome) {
+        let Some(probe) = self.probe.take() else { return };
         let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
         probe.record_lazy(outcome, elapsed);
     }
 }
 
 impl Drop for Report<'_> {
+    #[inline]
     fn drop(&mut self) {
+        // Reported already (the hot path): nothing to check.
+        if self.probe.is_none() {
+            return;
+        }
         // Relaxed: set before the work is dropped, on the same task.
         if std::thread::panicking() || self.cut_off.load(Ordering::Relaxed) {
-            self.record(Some(Outcome::Failure));
+            self.record(Outcome::Failure);
         }
     }
-}
-
-/// The worker an attempt holds: the call's first, however the call holds its lane, or one
-/// taken for a retry. Dropping it releases the worker.
-enum Worker<'a, L: Deref<Target = Lane>> {
-    First(#[allow(dead_code, reason = "held for its drop")] Permit<L>),
-    Later(#[allow(dead_code, reason = "held for its drop")] Permit<&'a Lane>),
-}
-
-/// One attempt: the operation, holding its worker, under the attempt timeout if there is one.
-async fn attempt<L, Op, Fut, T, E>(
-    worker: Worker<'_, L>,
-    op: &mut Op,
-    timeout: Option<Duration>,
-) -> Result<T, Error<E>>
-where
-    L: Deref<Target = Lane>,
-    Op: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let _worker = worker;
-    let outcome = match timeout {
-        None => op().await,
-        Some(after) => {
-            tokio::time::timeout(after, op()).await.map_err(|_elapsed| Error::Timeout { after })?
-        }
-    };
-    outcome.map_err(Error::Operation)
 }
 
 /// Waits for the call's first worker, then runs `work` with it under supervision (max task

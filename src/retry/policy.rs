@@ -40,6 +40,7 @@ impl RetryPolicy {
     }
 
     /// Counts one call into the budget.
+    #[inline]
     pub(crate) fn record_call(&self) {
         if self.budget.is_some() {
             // Relaxed: a count settled under the budget's lock; no other data depends on it.

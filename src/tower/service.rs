@@ -157,7 +157,8 @@ where
         match self.reservation.take() {
             Reservation::Ready { call, worker } => Box::pin(async move {
                 let first = move || Ok(Ticket::Ready(worker));
-                gov.execute_admitted(call, first, op, plan, hooks).await.map_err(boxed)
+                let (mut op, mut hooks) = (op, hooks);
+                gov.execute_admitted(call, first, &mut op, &plan, &mut hooks).await.map_err(boxed)
             }),
             Reservation::Rejected(rejection) => {
                 Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))))

@@ -27,6 +27,7 @@ const KINDS: usize = Count::CircuitOpen as usize + 1;
 pub(crate) struct Counters(CounterSet<KINDS>);
 
 impl Counters {
+    #[inline]
     pub(crate) fn add(&self, count: Count) {
         self.0.add(count as usize, 1);
         #[cfg(feature = "metrics")]

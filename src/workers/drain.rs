@@ -37,12 +37,14 @@ pub(crate) struct Drain {
 
 impl Drain {
     /// Counts one more piece of work in; false if the governor has closed (leave at once).
+    #[inline]
     pub(crate) fn enter(&self) -> bool {
         // AcqRel: the one RMW orders this admission against `close`'s RMW of the same word.
         self.state.fetch_add(1, Ordering::AcqRel) & CLOSED == 0
     }
 
     /// Counts one piece of work out; `exit` is tallied if the governor has closed.
+    #[inline]
     pub(crate) fn leave(&self, exit: Option<Exit>) {
         // The tally is made before the count drops, so that a shutdown that sees the drain
         // idle sees every exit of it.
@@ -62,6 +64,7 @@ impl Drain {
         self.state.load(Ordering::Acquire) & !CLOSED
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: `close`'s flag.
         self.state.load(Ordering::Acquire) & CLOSED != 0

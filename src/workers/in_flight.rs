@@ -42,6 +42,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     }
 
     /// Records how the work ended and turns it into the call's result.
+    #[inline]
     pub(crate) fn settle<T, E>(mut self, outcome: Supervised<Result<T, Error<E>>>) -> Result<T, Error<E>> {
         let result = match outcome {
             Supervised::Finished(result) => result,
@@ -53,31 +54,41 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         result
     }
 
+    #[inline]
     fn record<T, E>(&mut self, result: &Result<T, Error<E>>) {
         #[cfg(feature = "metrics")]
         crate::metrics::events::settled(result);
-        let (counters, call) = (&self.workers.counters, self.name);
         self.exit = Some(Exit::Finished);
         match result {
-            Ok(_) => counters.add(Count::Completed),
-            Err(Error::Rejected(rejection)) => {
+            Ok(_) => self.workers.counters.add(Count::Completed),
+            Err(error) => self.record_error(error),
+        }
+    }
+
+    /// The outcomes that are not a success: out of line, off the hot path.
+    #[cold]
+    #[inline(never)]
+    fn record_error<E>(&mut self, error: &Error<E>) {
+        let (counters, call) = (&self.workers.counters, self.name);
+        match error {
+            Error::Rejected(rejection) => {
                 self.reject(*rejection);
             }
-            Err(Error::Operation(_)) => {
+            Error::Operation(_) => {
                 counters.add(Count::Failed);
                 tracing::debug!(target: "bursar::workers", call, "operation failed");
             }
-            Err(Error::Timeout { after }) => {
+            Error::Timeout { after } => {
                 counters.add(Count::Failed);
                 counters.add(Count::TimedOut);
                 tracing::warn!(target: "bursar::workers", call, ?after, "work ran past its time limit and was cancelled");
             }
-            Err(Error::Panicked { message }) => {
+            Error::Panicked { message } => {
                 counters.add(Count::Failed);
                 counters.add(Count::Panicked);
                 tracing::error!(target: "bursar::workers", call, panic = %message, "work panicked; its worker was released");
             }
-            Err(Error::Cancelled) => {
+            Error::Cancelled => {
                 counters.add(Count::Cancelled);
                 self.exit = Some(Exit::Cancelled);
                 tracing::info!(target: "bursar::workers", call, "work cancelled by shutdown");
@@ -87,14 +98,26 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 }
 
 impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
+    #[inline]
     fn drop(&mut self) {
-        if self.exit.is_none() {
-            self.workers.counters.add(Count::Abandoned);
-            #[cfg(feature = "metrics")]
-            crate::metrics::events::abandoned();
-            tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
-        }
-        self.workers.drain.leave(Some(self.exit.unwrap_or(Exit::Finished)));
+        let exit = match self.exit {
+            Some(exit) => exit,
+            None => self.abandoned(),
+        };
+        self.workers.drain.leave(Some(exit));
+    }
+}
+
+impl<W: Deref<Target = Workers>> InFlight<W> {
+    /// Dropped by its owner before it settled: counted as abandoned.
+    #[cold]
+    #[inline(never)]
+    fn abandoned(&self) -> Exit {
+        self.workers.counters.add(Count::Abandoned);
+        #[cfg(feature = "metrics")]
+        crate::metrics::events::abandoned();
+        tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
+        Exit::Finished
     }
 }
 

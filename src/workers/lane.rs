@@ -91,6 +91,7 @@ impl Lane {
     }
 
     /// Returns one permit to the lane, or retires it if a shrink is still owed.
+    #[inline]
     pub(crate) fn release(&self) {
         // Relaxed load: a cheap check on the hot path; the decrement itself is checked.
         if self.debt.load(Ordering::Relaxed) > 0 && take_up_to(&self.debt, 1) == 1 {
