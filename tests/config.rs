@@ -193,6 +193,24 @@ mod files_and_environment {
     }
 
     #[test]
+    fn keys_unset_by_default_are_found_by_their_short_name_too() {
+        let vars = [
+            ("BURSAR_QUEUE_TIMEOUT", "30s"),
+            ("BURSAR_DEADLINE", "2m"),
+            ("BURSAR_SEED", "42"),
+            ("BURSAR_DWELL", "45s"),
+        ];
+        let config = GovernorConfig::default().with_vars("BURSAR", vars).unwrap();
+        assert_eq!(config.workers.queue_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(config.retry.deadline, Some(Duration::from_secs(120)));
+        assert_eq!(config.retry.seed, Some(42));
+        assert_eq!(config.health.dwell, Some(Duration::from_secs(45)));
+        let rate = GovernorConfig::default()
+            .with_vars("BURSAR", [("BURSAR_BREAKER__FAILURE_RATE__THRESHOLD", "0.5")]);
+        assert_eq!(rate.unwrap().breaker.failure_rate.map(|rate| rate.threshold), Some(0.5));
+    }
+
+    #[test]
     fn a_bad_environment_variable_is_named() {
         let cases = [
             ("BURSAR_MAX_WROKERS", "3", "no configuration key is called `max_wrokers`"),

@@ -15,8 +15,8 @@
 //! The figures are printed as a table (`--nocapture`). Real sleeps against a real server make
 //! timings vary; nothing here asserts on time.
 //!
-//! Needs `BURSAR_PG_URL` (a connection string for `tokio_postgres`, e.g.
-//! `host=127.0.0.1 port=55439 user=postgres dbname=postgres`) and `BURSAR_PG_RESTART` (a shell
+//! Needs `POSTGRES_TEST_URL` (a connection string for `tokio_postgres`, e.g.
+//! `host=127.0.0.1 port=55439 user=postgres dbname=postgres`) and `POSTGRES_TEST_RESTART` (a shell
 //! command that restarts that server and waits until it accepts connections again). Run it with
 //! `cargo test --all-features --test postgres -- --ignored --nocapture`.
 
@@ -71,10 +71,12 @@ struct Server {
 
 impl Server {
     fn from_env() -> Server {
-        let url = std::env::var("BURSAR_PG_URL").expect("BURSAR_PG_URL names the server (.ci/run sets it)");
-        let restart =
-            std::env::var("BURSAR_PG_RESTART").expect("BURSAR_PG_RESTART restarts it (.ci/run sets it)");
-        let mut config = Config::from_str(&url).expect("BURSAR_PG_URL is a tokio-postgres connection string");
+        let url =
+            std::env::var("POSTGRES_TEST_URL").expect("POSTGRES_TEST_URL names the server (.ci/run sets it)");
+        let restart = std::env::var("POSTGRES_TEST_RESTART")
+            .expect("POSTGRES_TEST_RESTART restarts it (.ci/run sets it)");
+        let mut config =
+            Config::from_str(&url).expect("POSTGRES_TEST_URL is a tokio-postgres connection string");
         config.connect_timeout(Duration::from_secs(10));
         Server { config, restart }
     }

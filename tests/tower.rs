@@ -128,6 +128,22 @@ async fn a_service_that_is_not_ready_holds_no_worker_and_no_queue_place() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_service_that_stops_being_ready_gives_its_worker_back() {
+    let gov = governor(1, 1);
+    let ready = Arc::new(AtomicBool::new(true));
+    let mut service = GovernorLayer::new(&gov).layer(Gated { ready: Arc::clone(&ready) });
+    assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
+    assert_eq!(gov.status().workers.active, 1);
+    ready.store(false, Ordering::SeqCst);
+    assert!(poll_ready(&mut service).is_pending());
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.queued, workers.in_flight, workers.abandoned), (0, 0, 0, 1));
+    ready.store(true, Ordering::SeqCst);
+    assert_eq!(service.ready().await.unwrap().call(()).await.unwrap(), "served");
+    assert_eq!(gov.status().workers.completed, 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_full_queue_is_the_calls_answer_and_the_service_stays_usable() {
     let gov = governor(1, 1);
     let calls = Arc::new(AtomicUsize::new(0));

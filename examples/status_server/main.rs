@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --all-features --example status_server                 # serves 127.0.0.1:8080
 //! cargo run --all-features --example status_server -- 0.0.0.0:9000 # another address
-//! BURSAR_STATUS_ADDR=127.0.0.1:9000 cargo run --all-features --example status_server
+//! STATUS_SERVER_ADDR=127.0.0.1:9000 cargo run --all-features --example status_server
 //! cargo run --all-features --example status_server -- --check      # ask each route once, exit
 //! ```
 //!
@@ -69,7 +69,7 @@ use tokio::time::{Instant, sleep, timeout};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 /// The environment variable that overrides [`DEFAULT_ADDR`] (an argument overrides both).
-const ADDR_VAR: &str = "BURSAR_STATUS_ADDR";
+const ADDR_VAR: &str = "STATUS_SERVER_ADDR";
 const MAX_WORKERS: usize = 10;
 /// A new demo job starts this often.
 const ARRIVAL: Duration = Duration::from_millis(40);

@@ -113,7 +113,18 @@ impl GovernorConfig {
     /// # Ok::<(), bursar::ConfigError>(())
     /// ```
     pub fn with_env(self, prefix: &str) -> Result<Self, ConfigError> {
-        self.with_vars(prefix, std::env::vars())
+        let start = format!("{prefix}_");
+        let mut vars = Vec::new();
+        // `vars_os`: a variable of someone else's that is not Unicode must not panic here.
+        for (var, value) in std::env::vars_os() {
+            let Some(var) = var.to_str().filter(|var| var.starts_with(&start)) else { continue };
+            let value = value.into_string().map_err(|_| ConfigError::Env {
+                var: var.to_owned(),
+                message: "the value is not valid Unicode".to_owned(),
+            })?;
+            vars.push((var.to_owned(), value));
+        }
+        self.with_vars(prefix, vars)
     }
 
     /// [`with_env`](Self::with_env) over the given variables instead of the process's.
@@ -132,7 +143,7 @@ impl GovernorConfig {
     {
         let start = format!("{prefix}_");
         let mut table = to_table(&self)?;
-        let leaves = leaf_paths(&table);
+        let leaves = leaf_paths(&to_table(&with_every_key(&self))?);
         let mut config = self;
         for (var, value) in vars {
             let var = var.as_ref();
@@ -146,6 +157,20 @@ impl GovernorConfig {
         }
         Ok(config)
     }
+}
+
+/// `config` with every optional value present, so that each key has a leaf to find by its
+/// short name even where the configuration leaves it out (`queue_timeout`, `deadline`, …).
+fn with_every_key(config: &GovernorConfig) -> GovernorConfig {
+    let mut full = config.clone();
+    let any = std::time::Duration::from_secs(1);
+    full.workers.queue_timeout.get_or_insert(any);
+    full.retry.seed.get_or_insert(0);
+    full.retry.deadline.get_or_insert(any);
+    full.health.dwell.get_or_insert(any);
+    full.breaker.failure_rate.get_or_insert_with(Default::default);
+    full.breaker.slow_call.get_or_insert_with(Default::default);
+    full
 }
 
 fn to_table(config: &GovernorConfig) -> Result<Table, ConfigError> {

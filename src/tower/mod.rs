@@ -1,6 +1,7 @@
 //! A [`tower`](https://docs.rs/tower) layer over the governor's call path (feature `tower`).
 //!
-//! [`GovernorLayer`] puts any `tower::Service` behind a [`Governor`](crate::Governor): the
+//! [`GovernorLayer`] puts any `Clone` `tower::Service` behind a [`Governor`](crate::Governor)
+//! (wrap one that is not `Clone` in tower's `Buffer`): the
 //! circuit breaker, the worker limit with its bounded queue, the attempt timeout, the max task
 //! duration and panic containment — and, with [`GovernorLayer::retry`], retries with backoff
 //! for requests that are `Clone`. The same governor can govern plain calls and tower services
@@ -15,6 +16,15 @@
 //! [`Rejection::CircuitOpen`](crate::Rejection::CircuitOpen). A reservation the governor turns
 //! away (queue full, queue timeout, shutting down, critical health) is not a `poll_ready`
 //! error — the service stays usable — but the next `call`'s answer.
+//!
+//! A service that was ready and then is not (its `poll_ready` is pending again) gives its
+//! reservation back at once.
+//!
+//! # Cancel safety
+//!
+//! Dropping a governed service that holds a reservation, or dropping a response future at any
+//! point, releases the worker, the queue place and any half-open probe slot, and counts the call
+//! as `abandoned`; the breaker ignores it. Every count stays exact.
 //!
 //! # Errors
 //!

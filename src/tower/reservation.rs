@@ -76,6 +76,14 @@ impl Reservation {
         }
     }
 
+    /// Gives back a worker or queue place held for a call not made (counted as abandoned);
+    /// a rejection or an open-circuit answer stays for the next call.
+    pub(crate) fn release(&mut self) {
+        if matches!(self, Reservation::Waiting { .. } | Reservation::Ready { .. }) {
+            *self = Reservation::Empty;
+        }
+    }
+
     /// Takes what readiness reserved, leaving nothing for the next call.
     pub(crate) fn take(&mut self) -> Reservation {
         mem::take(self)

@@ -117,7 +117,11 @@ where
         // The inner service's readiness comes first: a service that is not ready takes no
         // queue place.
         match self.inner.poll_ready(cx) {
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                // A service that stopped being ready gives back what it reserved.
+                self.reservation.release();
+                return Poll::Pending;
+            }
             Poll::Ready(Err(error)) => {
                 return Poll::Ready(Err(boxed(GovernedError::Operation(ServiceError::new(error)))));
             }
