@@ -375,6 +375,26 @@ async fn record_metrics_sets_every_gauge_from_the_status() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_open_and_a_half_open_breaker_have_their_own_gauge_values() {
+    let recording = Recording::new();
+    let _local = recording.install();
+    let gov = support::builder().max_attempts(1).build().unwrap();
+    for key in ["open", "probing"] {
+        for _ in 0..5 {
+            let failed = gov.call(|| async { Err::<(), _>(io_error("down")) }).key(key).await;
+            assert!(matches!(failed, Err(Error::Operation(_))));
+        }
+    }
+    sleep_secs(120).await; // both waits are over; "probing" lets its probe in
+    let mut probe = pin!(gov.call(std::future::pending::<Result<(), Io>>).key("probing").run());
+    assert!(poll_once(probe.as_mut()).is_none());
+    gov.record_metrics();
+    let gauges = recording.take().gauges;
+    let state = |key: &str| gauges.get(&format!("bursar_breaker_state{{key={key}}}")).copied();
+    assert_eq!((state("default"), state("open"), state("probing")), (Some(0.0), Some(2.0), Some(1.0)));
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_monitor_publishes_the_gauges_after_every_sample() {
     let recording = Recording::new();
     let _local = recording.install();
