@@ -305,11 +305,48 @@ async fn a_call_queued_while_the_circuit_opens_is_rejected_when_its_worker_comes
     gate.add_permits(1);
     holder.await.unwrap().unwrap();
     let error = queued.await.unwrap().unwrap_err();
-    assert!(circuit_open(&error).is_some(), "the dead dependency is not called: {error}");
+    assert_eq!(circuit_open(&error), Some(secs(120)), "the dead dependency is not called: {error}");
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     let workers = gov.status().workers;
     assert_eq!(
         (workers.completed, workers.rejected_circuit_open, workers.active, workers.in_flight),
         (1, 1, 0, 0)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_queued_past_the_open_wait_is_the_probe() {
+    let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let holder = {
+        let (gov, gate) = (gov.clone(), Arc::clone(&gate));
+        tokio::spawn(async move {
+            gov.run(|| async {
+                gate.acquire().await.map(|permit| permit.forget()).map_err(|_| io_error("closed"))
+            })
+            .await
+        })
+    };
+    until(|| gov.status().workers.active == 1).await;
+    let queued = {
+        let gov = gov.clone();
+        tokio::spawn(async move { gov.run(|| async { Ok::<_, Io>("probed") }).await })
+    };
+    until(|| gov.status().workers.queued == 1).await;
+    // Five failures reported straight to the breaker open it while the call queues.
+    for _ in 0..5 {
+        let now = Instant::now();
+        gov.breaker().try_acquire(now).unwrap().record(
+            bursar::breaker::Outcome::Failure,
+            Duration::ZERO,
+            now,
+        );
+    }
+    assert_eq!(gov.breaker().state(), BreakerState::Open);
+    tokio::time::advance(secs(120)).await; // the open wait ends while the call still queues
+    gate.add_permits(1);
+    holder.await.unwrap().unwrap();
+    assert_eq!(queued.await.unwrap().unwrap(), "probed");
+    assert_eq!(gov.breaker().state(), BreakerState::Closed, "its success closed the circuit");
+    assert_eq!(gov.status().workers.rejected_circuit_open, 0);
 }

@@ -178,7 +178,7 @@ async fn an_open_circuit_fails_fast_without_reserving_a_worker() {
     assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (0, 0));
     let error = service.call("x".to_owned()).await.unwrap_err();
     assert!(matches!(governed(&error), Error::Rejected(Rejection::CircuitOpen { .. })));
-    assert!(governed(&error).retry_after().is_some());
+    assert_eq!(governed(&error).retry_after(), Some(Duration::from_secs(120)));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert_eq!(gov.status().workers.rejected_circuit_open, 1);
     // The default breaker is another breaker: it stayed closed.

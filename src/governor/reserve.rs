@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use super::Governor;
-use super::run::CallPlan;
 use crate::Rejection;
-use crate::breaker::BreakerState;
 use crate::workers::{InFlight, Lane, Permit, Ticket, Workers};
 
 /// An admitted call that holds its place: a worker, or a place in the queue.
@@ -17,16 +15,10 @@ pub(crate) type Admitted = InFlight<Arc<Workers>>;
 pub(crate) type ReservedWorker = Permit<Arc<Lane>>;
 
 impl Governor {
-    /// The governor's default plan for one call, to be changed field by field.
-    pub(crate) fn default_plan(&self) -> CallPlan {
-        CallPlan::new(self)
-    }
-
     /// True if the breaker for `key` turns calls away now (open or forced open): a
     /// reservation should not take a queue place for a call the breaker will reject.
     pub(crate) fn circuit_is_open(&self, key: Option<&String>) -> bool {
-        let breaker = self.inner.breakers.for_key(key);
-        matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
+        super::run::is_open(&self.inner.breakers.for_key(key))
     }
 
     /// Admits one call and takes its first worker if one is free, or a queue place.

@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep};
 use super::Governor;
 use super::breakers::BreakerRef;
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit as BreakerPermit};
-use crate::retry::{AnyError, Attempts, RetryAdjust, RetryNotify, RetryWhen};
+use crate::retry::{AnyError, Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
 use crate::workers::{Count, InFlight, Lane, Permit, Supervised, Ticket, Workers, supervise};
 use crate::{Error, Rejection};
 
@@ -159,7 +159,7 @@ impl Governor {
                 &keyed
             }
         };
-        let probe = match breaker.try_acquire_lazy() {
+        let mut probe = match breaker.try_acquire_lazy() {
             Ok(probe) => probe,
             Err(open) => {
                 let rejection = Rejection::CircuitOpen { retry_after: open.retry_after };
@@ -170,12 +170,17 @@ impl Governor {
         let permit = match first() {
             // The hot path: a free worker, no queue future to build.
             Ok(Ticket::Ready(permit)) => Ok(permit),
-            // A wait in the queue can outlast the circuit: if it opened meanwhile, the call is
-            // turned away now instead of calling the dependency the breaker gave up on.
+            // A wait in the queue can outlast the circuit: if it opened meanwhile, the breaker is
+            // asked again, as at admission — the call is turned away instead of calling the
+            // dependency the breaker gave up on, or, if the open wait ended too, it is the probe.
             Ok(ticket) => match ticket.ready().await {
-                Ok(_worker) if is_open(breaker) => {
-                    Err(Rejection::CircuitOpen { retry_after: open_for(breaker) })
-                }
+                Ok(worker) if is_open(breaker) => match breaker.try_acquire_lazy() {
+                    Ok(fresh) => {
+                        probe = fresh;
+                        Ok(worker)
+                    }
+                    Err(open) => Err(Rejection::CircuitOpen { retry_after: open.retry_after }),
+                },
                 waited => waited,
             },
             Err(rejection) => Err(rejection),
@@ -241,10 +246,7 @@ impl Governor {
         }
         if plan.max_attempts <= 1 {
             // No retry can follow: the loop's answer, without allocating the loop.
-            let mut attempts = Attempts::new(self.inner.retry.schedule(), plan.max_attempts, deadline);
-            if let Err(stop) = attempts.next_delay(|delay| delay, Duration::ZERO) {
-                tracing::debug!(target: "bursar::retry", call = plan.name, ?stop, "retrying ends");
-            }
+            tracing::debug!(target: "bursar::retry", call = plan.name, stop = ?Stop::Attempts, "retrying ends");
             return Err(error);
         }
         Box::pin(self.retries(error, deadline, breaker, op, plan, hooks, cut_off)).await
@@ -347,13 +349,7 @@ where
     outcome.map_err(Error::Operation)
 }
 
-/// How long an open breaker stays open (zero once its probe is due).
-#[cold]
-fn open_for(breaker: &CircuitBreaker) -> Duration {
-    breaker.snapshot(Instant::now()).retry_after.unwrap_or(Duration::ZERO)
-}
-
-fn is_open(breaker: &CircuitBreaker) -> bool {
+pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
     matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
 }
 

@@ -73,7 +73,7 @@ impl<P> Clone for GovernorLayer<P> {
 impl GovernorLayer<Once> {
     /// A layer over `gov`'s call path that sends each request once.
     pub fn new(gov: &Governor) -> Self {
-        let mut plan = gov.default_plan();
+        let mut plan = CallPlan::new(gov);
         plan.max_attempts = 1;
         plan.name = "tower";
         let settings = Settings { plan, when: every_error, failure_when: every_error };
@@ -85,7 +85,7 @@ impl GovernorLayer<Once> {
     /// service to be ready again and sends a clone of the request.
     pub fn retry(self) -> GovernorLayer<Retrying> {
         let mut settings = self.settings;
-        settings.plan.max_attempts = self.gov.default_plan().max_attempts;
+        settings.plan.max_attempts = CallPlan::new(&self.gov).max_attempts;
         GovernorLayer { gov: self.gov, settings, policy: PhantomData }
     }
 }

@@ -131,6 +131,13 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        let reservation = match self.reservation.take() {
+            // Turned away at readiness (and counted there): nothing to build.
+            Reservation::Rejected(rejection) => {
+                return Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))));
+            }
+            reservation => reservation,
+        };
         // The instance that was polled ready makes the first attempt; a clone stays here, and
         // a retrying service keeps one more for its later attempts.
         let stays = self.inner.clone();
@@ -149,24 +156,20 @@ where
                 service.call(request).await.map_err(ServiceError::new)
             }
         };
-        let (gov, settings) = (self.gov.clone(), Arc::clone(&self.settings));
-        let (when, failure_when) = (settings.when, settings.failure_when);
+        let (when, failure_when) = (self.settings.when, self.settings.failure_when);
         let hooks = (
             move |error: &ServiceError| when(&error.0),
             (),
             (),
             move |error: &ServiceError| failure_when(&error.0),
         );
-        let plan = settings.plan.clone();
-        match self.reservation.take() {
+        let (gov, plan) = (self.gov.clone(), self.settings.plan.clone());
+        match reservation {
             Reservation::Ready { call, worker } => Box::pin(async move {
                 let first = move || Ok(Ticket::Ready(worker));
                 let (mut op, mut hooks) = (op, hooks);
                 gov.execute_admitted(call, first, &mut op, &plan, &mut hooks).await.map_err(boxed)
             }),
-            Reservation::Rejected(rejection) => {
-                Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))))
-            }
             // The breaker was open at readiness (or `call` came without readiness): the plain
             // call path decides, failing fast while the circuit is open.
             _ => Box::pin(async move { gov.execute(op, plan, hooks).await.map_err(boxed) }),
