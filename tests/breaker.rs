@@ -275,9 +275,10 @@ async fn every_transition_reaches_the_governors_callback_with_the_breakers_name(
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_call_queued_while_the_circuit_opens_is_rejected_when_its_worker_comes() {
-    let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
+/// One worker, held by a spawned call until `gate` gets a permit.
+async fn hold_the_only_worker(
+    gov: &Governor,
+) -> (Arc<Semaphore>, tokio::task::JoinHandle<Result<(), Error<Io>>>) {
     let gate = Arc::new(Semaphore::new(0));
     let holder = {
         let (gov, gate) = (gov.clone(), Arc::clone(&gate));
@@ -289,6 +290,13 @@ async fn a_call_queued_while_the_circuit_opens_is_rejected_when_its_worker_comes
         })
     };
     until(|| gov.status().workers.active == 1).await;
+    (gate, holder)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_queued_while_the_circuit_opens_is_rejected_when_its_worker_comes() {
+    let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
+    let (gate, holder) = hold_the_only_worker(&gov).await;
     let runs = Arc::new(AtomicUsize::new(0));
     let queued = {
         let (gov, runs) = (gov.clone(), Arc::clone(&runs));
@@ -317,17 +325,7 @@ async fn a_call_queued_while_the_circuit_opens_is_rejected_when_its_worker_comes
 #[tokio::test(start_paused = true)]
 async fn a_call_queued_past_the_open_wait_is_the_probe() {
     let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
-    let gate = Arc::new(Semaphore::new(0));
-    let holder = {
-        let (gov, gate) = (gov.clone(), Arc::clone(&gate));
-        tokio::spawn(async move {
-            gov.run(|| async {
-                gate.acquire().await.map(|permit| permit.forget()).map_err(|_| io_error("closed"))
-            })
-            .await
-        })
-    };
-    until(|| gov.status().workers.active == 1).await;
+    let (gate, holder) = hold_the_only_worker(&gov).await;
     let queued = {
         let gov = gov.clone();
         tokio::spawn(async move { gov.run(|| async { Ok::<_, Io>("probed") }).await })
