@@ -190,6 +190,39 @@ async fn the_budget_caps_retries_in_a_burst_and_recovers_afterwards() {
     assert_eq!((status.retries, status.retry_budget_exhausted), (21, 80));
 }
 
+/// The budget counts each call once, when its first attempt ends: a call that succeeds on a
+/// retry is not counted again by its success, and spawned work (which never retries) is not
+/// counted at all.
+#[tokio::test(start_paused = true)]
+async fn the_budget_counts_each_call_once_and_no_spawned_work() {
+    let mut retry = RetryConfig::default();
+    retry.max_attempts = 3;
+    retry.initial_delay = Duration::from_millis(1);
+    retry.budget.min_per_sec = 0;
+    retry.budget.retry_ratio = 1.0;
+    let gov = support::builder().retry(retry).build().unwrap();
+    gov.breaker().disable(Instant::now());
+    for _ in 0..10 {
+        gov.spawn(async { Ok::<_, Io>(()) }).unwrap().await.unwrap();
+    }
+    // One call: one retry paid for, the second is not.
+    let _ = gov.run(|| async { Err::<(), _>(io_error("down")) }).await;
+    let status = gov.status().workers;
+    assert_eq!((status.retries, status.retry_budget_exhausted, status.completed), (1, 1, 10));
+
+    // Fails once, succeeds on its retry: 2 calls in all, paying for 2 retries — both used.
+    let mut failed_once = false;
+    gov.run(|| {
+        let first = !std::mem::replace(&mut failed_once, true);
+        async move { if first { Err(io_error("blip")) } else { Ok::<_, Io>(()) } }
+    })
+    .await
+    .unwrap();
+    let _ = gov.run(|| async { Err::<(), _>(io_error("down")) }).await;
+    let status = gov.status().workers;
+    assert_eq!((status.retries, status.retry_budget_exhausted), (3, 2), "3 calls pay for 3 retries");
+}
+
 #[tokio::test(start_paused = true)]
 async fn calls_older_than_the_window_pay_for_no_retries_in_an_outage() {
     let gov = budgeted(0.2);

@@ -105,7 +105,7 @@ impl CircuitBreaker {
     }
 
     /// [`try_acquire`](Self::try_acquire) reading the clock only if the breaker is not closed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_acquire_lazy(&self) -> Result<Permit<'_>, Open> {
         self.engine.admit(Instant::now).map(|ticket| Permit::new(self, ticket))
     }

@@ -78,7 +78,7 @@ impl Engine {
     }
 
     /// `now` is read only when the breaker is not closed: the hot path reads no clock.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(&self, now: impl FnOnce() -> Instant) -> Result<Ticket, Open> {
         let word = self.gate.load();
         let state = word.state();

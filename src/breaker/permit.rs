@@ -67,7 +67,7 @@ macro_rules! permit_methods {
 
         /// [`record`](Self::record) reading the clock only if the breaker needs it.
         #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
-        #[inline]
+        #[inline(always)]
         pub(crate) fn record_lazy(mut self, outcome: Outcome, elapsed: Duration) {
             if let Some(ticket) = self.held.ticket.take() {
                 self.held.breaker.engine.finish(ticket, outcome, elapsed, Instant::now);
@@ -94,7 +94,7 @@ impl OwnedPermit {
 }
 
 impl<'a> Permit<'a> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket) -> Self {
         Permit { held: Held { breaker, ticket: Some(ticket) } }
     }

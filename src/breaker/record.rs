@@ -15,7 +15,7 @@ impl Engine {
     /// Records how an admitted call ended.
     /// `now` is read only if needed: a closed-state success without a failure-rate window
     /// reads no clock.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish(
         &self,
         ticket: Ticket,
@@ -53,6 +53,7 @@ impl Engine {
         self.gate.clear_failures(ticket);
     }
 
+    #[cold]
     fn closed_failure(&self, ticket: GateWord, now: Instant) {
         self.with_lock(|locked| {
             let Some(failures) = self.gate.add_failure(ticket) else { return };

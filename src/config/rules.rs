@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use crate::BuildError;
 
-/// The largest count a limit may have: what a Tokio semaphore can hold.
-pub(crate) const MAX_COUNT: usize = tokio::sync::Semaphore::MAX_PERMITS;
+/// The largest count a limit may have: what a lane's state word holds (31 bits for the calls
+/// waiting, 32 for the free permits; see `workers::lane`), far more than any machine runs.
+pub(crate) const MAX_COUNT: usize = (1 << 31) - 1;
 
 /// The longest duration a limit may have. Far beyond any sane limit, yet short enough that
 /// adding it to "now" can never overflow a clock.
@@ -17,7 +18,7 @@ pub(crate) fn count(field: &'static str, value: usize) -> Result<(), BuildError>
         return Err(invalid(field, "must be at least 1", value));
     }
     if value > MAX_COUNT {
-        return Err(invalid(field, "must be at most 2305843009213693951", value));
+        return Err(invalid(field, "must be at most 2147483647", value));
     }
     Ok(())
 }

@@ -226,7 +226,8 @@ impl GovernorBuilder {
             monitor = Some(Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, checks));
         }
         let retry = Arc::new(RetryPolicy::new(&config.retry)?);
-        if let Some(settler) = retry.settler() {
+        let counted = Arc::clone(&workers);
+        if let Some(settler) = retry.settler(move || counted.calls_completed()) {
             background.track(runtime.spawn(settler).abort_handle());
         }
         let ports = Arc::new(PortAllocator::new(&config.ports)?);

@@ -85,7 +85,7 @@ impl Governor {
     /// # Errors
     ///
     /// [`BuildError::Invalid`](crate::BuildError::Invalid) naming `workers.max_workers` if
-    /// `max_workers` is 0 or larger than a Tokio semaphore can hold.
+    /// `max_workers` is 0 or larger than 2,147,483,647 (2³¹ − 1).
     ///
     /// # Examples
     ///

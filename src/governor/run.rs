@@ -15,7 +15,7 @@ use super::Governor;
 use super::breakers::BreakerRef;
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit as BreakerPermit};
 use crate::retry::{AnyError, Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
-use crate::workers::{Count, InFlight, Lane, Permit, Supervised, Ticket, Workers, supervise};
+use crate::workers::{Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, supervise};
 use crate::{Error, Rejection};
 
 /// One call's settings: the governor's defaults, changed by [`Call`](super::Call).
@@ -194,7 +194,7 @@ impl Governor {
             // Relaxed: read by the work's own drop, on this task, after this store.
             cut_off.store(true, Ordering::Relaxed);
         }
-        call.settle(outcome)
+        call.settle(outcome, Work::Call)
     }
 
     /// The first attempt of one call, then — boxed, only after a retryable failure — the
@@ -220,7 +220,6 @@ impl Governor {
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
     {
-        self.inner.retry.record_call();
         // Only a call with a deadline reads the clock before it fails.
         let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
         let report = Report::new(probe, breaker, cut_off);
@@ -241,6 +240,8 @@ impl Governor {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
+        // A success counts into the retry budget through the completed count; a failure here.
+        self.inner.retry.first_attempt_failed();
         if !retryable(&error, &hooks.0) {
             return Err(error);
         }
@@ -288,7 +289,7 @@ impl Governor {
                 tracing::debug!(target: "bursar::retry", call = plan.name, "circuit open; retrying ends");
                 return Err(error);
             }
-            if !retry.allow_retry() {
+            if !retry.allow_retry(workers.calls_completed()) {
                 workers.counters.add(Count::BudgetExhausted);
                 tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
                 return Err(error);
@@ -309,7 +310,10 @@ impl Governor {
             let result = attempt(worker, op, plan.attempt_timeout).await;
             report.outcome(&result, failure_when);
             error = match result {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    retry.retry_succeeded();
+                    return Ok(value);
+                }
                 Err(error) => error,
             };
             if !retryable(&error, when) {
@@ -383,7 +387,7 @@ impl<'a> Report<'a> {
         self.record(outcome);
     }
 
-    #[inline]
+    #[inline(always)]
     fn record(&mut self, outcome: Outcome) {
         let Some(probe) = self.probe.take() else { return };
         let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
@@ -435,5 +439,5 @@ where
         // Relaxed: read by the work's own drop, on this task, after this store.
         cut_off.store(true, Ordering::Relaxed);
     }
-    call.settle(outcome)
+    call.settle(outcome, Work::Task)
 }

@@ -186,7 +186,7 @@ impl Governor {
             queued: workers.tasks.waiting(),
             queue_limit: workers.tasks.queue_limit,
             in_flight: workers.drain.in_flight(),
-            completed: counters.get(Count::Completed),
+            completed: workers.completed(),
             failed: counters.get(Count::Failed),
             timed_out: counters.get(Count::TimedOut),
             panicked: counters.get(Count::Panicked),

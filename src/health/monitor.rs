@@ -130,7 +130,7 @@ impl Monitor {
         let counters = self.workers.counters();
         let reported = HealthTotals::get(&self.state.totals.errors);
         let failures = counters.get(Count::Failed) + reported;
-        Totals { calls: counters.get(Count::Completed) + failures, failures }
+        Totals { calls: self.workers.completed() + failures, failures }
     }
 
     /// The rule over every reading and check: a degraded check is one more warning, an

@@ -18,11 +18,19 @@ pub(crate) struct RetryPolicy {
     pub(crate) deadline: Option<Duration>,
     backoff: ExponentialBackoff,
     budget: Option<RetryBudget>,
-    /// Calls not yet deposited into the budget: the hot path only counts (it reads no clock),
-    /// and the count is settled into the budget when a retry is considered and by the
-    /// governor's settler once every budget slot, so no call is deposited more than one slot
-    /// (a tenth of the budget's time-to-live) after it was made.
-    undeposited_calls: AtomicU64,
+    /// The budget's count of calls is derived, so the hot path adds nothing to it: a call
+    /// counts once its first attempt has ended, as a success (the worker pool's count of calls
+    /// completed, less those that succeeded only on a retry) or as a failure (counted here, on
+    /// the failure's path). `settle` deposits the growth of that total since the last
+    /// settlement; it runs when a retry is considered and from the governor's settler once
+    /// every budget slot, so no call is deposited more than one slot (a tenth of the budget's
+    /// time-to-live) after its first attempt ended.
+    first_failures: AtomicU64,
+    /// Calls that completed on a retry: in the completed count, but already counted here.
+    retried_successes: AtomicU64,
+    /// The derived total deposited so far, raised with `fetch_max`. A total read while counts
+    /// move can only be low (see `settle`), so a call is deposited late, never twice.
+    deposited: AtomicU64,
     /// Numbers the calls that fail, so a seeded policy gives each its own jitter sequence.
     failing_calls: AtomicU64,
 }
@@ -34,17 +42,26 @@ impl RetryPolicy {
             deadline: config.deadline,
             backoff: config.backoff(),
             budget: config.budget.build()?,
-            undeposited_calls: AtomicU64::new(0),
+            first_failures: AtomicU64::new(0),
+            retried_successes: AtomicU64::new(0),
+            deposited: AtomicU64::new(0),
             failing_calls: AtomicU64::new(0),
         })
     }
 
-    /// Counts one call into the budget.
-    #[inline]
-    pub(crate) fn record_call(&self) {
+    /// Counts a call whose first attempt failed (retryable or not) into the budget.
+    pub(crate) fn first_attempt_failed(&self) {
         if self.budget.is_some() {
-            // Relaxed: a count settled under the budget's lock; no other data depends on it.
-            self.undeposited_calls.fetch_add(1, Ordering::Relaxed);
+            // Relaxed: see `deposited`; no other data depends on it.
+            self.first_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes back a call that completed on a retry: its first failure counted it already.
+    pub(crate) fn retry_succeeded(&self) {
+        if self.budget.is_some() {
+            // Release: whoever sees this count sees the call's first failure (see `settle`).
+            self.retried_successes.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -59,22 +76,33 @@ impl RetryPolicy {
         self.backoff.with_seed(mixed).into_iter()
     }
 
-    /// Takes one retry from the budget; false if the budget is spent.
-    pub(crate) fn allow_retry(&self) -> bool {
+    /// Takes one retry from the budget; false if the budget is spent. `completed` is the
+    /// worker pool's count of calls completed.
+    pub(crate) fn allow_retry(&self, completed: u64) -> bool {
         let Some(budget) = &self.budget else {
             return true;
         };
         let now = Instant::now();
-        self.settle(budget, now);
+        self.settle(budget, now, completed);
         budget.withdraw(now)
     }
 
-    /// Deposits the calls counted since the last settlement, as made at `now`.
-    fn settle(&self, budget: &RetryBudget, now: Instant) {
-        // Relaxed: see `record_call`.
-        let calls = self.undeposited_calls.swap(0, Ordering::Relaxed);
-        if calls > 0 {
-            budget.deposit_many(now, calls);
+    /// Deposits the calls whose first attempt ended since the last settlement, as made at
+    /// `now`; `completed` is the worker pool's count of calls completed.
+    fn settle(&self, budget: &RetryBudget, now: Instant, completed: u64) {
+        // A retried call counts its first failure, then its retried success, then leaves the
+        // drain (a release), which is what `completed` counts. Read in the opposite order,
+        // each with acquire, a call seen completed is seen retried and failed, and one seen
+        // retried is seen failed: every call adds 0 or 1 to the total, and 1 only once its
+        // first attempt has ended. So the total is never above the truth.
+        let retried = self.retried_successes.load(Ordering::Acquire);
+        // Relaxed: ordered by the acquire load above; see `deposited`.
+        let failed = self.first_failures.load(Ordering::Relaxed);
+        let total = (completed + failed).saturating_sub(retried);
+        // Relaxed: the deposit itself is made under the budget's lock.
+        let before = self.deposited.fetch_max(total, Ordering::Relaxed);
+        if total > before {
+            budget.deposit_many(now, total - before);
         }
     }
 
@@ -82,7 +110,11 @@ impl RetryPolicy {
     /// `None` when there is no budget. Without it, calls counted during an hour of healthy
     /// traffic would all be deposited as new at the first failure, and the budget would not
     /// bind at the start of an outage.
-    pub(crate) fn settler(self: &Arc<Self>) -> Option<impl Future<Output = ()> + Send + 'static> {
+    /// `completed` reads the worker pool's count of calls completed.
+    pub(crate) fn settler(
+        self: &Arc<Self>,
+        completed: impl Fn() -> u64 + Send + 'static,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
         let width = self.budget.as_ref()?.slot_width();
         let policy = Arc::clone(self);
         Some(async move {
@@ -91,7 +123,7 @@ impl RetryPolicy {
             loop {
                 ticks.tick().await;
                 if let Some(budget) = &policy.budget {
-                    policy.settle(budget, Instant::now());
+                    policy.settle(budget, Instant::now(), completed());
                 }
             }
         })

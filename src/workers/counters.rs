@@ -6,7 +6,10 @@ use crate::counter_set::CounterSet;
 /// One thing that can happen to a call; each has its own counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Count {
-    Completed,
+    /// Spawned work (`spawn`, `spawn_blocking`) that succeeded. Successes of calls and tasks
+    /// together are counted by the drain (`Drain::succeeded`); tasks also here, because the
+    /// retry budget counts calls only.
+    TaskCompleted,
     Failed,
     TimedOut,
     Panicked,

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{Notify, futures::Notified};
 
-use crate::sync::{AtomicBool, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
 
 /// How admitted work left after the governor closed; the shutdown report's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,16 +19,27 @@ pub(crate) enum Exit {
     Evicted = 2,
 }
 
-/// The closed flag, in the top bit of the word that counts the work in flight: admission and
-/// closing are each one read-modify-write of the same word, so either the admission sees the
-/// flag, or `close` sees the admitted work in the count it returns — no store–load race to
-/// reason about (and nothing that needs sequential consistency).
-const CLOSED: usize = 1 << (usize::BITS - 1);
+/// The closed flag, in the top bit of both counts. `close` sets it in `entered`, then in
+/// `left`. Admission is one read-modify-write of `entered`, so either it sees the flag or
+/// `close` sees it admitted. A leave is one read-modify-write of `left`: one after `close`
+/// sees the flag and, acquiring `close`'s write, every admission before it, so the last of
+/// them can tell that nothing is in flight. No store–load race to reason about (and nothing
+/// that needs sequential consistency).
+const CLOSED: u64 = 1 << 63;
 
+/// Counts work in and out with two monotonic counts, so that the number of successes needs
+/// no count of its own on the hot path: every leave is counted, and every leave that is not
+/// a success is counted again, off the hot path, in `unsuccessful`.
 #[derive(Debug, Default)]
 pub(crate) struct Drain {
-    /// Work in flight, with [`CLOSED`] set once the governor has closed.
-    state: AtomicUsize,
+    /// Work admitted (and admissions refused once closed), with [`CLOSED`] set at close.
+    entered: AtomicU64,
+    /// Work that left, with [`CLOSED`] set at close.
+    left: AtomicU64,
+    /// Leaves that were not a success; counted before their leave.
+    unsuccessful: AtomicU64,
+    /// The highest success count reported, so that reports never go down (see `succeeded`).
+    reported: AtomicU64,
     cancelling: AtomicBool,
     idle: Notify,
     cancel: Notify,
@@ -40,40 +51,75 @@ impl Drain {
     #[inline]
     pub(crate) fn enter(&self) -> bool {
         // AcqRel: the one RMW orders this admission against `close`'s RMW of the same word.
-        self.state.fetch_add(1, Ordering::AcqRel) & CLOSED == 0
+        self.entered.fetch_add(1, Ordering::AcqRel) & CLOSED == 0
     }
 
-    /// Counts one piece of work out; `exit` is tallied if the governor has closed.
+    /// Counts one piece of work out; `exit` is tallied if the governor has closed, and work
+    /// that did not succeed is counted as such.
+    /// Returns whether this leave found the closed drain idle (and told the shutdown).
     #[inline]
-    pub(crate) fn leave(&self, exit: Option<Exit>) {
-        // The tally is made before the count drops, so that a shutdown that sees the drain
+    pub(crate) fn leave(&self, exit: Option<Exit>, succeeded: bool) -> bool {
+        if !succeeded {
+            // Relaxed: published by the release of the leave below (see `succeeded`).
+            self.unsuccessful.fetch_add(1, Ordering::Relaxed);
+        }
+        // The tally is made before the count moves, so that a shutdown that sees the drain
         // idle sees every exit of it.
         if let (true, Some(exit)) = (self.is_closed(), exit) {
             // Relaxed: a tally read after the drain completes, which the AcqRel count orders.
             self.exits_after_close[exit as usize].fetch_add(1, Ordering::Relaxed);
         }
-        // AcqRel: publishes this work's effects to whoever sees the count reach zero.
-        let before = self.state.fetch_sub(1, Ordering::AcqRel);
-        if before & CLOSED != 0 && before & !CLOSED == 1 {
+        // AcqRel: publishes this work's effects to whoever sees the count, and acquires
+        // `close`'s write of `entered` when it sees the flag.
+        let before = self.left.fetch_add(1, Ordering::AcqRel);
+        before & CLOSED != 0 && self.left_after_close(before)
+    }
+
+    /// A leave after `close`: if it was the last work in flight, the shutdown is told.
+    #[cold]
+    fn left_after_close(&self, before: u64) -> bool {
+        // Acquire: every admission before `close`, and every refused one whose leave came first.
+        let entered = self.entered.load(Ordering::Acquire) & !CLOSED;
+        let idle = (before & !CLOSED) + 1 == entered;
+        if idle {
             self.idle.notify_waiters();
         }
+        idle
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        // Acquire: see `leave`.
-        self.state.load(Ordering::Acquire) & !CLOSED
+        // Acquire, `left` first: every leave seen follows its admission, so `entered` read
+        // afterwards is at least as large.
+        let left = self.left.load(Ordering::Acquire) & !CLOSED;
+        let entered = self.entered.load(Ordering::Acquire) & !CLOSED;
+        entered.saturating_sub(left) as usize
+    }
+
+    /// Work that left with a success so far: exact when nothing moves, never above the
+    /// truth and never lower than an earlier answer while things move.
+    pub(crate) fn succeeded(&self) -> u64 {
+        // Acquire on `left`, then `unsuccessful`: an unsuccessful leave is counted as such
+        // before it leaves, so each leave seen is seen with its kind; one counted as
+        // unsuccessful but not yet left only makes the answer low, and `reported` hides that.
+        let left = self.left.load(Ordering::Acquire) & !CLOSED;
+        let unsuccessful = self.unsuccessful.load(Ordering::Relaxed);
+        let succeeded = left.saturating_sub(unsuccessful);
+        // Relaxed: a statistic; the maximum is all it keeps.
+        self.reported.fetch_max(succeeded, Ordering::Relaxed).max(succeeded)
     }
 
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: `close`'s flag.
-        self.state.load(Ordering::Acquire) & CLOSED != 0
+        self.entered.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// Closes the drain; true the first time.
     pub(crate) fn close(&self) -> bool {
-        // AcqRel: see `enter`.
-        self.state.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED == 0
+        // AcqRel: see `enter`, then `leave`.
+        let first = self.entered.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED == 0;
+        self.left.fetch_or(CLOSED, Ordering::AcqRel);
+        first
     }
 
     pub(crate) async fn wait_idle(&self) {
@@ -128,10 +174,10 @@ mod loom_models {
                 if call_drain.enter() {
                     call_inside.store(true, Ordering::SeqCst);
                     call_inside.store(false, Ordering::SeqCst);
-                    call_drain.leave(Some(Exit::Finished));
+                    call_drain.leave(Some(Exit::Finished), true);
                     true
                 } else {
-                    call_drain.leave(None);
+                    call_drain.leave(None, false);
                     false
                 }
             });
@@ -144,6 +190,37 @@ mod loom_models {
             // An admitted call that left after the close is tallied; a refused one is not.
             let tallied = drain.exits_after_close(Exit::Finished);
             assert!(tallied <= usize::from(admitted), "{tallied} exits for {admitted}");
+            assert_eq!(drain.succeeded(), u64::from(admitted));
+        });
+    }
+
+    /// Two calls racing a close: if the shutdown sees work in flight and waits, the leave
+    /// that empties the drain knows it and tells the shutdown.
+    #[test]
+    fn loom_drain_the_last_leave_after_close_tells_the_shutdown() {
+        loom::model(|| {
+            let drain = Arc::new(Drain::default());
+            let told = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let calls: Vec<_> = (0..2)
+                .map(|_| {
+                    let (drain, told) = (Arc::clone(&drain), Arc::clone(&told));
+                    thread::spawn(move || {
+                        let admitted = drain.enter();
+                        let exit = admitted.then_some(Exit::Finished);
+                        if drain.leave(exit, admitted) {
+                            told.fetch_add(1, Ordering::SeqCst);
+                        }
+                        admitted
+                    })
+                })
+                .collect();
+            drain.close();
+            let waiting = drain.in_flight() > 0;
+            let admitted: u64 = calls.into_iter().map(|call| u64::from(call.join().unwrap())).sum();
+            if waiting {
+                assert!(told.load(Ordering::SeqCst) >= 1, "the shutdown waits for work that is gone");
+            }
+            assert_eq!((drain.in_flight(), drain.succeeded()), (0, admitted));
         });
     }
 }

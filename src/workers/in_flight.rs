@@ -15,6 +15,16 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     workers: W,
     name: &'static str,
     exit: Option<Exit>,
+    /// Settled as a success: the drain counts the successes (see `Drain::succeeded`).
+    succeeded: bool,
+}
+
+/// What settles: a call (`run`, `call`, tower), or spawned work, whose successes are also
+/// counted apart — the retry budget counts calls only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Work {
+    Call,
+    Task,
 }
 
 impl<W: Deref<Target = Workers>> InFlight<W> {
@@ -25,9 +35,9 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
             return Err(record_rejection(&workers, rejection, name));
         }
         if workers.drain.enter() {
-            return Ok(InFlight { workers, name, exit: None });
+            return Ok(InFlight { workers, name, exit: None, succeeded: false });
         }
-        workers.drain.leave(None);
+        workers.drain.leave(None, false);
         Err(record_rejection(&workers, Rejection::ShuttingDown, name))
     }
 
@@ -43,24 +53,34 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 
     /// Records how the work ended and turns it into the call's result.
     #[inline]
-    pub(crate) fn settle<T, E>(mut self, outcome: Supervised<Result<T, Error<E>>>) -> Result<T, Error<E>> {
+    pub(crate) fn settle<T, E>(
+        mut self,
+        outcome: Supervised<Result<T, Error<E>>>,
+        work: Work,
+    ) -> Result<T, Error<E>> {
         let result = match outcome {
             Supervised::Finished(result) => result,
             Supervised::TimedOut(after) => Err(Error::Timeout { after }),
             Supervised::Panicked(message) => Err(Error::Panicked { message }),
             Supervised::Cancelled => Err(Error::Cancelled),
         };
-        self.record(&result);
+        self.record(&result, work);
         result
     }
 
     #[inline]
-    fn record<T, E>(&mut self, result: &Result<T, Error<E>>) {
+    fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
         #[cfg(feature = "metrics")]
         crate::metrics::events::settled(result);
         self.exit = Some(Exit::Finished);
         match result {
-            Ok(_) => self.workers.counters.add(Count::Completed),
+            // A call's success is counted by its leave, with no count of its own.
+            Ok(_) => {
+                self.succeeded = true;
+                if work == Work::Task {
+                    self.workers.counters.add(Count::TaskCompleted);
+                }
+            }
             Err(error) => self.record_error(error),
         }
     }
@@ -104,7 +124,7 @@ impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
             Some(exit) => exit,
             None => self.abandoned(),
         };
-        self.workers.drain.leave(Some(exit));
+        self.workers.drain.leave(Some(exit), self.succeeded);
     }
 }
 

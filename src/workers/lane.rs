@@ -5,23 +5,53 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::Semaphore;
+use tokio::sync::{AcquireError, Semaphore, TryAcquireError};
 
-use crate::sync::AtomicUsize;
+use crate::Rejection;
+use crate::sync::{AtomicU64, AtomicUsize};
 
-/// Permits are taken out of the semaphore with `forget` as soon as they are acquired and put
-/// back by [`Lane::release`], which pays any resize debt first. So the semaphore holds only
-/// free permits and the limit can shrink while every permit is in use.
+/// The lane's state word: spare permits in the low 32 bits, calls waiting in the next 31, and
+/// the closed flag on top. Limits are at most 2³¹ − 1 (`config::rules::MAX_COUNT`), so
+/// neither count can reach the field above it.
+const SPARE: u64 = u32::MAX as u64;
+const ONE_WAITING: u64 = 1 << 32;
+const WAITING: u64 = ((1 << 31) - 1) << 32;
+const CLOSED: u64 = 1 << 63;
+
+fn spare_of(word: u64) -> usize {
+    (word & SPARE) as usize
+}
+
+fn waiting_of(word: u64) -> usize {
+    ((word & WAITING) >> 32) as usize
+}
+
+/// A lane's free permits are in one of two places. While nobody waits, a release makes its
+/// permit *spare* — one atomic update of the state word, no lock — and the next call takes it
+/// with one more. While calls wait, releases go to the semaphore, which hands them to the
+/// waiters in order. (Tokio's semaphore takes its waiter lock on every release; the spare
+/// count keeps that lock off the hot path.)
+///
+/// The spare permits and the calls waiting share one word, so each decision sees both at
+/// once: a release makes a permit spare only while no call waits, and a call joins the queue
+/// only while no permit is spare. So no permit is ever spare while a call waits for one.
+/// Permits the semaphore holds while nobody waits (a waiter that left just as its permit
+/// came) are taken by the next call without waiting, and return as spare.
+///
+/// Permits are taken with no guard object and put back by [`Lane::release`], which pays any
+/// resize debt first; so only free permits are counted and the limit can shrink while every
+/// permit is in use.
 #[derive(Debug)]
 pub(crate) struct Lane {
-    pub(crate) semaphore: Semaphore,
+    /// Free permits for waiters.
+    semaphore: Semaphore,
+    /// Spare permits, calls waiting and the closed flag (see the constants above).
+    state: AtomicU64,
     /// Permits in use that must vanish instead of returning: a shrink below the number in use.
     debt: AtomicUsize,
     /// The effective limit. The lock serialises resizes; readers use `limit_hint`.
     limit: Mutex<usize>,
     limit_hint: AtomicUsize,
-    /// Calls waiting for a permit.
-    pub(crate) waiting: AtomicUsize,
     pub(crate) queue_limit: usize,
     pub(crate) queue_timeout: Option<Duration>,
     /// Which lane this is, for the `lane` label of the queue-wait histogram.
@@ -29,14 +59,21 @@ pub(crate) struct Lane {
     pub(crate) label: crate::metrics::events::LaneLabel,
 }
 
+/// How a call joined a lane's queue: with a permit made spare just before, or as a waiter.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Joined {
+    Spare,
+    Waiting,
+}
+
 impl Lane {
     pub(crate) fn new(limit: usize, queue_limit: usize, queue_timeout: Option<Duration>) -> Self {
         Lane {
-            semaphore: Semaphore::new(limit),
+            semaphore: Semaphore::new(0),
+            state: AtomicU64::new(limit as u64),
             debt: AtomicUsize::new(0),
             limit: Mutex::new(limit),
             limit_hint: AtomicUsize::new(limit),
-            waiting: AtomicUsize::new(0),
             queue_limit,
             queue_timeout,
             #[cfg(feature = "metrics")]
@@ -57,18 +94,86 @@ impl Lane {
         self.limit_hint.load(Ordering::Relaxed)
     }
 
+    /// Free permits right now (a snapshot; exact when nothing moves).
+    pub(crate) fn available(&self) -> usize {
+        // Relaxed: a status reading.
+        spare_of(self.state.load(Ordering::Relaxed)) + self.semaphore.available_permits()
+    }
+
     /// Permits in use right now (a snapshot; exact when nothing moves).
     pub(crate) fn in_use(&self) -> usize {
         let limit = *self.limit.lock();
         // Relaxed: a status reading under the resize lock, which orders debt changes by resizes.
         let total = limit + self.debt.load(Ordering::Relaxed);
-        total.saturating_sub(self.semaphore.available_permits())
+        total.saturating_sub(self.available())
     }
 
     /// Calls waiting for a permit right now.
     pub(crate) fn waiting(&self) -> usize {
         // Relaxed: a status reading.
-        self.waiting.load(Ordering::Relaxed)
+        waiting_of(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Takes a free permit without waiting: a spare one, else one the semaphore holds.
+    #[inline(always)]
+    pub(crate) fn try_take(&self) -> Result<(), TryAcquireError> {
+        // Acquire: the permit's last holder released it (see `give`).
+        let mut word = self.state.load(Ordering::Acquire);
+        while word & CLOSED == 0 && spare_of(word) > 0 {
+            // AcqRel: takes the permit its last holder released.
+            match self.state.compare_exchange_weak(word, word - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(now) => word = now,
+            }
+        }
+        self.try_take_slow(word)
+    }
+
+    /// No spare permit: one the semaphore holds, if any.
+    #[inline(never)]
+    fn try_take_slow(&self, word: u64) -> Result<(), TryAcquireError> {
+        if word & CLOSED != 0 {
+            return Err(TryAcquireError::Closed);
+        }
+        self.semaphore.try_acquire().map(|permit| permit.forget())
+    }
+
+    /// Joins the queue — or takes a permit that became spare since `try_take` looked.
+    ///
+    /// # Errors
+    ///
+    /// `QueueFull` with `queue_limit` calls waiting; `ShuttingDown` once the lane has closed.
+    pub(crate) fn join_queue(&self) -> Result<Joined, Rejection> {
+        let mut joined = Joined::Waiting;
+        // AcqRel: one decision over both counts (see `Lane`).
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                if word & CLOSED != 0 || waiting_of(word) >= self.queue_limit && spare_of(word) == 0 {
+                    return None;
+                }
+                joined = if spare_of(word) > 0 { Joined::Spare } else { Joined::Waiting };
+                Some(if joined == Joined::Spare { word - 1 } else { word + ONE_WAITING })
+            })
+            .map_err(|word| match word & CLOSED {
+                0 => Rejection::QueueFull { limit: self.queue_limit },
+                _ => Rejection::ShuttingDown,
+            })?;
+        Ok(joined)
+    }
+
+    /// Leaves the queue, with or without a permit.
+    pub(crate) fn leave_queue(&self) {
+        // Release: the place is free for the next caller's `join_queue`.
+        self.state.fetch_sub(ONE_WAITING, Ordering::Release);
+    }
+
+    /// Waits for the semaphore to hand this caller a permit, in arrival order.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a permit handed to a dropped wait goes back to the semaphore.
+    pub(crate) async fn wait_for_permit(&self) -> Result<(), AcquireError> {
+        self.semaphore.acquire().await.map(|permit| permit.forget())
     }
 
     /// Changes the limit without losing or duplicating a permit: free permits are removed at
@@ -77,13 +182,14 @@ impl Lane {
         let mut limit = self.limit.lock();
         if new_limit < *limit {
             let shrink = *limit - new_limit;
-            let removed = self.semaphore.forget_permits(shrink);
+            let mut removed = self.take_spare_up_to(shrink);
+            removed += self.semaphore.forget_permits(shrink - removed);
             // AcqRel: pairs with `pay_debt` in releases running on other threads.
             self.debt.fetch_add(shrink - removed, Ordering::AcqRel);
         } else {
             let grow = new_limit - *limit;
             let forgiven = take_up_to(&self.debt, grow);
-            self.semaphore.add_permits(grow - forgiven);
+            self.give(grow - forgiven);
         }
         *limit = new_limit;
         // Relaxed: readers of the hint need no ordering with the permits.
@@ -97,11 +203,39 @@ impl Lane {
         if self.debt.load(Ordering::Relaxed) > 0 && take_up_to(&self.debt, 1) == 1 {
             return;
         }
-        self.semaphore.add_permits(1);
+        self.give(1);
+    }
+
+    /// Makes `permits` free: spare while nobody waits, else the semaphore's, for the waiters.
+    #[inline]
+    fn give(&self, permits: usize) {
+        if permits == 0 {
+            return;
+        }
+        // AcqRel: publishes this holder's work to the permit's next taker (see `Lane`).
+        let spared = self.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            (waiting_of(word) == 0).then_some(word + permits as u64)
+        });
+        if spared.is_err() {
+            self.semaphore.add_permits(permits);
+        }
+    }
+
+    /// Takes up to `wanted` spare permits; returns how many.
+    fn take_spare_up_to(&self, wanted: usize) -> usize {
+        let mut taken = 0;
+        // AcqRel: see `try_take`.
+        let _ = self.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            taken = spare_of(word).min(wanted);
+            Some(word - taken as u64)
+        });
+        taken
     }
 
     /// Stops the lane: waiting and future acquires fail. Permits in use are unaffected.
     pub(crate) fn close(&self) {
+        // AcqRel: see `try_take`.
+        self.state.fetch_or(CLOSED, Ordering::AcqRel);
         self.semaphore.close();
     }
 }
@@ -123,13 +257,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn acquire(lane: &Lane) -> bool {
-        match lane.semaphore.try_acquire() {
-            Ok(permit) => {
-                permit.forget();
-                true
-            }
-            Err(_) => false,
-        }
+        lane.try_take().is_ok()
     }
 
     #[test]
@@ -146,7 +274,7 @@ mod tests {
             assert!(!acquire(&lane), "no permit may be free while the shrink is owed");
         }
         lane.release();
-        assert_eq!((lane.in_use(), lane.semaphore.available_permits()), (0, 1));
+        assert_eq!((lane.in_use(), lane.available()), (0, 1));
     }
 
     #[test]
@@ -157,11 +285,43 @@ mod tests {
         }
         lane.resize(1);
         lane.resize(5);
-        assert_eq!(lane.semaphore.available_permits(), 2);
+        assert_eq!(lane.available(), 2);
         for _ in 0..3 {
             lane.release();
         }
-        assert_eq!((lane.in_use(), lane.semaphore.available_permits()), (0, 5));
+        assert_eq!((lane.in_use(), lane.available()), (0, 5));
+    }
+
+    fn spare(lane: &Lane) -> usize {
+        spare_of(lane.state.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn a_permit_returned_while_nobody_waits_is_spare_and_while_a_call_waits_is_handed_on() {
+        let lane = Lane::new(1, 2, None);
+        assert!(acquire(&lane));
+        lane.release();
+        assert_eq!((spare(&lane), lane.semaphore.available_permits()), (1, 0));
+        assert!(acquire(&lane));
+        // One caller in the queue: the release goes where it waits.
+        assert_eq!(lane.join_queue(), Ok(Joined::Waiting));
+        lane.release();
+        assert_eq!((spare(&lane), lane.semaphore.available_permits(), lane.waiting()), (0, 1, 1));
+        // A permit left in the semaphore after its waiter went is still taken without waiting.
+        lane.leave_queue();
+        assert!(acquire(&lane));
+        assert_eq!((lane.available(), lane.in_use()), (0, 1));
+    }
+
+    #[test]
+    fn a_closed_lane_gives_no_spare_permit_but_counts_returns() {
+        let lane = Lane::new(2, 1, None);
+        assert!(acquire(&lane));
+        lane.close();
+        assert_eq!(lane.try_take(), Err(TryAcquireError::Closed));
+        lane.release();
+        assert_eq!((lane.available(), lane.in_use()), (2, 0));
+        assert_eq!(lane.try_take(), Err(TryAcquireError::Closed));
     }
 
     #[derive(Debug, Clone)]
@@ -196,7 +356,7 @@ mod tests {
                 prop_assert_eq!(lane.in_use(), held);
             }
             for _ in 0..held { lane.release(); }
-            prop_assert_eq!(lane.semaphore.available_permits(), limit);
+            prop_assert_eq!(lane.available(), limit);
         }
     }
 }
@@ -210,7 +370,7 @@ mod loom_models {
     use super::*;
 
     fn take(lane: &Lane) -> bool {
-        lane.semaphore.try_acquire().map(|permit| permit.forget()).is_ok()
+        lane.try_take().is_ok()
     }
 
     /// Two workers busy on a lane of two; one returns while the limit shrinks to one, then the
@@ -225,8 +385,34 @@ mod loom_models {
             lane.resize(1);
             release.join().unwrap();
             lane.release();
-            assert_eq!((lane.semaphore.available_permits(), lane.debt.load(Ordering::SeqCst)), (1, 0));
+            assert_eq!((lane.available(), lane.debt.load(Ordering::SeqCst)), (1, 0));
             assert_eq!((lane.limit(), lane.in_use()), (1, 0));
+        });
+    }
+
+    /// A release racing a caller that joins the queue (the handshake of `Lane`): the permit is
+    /// taken by the caller, or it is in the semaphore the caller waits on — never left spare.
+    #[test]
+    fn loom_lane_release_racing_a_caller_joining_the_queue_strands_no_permit() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(1, 1, None));
+            assert!(take(&lane));
+            let other = Arc::clone(&lane);
+            let release = thread::spawn(move || other.release());
+            let ticket = crate::workers::Ticket::reserve(&*lane);
+            release.join().unwrap();
+            let spare = spare_of(lane.state.load(Ordering::SeqCst));
+            match ticket {
+                Ok(crate::workers::Ticket::Ready(permit)) => {
+                    assert_eq!((spare, lane.semaphore.available_permits()), (0, 0));
+                    drop(permit);
+                    assert_eq!((lane.available(), lane.waiting()), (1, 0));
+                }
+                Ok(crate::workers::Ticket::Waiting(_slot)) => {
+                    assert_eq!((spare, lane.semaphore.available_permits()), (0, 1), "a permit stranded");
+                }
+                Err(rejection) => panic!("rejected: {rejection}"),
+            }
         });
     }
 
@@ -242,7 +428,7 @@ mod loom_models {
             lane.resize(3);
             release.join().unwrap();
             lane.release();
-            assert_eq!((lane.semaphore.available_permits(), lane.debt.load(Ordering::SeqCst)), (3, 0));
+            assert_eq!((lane.available(), lane.debt.load(Ordering::SeqCst)), (3, 0));
         });
     }
 }

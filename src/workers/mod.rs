@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub(crate) use counters::Count;
 pub(crate) use drain::Exit;
-pub(crate) use in_flight::InFlight;
+pub(crate) use in_flight::{InFlight, Work};
 pub(crate) use lane::Lane;
 pub(crate) use permit::{Permit, Ticket};
 pub(crate) use supervise::{Supervised, panic_message, supervise};
@@ -127,6 +127,19 @@ impl Workers {
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Calls and spawned work that succeeded (see `Drain::succeeded`).
+    pub(crate) fn completed(&self) -> u64 {
+        self.drain.succeeded()
+    }
+
+    /// Calls that succeeded, spawned work not counted: the retry budget's count.
+    pub(crate) fn calls_completed(&self) -> u64 {
+        // The task count is read after the drain's: a task seen succeeded there is seen
+        // here too (it counts itself before it leaves), so the answer is never too high.
+        let completed = self.completed();
+        completed.saturating_sub(self.counters.get(Count::TaskCompleted))
     }
 
     /// Sleeps a backoff delay, counted as backing off while it lasts (also if dropped).

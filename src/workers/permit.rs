@@ -3,11 +3,10 @@
 //! for a call awaited in place, `Arc<Lane>` for a spawned task — and releases on drop.
 
 use std::ops::Deref;
-use std::sync::atomic::Ordering;
 
 use tokio::sync::TryAcquireError;
 
-use super::lane::Lane;
+use super::lane::{Joined, Lane};
 use crate::Rejection;
 
 /// The right to run one unit of work. Dropping it is the release.
@@ -35,8 +34,7 @@ pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
 
 impl<L: Deref<Target = Lane>> Drop for QueueSlot<L> {
     fn drop(&mut self) {
-        // Release: the slot is free for the next caller's `fetch_update`.
-        self.lane.waiting.fetch_sub(1, Ordering::Release);
+        self.lane.leave_queue();
     }
 }
 
@@ -49,25 +47,29 @@ pub(crate) enum Ticket<L: Deref<Target = Lane>> {
 
 impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
     /// Takes a free permit, or else a queue place, without waiting.
+    #[inline(always)]
     pub(crate) fn reserve(lane: L) -> Result<Self, Rejection> {
-        let acquired = lane.semaphore.try_acquire().map(|permit| permit.forget());
-        match acquired {
+        match lane.try_take() {
             Ok(()) => {
                 // The hot path waited for nothing: a 0 sample, without reading the clock.
                 #[cfg(feature = "metrics")]
                 crate::metrics::events::queue_waited(lane.label, 0.0);
-                return Ok(Ticket::Ready(Permit { lane }));
+                Ok(Ticket::Ready(Permit { lane }))
             }
-            Err(TryAcquireError::Closed) => return Err(Rejection::ShuttingDown),
-            Err(TryAcquireError::NoPermits) => {}
+            Err(TryAcquireError::Closed) => Err(Rejection::ShuttingDown),
+            Err(TryAcquireError::NoPermits) => Self::queue(lane),
         }
-        let limit = lane.queue_limit;
-        // AcqRel: the count is the queue's capacity check; no other data hangs on it.
-        lane.waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
-                (waiting < limit).then_some(waiting + 1)
-            })
-            .map_err(|_| Rejection::QueueFull { limit })?;
+    }
+
+    /// No permit was free: a place in the queue (or a permit made spare meanwhile).
+    #[inline(never)]
+    fn queue(lane: L) -> Result<Self, Rejection> {
+        if lane.join_queue()? == Joined::Spare {
+            // A release made its permit spare after `try_take` looked.
+            #[cfg(feature = "metrics")]
+            crate::metrics::events::queue_waited(lane.label, 0.0);
+            return Ok(Ticket::Ready(Permit { lane }));
+        }
         Ok(Ticket::Waiting(QueueSlot {
             lane,
             #[cfg(feature = "metrics")]
@@ -86,12 +88,12 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
             Ticket::Waiting(slot) => slot,
         };
         let acquired = match slot.lane.queue_timeout {
-            None => slot.lane.semaphore.acquire().await,
-            Some(waited) => tokio::time::timeout(waited, slot.lane.semaphore.acquire())
+            None => slot.lane.wait_for_permit().await,
+            Some(waited) => tokio::time::timeout(waited, slot.lane.wait_for_permit())
                 .await
                 .map_err(|_elapsed| Rejection::QueueTimeout { waited })?,
         };
-        acquired.map_err(|_closed| Rejection::ShuttingDown)?.forget();
+        acquired.map_err(|_closed| Rejection::ShuttingDown)?;
         #[cfg(feature = "metrics")]
         crate::metrics::events::queue_waited(slot.lane.label, slot.queued_at.elapsed().as_secs_f64());
         // The slot is dropped on return: the call leaves the queue holding its permit.
