@@ -65,13 +65,21 @@ macro_rules! permit_methods {
             }
         }
 
-        /// [`record`](Self::record) reading the clock only if the breaker needs it.
+        /// [`record`](Self::record) reading the clock only if the breaker needs it, in place:
+        /// for a permit its owner keeps, so it is not moved. A second report is ignored.
         #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
         #[inline(always)]
-        pub(crate) fn record_lazy(mut self, outcome: Outcome, elapsed: Duration) {
+        pub(crate) fn record_lazy(&mut self, outcome: Outcome, elapsed: Duration) {
             if let Some(ticket) = self.held.ticket.take() {
                 self.held.breaker.engine.finish(ticket, outcome, elapsed, Instant::now);
             }
+        }
+
+        /// Whether the outcome was reported already.
+        #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
+        #[inline(always)]
+        pub(crate) fn is_reported(&self) -> bool {
+            self.held.ticket.is_none()
         }
 
         /// Reports nothing: the call was cancelled or never really tried. The same as dropping

@@ -232,8 +232,19 @@ impl GovernorBuilder {
         }
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
         let pool_config = config.pool.clone();
-        let inner =
-            Inner { workers, retry, health, ports, breakers, pools, pool_config, runtime, background };
+        let default_plan = super::run::CallPlan::of(&retry);
+        let inner = Inner {
+            workers,
+            retry,
+            health,
+            ports,
+            breakers,
+            pools,
+            pool_config,
+            default_plan,
+            runtime,
+            background,
+        };
         let inner = Arc::new(inner);
         // Spawned once the governor exists: with `metrics` it publishes the governor's gauges.
         if let Some(monitor) = monitor {

@@ -67,6 +67,8 @@ struct Inner {
     breakers: Arc<breakers::Breakers>,
     pools: Arc<pools::Pools>,
     pool_config: crate::pool::PoolConfig,
+    /// The call plan of `run`: the retry policy's settings, built once.
+    default_plan: run::CallPlan,
     runtime: tokio::runtime::Handle,
     /// The monitor task: stopped by shutdown, or when the last handle drops this.
     background: Background,

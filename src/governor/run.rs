@@ -3,6 +3,7 @@
 //! timeout, if any), reports to the breaker, and after a retryable failure sleeps its backoff
 //! *without* holding the permit.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::pin;
@@ -30,8 +31,13 @@ pub(crate) struct CallPlan {
 }
 
 impl CallPlan {
+    /// The governor's default plan (kept in the governor, so `run` builds none per call).
     pub(crate) fn new(gov: &Governor) -> Self {
-        let retry = &gov.inner.retry;
+        gov.inner.default_plan.clone()
+    }
+
+    /// The plan the retry policy gives.
+    pub(crate) fn of(retry: &crate::retry::RetryPolicy) -> Self {
         CallPlan {
             max_attempts: retry.max_attempts,
             attempt_timeout: None,
@@ -107,13 +113,13 @@ impl Governor {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute(op, CallPlan::new(self), (AnyError, (), (), AnyError))
+        self.execute(op, &self.inner.default_plan, (AnyError, (), (), AnyError))
     }
 
     pub(crate) async fn execute<Op, Fut, T, E, W, N, A, F>(
         &self,
         mut op: Op,
-        plan: CallPlan,
+        plan: impl Borrow<CallPlan>,
         mut hooks: Hooks<W, N, A, F>,
     ) -> Result<T, Error<E>>
     where
@@ -125,8 +131,9 @@ impl Governor {
         F: RetryWhen<E>,
     {
         let workers = &*self.inner.workers;
+        let plan = plan.borrow();
         let call = InFlight::enter(workers, plan.name)?;
-        self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), &mut op, &plan, &mut hooks).await
+        self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), &mut op, plan, &mut hooks).await
     }
 
     /// The call path after admission: the breaker, then `first` gives the first worker's
@@ -188,7 +195,7 @@ impl Governor {
         let permit = permit.map_err(|rejection| call.reject(rejection))?;
         let cut_off = AtomicBool::new(false);
         let workers = call.workers();
-        let work = pin!(self.attempts(permit, probe, breaker, op, plan, hooks, &cut_off));
+        let work = pin!(self.attempts(permit, &mut probe, breaker, op, plan, hooks, &cut_off));
         let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
         if let Supervised::TimedOut(_) = outcome {
             // Relaxed: read by the work's own drop, on this task, after this store.
@@ -204,7 +211,7 @@ impl Governor {
     async fn attempts<L, Op, Fut, T, E, W, N, A, F>(
         &self,
         first: Permit<L>,
-        probe: BreakerPermit<'_>,
+        probe: &mut BreakerPermit<'_>,
         breaker: &CircuitBreaker,
         op: &mut Op,
         plan: &CallPlan,
@@ -298,7 +305,7 @@ impl Governor {
             notify.notify(failed, &error, delay);
             tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
             workers.backing_off(sleep(delay)).await;
-            let probe = match breaker.try_acquire_lazy() {
+            let mut probe = match breaker.try_acquire_lazy() {
                 Ok(probe) => probe,
                 Err(_open) => {
                     tracing::debug!(target: "bursar::retry", call = plan.name, "circuit opened; retrying ends");
@@ -306,7 +313,7 @@ impl Governor {
                 }
             };
             let worker = Ticket::reserve(&*workers.tasks)?.ready().await?;
-            let report = Report::new(probe, breaker, cut_off);
+            let report = Report::new(&mut probe, breaker, cut_off);
             let result = attempt(worker, op, plan.attempt_timeout).await;
             report.outcome(&result, failure_when);
             error = match result {
@@ -360,18 +367,19 @@ pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
 /// Reports one attempt to the breaker. Dropped without a report — the call was cancelled —
 /// the breaker ignores it, unless the attempt panicked or was cut off by the max task
 /// duration: both count as failures.
-struct Report<'a> {
-    probe: Option<BreakerPermit<'a>>,
+/// It borrows the permit, which its caller keeps, so the permit is not moved on every call.
+struct Report<'p, 'a> {
+    probe: &'p mut BreakerPermit<'a>,
     started: Option<Instant>,
-    cut_off: &'a AtomicBool,
+    cut_off: &'p AtomicBool,
 }
 
-impl<'a> Report<'a> {
+impl<'p, 'a> Report<'p, 'a> {
     #[inline]
-    fn new(probe: BreakerPermit<'a>, breaker: &CircuitBreaker, cut_off: &'a AtomicBool) -> Self {
+    fn new(probe: &'p mut BreakerPermit<'a>, breaker: &CircuitBreaker, cut_off: &'p AtomicBool) -> Self {
         // Only a slow-call rule needs the attempt's duration.
         let started = breaker.times_calls().then(Instant::now);
-        Report { probe: Some(probe), started, cut_off }
+        Report { probe, started, cut_off }
     }
 
     #[inline]
@@ -389,17 +397,16 @@ impl<'a> Report<'a> {
 
     #[inline(always)]
     fn record(&mut self, outcome: Outcome) {
-        let Some(probe) = self.probe.take() else { return };
         let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
-        probe.record_lazy(outcome, elapsed);
+        self.probe.record_lazy(outcome, elapsed);
     }
 }
 
-impl Drop for Report<'_> {
+impl Drop for Report<'_, '_> {
     #[inline]
     fn drop(&mut self) {
         // Reported already (the hot path): nothing to check.
-        if self.probe.is_none() {
+        if self.probe.is_reported() {
             return;
         }
         // Relaxed: set before the work is dropped, on the same task.
