@@ -348,3 +348,86 @@ async fn a_call_queued_past_the_open_wait_is_the_probe() {
     assert_eq!(gov.breaker().state(), BreakerState::Closed, "its success closed the circuit");
     assert_eq!(gov.status().workers.rejected_circuit_open, 0);
 }
+
+/// Calls that queued while the circuit opened do not flood the dependency when it half-opens:
+/// the first to get a worker is the probe, the next is turned away while the probe runs.
+#[tokio::test(start_paused = true)]
+async fn calls_queued_while_the_circuit_opens_make_one_probe_when_it_half_opens() {
+    let gov = support::builder().max_workers(2).max_attempts(1).build().unwrap();
+    let (held, probe_gate) = (Arc::new(Semaphore::new(0)), Arc::new(Semaphore::new(0)));
+    let runs = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let wait = |gate: &Arc<Semaphore>| {
+        let gate = Arc::clone(gate);
+        async move { gate.acquire().await.map(|permit| permit.forget()).map_err(|_| io_error("closed")) }
+    };
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let (gov, held) = (gov.clone(), Arc::clone(&held));
+        holders.push(tokio::spawn(async move { gov.run(|| wait(&held)).await }));
+    }
+    until(|| gov.status().workers.active == 2).await;
+    let mut queued = Vec::new();
+    for call in 0..2 {
+        let (caller, runs, probe_gate) = (gov.clone(), Arc::clone(&runs), Arc::clone(&probe_gate));
+        queued.push(tokio::spawn(async move {
+            caller
+                .run(|| {
+                    runs[call].fetch_add(1, Ordering::SeqCst);
+                    let probe_gate = Arc::clone(&probe_gate);
+                    async move { if call == 0 { wait(&probe_gate).await } else { Ok(()) } }
+                })
+                .await
+        }));
+        until(|| gov.status().workers.queued == call + 1).await;
+    }
+    for _ in 0..5 {
+        let now = Instant::now();
+        let permit = gov.breaker().try_acquire(now).unwrap();
+        permit.record(bursar::breaker::Outcome::Failure, Duration::ZERO, now);
+    }
+    tokio::time::advance(secs(120)).await; // the open wait ends while both calls queue
+    held.add_permits(1);
+    until(|| gov.breaker().state() == BreakerState::HalfOpen).await;
+    assert_eq!(runs[0].load(Ordering::SeqCst), 1, "the first queued call is the probe");
+    held.add_permits(1);
+    let second = queued.pop().unwrap().await.unwrap().unwrap_err();
+    assert_eq!(circuit_open(&second), Some(Duration::ZERO), "turned away while the probe runs: {second}");
+    assert_eq!(runs[1].load(Ordering::SeqCst), 0, "the half-open dependency got one call");
+    probe_gate.add_permits(1);
+    queued.pop().unwrap().await.unwrap().unwrap();
+    assert_eq!(gov.breaker().state(), BreakerState::Closed);
+    for holder in holders {
+        holder.await.unwrap().unwrap();
+    }
+    let workers = gov.status().workers;
+    assert_eq!((workers.completed, workers.rejected_circuit_open, workers.in_flight), (3, 1, 0));
+}
+
+/// A half-open probe that has to wait for a worker holds no probe slot while it waits: a call
+/// arriving meanwhile queues too instead of being turned away, and the first to run probes.
+#[tokio::test(start_paused = true)]
+async fn a_probe_waiting_for_a_worker_holds_no_probe_slot() {
+    let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
+    let (gate, holder) = hold_the_only_worker(&gov).await;
+    for _ in 0..5 {
+        let now = Instant::now();
+        let permit = gov.breaker().try_acquire(now).unwrap();
+        permit.record(bursar::breaker::Outcome::Failure, Duration::ZERO, now);
+    }
+    tokio::time::advance(secs(120)).await;
+    let mut queued = Vec::new();
+    for call in 0..2 {
+        let caller = gov.clone();
+        queued.push(tokio::spawn(async move { caller.run(|| async move { Ok::<_, Io>(call) }).await }));
+        until(|| gov.status().workers.queued == call + 1).await;
+    }
+    assert_eq!(gov.breaker().state(), BreakerState::HalfOpen, "the first arrival was admitted as the probe");
+    gate.add_permits(1);
+    holder.await.unwrap().unwrap();
+    for (call, handle) in queued.into_iter().enumerate() {
+        assert_eq!(handle.await.unwrap().unwrap(), call);
+    }
+    assert_eq!(gov.breaker().state(), BreakerState::Closed, "the first to run probed and closed it");
+    let workers = gov.status().workers;
+    assert_eq!((workers.completed, workers.rejected_circuit_open, workers.in_flight), (3, 0, 0));
+}

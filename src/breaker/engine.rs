@@ -98,6 +98,17 @@ impl Engine {
         }
     }
 
+    /// Whether a ticket still stands for the breaker as it is: a closed call's period has not
+    /// ended, a disabled breaker is still disabled. A probe's ticket always does (its slot is
+    /// its own until it reports or is dropped).
+    pub(crate) fn is_current(&self, ticket: &Ticket) -> bool {
+        match ticket {
+            Ticket::Closed(word) => self.gate.load().same_period(*word),
+            Ticket::Disabled => self.state() == BreakerState::Disabled,
+            Ticket::Probe(_) => true,
+        }
+    }
+
     #[cold]
     fn admit_under_lock(&self, now: Instant) -> Result<Ticket, Open> {
         self.with_lock(|locked| {

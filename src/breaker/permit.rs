@@ -75,6 +75,13 @@ macro_rules! permit_methods {
             }
         }
 
+        /// Whether the breaker moved on since this permit was given — its closed period ended,
+        /// or it is no longer disabled — so that the call should ask it again.
+        #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
+        pub(crate) fn is_stale(&self) -> bool {
+            self.held.ticket.as_ref().is_some_and(|ticket| !self.held.breaker.engine.is_current(ticket))
+        }
+
         /// Whether the outcome was reported already.
         #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
         #[inline(always)]

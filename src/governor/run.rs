@@ -63,9 +63,12 @@ impl Governor {
     ///
     /// 1. Admission: a shutting-down governor rejects at once; so does a critical health level.
     /// 2. The circuit breaker: an open circuit rejects at once with
-    ///    [`Rejection::CircuitOpen`] — the call takes no queue place. A call that waited in the
-    ///    queue is asked again when its worker comes: if the circuit opened meanwhile, it is
-    ///    rejected the same way, without running.
+    ///    [`Rejection::CircuitOpen`] — the call takes no queue place. A call that has to wait
+    ///    in the queue holds no half-open probe slot while it waits, and the breaker is asked
+    ///    again when its worker comes if it moved on meanwhile (opened, half-opened, closed
+    ///    anew) or the call had been admitted as the probe: it is rejected the same way,
+    ///    without running, or it runs as the probe. So calls that queued while the circuit
+    ///    opened neither hit the dependency the breaker gave up on nor flood its probe.
     /// 3. Each attempt takes a worker (a full queue rejects at once; the queue timeout rejects
     ///    a long wait), runs `op`, gives the worker back and reports to the breaker.
     /// 4. The max task duration starts when the call first gets a worker and covers all of it
@@ -166,7 +169,7 @@ impl Governor {
                 &keyed
             }
         };
-        let mut probe = match breaker.try_acquire_lazy() {
+        let admitted = match breaker.try_acquire_lazy() {
             Ok(probe) => probe,
             Err(open) => {
                 let rejection = Rejection::CircuitOpen { retry_after: open.retry_after };
@@ -174,25 +177,14 @@ impl Governor {
             }
         };
         // `governed`, inline: one future fewer to build and move on every call.
-        let permit = match first() {
+        let (permit, mut probe) = match first() {
             // The hot path: a free worker, no queue future to build.
-            Ok(Ticket::Ready(permit)) => Ok(permit),
-            // A wait in the queue can outlast the circuit: if it opened meanwhile, the breaker is
-            // asked again, as at admission — the call is turned away instead of calling the
-            // dependency the breaker gave up on, or, if the open wait ended too, it is the probe.
-            Ok(ticket) => match ticket.ready().await {
-                Ok(worker) if is_open(breaker) => match breaker.try_acquire_lazy() {
-                    Ok(fresh) => {
-                        probe = fresh;
-                        Ok(worker)
-                    }
-                    Err(open) => Err(Rejection::CircuitOpen { retry_after: open.retry_after }),
-                },
-                waited => waited,
-            },
-            Err(rejection) => Err(rejection),
+            Ok(Ticket::Ready(permit)) => (permit, admitted),
+            Ok(ticket) => {
+                queued(ticket, admitted, breaker).await.map_err(|rejection| call.reject(rejection))?
+            }
+            Err(rejection) => return Err(call.reject(rejection).into()),
         };
-        let permit = permit.map_err(|rejection| call.reject(rejection))?;
         let cut_off = AtomicBool::new(false);
         let workers = call.workers();
         let work = pin!(self.attempts(permit, &mut probe, breaker, op, plan, hooks, &cut_off));
@@ -305,6 +297,9 @@ impl Governor {
             notify.notify(failed, &error, delay);
             tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
             workers.backing_off(sleep(delay)).await;
+            // The worker first, then the breaker: a retry waiting for a worker holds no probe
+            // slot, and the breaker is asked as it is when the retry can run.
+            let worker = Ticket::reserve(&*workers.tasks)?.ready().await?;
             let mut probe = match breaker.try_acquire_lazy() {
                 Ok(probe) => probe,
                 Err(_open) => {
@@ -312,7 +307,6 @@ impl Governor {
                     return Err(error);
                 }
             };
-            let worker = Ticket::reserve(&*workers.tasks)?.ready().await?;
             let report = Report::new(&mut probe, breaker, cut_off);
             let result = attempt(worker, op, plan.attempt_timeout).await;
             report.outcome(&result, failure_when);
@@ -358,6 +352,28 @@ where
         }
     };
     outcome.map_err(Error::Operation)
+}
+
+/// Waits in the queue for a call's first worker, holding no half-open probe slot meanwhile:
+/// a probe's permit is dropped (giving the slot back), so the probe is the first call that can
+/// run. A wait can outlast the breaker's state too. So a call that gave its slot back, or whose
+/// permit went stale while it waited (the circuit opened, half-opened or closed anew), asks the
+/// breaker again, as at admission: it is turned away instead of calling the dependency the
+/// breaker gave up on, or of joining a half-open probe; or it becomes the probe.
+async fn queued<'b, L: Deref<Target = Lane> + Clone>(
+    ticket: Ticket<L>,
+    admitted: BreakerPermit<'b>,
+    breaker: &'b CircuitBreaker,
+) -> Result<(Permit<L>, BreakerPermit<'b>), Rejection> {
+    let kept = (!admitted.is_probe()).then_some(admitted);
+    let worker = ticket.ready().await?;
+    match kept {
+        Some(permit) if !permit.is_stale() => Ok((worker, permit)),
+        _ => match breaker.try_acquire_lazy() {
+            Ok(fresh) => Ok((worker, fresh)),
+            Err(open) => Err(Rejection::CircuitOpen { retry_after: open.retry_after }),
+        },
+    }
 }
 
 pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
