@@ -86,18 +86,20 @@ impl<M: Manager> Pool<M> {
             let now = Instant::now();
             match self.next(key, &mut place.ticket, now) {
                 Next::Closed => return Err(PoolError::Closed),
-                Next::Create(slot) => return self.create(key, slot, location).await,
-                Next::Reuse(held) => match self.check(held).await {
-                    Ok(held) => return self.hand_out(held, location, now),
-                    Err(reclaimed) => {
-                        if let Ok(slot) = reclaimed.await {
-                            return self.create(key, slot, location).await;
-                        }
+                Next::Create(session, slot) => return self.create(key, session, slot, location).await,
+                Next::Reuse(mut held) => {
+                    // Checked in place: `held` stays where it is, not moved into a future.
+                    let checked = self.shared.backend.manager.check(&mut held.conn_mut().connection).await;
+                    let Err(error) = checked else { return self.hand_out(held, location, now) };
+                    let session = held.conn().session;
+                    if let Ok(slot) = self.check_failed(held, error).await {
+                        return self.create(key, session, slot, location).await;
                     }
-                },
-                Next::Evicting { reservation, victim } => {
+                }
+                Next::Evicting { session, reservation, victim } => {
                     if let Ok(freed) = victim.await {
-                        return self.create(key, reservation.absorb_total(freed), location).await;
+                        let slot = reservation.absorb_total(freed);
+                        return self.create(key, session, slot, location).await;
                     }
                 }
                 Next::Wait(turn) => {

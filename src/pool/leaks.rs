@@ -5,101 +5,114 @@
 //! `get` is `#[track_caller]`, so the ledger records the caller's file and line, and the
 //! reaper reports each lease held past the threshold once, as a warning.
 
-use std::collections::HashMap;
-use std::fmt::Debug;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::sessions::SessionId;
+
+/// The entries sit at the index each lease was given, which the lease keeps: opening and
+/// closing an entry is a slot written and a free index kept, with nothing hashed.
 #[derive(Debug)]
-pub(super) struct Checkouts<K> {
-    out: HashMap<u64, Checkout<K>, BuildHasherDefault<IdHasher>>,
-    next_id: u64,
+pub(super) struct Checkouts {
+    /// By [`CheckoutId`]; `None` where a lease came back, its index then in `vacant`.
+    out: Vec<Option<Checkout>>,
+    vacant: Vec<usize>,
 }
 
+/// A lease's entry in the ledger, valid until the lease closes it (once: its connection is
+/// given back once).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CheckoutId(usize);
+
 #[derive(Debug)]
-struct Checkout<K> {
-    key: K,
+struct Checkout {
+    /// Its key's session, which the lease's place keeps alive.
+    session: SessionId,
     location: &'static Location<'static>,
     since: Instant,
     reported: bool,
 }
 
-impl<K: Debug> Checkouts<K> {
+impl Checkouts {
     pub(super) fn new() -> Self {
-        Checkouts { out: HashMap::default(), next_id: 0 }
+        Checkouts { out: Vec::new(), vacant: Vec::new() }
     }
 
-    /// Records a lease taken at `location`; returns its id.
-    pub(super) fn open(&mut self, key: K, location: &'static Location<'static>, now: Instant) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.out.insert(id, Checkout { key, location, since: now, reported: false });
-        id
+    /// Records a lease of `session` taken at `location`.
+    #[inline]
+    pub(super) fn open(
+        &mut self,
+        session: SessionId,
+        location: &'static Location<'static>,
+        now: Instant,
+    ) -> CheckoutId {
+        let checkout = Some(Checkout { session, location, since: now, reported: false });
+        match self.vacant.pop() {
+            Some(index) => {
+                self.out[index] = checkout;
+                CheckoutId(index)
+            }
+            None => {
+                self.out.push(checkout);
+                CheckoutId(self.out.len() - 1)
+            }
+        }
     }
 
-    pub(super) fn close(&mut self, id: u64) {
-        self.out.remove(&id);
+    #[inline]
+    pub(super) fn close(&mut self, id: CheckoutId) {
+        if let Some(entry) = self.out.get_mut(id.0).filter(|entry| entry.is_some()) {
+            *entry = None;
+            self.vacant.push(id.0);
+        }
     }
 
-    /// Leases held at least `threshold` and not reported before, now marked reported.
-    pub(super) fn newly_overdue(&mut self, now: Instant, threshold: Duration) -> Vec<LeakReport> {
+    /// Leases held at least `threshold` and not reported before, now marked reported;
+    /// `key_of` prints each lease's key from its session.
+    pub(super) fn newly_overdue(
+        &mut self,
+        now: Instant,
+        threshold: Duration,
+        key_of: impl Fn(SessionId) -> String,
+    ) -> Vec<LeakReport> {
         let mut leaks = Vec::new();
-        for checkout in self.out.values_mut() {
+        for checkout in self.out.iter_mut().flatten() {
             if !checkout.reported && checkout.held(now) >= threshold {
                 checkout.reported = true;
-                leaks.push(checkout.report(now));
+                leaks.push(checkout.report(now, key_of(checkout.session)));
             }
         }
         longest_first(leaks)
     }
 
     /// Every lease held at least `threshold`, longest held first.
-    pub(super) fn overdue(&self, now: Instant, threshold: Duration) -> Vec<LeakReport> {
-        let overdue = self.out.values().filter(|checkout| checkout.held(now) >= threshold);
-        longest_first(overdue.map(|checkout| checkout.report(now)).collect())
+    pub(super) fn overdue(
+        &self,
+        now: Instant,
+        threshold: Duration,
+        key_of: impl Fn(SessionId) -> String,
+    ) -> Vec<LeakReport> {
+        let overdue = self.out.iter().flatten().filter(|checkout| checkout.held(now) >= threshold);
+        longest_first(overdue.map(|checkout| checkout.report(now, key_of(checkout.session))).collect())
     }
 }
 
-/// Hashes the ledger's ids, which the ledger itself hands out one after another (so no caller
-/// can choose them to collide): one multiplication by 2^64 / φ spreads consecutive ids over the
-/// high bits the map probes with, where the default SipHash costs more than the rest of a
-/// checkout's bookkeeping.
-#[derive(Debug, Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// Sorted so that reports do not follow the hash map's order.
+/// Sorted so that reports do not follow the ledger's order.
 fn longest_first(mut leaks: Vec<LeakReport>) -> Vec<LeakReport> {
     leaks.sort_by(|a, b| b.held_for.cmp(&a.held_for).then_with(|| a.location.cmp(&b.location)));
     leaks
 }
 
-impl<K: Debug> Checkout<K> {
+impl Checkout {
     fn held(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.since)
     }
 
-    fn report(&self, now: Instant) -> LeakReport {
+    fn report(&self, now: Instant, key: String) -> LeakReport {
         LeakReport {
-            key: format!("{:?}", self.key),
+            key,
             location: format!("{}:{}", self.location.file(), self.location.line()),
             held_for: self.held(now),
         }

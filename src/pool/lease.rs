@@ -5,6 +5,7 @@ use std::ops::{Deref, DerefMut};
 
 use super::Manager;
 use super::held::Held;
+use super::leaks::CheckoutId;
 use crate::ports::PortLease;
 
 /// A connection taken from a [`Pool`](super::Pool) with [`get`](super::Pool::get).
@@ -45,11 +46,11 @@ use crate::ports::PortLease;
 pub struct Lease<M: Manager> {
     held: Held<M>,
     /// Its entry in the leak detector's ledger.
-    checkout: u64,
+    checkout: CheckoutId,
 }
 
 impl<M: Manager> Lease<M> {
-    pub(super) fn new(held: Held<M>, checkout: u64) -> Self {
+    pub(super) fn new(held: Held<M>, checkout: CheckoutId) -> Self {
         Lease { held, checkout }
     }
 
@@ -73,12 +74,12 @@ impl<M: Manager> Lease<M> {
     }
 
     fn give_back(&mut self, discard: bool) {
-        let Some((conn, slot)) = self.held.take() else { return };
+        let Some((conn, slot, backend)) = self.held.take() else { return };
         let pool = slot.pool().upgrade();
         match pool {
-            Some(shared) => shared.give_back(self.checkout, conn, slot, discard),
+            Some(shared) => shared.give_back(self.checkout, conn, slot, backend, discard),
             // The pool is gone: no one can reuse the connection.
-            None => self.held.backend().destroy(conn, slot, None),
+            None => backend.destroy(conn, slot, None),
         }
     }
 }

@@ -7,11 +7,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Manager;
-use super::held::Conn;
+use super::held::{Conn, Handles};
 
 /// It exists while it holds at least one place, so the pool never keeps more sessions than
 /// it has places, however many keys come and go.
 pub(super) struct Session<M: Manager> {
+    /// Its key, for ending the session and naming it in reports.
+    pub(super) key: M::Key,
     /// Places against `max_per_key`: connections being created, checked, idle, leased or
     /// destroyed, and reservations of `get`s waiting for an evicted connection to go.
     pub(super) slots: usize,
@@ -21,35 +23,48 @@ pub(super) struct Session<M: Manager> {
 
 struct Idle<M: Manager> {
     conn: Conn<M>,
+    handles: Handles<M>,
     since: Instant,
     /// Orders connections returned at the same instant.
     order: u64,
+    /// When it expires: the earlier of the end of its lifetime and `since` plus the idle
+    /// timeout, worked out once when it is put to rest rather than at every look.
+    expires: Instant,
 }
 
 impl<M: Manager> Session<M> {
-    pub(super) fn new() -> Self {
-        Session { slots: 0, active: 0, idle: VecDeque::new() }
+    pub(super) fn new(key: M::Key) -> Self {
+        Session { key, slots: 0, active: 0, idle: VecDeque::new() }
     }
 
     pub(super) fn idle(&self) -> usize {
         self.idle.len()
     }
 
-    pub(super) fn push_idle(&mut self, conn: Conn<M>, since: Instant, order: u64) {
-        self.idle.push_back(Idle { conn, since, order });
+    /// Keeps a connection returned at `since`, to expire `idle_timeout` later at the latest.
+    #[inline]
+    pub(super) fn push_idle(
+        &mut self,
+        (conn, handles): (Conn<M>, Handles<M>),
+        (since, idle_timeout): (Instant, Duration),
+        order: u64,
+    ) {
+        let idle_end = since.checked_add(idle_timeout).unwrap_or(conn.expires_at);
+        let expires = idle_end.min(conn.expires_at);
+        self.idle.push_back(Idle { conn, handles, since, order, expires });
     }
 
     /// The newest idle connection that has not expired. Newest first, so under light load
     /// the older ones stay unused and age out. Expired ones met on the way go to `expired`.
+    #[inline]
     pub(super) fn pop_fresh(
         &mut self,
         now: Instant,
-        idle_timeout: Duration,
         expired: &mut Vec<Conn<M>>,
-    ) -> Option<Conn<M>> {
+    ) -> Option<(Conn<M>, Handles<M>)> {
         while let Some(idle) = self.idle.pop_back() {
-            if !idle.is_expired(now, idle_timeout) {
-                return Some(idle.conn);
+            if !idle.is_expired(now) {
+                return Some((idle.conn, idle.handles));
             }
             expired.push(idle.conn);
         }
@@ -65,14 +80,9 @@ impl<M: Manager> Session<M> {
         self.idle.pop_front().map(|idle| idle.conn)
     }
 
-    /// Takes out the idle connections past `idle_timeout` or their lifetime (`None`: all).
-    pub(super) fn take_idle(
-        &mut self,
-        now: Instant,
-        idle_timeout: Option<Duration>,
-        into: &mut Vec<Conn<M>>,
-    ) {
-        let expired = |idle: &Idle<M>| idle_timeout.is_none_or(|timeout| idle.is_expired(now, timeout));
+    /// Takes out the idle connections expired at `now` (`None`: all).
+    pub(super) fn take_idle(&mut self, now: Option<Instant>, into: &mut Vec<Conn<M>>) {
+        let expired = |idle: &Idle<M>| now.is_none_or(|now| idle.is_expired(now));
         let (taken, kept): (VecDeque<_>, VecDeque<_>) = self.idle.drain(..).partition(expired);
         self.idle = kept;
         into.extend(taken.into_iter().map(|idle| idle.conn));
@@ -80,7 +90,8 @@ impl<M: Manager> Session<M> {
 }
 
 impl<M: Manager> Idle<M> {
-    fn is_expired(&self, now: Instant, idle_timeout: Duration) -> bool {
-        now >= self.conn.expires_at || now.saturating_duration_since(self.since) >= idle_timeout
+    /// Past its idle timeout or its lifetime.
+    fn is_expired(&self, now: Instant) -> bool {
+        now >= self.expires
     }
 }

@@ -7,12 +7,13 @@
 //! place and a key never evicts beyond its cap.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::Manager;
-use super::held::Conn;
+use super::held::{Conn, Handles};
 use super::session::Session;
 
 mod idle;
@@ -24,8 +25,29 @@ pub(super) struct Limits {
     pub(super) idle_timeout: Duration,
 }
 
+/// Where a key's session sits. It stays valid while the session holds a place, which every
+/// connection, [`Slot`](super::slot::Slot) and lease of the key does, so they carry it instead
+/// of the key: a checkout hashes the user's key once, and its return not at all.
+///
+/// It holds the index plus one, so an `Option<SessionId>` (as in a slot) is one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SessionId(NonZeroUsize);
+
+impl SessionId {
+    fn new(index: usize) -> Self {
+        SessionId(NonZeroUsize::MIN.saturating_add(index))
+    }
+
+    fn index(self) -> usize {
+        self.0.get() - 1
+    }
+}
+
 pub(super) struct Sessions<M: Manager> {
-    by_key: HashMap<M::Key, Session<M>>,
+    by_key: HashMap<M::Key, SessionId>,
+    /// By [`SessionId`]; `None` where a session ended, its index then in `vacant` for reuse.
+    slab: Vec<Option<Session<M>>>,
+    vacant: Vec<usize>,
     limits: Limits,
     /// Places held against `max_total`.
     total: usize,
@@ -40,15 +62,17 @@ pub(super) struct Sessions<M: Manager> {
 pub(super) enum Decision<M: Manager> {
     Closed,
     /// Check and hand out this idle connection (its place comes with it).
-    Reuse(Conn<M>),
-    /// Create a connection in a newly reserved place (its key's and the total's).
-    Create,
-    /// Destroy this victim of another key; a place of the `get`'s own key is reserved and the
-    /// victim's place in the total is the `get`'s once the victim is gone.
-    Evict(Conn<M>),
+    Reuse(Conn<M>, Handles<M>),
+    /// Create a connection in a newly reserved place (this session's and the total's).
+    Create(SessionId),
+    /// Destroy `victim`, of another key; a place of the `get`'s own session, `reserved`, is
+    /// counted and the victim's place in the total is the `get`'s once the victim is gone.
+    Evict {
+        victim: Conn<M>,
+        reserved: SessionId,
+    },
 }
 
-/// The gauges of the stats.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Counts {
     pub(super) sessions: usize,
@@ -60,11 +84,13 @@ pub(super) struct Counts {
 impl<M: Manager> Sessions<M> {
     pub(super) fn new(limits: Limits) -> Self {
         let (total, idle, active, returns) = (0, 0, 0, 0);
-        Sessions { by_key: HashMap::new(), limits, total, idle, active, returns, closed: false }
+        let (by_key, slab, vacant) = (HashMap::new(), Vec::new(), Vec::new());
+        Sessions { by_key, slab, vacant, limits, total, idle, active, returns, closed: false }
     }
 
     /// Decides a `get`'s next step; `None` if it must wait. Expired idle connections of `key`
     /// met on the way are moved to `expired` (still holding their places) to be destroyed.
+    #[inline]
     pub(super) fn decide(
         &mut self,
         key: &M::Key,
@@ -74,72 +100,115 @@ impl<M: Manager> Sessions<M> {
         if self.closed {
             return Some(Decision::Closed);
         }
-        if let Some(conn) = self.take_idle(key, now, expired) {
-            return Some(Decision::Reuse(conn));
+        let found = self.by_key.get(key).copied();
+        if let Some((conn, handles)) = found.and_then(|id| self.take_idle(id, now, expired)) {
+            return Some(Decision::Reuse(conn, handles));
         }
-        if self.slots(key) >= self.limits.max_per_key {
+        if self.slots(found) >= self.limits.max_per_key {
             return None;
         }
         if self.total < self.limits.max_total {
-            self.reserve(key, true);
-            return Some(Decision::Create);
+            return Some(Decision::Create(self.reserve(key, found, true)));
         }
-        let victim = self.take_least_recently_used(key)?;
-        self.reserve(key, false);
-        Some(Decision::Evict(victim))
+        let victim = self.take_least_recently_used(found)?;
+        Some(Decision::Evict { victim, reserved: self.reserve(key, found, false) })
     }
 
     /// Whether `decide` would answer `Some` for `key`, without changing anything (an idle
     /// connection it would find expired still counts: taking it out is progress too).
     pub(super) fn can_progress(&self, key: &M::Key) -> bool {
-        let own_idle = self.by_key.get(key).map_or(0, Session::idle);
-        let room = self.slots(key) < self.limits.max_per_key
+        let found = self.by_key.get(key).copied();
+        let own_idle = found.and_then(|id| self.session(id)).map_or(0, Session::idle);
+        let room = self.slots(found) < self.limits.max_per_key
             && (self.total < self.limits.max_total || self.idle > 0);
         self.closed || own_idle > 0 || room
     }
 
-    /// Gives back a place of `key` and/or of the total.
-    pub(super) fn release(&mut self, key: Option<&M::Key>, total: bool) {
+    /// Gives back a place of a session and/or of the total; a session left with no place ends.
+    pub(super) fn release(&mut self, session: Option<SessionId>, total: bool) {
         if total {
             self.total = self.total.saturating_sub(1);
         }
-        let Some(key) = key else { return };
-        if let Some(session) = self.by_key.get_mut(key) {
-            session.slots = session.slots.saturating_sub(1);
-            if session.slots == 0 {
-                self.by_key.remove(key);
-            }
+        let Some(id) = session else { return };
+        let Some(session) = self.session_mut(id) else { return };
+        session.slots = session.slots.saturating_sub(1);
+        if session.slots == 0 {
+            self.end(id);
         }
     }
 
-    /// Counts a connection of `key` as leased.
-    pub(super) fn lend(&mut self, key: &M::Key) {
+    /// Counts a connection of `session` as leased.
+    pub(super) fn lend(&mut self, session: SessionId) {
         self.active += 1;
-        if let Some(session) = self.by_key.get_mut(key) {
+        if let Some(session) = self.session_mut(session) {
             session.active += 1;
         }
     }
 
-    /// Counts a lease of `key` as ended; the connection goes idle or to `destroy` next.
-    pub(super) fn end_lease(&mut self, key: &M::Key) {
+    /// Counts a lease of `session` as ended; the connection goes idle or to `destroy` next.
+    pub(super) fn end_lease(&mut self, session: SessionId) {
         self.active = self.active.saturating_sub(1);
-        if let Some(session) = self.by_key.get_mut(key) {
+        if let Some(session) = self.session_mut(session) {
             session.active = session.active.saturating_sub(1);
         }
     }
 
+    /// A session's key as `Debug` prints it (there is one while the session holds a place).
+    pub(super) fn key_text(&self, session: SessionId) -> String {
+        self.session(session).map_or_else(String::new, |session| format!("{:?}", session.key))
+    }
+
     pub(super) fn counts(&self) -> Counts {
-        let sessions = self.by_key.values().filter(|session| session.active + session.idle() > 0);
+        let sessions = self.live().filter(|session| session.active + session.idle() > 0);
         Counts { sessions: sessions.count(), connections: self.total, active: self.active, idle: self.idle }
     }
 
-    fn slots(&self, key: &M::Key) -> usize {
-        self.by_key.get(key).map_or(0, |session| session.slots)
+    fn session(&self, id: SessionId) -> Option<&Session<M>> {
+        self.slab.get(id.index())?.as_ref()
     }
 
-    fn reserve(&mut self, key: &M::Key, total: bool) {
-        let session = self.by_key.entry(key.clone()).or_insert_with(Session::new);
-        session.slots += 1;
+    fn session_mut(&mut self, id: SessionId) -> Option<&mut Session<M>> {
+        self.slab.get_mut(id.index())?.as_mut()
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Session<M>> {
+        self.slab.iter().flatten()
+    }
+
+    fn slots(&self, found: Option<SessionId>) -> usize {
+        found.and_then(|id| self.session(id)).map_or(0, |session| session.slots)
+    }
+
+    /// Counts a place of `key`'s session (`found`, or a new one) and, if `total`, of the total.
+    fn reserve(&mut self, key: &M::Key, found: Option<SessionId>, total: bool) -> SessionId {
+        let id = found.unwrap_or_else(|| self.begin(key));
+        if let Some(session) = self.session_mut(id) {
+            session.slots += 1;
+        }
         self.total += usize::from(total);
+        id
+    }
+
+    fn begin(&mut self, key: &M::Key) -> SessionId {
+        let session = Some(Session::new(key.clone()));
+        let id = match self.vacant.pop() {
+            Some(index) => {
+                self.slab[index] = session;
+                SessionId::new(index)
+            }
+            None => {
+                self.slab.push(session);
+                SessionId::new(self.slab.len() - 1)
+            }
+        };
+        self.by_key.insert(key.clone(), id);
+        id
+    }
+
+    fn end(&mut self, id: SessionId) {
+        if let Some(session) = self.slab.get_mut(id.index()).and_then(Option::take) {
+            self.by_key.remove(&session.key);
+            self.vacant.push(id.index());
+        }
     }
 }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::backend::Backend;
 use super::held::Conn;
-use super::sessions::Limits;
+use super::sessions::{Limits, SessionId};
 use super::slot::Slot;
 use super::state::{State, wake};
 use super::{Manager, PoolConfig};
@@ -71,10 +71,10 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Gives a place back (a [`Slot`] was dropped) and wakes a waiter it helps.
-    pub(super) fn release(&self, key: Option<&M::Key>, total: bool) {
+    pub(super) fn release(&self, session: Option<SessionId>, total: bool) {
         let waiter = {
             let mut state = self.state.lock();
-            state.sessions.release(key, total);
+            state.sessions.release(session, total);
             state.wake_next()
         };
         wake(waiter);
@@ -92,10 +92,12 @@ impl<M: Manager> Shared<M> {
         self.config.ports.iter().map(|range| allocator.allocate(range)).collect()
     }
 
-    /// Wraps a connection `create` just returned, with its jittered end of life.
+    /// Wraps a connection `create` just returned for `key`'s `session`, with its jittered end
+    /// of life.
     pub(super) fn connection(
         &self,
         key: M::Key,
+        session: SessionId,
         connection: M::Connection,
         ports: Vec<PortLease>,
     ) -> Conn<M> {
@@ -103,7 +105,7 @@ impl<M: Manager> Shared<M> {
         let seed = self.lifetime_seed.fetch_add(1, Ordering::Relaxed);
         let cut = self.config.lifetime_jitter * SplitMix64::new(seed).next_f64();
         let lifetime = self.config.max_lifetime.mul_f64(1.0 - cut);
-        Conn { connection, ports, key, expires_at: Instant::now() + lifetime }
+        Conn { connection, ports, key, session, expires_at: Instant::now() + lifetime }
     }
 }
 

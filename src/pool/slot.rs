@@ -13,36 +13,39 @@ use std::fmt;
 use std::sync::Weak;
 
 use super::Manager;
+use super::sessions::SessionId;
 use super::shared::Shared;
 
 #[must_use = "dropping the slot gives its place back at once"]
 pub(super) struct Slot<M: Manager> {
     pool: Weak<Shared<M>>,
-    /// The key whose `max_per_key` this place counts against, if it does.
-    key: Option<M::Key>,
+    /// The session whose `max_per_key` this place counts against, if it does.
+    session: Option<SessionId>,
     /// Whether this place counts against `max_total`.
     total: bool,
 }
 
 impl<M: Manager> Slot<M> {
     /// A guard for a place the pool's state has already counted.
-    pub(super) fn counted(pool: Weak<Shared<M>>, key: Option<M::Key>, total: bool) -> Self {
-        Slot { pool, key, total }
+    pub(super) fn counted(pool: Weak<Shared<M>>, session: Option<SessionId>, total: bool) -> Self {
+        Slot { pool, session, total }
     }
 
     /// A guard that counts nothing: for the connections of a pool that is gone.
     pub(super) fn detached() -> Self {
-        Slot { pool: Weak::new(), key: None, total: false }
+        Slot { pool: Weak::new(), session: None, total: false }
     }
 
     pub(super) fn pool(&self) -> &Weak<Shared<M>> {
         &self.pool
     }
 
-    /// Leaves the place counted: an idle connection holds it now.
-    pub(super) fn keep(mut self) {
-        self.key = None;
+    /// Leaves the place counted, for an idle connection to hold; returns the pool handle
+    /// for the connection to keep.
+    pub(super) fn keep(mut self) -> Weak<Shared<M>> {
+        self.session = None;
         self.total = false;
+        std::mem::take(&mut self.pool)
     }
 
     /// Takes over the place an evicted connection held in `max_total`; its key's place is
@@ -55,17 +58,17 @@ impl<M: Manager> Slot<M> {
 
 impl<M: Manager> Drop for Slot<M> {
     fn drop(&mut self) {
-        if self.key.is_none() && !self.total {
+        if self.session.is_none() && !self.total {
             return;
         }
         if let Some(shared) = self.pool.upgrade() {
-            shared.release(self.key.as_ref(), self.total);
+            shared.release(self.session, self.total);
         }
     }
 }
 
 impl<M: Manager> fmt::Debug for Slot<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Slot").field("key", &self.key).field("total", &self.total).finish()
+        f.debug_struct("Slot").field("session", &self.session).field("total", &self.total).finish()
     }
 }

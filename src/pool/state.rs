@@ -19,7 +19,7 @@ use super::waiters::Waiters;
 pub(super) struct State<M: Manager> {
     pub(super) sessions: Sessions<M>,
     pub(super) waiters: Waiters<M::Key>,
-    pub(super) checkouts: Checkouts<M::Key>,
+    pub(super) checkouts: Checkouts,
 }
 
 /// A `get`'s next step, as decided under the lock.
@@ -37,6 +37,7 @@ impl<M: Manager> State<M> {
     /// Decides a `get`'s next step and keeps its place in the queue in line with it: it joins
     /// (or stays, keeping its turn) when it must wait, and leaves when it need not. Returns
     /// the step and, if this `get` had been woken, the waiter its turn passes on to.
+    #[inline]
     pub(super) fn plan(
         &mut self,
         key: &M::Key,
@@ -68,12 +69,16 @@ impl<M: Manager> State<M> {
 
     /// Marks the oldest waiter that can now make progress as woken; returns its handle.
     pub(super) fn wake_next(&mut self) -> Option<Arc<Notify>> {
+        if self.waiters.is_empty() {
+            return None; // the common case, so it costs no search
+        }
         let sessions = &self.sessions;
         self.waiters.wake_first(|key| sessions.can_progress(key))
     }
 }
 
 /// Sends a wake-up decided under the lock, once the lock is released.
+#[inline]
 pub(super) fn wake(waiter: Option<Arc<Notify>>) {
     if let Some(waiter) = waiter {
         waiter.notify_one();

@@ -120,7 +120,8 @@ impl<M: Manager> Pool<M> {
         let config = &self.shared.config;
         let (counts, waiting, leaks) = {
             let state = self.shared.state.lock();
-            let leaks = state.checkouts.overdue(Instant::now(), config.leak_threshold);
+            let key_of = |session| state.sessions.key_text(session);
+            let leaks = state.checkouts.overdue(Instant::now(), config.leak_threshold, key_of);
             (state.sessions.counts(), state.waiters.len(), leaks)
         };
         let counters = &self.shared.backend.counters;

@@ -37,6 +37,10 @@ impl<K> Waiters<K> {
         self.queue.len()
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Queues a waiter for `key`; `notify_one` on the returned handle wakes it (a wake sent
     /// before it waits is kept).
     pub(super) fn join(&mut self, key: K) -> (u64, Arc<Notify>) {

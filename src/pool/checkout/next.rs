@@ -7,8 +7,8 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::pool::counters::Count;
-use crate::pool::held::Held;
-use crate::pool::sessions::Decision;
+use crate::pool::held::{Handles, Held};
+use crate::pool::sessions::{Decision, SessionId};
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Step, wake};
@@ -18,10 +18,12 @@ use crate::pool::{Manager, Pool};
 pub(super) enum Next<M: Manager> {
     Closed,
     Reuse(Held<M>),
-    Create(Slot<M>),
-    /// `reservation` holds a place of the `get`'s key; `victim` yields the evicted
-    /// connection's place once it has been destroyed.
+    /// Create a connection for `session` in `slot`.
+    Create(SessionId, Slot<M>),
+    /// `reservation` holds a place of the `get`'s key in `session`; `victim` yields the
+    /// evicted connection's place once it has been destroyed.
     Evicting {
+        session: SessionId,
         reservation: Slot<M>,
         victim: oneshot::Receiver<Slot<M>>,
     },
@@ -36,30 +38,35 @@ pub(super) struct Place<'a, M: Manager> {
 
 impl<M: Manager> Pool<M> {
     /// Plans the next step under the lock at `now`, then wraps what it names in guards.
+    /// Inlined into its one caller, so the step is built where it is used, not copied there.
+    #[inline]
     pub(super) fn next(&self, key: &M::Key, ticket: &mut Option<u64>, now: Instant) -> Next<M> {
         let mut expired = Vec::new();
         let (step, passed_on) = self.shared.state.lock().plan(key, ticket, now, &mut expired);
         wake(passed_on);
-        self.shared.destroy_all(expired, Some(Count::Reaped));
-        let (pool, backend) = (Arc::downgrade(&self.shared), Arc::clone(&self.shared.backend));
+        if !expired.is_empty() {
+            self.shared.destroy_all(expired, Some(Count::Reaped));
+        }
         let decision = match step {
             Step::Wait(turn) => return Next::Wait(turn),
             Step::Go(decision) => decision,
         };
+        let pool = || Arc::downgrade(&self.shared);
         match decision {
             Decision::Closed => Next::Closed,
-            Decision::Create => Next::Create(Slot::counted(pool, Some(key.clone()), true)),
-            Decision::Reuse(conn) => {
-                let slot = Slot::counted(pool, Some(conn.key.clone()), true);
+            Decision::Reuse(conn, Handles { pool, backend }) => {
+                let slot = Slot::counted(pool, Some(conn.session), true);
                 Next::Reuse(Held::new(conn, slot, backend))
             }
-            Decision::Evict(victim) => {
+            Decision::Create(session) => Next::Create(session, Slot::counted(pool(), Some(session), true)),
+            Decision::Evict { victim, reserved: session } => {
+                let (pool, backend) = (pool(), Arc::clone(&self.shared.backend));
                 self.shared.backend.counters.add(Count::Evicted, 1);
                 tracing::debug!(target: "bursar::pool", victim = ?victim.key, ?key, "idle connection evicted to make room");
-                let reservation = Slot::counted(pool.clone(), Some(key.clone()), false);
-                let victim_slot = Slot::counted(pool, Some(victim.key.clone()), true);
+                let reservation = Slot::counted(pool.clone(), Some(session), false);
+                let victim_slot = Slot::counted(pool, Some(victim.session), true);
                 let victim = Held::new(victim, victim_slot, backend).destroy_and_reclaim();
-                Next::Evicting { reservation, victim }
+                Next::Evicting { session, reservation, victim }
             }
         }
     }

@@ -9,24 +9,26 @@ use tokio::time::Instant;
 use super::Checkout;
 use crate::pool::counters::Count;
 use crate::pool::held::Held;
+use crate::pool::sessions::SessionId;
 use crate::pool::slot::Slot;
 use crate::pool::{Lease, Manager, Pool, PoolError};
 
 impl<M: Manager> Pool<M> {
-    /// Checks a connection taken from the idle list; if it fails, destroys it and returns its
+    /// A connection taken from the idle list failed its check: destroys it, and returns its
     /// place once `destroy` has returned.
-    pub(super) async fn check(&self, mut held: Held<M>) -> Result<Held<M>, oneshot::Receiver<Slot<M>>> {
-        let checked = self.shared.backend.manager.check(&mut held.conn_mut().connection).await;
-        let Err(error) = checked else { return Ok(held) };
+    #[cold]
+    pub(super) fn check_failed(&self, held: Held<M>, error: M::Error) -> oneshot::Receiver<Slot<M>> {
         self.shared.backend.counters.add(Count::CheckFailed, 1);
         tracing::debug!(target: "bursar::pool", key = ?held.conn().key, ?error, "check failed; connection replaced");
-        Err(held.destroy_and_reclaim())
+        held.destroy_and_reclaim()
     }
 
-    /// Creates a connection for `key` in `slot`, with one port from each configured range.
+    /// Creates a connection for `key` (whose session is `session`) in `slot`, with one port
+    /// from each configured range.
     pub(super) async fn create(
         &self,
         key: &M::Key,
+        session: SessionId,
         slot: Slot<M>,
         location: &'static Location<'static>,
     ) -> Checkout<M> {
@@ -44,26 +46,27 @@ impl<M: Manager> Pool<M> {
         })?;
         self.shared.backend.counters.add(Count::Created, 1);
         tracing::trace!(target: "bursar::pool", ?key, "connection created");
-        let conn = self.shared.connection(key.clone(), connection, ports);
+        let conn = self.shared.connection(key.clone(), session, connection, ports);
         self.hand_out(Held::new(conn, slot, Arc::clone(&self.shared.backend)), location, Instant::now())
     }
 
     /// Lends the connection out, recorded in the leak ledger as taken at `since`; destroys it
     /// if the pool closed.
+    #[inline(always)]
     pub(super) fn hand_out(
         &self,
         held: Held<M>,
         location: &'static Location<'static>,
         since: Instant,
     ) -> Checkout<M> {
-        let key = held.conn().key.clone();
+        let session = held.conn().session;
         let checkout = {
             let mut state = self.shared.state.lock();
             if state.sessions.closed {
                 None
             } else {
-                state.sessions.lend(&key);
-                Some(state.checkouts.open(key, location, since))
+                state.sessions.lend(session);
+                Some(state.checkouts.open(session, location, since))
             }
         };
         let Some(checkout) = checkout else {

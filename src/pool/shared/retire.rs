@@ -7,28 +7,43 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::pool::Manager;
+use crate::pool::backend::Backend;
 use crate::pool::counters::Count;
-use crate::pool::held::Conn;
+use crate::pool::held::{Conn, Handles};
+use crate::pool::leaks::CheckoutId;
 use crate::pool::slot::Slot;
 use crate::pool::state::wake;
 
 impl<M: Manager> Shared<M> {
-    /// Takes a returned lease's connection back: idle again, or destroyed if it was
-    /// discarded, has outlived its lifetime, or the pool is closed.
-    pub(in crate::pool) fn give_back(&self, checkout: u64, conn: Conn<M>, slot: Slot<M>, discard: bool) {
+    /// Takes a returned lease's connection back (with its place and the backend): idle
+    /// again, or destroyed if it was discarded, has outlived its lifetime, or the pool is
+    /// closed.
+    #[inline]
+    pub(in crate::pool) fn give_back(
+        &self,
+        checkout: CheckoutId,
+        conn: Conn<M>,
+        slot: Slot<M>,
+        backend: Arc<Backend<M>>,
+        discard: bool,
+    ) {
         let now = Instant::now();
         let expired = now >= conn.expires_at;
         let (refused, waiter) = {
             let mut state = self.state.lock();
             state.checkouts.close(checkout);
-            state.sessions.end_lease(&conn.key);
+            state.sessions.end_lease(conn.session);
             match discard || expired || state.sessions.closed {
-                true => (Some(conn), None),
-                false => (state.sessions.put_idle(conn, now).err(), state.wake_next()),
+                true => (Some((conn, slot)), None),
+                false => {
+                    let idle = (conn, Handles { pool: slot.keep(), backend });
+                    let refused = state.sessions.put_idle(idle, now).err();
+                    (refused.map(Self::counted_again), state.wake_next())
+                }
             }
         };
         wake(waiter);
-        let Some(conn) = refused else { return slot.keep() };
+        let Some((conn, slot)) = refused else { return };
         if discard {
             self.backend.counters.add(Count::Discarded, 1);
             tracing::debug!(target: "bursar::pool", key = ?conn.key, "lease discarded; connection destroyed");
@@ -39,12 +54,19 @@ impl<M: Manager> Shared<M> {
         self.backend.destroy(conn, slot, None);
     }
 
+    /// The place of a connection `put_idle` refused, counted as it was before.
+    fn counted_again((conn, handles): (Conn<M>, Handles<M>)) -> (Conn<M>, Slot<M>) {
+        let slot = Slot::counted(handles.pool, Some(conn.session), true);
+        (conn, slot)
+    }
+
     /// One reaper tick: destroys expired idle connections and reports new leaks.
     pub(in crate::pool) fn reap(self: &Arc<Self>, now: Instant) {
         let (expired, leaks) = {
-            let mut state = self.state.lock();
+            let state = &mut *self.state.lock();
             let expired = state.sessions.take_expired(now);
-            (expired, state.checkouts.newly_overdue(now, self.config.leak_threshold))
+            let key_of = |session| state.sessions.key_text(session);
+            (expired, state.checkouts.newly_overdue(now, self.config.leak_threshold, key_of))
         };
         for leak in &leaks {
             tracing::warn!(target: "bursar::pool", key = %leak.key, location = %leak.location, held_for = ?leak.held_for, "lease held past the leak threshold");
@@ -83,11 +105,14 @@ impl<M: Manager> Shared<M> {
 
     /// Destroys connections taken out of the idle lists (their places still counted).
     pub(in crate::pool) fn destroy_all(self: &Arc<Self>, conns: Vec<Conn<M>>, reason: Option<Count>) {
+        if conns.is_empty() {
+            return;
+        }
         if let Some(reason) = reason {
             self.backend.counters.add(reason, conns.len());
         }
         for conn in conns {
-            let slot = Slot::counted(Arc::downgrade(self), Some(conn.key.clone()), true);
+            let slot = Slot::counted(Arc::downgrade(self), Some(conn.session), true);
             self.backend.destroy(conn, slot, None);
         }
     }
