@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | waiting for a turn | `Place` (ticket in the queue) | leaves the queue, passes a turn it was given on |
 //! | `create` | `Slot` + `PortLease`s | gives the place back, frees the ports (quarantine) |
-//! | `check` | `Held` | sends the connection to `destroy` (its place is freed after) |
+//! | `check` | `Lease` (lent already, marked as being checked) | ends the lease and sends the connection to `destroy` (its place is freed after) |
 //! | the evicted or broken connection's `destroy` | `Slot` + a `oneshot` receiver | gives its own place back; the destroy task frees the other when it ends |
 //!
 //! The checkout timeout wraps the whole loop, so it cuts a `get` off at any of these points
@@ -68,31 +68,34 @@ impl<M: Manager> Pool<M> {
     /// does not pass during a poll on tokio's clock's terms, so the limit is the same.
     async fn checkout(&self, key: M::Key, location: &'static Location<'static>) -> Checkout<M> {
         let limit = self.shared.config.checkout_timeout;
-        let mut acquire = pin!(self.acquire(&key, location));
+        // Lent to `acquire` as one reference, so its future copies one word, not two.
+        let request = (key, location);
+        let mut acquire = pin!(self.acquire(&request));
         if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await {
             return result;
         }
         let Ok(result) = timeout(limit, acquire).await else {
             self.shared.backend.counters.add(Count::Timeouts, 1);
-            tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
+            tracing::debug!(target: "bursar::pool", key = ?request.0, waited = ?limit, "checkout timed out");
             return Err(PoolError::Timeout { waited: limit });
         };
         result
     }
 
-    async fn acquire(&self, key: &M::Key, location: &'static Location<'static>) -> Checkout<M> {
+    async fn acquire(&self, request: &(M::Key, &'static Location<'static>)) -> Checkout<M> {
+        let (key, location) = (&request.0, request.1);
         let mut place = Place { shared: &self.shared, ticket: None };
         loop {
             let now = Instant::now();
-            match self.next(key, &mut place.ticket, now) {
+            match self.next((key, location), &mut place.ticket, now) {
                 Next::Closed => return Err(PoolError::Closed),
                 Next::Create(session, slot) => return self.create(key, session, slot, location).await,
-                Next::Reuse(mut held) => {
-                    // Checked in place: `held` stays where it is, not moved into a future.
-                    let checked = self.shared.backend.manager.check(&mut held.conn_mut().connection).await;
-                    let Err(error) = checked else { return self.hand_out(held, location, now) };
-                    let session = held.conn().session;
-                    if let Ok(slot) = self.check_failed(held, error).await {
+                Next::Reuse(mut lease) => {
+                    // Checked in place: the lease stays where it is, not moved into a future.
+                    let checked = self.shared.backend.manager.check(&mut lease).await;
+                    let Err(error) = checked else { return self.checked(lease) };
+                    let session = Lease::session(&lease);
+                    if let Ok(slot) = self.check_failed(lease, error).await {
                         return self.create(key, session, slot, location).await;
                     }
                 }

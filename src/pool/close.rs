@@ -13,7 +13,8 @@ use super::{Manager, Pool};
 pub struct CloseReport {
     /// Idle connections destroyed.
     pub idle_destroyed: usize,
-    /// Leases still out; each connection is destroyed when its lease is dropped.
+    /// Leases still out, counting connections being checked for a `get` (which then fails
+    /// with `Closed`); each connection is destroyed when its lease is dropped.
     pub still_leased: usize,
     /// `destroy` calls still running when [`close_within`](Pool::close_within) stopped
     /// waiting; they go on, on their own tasks, and free their ports when they return.

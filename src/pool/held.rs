@@ -1,10 +1,11 @@
 //! [`Conn`], a connection with everything that ends with it, [`Held`], the guard that
 //! destroys it unless it is handed on, and the [`Handles`] an idle connection keeps for it.
 //!
-//! Between leaving an idle list and becoming a lease — while it is checked — and from the
-//! moment `create` returns until the lease is made, a connection is `Held`. A `get` dropped at
-//! either point drops the guard, and the connection goes to `destroy`: after a check cut off
-//! midway it may be in the middle of a request, so it is never put back.
+//! A connection is `Held` inside every lease, and on its own from the moment `create` returns
+//! until the lease is made, and after its check failed. (While it is checked it is already in a
+//! lease, marked as being checked.) A `get` dropped at any of these points drops the guard, and
+//! the connection goes to `destroy`: after a check cut off midway it may be in the middle of a
+//! request, so it is never put back.
 
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -77,6 +78,8 @@ impl<M: Manager> Held<M> {
 }
 
 impl<M: Manager> Drop for Held<M> {
+    /// Inlined: dropping a guard already handed on (every lease's, on return) is a test.
+    #[inline]
     fn drop(&mut self) {
         if let Some((conn, slot, backend)) = self.parts.take() {
             backend.destroy(conn, slot, None);

@@ -41,6 +41,10 @@
 //!   together), by a background reaper and by `get` itself between its runs.
 //! - A lease held past `leak_threshold` (10 min) is reported once, with the file and line of
 //!   the `get` that took it, in a warning and in [`PoolStats::leaks`].
+//! - An idle connection is lent from the moment a `get` takes it out of the idle list, so
+//!   while it is checked it counts as [active](PoolStats::active), in the leak ledger (a check
+//!   that hangs past the threshold is reported), and in a `close`'s
+//!   [`still_leased`](CloseReport::still_leased). A failed or cut-off check ends that lease.
 //!
 //! ## Cancel safety
 //!

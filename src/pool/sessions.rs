@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::Manager;
 use super::held::{Conn, Handles};
+use super::leaks::CheckoutId;
 use super::session::Session;
 
 mod idle;
@@ -61,8 +62,9 @@ pub(super) struct Sessions<M: Manager> {
 /// What a `get` does next, unless it must wait. Every place it names is already counted.
 pub(super) enum Decision<M: Manager> {
     Closed,
-    /// Check and hand out this idle connection (its place comes with it).
-    Reuse(Conn<M>, Handles<M>),
+    /// Check and hand out this idle connection (its place comes with it), lent already:
+    /// counted active, and in the leak ledger as the given checkout.
+    Reuse(Conn<M>, Handles<M>, CheckoutId),
     /// Create a connection in a newly reserved place (this session's and the total's).
     Create(SessionId),
     /// Destroy `victim`, of another key; a place of the `get`'s own session, `reserved`, is
@@ -89,20 +91,24 @@ impl<M: Manager> Sessions<M> {
     }
 
     /// Decides a `get`'s next step; `None` if it must wait. Expired idle connections of `key`
-    /// met on the way are moved to `expired` (still holding their places) to be destroyed.
+    /// met on the way are moved to `expired` (still holding their places) to be destroyed. An
+    /// idle connection to reuse is lent at once, with the ledger entry `open` makes for it.
     #[inline]
     pub(super) fn decide(
         &mut self,
         key: &M::Key,
         now: Instant,
         expired: &mut Vec<Conn<M>>,
+        open: impl FnOnce(SessionId) -> CheckoutId,
     ) -> Option<Decision<M>> {
         if self.closed {
             return Some(Decision::Closed);
         }
         let found = self.by_key.get(key).copied();
         if let Some((conn, handles)) = found.and_then(|id| self.take_idle(id, now, expired)) {
-            return Some(Decision::Reuse(conn, handles));
+            let checkout = open(conn.session);
+            self.lend(conn.session);
+            return Some(Decision::Reuse(conn, handles, checkout));
         }
         if self.slots(found) >= self.limits.max_per_key {
             return None;

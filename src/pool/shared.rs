@@ -7,7 +7,7 @@
 //! then find the pool gone and destroy their connection when dropped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::task::AbortHandle;
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::backend::Backend;
 use super::held::Conn;
+use super::leaks::CheckoutId;
 use super::sessions::{Limits, SessionId};
 use super::slot::Slot;
 use super::state::{State, wake};
@@ -28,6 +29,8 @@ pub(super) struct Shared<M: Manager> {
     pub(super) state: Mutex<State<M>>,
     pub(super) backend: Arc<Backend<M>>,
     pub(super) config: PoolConfig,
+    /// Set with `sessions.closed` by `close`, for a `get` to look at without the lock.
+    closed: AtomicBool,
     allocator: Option<Arc<PortAllocator>>,
     /// Taken once per connection; each value seeds that connection's lifetime jitter.
     lifetime_seed: AtomicU64,
@@ -50,6 +53,7 @@ impl<M: Manager> Shared<M> {
             state: Mutex::new(State::new(limits)),
             backend: Arc::new(backend),
             config,
+            closed: AtomicBool::new(false),
             allocator,
             lifetime_seed: AtomicU64::new(lifetime_seed),
             reaper: Mutex::new(None),
@@ -67,7 +71,22 @@ impl<M: Manager> Shared<M> {
     }
 
     pub(super) fn is_closed(&self) -> bool {
-        self.state.lock().sessions.closed
+        // Relaxed: it orders nothing else. A close that happened before this read (through
+        // whatever resumed the caller) is seen; one racing with it is as if it came after.
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Marks the pool closed under `state`'s lock, which the caller holds.
+    fn mark_closed(&self, state: &mut State<M>) {
+        state.sessions.closed = true;
+        // Relaxed: see `is_closed`.
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// Ends a lease whose connection goes to `destroy` instead of back: a check that failed or
+    /// was cut off.
+    pub(super) fn end_lease(&self, checkout: CheckoutId, session: SessionId) {
+        self.state.lock().end_lease(checkout, session);
     }
 
     /// Gives a place back (a [`Slot`] was dropped) and wakes a waiter it helps.

@@ -5,6 +5,7 @@
 //! guard's `Drop` takes the lock itself. So the functions here only count and move values;
 //! their callers wrap what comes out in guards after unlocking, and send the wake-ups.
 
+use std::panic::Location;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -12,8 +13,8 @@ use tokio::time::Instant;
 
 use super::Manager;
 use super::held::Conn;
-use super::leaks::Checkouts;
-use super::sessions::{Decision, Limits, Sessions};
+use super::leaks::{CheckoutId, Checkouts};
+use super::sessions::{Decision, Limits, SessionId, Sessions};
 use super::waiters::Waiters;
 
 pub(super) struct State<M: Manager> {
@@ -36,16 +37,19 @@ impl<M: Manager> State<M> {
 
     /// Decides a `get`'s next step and keeps its place in the queue in line with it: it joins
     /// (or stays, keeping its turn) when it must wait, and leaves when it need not. Returns
-    /// the step and, if this `get` had been woken, the waiter its turn passes on to.
+    /// the step and, if this `get` had been woken, the waiter its turn passes on to. An idle
+    /// connection to reuse is lent to the `get` (taken at `location`) from `now` on.
     #[inline]
     pub(super) fn plan(
         &mut self,
-        key: &M::Key,
+        (key, location): (&M::Key, &'static Location<'static>),
         ticket: &mut Option<u64>,
         now: Instant,
         expired: &mut Vec<Conn<M>>,
     ) -> (Step<M>, Option<Arc<Notify>>) {
-        let (step, was_woken) = match self.sessions.decide(key, now, expired) {
+        let checkouts = &mut self.checkouts;
+        let open = |session| checkouts.open(session, location, now);
+        let (step, was_woken) = match self.sessions.decide(key, now, expired, open) {
             None => match ticket.and_then(|ticket| self.waiters.rewait(ticket)) {
                 Some((wake, was_woken)) => (Step::Wait(wake), was_woken),
                 None => {
@@ -60,6 +64,12 @@ impl<M: Manager> State<M> {
             }
         };
         (step, if was_woken { self.wake_next() } else { None })
+    }
+
+    /// Ends a lease of `session`: out of the ledger and no longer counted active.
+    pub(super) fn end_lease(&mut self, checkout: CheckoutId, session: SessionId) {
+        self.checkouts.close(checkout);
+        self.sessions.end_lease(session);
     }
 
     /// Removes a waiting `get` that was dropped; returns whom its turn passes on to.

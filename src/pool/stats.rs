@@ -21,7 +21,8 @@ pub struct PoolStats {
     pub connections: usize,
     /// Keys with at least one idle or leased connection.
     pub sessions: usize,
-    /// Connections leased out now.
+    /// Connections leased out now, counting those being checked before a reuse: a connection
+    /// is lent from the moment a `get` takes it out of the idle list.
     pub active: usize,
     /// Connections idle in the pool now.
     pub idle: usize,

@@ -1,6 +1,7 @@
 //! A checkout's next step: planned under the lock, then every place it names wrapped in a
 //! guard before anything can be dropped.
 
+use std::panic::Location;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, oneshot};
@@ -12,12 +13,13 @@ use crate::pool::sessions::{Decision, SessionId};
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Step, wake};
-use crate::pool::{Manager, Pool};
+use crate::pool::{Lease, Manager, Pool};
 
 /// A `get`'s next step, with every place it holds wrapped in a guard.
 pub(super) enum Next<M: Manager> {
     Closed,
-    Reuse(Held<M>),
+    /// Check the connection of this lease, lent already, and hand it out if it passes.
+    Reuse(Lease<M>),
     /// Create a connection for `session` in `slot`.
     Create(SessionId, Slot<M>),
     /// `reservation` holds a place of the `get`'s key in `session`; `victim` yields the
@@ -37,12 +39,18 @@ pub(super) struct Place<'a, M: Manager> {
 }
 
 impl<M: Manager> Pool<M> {
-    /// Plans the next step under the lock at `now`, then wraps what it names in guards.
-    /// Inlined into its one caller, so the step is built where it is used, not copied there.
+    /// Plans the next step under the lock at `now`, for a `get` taken at `location`, then
+    /// wraps what it names in guards. Inlined into its one caller, so the step is built where
+    /// it is used, not copied there.
     #[inline]
-    pub(super) fn next(&self, key: &M::Key, ticket: &mut Option<u64>, now: Instant) -> Next<M> {
+    pub(super) fn next(
+        &self,
+        (key, location): (&M::Key, &'static Location<'static>),
+        ticket: &mut Option<u64>,
+        now: Instant,
+    ) -> Next<M> {
         let mut expired = Vec::new();
-        let (step, passed_on) = self.shared.state.lock().plan(key, ticket, now, &mut expired);
+        let (step, passed_on) = self.shared.state.lock().plan((key, location), ticket, now, &mut expired);
         wake(passed_on);
         if !expired.is_empty() {
             self.shared.destroy_all(expired, Some(Count::Reaped));
@@ -54,9 +62,9 @@ impl<M: Manager> Pool<M> {
         let pool = || Arc::downgrade(&self.shared);
         match decision {
             Decision::Closed => Next::Closed,
-            Decision::Reuse(conn, Handles { pool, backend }) => {
+            Decision::Reuse(conn, Handles { pool, backend }, checkout) => {
                 let slot = Slot::counted(pool, Some(conn.session), true);
-                Next::Reuse(Held::new(conn, slot, backend))
+                Next::Reuse(Lease::checking(Held::new(conn, slot, backend), checkout))
             }
             Decision::Create(session) => Next::Create(session, Slot::counted(pool(), Some(session), true)),
             Decision::Evict { victim, reserved: session } => {

@@ -14,13 +14,26 @@ use crate::pool::slot::Slot;
 use crate::pool::{Lease, Manager, Pool, PoolError};
 
 impl<M: Manager> Pool<M> {
-    /// A connection taken from the idle list failed its check: destroys it, and returns its
-    /// place once `destroy` has returned.
+    /// A connection taken from the idle list failed its check: ends its lease, destroys it,
+    /// and returns its place once `destroy` has returned.
     #[cold]
-    pub(super) fn check_failed(&self, held: Held<M>, error: M::Error) -> oneshot::Receiver<Slot<M>> {
+    pub(super) fn check_failed(&self, lease: Lease<M>, error: M::Error) -> oneshot::Receiver<Slot<M>> {
         self.shared.backend.counters.add(Count::CheckFailed, 1);
-        tracing::debug!(target: "bursar::pool", key = ?held.conn().key, ?error, "check failed; connection replaced");
-        held.destroy_and_reclaim()
+        tracing::debug!(target: "bursar::pool", key = ?Lease::key(&lease), ?error, "check failed; connection replaced");
+        Lease::failed(lease)
+    }
+
+    /// A connection taken from the idle list passed its check: its lease is the caller's,
+    /// unless the pool closed meanwhile.
+    #[inline(always)]
+    pub(super) fn checked(&self, mut lease: Lease<M>) -> Checkout<M> {
+        if self.shared.is_closed() {
+            tracing::debug!(target: "bursar::pool", key = ?Lease::key(&lease), "pool closed meanwhile; connection destroyed");
+            return Err(PoolError::Closed);
+        }
+        Lease::passed(&mut lease);
+        tracing::trace!(target: "bursar::pool", key = ?Lease::key(&lease), "connection lent");
+        Ok(lease)
     }
 
     /// Creates a connection for `key` (whose session is `session`) in `slot`, with one port

@@ -31,8 +31,7 @@ impl<M: Manager> Shared<M> {
         let expired = now >= conn.expires_at;
         let (refused, waiter) = {
             let mut state = self.state.lock();
-            state.checkouts.close(checkout);
-            state.sessions.end_lease(conn.session);
+            state.end_lease(checkout, conn.session);
             match discard || expired || state.sessions.closed {
                 true => (Some((conn, slot)), None),
                 false => {
@@ -92,7 +91,7 @@ impl<M: Manager> Shared<M> {
     pub(in crate::pool) fn close(self: &Arc<Self>) -> (usize, usize) {
         let (idle, leased, waiters) = {
             let mut state = self.state.lock();
-            state.sessions.closed = true;
+            self.mark_closed(&mut state);
             let idle = state.sessions.take_all_idle();
             (idle, state.sessions.counts().active, state.waiters.wake_all())
         };
