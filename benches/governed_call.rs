@@ -6,7 +6,8 @@
 //! - `tower stack`: a `ServiceBuilder` with retry (3 attempts) → concurrency limit (10) →
 //!   timeout (1800 s, bursar's max task duration) around a `service_fn`;
 //! - `tower-resilience stack`: its circuit breaker (5 consecutive failures) → bulkhead (10)
-//!   around the same `service_fn`.
+//!   around the same `service_fn`;
+//! - and, for context, `bursar gov.call().key()`: the same call with a breaker key.
 //!
 //! Every row runs one operation per iteration that returns `Ok(1)` at once; each loop owns
 //! its service (cloned once per sample, as a server clones its stack per connection), so no
@@ -90,15 +91,21 @@ fn bare_semaphore(c: &mut Criterion, runtime: &Runtime) {
     });
 }
 
-fn bursar_run(c: &mut Criterion, runtime: &Runtime) {
-    let gov = runtime.block_on(async {
+/// The governor every bursar row uses: the defaults, with the health monitor off so no
+/// sample can gate a call.
+fn governor(runtime: &Runtime) -> bursar::Governor {
+    runtime.block_on(async {
         bursar::Governor::builder()
             .max_workers(WORKERS)
             .max_attempts(ATTEMPTS)
             .health(bursar::health::HealthConfig::disabled())
             .build()
             .expect("a valid governor")
-    });
+    })
+}
+
+fn bursar_run(c: &mut Criterion, runtime: &Runtime) {
+    let gov = governor(runtime);
     c.benchmark_group("hot path").bench_function("bursar gov.run", |b| {
         b.to_async(runtime).iter_custom(|iterations| {
             let gov = gov.clone();
@@ -106,6 +113,25 @@ fn bursar_run(c: &mut Criterion, runtime: &Runtime) {
                 let started = Instant::now();
                 for _ in 0..iterations {
                     black_box(gov.run(|| operation(1)).await.expect("the call succeeds"));
+                }
+                started.elapsed()
+            }
+        })
+    });
+}
+
+/// For context (no peer): the same call through the builder with a breaker key, as a service
+/// with a breaker per site makes it — the key's `String`, the keyed registry's lookup.
+fn bursar_keyed_call(c: &mut Criterion, runtime: &Runtime) {
+    let gov = governor(runtime);
+    c.benchmark_group("hot path").bench_function("bursar gov.call().key()", |b| {
+        b.to_async(runtime).iter_custom(|iterations| {
+            let gov = gov.clone();
+            async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    let call = gov.call(|| operation(1)).key("api.example.com");
+                    black_box(call.await.expect("the call succeeds"));
                 }
                 started.elapsed()
             }
@@ -141,6 +167,7 @@ fn hot_path(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     bare_semaphore(c, &runtime);
     bursar_run(c, &runtime);
+    bursar_keyed_call(c, &runtime);
     tower_stack(c, &runtime);
     tower_resilience_stack(c, &runtime);
 }

@@ -95,12 +95,17 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
     /// The breaker of `key`, created closed if there is none; marks it most recently used.
     /// `now` decides whether an open breaker's wait is over, should one have to be evicted.
     pub fn get(&self, key: &K, now: Instant) -> Arc<CircuitBreaker> {
+        self.get_lazy(key, || now)
+    }
+
+    /// [`get`](Self::get) reading the clock only if a breaker has to be evicted.
+    pub(crate) fn get_lazy(&self, key: &K, now: impl FnOnce() -> Instant) -> Arc<CircuitBreaker> {
         let mut entries = self.entries.lock();
         if let Some(breaker) = entries.touch(key) {
             return breaker;
         }
         if entries.len() >= self.config.max_keys {
-            entries.evict_one(now);
+            entries.evict_one(now());
         }
         let breaker = Arc::new(self.create(key));
         entries.insert(key, Arc::clone(&breaker));

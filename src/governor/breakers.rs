@@ -65,7 +65,8 @@ impl Breakers {
     pub(crate) fn for_key(&self, key: Option<&String>) -> BreakerRef<'_> {
         match key {
             None => BreakerRef::Default(&self.default),
-            Some(key) => BreakerRef::Keyed(self.keyed.get(key, Instant::now())),
+            // The clock is read only if a new key has to evict one.
+            Some(key) => BreakerRef::Keyed(self.keyed.get_lazy(key, Instant::now)),
         }
     }
 

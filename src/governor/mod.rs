@@ -144,6 +144,6 @@ impl Governor {
 
     /// The breaker of calls made with [`key`](crate::Call::key)`(key)`, created if needed.
     pub fn breaker_for(&self, key: &str) -> Arc<CircuitBreaker> {
-        self.inner.breakers.keyed.get(&key.to_owned(), tokio::time::Instant::now())
+        self.inner.breakers.keyed.get_lazy(&key.to_owned(), tokio::time::Instant::now)
     }
 }
