@@ -398,7 +398,7 @@ impl<'p, 'a> Report<'p, 'a> {
         Report { probe, started, cut_off }
     }
 
-    #[inline]
+    #[inline(always)]
     fn outcome<T, E, F: RetryWhen<E>>(mut self, result: &Result<T, Error<E>>, failure_when: &F) {
         let outcome = match result {
             Ok(_) => Outcome::Success,
