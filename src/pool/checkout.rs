@@ -9,25 +9,26 @@
 //! |---|---|---|
 //! | waiting for a turn | `Place` (ticket in the queue) | leaves the queue, passes a turn it was given on |
 //! | `create` | `Slot` + `PortLease`s | gives the place back, frees the ports (quarantine) |
-//! | `check` | `Lease` (lent already, marked as being checked) | ends the lease and sends the connection to `destroy` (its place is freed after) |
+//! | `check` | `Checking` (lent already, not yet a `Lease`) | ends the lease and sends the connection to `destroy` (its place is freed after) |
 //! | the evicted or broken connection's `destroy` | `Slot` + a `oneshot` receiver | gives its own place back; the destroy task frees the other when it ends |
 //!
-//! The checkout timeout wraps the whole loop, so it cuts a `get` off at any of these points
-//! in the same way.
+//! The checkout timeout bounds every one of these awaits, armed at the first that has to wait,
+//! so it cuts a `get` off at any of these points in the same way.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::Location;
 use std::pin::pin;
-use std::task::Poll;
 
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use super::counters::Count;
 use super::{Lease, Manager, Pool, PoolError};
 
+mod deadline;
 mod next;
 mod steps;
 
+use deadline::{Deadline, Elapsed};
 use next::{Next, Place};
 
 type Checkout<M> = Result<Lease<M>, PoolError<<M as Manager>::Error>>;
@@ -60,56 +61,58 @@ impl<M: Manager> Pool<M> {
     #[track_caller]
     pub fn get(&self, key: M::Key) -> impl Future<Output = Checkout<M>> + Send + '_ {
         let location = Location::caller();
-        self.checkout(key, location)
-    }
-
-    /// Arms the checkout timeout only if the checkout has to wait: a warm `get` whose idle
-    /// connection passes its check at once completes in its first poll, with no timer. Time
-    /// does not pass during a poll on tokio's clock's terms, so the limit is the same.
-    async fn checkout(&self, key: M::Key, location: &'static Location<'static>) -> Checkout<M> {
-        let limit = self.shared.config.checkout_timeout;
-        // Lent to `acquire` as one reference, so its future copies one word, not two.
-        let request = (key, location);
-        let mut acquire = pin!(self.acquire(&request));
-        if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await {
-            return result;
-        }
-        let Ok(result) = timeout(limit, acquire).await else {
-            self.shared.backend.counters.add(Count::Timeouts, 1);
-            tracing::debug!(target: "bursar::pool", key = ?request.0, waited = ?limit, "checkout timed out");
-            return Err(PoolError::Timeout { waited: limit });
-        };
-        result
-    }
-
-    async fn acquire(&self, request: &(M::Key, &'static Location<'static>)) -> Checkout<M> {
-        let (key, location) = (&request.0, request.1);
-        let mut place = Place { shared: &self.shared, ticket: None };
-        loop {
-            let now = Instant::now();
-            match self.next((key, location), &mut place.ticket, now) {
-                Next::Closed => return Err(PoolError::Closed),
-                Next::Create(session, slot) => return self.create(key, session, slot, location).await,
-                Next::Reuse(mut lease) => {
-                    // Checked in place: the lease stays where it is, not moved into a future.
-                    let checked = self.shared.backend.manager.check(&mut lease).await;
-                    let Err(error) = checked else { return self.checked(lease) };
-                    let session = Lease::session(&lease);
-                    if let Ok(slot) = self.check_failed(lease, error).await {
-                        return self.create(key, session, slot, location).await;
+        // A block rather than an `async fn`: its future uses what it captured where it lies,
+        // not moved into locals at its first poll.
+        async move {
+            let mut timer = pin!(None);
+            let mut deadline = Deadline { limit: self.shared.config.checkout_timeout, timer: timer.as_mut() };
+            let mut place = Place { shared: &self.shared, ticket: None };
+            loop {
+                // `Some` with a place to create a connection in, `None` to plan again.
+                let waited = match self.next((&key, location), &mut place.ticket, Instant::now()) {
+                    Next::Closed => return Err(PoolError::Closed),
+                    Next::Create(session, slot) => Ok(Some((session, slot))),
+                    // Bound by reference: checked where `next` put it, not moved (copied) first.
+                    Next::Reuse(ref mut checking) => {
+                        let check = self.shared.backend.manager.check(checking.connection_mut());
+                        let checked = deadline.within(pin!(check)).await;
+                        match checked {
+                            Ok(Ok(())) => return self.checked(checking),
+                            Ok(Err(error)) => {
+                                let session = checking.session();
+                                let reclaimed =
+                                    deadline.within(pin!(self.check_failed(checking, error))).await;
+                                reclaimed.map(|slot| slot.ok().map(|slot| (session, slot)))
+                            }
+                            Err(elapsed) => Err(elapsed),
+                        }
                     }
-                }
-                Next::Evicting { session, reservation, victim } => {
-                    if let Ok(freed) = victim.await {
-                        let slot = reservation.absorb_total(freed);
-                        return self.create(key, session, slot, location).await;
+                    Next::Evicting { session, reservation, victim } => {
+                        let freed = deadline.within(pin!(victim)).await;
+                        freed.map(|freed| freed.ok().map(|freed| (session, reservation.absorb_total(freed))))
                     }
-                }
-                Next::Wait(turn) => {
-                    tracing::trace!(target: "bursar::pool", ?key, "waiting for a connection");
-                    turn.notified().await;
+                    Next::Wait(turn) => {
+                        tracing::trace!(target: "bursar::pool", ?key, "waiting for a connection");
+                        deadline.within(pin!(turn.notified())).await.map(|()| None)
+                    }
+                };
+                match waited {
+                    Ok(Some((session, slot))) => {
+                        return self.create(&key, session, slot, location, &mut deadline).await;
+                    }
+                    Ok(None) => {}
+                    Err(Elapsed) => return self.timed_out(&key),
                 }
             }
         }
+    }
+
+    /// The checkout timeout passed: counted, and the error the `get` returns.
+    #[cold]
+    pub(super) fn timed_out(&self, key: &M::Key) -> Checkout<M> {
+        let limit = self.shared.config.checkout_timeout;
+        self.shared.backend.counters.add(Count::Timeouts, 1);
+        tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
+        Err(PoolError::Timeout { waited: limit })
     }
 }

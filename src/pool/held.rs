@@ -2,8 +2,8 @@
 //! destroys it unless it is handed on, and the [`Handles`] an idle connection keeps for it.
 //!
 //! A connection is `Held` inside every lease, and on its own from the moment `create` returns
-//! until the lease is made, and after its check failed. (While it is checked it is already in a
-//! lease, marked as being checked.) A `get` dropped at any of these points drops the guard, and
+//! until the lease is made, and after its check failed. (While it is checked it is already
+//! lent, [`Checking`](super::checking::Checking).) A `get` dropped at any of these points drops the guard, and
 //! the connection goes to `destroy`: after a check cut off midway it may be in the middle of a
 //! request, so it is never put back.
 
@@ -23,8 +23,9 @@ use crate::ports::PortLease;
 /// A live connection and what ends with it.
 pub(super) struct Conn<M: Manager> {
     pub(super) connection: M::Connection,
-    /// Freed after `destroy` returns.
-    pub(super) ports: Vec<PortLease>,
+    /// Freed after `destroy` returns. A boxed slice, a word smaller than a `Vec`, as every
+    /// lease and idle entry moves it.
+    pub(super) ports: Box<[PortLease]>,
     pub(super) key: M::Key,
     /// Its key's session, which its place keeps alive.
     pub(super) session: SessionId,
@@ -33,8 +34,10 @@ pub(super) struct Conn<M: Manager> {
 }
 
 pub(super) struct Held<M: Manager> {
-    /// `None` only once `take` has handed the parts on.
-    parts: Option<Parts<M>>,
+    /// `None` only once `take` has handed the parts on. The handles keep the connection's
+    /// place (its session's and the total's) as an idle connection's do: a lease moved around
+    /// then carries no [`Slot`] beside them, and a return puts them to rest as they are.
+    parts: Option<(Conn<M>, Handles<M>)>,
 }
 
 /// A held connection, its place, and the backend that destroys it.
@@ -49,8 +52,14 @@ pub(super) struct Handles<M: Manager> {
 }
 
 impl<M: Manager> Held<M> {
+    /// Holds `conn` in `slot`, a place of its session and of the total.
     pub(super) fn new(conn: Conn<M>, slot: Slot<M>, backend: Arc<Backend<M>>) -> Self {
-        Held { parts: Some((conn, slot, backend)) }
+        Held::kept(conn, Handles { pool: slot.keep(), backend })
+    }
+
+    /// Holds `conn`, whose place `handles` keep.
+    pub(super) fn kept(conn: Conn<M>, handles: Handles<M>) -> Self {
+        Held { parts: Some((conn, handles)) }
     }
 
     pub(super) fn conn(&self) -> &Conn<M> {
@@ -64,16 +73,40 @@ impl<M: Manager> Held<M> {
     /// Hands the connection, its place and the backend on; the guard then does nothing
     /// when dropped.
     pub(super) fn take(&mut self) -> Option<Parts<M>> {
+        self.take_kept().map(|(conn, handles)| handles.into_guards(conn))
+    }
+
+    /// Whether the connection is still here (not handed on by `take`).
+    pub(super) fn is_held(&self) -> bool {
+        self.parts.is_some()
+    }
+
+    /// Hands the connection on in a guard of its own.
+    pub(super) fn take_held(&mut self) -> Held<M> {
+        Held { parts: self.parts.take() }
+    }
+
+    /// Hands the connection on with the handles that keep its place.
+    pub(super) fn take_kept(&mut self) -> Option<(Conn<M>, Handles<M>)> {
         self.parts.take()
     }
 
     /// Destroys the connection and returns the place it held once `destroy` has returned.
     pub(super) fn destroy_and_reclaim(mut self) -> oneshot::Receiver<Slot<M>> {
         let (then, reclaimed) = oneshot::channel();
-        if let Some((conn, slot, backend)) = self.parts.take() {
+        if let Some((conn, slot, backend)) = self.take() {
             backend.destroy(conn, slot, Some(then));
         }
         reclaimed
+    }
+}
+
+impl<M: Manager> Handles<M> {
+    /// The guards of `conn`, whose place these handles keep: the place, counted as it is, and
+    /// the backend.
+    pub(super) fn into_guards(self, conn: Conn<M>) -> Parts<M> {
+        let slot = Slot::counted(self.pool, Some(conn.session), true);
+        (conn, slot, self.backend)
     }
 }
 
@@ -81,7 +114,7 @@ impl<M: Manager> Drop for Held<M> {
     /// Inlined: dropping a guard already handed on (every lease's, on return) is a test.
     #[inline]
     fn drop(&mut self) {
-        if let Some((conn, slot, backend)) = self.parts.take() {
+        if let Some((conn, slot, backend)) = self.take() {
             backend.destroy(conn, slot, None);
         }
     }
@@ -89,7 +122,7 @@ impl<M: Manager> Drop for Held<M> {
 
 impl<M: Manager> fmt::Debug for Held<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key = self.parts.as_ref().map(|(conn, ..)| &conn.key);
+        let key = self.parts.as_ref().map(|(conn, _)| &conn.key);
         f.debug_struct("Held").field("key", &key).finish_non_exhaustive()
     }
 }

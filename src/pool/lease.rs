@@ -3,13 +3,9 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use tokio::sync::oneshot;
-
 use super::Manager;
 use super::held::Held;
 use super::leaks::CheckoutId;
-use super::sessions::SessionId;
-use super::slot::Slot;
 use crate::ports::PortLease;
 
 /// A connection taken from a [`Pool`](super::Pool) with [`get`](super::Pool::get).
@@ -51,38 +47,12 @@ pub struct Lease<M: Manager> {
     held: Held<M>,
     /// Its entry in the leak detector's ledger.
     checkout: CheckoutId,
-    /// Lent, but its connection is still being checked before the `get` hands it out. A
-    /// lease dropped so (the `get` cut off midway) destroys the connection instead of
-    /// returning it, as it may be in the middle of a request.
-    checking: bool,
 }
 
 impl<M: Manager> Lease<M> {
     /// A lease of a connection that can be handed out as it is.
     pub(super) fn new(held: Held<M>, checkout: CheckoutId) -> Self {
-        Lease { held, checkout, checking: false }
-    }
-
-    /// A lease of an idle connection still to be checked before it is handed out.
-    pub(super) fn checking(held: Held<M>, checkout: CheckoutId) -> Self {
-        Lease { held, checkout, checking: true }
-    }
-
-    /// The check passed: the lease can be handed out.
-    pub(super) fn passed(this: &mut Self) {
-        this.checking = false;
-    }
-
-    /// The check failed: the lease ends and the connection is destroyed; the receiver gets
-    /// its place once `destroy` has returned.
-    pub(super) fn failed(mut this: Self) -> oneshot::Receiver<Slot<M>> {
-        let (then, reclaimed) = oneshot::channel();
-        this.revoke(Some(then));
-        reclaimed
-    }
-
-    pub(super) fn session(this: &Self) -> SessionId {
-        this.held.conn().session
+        Lease { held, checkout }
     }
 
     /// Destroys the connection instead of returning it — after an error that leaves it
@@ -104,35 +74,22 @@ impl<M: Manager> Lease<M> {
         &this.held.conn().key
     }
 
-    /// Ends the lease without returning its connection — its check failed or was cut off:
-    /// out of the ledger and the active count, the connection destroyed, and its place sent
-    /// to `then` (if given) once `destroy` has returned.
-    fn revoke(&mut self, then: Option<oneshot::Sender<Slot<M>>>) {
-        let Some((conn, slot, backend)) = self.held.take() else { return };
-        if let Some(shared) = slot.pool().upgrade() {
-            shared.end_lease(self.checkout, conn.session);
-        }
-        backend.destroy(conn, slot, then);
-    }
-
     fn give_back(&mut self, discard: bool) {
-        let Some((conn, slot, backend)) = self.held.take() else { return };
-        let pool = slot.pool().upgrade();
-        match pool {
-            Some(shared) => shared.give_back(self.checkout, conn, slot, backend, discard),
+        let Some((conn, handles)) = self.held.take_kept() else { return };
+        match handles.pool.upgrade() {
+            Some(shared) => shared.give_back(self.checkout, conn, handles, discard),
             // The pool is gone: no one can reuse the connection.
-            None => backend.destroy(conn, slot, None),
+            None => {
+                let (conn, slot, backend) = handles.into_guards(conn);
+                backend.destroy(conn, slot, None);
+            }
         }
     }
 }
 
 impl<M: Manager> Drop for Lease<M> {
     fn drop(&mut self) {
-        if self.checking {
-            self.revoke(None);
-        } else {
-            self.give_back(false);
-        }
+        self.give_back(false);
     }
 }
 

@@ -93,6 +93,7 @@
 
 mod backend;
 mod builder;
+mod checking;
 mod checkout;
 mod close;
 mod config;

@@ -124,6 +124,7 @@ impl<M: Manager> Shared<M> {
         let seed = self.lifetime_seed.fetch_add(1, Ordering::Relaxed);
         let cut = self.config.lifetime_jitter * SplitMix64::new(seed).next_f64();
         let lifetime = self.config.max_lifetime.mul_f64(1.0 - cut);
+        let ports = ports.into_boxed_slice();
         Conn { connection, ports, key, session, expires_at: Instant::now() + lifetime }
     }
 }

@@ -43,6 +43,7 @@ impl<M: Manager> Slot<M> {
     /// Leaves the place counted, for an idle connection to hold; returns the pool handle
     /// for the connection to keep.
     pub(super) fn keep(mut self) -> Weak<Shared<M>> {
+        debug_assert!(self.session.is_some() && self.total, "a connection's place counts both caps");
         self.session = None;
         self.total = false;
         std::mem::take(&mut self.pool)

@@ -7,19 +7,20 @@ use std::sync::Arc;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
+use crate::pool::checking::Checking;
 use crate::pool::counters::Count;
-use crate::pool::held::{Handles, Held};
+use crate::pool::held::Held;
 use crate::pool::sessions::{Decision, SessionId};
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Step, wake};
-use crate::pool::{Lease, Manager, Pool};
+use crate::pool::{Manager, Pool};
 
 /// A `get`'s next step, with every place it holds wrapped in a guard.
 pub(super) enum Next<M: Manager> {
     Closed,
-    /// Check the connection of this lease, lent already, and hand it out if it passes.
-    Reuse(Lease<M>),
+    /// Check this connection, lent already, and hand it out if it passes.
+    Reuse(Checking<M>),
     /// Create a connection for `session` in `slot`.
     Create(SessionId, Slot<M>),
     /// `reservation` holds a place of the `get`'s key in `session`; `victim` yields the
@@ -52,7 +53,11 @@ impl<M: Manager> Pool<M> {
         let mut expired = Vec::new();
         let (step, passed_on) = self.shared.state.lock().plan((key, location), ticket, now, &mut expired);
         wake(passed_on);
-        if !expired.is_empty() {
+        if expired.capacity() == 0 {
+            // Nothing expired, and an empty `Vec` that never allocated owns nothing: forgotten,
+            // it costs no call to its drop glue.
+            std::mem::forget(expired);
+        } else {
             self.shared.destroy_all(expired, Some(Count::Reaped));
         }
         let decision = match step {
@@ -62,9 +67,8 @@ impl<M: Manager> Pool<M> {
         let pool = || Arc::downgrade(&self.shared);
         match decision {
             Decision::Closed => Next::Closed,
-            Decision::Reuse(conn, Handles { pool, backend }, checkout) => {
-                let slot = Slot::counted(pool, Some(conn.session), true);
-                Next::Reuse(Lease::checking(Held::new(conn, slot, backend), checkout))
+            Decision::Reuse(conn, handles, checkout) => {
+                Next::Reuse(Checking::new(Held::kept(conn, handles), checkout))
             }
             Decision::Create(session) => Next::Create(session, Slot::counted(pool(), Some(session), true)),
             Decision::Evict { victim, reserved: session } => {

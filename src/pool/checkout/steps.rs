@@ -1,12 +1,15 @@
 //! The steps of a checkout that make, vet and lend a connection.
 
 use std::panic::Location;
+use std::pin::pin;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Checkout;
+use super::deadline::Deadline;
+use crate::pool::checking::Checking;
 use crate::pool::counters::Count;
 use crate::pool::held::Held;
 use crate::pool::sessions::SessionId;
@@ -17,33 +20,38 @@ impl<M: Manager> Pool<M> {
     /// A connection taken from the idle list failed its check: ends its lease, destroys it,
     /// and returns its place once `destroy` has returned.
     #[cold]
-    pub(super) fn check_failed(&self, lease: Lease<M>, error: M::Error) -> oneshot::Receiver<Slot<M>> {
+    pub(super) fn check_failed(
+        &self,
+        checking: &mut Checking<M>,
+        error: M::Error,
+    ) -> oneshot::Receiver<Slot<M>> {
         self.shared.backend.counters.add(Count::CheckFailed, 1);
-        tracing::debug!(target: "bursar::pool", key = ?Lease::key(&lease), ?error, "check failed; connection replaced");
-        Lease::failed(lease)
+        tracing::debug!(target: "bursar::pool", key = ?checking.key(), ?error, "check failed; connection replaced");
+        checking.failed()
     }
 
     /// A connection taken from the idle list passed its check: its lease is the caller's,
-    /// unless the pool closed meanwhile.
+    /// unless the pool closed meanwhile. Taken by reference, so the connection stays where it
+    /// is until the lease is made.
     #[inline(always)]
-    pub(super) fn checked(&self, mut lease: Lease<M>) -> Checkout<M> {
+    pub(super) fn checked(&self, checking: &mut Checking<M>) -> Checkout<M> {
         if self.shared.is_closed() {
-            tracing::debug!(target: "bursar::pool", key = ?Lease::key(&lease), "pool closed meanwhile; connection destroyed");
+            tracing::debug!(target: "bursar::pool", key = ?checking.key(), "pool closed meanwhile; connection destroyed");
             return Err(PoolError::Closed);
         }
-        Lease::passed(&mut lease);
-        tracing::trace!(target: "bursar::pool", key = ?Lease::key(&lease), "connection lent");
-        Ok(lease)
+        tracing::trace!(target: "bursar::pool", key = ?checking.key(), "connection lent");
+        Ok(checking.passed())
     }
 
     /// Creates a connection for `key` (whose session is `session`) in `slot`, with one port
-    /// from each configured range.
+    /// from each configured range, unless `deadline` passes first.
     pub(super) async fn create(
         &self,
         key: &M::Key,
         session: SessionId,
         slot: Slot<M>,
         location: &'static Location<'static>,
+        deadline: &mut Deadline<'_>,
     ) -> Checkout<M> {
         if self.shared.is_closed() {
             return Err(PoolError::Closed);
@@ -52,7 +60,8 @@ impl<M: Manager> Pool<M> {
             tracing::debug!(target: "bursar::pool", ?key, %error, "no port for a new connection");
             PoolError::Ports(error)
         })?;
-        let created = self.shared.backend.manager.create(key, &ports).await;
+        let created = deadline.within(pin!(self.shared.backend.manager.create(key, &ports))).await;
+        let Ok(created) = created else { return self.timed_out(key) };
         let connection = created.map_err(|error| {
             tracing::debug!(target: "bursar::pool", ?key, ?error, "create failed");
             PoolError::Manager(error)
@@ -65,7 +74,6 @@ impl<M: Manager> Pool<M> {
 
     /// Lends the connection out, recorded in the leak ledger as taken at `since`; destroys it
     /// if the pool closed.
-    #[inline(always)]
     pub(super) fn hand_out(
         &self,
         held: Held<M>,

@@ -7,7 +7,6 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::pool::Manager;
-use crate::pool::backend::Backend;
 use crate::pool::counters::Count;
 use crate::pool::held::{Conn, Handles};
 use crate::pool::leaks::CheckoutId;
@@ -15,7 +14,7 @@ use crate::pool::slot::Slot;
 use crate::pool::state::wake;
 
 impl<M: Manager> Shared<M> {
-    /// Takes a returned lease's connection back (with its place and the backend): idle
+    /// Takes a returned lease's connection back (with the handles that keep its place): idle
     /// again, or destroyed if it was discarded, has outlived its lifetime, or the pool is
     /// closed.
     #[inline]
@@ -23,8 +22,7 @@ impl<M: Manager> Shared<M> {
         &self,
         checkout: CheckoutId,
         conn: Conn<M>,
-        slot: Slot<M>,
-        backend: Arc<Backend<M>>,
+        handles: Handles<M>,
         discard: bool,
     ) {
         let now = Instant::now();
@@ -33,16 +31,16 @@ impl<M: Manager> Shared<M> {
             let mut state = self.state.lock();
             state.end_lease(checkout, conn.session);
             match discard || expired || state.sessions.closed {
-                true => (Some((conn, slot)), None),
+                true => (Some((conn, handles)), None),
                 false => {
-                    let idle = (conn, Handles { pool: slot.keep(), backend });
-                    let refused = state.sessions.put_idle(idle, now).err();
-                    (refused.map(Self::counted_again), state.wake_next())
+                    let refused = state.sessions.put_idle((conn, handles), now).err();
+                    (refused, state.wake_next())
                 }
             }
         };
         wake(waiter);
-        let Some((conn, slot)) = refused else { return };
+        let Some((conn, handles)) = refused else { return };
+        let (conn, slot, backend) = handles.into_guards(conn);
         if discard {
             self.backend.counters.add(Count::Discarded, 1);
             tracing::debug!(target: "bursar::pool", key = ?conn.key, "lease discarded; connection destroyed");
@@ -50,13 +48,7 @@ impl<M: Manager> Shared<M> {
             self.backend.counters.add(Count::Reaped, 1);
             tracing::debug!(target: "bursar::pool", key = ?conn.key, "returned past its lifetime; connection destroyed");
         }
-        self.backend.destroy(conn, slot, None);
-    }
-
-    /// The place of a connection `put_idle` refused, counted as it was before.
-    fn counted_again((conn, handles): (Conn<M>, Handles<M>)) -> (Conn<M>, Slot<M>) {
-        let slot = Slot::counted(handles.pool, Some(conn.session), true);
-        (conn, slot)
+        backend.destroy(conn, slot, None);
     }
 
     /// One reaper tick: destroys expired idle connections and reports new leaks.

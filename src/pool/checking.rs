@@ -1,0 +1,76 @@
+//! [`Checking`]: a connection lent to a `get` and still being checked before it is handed out.
+//!
+//! It is lent already — counted active and in the leak ledger — but not yet a [`Lease`]: a
+//! `get` cut off midway drops it, and the connection is destroyed instead of returned, as it
+//! may be in the middle of a request. Being a type of its own rather than a flag in the lease,
+//! passing the check writes nothing into the lease just before the `get` moves it out.
+
+use tokio::sync::oneshot;
+
+use super::held::Held;
+use super::leaks::CheckoutId;
+use super::sessions::SessionId;
+use super::slot::Slot;
+use super::{Lease, Manager};
+
+pub(super) struct Checking<M: Manager> {
+    held: Held<M>,
+    /// Its entry in the leak detector's ledger.
+    checkout: CheckoutId,
+}
+
+impl<M: Manager> Checking<M> {
+    pub(super) fn new(held: Held<M>, checkout: CheckoutId) -> Self {
+        Checking { held, checkout }
+    }
+
+    pub(super) fn connection_mut(&mut self) -> &mut M::Connection {
+        &mut self.held.conn_mut().connection
+    }
+
+    pub(super) fn key(&self) -> &M::Key {
+        &self.held.conn().key
+    }
+
+    pub(super) fn session(&self) -> SessionId {
+        self.held.conn().session
+    }
+
+    /// The check passed: the lease to hand out. The connection is taken out of this guard,
+    /// which then does nothing when dropped; taken by reference, so the guard is not moved
+    /// (copied) first on its way into the lease.
+    #[inline(always)]
+    pub(super) fn passed(&mut self) -> Lease<M> {
+        Lease::new(self.held.take_held(), self.checkout)
+    }
+
+    /// The check failed: the lease ends and the connection is destroyed (taken out of this
+    /// guard, which then does nothing when dropped); the receiver gets its place once
+    /// `destroy` has returned.
+    pub(super) fn failed(&mut self) -> oneshot::Receiver<Slot<M>> {
+        let (then, reclaimed) = oneshot::channel();
+        self.revoke(Some(then));
+        reclaimed
+    }
+
+    /// Ends the lease without returning its connection — its check failed or was cut off:
+    /// out of the ledger and the active count, the connection destroyed, and its place sent
+    /// to `then` (if given) once `destroy` has returned.
+    fn revoke(&mut self, then: Option<oneshot::Sender<Slot<M>>>) {
+        let Some((conn, slot, backend)) = self.held.take() else { return };
+        if let Some(shared) = slot.pool().upgrade() {
+            shared.end_lease(self.checkout, conn.session);
+        }
+        backend.destroy(conn, slot, then);
+    }
+}
+
+impl<M: Manager> Drop for Checking<M> {
+    /// Inlined: dropping one that passed (its connection handed on) is a test.
+    #[inline]
+    fn drop(&mut self) {
+        if self.held.is_held() {
+            self.revoke(None);
+        }
+    }
+}
