@@ -9,3 +9,19 @@
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 #[cfg(not(all(test, bursar_loom)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+
+/// A value alone on its cache lines (128 bytes: two 64-byte lines, which adjacent-line
+/// prefetchers pair), so that threads writing it do not slow those using its neighbours —
+/// as when the thread that spawns work counts it in and the workers count it out.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct OwnLine<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{Notify, futures::Notified};
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, OwnLine};
 
 /// How admitted work left after the governor closed; the shutdown report's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +33,11 @@ const CLOSED: u64 = 1 << 63;
 #[derive(Debug, Default)]
 pub(crate) struct Drain {
     /// Work admitted (and admissions refused once closed), with [`CLOSED`] set at close.
-    entered: AtomicU64,
+    /// Each count on its own lines: the thread that spawns work counts it in, workers count
+    /// it out.
+    entered: OwnLine<AtomicU64>,
     /// Work that left, with [`CLOSED`] set at close.
-    left: AtomicU64,
+    left: OwnLine<AtomicU64>,
     /// Leaves that were not a success; counted before their leave.
     unsuccessful: AtomicU64,
     /// The highest success count reported, so that reports never go down (see `succeeded`).

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use tokio::sync::{AcquireError, Semaphore, TryAcquireError};
 
 use crate::Rejection;
-use crate::sync::{AtomicU64, AtomicUsize};
+use crate::sync::{AtomicU64, AtomicUsize, OwnLine};
 
 /// The lane's state word: spare permits in the low 32 bits, calls waiting in the next 31, and
 /// the closed flag on top. Limits are at most 2³¹ − 1 (`config::rules::MAX_COUNT`), so
@@ -45,8 +45,9 @@ fn waiting_of(word: u64) -> usize {
 pub(crate) struct Lane {
     /// Free permits for waiters.
     semaphore: Semaphore,
-    /// Spare permits, calls waiting and the closed flag (see the constants above).
-    state: AtomicU64,
+    /// Spare permits, calls waiting and the closed flag (see the constants above), on lines
+    /// of its own: every take, return and queue change writes it.
+    state: OwnLine<AtomicU64>,
     /// Permits in use that must vanish instead of returning: a shrink below the number in use.
     debt: AtomicUsize,
     /// The effective limit. The lock serialises resizes; readers use `limit_hint`.
@@ -70,7 +71,7 @@ impl Lane {
     pub(crate) fn new(limit: usize, queue_limit: usize, queue_timeout: Option<Duration>) -> Self {
         Lane {
             semaphore: Semaphore::new(0),
-            state: AtomicU64::new(limit as u64),
+            state: OwnLine(AtomicU64::new(limit as u64)),
             debt: AtomicUsize::new(0),
             limit: Mutex::new(limit),
             limit_hint: AtomicUsize::new(limit),
