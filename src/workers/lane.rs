@@ -136,6 +136,11 @@ impl Lane {
         if word & CLOSED != 0 {
             return Err(TryAcquireError::Closed);
         }
+        // While calls wait, the semaphore's permits are theirs: a newcomer queues behind them
+        // (first come, first served) and leaves the semaphore's word alone.
+        if waiting_of(word) > 0 {
+            return Err(TryAcquireError::NoPermits);
+        }
         self.semaphore.try_acquire().map(|permit| permit.forget())
     }
 

@@ -9,34 +9,16 @@ use tokio::sync::TryAcquireError;
 use super::lane::{Joined, Lane};
 use crate::Rejection;
 
-/// A hold on a lane: a permit, or a place in its queue. Dropping it releases the permit or
-/// leaves the queue. Taking the permit turns the place into the permit in place, so the lane
-/// handle (an `Arc` for a spawned task) is moved, not cloned and dropped.
-#[derive(Debug)]
-struct Hold<L: Deref<Target = Lane>> {
-    lane: L,
-    waiting: bool,
-}
-
-impl<L: Deref<Target = Lane>> Drop for Hold<L> {
-    #[inline]
-    fn drop(&mut self) {
-        match self.waiting {
-            true => self.lane.leave_queue(),
-            false => self.lane.release(),
-        }
-    }
-}
-
 /// The right to run one unit of work. Dropping it is the release.
 #[derive(Debug)]
 #[must_use = "dropping the permit releases the worker at once"]
-pub(crate) struct Permit<L: Deref<Target = Lane>>(Hold<L>);
+pub(crate) struct Permit<L: Deref<Target = Lane>> {
+    lane: L,
+}
 
-impl<L: Deref<Target = Lane>> Permit<L> {
-    #[inline]
-    fn new(lane: L) -> Self {
-        Permit(Hold { lane, waiting: false })
+impl<L: Deref<Target = Lane>> Drop for Permit<L> {
+    fn drop(&mut self) {
+        self.lane.release();
     }
 }
 
@@ -44,19 +26,15 @@ impl<L: Deref<Target = Lane>> Permit<L> {
 #[derive(Debug)]
 #[must_use = "dropping the slot leaves the queue"]
 pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
-    hold: Hold<L>,
+    lane: L,
     /// When the call took its place, for the queue-wait histogram.
     #[cfg(feature = "metrics")]
     queued_at: tokio::time::Instant,
 }
 
-impl<L: Deref<Target = Lane>> QueueSlot<L> {
-    /// Leaves the queue holding the permit just taken.
-    fn into_permit(self) -> Permit<L> {
-        let mut hold = self.hold;
-        hold.lane.leave_queue();
-        hold.waiting = false;
-        Permit(hold)
+impl<L: Deref<Target = Lane>> Drop for QueueSlot<L> {
+    fn drop(&mut self) {
+        self.lane.leave_queue();
     }
 }
 
@@ -76,7 +54,7 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
                 // The hot path waited for nothing: a 0 sample, without reading the clock.
                 #[cfg(feature = "metrics")]
                 crate::metrics::events::queue_waited(lane.label, 0.0);
-                Ok(Ticket::Ready(Permit::new(lane)))
+                Ok(Ticket::Ready(Permit { lane }))
             }
             Err(TryAcquireError::Closed) => Err(Rejection::ShuttingDown),
             Err(TryAcquireError::NoPermits) => Self::queue(lane),
@@ -90,10 +68,10 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
             // A release made its permit spare after `try_take` looked.
             #[cfg(feature = "metrics")]
             crate::metrics::events::queue_waited(lane.label, 0.0);
-            return Ok(Ticket::Ready(Permit::new(lane)));
+            return Ok(Ticket::Ready(Permit { lane }));
         }
         Ok(Ticket::Waiting(QueueSlot {
-            hold: Hold { lane, waiting: true },
+            lane,
             #[cfg(feature = "metrics")]
             queued_at: tokio::time::Instant::now(),
         }))
@@ -109,16 +87,18 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
             Ticket::Ready(permit) => return Ok(permit),
             Ticket::Waiting(slot) => slot,
         };
-        let lane = &*slot.hold.lane;
-        let acquired = match lane.queue_timeout {
-            None => lane.wait_for_permit().await,
-            Some(waited) => tokio::time::timeout(waited, lane.wait_for_permit())
+        let acquired = match slot.lane.queue_timeout {
+            None => slot.lane.wait_for_permit().await,
+            // Boxed: the timer's ~110 bytes are only carried by calls that queue with a
+            // queue timeout set, not by every call's future.
+            Some(waited) => Box::pin(tokio::time::timeout(waited, slot.lane.wait_for_permit()))
                 .await
                 .map_err(|_elapsed| Rejection::QueueTimeout { waited })?,
         };
         acquired.map_err(|_closed| Rejection::ShuttingDown)?;
         #[cfg(feature = "metrics")]
-        crate::metrics::events::queue_waited(lane.label, slot.queued_at.elapsed().as_secs_f64());
-        Ok(slot.into_permit())
+        crate::metrics::events::queue_waited(slot.lane.label, slot.queued_at.elapsed().as_secs_f64());
+        // The slot is dropped on return: the call leaves the queue holding its permit.
+        Ok(Permit { lane: slot.lane.clone() })
     }
 }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
@@ -26,34 +26,63 @@ pub(crate) enum Supervised<T> {
 /// `work` must be a future that runs no user code until it is polled (an `async` block or
 /// `async fn` call): every poll is guarded, so a panic anywhere in it becomes an outcome.
 /// The timer and the cancellation listener are armed only when the work first returns
-/// `Pending`: work that finishes in its first poll (the hot path) arms nothing. The work is
-/// dropped — cancelled — by its owner, who pins it where it is made (moving a large future
-/// into this one would copy it on every call).
+/// `Pending`: work that finishes in its first poll (the hot path) arms nothing. They are
+/// armed in one allocation of their own, so a future that waits — in a queue, or as a
+/// spawned task — does not carry their ~180 bytes. The work is dropped — cancelled — by its
+/// owner, who pins it where it is made (moving a large future into this one would copy it on
+/// every call).
 pub(crate) async fn supervise<F: Future>(
     mut work: Pin<&mut F>,
     max_duration: Duration,
     drain: &Drain,
 ) -> Supervised<F::Output> {
-    let mut deadline = pin!(None);
-    let mut cancel = pin!(None);
-    let mut armed = false;
+    let mut watch: Watch<'_> = None;
     poll_fn(|cx| {
         match catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
             Ok(Poll::Ready(output)) => return Poll::Ready(Supervised::Finished(output)),
             Err(payload) => return Poll::Ready(Supervised::Panicked(panic_message(payload.as_ref()))),
             Ok(Poll::Pending) => {}
         }
-        if !armed {
-            armed = true;
-            deadline.set(Instant::now().checked_add(max_duration).map(sleep_until));
-            cancel.set(Some(drain.cancellation()));
-        }
-        let cancelled = cancel.as_mut().as_pin_mut().is_some_and(|signal| signal.poll(cx).is_ready());
-        if cancelled || drain.is_cancelling() {
-            return Poll::Ready(Supervised::Cancelled);
+        poll_watch(&mut watch, max_duration, drain, cx).map(|end| match end {
+            End::TimedOut => Supervised::TimedOut(max_duration),
+            End::Cancelled => Supervised::Cancelled,
+        })
+    })
+    .await
+}
+
+/// The watch of work that is pending, armed on its first call: out of line, so that the hot
+/// path (work done in its first poll) carries none of it.
+type Watch<'a> = Option<Pin<Box<dyn Future<Output = End> + Send + 'a>>>;
+
+#[inline(never)]
+fn poll_watch<'a>(
+    watch: &mut Watch<'a>,
+    max_duration: Duration,
+    drain: &'a Drain,
+    cx: &mut Context<'_>,
+) -> Poll<End> {
+    watch.get_or_insert_with(|| Box::pin(watch_for_an_end(max_duration, drain))).as_mut().poll(cx)
+}
+
+/// What can end supervised work before it finishes.
+enum End {
+    TimedOut,
+    Cancelled,
+}
+
+/// Waits for the max duration from now, or for the shutdown's cancellation.
+async fn watch_for_an_end(max_duration: Duration, drain: &Drain) -> End {
+    let mut deadline = pin!(Instant::now().checked_add(max_duration).map(sleep_until));
+    let mut cancel = pin!(drain.cancellation());
+    poll_fn(|cx| {
+        // The listener is polled (registered) before the flag is read, so a cancellation
+        // between the two is not missed.
+        if cancel.as_mut().poll(cx).is_ready() || drain.is_cancelling() {
+            return Poll::Ready(End::Cancelled);
         }
         match deadline.as_mut().as_pin_mut().map(|timer| timer.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Supervised::TimedOut(max_duration)),
+            Some(Poll::Ready(())) => Poll::Ready(End::TimedOut),
             _ => Poll::Pending,
         }
     })
