@@ -115,7 +115,8 @@ impl Lane {
         waiting_of(self.state.load(Ordering::Relaxed))
     }
 
-    /// Takes a free permit without waiting: a spare one, else one the semaphore holds.
+    /// Takes a free permit without waiting: a spare one, else one the semaphore holds — unless
+    /// calls wait for those (then `NoPermits`: the caller queues behind them).
     #[inline(always)]
     pub(crate) fn try_take(&self) -> Result<(), TryAcquireError> {
         // Acquire: the permit's last holder released it (see `give`).
