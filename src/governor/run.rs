@@ -431,36 +431,3 @@ impl Drop for Report<'_, '_> {
         }
     }
 }
-
-/// Waits for the call's first worker, then runs `work` with it under supervision (max task
-/// duration, panics, shutdown) and settles the outcome. The max task duration starts once the
-/// call has its first worker: time in the queue has its own limit, the queue timeout.
-/// `cut_off` is set before work cut off by the max task duration is dropped.
-pub(super) async fn governed<W, L, S, Fut, T, E>(
-    mut call: InFlight<W>,
-    first: Result<Ticket<L>, Rejection>,
-    cut_off: &AtomicBool,
-    work: S,
-) -> Result<T, Error<E>>
-where
-    W: Deref<Target = Workers>,
-    L: Deref<Target = Lane> + Clone,
-    S: FnOnce(Permit<L>) -> Fut,
-    Fut: Future<Output = Result<T, Error<E>>>,
-{
-    let permit = match first {
-        // The hot path: a free worker, no queue future to build.
-        Ok(Ticket::Ready(permit)) => Ok(permit),
-        Ok(ticket) => ticket.ready().await,
-        Err(rejection) => Err(rejection),
-    };
-    let permit = permit.map_err(|rejection| call.reject(rejection))?;
-    let workers = call.workers();
-    let work = pin!(work(permit));
-    let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
-    if let Supervised::TimedOut(_) = outcome {
-        // Relaxed: read by the work's own drop, on this task, after this store.
-        cut_off.store(true, Ordering::Relaxed);
-    }
-    call.settle(outcome, Work::Task)
-}

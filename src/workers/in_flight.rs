@@ -45,6 +45,11 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         &self.workers
     }
 
+    /// The call's name, for its events.
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// Records that an admitted call was turned away before it ran.
     pub(crate) fn reject(&mut self, rejection: Rejection) -> Rejection {
         self.exit = Some(Exit::Evicted);

@@ -83,22 +83,32 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
     ///
     /// Cancel safe: dropping the future leaves the queue and holds no permit.
     pub(crate) async fn ready(self) -> Result<Permit<L>, Rejection> {
-        let slot = match self {
-            Ticket::Ready(permit) => return Ok(permit),
-            Ticket::Waiting(slot) => slot,
-        };
-        let acquired = match slot.lane.queue_timeout {
-            None => slot.lane.wait_for_permit().await,
+        match self {
+            Ticket::Ready(permit) => Ok(permit),
+            Ticket::Waiting(slot) => slot.wait().await,
+        }
+    }
+}
+
+impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
+    /// Waits in the queue until a permit is free, then leaves it holding the permit.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future leaves the queue and holds no permit.
+    pub(crate) async fn wait(self) -> Result<Permit<L>, Rejection> {
+        let acquired = match self.lane.queue_timeout {
+            None => self.lane.wait_for_permit().await,
             // Boxed: the timer's ~110 bytes are only carried by calls that queue with a
             // queue timeout set, not by every call's future.
-            Some(waited) => Box::pin(tokio::time::timeout(waited, slot.lane.wait_for_permit()))
+            Some(waited) => Box::pin(tokio::time::timeout(waited, self.lane.wait_for_permit()))
                 .await
                 .map_err(|_elapsed| Rejection::QueueTimeout { waited })?,
         };
         acquired.map_err(|_closed| Rejection::ShuttingDown)?;
         #[cfg(feature = "metrics")]
-        crate::metrics::events::queue_waited(slot.lane.label, slot.queued_at.elapsed().as_secs_f64());
+        crate::metrics::events::queue_waited(self.lane.label, self.queued_at.elapsed().as_secs_f64());
         // The slot is dropped on return: the call leaves the queue holding its permit.
-        Ok(Permit { lane: slot.lane.clone() })
+        Ok(Permit { lane: self.lane.clone() })
     }
 }
