@@ -142,6 +142,54 @@ async fn aborting_a_task_releases_its_worker_and_counts_it_abandoned() {
     assert_eq!((status.active, status.in_flight, status.abandoned), (0, 0, 1));
 }
 
+#[tokio::test(start_paused = true)]
+async fn aborting_a_queued_task_frees_its_queue_place_for_the_next_spawn() {
+    let gov = support::builder().max_workers(1).queue_limit(1).build().unwrap();
+    let running = gov
+        .spawn(async {
+            sleep_secs(5).await;
+            Ok::<_, Io>("first")
+        })
+        .unwrap();
+    let queued = gov.spawn(async { Ok::<_, Io>("never runs") }).unwrap();
+    tokio::task::yield_now().await;
+    assert_eq!(gov.spawn(async { Ok::<_, Io>("") }).unwrap_err(), Rejection::QueueFull { limit: 1 });
+    queued.abort();
+    assert!(matches!(queued.await, Err(Error::Cancelled)));
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.queued, status.abandoned), (1, 0, 1));
+    let next = gov.spawn(async { Ok::<_, Io>("next") }).unwrap();
+    assert_eq!((running.await.unwrap(), next.await.unwrap()), ("first", "next"));
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.queued, status.in_flight, status.completed), (0, 0, 0, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_aborted_before_it_first_runs_gives_its_worker_back() {
+    let gov = support::builder().max_workers(1).build().unwrap();
+    let never_polled = gov.spawn(async { Ok::<_, Io>("never runs") }).unwrap();
+    assert_eq!(gov.status().workers.active, 1);
+    never_polled.abort();
+    assert!(matches!(never_polled.await, Err(Error::Cancelled)));
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.in_flight, status.abandoned), (0, 0, 1));
+    assert_eq!(gov.spawn(async { Ok::<_, Io>(7) }).unwrap().await.unwrap(), 7);
+}
+
+#[test]
+fn tasks_dropped_unrun_with_their_runtime_hold_no_worker_or_queue_place() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let gov = runtime.block_on(async { support::builder().max_workers(2).queue_limit(10).build().unwrap() });
+    for _ in 0..5 {
+        drop(gov.spawn(async { Ok::<_, Io>(()) }).unwrap());
+    }
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.queued, status.in_flight), (2, 3, 5));
+    drop(runtime);
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.queued, status.in_flight, status.abandoned), (0, 0, 0, 5));
+}
+
 /// Waits on real time for blocking threads to reach a state: up to 30 s, so a busy two-core
 /// CI machine does not flake.
 async fn until_real(mut done: impl FnMut() -> bool) {

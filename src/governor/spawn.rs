@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::pin::pin;
 
 use super::{Governor, TaskHandle};
-use crate::workers::{InFlight, Lane, Permit, Ticket, Work, Workers, supervise};
+use crate::workers::{InFlight, LaneKind, Work, Workers, supervise};
 use crate::{Error, Rejection};
 
 impl Governor {
@@ -37,8 +37,8 @@ impl Governor {
         T: Send + 'static,
         E: Debug + Send + 'static,
     {
-        // The task holds its worker while it runs: `supervised` keeps the permit beside it.
-        self.spawn_governed(&self.inner.workers.tasks, "task", |permit| (Some(permit), task))
+        // The task's worker is held by its `InFlight` while the task runs.
+        self.spawn_governed(LaneKind::Tasks, "task", |_task| task)
     }
 
     /// Runs the blocking closure `work` on Tokio's blocking threads, at most
@@ -70,13 +70,14 @@ impl Governor {
         T: Send + 'static,
         E: Debug + Send + 'static,
     {
-        self.spawn_governed(&self.inner.workers.blocking, "blocking task", |permit| {
+        self.spawn_governed(LaneKind::Blocking, "blocking task", |task| {
             // The thread holds the permit until the closure returns, even if we stop waiting.
+            let permit = task.hand_over_worker();
             let thread = tokio::task::spawn_blocking(move || {
                 let _thread = permit;
                 work()
             });
-            let waiting = async move {
+            async move {
                 match thread.await {
                     Ok(result) => result,
                     // Re-raised here so supervision reports it as `Error::Panicked`.
@@ -85,71 +86,75 @@ impl Governor {
                         resume_unwind(Box::new("the runtime shut down before the blocking closure ran"))
                     }
                 }
-            };
-            (None, waiting)
+            }
         })
     }
 
-    /// Admits one task to `lane` at once (or rejects it), then runs the work `start` makes
-    /// with its permit on the runtime under supervision, logging any failure.
+    /// Admits one task to the `kind` lane at once (or rejects it), then runs the work `start`
+    /// makes on the runtime under supervision, logging any failure.
     fn spawn_governed<S, Fut, T, E>(
         &self,
-        lane: &Arc<Lane>,
-        kind: &'static str,
+        kind: LaneKind,
+        name: &'static str,
         start: S,
     ) -> Result<TaskHandle<T, E>, Rejection>
     where
-        S: FnOnce(Permit<Arc<Lane>>) -> Started<Fut> + Send + 'static,
+        S: FnOnce(&mut Task) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Debug + Send + 'static,
     {
-        let mut call = InFlight::enter(Arc::clone(&self.inner.workers), kind)?;
-        let ticket = Ticket::reserve(Arc::clone(lane)).map_err(|rejection| call.reject(rejection))?;
-        Ok(TaskHandle::new(self.inner.runtime.spawn(supervised(call, ticket, start))))
+        let mut task = InFlight::enter(Arc::clone(&self.inner.workers), name)?;
+        task.hold(kind)?;
+        Ok(TaskHandle::new(self.inner.runtime.spawn(supervised(task, start))))
     }
 }
 
-/// Work made from its permit, and the permit to hold beside it while it runs — `None` when
-/// the work holds it itself (a blocking closure's thread keeps it until the closure returns).
-type Started<Fut> = (Option<Permit<Arc<Lane>>>, Fut);
+/// A spawned task's guard: it holds the task's place in its lane, a queue place then a worker.
+type Task = InFlight<Arc<Workers>>;
 
-/// One spawned task's whole life: it waits for its worker, runs the work under supervision
-/// (max task duration, panics, shutdown), settles and logs the outcome. The max task duration
-/// starts once the task has its worker: time in the queue has its own limit.
+/// One spawned task's whole life: it waits for its worker, runs the work `start` makes under
+/// supervision (max task duration, panics, shutdown), settles and logs the outcome. The max
+/// task duration starts once the task has its worker: time in the queue has its own limit.
 ///
-/// One `async fn` with nothing nested in it by value but the queue wait and the supervision:
-/// each level of `async` wrapping keeps its own copy of what it was given, and the whole of
-/// this future is most of the runtime's allocation for the task: a task of the spawn
-/// benchmark was 640 bytes with this as three nested futures, and is 384 as one.
-async fn supervised<S, Fut, T, E>(
-    mut call: InFlight<Arc<Workers>>,
-    ticket: Ticket<Arc<Lane>>,
-    start: S,
-) -> Result<T, Error<E>>
+/// This future is most of the runtime's allocation for the task, so it is kept small: one
+/// `async` block (an `async fn` would keep a second copy of its arguments), awaiting the
+/// semaphore's wait and the supervision in place, holding one handle to the workers (the
+/// task's place is in its `InFlight`). A task of the spawn benchmark takes 256 bytes; as three
+/// nested futures holding their own guards, it took 640.
+#[allow(clippy::manual_async_fn, reason = "an `async fn` keeps a second copy of its arguments")]
+fn supervised<S, Fut, T, E>(mut task: Task, start: S) -> impl Future<Output = Result<T, Error<E>>>
 where
-    S: FnOnce(Permit<Arc<Lane>>) -> Started<Fut>,
+    S: FnOnce(&mut Task) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: Debug,
 {
-    let permit = match ticket {
-        Ticket::Ready(permit) => permit,
-        Ticket::Waiting(slot) => match slot.wait().await {
-            Ok(permit) => permit,
-            Err(rejection) => return Err(call.reject(rejection).into()),
-        },
-    };
-    let outcome = {
-        let (_worker, work) = start(permit);
-        let work = pin!(work);
-        let workers = call.workers();
-        supervise(work, workers.max_task_duration, &workers.drain).await
-        // The work is dropped here, then its worker released: before the task settles.
-    };
-    let kind = call.name();
-    let result = call.settle(outcome.map(|result| result.map_err(Error::Operation)), Work::Task);
-    log_task_failure(&result, kind);
-    result
+    async move {
+        if let Some(lane) = task.queued_on() {
+            let waited = match lane.queue_timeout {
+                None => lane
+                    .acquire()
+                    .await
+                    .map(|permit| permit.forget())
+                    .map_err(|_closed| Rejection::ShuttingDown),
+                Some(waited) => lane.acquire_within(waited).await,
+            };
+            if let Err(rejection) = waited {
+                return Err(task.reject(rejection).into());
+            }
+            task.got_worker();
+        }
+        let outcome = {
+            let work = pin!(start(&mut task));
+            let workers = task.workers();
+            supervise(work, workers.max_task_duration, &workers.drain).await
+            // The work is dropped here, before the task settles and gives its worker back.
+        };
+        let name = task.name();
+        let result = task.settle(outcome.map(|result| result.map_err(Error::Operation)), Work::Task);
+        log_task_failure(&result, name);
+        result
+    }
 }
 
 /// Spawned work has no caller to see its error, so every failure is a warning.
@@ -163,23 +168,25 @@ fn log_task_failure<T, E: Debug>(result: &Result<T, Error<E>>, kind: &'static st
 mod tests {
     use super::*;
 
-    /// The runtime allocates a task in 128-byte lines, about 100 bytes of them its own: the
-    /// future of a small task must stay within 280 bytes to keep to three lines (384 bytes).
-    /// The `metrics` feature adds the queue-wait clock reading to each copy of the ticket.
+    /// The runtime allocates a task in 128-byte lines, 104 bytes of them its own: a small
+    /// task's future must stay within 152 bytes to keep to two lines (256 bytes), the size of
+    /// a bare `tokio::spawn` of a semaphore-gated task. The `metrics` feature adds the queue
+    /// wait's clock reading.
     #[tokio::test]
-    async fn a_small_tasks_future_fits_three_cache_lines_of_the_runtimes_task() {
-        let gov = Governor::builder().build().expect("a valid governor");
+    async fn a_small_tasks_future_fits_two_cache_lines_of_the_runtimes_task() {
+        let gov = Governor::builder().max_workers(1).build().expect("a valid governor");
         let workers = &gov.inner.workers;
-        let call = InFlight::enter(Arc::clone(workers), "task").expect("admitted");
-        let ticket = Ticket::reserve(Arc::clone(&workers.tasks)).expect("a worker");
+        let mut task = InFlight::enter(Arc::clone(workers), "task").expect("admitted");
+        task.hold(LaneKind::Tasks).expect("a worker");
         let counted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let work = async move {
             Ok::<_, std::io::Error>(counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
         };
-        let task = supervised(call, ticket, |permit| (Some(permit), work));
-        let size = std::mem::size_of_val(&task);
-        let limit = if cfg!(feature = "metrics") { 312 } else { 280 };
+        let future = supervised(task, |_task| work);
+        let size = std::mem::size_of_val(&future);
+        let limit = if cfg!(feature = "metrics") { 168 } else { 152 };
         assert!(size <= limit, "a small task's future is {size} bytes");
-        assert_eq!(task.await.expect("counted"), 0);
+        assert_eq!(future.await.expect("counted"), 0);
+        assert_eq!((workers.tasks.in_use(), workers.tasks.available()), (0, 1));
     }
 }

@@ -1,13 +1,16 @@
 //! [`InFlight`]: the guard a call or task holds from admission to its end. It counts the work
 //! in and out of the drain, and records exactly one outcome — `abandoned` if its owner
-//! dropped it first.
+//! dropped it first. A spawned task's place in its lane is kept in it too.
 
 use std::ops::Deref;
+use std::sync::Arc;
 
-use super::Workers;
 use super::counters::Count;
 use super::drain::Exit;
+use super::lane::Lane;
+use super::permit::{Permit, QueuedAt, Ticket};
 use super::supervise::Supervised;
+use super::{LaneKind, Workers};
 use crate::{Error, Rejection};
 
 #[derive(Debug)]
@@ -17,6 +20,17 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     exit: Option<Exit>,
     /// Settled as a success: the drain counts the successes (see `Drain::succeeded`).
     succeeded: bool,
+    /// A spawned task's place in its lane, held here rather than by a guard of its own, so a
+    /// waiting task's future holds one handle to the workers, not two (and fits in fewer of
+    /// the runtime's cache lines). `None` for calls, whose guards hold their places.
+    place: Option<Place>,
+}
+
+/// Where a spawned task is in its lane.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Queued(LaneKind, QueuedAt),
+    Working(LaneKind),
 }
 
 /// What settles: a call (`run`, `call`, tower), or spawned work, whose successes are also
@@ -35,7 +49,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
             return Err(record_rejection(&workers, rejection, name));
         }
         if workers.drain.enter() {
-            return Ok(InFlight { workers, name, exit: None, succeeded: false });
+            return Ok(InFlight { workers, name, exit: None, succeeded: false, place: None });
         }
         workers.drain.leave(None, false);
         Err(record_rejection(&workers, Rejection::ShuttingDown, name))
@@ -48,6 +62,61 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     /// The call's name, for its events.
     pub(crate) fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// Takes a worker of the `kind` lane for a spawned task, or a place in its queue; the
+    /// place is released when the task settles or is dropped.
+    ///
+    /// # Errors
+    ///
+    /// The lane's [`Rejection`] (queue full, shutting down), recorded as this call's.
+    pub(crate) fn hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
+        let reserved = match Ticket::reserve(&**self.workers.lane(kind)) {
+            Ok(Ticket::Ready(permit)) => {
+                permit.hand_over();
+                Ok(Place::Working(kind))
+            }
+            Ok(Ticket::Waiting(slot)) => Ok(Place::Queued(kind, slot.hand_over())),
+            Err(rejection) => Err(rejection),
+        };
+        self.place = Some(reserved.map_err(|rejection| self.reject(rejection))?);
+        Ok(())
+    }
+
+    /// The lane whose queue the task waits in, if it waits.
+    pub(crate) fn queued_on(&self) -> Option<&Lane> {
+        match self.place {
+            Some(Place::Queued(kind, _)) => Some(self.workers.lane(kind)),
+            _ => None,
+        }
+    }
+
+    /// The wait in `queued_on`'s lane gave the task its worker: it leaves the queue.
+    pub(crate) fn got_worker(&mut self) {
+        if let Some(Place::Queued(kind, queued_at)) = self.place {
+            let lane = self.workers.lane(kind);
+            queued_at.waited(lane);
+            lane.leave_queue();
+            self.place = Some(Place::Working(kind));
+        }
+    }
+
+    /// The task's worker, for work that releases it itself (a blocking closure's thread keeps
+    /// it until the closure returns); `None` if the task holds none.
+    pub(crate) fn hand_over_worker(&mut self) -> Option<Permit<Arc<Lane>>> {
+        let Some(Place::Working(kind)) = self.place else { return None };
+        self.place = None;
+        Some(Permit::adopt(Arc::clone(self.workers.lane(kind))))
+    }
+
+    /// Gives back the task's worker or queue place, if it holds one.
+    #[inline]
+    fn leave_lane(&mut self) {
+        match self.place.take() {
+            None => {}
+            Some(Place::Working(kind)) => self.workers.lane(kind).release(),
+            Some(Place::Queued(kind, _)) => self.workers.lane(kind).leave_queue(),
+        }
     }
 
     /// Records that an admitted call was turned away before it ran.
@@ -63,6 +132,8 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         outcome: Supervised<Result<T, Error<E>>>,
         work: Work,
     ) -> Result<T, Error<E>> {
+        // A task's worker first: it is free before the task counts as ended.
+        self.leave_lane();
         let result = match outcome {
             Supervised::Finished(result) => result,
             Supervised::TimedOut(after) => Err(Error::Timeout { after }),
@@ -125,6 +196,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
     #[inline]
     fn drop(&mut self) {
+        self.leave_lane();
         let exit = match self.exit {
             Some(exit) => exit,
             None => self.abandoned(),

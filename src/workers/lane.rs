@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{AcquireError, Semaphore, TryAcquireError};
+use std::future::Future;
+
+use tokio::sync::{AcquireError, Semaphore, SemaphorePermit, TryAcquireError};
 
 use crate::Rejection;
 use crate::sync::{AtomicU64, AtomicUsize, OwnLine};
@@ -174,13 +176,37 @@ impl Lane {
         self.state.fetch_sub(ONE_WAITING, Ordering::Release);
     }
 
-    /// Waits for the semaphore to hand this caller a permit, in arrival order.
+    /// Waits for the semaphore to hand this caller a permit, in arrival order, with no time
+    /// limit: the semaphore's own future, so that a waiting future holds it with no layer of
+    /// ours around it. The caller forgets the permit it gives (it is released by `release`)
+    /// and leaves the queue.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: a permit handed to a dropped wait goes back to the semaphore.
-    pub(crate) async fn wait_for_permit(&self) -> Result<(), AcquireError> {
-        self.semaphore.acquire().await.map(|permit| permit.forget())
+    pub(crate) fn acquire(&self) -> impl Future<Output = Result<SemaphorePermit<'_>, AcquireError>> + '_ {
+        self.semaphore.acquire()
+    }
+
+    /// Waits like [`acquire`](Self::acquire), at most `waited` (the queue timeout); its
+    /// timer is boxed, so only calls that queue with a queue timeout set carry its ~110 bytes.
+    ///
+    /// # Errors
+    ///
+    /// `QueueTimeout` when `waited` passes first; `ShuttingDown` once the lane has closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like `acquire`.
+    pub(crate) async fn acquire_within(&self, waited: Duration) -> Result<(), Rejection> {
+        match Box::pin(tokio::time::timeout(waited, self.semaphore.acquire())).await {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                Ok(())
+            }
+            Ok(Err(_closed)) => Err(Rejection::ShuttingDown),
+            Err(_elapsed) => Err(Rejection::QueueTimeout { waited }),
+        }
     }
 
     /// Changes the limit without losing or duplicating a permit: free permits are removed at

@@ -3,7 +3,9 @@
 //! Two lanes — async work and blocking closures — each a resizable limit with a bounded wait
 //! queue in front. Every call holds an [`InFlight`] guard from admission to its end, a
 //! [`Ticket`] for its place, and a [`Permit`] while it runs; each guard releases on drop, so a
-//! call dropped at any await point leaves every count exact.
+//! call dropped at any await point leaves every count exact. A spawned task keeps its place —
+//! queued, then working — in its `InFlight` instead, which releases it the same way: the
+//! task's future then holds one handle to the workers, not two.
 
 mod counters;
 mod drain;
@@ -22,6 +24,15 @@ pub(crate) use drain::Exit;
 pub(crate) use in_flight::{InFlight, Work};
 pub(crate) use lane::Lane;
 pub(crate) use permit::{Permit, Ticket};
+
+/// Which of the two lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LaneKind {
+    /// Async work: calls and `spawn`.
+    Tasks,
+    /// Blocking closures: `spawn_blocking`.
+    Blocking,
+}
 pub(crate) use supervise::{Supervised, panic_message, supervise};
 
 use parking_lot::Mutex;
@@ -84,6 +95,13 @@ impl Workers {
             gate,
             sizing: Mutex::new((config.max_workers, HealthLevel::Unknown)),
             shedding: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn lane(&self, kind: LaneKind) -> &Arc<Lane> {
+        match kind {
+            LaneKind::Tasks => &self.tasks,
+            LaneKind::Blocking => &self.blocking,
         }
     }
 

@@ -22,14 +22,62 @@ impl<L: Deref<Target = Lane>> Drop for Permit<L> {
     }
 }
 
+impl<L: Deref<Target = Lane>> Permit<L> {
+    /// Takes over a permit already taken from `lane` by a holder without a guard of its own.
+    pub(super) fn adopt(lane: L) -> Self {
+        Permit { lane }
+    }
+}
+
+impl Permit<&Lane> {
+    /// Hands the permit to a holder that releases it itself (a spawned task's `InFlight`).
+    pub(super) fn hand_over(self) {
+        // Forgetting a guard that borrows its lane leaks nothing: only the release is skipped,
+        // and the new holder makes it.
+        std::mem::forget(self);
+    }
+}
+
 /// A place in a lane's wait queue. Dropping it leaves the queue.
 #[derive(Debug)]
 #[must_use = "dropping the slot leaves the queue"]
 pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
     lane: L,
-    /// When the call took its place, for the queue-wait histogram.
+    queued_at: QueuedAt,
+}
+
+impl QueueSlot<&Lane> {
+    /// Hands the place to a holder that leaves the queue itself (a spawned task's `InFlight`).
+    pub(super) fn hand_over(self) -> QueuedAt {
+        let queued_at = self.queued_at;
+        // See `Permit::hand_over`.
+        std::mem::forget(self);
+        queued_at
+    }
+}
+
+/// When a call took its queue place, for the queue-wait histogram: nothing without the
+/// `metrics` feature.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueuedAt {
     #[cfg(feature = "metrics")]
-    queued_at: tokio::time::Instant,
+    at: tokio::time::Instant,
+}
+
+impl QueuedAt {
+    fn now() -> Self {
+        QueuedAt {
+            #[cfg(feature = "metrics")]
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Records the wait, which ended with a permit, in the queue-wait histogram.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables, reason = "only metrics records it"))]
+    pub(super) fn waited(self, lane: &Lane) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::events::queue_waited(lane.label, self.at.elapsed().as_secs_f64());
+    }
 }
 
 impl<L: Deref<Target = Lane>> Drop for QueueSlot<L> {
@@ -70,11 +118,7 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
             crate::metrics::events::queue_waited(lane.label, 0.0);
             return Ok(Ticket::Ready(Permit { lane }));
         }
-        Ok(Ticket::Waiting(QueueSlot {
-            lane,
-            #[cfg(feature = "metrics")]
-            queued_at: tokio::time::Instant::now(),
-        }))
+        Ok(Ticket::Waiting(QueueSlot { lane, queued_at: QueuedAt::now() }))
     }
 
     /// Waits in the queue, if queued, until a permit is free.
@@ -97,17 +141,14 @@ impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
     ///
     /// Cancel safe: dropping the future leaves the queue and holds no permit.
     pub(crate) async fn wait(self) -> Result<Permit<L>, Rejection> {
-        let acquired = match self.lane.queue_timeout {
-            None => self.lane.wait_for_permit().await,
-            // Boxed: the timer's ~110 bytes are only carried by calls that queue with a
-            // queue timeout set, not by every call's future.
-            Some(waited) => Box::pin(tokio::time::timeout(waited, self.lane.wait_for_permit()))
-                .await
-                .map_err(|_elapsed| Rejection::QueueTimeout { waited })?,
-        };
-        acquired.map_err(|_closed| Rejection::ShuttingDown)?;
-        #[cfg(feature = "metrics")]
-        crate::metrics::events::queue_waited(self.lane.label, self.queued_at.elapsed().as_secs_f64());
+        let lane = &*self.lane;
+        match lane.queue_timeout {
+            None => {
+                lane.acquire().await.map(|permit| permit.forget()).map_err(|_closed| Rejection::ShuttingDown)
+            }
+            Some(waited) => lane.acquire_within(waited).await,
+        }?;
+        self.queued_at.waited(lane);
         // The slot is dropped on return: the call leaves the queue holding its permit.
         Ok(Permit { lane: self.lane.clone() })
     }
