@@ -119,12 +119,16 @@ impl Governor {
         self.execute(op, &self.inner.default_plan, (AnyError, (), (), AnyError))
     }
 
-    pub(crate) async fn execute<Op, Fut, T, E, W, N, A, F>(
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps a second copy of its arguments in its future"
+    )]
+    pub(crate) fn execute<Op, Fut, T, E, W, N, A, F>(
         &self,
         mut op: Op,
         plan: impl Borrow<CallPlan>,
         mut hooks: Hooks<W, N, A, F>,
-    ) -> Result<T, Error<E>>
+    ) -> impl Future<Output = Result<T, Error<E>>>
     where
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -133,22 +137,28 @@ impl Governor {
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
     {
-        let workers = &*self.inner.workers;
-        let plan = plan.borrow();
-        let call = InFlight::enter(workers, plan.name)?;
-        self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), &mut op, plan, &mut hooks).await
+        async move {
+            let workers = &*self.inner.workers;
+            let plan = plan.borrow();
+            let call = InFlight::enter(workers, plan.name)?;
+            self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), &mut op, plan, &mut hooks).await
+        }
     }
 
     /// The call path after admission: the breaker, then `first` gives the first worker's
     /// ticket (a call whose worker was reserved in advance passes it ready), then the attempts.
-    pub(crate) async fn execute_admitted<Wk, L, R, Op, Fut, T, E, W, N, A, F>(
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps a second copy of its arguments in its future"
+    )]
+    pub(crate) fn execute_admitted<Wk, L, R, Op, Fut, T, E, W, N, A, F>(
         &self,
         mut call: InFlight<Wk>,
         first: R,
         op: &mut Op,
         plan: &CallPlan,
         hooks: &mut Hooks<W, N, A, F>,
-    ) -> Result<T, Error<E>>
+    ) -> impl Future<Output = Result<T, Error<E>>>
     where
         Wk: Deref<Target = Workers>,
         L: Deref<Target = Lane> + Clone,
@@ -160,47 +170,53 @@ impl Governor {
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
     {
-        // The default breaker without a `BreakerRef` to go through on every use.
-        let keyed: BreakerRef<'_>;
-        let breaker: &CircuitBreaker = match &plan.key {
-            None => &self.inner.breakers.default,
-            Some(key) => {
-                keyed = self.inner.breakers.for_key(Some(key));
-                &keyed
+        async move {
+            // The default breaker without a `BreakerRef` to go through on every use.
+            let keyed: BreakerRef<'_>;
+            let breaker: &CircuitBreaker = match &plan.key {
+                None => &self.inner.breakers.default,
+                Some(key) => {
+                    keyed = self.inner.breakers.for_key(Some(key));
+                    &keyed
+                }
+            };
+            let admitted = match breaker.try_acquire_lazy() {
+                Ok(probe) => probe,
+                Err(open) => {
+                    let rejection = Rejection::CircuitOpen { retry_after: open.retry_after };
+                    return Err(call.reject(rejection).into());
+                }
+            };
+            // `governed`, inline: one future fewer to build and move on every call.
+            let (permit, mut probe) = match first() {
+                // The hot path: a free worker, no queue future to build.
+                Ok(Ticket::Ready(permit)) => (permit, admitted),
+                Ok(ticket) => {
+                    queued(ticket, admitted, breaker).await.map_err(|rejection| call.reject(rejection))?
+                }
+                Err(rejection) => return Err(call.reject(rejection).into()),
+            };
+            let cut_off = AtomicBool::new(false);
+            let workers = call.workers();
+            let work = pin!(self.attempts(permit, &mut probe, breaker, op, plan, hooks, &cut_off));
+            let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
+            if let Supervised::TimedOut(_) = outcome {
+                // Relaxed: read by the work's own drop, on this task, after this store.
+                cut_off.store(true, Ordering::Relaxed);
             }
-        };
-        let admitted = match breaker.try_acquire_lazy() {
-            Ok(probe) => probe,
-            Err(open) => {
-                let rejection = Rejection::CircuitOpen { retry_after: open.retry_after };
-                return Err(call.reject(rejection).into());
-            }
-        };
-        // `governed`, inline: one future fewer to build and move on every call.
-        let (permit, mut probe) = match first() {
-            // The hot path: a free worker, no queue future to build.
-            Ok(Ticket::Ready(permit)) => (permit, admitted),
-            Ok(ticket) => {
-                queued(ticket, admitted, breaker).await.map_err(|rejection| call.reject(rejection))?
-            }
-            Err(rejection) => return Err(call.reject(rejection).into()),
-        };
-        let cut_off = AtomicBool::new(false);
-        let workers = call.workers();
-        let work = pin!(self.attempts(permit, &mut probe, breaker, op, plan, hooks, &cut_off));
-        let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
-        if let Supervised::TimedOut(_) = outcome {
-            // Relaxed: read by the work's own drop, on this task, after this store.
-            cut_off.store(true, Ordering::Relaxed);
+            call.settle(outcome, Work::Call)
         }
-        call.settle(outcome, Work::Call)
     }
 
     /// The first attempt of one call, then — boxed, only after a retryable failure — the
     /// retry loop. The loop's state (schedule, backoff sleep, waits for a worker) lives in
     /// its own allocation, so the call's future does not carry it.
     #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
-    async fn attempts<L, Op, Fut, T, E, W, N, A, F>(
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps a second copy of its arguments in its future"
+    )]
+    fn attempts<L, Op, Fut, T, E, W, N, A, F>(
         &self,
         first: Permit<L>,
         probe: &mut BreakerPermit<'_>,
@@ -209,7 +225,7 @@ impl Governor {
         plan: &CallPlan,
         hooks: &mut Hooks<W, N, A, F>,
         cut_off: &AtomicBool,
-    ) -> Result<T, Error<E>>
+    ) -> impl Future<Output = Result<T, Error<E>>>
     where
         L: Deref<Target = Lane>,
         Op: FnMut() -> Fut,
@@ -219,37 +235,39 @@ impl Governor {
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
     {
-        // Only a call with a deadline reads the clock before it fails.
-        let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-        let report = Report::new(probe, breaker, cut_off);
-        // The attempt, inline (not a future of its own, which would be moved on every call):
-        // the operation, holding its worker, under the attempt timeout if any.
-        let result = {
-            let _worker = first;
-            match plan.attempt_timeout {
-                None => op().await.map_err(Error::Operation),
-                Some(after) => match tokio::time::timeout(after, op()).await {
-                    Ok(outcome) => outcome.map_err(Error::Operation),
-                    Err(_elapsed) => Err(Error::Timeout { after }),
-                },
+        async move {
+            // Only a call with a deadline reads the clock before it fails.
+            let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
+            let report = Report::new(probe, breaker, cut_off);
+            // The attempt, inline (not a future of its own, which would be moved on every call):
+            // the operation, holding its worker, under the attempt timeout if any.
+            let result = {
+                let _worker = first;
+                match plan.attempt_timeout {
+                    None => op().await.map_err(Error::Operation),
+                    Some(after) => match tokio::time::timeout(after, op()).await {
+                        Ok(outcome) => outcome.map_err(Error::Operation),
+                        Err(_elapsed) => Err(Error::Timeout { after }),
+                    },
+                }
+            };
+            report.outcome(&result, &hooks.3);
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            // A success counts into the retry budget through the completed count; a failure here.
+            self.inner.retry.first_attempt_failed();
+            if !retryable(&error, &hooks.0) {
+                return Err(error);
             }
-        };
-        report.outcome(&result, &hooks.3);
-        let error = match result {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
-        };
-        // A success counts into the retry budget through the completed count; a failure here.
-        self.inner.retry.first_attempt_failed();
-        if !retryable(&error, &hooks.0) {
-            return Err(error);
+            if plan.max_attempts <= 1 {
+                // No retry can follow: the loop's answer, without allocating the loop.
+                tracing::debug!(target: "bursar::retry", call = plan.name, stop = ?Stop::Attempts, "retrying ends");
+                return Err(error);
+            }
+            Box::pin(self.retries(error, deadline, breaker, op, plan, hooks, cut_off)).await
         }
-        if plan.max_attempts <= 1 {
-            // No retry can follow: the loop's answer, without allocating the loop.
-            tracing::debug!(target: "bursar::retry", call = plan.name, stop = ?Stop::Attempts, "retrying ends");
-            return Err(error);
-        }
-        Box::pin(self.retries(error, deadline, breaker, op, plan, hooks, cut_off)).await
     }
 
     /// The retry loop of one call, after its first attempt failed with `error`, retryably.
@@ -360,19 +378,22 @@ where
 /// permit went stale while it waited (the circuit opened, half-opened or closed anew), asks the
 /// breaker again, as at admission: it is turned away instead of calling the dependency the
 /// breaker gave up on, or of joining a half-open probe; or it becomes the probe.
-async fn queued<'b, L: Deref<Target = Lane> + Clone>(
+#[allow(clippy::manual_async_fn, reason = "an `async fn` keeps a second copy of its arguments in its future")]
+fn queued<'b, L: Deref<Target = Lane> + Clone>(
     ticket: Ticket<L>,
     admitted: BreakerPermit<'b>,
     breaker: &'b CircuitBreaker,
-) -> Result<(Permit<L>, BreakerPermit<'b>), Rejection> {
-    let kept = (!admitted.is_probe()).then_some(admitted);
-    let worker = ticket.ready().await?;
-    match kept {
-        Some(permit) if !permit.is_stale() => Ok((worker, permit)),
-        _ => match breaker.try_acquire_lazy() {
-            Ok(fresh) => Ok((worker, fresh)),
-            Err(open) => Err(Rejection::CircuitOpen { retry_after: open.retry_after }),
-        },
+) -> impl Future<Output = Result<(Permit<L>, BreakerPermit<'b>), Rejection>> {
+    async move {
+        let kept = (!admitted.is_probe()).then_some(admitted);
+        let worker = ticket.ready().await?;
+        match kept {
+            Some(permit) if !permit.is_stale() => Ok((worker, permit)),
+            _ => match breaker.try_acquire_lazy() {
+                Ok(fresh) => Ok((worker, fresh)),
+                Err(open) => Err(Rejection::CircuitOpen { retry_after: open.retry_after }),
+            },
+        }
     }
 }
 
