@@ -36,12 +36,7 @@ async fn spawned_tasks_share_the_worker_limit() {
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_rejects_a_spawn_at_once() {
     let gov = support::builder().max_workers(1).queue_limit(1).build().unwrap();
-    let first = gov
-        .spawn(async {
-            sleep_secs(5).await;
-            Ok::<_, Io>(())
-        })
-        .unwrap();
+    let first = spawn_sleeping(&gov, 5, ());
     let second = gov.spawn(async { Ok::<_, Io>(()) }).unwrap();
     let third = gov.spawn(async { Ok::<_, Io>(()) });
     assert_eq!(third.unwrap_err(), Rejection::QueueFull { limit: 1 });
@@ -129,12 +124,7 @@ async fn a_panic_in_blocking_work_becomes_an_error() {
 #[tokio::test(start_paused = true)]
 async fn aborting_a_task_releases_its_worker_and_counts_it_abandoned() {
     let gov = support::builder().max_workers(1).build().unwrap();
-    let handle = gov
-        .spawn(async {
-            sleep_secs(60).await;
-            Ok::<_, Io>(())
-        })
-        .unwrap();
+    let handle = spawn_sleeping(&gov, 60, ());
     tokio::task::yield_now().await;
     handle.abort();
     assert!(matches!(handle.await, Err(Error::Cancelled)));
@@ -145,12 +135,7 @@ async fn aborting_a_task_releases_its_worker_and_counts_it_abandoned() {
 #[tokio::test(start_paused = true)]
 async fn aborting_a_queued_task_frees_its_queue_place_for_the_next_spawn() {
     let gov = support::builder().max_workers(1).queue_limit(1).build().unwrap();
-    let running = gov
-        .spawn(async {
-            sleep_secs(5).await;
-            Ok::<_, Io>("first")
-        })
-        .unwrap();
+    let running = spawn_sleeping(&gov, 5, "first");
     let queued = gov.spawn(async { Ok::<_, Io>("never runs") }).unwrap();
     tokio::task::yield_now().await;
     assert_eq!(gov.spawn(async { Ok::<_, Io>("") }).unwrap_err(), Rejection::QueueFull { limit: 1 });
@@ -188,6 +173,19 @@ fn tasks_dropped_unrun_with_their_runtime_hold_no_worker_or_queue_place() {
     drop(runtime);
     let status = gov.status().workers;
     assert_eq!((status.active, status.queued, status.in_flight, status.abandoned), (0, 0, 0, 5));
+}
+
+/// Spawns a task that holds its worker for `secs` seconds, then returns `value`.
+fn spawn_sleeping<T: Send + 'static>(
+    gov: &bursar::Governor,
+    secs: u64,
+    value: T,
+) -> bursar::TaskHandle<T, Io> {
+    gov.spawn(async move {
+        sleep_secs(secs).await;
+        Ok(value)
+    })
+    .unwrap()
 }
 
 /// Waits on real time for blocking threads to reach a state: up to 30 s, so a busy two-core

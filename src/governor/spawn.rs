@@ -3,12 +3,11 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::panic::resume_unwind;
+use std::pin::pin;
 use std::sync::Arc;
 
-use std::pin::pin;
-
 use super::{Governor, TaskHandle};
-use crate::workers::{InFlight, LaneKind, Work, Workers, supervise};
+use crate::workers::{InFlight, Lane, LaneKind, Work, Workers, supervise};
 use crate::{Error, Rejection};
 
 impl Governor {
@@ -131,12 +130,10 @@ where
 {
     async move {
         if let Some(lane) = task.queued_on() {
+            // As `QueueSlot::wait`, inline: a future of its own would not fit the task in two
+            // of the runtime's lines.
             let waited = match lane.queue_timeout {
-                None => lane
-                    .acquire()
-                    .await
-                    .map(|permit| permit.forget())
-                    .map_err(|_closed| Rejection::ShuttingDown),
+                None => Lane::granted(lane.acquire().await),
                 Some(waited) => lane.acquire_within(waited).await,
             };
             if let Err(rejection) = waited {

@@ -1,12 +1,11 @@
 //! A lane: a resizable limit on concurrent work plus a bounded wait queue in front of it.
 //! The governor has two: one for async work, one for blocking closures.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use std::future::Future;
-
 use tokio::sync::{AcquireError, Semaphore, SemaphorePermit, TryAcquireError};
 
 use crate::Rejection;
@@ -178,8 +177,8 @@ impl Lane {
 
     /// Waits for the semaphore to hand this caller a permit, in arrival order, with no time
     /// limit: the semaphore's own future, so that a waiting future holds it with no layer of
-    /// ours around it. The caller forgets the permit it gives (it is released by `release`)
-    /// and leaves the queue.
+    /// ours around it. The caller passes what it gives to [`granted`](Self::granted) and
+    /// leaves the queue.
     ///
     /// # Cancel safety
     ///
@@ -200,13 +199,16 @@ impl Lane {
     /// Cancel safe, like `acquire`.
     pub(crate) async fn acquire_within(&self, waited: Duration) -> Result<(), Rejection> {
         match Box::pin(tokio::time::timeout(waited, self.semaphore.acquire())).await {
-            Ok(Ok(permit)) => {
-                permit.forget();
-                Ok(())
-            }
-            Ok(Err(_closed)) => Err(Rejection::ShuttingDown),
+            Ok(acquired) => Self::granted(acquired),
             Err(_elapsed) => Err(Rejection::QueueTimeout { waited }),
         }
+    }
+
+    /// What a wait in the queue gave: the permit, forgotten (`release` puts it back), or
+    /// `ShuttingDown` if the lane closed first.
+    #[inline]
+    pub(crate) fn granted(acquired: Result<SemaphorePermit<'_>, AcquireError>) -> Result<(), Rejection> {
+        acquired.map(SemaphorePermit::forget).map_err(|_closed| Rejection::ShuttingDown)
     }
 
     /// Changes the limit without losing or duplicating a permit: free permits are removed at

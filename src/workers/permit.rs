@@ -143,9 +143,7 @@ impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
     pub(crate) async fn wait(self) -> Result<Permit<L>, Rejection> {
         let lane = &*self.lane;
         match lane.queue_timeout {
-            None => {
-                lane.acquire().await.map(|permit| permit.forget()).map_err(|_closed| Rejection::ShuttingDown)
-            }
+            None => Lane::granted(lane.acquire().await),
             Some(waited) => lane.acquire_within(waited).await,
         }?;
         self.queued_at.waited(lane);
