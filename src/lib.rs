@@ -66,6 +66,7 @@ pub mod breaker;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 mod config;
+mod contain;
 mod counter_set;
 mod error;
 mod governor;
@@ -83,6 +84,7 @@ mod workers;
 #[cfg(feature = "toml")]
 pub use config::ConfigError;
 pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
+pub use contain::CallbackStatus;
 pub use error::{BuildError, Error, Rejection};
 pub use governor::{
     BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, ShutdownReport, Status, TaskHandle,

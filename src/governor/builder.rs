@@ -9,6 +9,7 @@ use super::background::Background;
 use super::breakers::{Breakers, TransitionHook};
 use super::pools::Pools;
 use super::{Governor, Inner};
+use crate::contain::Containment;
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
 use crate::health::{ErrorReport, HealthCheck, HealthConfig, Monitor, Sampler, default_sampler};
@@ -210,6 +211,7 @@ impl GovernorBuilder {
             unhealthy_ratio: health_config.unhealthy_worker_ratio,
             shed_when_critical: health_config.shed_when_critical,
         };
+        let containment = Arc::new(Containment::default());
         let workers = Arc::new(Workers::new(&config.workers, gate));
         let pools = Arc::new(Pools::default());
         let mut emergency = vec![reap_idle_connections(&pools)];
@@ -234,6 +236,7 @@ impl GovernorBuilder {
         let pool_config = config.pool.clone();
         let default_plan = super::run::CallPlan::of(&retry);
         let inner = Inner {
+            containment,
             workers,
             retry,
             health,

@@ -19,6 +19,7 @@ mod task_handle;
 use std::sync::Arc;
 
 use crate::breaker::CircuitBreaker;
+use crate::contain::Containment;
 use crate::health::state::HealthState;
 use crate::ports::PortAllocator;
 use crate::retry::RetryPolicy;
@@ -60,6 +61,8 @@ pub struct Governor {
 /// What every clone of a governor shares.
 #[derive(Debug)]
 struct Inner {
+    /// Runs the user's callbacks contained and counts their panics and hangs.
+    containment: Arc<Containment>,
     workers: Arc<Workers>,
     retry: Arc<RetryPolicy>,
     health: Arc<HealthState>,

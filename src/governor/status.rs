@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Governor;
+use crate::CallbackStatus;
 use crate::breaker::BreakerSnapshot;
 use crate::health::state::Totals;
 use crate::health::{CheckStatus, HealthLevel};
@@ -41,6 +42,8 @@ pub struct Status {
     pub pool: PoolStatus,
     /// Each connection pool by name, in detail.
     pub pools: BTreeMap<String, PoolStats>,
+    /// The user's callbacks that panicked or hung: contained, and counted here to alert on.
+    pub callbacks: CallbackStatus,
 }
 
 /// The worker pool's section of [`Status`].
@@ -150,6 +153,7 @@ impl Governor {
             breakers: self.inner.breakers.snapshot(),
             pool: super::pools::total(&pools),
             pools,
+            callbacks: self.inner.containment.status(),
         }
     }
 

@@ -1,0 +1,372 @@
+//! Containment of user code: the one place where bursar calls what a user handed it.
+//!
+//! Every callback — a sampler, a health check, a recovery, a breaker's transition callback, a
+//! retry hook, a pool manager, the drop of an operation's future — runs through
+//! [`Containment`]. A panic there is caught, becomes an `ERROR` event naming the callback and
+//! is counted; the part that called it goes on with the documented fallback. A callback the
+//! part waits for is bounded by a limit ([`Containment::within`]) and a hang is counted the
+//! same way. No user code runs while the thread is already unwinding: a second panic there
+//! would abort the process, so the call is skipped (an `ERROR` event, counted as a panic).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::counter_set::CounterSet;
+
+/// The kinds of user code bursar calls, as named in events and in the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserCode {
+    /// The drop of an operation's future, when bursar cancels it.
+    OperationDrop,
+    /// A health [`Sampler`](crate::health::Sampler).
+    Sampler,
+    /// A custom health check.
+    HealthCheck,
+    /// An `on_error` recovery callback.
+    Recovery,
+    /// An `on_critical` emergency action.
+    EmergencyAction,
+    /// A breaker's transition callback.
+    Transition,
+    /// A retry `when` predicate.
+    RetryWhen,
+    /// A `failure_when` predicate.
+    FailureWhen,
+    /// A retry `notify` hook.
+    RetryNotify,
+    /// A retry `adjust` hook.
+    RetryAdjust,
+    /// `Manager::create`.
+    ManagerCreate,
+    /// `Manager::check`.
+    ManagerCheck,
+    /// `Manager::destroy`.
+    ManagerDestroy,
+    /// A tower service wrapped by the governor's layer.
+    TowerService,
+    /// The metrics recorder, through the `metrics` facade.
+    MetricsRecorder,
+}
+
+impl UserCode {
+    const ALL: [UserCode; 15] = [
+        UserCode::OperationDrop,
+        UserCode::Sampler,
+        UserCode::HealthCheck,
+        UserCode::Recovery,
+        UserCode::EmergencyAction,
+        UserCode::Transition,
+        UserCode::RetryWhen,
+        UserCode::FailureWhen,
+        UserCode::RetryNotify,
+        UserCode::RetryAdjust,
+        UserCode::ManagerCreate,
+        UserCode::ManagerCheck,
+        UserCode::ManagerDestroy,
+        UserCode::TowerService,
+        UserCode::MetricsRecorder,
+    ];
+    const COUNT: usize = Self::ALL.len();
+
+    /// The callback's name in events and in the status.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            UserCode::OperationDrop => "operation_drop",
+            UserCode::Sampler => "sampler",
+            UserCode::HealthCheck => "health_check",
+            UserCode::Recovery => "on_error",
+            UserCode::EmergencyAction => "on_critical",
+            UserCode::Transition => "on_transition",
+            UserCode::RetryWhen => "when",
+            UserCode::FailureWhen => "failure_when",
+            UserCode::RetryNotify => "notify",
+            UserCode::RetryAdjust => "adjust",
+            UserCode::ManagerCreate => "manager_create",
+            UserCode::ManagerCheck => "manager_check",
+            UserCode::ManagerDestroy => "manager_destroy",
+            UserCode::TowerService => "tower_service",
+            UserCode::MetricsRecorder => "metrics_recorder",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for UserCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How contained user code failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// It panicked with this message.
+    Panicked(String),
+    /// It did not finish within the limit the caller set.
+    Hung(Duration),
+    /// It was not run: the thread was unwinding from another panic.
+    Unwinding,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Panicked(message) => write!(f, "panicked: {message}"),
+            Fault::Hung(limit) => write!(f, "did not finish within {limit:?}"),
+            Fault::Unwinding => f.write_str("not run while the thread unwinds from a panic"),
+        }
+    }
+}
+
+/// Runs user code contained and counts how it failed: one per governor, shared by its parts;
+/// a part used on its own has one of its own.
+#[derive(Default)]
+pub(crate) struct Containment {
+    panics: CounterSet<{ UserCode::COUNT }>,
+    hangs: CounterSet<{ UserCode::COUNT }>,
+}
+
+impl Containment {
+    /// Runs `code`; a panic in it is caught, logged and counted.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault::Panicked`] if it panicked, [`Fault::Unwinding`] if it was not run because the
+    /// thread is unwinding.
+    pub(crate) fn call<R>(&self, kind: UserCode, code: impl FnOnce() -> R) -> Result<R, Fault> {
+        if std::thread::panicking() {
+            return Err(self.fault(kind, Fault::Unwinding));
+        }
+        catch_unwind(AssertUnwindSafe(code)).map_err(|payload| self.panicked(kind, payload.as_ref()))
+    }
+
+    /// Drops `value`, whose `Drop` is user code, contained.
+    pub(crate) fn drop_value<T>(&self, kind: UserCode, value: T) {
+        // Dropping during unwinding could panic twice: leak it instead (its resources go
+        // with the process, which is better than an abort).
+        if std::thread::panicking() {
+            std::mem::forget(value);
+            self.fault(kind, Fault::Unwinding);
+            return;
+        }
+        let _ = self.call(kind, move || drop(value));
+    }
+
+    /// `future`, with a panic in any of its polls (or its drop) caught, logged and counted.
+    pub(crate) fn future<C, F>(this: C, kind: UserCode, future: F) -> Contained<C, F>
+    where
+        C: Deref<Target = Containment>,
+    {
+        Contained { containment: this, kind, future: Some(Box::pin(future)) }
+    }
+
+    /// [`future`](Self::future), given up after `limit`: a hang is logged and counted.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault::Hung`] after `limit`, or the fault of [`future`](Self::future).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it drops `future`, contained.
+    pub(crate) async fn within<F: Future>(
+        &self,
+        kind: UserCode,
+        limit: Duration,
+        future: F,
+    ) -> Result<F::Output, Fault> {
+        match tokio::time::timeout(limit, Containment::future(self, kind, future)).await {
+            Ok(output) => output,
+            Err(_elapsed) => Err(self.fault(kind, Fault::Hung(limit))),
+        }
+    }
+
+    /// Panics caught so far, in all.
+    pub(crate) fn panics(&self) -> u64 {
+        UserCode::ALL.iter().map(|kind| self.panics.get(kind.index())).sum()
+    }
+
+    /// What the status shows: panics and hangs by callback, those with none left out.
+    pub(crate) fn status(&self) -> CallbackStatus {
+        let by_callback = |counters: &CounterSet<{ UserCode::COUNT }>| {
+            UserCode::ALL
+                .iter()
+                .map(|kind| (kind.name().to_owned(), counters.get(kind.index())))
+                .filter(|(_, count)| *count > 0)
+                .collect::<BTreeMap<_, _>>()
+        };
+        let panics = by_callback(&self.panics);
+        let hangs = by_callback(&self.hangs);
+        CallbackStatus { panicked: panics.values().sum(), hung: hangs.values().sum(), panics, hangs }
+    }
+
+    fn panicked(&self, kind: UserCode, payload: &(dyn std::any::Any + Send)) -> Fault {
+        self.fault(kind, Fault::Panicked(crate::workers::panic_message(payload)))
+    }
+
+    /// Logs and counts `fault`, then returns it.
+    fn fault(&self, kind: UserCode, fault: Fault) -> Fault {
+        match &fault {
+            Fault::Hung(_) => self.hangs.add(kind.index(), 1),
+            Fault::Panicked(_) | Fault::Unwinding => self.panics.add(kind.index(), 1),
+        }
+        tracing::error!(target: "bursar", callback = kind.name(), %fault, "user code failed; contained");
+        fault
+    }
+}
+
+impl fmt::Debug for Containment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Containment").field("status", &self.status()).finish()
+    }
+}
+
+/// User code that panicked or hung, as [`Status::callbacks`](crate::Status::callbacks) counts
+/// it: a panic was caught (or the code was skipped because the thread was unwinding), a hang
+/// was given up at its limit. The part that called the code went on; see the table in the
+/// crate docs for what each part does instead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct CallbackStatus {
+    /// Panics caught in all: alert on any.
+    pub panicked: u64,
+    /// Hangs given up in all.
+    pub hung: u64,
+    /// Panics by callback name (`"sampler"`, `"on_transition"`, …); callbacks without any are
+    /// left out.
+    pub panics: BTreeMap<String, u64>,
+    /// Hangs by callback name.
+    pub hangs: BTreeMap<String, u64>,
+}
+
+/// The future of [`Containment::future`]. It is boxed, so it is `Unpin` and can be dropped
+/// in place under the guard.
+pub(crate) struct Contained<C: Deref<Target = Containment>, F> {
+    containment: C,
+    kind: UserCode,
+    future: Option<Pin<Box<F>>>,
+}
+
+impl<C: Deref<Target = Containment> + Unpin, F: Future> Future for Contained<C, F> {
+    type Output = Result<F::Output, Fault>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(future) = this.future.as_mut() else {
+            return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
+        };
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                this.finish();
+                Poll::Ready(Ok(output))
+            }
+            Err(payload) => {
+                // What the future held is dropped by the unwinding already; the box is empty.
+                let fault = this.containment.panicked(this.kind, payload.as_ref());
+                this.finish();
+                Poll::Ready(Err(fault))
+            }
+        }
+    }
+}
+
+impl<C: Deref<Target = Containment>, F> Contained<C, F> {
+    fn finish(&mut self) {
+        if let Some(future) = self.future.take() {
+            self.containment.drop_value(self.kind, future);
+        }
+    }
+}
+
+impl<C: Deref<Target = Containment>, F> Drop for Contained<C, F> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl<C: Deref<Target = Containment>, F> fmt::Debug for Contained<C, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Contained").field("callback", &self.kind).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_caught_named_and_counted() {
+        let containment = Containment::default();
+        let fault = containment.call(UserCode::Sampler, || panic!("sensor gone")).unwrap_err();
+        assert_eq!(fault, Fault::Panicked("sensor gone".to_owned()));
+        assert_eq!(containment.call(UserCode::Sampler, || 7), Ok(7));
+        let status = containment.status();
+        assert_eq!((status.panicked, status.hung), (1, 0));
+        assert_eq!(status.panics, BTreeMap::from([("sampler".to_owned(), 1)]));
+    }
+
+    struct PanicsOnDrop;
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("drop panicked");
+            }
+        }
+    }
+
+    #[test]
+    fn a_drop_that_panics_is_contained() {
+        let containment = Containment::default();
+        containment.drop_value(UserCode::OperationDrop, PanicsOnDrop);
+        assert_eq!(containment.status().panics, BTreeMap::from([("operation_drop".to_owned(), 1)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_future_that_panics_or_hangs_is_contained_and_counted() {
+        let containment = Containment::default();
+        let panicked =
+            Containment::future(&containment, UserCode::HealthCheck, async { panic!("check broke") });
+        assert_eq!(panicked.await, Err(Fault::Panicked("check broke".to_owned())));
+        let hung =
+            containment.within(UserCode::HealthCheck, Duration::from_secs(3), std::future::pending::<()>());
+        assert_eq!(hung.await, Err(Fault::Hung(Duration::from_secs(3))));
+        let fine = containment.within(UserCode::HealthCheck, Duration::from_secs(3), async { 5 });
+        assert_eq!(fine.await, Ok(5));
+        let status = containment.status();
+        assert_eq!((status.panicked, status.hung), (1, 1));
+    }
+
+    #[test]
+    fn no_user_code_runs_while_the_thread_unwinds() {
+        struct CallsOnDrop<'a>(&'a Containment, &'a std::sync::atomic::AtomicBool);
+        impl Drop for CallsOnDrop<'_> {
+            fn drop(&mut self) {
+                let ran = self.0.call(UserCode::Transition, || {
+                    self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+                    panic!("a second panic would abort")
+                });
+                assert_eq!(ran, Err(Fault::Unwinding));
+            }
+        }
+        let (containment, ran) = (Containment::default(), std::sync::atomic::AtomicBool::new(false));
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            let _guard = CallsOnDrop(&containment, &ran);
+            panic!("the operation panicked");
+        }));
+        assert!(unwound.is_err());
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "the callback did not run");
+        assert_eq!(containment.panics(), 1);
+    }
+}
