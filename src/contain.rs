@@ -169,21 +169,24 @@ impl Containment {
         Contained { containment: this, kind, future: Some(Box::pin(future)) }
     }
 
-    /// [`future`](Self::future), given up after `limit`: a hang is logged and counted.
+    /// Calls `make` and runs the future it makes, both contained, given up after `limit`: a
+    /// hang is logged and counted.
     ///
     /// # Errors
     ///
-    /// [`Fault::Hung`] after `limit`, or the fault of [`future`](Self::future).
+    /// [`Fault::Hung`] after `limit`, or the fault of [`call`](Self::call) or
+    /// [`future`](Self::future).
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropping it drops `future`, contained.
+    /// Cancel safe: dropping it drops the future, contained.
     pub(crate) async fn within<F: Future>(
         &self,
         kind: UserCode,
         limit: Duration,
-        future: F,
+        make: impl FnOnce() -> F,
     ) -> Result<F::Output, Fault> {
+        let future = self.call(kind, make)?;
         match tokio::time::timeout(limit, Containment::future(self, kind, future)).await {
             Ok(output) => output,
             Err(_elapsed) => Err(self.fault(kind, Fault::Hung(limit))),
@@ -340,12 +343,18 @@ mod tests {
             Containment::future(&containment, UserCode::HealthCheck, async { panic!("check broke") });
         assert_eq!(panicked.await, Err(Fault::Panicked("check broke".to_owned())));
         let hung =
-            containment.within(UserCode::HealthCheck, Duration::from_secs(3), std::future::pending::<()>());
+            containment.within(UserCode::HealthCheck, Duration::from_secs(3), std::future::pending::<()>);
         assert_eq!(hung.await, Err(Fault::Hung(Duration::from_secs(3))));
-        let fine = containment.within(UserCode::HealthCheck, Duration::from_secs(3), async { 5 });
+        let fine = containment.within(UserCode::HealthCheck, Duration::from_secs(3), || async { 5 });
         assert_eq!(fine.await, Ok(5));
+        let never_made = containment.within(
+            UserCode::HealthCheck,
+            Duration::from_secs(3),
+            || -> std::future::Ready<()> { panic!("the closure itself panicked") },
+        );
+        assert_eq!(never_made.await, Err(Fault::Panicked("the closure itself panicked".to_owned())));
         let status = containment.status();
-        assert_eq!((status.panicked, status.hung), (1, 1));
+        assert_eq!((status.panicked, status.hung), (2, 1));
     }
 
     #[test]

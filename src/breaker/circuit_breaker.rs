@@ -12,6 +12,7 @@ use super::permit::{Open, OwnedPermit, Permit};
 use super::snapshot::BreakerSnapshot;
 use super::transition::{BreakerState, Transition};
 use crate::BuildError;
+use crate::contain::Containment;
 
 /// Stops calls to a dependency that keeps failing, then lets a few probe calls find out when
 /// it has recovered. See the [module documentation](super) for the states and rules.
@@ -75,8 +76,16 @@ impl CircuitBreaker {
 
     /// Calls `callback` with every transition, in order, once each. It runs outside the
     /// breaker's lock on the thread that caused the transition (or on one still delivering an
-    /// earlier one), so it may use the breaker, even cause a transition itself. Keep it short;
-    /// a panic in it reaches the caller whose call it was delivered on.
+    /// earlier one), so it may use the breaker, even cause a transition itself. Keep it short.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `callback` is caught: it becomes an `ERROR` event (target `bursar`, field
+    /// `callback = "on_transition"`) and is counted in
+    /// [`callback_panics`](Self::callback_panics). The transition stands, the probe slots stay
+    /// exact, and the caller whose call delivered it goes on as if the callback had returned.
+    /// No transition is delivered on a thread that is unwinding from a panic (a second panic
+    /// there would abort the process): it waits for the next delivery.
     #[must_use]
     pub fn with_on_transition(self, callback: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
         self.with_boxed_callback(Box::new(callback))
@@ -85,6 +94,18 @@ impl CircuitBreaker {
     pub(crate) fn with_boxed_callback(mut self, callback: Callback) -> Self {
         self.engine.set_callback(callback);
         self
+    }
+
+    /// Counts the callback's panics in `containment` (the governor's) too.
+    pub(crate) fn contained_by(mut self, containment: Arc<Containment>) -> Self {
+        self.engine.notifier.contained_by(containment);
+        self
+    }
+
+    /// Panics of the transition callback caught so far (see
+    /// [`with_on_transition`](Self::with_on_transition)).
+    pub fn callback_panics(&self) -> u64 {
+        self.engine.notifier.panics()
     }
 
     /// Admits a call now or rejects it at once; never waits.

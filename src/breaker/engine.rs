@@ -69,7 +69,8 @@ impl Engine {
     }
 
     pub(crate) fn set_callback(&mut self, callback: Callback) {
-        self.notifier = Notifier::new(callback);
+        let containment = self.notifier.containment();
+        self.notifier = Notifier::new(callback, containment);
     }
 
     #[inline]

@@ -5,26 +5,53 @@
 //! Transitions are queued under the breaker's lock, so the queue is in order. After the lock
 //! is released, whichever thread gets the delivery lock delivers everything queued — its own
 //! transition and any queued meanwhile; the others leave theirs to it.
+//!
+//! The callback is user code: it runs contained. A panic in it is an `ERROR` event and counted;
+//! the transition stands and the next one is still delivered. On a thread that is unwinding
+//! nothing is delivered (a second panic would abort): what is queued waits for the next
+//! delivery.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::transition::Transition;
+use crate::contain::{Containment, UserCode};
+use crate::sync::AtomicU64;
 
 pub(crate) type Callback = Box<dyn Fn(&Transition) + Send + Sync>;
 
 #[derive(Default)]
 pub(crate) struct Notifier {
     callback: Option<Callback>,
+    containment: Arc<Containment>,
+    /// Panics of this breaker's callback.
+    panics: AtomicU64,
     pending: Mutex<VecDeque<Transition>>,
     delivering: Mutex<()>,
 }
 
 impl Notifier {
-    pub(crate) fn new(callback: Callback) -> Self {
-        Notifier { callback: Some(callback), ..Notifier::default() }
+    pub(crate) fn new(callback: Callback, containment: Arc<Containment>) -> Self {
+        Notifier { callback: Some(callback), containment, ..Notifier::default() }
+    }
+
+    /// Counts this notifier's panics into `containment` as well (the governor's).
+    pub(crate) fn contained_by(&mut self, containment: Arc<Containment>) {
+        self.containment = containment;
+    }
+
+    /// Where the callback's panics are counted.
+    pub(crate) fn containment(&self) -> Arc<Containment> {
+        Arc::clone(&self.containment)
+    }
+
+    /// Panics of the callback caught so far.
+    pub(crate) fn panics(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.panics.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Queues a transition for the callback. Call under the breaker's lock.
@@ -38,11 +65,17 @@ impl Notifier {
     /// Call after releasing the breaker's lock.
     pub(crate) fn deliver(&self) {
         let Some(callback) = &self.callback else { return };
+        if std::thread::panicking() {
+            return;
+        }
         loop {
             {
                 let Some(_delivering) = self.delivering.try_lock() else { return };
                 while let Some(transition) = self.next() {
-                    callback(&transition);
+                    if self.containment.call(UserCode::Transition, || callback(&transition)).is_err() {
+                        // Relaxed: a statistic.
+                        self.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             }
             // Something queued after our last look, while the delivery lock was still ours,

@@ -15,6 +15,7 @@ use super::notify::Callback;
 use super::snapshot::BreakerSnapshot;
 use super::transition::Transition;
 use crate::BuildError;
+use crate::contain::Containment;
 
 type CallbackFactory<K> = Box<dyn Fn(&K) -> Callback + Send + Sync>;
 
@@ -62,6 +63,8 @@ type CallbackFactory<K> = Box<dyn Fn(&K) -> Callback + Send + Sync>;
 pub struct BreakerRegistry<K> {
     config: BreakerConfig,
     on_transition: Option<CallbackFactory<K>>,
+    /// Where the breakers' callback panics are counted besides each breaker.
+    containment: Option<Arc<Containment>>,
     entries: Mutex<Entries<K>>,
 }
 
@@ -74,11 +77,18 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
     pub fn new(config: &BreakerConfig) -> Result<Self, BuildError> {
         config.validate()?;
         let entries = Mutex::new(Entries::new());
-        Ok(BreakerRegistry { config: config.clone(), on_transition: None, entries })
+        Ok(BreakerRegistry { config: config.clone(), on_transition: None, containment: None, entries })
+    }
+
+    /// Counts the callback panics of every breaker it creates in `containment`.
+    pub(crate) fn contained_by(mut self, containment: Arc<Containment>) -> Self {
+        self.containment = Some(containment);
+        self
     }
 
     /// Calls `callback` with the key and each transition of every breaker the registry
-    /// creates, as [`CircuitBreaker::with_on_transition`] does.
+    /// creates, as [`CircuitBreaker::with_on_transition`] does; a panic in it is caught and
+    /// counted in that breaker's [`callback_panics`](CircuitBreaker::callback_panics).
     #[must_use]
     pub fn with_on_transition(mut self, callback: impl Fn(&K, &Transition) + Send + Sync + 'static) -> Self
     where
@@ -135,7 +145,10 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
     }
 
     fn create(&self, key: &K) -> CircuitBreaker {
-        let breaker = CircuitBreaker::from_valid(&self.config);
+        let mut breaker = CircuitBreaker::from_valid(&self.config);
+        if let Some(containment) = &self.containment {
+            breaker = breaker.contained_by(Arc::clone(containment));
+        }
         match &self.on_transition {
             Some(make_callback) => breaker.with_boxed_callback(make_callback(key)),
             None => breaker,

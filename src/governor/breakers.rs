@@ -11,6 +11,7 @@ use crate::BuildError;
 use crate::breaker::{
     BreakerConfig, BreakerRegistry, BreakerSnapshot, BreakerState, CircuitBreaker, Transition,
 };
+use crate::contain::Containment;
 
 /// A callback for every breaker transition, told the breaker's name (`"default"` or its key).
 #[derive(Clone)]
@@ -29,7 +30,7 @@ pub(crate) const DEFAULT_BREAKER: &str = "default";
 
 #[derive(Debug)]
 pub(crate) struct Breakers {
-    pub(crate) default: CircuitBreaker,
+    pub(crate) default: Arc<CircuitBreaker>,
     pub(crate) keyed: BreakerRegistry<String>,
 }
 
@@ -51,26 +52,42 @@ impl Deref for BreakerRef<'_> {
 }
 
 impl Breakers {
-    pub(crate) fn new(config: &BreakerConfig, hook: Option<TransitionHook>) -> Result<Self, BuildError> {
-        let mut default = CircuitBreaker::new(config)?.with_name(DEFAULT_BREAKER);
-        let mut keyed = BreakerRegistry::new(config)?;
+    pub(crate) fn new(
+        config: &BreakerConfig,
+        hook: Option<TransitionHook>,
+        containment: &Arc<Containment>,
+    ) -> Result<Self, BuildError> {
+        let mut default =
+            CircuitBreaker::new(config)?.with_name(DEFAULT_BREAKER).contained_by(Arc::clone(containment));
+        let mut keyed = BreakerRegistry::new(config)?.contained_by(Arc::clone(containment));
         if let Some(TransitionHook(hook)) = hook {
             let for_default = Arc::clone(&hook);
             default = default.with_on_transition(move |transition| for_default(DEFAULT_BREAKER, transition));
             keyed = keyed.with_on_transition(move |key: &String, transition| hook(key, transition));
         }
-        Ok(Breakers { default, keyed })
+        Ok(Breakers { default: Arc::new(default), keyed })
     }
 
+    /// The breaker of `key`; the key `"default"` names the breaker of calls without a key.
     pub(crate) fn for_key(&self, key: Option<&String>) -> BreakerRef<'_> {
         match key {
             None => BreakerRef::Default(&self.default),
+            Some(key) if key == DEFAULT_BREAKER => BreakerRef::Default(&self.default),
             // The clock is read only if a new key has to evict one.
             Some(key) => BreakerRef::Keyed(self.keyed.get_lazy(key, Instant::now)),
         }
     }
 
-    /// Every breaker's state, the default one under `"default"` and the others by key.
+    /// The breaker of `key` as an `Arc`, created if needed; `"default"` is the unkeyed one.
+    pub(crate) fn shared(&self, key: &str) -> Arc<CircuitBreaker> {
+        if key == DEFAULT_BREAKER {
+            return Arc::clone(&self.default);
+        }
+        self.keyed.get_lazy(&key.to_owned(), Instant::now)
+    }
+
+    /// Every breaker's state, the default one under `"default"` and the others by key (no
+    /// keyed breaker is named `"default"`: that key is the default breaker's).
     pub(crate) fn snapshot(&self) -> BTreeMap<String, BreakerSnapshot> {
         let now = Instant::now();
         let mut all: BTreeMap<String, BreakerSnapshot> = self.keyed.snapshot(now).into_iter().collect();

@@ -217,7 +217,7 @@ impl GovernorBuilder {
         let mut emergency = vec![reap_idle_connections(&pools)];
         emergency.extend(hooks.emergency);
         let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, emergency));
-        let breakers = Arc::new(Breakers::new(&config.breaker, transitions)?);
+        let breakers = Arc::new(Breakers::new(&config.breaker, transitions, &containment)?);
         let background = Background::default();
         let mut monitor = None;
         if health_config.enabled {
@@ -225,7 +225,13 @@ impl GovernorBuilder {
             let mut checks = hooks.checks;
             checks.push(("circuit breakers".to_owned(), open_breakers_check(&breakers)));
             checks.push(("connection pools".to_owned(), busy_pools_check(&pools)));
-            monitor = Some(Monitor::new(Arc::clone(&health), Arc::clone(&workers), sampler, checks));
+            monitor = Some(Monitor::new(
+                Arc::clone(&health),
+                Arc::clone(&workers),
+                sampler,
+                checks,
+                Arc::clone(&containment),
+            ));
         }
         let retry = Arc::new(RetryPolicy::new(&config.retry)?);
         let counted = Arc::clone(&workers);

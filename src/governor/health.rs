@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::Governor;
+use crate::contain::{Containment, UserCode};
 use crate::health::hooks::RecoveryFn;
 use crate::health::recovery::RunnerStopped;
 use crate::health::state::Totals;
@@ -56,10 +57,16 @@ impl Governor {
 
     /// Runs `recovery` on the governor's recovery task, started (and tracked) on first use.
     fn start_recovery(&self, recovery: RecoveryFn, report: ErrorReport) -> Result<(), RunnerStopped> {
-        let health = Arc::clone(&self.inner.health);
+        let (health, containment) = (Arc::clone(&self.inner.health), Arc::clone(&self.inner.containment));
         let job = Box::pin(async move {
             let kind = report.kind.clone();
-            let recovered = recovery(report).await;
+            // A panic is logged and counted by the containment, and is not a recovery.
+            let recovered = match containment.call(UserCode::Recovery, || recovery(report)) {
+                Ok(future) => {
+                    Containment::future(&*containment, UserCode::Recovery, future).await.unwrap_or(false)
+                }
+                Err(_) => false,
+            };
             if recovered {
                 Totals::add(&health.totals.recoveries);
             }

@@ -146,7 +146,9 @@ impl Governor {
     }
 
     /// The breaker of calls made with [`key`](crate::Call::key)`(key)`, created if needed.
+    /// The key `"default"` names the breaker of calls without a key, the one
+    /// [`breaker`](Self::breaker) returns and `status().breakers["default"]` shows.
     pub fn breaker_for(&self, key: &str) -> Arc<CircuitBreaker> {
-        self.inner.breakers.keyed.get_lazy(&key.to_owned(), tokio::time::Instant::now)
+        self.inner.breakers.shared(key)
     }
 }

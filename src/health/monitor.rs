@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval};
 
 use super::error_rate::{ErrorWindow, Totals};
 use super::hooks::CheckFn;
@@ -13,10 +13,13 @@ use super::level::{Severity, level_of};
 use super::sampler::DynSampler;
 use super::state::{HealthState, Latest, Totals as HealthTotals};
 use super::{CheckStatus, HealthCheck, HealthLevel, Readings};
+use crate::contain::{Containment, UserCode};
 use crate::workers::{Count, Workers};
 
 pub(crate) struct Monitor {
     pub(crate) state: Arc<HealthState>,
+    /// Runs the sampler, the checks and the emergency actions contained.
+    containment: Arc<Containment>,
     pub(crate) workers: Arc<Workers>,
     pub(crate) sampler: Box<dyn DynSampler>,
     pub(crate) checks: Vec<(String, CheckFn)>,
@@ -33,12 +36,14 @@ impl Monitor {
         workers: Arc<Workers>,
         sampler: Box<dyn DynSampler>,
         checks: Vec<(String, CheckFn)>,
+        containment: Arc<Containment>,
     ) -> Self {
         let config = &state.config;
         let hysteresis = Hysteresis::new(config.dwell());
         let errors = ErrorWindow::new(config.error_window, config.error_min_calls);
         Monitor {
             state,
+            containment,
             workers,
             sampler,
             checks,
@@ -56,7 +61,8 @@ impl Monitor {
         self
     }
 
-    /// Samples forever, once per interval, starting at once.
+    /// Samples forever, once per interval, starting at once. Every piece of user code it calls
+    /// is contained, so no panic or hang of theirs ends it or holds the level.
     pub(crate) async fn run(mut self) {
         let mut ticks = interval(self.state.config.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -97,23 +103,28 @@ impl Monitor {
     fn published(&self) {
         #[cfg(feature = "metrics")]
         if let Some(publish) = &self.publish {
-            publish();
+            let _ = self.containment.call(UserCode::MetricsRecorder, publish);
         }
     }
 
-    /// The sampler's readings, or `None` if it did not answer within one interval.
+    /// The sampler's readings, or `None` if it did not answer within one interval, panicked
+    /// or gave a reading that is not a number in range.
     ///
-    /// A sample that times out is a failed reading: it is a `tracing` warning, the previous
-    /// readings are kept (a hung sampler often means a loaded machine, which must not look
-    /// healthier for lack of readings), and `sampled_at` keeps the time of the last reading that
-    /// answered — so liveness fails after three intervals without one. The error rate and the
-    /// custom checks are still judged every interval, so the level keeps moving.
+    /// Each is a missed sample: an event (`ERROR` for a panic or a hang, counted in the
+    /// status's `callbacks`; `WARN` for an invalid reading), the previous readings are kept (a
+    /// hung sampler often means a loaded machine, which must not look healthier for lack of
+    /// readings), and `sampled_at` keeps the time of the last reading that answered — so
+    /// liveness fails after three intervals without one. The error rate and the custom checks
+    /// are still judged every interval, so the level keeps moving.
     async fn read_sampler(&mut self) -> Option<Readings> {
         let limit = self.state.config.interval;
-        match timeout(limit, self.sampler.sample_boxed()).await {
-            Ok(readings) => Some(readings),
-            Err(_) => {
-                tracing::warn!(target: "bursar::health", ?limit, "the sampler did not answer within one interval; keeping the previous readings");
+        let sampler = &mut self.sampler;
+        let readings =
+            self.containment.within(UserCode::Sampler, limit, || sampler.sample_boxed()).await.ok()?;
+        match readings.invalid() {
+            None => Some(readings),
+            Some(field) => {
+                tracing::warn!(target: "bursar::health", field, ?readings, "the sampler gave an invalid reading (not a number in range); a missed sample");
                 None
             }
         }
@@ -151,13 +162,19 @@ impl Monitor {
         level_of(readings.into_iter().flatten().chain(checks))
     }
 
-    /// Runs every custom check; one that does not answer within an interval is unhealthy.
+    /// Runs every custom check, contained; one that panics or does not answer within an
+    /// interval is a failed check: unhealthy, with the reason as its message.
     async fn run_checks(&self) -> Vec<CheckStatus> {
         let mut results = Vec::with_capacity(self.checks.len());
         for (name, check) in &self.checks {
-            let check = timeout(self.state.config.interval, check())
+            let check = match self
+                .containment
+                .within(UserCode::HealthCheck, self.state.config.interval, || check())
                 .await
-                .unwrap_or_else(|_| HealthCheck::unhealthy("the check did not answer within one interval"));
+            {
+                Ok(check) => check,
+                Err(fault) => HealthCheck::unhealthy(format!("the check failed: it {fault}")),
+            };
             results.push(CheckStatus { name: name.clone(), check });
         }
         results
@@ -183,9 +200,11 @@ impl Monitor {
         HealthTotals::add(&self.state.totals.emergencies);
         tracing::error!(target: "bursar::health", actions = self.state.emergency.len(), "critical: running emergency recovery");
         for action in &self.state.emergency {
-            if timeout(self.state.config.interval, action()).await.is_err() {
-                tracing::warn!(target: "bursar::health", "an emergency action did not finish within one interval");
-            }
+            // A panic or a hang is logged and counted by the containment; the next action runs.
+            let _ = self
+                .containment
+                .within(UserCode::EmergencyAction, self.state.config.interval, || action())
+                .await;
         }
     }
 }

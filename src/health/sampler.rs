@@ -18,6 +18,18 @@ pub struct Readings {
 }
 
 impl Readings {
+    /// The first reading that is not a number in its range (percentages 0–100), if any.
+    pub(crate) fn invalid(&self) -> Option<&'static str> {
+        let in_range = |value: Option<f64>| value.is_none_or(|value| (0.0..=100.0).contains(&value));
+        if !in_range(self.cpu_percent) {
+            Some("cpu_percent")
+        } else if !in_range(self.memory_percent) {
+            Some("memory_percent")
+        } else {
+            None
+        }
+    }
+
     /// Readings with the given CPU and memory percentages and thread count.
     pub fn new(cpu_percent: f64, memory_percent: f64, threads: usize) -> Self {
         Readings {
