@@ -5,7 +5,7 @@
 //! [`Containment`]. A panic there is caught, becomes an `ERROR` event naming the callback and
 //! is counted; the part that called it goes on with the documented fallback. A callback the
 //! part waits for is bounded by a limit ([`Containment::within`]) and a hang is counted the
-//! same way. No user code runs while the thread is already unwinding: a second panic there
+//! same way, as a `WARN` event (a hang is often a loaded machine rather than a bug). No user code runs while the thread is already unwinding: a second panic there
 //! would abort the process, so the call is skipped (an `ERROR` event, counted as a panic).
 
 use std::collections::BTreeMap;
@@ -194,6 +194,7 @@ impl Containment {
     }
 
     /// Panics caught so far, in all.
+    #[cfg(test)]
     pub(crate) fn panics(&self) -> u64 {
         UserCode::ALL.iter().map(|kind| self.panics.get(kind.index())).sum()
     }
@@ -222,7 +223,15 @@ impl Containment {
             Fault::Hung(_) => self.hangs.add(kind.index(), 1),
             Fault::Panicked(_) | Fault::Unwinding => self.panics.add(kind.index(), 1),
         }
-        tracing::error!(target: "bursar", callback = kind.name(), %fault, "user code failed; contained");
+        match &fault {
+            // A hang is often a loaded machine rather than a bug: a warning.
+            Fault::Hung(limit) => {
+                tracing::warn!(target: "bursar", callback = kind.name(), ?limit, "user code did not finish in time; given up");
+            }
+            Fault::Panicked(_) | Fault::Unwinding => {
+                tracing::error!(target: "bursar", callback = kind.name(), %fault, "user code failed; contained");
+            }
+        }
         fault
     }
 }

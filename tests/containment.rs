@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bursar::breaker::{BreakerState, CircuitBreaker, Outcome, Transition};
 use bursar::health::{HealthCheck, HealthConfig, HealthLevel, Readings, Sampler};
-use bursar::{Governor, GovernorBuilder};
+use bursar::{Error, Governor, GovernorBuilder};
 use support::{Io, capture_events};
 
 const INTERVAL: Duration = Duration::from_secs(10);
@@ -189,4 +190,185 @@ async fn a_panicking_emergency_action_is_counted_and_the_next_action_runs() {
     samples.after(3).await;
     assert_eq!(gov.health_level(), HealthLevel::Healthy, "the monitor went on");
     assert!(a_call_runs(&gov).await);
+}
+
+// ---- The breaker's transition callback -------------------------------------------------
+
+fn tripping_breaker() -> bursar::breaker::BreakerConfig {
+    let mut breaker = bursar::breaker::BreakerConfig::default();
+    breaker.failure_threshold = 1;
+    breaker.open_wait = Duration::from_secs(30);
+    breaker
+}
+
+/// Panics on every transition into `state`.
+fn panics_entering(state: BreakerState) -> impl Fn(&str, &Transition) + Send + Sync + 'static {
+    move |_, transition| {
+        if transition.to == state {
+            panic!("the transition callback broke");
+        }
+    }
+}
+
+async fn fail_once(gov: &Governor) {
+    let failed = gov.call(|| async { Err::<(), _>(support::io_error("down")) }).attempts(1).await;
+    assert!(matches!(failed, Err(Error::Operation(_))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transition_callback_that_panics_into_half_open_leaves_the_probe_slot_exact() {
+    let gov = support::builder()
+        .breaker(tripping_breaker())
+        .on_breaker_transition(panics_entering(BreakerState::HalfOpen))
+        .build()
+        .unwrap();
+    fail_once(&gov).await;
+    assert_eq!(gov.breaker().state(), BreakerState::Open);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+
+    // The probe turns the breaker half-open (the callback panics), runs and closes it.
+    assert_eq!(gov.run(|| async { Ok::<_, Io>(7) }).await.unwrap(), 7);
+    assert_eq!(gov.breaker().state(), BreakerState::Closed);
+    assert_eq!(panics(&gov), counted("on_transition", 1));
+    assert_eq!(gov.breaker().callback_panics(), 1);
+    for _ in 0..3 {
+        assert!(a_call_runs(&gov).await, "no call is turned away after the panic");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transition_callback_that_panics_on_a_standalone_breaker_is_counted() {
+    let breaker = CircuitBreaker::new(&tripping_breaker()).unwrap().with_on_transition(|_| panic!("broke"));
+    let now = tokio::time::Instant::now();
+    breaker.try_acquire(now).unwrap().record(Outcome::Failure, Duration::ZERO, now);
+    assert_eq!((breaker.state(), breaker.callback_panics()), (BreakerState::Open, 1));
+    let later = now + Duration::from_secs(30);
+    let probe = breaker.try_acquire(later).expect("the probe is admitted despite the panic");
+    assert!(probe.is_probe());
+    probe.record(Outcome::Success, Duration::ZERO, later);
+    assert_eq!((breaker.state(), breaker.callback_panics()), (BreakerState::Closed, 3));
+}
+
+/// The scenario that aborted the process: an operation panics, its failure trips the breaker,
+/// and the transition callback panics too. Run in a child process, so that an abort is seen as
+/// the child's exit status rather than ending the test run.
+#[test]
+fn an_operation_panic_and_a_panicking_transition_callback_do_not_abort_the_process() {
+    const CHILD: &str = "BURSAR_CONTAINMENT_ABORT_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let gov = support::builder()
+                .breaker(tripping_breaker())
+                .on_breaker_transition(panics_entering(BreakerState::Open))
+                .build()
+                .unwrap();
+            let panicked =
+                gov.run(|| -> std::future::Ready<Result<(), Io>> { panic!("the operation broke") }).await;
+            assert!(matches!(panicked, Err(Error::Panicked { .. })));
+            assert_eq!(gov.breaker().state(), BreakerState::Open, "the panic counted as a failure");
+            assert_eq!(panics(&gov), counted("on_transition", 1), "the callback ran, after the unwinding");
+        });
+        return;
+    }
+    let test = "an_operation_panic_and_a_panicking_transition_callback_do_not_abort_the_process";
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the child ended with {:?}: {stderr}", output.status);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
+}
+
+// ---- The call's hooks and the operation's drop ------------------------------------------
+
+/// An operation that fails its first attempt and succeeds its second.
+fn fails_once() -> impl FnMut() -> std::future::Ready<Result<u32, Io>> {
+    let mut attempts = 0;
+    move || {
+        attempts += 1;
+        std::future::ready(if attempts == 1 { Err(support::io_error("flaky")) } else { Ok(attempts) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_when_that_panics_means_no_retry() {
+    let gov = support::builder().build().unwrap();
+    let result = gov.call(fails_once()).when(|_: &Io| panic!("when broke")).await;
+    assert!(matches!(result, Err(Error::Operation(_))), "the operation's error: {result:?}");
+    assert_eq!(panics(&gov), counted("when", 1));
+    let status = gov.status().workers;
+    assert_eq!((status.failed, status.retries, status.panicked), (1, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_when_that_panics_counts_the_error_as_a_failure() {
+    let gov = support::builder().breaker(tripping_breaker()).build().unwrap();
+    let result = gov.call(fails_once()).failure_when(|_: &Io| panic!("failure_when broke")).attempts(1).await;
+    assert!(matches!(result, Err(Error::Operation(_))));
+    assert_eq!(gov.breaker().state(), BreakerState::Open, "counted as a failure");
+    assert_eq!(panics(&gov), counted("failure_when", 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notify_that_panics_does_not_stop_the_retry_and_retries_are_exact() {
+    let gov = support::builder().build().unwrap();
+    let result = gov.call(fails_once()).notify(|_, _: &Error<Io>, _| panic!("notify broke")).await;
+    assert_eq!(result.unwrap(), 2, "the retry ran and succeeded");
+    assert_eq!(panics(&gov), counted("notify", 1));
+    let status = gov.status().workers;
+    assert_eq!((status.completed, status.failed, status.retries), (1, 0, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adjust_that_panics_keeps_the_scheduled_delay() {
+    let gov = support::builder().build().unwrap();
+    let start = tokio::time::Instant::now();
+    let result = gov.call(fails_once()).adjust(|_: &Error<Io>, _| panic!("adjust broke")).await;
+    assert_eq!(result.unwrap(), 2);
+    assert_eq!(start.elapsed(), Duration::from_secs(2), "the schedule's first delay");
+    assert_eq!(panics(&gov), counted("adjust", 1));
+}
+
+/// A future whose drop panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the operation's drop broke");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operation_whose_drop_panics_after_a_cut_off_is_contained() {
+    let gov = support::builder().max_task_duration(Duration::from_secs(5)).build().unwrap();
+    let result = gov
+        .run(|| async {
+            let _guard = PanicsOnDrop;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, Io>(())
+        })
+        .await;
+    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
+    assert_eq!(panics(&gov), counted("operation_drop", 1));
+    let status = gov.status().workers;
+    assert_eq!((status.active, status.in_flight, status.timed_out), (0, 0, 1));
+    assert!(a_call_runs(&gov).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawned_task_whose_drop_panics_after_a_cut_off_is_contained() {
+    let gov = support::builder().max_task_duration(Duration::from_secs(5)).build().unwrap();
+    let handle = gov
+        .spawn(async {
+            let _guard = PanicsOnDrop;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, Io>(())
+        })
+        .unwrap();
+    assert!(matches!(handle.await, Err(Error::Timeout { .. })));
+    assert_eq!(panics(&gov), counted("operation_drop", 1));
+    assert_eq!(gov.status().workers.in_flight, 0);
 }

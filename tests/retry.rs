@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bursar::retry::{ConstantBackoff, ExponentialBackoff, Jitter, RetryBudget, RetryExt};
-use bursar::{Error, Governor, Rejection, RetryConfig};
+use bursar::{Error, Governor, RetryConfig};
 use support::{Io, io_error, poll_once, until};
 use tokio::time::Instant;
 
@@ -113,7 +113,8 @@ async fn panics_and_rejections_are_never_retried() {
     assert!(matches!(panicked, Err(Error::Panicked { .. })));
     assert_eq!(attempts, 1);
 
-    // A retry that finds the queue full is rejected, not retried again.
+    // A retry that finds the queue full does not run: the call ends with the operation's
+    // last error, counted as failed, not rejected; no retry ran.
     let start = Instant::now();
     let mut times = Vec::new();
     let result = {
@@ -127,8 +128,10 @@ async fn panics_and_rejections_are_never_retried() {
         drop((hog, queued));
         flaky.await
     };
-    assert_eq!(result.unwrap_err().rejection(), Some(Rejection::QueueFull { limit: 1 }));
+    assert!(matches!(result, Err(Error::Operation(_))), "the last error: {result:?}");
     assert_eq!(times.len(), 1);
+    let status = gov.status().workers;
+    assert_eq!((status.failed, status.rejected, status.retries), (2, 0, 0), "the panic and the flaky call");
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,7 +149,7 @@ async fn a_call_sleeping_between_attempts_holds_no_worker_and_leaves_nothing_whe
     }
     let status = gov.status().workers;
     assert_eq!((status.active, status.queued, status.retrying, status.in_flight), (0, 0, 0, 0));
-    assert_eq!((status.abandoned, status.retries, status.completed), (1, 1, 1));
+    assert_eq!((status.abandoned, status.retries, status.completed), (1, 0, 1), "the retry never ran");
 }
 
 fn budgeted(ratio: f32) -> Governor {

@@ -7,7 +7,6 @@ use std::borrow::Borrow;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
@@ -15,8 +14,11 @@ use tokio::time::{Instant, sleep};
 use super::Governor;
 use super::breakers::BreakerRef;
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit as BreakerPermit};
+use crate::contain::{Containment, UserCode};
 use crate::retry::{AnyError, Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
-use crate::workers::{Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, supervise};
+use crate::workers::{
+    Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, drop_cut_off, supervise,
+};
 use crate::{Error, Rejection};
 
 /// One call's settings: the governor's defaults, changed by [`Call`](super::Call).
@@ -180,6 +182,9 @@ impl Governor {
                     &keyed
                 }
             };
+            // The retry deadline counts from the call's start, queueing included; only a call
+            // with a deadline reads the clock for it.
+            let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
             let admitted = match breaker.try_acquire_lazy() {
                 Ok(probe) => probe,
                 Err(open) => {
@@ -196,13 +201,18 @@ impl Governor {
                 }
                 Err(rejection) => return Err(call.reject(rejection).into()),
             };
-            let cut_off = AtomicBool::new(false);
             let workers = call.workers();
-            let work = pin!(self.attempts(permit, &mut probe, breaker, op, plan, hooks, &cut_off));
-            let outcome = supervise(work, workers.max_task_duration, &workers.drain).await;
-            if let Supervised::TimedOut(_) = outcome {
-                // Relaxed: read by the work's own drop, on this task, after this store.
-                cut_off.store(true, Ordering::Relaxed);
+            let outcome = {
+                let mut work =
+                    pin!(Some(self.attempts(permit, &mut probe, breaker, op, plan, hooks, deadline)));
+                let outcome = supervise(work.as_mut(), workers.max_task_duration, &workers.drain).await;
+                drop_cut_off(work, &outcome, &workers.containment);
+                outcome
+            };
+            // Reported here, after the unwinding, never from a drop: the breaker's transition
+            // callback is user code and must not run while a panic unwinds.
+            if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
+                probe.record_lazy(Outcome::Failure, Duration::ZERO);
             }
             call.settle(outcome, Work::Call)
         }
@@ -216,15 +226,15 @@ impl Governor {
         clippy::manual_async_fn,
         reason = "an `async fn` keeps a second copy of its arguments in its future"
     )]
-    fn attempts<L, Op, Fut, T, E, W, N, A, F>(
+    fn attempts<'b, L, Op, Fut, T, E, W, N, A, F>(
         &self,
         first: Permit<L>,
-        probe: &mut BreakerPermit<'_>,
-        breaker: &CircuitBreaker,
+        probe: &mut BreakerPermit<'b>,
+        breaker: &'b CircuitBreaker,
         op: &mut Op,
         plan: &CallPlan,
         hooks: &mut Hooks<W, N, A, F>,
-        cut_off: &AtomicBool,
+        deadline: Option<Instant>,
     ) -> impl Future<Output = Result<T, Error<E>>>
     where
         L: Deref<Target = Lane>,
@@ -236,9 +246,8 @@ impl Governor {
         F: RetryWhen<E>,
     {
         async move {
-            // Only a call with a deadline reads the clock before it fails.
-            let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-            let report = Report::new(probe, breaker, cut_off);
+            let contained = &*self.inner.containment;
+            let report = Report::new(probe, breaker);
             // The attempt, inline (not a future of its own, which would be moved on every call):
             // the operation, holding its worker, under the attempt timeout if any.
             let result = {
@@ -251,14 +260,14 @@ impl Governor {
                     },
                 }
             };
-            report.outcome(&result, &hooks.3);
+            report.outcome(&result, &hooks.3, contained);
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
             // A success counts into the retry budget through the completed count; a failure here.
             self.inner.retry.first_attempt_failed();
-            if !retryable(&error, &hooks.0) {
+            if !retryable(&error, &hooks.0, contained) {
                 return Err(error);
             }
             if plan.max_attempts <= 1 {
@@ -266,21 +275,28 @@ impl Governor {
                 tracing::debug!(target: "bursar::retry", call = plan.name, stop = ?Stop::Attempts, "retrying ends");
                 return Err(error);
             }
-            Box::pin(self.retries(error, deadline, breaker, op, plan, hooks, cut_off)).await
+            Box::pin(self.retries(error, deadline, probe, breaker, op, plan, hooks)).await
         }
     }
 
     /// The retry loop of one call, after its first attempt failed with `error`, retryably.
+    /// Each retry's breaker permit goes into `probe`, which the call keeps: a retry that
+    /// panics or is cut off is reported by the call, after the unwinding.
+    ///
+    /// A retry that cannot run — the governor closed during its backoff, the queue was full,
+    /// the queue timeout passed, the breaker turned it away — ends the call with the last
+    /// operation error, which is what the call failed with; `retries` counts only retries
+    /// that ran.
     #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
-    async fn retries<Op, Fut, T, E, W, N, A, F>(
+    async fn retries<'b, Op, Fut, T, E, W, N, A, F>(
         &self,
         mut error: Error<E>,
         deadline: Option<Instant>,
-        breaker: &CircuitBreaker,
+        probe: &mut BreakerPermit<'b>,
+        breaker: &'b CircuitBreaker,
         op: &mut Op,
         plan: &CallPlan,
         (when, notify, adjust, failure_when): &mut Hooks<W, N, A, F>,
-        cut_off: &AtomicBool,
     ) -> Result<T, Error<E>>
     where
         Op: FnMut() -> Fut,
@@ -291,43 +307,51 @@ impl Governor {
         F: RetryWhen<E>,
     {
         let (workers, retry) = (&*self.inner.workers, &self.inner.retry);
+        let contained = &*workers.containment;
         let mut attempts = Attempts::new(retry.schedule(), plan.max_attempts, deadline);
         loop {
             let failed = attempts.made();
             let next_attempt = plan.attempt_timeout.unwrap_or(Duration::ZERO);
-            let delay = match attempts.next_delay(|delay| adjust.adjust(&error, delay), next_attempt) {
+            let adjusted = |delay| {
+                contained.call(UserCode::RetryAdjust, || adjust.adjust(&error, delay)).unwrap_or(delay)
+            };
+            let delay = match attempts.next_delay(adjusted, next_attempt) {
                 Ok(delay) => delay,
-                Err(stop) => {
-                    tracing::debug!(target: "bursar::retry", call = plan.name, ?stop, "retrying ends");
-                    return Err(error);
-                }
+                Err(stop) => return Err(retry_ends(error, plan, format_args!("{stop:?}"))),
             };
             if is_open(breaker) {
-                tracing::debug!(target: "bursar::retry", call = plan.name, "circuit open; retrying ends");
-                return Err(error);
+                return Err(retry_ends(error, plan, format_args!("the circuit is open")));
             }
             if !retry.allow_retry(workers.calls_completed()) {
                 workers.counters.add(Count::BudgetExhausted);
                 tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
                 return Err(error);
             }
-            workers.counters.add(Count::Retries);
-            notify.notify(failed, &error, delay);
+            let _ = contained.call(UserCode::RetryNotify, || notify.notify(failed, &error, delay));
             tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
-            workers.backing_off(sleep(delay)).await;
+            if !workers.backing_off(sleep(delay)).await {
+                return Err(retry_ends(error, plan, format_args!("the governor is shutting down")));
+            }
             // The worker first, then the breaker: a retry waiting for a worker holds no probe
             // slot, and the breaker is asked as it is when the retry can run.
-            let worker = Ticket::reserve(&*workers.tasks)?.ready().await?;
-            let mut probe = match breaker.try_acquire_lazy() {
-                Ok(probe) => probe,
-                Err(_open) => {
-                    tracing::debug!(target: "bursar::retry", call = plan.name, "circuit opened; retrying ends");
-                    return Err(error);
+            let worker = match Ticket::reserve(&*workers.tasks) {
+                Ok(ticket) => ticket.ready().await,
+                Err(rejection) => Err(rejection),
+            };
+            let worker = match worker {
+                Ok(worker) => worker,
+                Err(rejection) => {
+                    return Err(retry_ends(error, plan, format_args!("no worker: {rejection}")));
                 }
             };
-            let report = Report::new(&mut probe, breaker, cut_off);
+            *probe = match breaker.try_acquire_lazy() {
+                Ok(fresh) => fresh,
+                Err(_open) => return Err(retry_ends(error, plan, format_args!("the circuit opened"))),
+            };
+            workers.counters.add(Count::Retries);
+            let report = Report::new(probe, breaker);
             let result = attempt(worker, op, plan.attempt_timeout).await;
-            report.outcome(&result, failure_when);
+            report.outcome(&result, failure_when, contained);
             error = match result {
                 Ok(value) => {
                     retry.retry_succeeded();
@@ -335,18 +359,27 @@ impl Governor {
                 }
                 Err(error) => error,
             };
-            if !retryable(&error, when) {
+            if !retryable(&error, when, contained) {
                 return Err(error);
             }
         }
     }
 }
 
-/// Whether a failed attempt may be retried: the operation's error as `when` says, and every
-/// attempt timeout.
-fn retryable<E, W: RetryWhen<E>>(error: &Error<E>, when: &W) -> bool {
+/// Ends a call's retries with its last error, saying why no retry follows.
+#[cold]
+fn retry_ends<E>(error: Error<E>, plan: &CallPlan, why: std::fmt::Arguments<'_>) -> Error<E> {
+    tracing::debug!(target: "bursar::retry", call = plan.name, %why, "retrying ends; returning the last error");
+    error
+}
+
+/// Whether a failed attempt may be retried: the operation's error as `when` says (a `when`
+/// that panics says no), and every attempt timeout.
+fn retryable<E, W: RetryWhen<E>>(error: &Error<E>, when: &W, contained: &Containment) -> bool {
     match error {
-        Error::Operation(inner) => when.retryable(inner),
+        Error::Operation(inner) => {
+            contained.call(UserCode::RetryWhen, || when.retryable(inner)).unwrap_or(false)
+        }
         Error::Timeout { .. } => true,
         _ => false,
     }
@@ -401,54 +434,45 @@ pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
     matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
 }
 
-/// Reports one attempt to the breaker. Dropped without a report — the call was cancelled —
-/// the breaker ignores it, unless the attempt panicked or was cut off by the max task
-/// duration: both count as failures.
+/// Reports one attempt to the breaker. Dropped without a report — the call was cancelled, or
+/// the attempt panicked or was cut off — it reports nothing: the call reports a panic or a
+/// cut-off as a failure itself, once the work is dropped (never from a drop, which may run
+/// while a panic unwinds).
 /// It borrows the permit, which its caller keeps, so the permit is not moved on every call.
 struct Report<'p, 'a> {
     probe: &'p mut BreakerPermit<'a>,
     started: Option<Instant>,
-    cut_off: &'p AtomicBool,
 }
 
 impl<'p, 'a> Report<'p, 'a> {
     #[inline]
-    fn new(probe: &'p mut BreakerPermit<'a>, breaker: &CircuitBreaker, cut_off: &'p AtomicBool) -> Self {
+    fn new(probe: &'p mut BreakerPermit<'a>, breaker: &CircuitBreaker) -> Self {
         // Only a slow-call rule needs the attempt's duration.
         let started = breaker.times_calls().then(Instant::now);
-        Report { probe, started, cut_off }
+        Report { probe, started }
     }
 
+    /// Reports `result`; a `failure_when` that panics counts the error as a failure.
     #[inline(always)]
-    fn outcome<T, E, F: RetryWhen<E>>(mut self, result: &Result<T, Error<E>>, failure_when: &F) {
+    fn outcome<T, E, F: RetryWhen<E>>(
+        self,
+        result: &Result<T, Error<E>>,
+        failure_when: &F,
+        contained: &Containment,
+    ) {
         let outcome = match result {
             Ok(_) => Outcome::Success,
-            Err(Error::Operation(error)) if failure_when.retryable(error) => Outcome::Failure,
-            Err(Error::Operation(_)) => Outcome::Success,
+            Err(Error::Operation(error)) => {
+                match contained.call(UserCode::FailureWhen, || failure_when.retryable(error)) {
+                    Ok(false) => Outcome::Success,
+                    Ok(true) | Err(_) => Outcome::Failure,
+                }
+            }
             Err(Error::Timeout { .. }) => Outcome::Failure,
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
             Err(_) => return,
         };
-        self.record(outcome);
-    }
-
-    #[inline(always)]
-    fn record(&mut self, outcome: Outcome) {
         let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
         self.probe.record_lazy(outcome, elapsed);
-    }
-}
-
-impl Drop for Report<'_, '_> {
-    #[inline]
-    fn drop(&mut self) {
-        // Reported already (the hot path): nothing to check.
-        if self.probe.is_reported() {
-            return;
-        }
-        // Relaxed: set before the work is dropped, on the same task.
-        if std::thread::panicking() || self.cut_off.load(Ordering::Relaxed) {
-            self.record(Outcome::Failure);
-        }
     }
 }

@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::sync::Arc;
 
 use super::{Governor, TaskHandle};
-use crate::workers::{InFlight, Lane, LaneKind, Work, Workers, supervise};
+use crate::workers::{InFlight, Lane, LaneKind, Work, Workers, drop_cut_off, supervise};
 use crate::{Error, Rejection};
 
 impl Governor {
@@ -142,10 +142,12 @@ where
             task.got_worker();
         }
         let outcome = {
-            let work = pin!(start(&mut task));
+            let mut work = pin!(Some(start(&mut task)));
             let workers = task.workers();
-            supervise(work, workers.max_task_duration, &workers.drain).await
-            // The work is dropped here, before the task settles and gives its worker back.
+            let outcome = supervise(work.as_mut(), workers.max_task_duration, &workers.drain).await;
+            drop_cut_off(work, &outcome, &workers.containment);
+            outcome
+            // The work is dropped by now, before the task settles and gives its worker back.
         };
         let name = task.name();
         let result = task.settle(outcome.map(|result| result.map_err(Error::Operation)), Work::Task);

@@ -14,9 +14,11 @@ mod lane;
 mod permit;
 mod supervise;
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 pub(crate) use counters::Count;
@@ -33,9 +35,10 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use supervise::{Supervised, panic_message, supervise};
+pub(crate) use supervise::{Supervised, drop_cut_off, panic_message, supervise};
 
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use crate::WorkerConfig;
 use crate::health::HealthLevel;
@@ -45,6 +48,8 @@ use drain::Drain;
 /// Everything the worker pool shares between governor handles and spawned tasks.
 #[derive(Debug)]
 pub(crate) struct Workers {
+    /// Runs the user's code that the workers call outside an operation (hooks, drops).
+    pub(crate) containment: Arc<crate::contain::Containment>,
     pub(crate) tasks: Arc<Lane>,
     pub(crate) blocking: Arc<Lane>,
     pub(crate) drain: Drain,
@@ -53,6 +58,8 @@ pub(crate) struct Workers {
     max_workers: AtomicUsize,
     /// Calls sleeping between attempts: neither active nor queued.
     backing_off: AtomicUsize,
+    /// Wakes the calls sleeping between attempts when the governor closes.
+    closed: Notify,
     gate: HealthGate,
     /// `max_workers` and the health level, changed together so the limit is never stale.
     sizing: Mutex<(usize, HealthLevel)>,
@@ -80,11 +87,16 @@ impl HealthGate {
 }
 
 impl Workers {
-    pub(crate) fn new(config: &WorkerConfig, gate: HealthGate) -> Self {
+    pub(crate) fn new(
+        config: &WorkerConfig,
+        gate: HealthGate,
+        containment: Arc<crate::contain::Containment>,
+    ) -> Self {
         let blocking = Lane::new(config.blocking_threads, config.blocking_queue_limit, config.queue_timeout);
         #[cfg(feature = "metrics")]
         let blocking = blocking.labelled(crate::metrics::events::LaneLabel::Blocking);
         Workers {
+            containment,
             tasks: Arc::new(Lane::new(config.max_workers, config.queue_limit, config.queue_timeout)),
             blocking: Arc::new(blocking),
             drain: Drain::default(),
@@ -92,6 +104,7 @@ impl Workers {
             max_task_duration: config.max_task_duration,
             max_workers: AtomicUsize::new(config.max_workers),
             backing_off: AtomicUsize::new(0),
+            closed: Notify::new(),
             gate,
             sizing: Mutex::new((config.max_workers, HealthLevel::Unknown)),
             shedding: AtomicBool::new(false),
@@ -140,6 +153,7 @@ impl Workers {
         let first = self.drain.close();
         self.tasks.close();
         self.blocking.close();
+        self.closed.notify_waiters();
         first
     }
 
@@ -161,7 +175,9 @@ impl Workers {
     }
 
     /// Sleeps a backoff delay, counted as backing off while it lasts (also if dropped).
-    pub(crate) async fn backing_off(&self, delay: impl Future<Output = ()>) {
+    /// Returns false, at once, if the governor closes meanwhile (or had closed): a retry
+    /// after the delay could only be rejected.
+    pub(crate) async fn backing_off(&self, delay: impl Future<Output = ()>) -> bool {
         struct Counted<'a>(&'a AtomicUsize);
         impl Drop for Counted<'_> {
             fn drop(&mut self) {
@@ -172,7 +188,19 @@ impl Workers {
         // Relaxed: a gauge for status only.
         self.backing_off.fetch_add(1, Ordering::Relaxed);
         let _counted = Counted(&self.backing_off);
-        delay.await;
+        let (mut delay, mut closed) = (pin!(delay), pin!(self.closed.notified()));
+        // The listener is registered before the flag is read, so a close between the two wakes it.
+        closed.as_mut().enable();
+        if self.drain.is_closed() {
+            return false;
+        }
+        poll_fn(|cx| {
+            if closed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            delay.as_mut().poll(cx).map(|()| true)
+        })
+        .await
     }
 
     pub(crate) fn backing_off_now(&self) -> usize {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
 use super::drain::Drain;
+use crate::contain::{Containment, UserCode};
 
 /// How supervised work ended.
 #[derive(Debug)]
@@ -42,9 +43,10 @@ impl<T> Supervised<T> {
 /// armed in one allocation of their own, so a future that waits — in a queue, or as a
 /// spawned task — does not carry their ~180 bytes. The work is dropped — cancelled — by its
 /// owner, who pins it where it is made (moving a large future into this one would copy it on
-/// every call).
+/// every call), in an `Option` so that it can drop it in place, contained, once the work was
+/// cut off ([`drop_cut_off`]): the operation's drop is user code.
 pub(crate) fn supervise<'a, F: Future>(
-    work: Pin<&'a mut F>,
+    work: Pin<&'a mut Option<F>>,
     max_duration: Duration,
     drain: &'a Drain,
 ) -> Supervise<'a, F> {
@@ -55,7 +57,7 @@ pub(crate) fn supervise<'a, F: Future>(
 /// `poll_fn`, which would carry each of these fields twice (48 bytes instead of ~100, in
 /// every call's and every spawned task's future).
 pub(crate) struct Supervise<'a, F> {
-    work: Pin<&'a mut F>,
+    work: Pin<&'a mut Option<F>>,
     max_duration: Duration,
     drain: &'a Drain,
     watch: Watch<'a>,
@@ -66,7 +68,11 @@ impl<F: Future> Future for Supervise<'_, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        match catch_unwind(AssertUnwindSafe(|| this.work.as_mut().poll(cx))) {
+        let Some(work) = this.work.as_mut().as_pin_mut() else {
+            // Dropped by its owner after it was cut off: it never runs again.
+            return Poll::Ready(Supervised::Cancelled);
+        };
+        match catch_unwind(AssertUnwindSafe(|| work.poll(cx))) {
             Ok(Poll::Ready(output)) => return Poll::Ready(Supervised::Finished(output)),
             Err(payload) => return Poll::Ready(Supervised::Panicked(panic_message(payload.as_ref()))),
             Ok(Poll::Pending) => {}
@@ -76,6 +82,20 @@ impl<F: Future> Future for Supervise<'_, F> {
             End::TimedOut => Supervised::TimedOut(max_duration),
             End::Cancelled => Supervised::Cancelled,
         })
+    }
+}
+
+/// Drops work that was cut off (past its max duration, or cancelled by a shutdown) in place,
+/// contained: the drop of an operation's future is user code, and a panic in it must not
+/// escape the call or the task. Work that finished or panicked holds nothing any more.
+pub(crate) fn drop_cut_off<T, F>(
+    work: Pin<&mut Option<F>>,
+    outcome: &Supervised<T>,
+    containment: &Containment,
+) {
+    if matches!(outcome, Supervised::TimedOut(_) | Supervised::Cancelled) {
+        let mut work = work;
+        let _ = containment.call(UserCode::OperationDrop, || work.set(None));
     }
 }
 
