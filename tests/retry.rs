@@ -314,3 +314,68 @@ async fn a_retrying_call_waits_its_turn_in_the_queue_like_any_other() {
     assert_eq!(times, [secs(10), secs(12)], "queued until 10 s, then the 2 s backoff");
     busy.unwrap().await.unwrap();
 }
+
+/// Keeps the only worker busy for `secs` seconds.
+fn hog(gov: &Governor, secs_busy: u64) -> bursar::TaskHandle<(), Io> {
+    gov.spawn(async move {
+        tokio::time::sleep(secs(secs_busy)).await;
+        Ok::<_, Io>(())
+    })
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_turned_away_by_the_queue_timeout_ends_with_the_last_error_counted_as_failed() {
+    let gov = support::builder().max_workers(1).queue_timeout(secs(1)).build().unwrap();
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let result = {
+        let mut flaky = pin!(gov.run(failing(start, &mut times)));
+        assert!(poll_once(flaky.as_mut()).is_none(), "sleeping 2 s before its retry");
+        let _hog = hog(&gov, 60);
+        flaky.await
+    };
+    assert_eq!(start.elapsed(), secs(3), "2 s of backoff, then 1 s in the queue");
+    assert!(
+        matches!(&result, Err(Error::Operation(error)) if error.to_string().contains("driver")),
+        "{result:?}"
+    );
+    assert_eq!(times, [secs(0)], "the retry never ran");
+    let status = gov.status().workers;
+    assert_eq!((status.failed, status.rejected, status.retries), (1, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_ends_a_sleeping_retry_at_once_with_its_last_error() {
+    let gov = support::builder().build().unwrap();
+    let caller = gov.clone();
+    let call = tokio::spawn(async move {
+        let mut times = Vec::new();
+        caller
+            .run(failing(Instant::now(), &mut times))
+            .await
+            .map(|()| times.len())
+            .map_err(|e| (e.to_string(), times.len()))
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gov.status().workers.retrying, 1);
+    let started = Instant::now();
+    let report = gov.shutdown(secs(30)).await;
+    assert_eq!(started.elapsed(), Duration::ZERO, "shutdown did not wait out the 2 s backoff");
+    assert_eq!((report.finished, report.cancelled), (1, 0));
+    let (error, attempts) = call.await.unwrap().unwrap_err();
+    assert_eq!((error.as_str(), attempts), ("connection closed while reading from the driver", 1));
+    let status = gov.status().workers;
+    assert_eq!((status.failed, status.rejected, status.retries, status.retrying), (1, 0, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_deadline_counts_from_the_call_s_start_queueing_included() {
+    let gov = support::builder().max_workers(1).build().unwrap();
+    let _hog = hog(&gov, 10);
+    tokio::task::yield_now().await;
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let result = gov.call(failing(start, &mut times)).attempts(5).deadline(secs(5)).await;
+    assert!(matches!(result, Err(Error::Operation(_))));
+    assert_eq!(times, [secs(10)], "queued 10 s past a 5 s deadline: one attempt, no retry");
+    assert_eq!(gov.status().workers.retries, 0);
+}
