@@ -208,7 +208,16 @@ impl Containment {
                 .filter(|(_, count)| *count > 0)
                 .collect::<BTreeMap<_, _>>()
         };
-        let panics = by_callback(&self.panics);
+        #[allow(unused_mut, reason = "only the metrics feature adds the recorder's count")]
+        let mut panics = by_callback(&self.panics);
+        #[cfg(feature = "metrics")]
+        {
+            // Relaxed: a statistic.
+            let recorder = RECORDER_PANICS.load(std::sync::atomic::Ordering::Relaxed);
+            if recorder > 0 {
+                *panics.entry(UserCode::MetricsRecorder.name().to_owned()).or_default() += recorder;
+            }
+        }
         let hangs = by_callback(&self.hangs);
         CallbackStatus { panicked: panics.values().sum(), hung: hangs.values().sum(), panics, hangs }
     }
@@ -259,6 +268,28 @@ pub struct CallbackStatus {
     pub panics: BTreeMap<String, u64>,
     /// Hangs by callback name.
     pub hangs: BTreeMap<String, u64>,
+}
+
+/// Panics of the process's metrics recorder: it is process-wide, so its count is too.
+#[cfg(feature = "metrics")]
+static RECORDER_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `record`, a call into the `metrics` recorder (user code installed process-wide),
+/// contained: a panic is an `ERROR` event and counted under `metrics_recorder` in every
+/// governor's status. On a thread that is unwinding nothing is recorded (a second panic would
+/// abort the process).
+#[cfg(feature = "metrics")]
+#[inline]
+pub(crate) fn recording(record: impl FnOnce()) {
+    if std::thread::panicking() {
+        return;
+    }
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(record)) {
+        // Relaxed: a statistic.
+        RECORDER_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let panic = crate::workers::panic_message(payload.as_ref());
+        tracing::error!(target: "bursar", callback = UserCode::MetricsRecorder.name(), %panic, "user code failed; contained");
+    }
 }
 
 /// The future of [`Containment::future`]. It is boxed, so it is `Unpin` and can be dropped

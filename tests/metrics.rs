@@ -547,3 +547,40 @@ async fn without_a_recorder_the_call_path_and_its_counts_are_unchanged() {
     assert_eq!((status.completed, status.failed, status.retries, status.rejected_queue_full), (3, 1, 2, 1));
     assert_eq!((status.active, status.queued, status.in_flight), (0, 0, 0));
 }
+
+/// A recorder that panics whenever a metric is registered: user code, contained.
+struct PanickingRecorder;
+
+impl Recorder for PanickingRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        panic!("the recorder broke")
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        panic!("the recorder broke")
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        panic!("the recorder broke")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_recorder_is_contained_and_counted() {
+    let _local = metrics::set_default_local_recorder(&PanickingRecorder);
+    let gov = support::builder().build().unwrap();
+    assert_eq!(gov.run(|| async { Ok::<_, Io>(3) }).await.unwrap(), 3, "the call is not hurt");
+    assert_eq!(
+        gov.status().callbacks.panics.get("metrics_recorder"),
+        Some(&2),
+        "its queue wait and its outcome"
+    );
+    gov.record_metrics();
+    assert_eq!(
+        gov.status().callbacks.panics.get("metrics_recorder"),
+        Some(&3),
+        "the gauges stop at the first"
+    );
+    assert_eq!(gov.status().workers.completed, 1);
+}

@@ -342,3 +342,85 @@ fn governed_services_and_their_errors_are_send_and_sync() {
     send_sync::<GovernedError>();
     send_sync::<GovernorLayer>();
 }
+
+#[tokio::test(start_paused = true)]
+async fn readiness_after_the_circuit_closes_again_holds_a_worker() {
+    let gov = governor(1, 10);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut service = GovernorLayer::new(&gov).key("search").layer(counting(&calls));
+    gov.breaker_for("search").force_open(Instant::now());
+    assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
+    assert_eq!(gov.status().workers.active, 0, "an open circuit reserves nothing");
+
+    gov.breaker_for("search").reset(Instant::now());
+    assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
+    assert_eq!(gov.status().workers.active, 1, "ready again: the service holds the worker");
+    // So a plain call now queues behind it instead of taking the worker from under it.
+    let mut plain = std::pin::pin!(gov.run(|| async { Ok::<_, Io>(()) }));
+    assert!(poll_once(plain.as_mut()).is_none());
+    assert_eq!(gov.status().workers.queued, 1);
+    assert_eq!(service.call("abc".to_owned()).await.unwrap(), 3);
+    plain.await.unwrap();
+    let workers = gov.status().workers;
+    assert_eq!((workers.completed, workers.active, workers.in_flight), (2, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejection_met_at_readiness_does_not_answer_a_late_call() {
+    let gov = governor(1, 1);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut holder = GovernorLayer::new(&gov).layer(counting(&calls));
+    let (mut queued, mut turned_away) = (holder.clone(), holder.clone());
+    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
+    assert!(poll_ready(&mut queued).is_pending());
+    assert!(matches!(poll_ready(&mut turned_away), Poll::Ready(Ok(()))), "turned away: queue full");
+
+    // The worker and the queue place are given back; the call comes two seconds later.
+    drop((holder, queued));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(turned_away.call("ab".to_owned()).await.unwrap(), 2, "asked again, and served");
+    let workers = gov.status().workers;
+    assert_eq!((workers.completed, workers.rejected_queue_full, workers.in_flight), (1, 1, 0));
+
+    // Polled ready again after a rejection, the service asks again too.
+    let mut holder = GovernorLayer::new(&gov).layer(counting(&calls));
+    let mut queued = holder.clone();
+    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
+    assert!(poll_ready(&mut queued).is_pending());
+    assert!(matches!(poll_ready(&mut turned_away), Poll::Ready(Ok(()))), "turned away again");
+    drop((holder, queued));
+    assert!(matches!(poll_ready(&mut turned_away), Poll::Ready(Ok(()))));
+    assert_eq!(gov.status().workers.active, 1, "the re-asked readiness holds the free worker");
+    assert_eq!(turned_away.call("abc".to_owned()).await.unwrap(), 3);
+}
+
+/// A service whose readiness panics.
+#[derive(Clone)]
+struct PanicsWhenPolled;
+
+impl Service<()> for PanicsWhenPolled {
+    type Response = ();
+    type Error = Io;
+    type Future = std::future::Ready<Result<(), Io>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Io>> {
+        panic!("the inner service broke")
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inner_service_whose_readiness_panics_is_contained_and_counted() {
+    let gov = governor(1, 10);
+    let mut service = GovernorLayer::new(&gov).layer(PanicsWhenPolled);
+    let Poll::Ready(Err(error)) = poll_ready(&mut service) else { panic!("readiness fails") };
+    assert!(
+        matches!(governed(&error), Error::Panicked { message } if message.contains("the inner service broke"))
+    );
+    assert_eq!(gov.status().callbacks.panics.get("tower_service"), Some(&1));
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.in_flight), (0, 0), "nothing reserved");
+}

@@ -127,6 +127,12 @@ impl Governor {
         &self.inner.ports
     }
 
+    /// Where the user's code runs contained.
+    #[cfg(feature = "tower")]
+    pub(crate) fn containment(&self) -> &Containment {
+        &self.inner.containment
+    }
+
     /// The breaker for calls without a key, for manual control (`force_open`, `disable`,
     /// `reset`) and inspection.
     ///

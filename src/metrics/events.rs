@@ -7,49 +7,56 @@
 use metrics::{counter, histogram};
 
 use super::{CALLS_TOTAL, QUEUE_WAIT_SECONDS, REJECTIONS_TOTAL, RETRIES_TOTAL, RETRY_BUDGET_EXHAUSTED_TOTAL};
+use crate::contain::recording;
 use crate::workers::Count;
 use crate::{Error, Rejection};
 
 /// Counts how a settled call ended: `ok`, `error`, `timeout`, `panic` or `cancelled`.
 pub(crate) fn settled<T, E>(result: &Result<T, Error<E>>) {
-    let counter = match result {
-        Ok(_) => counter!(CALLS_TOTAL, "outcome" => "ok"),
-        Err(Error::Operation(_)) => counter!(CALLS_TOTAL, "outcome" => "error"),
-        Err(Error::Timeout { .. }) => counter!(CALLS_TOTAL, "outcome" => "timeout"),
-        Err(Error::Panicked { .. }) => counter!(CALLS_TOTAL, "outcome" => "panic"),
-        Err(Error::Cancelled) => counter!(CALLS_TOTAL, "outcome" => "cancelled"),
-        // Counted by `rejected`, which every rejection passes through with its reason.
-        Err(Error::Rejected(_)) => return,
-    };
-    counter.increment(1);
+    recording(|| {
+        let counter = match result {
+            Ok(_) => counter!(CALLS_TOTAL, "outcome" => "ok"),
+            Err(Error::Operation(_)) => counter!(CALLS_TOTAL, "outcome" => "error"),
+            Err(Error::Timeout { .. }) => counter!(CALLS_TOTAL, "outcome" => "timeout"),
+            Err(Error::Panicked { .. }) => counter!(CALLS_TOTAL, "outcome" => "panic"),
+            Err(Error::Cancelled) => counter!(CALLS_TOTAL, "outcome" => "cancelled"),
+            // Counted by `rejected`, which every rejection passes through with its reason.
+            Err(Error::Rejected(_)) => return,
+        };
+        counter.increment(1);
+    });
 }
 
 /// Counts a call dropped by its caller before it ended.
 pub(crate) fn abandoned() {
-    counter!(CALLS_TOTAL, "outcome" => "abandoned").increment(1);
+    recording(|| {
+        counter!(CALLS_TOTAL, "outcome" => "abandoned").increment(1);
+    });
 }
 
 /// Counts a call that ended turned away: its reason, and its end as `rejected`.
 pub(crate) fn rejected(rejection: Rejection) {
-    let reason = match rejection {
-        Rejection::QueueFull { .. } => counter!(REJECTIONS_TOTAL, "reason" => "queue_full"),
-        Rejection::QueueTimeout { .. } => counter!(REJECTIONS_TOTAL, "reason" => "queue_timeout"),
-        Rejection::ShuttingDown => counter!(REJECTIONS_TOTAL, "reason" => "shutting_down"),
-        Rejection::Overloaded { .. } => counter!(REJECTIONS_TOTAL, "reason" => "overloaded"),
-        Rejection::CircuitOpen { .. } => counter!(REJECTIONS_TOTAL, "reason" => "circuit_open"),
-    };
-    reason.increment(1);
-    counter!(CALLS_TOTAL, "outcome" => "rejected").increment(1);
+    recording(|| {
+        let reason = match rejection {
+            Rejection::QueueFull { .. } => counter!(REJECTIONS_TOTAL, "reason" => "queue_full"),
+            Rejection::QueueTimeout { .. } => counter!(REJECTIONS_TOTAL, "reason" => "queue_timeout"),
+            Rejection::ShuttingDown => counter!(REJECTIONS_TOTAL, "reason" => "shutting_down"),
+            Rejection::Overloaded { .. } => counter!(REJECTIONS_TOTAL, "reason" => "overloaded"),
+            Rejection::CircuitOpen { .. } => counter!(REJECTIONS_TOTAL, "reason" => "circuit_open"),
+        };
+        reason.increment(1);
+        counter!(CALLS_TOTAL, "outcome" => "rejected").increment(1);
+    });
 }
 
 /// Follows the worker pool's own counters: the retry counts have metrics of their own (the
 /// call outcomes and rejections are counted where they are settled, with their labels).
 pub(crate) fn counted(count: Count) {
-    match count {
+    recording(|| match count {
         Count::Retries => counter!(RETRIES_TOTAL).increment(1),
         Count::BudgetExhausted => counter!(RETRY_BUDGET_EXHAUSTED_TOTAL).increment(1),
         _ => {}
-    }
+    });
 }
 
 /// Which lane a wait was for: the `lane` label of `bursar_queue_wait_seconds`.
@@ -63,9 +70,11 @@ pub(crate) enum LaneLabel {
 
 /// Records one wait for a worker of `lane`, in seconds.
 pub(crate) fn queue_waited(lane: LaneLabel, seconds: f64) {
-    let histogram = match lane {
-        LaneLabel::Tasks => histogram!(QUEUE_WAIT_SECONDS, "lane" => "tasks"),
-        LaneLabel::Blocking => histogram!(QUEUE_WAIT_SECONDS, "lane" => "blocking"),
-    };
-    histogram.record(seconds);
+    recording(|| {
+        let histogram = match lane {
+            LaneLabel::Tasks => histogram!(QUEUE_WAIT_SECONDS, "lane" => "tasks"),
+            LaneLabel::Blocking => histogram!(QUEUE_WAIT_SECONDS, "lane" => "blocking"),
+        };
+        histogram.record(seconds);
+    });
 }

@@ -13,11 +13,13 @@ use crate::{HealthStatus, Status, WorkerStatus};
 
 /// Sets every gauge (and the two health totals) from `status`.
 pub(crate) fn publish(status: &Status) {
-    workers(&status.workers);
-    breakers(&status.breakers);
-    pools(&status.pools);
-    ports(&status.ports);
-    health(&status.health);
+    crate::contain::recording(|| {
+        workers(&status.workers);
+        breakers(&status.breakers);
+        pools(&status.pools);
+        ports(&status.ports);
+        health(&status.health);
+    });
 }
 
 fn workers(workers: &WorkerStatus) {

@@ -15,7 +15,10 @@
 //! breaker is open, readiness reserves nothing: `call` fails fast with
 //! [`Rejection::CircuitOpen`](crate::Rejection::CircuitOpen). A reservation the governor turns
 //! away (queue full, queue timeout, shutting down, critical health) is not a `poll_ready`
-//! error — the service stays usable — but the next `call`'s answer.
+//! error — the service stays usable — but the next `call`'s answer, if that call comes within
+//! a second; a later call asks the governor again. Readiness never keeps an answer that holds
+//! no worker: a later `poll_ready` after a rejection, or after the breaker was open and has
+//! closed since, asks again and reserves a worker.
 //!
 //! A service that was ready and then is not (its `poll_ready` is pending again) gives its
 //! reservation back at once.

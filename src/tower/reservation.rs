@@ -4,10 +4,18 @@ use std::future::Future;
 use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::governor::{Admitted, CallPlan, ReservedWorker};
 use crate::workers::Ticket;
 use crate::{Governor, Rejection};
+
+/// How long a rejection met at readiness answers the next `call`: one that comes later asks
+/// the governor again (the queue may have room by then), so a late call is not turned away by
+/// an answer about the past.
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(1);
 
 type WorkerWait = Pin<Box<dyn Future<Output = Result<ReservedWorker, Rejection>> + Send + Sync>>;
 
@@ -22,9 +30,11 @@ pub(crate) enum Reservation {
     Waiting { call: Admitted, wait: WorkerWait },
     /// Admitted, holding a worker: the next `call` runs on it.
     Ready { call: Admitted, worker: ReservedWorker },
-    /// Turned away (already counted): the next `call` answers with it.
-    Rejected(Rejection),
-    /// The breaker was open: the next `call` takes the plain path, which fails fast.
+    /// Turned away (already counted) at `at`: the next `call` answers with it, unless it is
+    /// older than [`STALE_AFTER`]. The next `poll_ready` asks again.
+    Rejected { rejection: Rejection, at: Instant },
+    /// The breaker was open: the next `call` takes the plain path, which fails fast. The next
+    /// `poll_ready` asks the breaker again, and reserves a worker if it has closed.
     Unreserved,
 }
 
@@ -34,15 +44,26 @@ impl std::fmt::Debug for Reservation {
             Reservation::Empty => "Empty",
             Reservation::Waiting { .. } => "Waiting",
             Reservation::Ready { .. } => "Ready",
-            Reservation::Rejected(_) => "Rejected",
+            Reservation::Rejected { .. } => "Rejected",
             Reservation::Unreserved => "Unreserved",
         })
     }
 }
 
 impl Reservation {
-    /// Reserves a worker for `plan`'s call, waiting in the queue if none is free.
+    /// Reserves a worker for `plan`'s call, waiting in the queue if none is free. An answer
+    /// kept from an earlier readiness that held no worker — a rejection, or an open breaker
+    /// that has closed since — is stale: readiness asks again, so a ready service holds a
+    /// worker whenever the governor can give one.
     pub(crate) fn poll_reserve(&mut self, gov: &Governor, plan: &CallPlan, cx: &mut Context<'_>) -> Poll<()> {
+        let stale = match self {
+            Reservation::Rejected { .. } => true,
+            Reservation::Unreserved => !gov.circuit_is_open(plan.key.as_ref()),
+            _ => false,
+        };
+        if stale {
+            *self = Reservation::Empty;
+        }
         loop {
             *self = match mem::take(self) {
                 Reservation::Empty => Self::reserve(gov, plan),
@@ -54,7 +75,7 @@ impl Reservation {
                     Poll::Ready(Ok(worker)) => Reservation::Ready { call, worker },
                     Poll::Ready(Err(rejection)) => {
                         let mut call = call;
-                        Reservation::Rejected(call.reject(rejection))
+                        Reservation::rejected(call.reject(rejection))
                     }
                 },
                 held => {
@@ -72,7 +93,24 @@ impl Reservation {
         match gov.reserve(plan.name) {
             Ok((call, Ticket::Ready(worker))) => Reservation::Ready { call, worker },
             Ok((call, waiting)) => Reservation::Waiting { call, wait: Box::pin(waiting.ready()) },
-            Err(rejection) => Reservation::Rejected(rejection),
+            Err(rejection) => Reservation::rejected(rejection),
+        }
+    }
+
+    fn rejected(rejection: Rejection) -> Reservation {
+        Reservation::Rejected { rejection, at: Instant::now() }
+    }
+
+    /// The rejection readiness kept for this call, if it is fresh; a stale one is dropped and
+    /// the call decides again on the plain path.
+    pub(crate) fn fresh_rejection(&mut self) -> Option<Rejection> {
+        match self {
+            Reservation::Rejected { rejection, at } if at.elapsed() < STALE_AFTER => Some(*rejection),
+            Reservation::Rejected { .. } => {
+                *self = Reservation::Unreserved;
+                None
+            }
+            _ => None,
         }
     }
 

@@ -12,6 +12,7 @@ use super::error::{BoxError, GovernedError, ServiceError, boxed};
 use super::layer::{Once, Retrying, Settings};
 use super::reservation::Reservation;
 use crate::Governor;
+use crate::contain::UserCode;
 use crate::workers::Ticket;
 
 /// How a governed service keeps a request for its attempts: [`Once`] sends it once,
@@ -116,7 +117,16 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         // The inner service's readiness comes first: a service that is not ready takes no
         // queue place.
-        match self.inner.poll_ready(cx) {
+        let (gov, inner) = (&self.gov, &mut self.inner);
+        let ready = match gov.containment().call(UserCode::TowerService, || inner.poll_ready(cx)) {
+            Ok(ready) => ready,
+            Err(fault) => {
+                // Counted and logged by the containment; the service gives back what it holds.
+                self.reservation.release();
+                return Poll::Ready(Err(boxed(GovernedError::Panicked { message: fault.to_string() })));
+            }
+        };
+        match ready {
             Poll::Pending => {
                 // A service that stopped being ready gives back what it reserved.
                 self.reservation.release();
@@ -131,13 +141,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let reservation = match self.reservation.take() {
-            // Turned away at readiness (and counted there): nothing to build.
-            Reservation::Rejected(rejection) => {
-                return Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))));
-            }
-            reservation => reservation,
-        };
+        // Turned away at readiness (and counted there), a moment ago: nothing to build.
+        if let Some(rejection) = self.reservation.fresh_rejection() {
+            self.reservation.take();
+            return Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))));
+        }
+        let reservation = self.reservation.take();
         // The instance that was polled ready makes the first attempt; a clone stays here, and
         // a retrying service keeps one more for its later attempts.
         let stays = self.inner.clone();
@@ -170,8 +179,9 @@ where
                 let (mut op, mut hooks) = (op, hooks);
                 gov.execute_admitted(call, first, &mut op, &plan, &mut hooks).await.map_err(boxed)
             }),
-            // The breaker was open at readiness (or `call` came without readiness): the plain
-            // call path decides, failing fast while the circuit is open.
+            // The breaker was open at readiness, a rejection there is stale, or `call` came
+            // without readiness: the plain call path decides, failing fast while the circuit
+            // is open.
             _ => Box::pin(async move { gov.execute(op, plan, hooks).await.map_err(boxed) }),
         }
     }
