@@ -40,12 +40,14 @@ impl Locked<'_> {
         }
     }
 
-    /// Publishes the machine's state. What goes with it is written first: a closed period's
-    /// clean window (so its own calls' records cannot be cleared) or an open one's end.
+    /// Publishes the machine's state. What goes with it is written first: a clean window (so
+    /// a new closed period's own calls' records cannot be cleared, and an open, half-open,
+    /// forced-open or disabled breaker shows no rate of a period that has ended) or an open
+    /// period's end.
     pub(super) fn install(&self, failures: u32) {
         let (state, epoch) = (self.state(), self.epoch());
         let failures = if state == BreakerState::Closed { 0 } else { failures };
-        if let (BreakerState::Closed, Some(window)) = (state, &self.engine.window) {
+        if let Some(window) = &self.engine.window {
             window.clear();
         }
         if let Some((opened, until)) = self.open_window() {

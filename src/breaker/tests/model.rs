@@ -161,9 +161,11 @@ impl Model {
         }
     }
 
+    /// Every change of state starts the failure-rate window anew.
     fn enter(&mut self, state: BreakerState) {
         self.state = state;
         self.period += 1;
+        self.window.clear();
     }
 
     /// `(state, failures in a row, calls in window, failure rate, retry_after)` at `now`.

@@ -31,6 +31,33 @@ fn below_min_calls_even_all_failures_do_not_trip() {
 }
 
 #[test]
+fn an_open_breaker_shows_no_rate_of_the_closed_period_that_ended() {
+    let breaker = rate_breaker(RateWindow::Count(20), 10);
+    let now = Instant::now();
+    (0..5).for_each(|_| call(&breaker, now, Outcome::Success));
+    fail_times(&breaker, now, 5);
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let snapshot = breaker.snapshot(now);
+    assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (0, 0.0), "while open");
+    let later = now + breaker_open_wait();
+    let probe = breaker.try_acquire(later).unwrap();
+    let snapshot = breaker.snapshot(later);
+    assert_eq!(
+        (snapshot.state, snapshot.calls_in_window, snapshot.failure_rate),
+        (BreakerState::HalfOpen, 0, 0.0)
+    );
+    probe.record(Outcome::Success, Duration::ZERO, later);
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    call(&breaker, later, Outcome::Failure);
+    let snapshot = breaker.snapshot(later);
+    assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (1, 1.0), "the new closed period's own");
+}
+
+fn breaker_open_wait() -> Duration {
+    BreakerConfig::default().open_wait
+}
+
+#[test]
 fn exactly_the_threshold_trips_and_just_below_does_not() {
     let breaker = rate_breaker(RateWindow::Count(20), 10);
     let now = Instant::now();
