@@ -52,6 +52,39 @@
 //! Every permit and queue place is a guard released on drop: dropping any future of this
 //! crate at any `.await` leaves every count exact.
 //!
+//! ## Your code, contained
+//!
+//! Nothing you hand the governor can end, freeze or abort it. Every piece of your code it
+//! calls runs contained: a panic is caught, becomes an `ERROR` event (target `bursar`, field
+//! `callback`) and is counted in [`Status::callbacks`] — alert on `callbacks.panicked` — and
+//! the part that called it goes on as the table says. A hang is bounded wherever the governor
+//! waits for your code (a `WARN` event, counted in `callbacks.hung`). None of your code runs in
+//! a `Drop` while a panic unwinds, where a second panic would abort the process.
+//!
+//! | your code (`callback` name) | if it panics | if it never returns |
+//! |---|---|---|
+//! | the operation | [`Error::Panicked`]; its worker is released, the breaker counts a failure | cut off at the max task duration: [`Error::Timeout`] |
+//! | the operation's drop, when bursar cancels it (`operation_drop`) | caught and counted; the call ends as cut off | — |
+//! | retry `when` | the error is not retried | runs on the call's task: bounded by the max task duration |
+//! | `failure_when` | the error counts as a breaker failure | as `when` |
+//! | retry `notify` | the retry still happens | as `when` |
+//! | retry `adjust` | the schedule's own delay is used | as `when` |
+//! | a breaker's transition callback (`on_transition`) | the transition stands, probe slots stay exact; counted in [`CircuitBreaker::callback_panics`](breaker::CircuitBreaker::callback_panics) too | runs on the caller's thread: keep it short |
+//! | the [`Sampler`](health::Sampler) | a missed sample: the last readings are kept | given up after one interval: a missed sample |
+//! | a health check (`health_check`) | a failed check: unhealthy, with the panic as its message | given up after one interval: unhealthy |
+//! | an `on_critical` action | counted; the next action runs | given up after one interval; the next runs |
+//! | an `on_error` recovery | not a recovery; the next report runs it again | runs on the governor's recovery task until shutdown stops it |
+//! | `Manager::create` / `check` / `destroy` (`manager_*`) | see [`pool::Manager`] | `create` and `check` are bounded by the checkout timeout |
+//! | a `tower` inner service (`tower_service`) | its `poll_ready`: a [`Error::Panicked`] readiness error; its future: as the operation | as the operation |
+//! | the `metrics` recorder (`metrics_recorder`) | the sample is lost; counted process-wide (the recorder is) | runs inline: keep it fast |
+//!
+//! Two things no library can bound, because no code of theirs runs while they last: a call
+//! future that its caller polls once and then neither polls nor drops keeps its worker (and, as
+//! a half-open probe, its probe slot) until it is dropped — drive every call to its end or drop
+//! it. And a call made from inside an operation of the same governor needs a worker of its own:
+//! if it has to wait for one while its caller holds one, that is a `WARN` event, as with every
+//! worker held that way it waits until the max task duration.
+//!
 //! ## Features
 //!
 //! - `serde` (default): `Serialize`/`Deserialize` for [`GovernorConfig`] and [`Status`].

@@ -372,3 +372,67 @@ async fn a_spawned_task_whose_drop_panics_after_a_cut_off_is_contained() {
     assert_eq!(panics(&gov), counted("operation_drop", 1));
     assert_eq!(gov.status().workers.in_flight, 0);
 }
+
+// ---- Recovery callbacks --------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_recovery_is_counted_as_not_recovered_and_the_next_one_runs() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted_runs = Arc::clone(&runs);
+    let gov = support::builder()
+        .on_error("webdriver", move |_| {
+            let run = counted_runs.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if run == 0 {
+                    panic!("the recovery broke");
+                }
+                true
+            }
+        })
+        .build()
+        .unwrap();
+    gov.report_error(bursar::health::ErrorReport::new("webdriver", "session lost"));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(panics(&gov), counted("on_error", 1));
+    assert_eq!(gov.status().health.total_recoveries, 0, "a panic is no recovery");
+
+    tokio::time::sleep(Duration::from_secs(60)).await; // past the recovery cooldown
+    gov.report_error(bursar::health::ErrorReport::new("webdriver", "session lost again"));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(gov.status().health.total_recoveries, 1, "the runner went on");
+    assert_eq!(gov.status().callbacks.panicked, 1);
+}
+
+// ---- A call nested inside an operation of the same governor ---------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_call_that_has_to_wait_for_a_worker_is_a_warning() {
+    let (_guard, events) = capture_events();
+    let gov = support::builder().max_workers(1).max_task_duration(Duration::from_secs(5)).build().unwrap();
+    let inner = gov.clone();
+    let outer = gov
+        .run(|| {
+            let inner = inner.clone();
+            async move {
+                inner
+                    .run(|| async { Ok::<_, Io>(1) })
+                    .await
+                    .map_err(|error| support::io_error(&error.to_string()))
+            }
+        })
+        .await;
+    assert!(matches!(outer, Err(Error::Timeout { .. })), "it waits until the max task duration: {outer:?}");
+    let warnings = events.lines_with("a call nested inside an operation of the same governor");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("WARN"));
+
+    // A call that queues behind another caller's work is no nested call: no warning.
+    let busy = gov.spawn(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok::<_, Io>(())
+    });
+    assert!(a_call_runs(&gov).await);
+    busy.unwrap().await.unwrap();
+    assert_eq!(events.lines_with("nested inside").len(), 1);
+}

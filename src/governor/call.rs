@@ -119,7 +119,8 @@ where
         self
     }
 
-    /// No retry starts that would end later than `deadline` after the call began.
+    /// No retry starts that would end later than `deadline` after the call began (time spent
+    /// in the queue for the first worker counts).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.plan.deadline = Some(deadline);
         self

@@ -17,7 +17,7 @@ use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit as BreakerPer
 use crate::contain::{Containment, UserCode};
 use crate::retry::{AnyError, Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
 use crate::workers::{
-    Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, drop_cut_off, supervise,
+    Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, drop_cut_off, is_nested, supervise,
 };
 use crate::{Error, Rejection};
 
@@ -74,26 +74,47 @@ impl Governor {
     /// 3. Each attempt takes a worker (a full queue rejects at once; the queue timeout rejects
     ///    a long wait), runs `op`, gives the worker back and reports to the breaker.
     /// 4. The max task duration starts when the call first gets a worker and covers all of it
-    ///    from then on: attempts, backoff sleeps and waits for a worker between attempts.
+    ///    from then on: attempts, backoff sleeps and waits for a worker between attempts. The
+    ///    retry deadline ([`Call::deadline`](crate::Call::deadline)) counts from the call's
+    ///    start, time in the queue included.
     /// 5. A retryable failure (by default: every operation error and attempt timeout) sleeps
     ///    the schedule's next delay — holding no worker — while attempts, deadline, the
     ///    governor's retry budget and the breaker allow; otherwise its error is returned.
+    ///    A retry that cannot run — the governor shuts down during the sleep (which then ends at
+    ///    once), the queue is full, the queue timeout passes, the breaker opened — ends the call
+    ///    with the operation's last error, counted as failed; `retries` counts retries that ran.
+    ///    Retries take their worker first, then ask the breaker; the first attempt asks the
+    ///    breaker first, so that an open circuit turns a new call away without a queue place.
     ///
     /// # Errors
     ///
     /// - [`Error::Rejected`]: the circuit is open, the queue was full, the queue timeout
-    ///   passed, the governor is shutting down, or health is critical. Never retried.
+    ///   passed, the governor is shutting down, or health is critical — before the first
+    ///   attempt. Never retried.
+    /// - [`Error::Operation`]: the operation's own error, from the last attempt that ran.
     /// - [`Error::Timeout`]: the last attempt ran past its timeout, or the call past the max
     ///   task duration (then it is cancelled and not retried).
     /// - [`Error::Panicked`]: the operation panicked. Never retried.
     /// - [`Error::Cancelled`]: a shutdown's grace period ended first.
-    /// - [`Error::Operation`]: the operation's own error, from the last attempt.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe. Dropping the future at any point — waiting in the queue, running, or
     /// sleeping between attempts — drops the operation, frees its queue place, worker and
     /// half-open probe slot, and counts the call as `abandoned`; the breaker ignores it.
+    /// A future that is neither polled nor dropped keeps what it holds: drive it or drop it.
+    ///
+    /// # Panics
+    ///
+    /// Never because of your code: a panic in the operation, in the drop of its future when the
+    /// governor cancels it, or in a hook (`when`, `failure_when`, `notify`, `adjust`) is
+    /// contained (see the crate docs' table).
+    ///
+    /// # Nested calls
+    ///
+    /// A call made from inside an operation of the same governor needs a worker of its own.
+    /// If it has to wait for one while its caller holds one, that is a `WARN` event: with every
+    /// worker held that way it waits until the max task duration.
     ///
     /// # Examples
     ///
@@ -197,6 +218,7 @@ impl Governor {
                 // The hot path: a free worker, no queue future to build.
                 Ok(Ticket::Ready(permit)) => (permit, admitted),
                 Ok(ticket) => {
+                    warn_if_nested(call.workers(), plan.name);
                     queued(ticket, admitted, breaker).await.map_err(|rejection| call.reject(rejection))?
                 }
                 Err(rejection) => return Err(call.reject(rejection).into()),
@@ -335,7 +357,11 @@ impl Governor {
             // The worker first, then the breaker: a retry waiting for a worker holds no probe
             // slot, and the breaker is asked as it is when the retry can run.
             let worker = match Ticket::reserve(&*workers.tasks) {
-                Ok(ticket) => ticket.ready().await,
+                Ok(Ticket::Ready(worker)) => Ok(worker),
+                Ok(ticket) => {
+                    warn_if_nested(workers, plan.name);
+                    ticket.ready().await
+                }
                 Err(rejection) => Err(rejection),
             };
             let worker = match worker {
@@ -363,6 +389,22 @@ impl Governor {
                 return Err(error);
             }
         }
+    }
+}
+
+/// A call that has to wait for a worker while made from inside an operation of the same
+/// governor waits behind the worker its caller holds: with every worker held that way, it
+/// waits until the max task duration. Said, as a warning, every time.
+#[cold]
+fn warn_if_nested(workers: &Workers, call: &'static str) {
+    if is_nested(&workers.drain) {
+        tracing::warn!(
+            target: "bursar::workers",
+            call,
+            "a call nested inside an operation of the same governor waits for a worker while its caller holds one; \
+             if every worker is held this way it waits until the max task duration (call the inner work directly, \
+             or give it a governor of its own)"
+        );
     }
 }
 

@@ -35,7 +35,7 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use supervise::{Supervised, drop_cut_off, panic_message, supervise};
+pub(crate) use supervise::{Supervised, drop_cut_off, is_nested, panic_message, supervise};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;

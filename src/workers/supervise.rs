@@ -2,6 +2,7 @@
 //! duration is cancelled, and a shutdown's cancellation stops it.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
@@ -72,7 +73,10 @@ impl<F: Future> Future for Supervise<'_, F> {
             // Dropped by its owner after it was cut off: it never runs again.
             return Poll::Ready(Supervised::Cancelled);
         };
-        match catch_unwind(AssertUnwindSafe(|| work.poll(cx))) {
+        let outer = RUNNING.replace(governor_id(this.drain));
+        let polled = catch_unwind(AssertUnwindSafe(|| work.poll(cx)));
+        RUNNING.set(outer);
+        match polled {
             Ok(Poll::Ready(output)) => return Poll::Ready(Supervised::Finished(output)),
             Err(payload) => return Poll::Ready(Supervised::Panicked(panic_message(payload.as_ref()))),
             Ok(Poll::Pending) => {}
@@ -83,6 +87,21 @@ impl<F: Future> Future for Supervise<'_, F> {
             End::Cancelled => Supervised::Cancelled,
         })
     }
+}
+
+thread_local! {
+    /// The governor (its drain's address) whose supervised work this thread is polling, or 0.
+    static RUNNING: Cell<usize> = const { Cell::new(0) };
+}
+
+fn governor_id(drain: &Drain) -> usize {
+    std::ptr::from_ref(drain) as usize
+}
+
+/// Whether this thread is polling work supervised under `drain`'s governor: a call made now
+/// is nested inside an operation (or spawned task) of the same governor, which holds a worker.
+pub(crate) fn is_nested(drain: &Drain) -> bool {
+    RUNNING.get() == governor_id(drain)
 }
 
 /// Drops work that was cut off (past its max duration, or cancelled by a shutdown) in place,
