@@ -436,3 +436,34 @@ async fn a_nested_call_that_has_to_wait_for_a_worker_is_a_warning() {
     busy.unwrap().await.unwrap();
     assert_eq!(events.lines_with("nested inside").len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_breaker_s_panicking_transition_callback_is_counted_and_the_key_goes_on() {
+    let gov = support::builder()
+        .breaker(tripping_breaker())
+        .on_breaker_transition(panics_entering(BreakerState::Open))
+        .build()
+        .unwrap();
+    let failed = gov.call(|| async { Err::<(), _>(support::io_error("down")) }).key("site").attempts(1).await;
+    assert!(matches!(failed, Err(Error::Operation(_))));
+    assert_eq!(gov.breaker_for("site").state(), BreakerState::Open);
+    assert_eq!(gov.breaker_for("site").callback_panics(), 1);
+    assert_eq!(panics(&gov), counted("on_transition", 1));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let probe = gov.call(|| async { Ok::<_, Io>(()) }).key("site").await;
+    assert!(probe.is_ok());
+    assert_eq!(gov.breaker_for("site").state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_key_default_names_the_default_breaker() {
+    let gov = support::builder().breaker(tripping_breaker()).build().unwrap();
+    let failed = gov.call(|| async { Err::<(), _>(support::io_error("down")) }).key("default").attempts(1).await;
+    assert!(matches!(failed, Err(Error::Operation(_))));
+    assert_eq!(gov.breaker().state(), BreakerState::Open, "the call keyed \"default\" used it");
+    assert!(Arc::ptr_eq(&gov.breaker_for("default"), &gov.breaker_for("default")));
+    assert_eq!(gov.breaker_for("default").state(), BreakerState::Open);
+    let breakers = gov.status().breakers;
+    assert_eq!(breakers.len(), 1, "one breaker, shown once: {breakers:?}");
+    assert_eq!(breakers["default"].state, BreakerState::Open);
+}
