@@ -8,6 +8,7 @@
 //! same way, as a `WARN` event (a hang is often a loaded machine rather than a bug). No user code runs while the thread is already unwinding: a second panic there
 //! would abort the process, so the call is skipped (an `ERROR` event, counted as a panic).
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -18,6 +19,26 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::counter_set::CounterSet;
+
+/// Runs `code`, turning a panic into its message: the one place bursar catches a panic. The
+/// operation's own supervision uses it bare (a panic there is the call's outcome,
+/// [`Error::Panicked`](crate::Error::Panicked)); every other piece of user code goes through
+/// [`Containment`], which also logs and counts.
+#[inline(always)]
+pub(crate) fn catch<R>(code: impl FnOnce() -> R) -> Result<R, String> {
+    catch_unwind(AssertUnwindSafe(code)).map_err(|payload| panic_message(payload.as_ref()))
+}
+
+/// The text of a panic payload: the `&str` or `String` given to `panic!`.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
 
 /// The kinds of user code bursar calls, as named in events and in the status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +167,7 @@ impl Containment {
         if std::thread::panicking() {
             return Err(self.fault(kind, Fault::Unwinding));
         }
-        catch_unwind(AssertUnwindSafe(code)).map_err(|payload| self.panicked(kind, payload.as_ref()))
+        catch(code).map_err(|message| self.fault(kind, Fault::Panicked(message)))
     }
 
     /// Drops `value`, whose `Drop` is user code, contained.
@@ -222,10 +243,6 @@ impl Containment {
         CallbackStatus { panicked: panics.values().sum(), hung: hangs.values().sum(), panics, hangs }
     }
 
-    fn panicked(&self, kind: UserCode, payload: &(dyn std::any::Any + Send)) -> Fault {
-        self.fault(kind, Fault::Panicked(crate::workers::panic_message(payload)))
-    }
-
     /// Logs and counts `fault`, then returns it.
     fn fault(&self, kind: UserCode, fault: Fault) -> Fault {
         match &fault {
@@ -284,10 +301,9 @@ pub(crate) fn recording(record: impl FnOnce()) {
     if std::thread::panicking() {
         return;
     }
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(record)) {
+    if let Err(panic) = catch(record) {
         // Relaxed: a statistic.
         RECORDER_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let panic = crate::workers::panic_message(payload.as_ref());
         tracing::error!(target: "bursar", callback = UserCode::MetricsRecorder.name(), %panic, "user code failed; contained");
     }
 }
@@ -308,15 +324,15 @@ impl<C: Deref<Target = Containment> + Unpin, F: Future> Future for Contained<C, 
         let Some(future) = this.future.as_mut() else {
             return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
         };
-        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        match catch(|| future.as_mut().poll(cx)) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
                 this.finish();
                 Poll::Ready(Ok(output))
             }
-            Err(payload) => {
+            Err(message) => {
                 // What the future held is dropped by the unwinding already; the box is empty.
-                let fault = this.containment.panicked(this.kind, payload.as_ref());
+                let fault = this.containment.fault(this.kind, Fault::Panicked(message));
                 this.finish();
                 Poll::Ready(Err(fault))
             }

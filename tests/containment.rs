@@ -458,7 +458,8 @@ async fn a_keyed_breaker_s_panicking_transition_callback_is_counted_and_the_key_
 #[tokio::test(start_paused = true)]
 async fn the_key_default_names_the_default_breaker() {
     let gov = support::builder().breaker(tripping_breaker()).build().unwrap();
-    let failed = gov.call(|| async { Err::<(), _>(support::io_error("down")) }).key("default").attempts(1).await;
+    let failed =
+        gov.call(|| async { Err::<(), _>(support::io_error("down")) }).key("default").attempts(1).await;
     assert!(matches!(failed, Err(Error::Operation(_))));
     assert_eq!(gov.breaker().state(), BreakerState::Open, "the call keyed \"default\" used it");
     assert!(Arc::ptr_eq(&gov.breaker_for("default"), &gov.breaker_for("default")));

@@ -35,7 +35,8 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use supervise::{Supervised, drop_cut_off, is_nested, panic_message, supervise};
+pub(crate) use crate::contain::panic_message;
+pub(crate) use supervise::{Supervised, drop_cut_off, is_nested, supervise};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;

@@ -1,10 +1,8 @@
 //! Runs one piece of work under watch: a panic becomes an outcome, work past the max task
 //! duration is cancelled, and a shutdown's cancellation stops it.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -12,7 +10,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
 use super::drain::Drain;
-use crate::contain::{Containment, UserCode};
+use crate::contain::{Containment, UserCode, catch};
 
 /// How supervised work ended.
 #[derive(Debug)]
@@ -74,11 +72,11 @@ impl<F: Future> Future for Supervise<'_, F> {
             return Poll::Ready(Supervised::Cancelled);
         };
         let outer = RUNNING.replace(governor_id(this.drain));
-        let polled = catch_unwind(AssertUnwindSafe(|| work.poll(cx)));
+        let polled = catch(|| work.poll(cx));
         RUNNING.set(outer);
         match polled {
             Ok(Poll::Ready(output)) => return Poll::Ready(Supervised::Finished(output)),
-            Err(payload) => return Poll::Ready(Supervised::Panicked(panic_message(payload.as_ref()))),
+            Err(message) => return Poll::Ready(Supervised::Panicked(message)),
             Ok(Poll::Pending) => {}
         }
         let max_duration = this.max_duration;
@@ -154,15 +152,4 @@ async fn watch_for_an_end(max_duration: Duration, drain: &Drain) -> End {
         }
     })
     .await
-}
-
-/// The text of a panic payload: the `&str` or `String` given to `panic!`.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "<non-string panic payload>".to_owned()
-    }
 }
