@@ -210,19 +210,26 @@ fn panics_entering(state: BreakerState) -> impl Fn(&str, &Transition) + Send + S
     }
 }
 
-async fn fail_once(gov: &Governor) {
-    let failed = gov.call(|| async { Err::<(), _>(support::io_error("down")) }).attempts(1).await;
+/// A governor whose breakers open at the first failure and whose transition callback panics
+/// on every transition into `state`.
+fn tripping_governor(state: BreakerState) -> Governor {
+    support::builder()
+        .breaker(tripping_breaker())
+        .on_breaker_transition(panics_entering(state))
+        .build()
+        .unwrap()
+}
+
+/// One failed call through the breaker of `key` (`"default"`: the unkeyed one).
+async fn fail_once(gov: &Governor, key: &str) {
+    let failed = gov.call(|| async { Err::<(), _>(support::io_error("down")) }).key(key).attempts(1).await;
     assert!(matches!(failed, Err(Error::Operation(_))));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_transition_callback_that_panics_into_half_open_leaves_the_probe_slot_exact() {
-    let gov = support::builder()
-        .breaker(tripping_breaker())
-        .on_breaker_transition(panics_entering(BreakerState::HalfOpen))
-        .build()
-        .unwrap();
-    fail_once(&gov).await;
+    let gov = tripping_governor(BreakerState::HalfOpen);
+    fail_once(&gov, "default").await;
     assert_eq!(gov.breaker().state(), BreakerState::Open);
     tokio::time::sleep(Duration::from_secs(30)).await;
 
@@ -258,11 +265,7 @@ fn an_operation_panic_and_a_panicking_transition_callback_do_not_abort_the_proce
     if std::env::var_os(CHILD).is_some() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            let gov = support::builder()
-                .breaker(tripping_breaker())
-                .on_breaker_transition(panics_entering(BreakerState::Open))
-                .build()
-                .unwrap();
+            let gov = tripping_governor(BreakerState::Open);
             let panicked =
                 gov.run(|| -> std::future::Ready<Result<(), Io>> { panic!("the operation broke") }).await;
             assert!(matches!(panicked, Err(Error::Panicked { .. })));
@@ -439,13 +442,8 @@ async fn a_nested_call_that_has_to_wait_for_a_worker_is_a_warning() {
 
 #[tokio::test(start_paused = true)]
 async fn a_keyed_breaker_s_panicking_transition_callback_is_counted_and_the_key_goes_on() {
-    let gov = support::builder()
-        .breaker(tripping_breaker())
-        .on_breaker_transition(panics_entering(BreakerState::Open))
-        .build()
-        .unwrap();
-    let failed = gov.call(|| async { Err::<(), _>(support::io_error("down")) }).key("site").attempts(1).await;
-    assert!(matches!(failed, Err(Error::Operation(_))));
+    let gov = tripping_governor(BreakerState::Open);
+    fail_once(&gov, "site").await;
     assert_eq!(gov.breaker_for("site").state(), BreakerState::Open);
     assert_eq!(gov.breaker_for("site").callback_panics(), 1);
     assert_eq!(panics(&gov), counted("on_transition", 1));
@@ -458,9 +456,7 @@ async fn a_keyed_breaker_s_panicking_transition_callback_is_counted_and_the_key_
 #[tokio::test(start_paused = true)]
 async fn the_key_default_names_the_default_breaker() {
     let gov = support::builder().breaker(tripping_breaker()).build().unwrap();
-    let failed =
-        gov.call(|| async { Err::<(), _>(support::io_error("down")) }).key("default").attempts(1).await;
-    assert!(matches!(failed, Err(Error::Operation(_))));
+    fail_once(&gov, "default").await;
     assert_eq!(gov.breaker().state(), BreakerState::Open, "the call keyed \"default\" used it");
     assert!(Arc::ptr_eq(&gov.breaker_for("default"), &gov.breaker_for("default")));
     assert_eq!(gov.breaker_for("default").state(), BreakerState::Open);

@@ -143,14 +143,24 @@ async fn a_service_that_stops_being_ready_gives_its_worker_back() {
     assert_eq!(gov.status().workers.completed, 1);
 }
 
+/// Three services of a governor with one worker and one queue place: the first holds the
+/// worker, the second the queue place, the third (not polled yet) will be turned away.
+fn worker_and_queue_taken(
+    gov: &Governor,
+    calls: &Arc<AtomicUsize>,
+) -> [impl Service<String, Response = usize, Error = BoxError, Future: Send> + Clone + use<>; 3] {
+    let mut holder = GovernorLayer::new(gov).layer(counting(calls));
+    let (mut queued, turned_away) = (holder.clone(), holder.clone());
+    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
+    assert!(poll_ready(&mut queued).is_pending());
+    [holder, queued, turned_away]
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_is_the_calls_answer_and_the_service_stays_usable() {
     let gov = governor(1, 1);
     let calls = Arc::new(AtomicUsize::new(0));
-    let mut holder = GovernorLayer::new(&gov).layer(counting(&calls));
-    let (mut queued, mut turned_away) = (holder.clone(), holder.clone());
-    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
-    assert!(poll_ready(&mut queued).is_pending());
+    let [mut holder, mut queued, mut turned_away] = worker_and_queue_taken(&gov, &calls);
 
     // No worker and no queue place: readiness is not an error, the call is.
     assert!(matches!(poll_ready(&mut turned_away), Poll::Ready(Ok(()))));
@@ -289,9 +299,9 @@ async fn a_response_future_dropped_mid_call_leaves_every_count_exact() {
     assert_eq!(gov.breaker().snapshot(Instant::now()).failure_rate, 0.0);
 }
 
-/// A service whose readiness fails.
+/// A service whose readiness fails: with an error, or (`Broken(true)`) with a panic.
 #[derive(Clone)]
-struct Broken;
+struct Broken(bool);
 
 impl Service<()> for Broken {
     type Response = ();
@@ -299,6 +309,9 @@ impl Service<()> for Broken {
     type Future = std::future::Ready<Result<(), Io>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Io>> {
+        if self.0 {
+            panic!("the inner service broke");
+        }
         Poll::Ready(Err(io_error("driver gone")))
     }
 
@@ -310,7 +323,7 @@ impl Service<()> for Broken {
 #[tokio::test(start_paused = true)]
 async fn the_inner_services_readiness_error_is_a_bursar_operation_error() {
     let gov = governor(1, 10);
-    let mut service = GovernorLayer::new(&gov).layer(Broken);
+    let mut service = GovernorLayer::new(&gov).layer(Broken(false));
     let Poll::Ready(Err(error)) = poll_ready(&mut service) else { panic!("readiness should fail") };
     assert!(matches!(governed(&error), Error::Operation(inner) if inner.to_string() == "driver gone"));
     assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (0, 0));
@@ -369,10 +382,7 @@ async fn readiness_after_the_circuit_closes_again_holds_a_worker() {
 async fn a_rejection_met_at_readiness_does_not_answer_a_late_call() {
     let gov = governor(1, 1);
     let calls = Arc::new(AtomicUsize::new(0));
-    let mut holder = GovernorLayer::new(&gov).layer(counting(&calls));
-    let (mut queued, mut turned_away) = (holder.clone(), holder.clone());
-    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
-    assert!(poll_ready(&mut queued).is_pending());
+    let [holder, queued, mut turned_away] = worker_and_queue_taken(&gov, &calls);
     assert!(matches!(poll_ready(&mut turned_away), Poll::Ready(Ok(()))), "turned away: queue full");
 
     // The worker and the queue place are given back; the call comes two seconds later.
@@ -383,10 +393,7 @@ async fn a_rejection_met_at_readiness_does_not_answer_a_late_call() {
     assert_eq!((workers.completed, workers.rejected_queue_full, workers.in_flight), (1, 1, 0));
 
     // Polled ready again after a rejection, the service asks again too.
-    let mut holder = GovernorLayer::new(&gov).layer(counting(&calls));
-    let mut queued = holder.clone();
-    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
-    assert!(poll_ready(&mut queued).is_pending());
+    let [holder, queued, _] = worker_and_queue_taken(&gov, &calls);
     assert!(matches!(poll_ready(&mut turned_away), Poll::Ready(Ok(()))), "turned away again");
     drop((holder, queued));
     assert!(matches!(poll_ready(&mut turned_away), Poll::Ready(Ok(()))));
@@ -394,28 +401,10 @@ async fn a_rejection_met_at_readiness_does_not_answer_a_late_call() {
     assert_eq!(turned_away.call("abc".to_owned()).await.unwrap(), 3);
 }
 
-/// A service whose readiness panics.
-#[derive(Clone)]
-struct PanicsWhenPolled;
-
-impl Service<()> for PanicsWhenPolled {
-    type Response = ();
-    type Error = Io;
-    type Future = std::future::Ready<Result<(), Io>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Io>> {
-        panic!("the inner service broke")
-    }
-
-    fn call(&mut self, (): ()) -> Self::Future {
-        std::future::ready(Ok(()))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_inner_service_whose_readiness_panics_is_contained_and_counted() {
     let gov = governor(1, 10);
-    let mut service = GovernorLayer::new(&gov).layer(PanicsWhenPolled);
+    let mut service = GovernorLayer::new(&gov).layer(Broken(true));
     let Poll::Ready(Err(error)) = poll_ready(&mut service) else { panic!("readiness fails") };
     assert!(
         matches!(governed(&error), Error::Panicked { message } if message.contains("the inner service broke"))
