@@ -168,7 +168,8 @@ pub enum BuildError {
     /// `field` has a value that breaks `rule`.
     #[error("invalid configuration: `{field}` {rule} (got {value})")]
     Invalid {
-        /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`.
+        /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`,
+        /// or the builder method at fault, e.g. `on_error`.
         field: &'static str,
         /// The rule it broke, e.g. `must be at least 1`.
         rule: &'static str,

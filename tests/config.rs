@@ -98,6 +98,27 @@ fn a_valid_configuration_outside_a_runtime_is_a_typed_error_not_a_panic() {
 }
 
 #[tokio::test]
+async fn a_second_recovery_for_one_error_kind_is_a_build_error() {
+    let recovery = |_: bursar::health::ErrorReport| async { true };
+    let builder = || Governor::builder().health(bursar::health::HealthConfig::disabled());
+    let twice = builder()
+        .on_error("webdriver", recovery)
+        .on_error("database", recovery)
+        .on_error("webdriver", recovery);
+    let error = twice.build().unwrap_err();
+    let value = "\"webdriver\"".to_owned();
+    assert_eq!(
+        error,
+        BuildError::Invalid { field: "on_error", rule: "must be called once per error kind", value }
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration: `on_error` must be called once per error kind (got \"webdriver\")"
+    );
+    assert!(builder().on_error("webdriver", recovery).on_error("database", recovery).build().is_ok());
+}
+
+#[tokio::test]
 async fn a_builder_can_start_from_a_config() {
     let mut config = GovernorConfig::default();
     config.workers.max_workers = 3;
