@@ -33,8 +33,10 @@ use std::time::Duration;
 pub enum Error<E> {
     /// The governor turned the call away before the operation ran.
     Rejected(Rejection),
-    /// The operation ran longer than its limit (the max task duration) and was cancelled:
-    /// its future was dropped.
+    /// The operation ran longer than its limit and was cancelled: its future was dropped. The
+    /// limit is the max task duration (counted in
+    /// [`WorkerStatus::timed_out`](crate::WorkerStatus::timed_out)) or the last attempt's
+    /// timeout (counted in [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts)).
     Timeout {
         /// The limit that was exceeded.
         after: Duration,

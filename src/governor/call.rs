@@ -113,7 +113,8 @@ where
     }
 
     /// Each attempt may run at most `timeout`; one that runs longer is cancelled and, if
-    /// attempts remain, retried. The last one is reported as [`Error::Timeout`].
+    /// attempts remain, retried. The last one is reported as [`Error::Timeout`] and counted in
+    /// [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.plan.attempt_timeout = Some(timeout);
         self
