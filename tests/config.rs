@@ -92,6 +92,51 @@ fn every_invalid_value_names_its_field_and_rule() {
     }
 }
 
+type SetLimit = fn(&mut GovernorConfig, Duration);
+
+/// Every time limit `validate()` and `build()` check, with its field's name.
+const TIME_LIMITS: [(&str, SetLimit); 14] = [
+    ("workers.queue_timeout", |c, d| c.workers.queue_timeout = Some(d)),
+    ("workers.max_task_duration", |c, d| c.workers.max_task_duration = d),
+    ("retry.deadline", |c, d| c.retry.deadline = Some(d)),
+    ("health.interval", |c, d| c.health.interval = d),
+    ("health.dwell", |c, d| c.health.dwell = Some(d)),
+    ("health.error_window", |c, d| c.health.error_window = d),
+    ("health.recovery_cooldown", |c, d| c.health.recovery_cooldown = d),
+    ("pool.checkout_timeout", |c, d| c.pool.checkout_timeout = d),
+    ("pool.idle_timeout", |c, d| c.pool.idle_timeout = d),
+    ("pool.max_lifetime", |c, d| c.pool.max_lifetime = d),
+    ("pool.reap_interval", |c, d| c.pool.reap_interval = d),
+    ("pool.leak_threshold", |c, d| c.pool.leak_threshold = d),
+    ("breaker.open_wait", |c, d| c.breaker.open_wait = d),
+    ("breaker.max_open_wait", |c, d| c.breaker.max_open_wait = d),
+];
+
+#[test]
+fn every_time_limit_under_1_ms_names_its_field_and_the_timer_rule() {
+    for (field, set) in TIME_LIMITS {
+        let mut config = GovernorConfig::default();
+        set(&mut config, Duration::from_micros(999));
+        let rule = "must be at least 1 ms, tokio's timer resolution";
+        let expected = BuildError::Invalid { field, rule, value: "999µs".to_owned() };
+        assert_eq!(config.validate(), Err(expected.clone()), "{field}");
+        assert_eq!(GovernorBuilder::from_config(config).build().unwrap_err(), expected);
+    }
+}
+
+#[test]
+fn time_limits_of_1_ms_sub_ms_backoff_delays_and_a_sub_ms_slow_call_are_valid() {
+    let mut config = GovernorConfig::default();
+    for (_, set) in TIME_LIMITS {
+        set(&mut config, Duration::from_millis(1));
+    }
+    (config.retry.initial_delay, config.retry.max_delay) =
+        (Duration::from_micros(1), Duration::from_micros(999));
+    // A threshold calls are measured against, not a timer.
+    config.breaker.slow_call = Some(bursar::breaker::SlowCall::new(Duration::from_micros(500)));
+    assert_eq!(config.validate(), Ok(()));
+}
+
 #[test]
 fn a_valid_configuration_outside_a_runtime_is_a_typed_error_not_a_panic() {
     assert_eq!(Governor::builder().build().unwrap_err(), BuildError::NoRuntime);

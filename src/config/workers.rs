@@ -31,11 +31,13 @@ pub struct WorkerConfig {
     pub queue_limit: usize,
     /// A call that waits longer than this for a worker is rejected with
     /// [`Rejection::QueueTimeout`](crate::Rejection::QueueTimeout). `None`: wait as long as it takes.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "duration_text::optional"))]
     pub queue_timeout: Option<Duration>,
     /// Work running longer than this is cancelled and fails with
     /// [`Error::Timeout`](crate::Error::Timeout). Measured from the moment the work first gets
     /// a worker; it covers every attempt, backoff sleep and wait between attempts after that.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "duration_text::required"))]
     pub max_task_duration: Duration,
     /// At most this many [`spawn_blocking`](crate::Governor::spawn_blocking) closures run at

@@ -119,12 +119,14 @@ impl GovernorBuilder {
     }
 
     /// A call that waits longer than this for a worker is rejected. Default: no limit.
+    /// At least 1 ms, tokio's timer resolution.
     pub fn queue_timeout(mut self, queue_timeout: Duration) -> Self {
         self.config.workers.queue_timeout = Some(queue_timeout);
         self
     }
 
-    /// Work running longer than this is cancelled. Default 1800 s.
+    /// Work running longer than this is cancelled. Default 1800 s. At least 1 ms, tokio's
+    /// timer resolution.
     pub fn max_task_duration(mut self, max_task_duration: Duration) -> Self {
         self.config.workers.max_task_duration = max_task_duration;
         self
@@ -201,7 +203,7 @@ impl GovernorBuilder {
     /// # Errors
     ///
     /// - [`BuildError::Invalid`] naming the first field that breaks a rule (zero workers,
-    ///   zero queue, zero or over-long durations, …), or `on_error` given a second recovery
+    ///   zero queue, time limits under 1 ms or over 365 days, …), or `on_error` given a second recovery
     ///   for one error kind.
     /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime.
     pub fn build(self) -> Result<Governor, BuildError> {
