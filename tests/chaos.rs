@@ -147,3 +147,12 @@ fn bad_rates_are_errors_naming_the_field() {
         "chaos.rates"
     );
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_config_reads_from_a_map_only() {
+    let config: ChaosConfig = serde_json::from_str(r#"{"fail_rate": 0.25}"#).unwrap();
+    assert_eq!(config, ChaosConfig { fail_rate: 0.25, ..ChaosConfig::default() });
+    let error = serde_json::from_str::<ChaosConfig>("[]").unwrap_err().to_string();
+    assert_eq!(error, "invalid type: sequence, expected struct ChaosConfig at line 1 column 2");
+}

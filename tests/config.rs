@@ -187,6 +187,39 @@ mod serde_format {
         assert_eq!(back, config);
     }
 
+    /// The message serde_json gives, without the position it appends.
+    fn json_error(json: &str) -> String {
+        let error = serde_json::from_str::<GovernorConfig>(json).unwrap_err().to_string();
+        error.split(" at line ").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn only_a_map_reads_as_a_configuration_at_every_level() {
+        assert_eq!(serde_json::from_str::<GovernorConfig>("{}").unwrap(), GovernorConfig::default());
+        assert_eq!(json_error("5"), "invalid type: integer `5`, expected struct GovernorConfig");
+        for (json, section) in [
+            ("[]", "GovernorConfig"),
+            ("[{}, {}]", "GovernorConfig"),
+            (r#"{"workers": []}"#, "WorkerConfig"),
+            (r#"{"retry": []}"#, "RetryConfig"),
+            (r#"{"retry": {"budget": []}}"#, "BudgetConfig"),
+            (r#"{"health": [true]}"#, "HealthConfig"),
+            (r#"{"health": {"cpu_percent": [80, 95]}}"#, "Thresholds"),
+            (r#"{"ports": []}"#, "PortsConfig"),
+            (r#"{"ports": {"ranges": [["vnc", 5900, 5999]]}}"#, "PortRange"),
+            (r#"{"breaker": []}"#, "BreakerConfig"),
+            (r#"{"breaker": {"failure_rate": []}}"#, "FailureRate"),
+            (r#"{"breaker": {"slow_call": []}}"#, "SlowCall"),
+            (r#"{"pool": []}"#, "PoolConfig"),
+        ] {
+            assert_eq!(
+                json_error(json),
+                format!("invalid type: sequence, expected struct {section}"),
+                "{json}"
+            );
+        }
+    }
+
     #[test]
     fn missing_fields_take_their_defaults_and_numbers_are_seconds() {
         let config: GovernorConfig =

@@ -51,7 +51,7 @@ const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct BreakerConfig {
     /// Opens the breaker after this many failures in a row (1 to 1000).
@@ -151,6 +151,9 @@ pub(super) fn duration(field: &'static str, value: Duration) -> Result<(), Build
 pub(super) fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
     BuildError::Invalid { field, rule, value: value.to_string() }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(BreakerConfig);
 
 #[cfg(test)]
 mod tests {

@@ -27,7 +27,7 @@ use crate::retry::{ExponentialBackoff, Jitter, RetryBudget};
 /// | `budget` | on: retries ≤ 20 % of the calls of the last 10 s, plus 10 per second |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct RetryConfig {
     /// Attempts per call, the first included (1 to 1000; 1 turns retrying off).
@@ -83,7 +83,7 @@ impl Default for RetryConfig {
 /// | `retry_ratio` | 0.2 |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct BudgetConfig {
     /// Whether the budget applies at all.
@@ -154,3 +154,6 @@ impl BudgetConfig {
         RetryBudget::new(self.ttl, self.min_per_sec, self.retry_ratio).map(Some)
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(RetryConfig, BudgetConfig);

@@ -21,7 +21,7 @@ use crate::BuildError;
 /// | `blocking_queue_limit` | 1000 |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct WorkerConfig {
     /// At most this many governed operations run at once (at least 1).
@@ -77,3 +77,6 @@ impl WorkerConfig {
         rules::count("workers.blocking_queue_limit", self.blocking_queue_limit)
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(WorkerConfig);

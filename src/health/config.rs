@@ -26,7 +26,7 @@ use crate::config::check_duration;
 /// | `recovery_cooldown` | 10 s |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct HealthConfig {
     /// Whether the monitor runs at all (when off the level stays `unknown` and nothing is gated).
@@ -146,3 +146,6 @@ fn ratio(field: &'static str, value: f64) -> Result<(), BuildError> {
 fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Debug) -> BuildError {
     BuildError::Invalid { field, rule, value: format!("{value:?}") }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(HealthConfig);

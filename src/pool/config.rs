@@ -39,7 +39,7 @@ use crate::config::{check_count, check_duration};
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct PoolConfig {
     /// The most connections that exist at once, over every key: idle, leased, being created
@@ -125,3 +125,6 @@ impl PoolConfig {
 fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
     BuildError::Invalid { field, rule, value: value.to_string() }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(PoolConfig);
