@@ -6,8 +6,12 @@
 
 #[cfg(feature = "serde")]
 pub(crate) mod duration_text;
+#[cfg(feature = "toml")]
+mod env;
 #[cfg(feature = "serde")]
 pub(crate) mod map_only;
+#[cfg(feature = "toml")]
+mod overlay;
 mod retry;
 mod rules;
 #[cfg(feature = "toml")]

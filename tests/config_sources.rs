@@ -70,3 +70,56 @@ fn a_bad_environment_variable_is_named() {
         assert!(message.contains(expected), "{var}: {message}");
     }
 }
+
+/// A valid configuration whose integers do not fit TOML's `i64`.
+fn with_huge_integers() -> GovernorConfig {
+    let mut config = GovernorConfig::default();
+    config.retry.seed = Some(u64::MAX);
+    config.breaker.max_keys = usize::MAX;
+    config.health.error_min_calls = u64::MAX;
+    config
+}
+
+#[test]
+fn integers_past_i64_max_go_through_unchanged_when_no_variable_is_set() {
+    let none: [(&str, &str); 0] = [];
+    assert_eq!(with_huge_integers().with_vars("BURSAR", none).unwrap(), with_huge_integers());
+    let others = [("OTHER_MAX_WORKERS", "3"), ("BURSARX_MAX_WORKERS", "4")];
+    assert_eq!(with_huge_integers().with_vars("BURSAR", others).unwrap(), with_huge_integers());
+}
+
+#[test]
+fn integers_past_i64_max_survive_a_variable_set_for_another_key() {
+    let config = with_huge_integers().with_vars("BURSAR", [("BURSAR_MAX_WORKERS", "24")]).unwrap();
+    let mut expected = with_huge_integers();
+    expected.workers.max_workers = 24;
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn a_variable_may_set_an_integer_past_i64_max() {
+    let vars = [("BURSAR_SEED", "18446744073709551615"), ("BURSAR_ERROR_MIN_CALLS", "9223372036854775808")];
+    let config = GovernorConfig::default().with_vars("BURSAR", vars).unwrap();
+    assert_eq!((config.retry.seed, config.health.error_min_calls), (Some(u64::MAX), 1 << 63));
+}
+
+#[test]
+fn an_invalid_variable_beside_integers_past_i64_max_names_its_key() {
+    let vars = [("BURSAR_MAX_ATTEMPTS", "18446744073709551615")];
+    let error = with_huge_integers().with_vars("BURSAR", vars).unwrap_err();
+    let ConfigError::Env { var, message } = &error else { panic!("{error:?}") };
+    assert_eq!(var, "BURSAR_MAX_ATTEMPTS");
+    assert_eq!(message, "invalid value: integer `18446744073709551615`, expected u32 (retry.max_attempts)");
+}
+
+#[test]
+fn a_number_that_is_not_finite_is_named_by_its_key() {
+    let mut config = GovernorConfig::default();
+    config.retry.multiplier = f64::NAN;
+    let error = config.with_vars("BURSAR", [("BURSAR_MAX_WORKERS", "3")]).unwrap_err();
+    assert!(matches!(&error, ConfigError::NotFinite { key } if key == "retry.multiplier"), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "cannot overlay the environment: `retry.multiplier` is not a finite number"
+    );
+}
