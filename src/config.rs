@@ -6,12 +6,20 @@
 
 #[cfg(feature = "serde")]
 pub(crate) mod duration_text;
+#[cfg(feature = "toml")]
+mod env;
+#[cfg(feature = "serde")]
+pub(crate) mod map_only;
+#[cfg(feature = "toml")]
+mod overlay;
 mod retry;
 mod rules;
 #[cfg(feature = "toml")]
 mod sources;
 mod workers;
 
+#[cfg(feature = "serde")]
+pub(crate) use map_only::map_only;
 pub use retry::{BudgetConfig, RetryConfig};
 pub(crate) use rules::{count as check_count, duration as check_duration};
 #[cfg(feature = "toml")]
@@ -37,7 +45,7 @@ use crate::BuildError;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct GovernorConfig {
     /// The bounded worker pool.
@@ -70,3 +78,6 @@ impl GovernorConfig {
         self.pool.validate()
     }
 }
+
+#[cfg(feature = "serde")]
+map_only!(GovernorConfig);

@@ -33,8 +33,10 @@ use std::time::Duration;
 pub enum Error<E> {
     /// The governor turned the call away before the operation ran.
     Rejected(Rejection),
-    /// The operation ran longer than its limit (the max task duration) and was cancelled:
-    /// its future was dropped.
+    /// The operation ran longer than its limit and was cancelled: its future was dropped. The
+    /// limit is the max task duration (counted in
+    /// [`WorkerStatus::timed_out`](crate::WorkerStatus::timed_out)) or the last attempt's
+    /// timeout (counted in [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts)).
     Timeout {
         /// The limit that was exceeded.
         after: Duration,
@@ -168,7 +170,8 @@ pub enum BuildError {
     /// `field` has a value that breaks `rule`.
     #[error("invalid configuration: `{field}` {rule} (got {value})")]
     Invalid {
-        /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`.
+        /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`,
+        /// or the builder method at fault, e.g. `on_error`.
         field: &'static str,
         /// The rule it broke, e.g. `must be at least 1`.
         rule: &'static str,

@@ -126,7 +126,8 @@ async fn every_governed_call_under_chaos_is_accounted_for() {
     assert_eq!(outcomes.iter().sum::<u64>(), 1_000);
     assert_eq!(status.completed, outcomes[0]);
     assert_eq!(status.failed, outcomes[1] + outcomes[2] + outcomes[3]);
-    assert_eq!((status.timed_out, status.panicked), (outcomes[2], outcomes[3]));
+    assert_eq!((status.attempt_timeouts, status.panicked), (outcomes[2], outcomes[3]));
+    assert_eq!(status.timed_out, 0, "every timeout is an attempt's: no call ran 30 minutes");
     assert_eq!(status.panicked, stats.panicked, "every injected panic ended its call");
     assert_eq!(stats.calls, 1_000 + status.retries, "one fault drawn per attempt");
     assert_eq!((status.active, status.queued, status.in_flight), (0, 0, 0));
@@ -145,4 +146,13 @@ fn bad_rates_are_errors_naming_the_field() {
         field(ChaosConfig { fail_rate: 0.6, late_rate: 0.6, ..ChaosConfig::default() }),
         "chaos.rates"
     );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_config_reads_from_a_map_only() {
+    let config: ChaosConfig = serde_json::from_str(r#"{"fail_rate": 0.25}"#).unwrap();
+    assert_eq!(config, ChaosConfig { fail_rate: 0.25, ..ChaosConfig::default() });
+    let error = serde_json::from_str::<ChaosConfig>("[]").unwrap_err().to_string();
+    assert_eq!(error, "invalid type: sequence, expected struct ChaosConfig at line 1 column 2");
 }

@@ -92,9 +92,75 @@ fn every_invalid_value_names_its_field_and_rule() {
     }
 }
 
+type SetLimit = fn(&mut GovernorConfig, Duration);
+
+/// Every time limit `validate()` and `build()` check, with its field's name.
+const TIME_LIMITS: [(&str, SetLimit); 14] = [
+    ("workers.queue_timeout", |c, d| c.workers.queue_timeout = Some(d)),
+    ("workers.max_task_duration", |c, d| c.workers.max_task_duration = d),
+    ("retry.deadline", |c, d| c.retry.deadline = Some(d)),
+    ("health.interval", |c, d| c.health.interval = d),
+    ("health.dwell", |c, d| c.health.dwell = Some(d)),
+    ("health.error_window", |c, d| c.health.error_window = d),
+    ("health.recovery_cooldown", |c, d| c.health.recovery_cooldown = d),
+    ("pool.checkout_timeout", |c, d| c.pool.checkout_timeout = d),
+    ("pool.idle_timeout", |c, d| c.pool.idle_timeout = d),
+    ("pool.max_lifetime", |c, d| c.pool.max_lifetime = d),
+    ("pool.reap_interval", |c, d| c.pool.reap_interval = d),
+    ("pool.leak_threshold", |c, d| c.pool.leak_threshold = d),
+    ("breaker.open_wait", |c, d| c.breaker.open_wait = d),
+    ("breaker.max_open_wait", |c, d| c.breaker.max_open_wait = d),
+];
+
+#[test]
+fn every_time_limit_under_1_ms_names_its_field_and_the_timer_rule() {
+    for (field, set) in TIME_LIMITS {
+        let mut config = GovernorConfig::default();
+        set(&mut config, Duration::from_micros(999));
+        let rule = "must be at least 1 ms, tokio's timer resolution";
+        let expected = BuildError::Invalid { field, rule, value: "999µs".to_owned() };
+        assert_eq!(config.validate(), Err(expected.clone()), "{field}");
+        assert_eq!(GovernorBuilder::from_config(config).build().unwrap_err(), expected);
+    }
+}
+
+#[test]
+fn time_limits_of_1_ms_sub_ms_backoff_delays_and_a_sub_ms_slow_call_are_valid() {
+    let mut config = GovernorConfig::default();
+    for (_, set) in TIME_LIMITS {
+        set(&mut config, Duration::from_millis(1));
+    }
+    (config.retry.initial_delay, config.retry.max_delay) =
+        (Duration::from_micros(1), Duration::from_micros(999));
+    // A threshold calls are measured against, not a timer.
+    config.breaker.slow_call = Some(bursar::breaker::SlowCall::new(Duration::from_micros(500)));
+    assert_eq!(config.validate(), Ok(()));
+}
+
 #[test]
 fn a_valid_configuration_outside_a_runtime_is_a_typed_error_not_a_panic() {
     assert_eq!(Governor::builder().build().unwrap_err(), BuildError::NoRuntime);
+}
+
+#[tokio::test]
+async fn a_second_recovery_for_one_error_kind_is_a_build_error() {
+    let recovery = |_: bursar::health::ErrorReport| async { true };
+    let builder = || Governor::builder().health(bursar::health::HealthConfig::disabled());
+    let twice = builder()
+        .on_error("webdriver", recovery)
+        .on_error("database", recovery)
+        .on_error("webdriver", recovery);
+    let error = twice.build().unwrap_err();
+    let value = "\"webdriver\"".to_owned();
+    assert_eq!(
+        error,
+        BuildError::Invalid { field: "on_error", rule: "must be called once per error kind", value }
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration: `on_error` must be called once per error kind (got \"webdriver\")"
+    );
+    assert!(builder().on_error("webdriver", recovery).on_error("database", recovery).build().is_ok());
 }
 
 #[tokio::test]
@@ -119,6 +185,39 @@ mod serde_format {
         assert_eq!(json["workers"]["queue_timeout"], "250ms");
         let back: GovernorConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, config);
+    }
+
+    /// The message serde_json gives, without the position it appends.
+    fn json_error(json: &str) -> String {
+        let error = serde_json::from_str::<GovernorConfig>(json).unwrap_err().to_string();
+        error.split(" at line ").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn only_a_map_reads_as_a_configuration_at_every_level() {
+        assert_eq!(serde_json::from_str::<GovernorConfig>("{}").unwrap(), GovernorConfig::default());
+        assert_eq!(json_error("5"), "invalid type: integer `5`, expected struct GovernorConfig");
+        for (json, section) in [
+            ("[]", "GovernorConfig"),
+            ("[{}, {}]", "GovernorConfig"),
+            (r#"{"workers": []}"#, "WorkerConfig"),
+            (r#"{"retry": []}"#, "RetryConfig"),
+            (r#"{"retry": {"budget": []}}"#, "BudgetConfig"),
+            (r#"{"health": [true]}"#, "HealthConfig"),
+            (r#"{"health": {"cpu_percent": [80, 95]}}"#, "Thresholds"),
+            (r#"{"ports": []}"#, "PortsConfig"),
+            (r#"{"ports": {"ranges": [["vnc", 5900, 5999]]}}"#, "PortRange"),
+            (r#"{"breaker": []}"#, "BreakerConfig"),
+            (r#"{"breaker": {"failure_rate": []}}"#, "FailureRate"),
+            (r#"{"breaker": {"slow_call": []}}"#, "SlowCall"),
+            (r#"{"pool": []}"#, "PoolConfig"),
+        ] {
+            assert_eq!(
+                json_error(json),
+                format!("invalid type: sequence, expected struct {section}"),
+                "{json}"
+            );
+        }
     }
 
     #[test]
@@ -151,77 +250,5 @@ mod serde_format {
         let config: GovernorConfig = serde_json::from_str(r#"{"workers": {"max_workers": 0}}"#).unwrap();
         let error = GovernorBuilder::from_config(config).build().unwrap_err();
         assert_eq!(error.field(), Some("workers.max_workers"));
-    }
-}
-
-#[cfg(feature = "toml")]
-mod files_and_environment {
-    use super::*;
-    use bursar::ConfigError;
-
-    #[test]
-    fn the_documented_example_file_is_exactly_the_defaults() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bursar.toml");
-        let config = GovernorConfig::from_toml_file(path).unwrap();
-        assert_eq!(config, GovernorConfig::default());
-    }
-
-    #[test]
-    fn a_bad_key_or_value_in_toml_names_the_key() {
-        let typo = GovernorConfig::from_toml("[workers]\nmax_wrokers = 3").unwrap_err().to_string();
-        assert!(typo.contains("max_wrokers"), "{typo}");
-        let wrong = GovernorConfig::from_toml("[retry]\nmax_attempts = \"many\"").unwrap_err().to_string();
-        assert!(wrong.contains("max_attempts") && wrong.contains("line 2"), "{wrong}");
-        let missing = GovernorConfig::from_toml_file("/nonexistent/bursar.toml").unwrap_err();
-        assert!(matches!(missing, ConfigError::Read { .. }));
-    }
-
-    #[test]
-    fn environment_variables_override_by_long_or_unique_short_name() {
-        let vars = [
-            ("BURSAR_MAX_WORKERS", "24"),
-            ("BURSAR_RETRY__BUDGET__TTL", "20s"),
-            ("BURSAR_HEALTH__ENABLED", "false"),
-            ("BURSAR_JITTER", "full"),
-            ("OTHER_MAX_WORKERS", "99"),
-        ];
-        let config = GovernorConfig::default().with_vars("BURSAR", vars).unwrap();
-        assert_eq!(config.workers.max_workers, 24);
-        assert_eq!(config.retry.budget.ttl, Duration::from_secs(20));
-        assert!(!config.health.enabled);
-        assert_eq!(config.retry.jitter, bursar::retry::Jitter::Full);
-    }
-
-    #[test]
-    fn keys_unset_by_default_are_found_by_their_short_name_too() {
-        let vars = [
-            ("BURSAR_QUEUE_TIMEOUT", "30s"),
-            ("BURSAR_DEADLINE", "2m"),
-            ("BURSAR_SEED", "42"),
-            ("BURSAR_DWELL", "45s"),
-        ];
-        let config = GovernorConfig::default().with_vars("BURSAR", vars).unwrap();
-        assert_eq!(config.workers.queue_timeout, Some(Duration::from_secs(30)));
-        assert_eq!(config.retry.deadline, Some(Duration::from_secs(120)));
-        assert_eq!(config.retry.seed, Some(42));
-        assert_eq!(config.health.dwell, Some(Duration::from_secs(45)));
-        let rate = GovernorConfig::default()
-            .with_vars("BURSAR", [("BURSAR_BREAKER__FAILURE_RATE__THRESHOLD", "0.5")]);
-        assert_eq!(rate.unwrap().breaker.failure_rate.map(|rate| rate.threshold), Some(0.5));
-    }
-
-    #[test]
-    fn a_bad_environment_variable_is_named() {
-        let cases = [
-            ("BURSAR_MAX_WROKERS", "3", "no configuration key is called `max_wrokers`"),
-            ("BURSAR_ENABLED", "true", "ambiguous"),
-            ("BURSAR_MAX_WORKERS", "ten", "max_workers"),
-        ];
-        for (var, value, expected) in cases {
-            let error = GovernorConfig::default().with_vars("BURSAR", [(var, value)]).unwrap_err();
-            let ConfigError::Env { var: named, message } = &error else { panic!("{error:?}") };
-            assert_eq!(named, var);
-            assert!(message.contains(expected), "{var}: {message}");
-        }
     }
 }

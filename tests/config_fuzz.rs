@@ -139,6 +139,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
+    fn the_environment_overlay_keeps_every_key_it_does_not_set(config in config_json(), workers in 1usize..64) {
+        // Huge integers included (`any::<u64>()`), which TOML's i64 could not carry.
+        let Ok(config) = serde_json::from_value::<GovernorConfig>(config) else { return Ok(()) };
+        let none: [(&str, &str); 0] = [];
+        prop_assert_eq!(config.clone().with_vars("FUZZ", none).unwrap(), config.clone());
+        let var = [("FUZZ_WORKERS__MAX_WORKERS", workers.to_string())];
+        let mut expected = config.clone();
+        expected.workers.max_workers = workers;
+        prop_assert_eq!(config.with_vars("FUZZ", var).unwrap(), expected);
+    }
+
+    #[test]
     fn malformed_toml_is_an_error_never_a_panic(text in "[\\[\\]a-z_=\"0-9.\n ]{0,120}") {
         if let Ok(config) = GovernorConfig::from_toml(&text) {
             exercise(|| GovernorBuilder::from_config(config).build())?;

@@ -166,6 +166,25 @@ async fn work_past_the_max_task_duration_is_cancelled_exactly_then() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cut_off_counts_as_timed_out_and_an_attempt_timeout_apart() {
+    let secs = Duration::from_secs;
+    let hang = || async {
+        sleep_secs(60).await;
+        Ok::<_, Io>(())
+    };
+    let gov = support::builder().max_task_duration(secs(10)).max_attempts(1).build().unwrap();
+    let cut_off = gov.run(hang).await;
+    assert!(matches!(cut_off, Err(Error::Timeout { after }) if after == secs(10)));
+    let status = gov.status().workers;
+    assert_eq!((status.failed, status.timed_out, status.attempt_timeouts), (1, 1, 0));
+
+    let attempt = gov.call(hang).timeout(secs(3)).await;
+    assert!(matches!(attempt, Err(Error::Timeout { after }) if after == secs(3)));
+    let status = gov.status().workers;
+    assert_eq!((status.failed, status.timed_out, status.attempt_timeouts, status.retries), (2, 1, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn work_that_finishes_at_once_is_never_timed_out() {
     let gov = support::builder().max_task_duration(Duration::from_millis(1)).build().unwrap();
     for _ in 0..3 {

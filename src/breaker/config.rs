@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::trip_rules::{FailureRate, SlowCall};
 use crate::BuildError;
+use crate::config::check_duration;
 
 /// The longest duration a setting may have: far beyond any sane wait, yet short enough that
 /// adding it to "now" can never overflow a clock.
@@ -50,7 +51,7 @@ const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct BreakerConfig {
     /// Opens the breaker after this many failures in a row (1 to 1000).
@@ -60,11 +61,12 @@ pub struct BreakerConfig {
     /// Counts successes slower than this as failures.
     pub slow_call: Option<SlowCall>,
     /// How long the breaker stays open before its first probe.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub open_wait: Duration,
     /// Each failed probe multiplies the wait by this (a finite number from 1 to 1000).
     pub open_wait_multiplier: f64,
-    /// No wait is longer than this (at least `open_wait`).
+    /// No wait is longer than this (at least `open_wait`). At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub max_open_wait: Duration,
     /// At most this many probes run at once while half-open (1 to 1000).
@@ -107,13 +109,13 @@ impl BreakerConfig {
         if let Some(slow) = &self.slow_call {
             duration("breaker.slow_call.threshold", slow.threshold)?;
         }
-        duration("breaker.open_wait", self.open_wait)?;
+        check_duration("breaker.open_wait", self.open_wait)?;
         let multiplier = self.open_wait_multiplier;
         if !(multiplier.is_finite() && (1.0..=1000.0).contains(&multiplier)) {
             let rule = "must be a finite number from 1 to 1000";
             return Err(invalid("breaker.open_wait_multiplier", rule, multiplier));
         }
-        duration("breaker.max_open_wait", self.max_open_wait)?;
+        check_duration("breaker.max_open_wait", self.max_open_wait)?;
         if self.max_open_wait < self.open_wait {
             let value = format_args!("{:?}", self.max_open_wait);
             return Err(invalid("breaker.max_open_wait", "must be at least `breaker.open_wait`", value));
@@ -135,7 +137,7 @@ pub(super) fn count(field: &'static str, value: u32) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// A wait or threshold: longer than zero, at most 365 days.
+/// A threshold calls are measured against (not a timer): longer than zero, at most 365 days.
 pub(super) fn duration(field: &'static str, value: Duration) -> Result<(), BuildError> {
     if value.is_zero() {
         return Err(invalid(field, "must be longer than zero", format_args!("{value:?}")));
@@ -149,6 +151,9 @@ pub(super) fn duration(field: &'static str, value: Duration) -> Result<(), Build
 pub(super) fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
     BuildError::Invalid { field, rule, value: value.to_string() }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(BreakerConfig);
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ const WINDOW_TIME: std::ops::RangeInclusive<Duration> = Duration::from_secs(1)..
 /// | `min_calls` | 20 |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct FailureRate {
     /// The share of failed calls that opens the breaker (above 0, at most 1).
@@ -78,7 +78,7 @@ impl Default for RateWindow {
 /// | `threshold` | 60 s |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct SlowCall {
     /// Calls taking longer than this are slow.
@@ -126,3 +126,6 @@ impl FailureRate {
         }
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(FailureRate, SlowCall);

@@ -18,7 +18,8 @@ use crate::BuildError;
 /// | `panic_rate` | 0 — the call panics |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
+
 pub struct ChaosConfig {
     /// The seed of the fault sequence: the same seed gives the same faults in the same order.
     pub seed: u64,
@@ -82,3 +83,6 @@ impl ChaosConfig {
         Ok(())
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(ChaosConfig);

@@ -27,12 +27,13 @@ use crate::retry::{ExponentialBackoff, Jitter, RetryBudget};
 /// | `budget` | on: retries ≤ 20 % of the calls of the last 10 s, plus 10 per second |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct RetryConfig {
     /// Attempts per call, the first included (1 to 1000; 1 turns retrying off).
     pub max_attempts: u32,
     /// The delay before the first retry.
+    /// Longer than zero; one below 1 ms sleeps 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "duration_text::required"))]
     pub initial_delay: Duration,
     /// Each delay is the previous one times this (a finite number, at least 1).
@@ -46,6 +47,7 @@ pub struct RetryConfig {
     /// own sequence, derived from this seed and the order in which calls first fail.
     pub seed: Option<u64>,
     /// No retry starts that would end after this long since the call began.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "duration_text::optional"))]
     pub deadline: Option<Duration>,
     /// The retry budget shared by every call of the governor.
@@ -81,7 +83,7 @@ impl Default for RetryConfig {
 /// | `retry_ratio` | 0.2 |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct BudgetConfig {
     /// Whether the budget applies at all.
@@ -135,7 +137,7 @@ impl RetryConfig {
             });
         }
         self.backoff().validate()?;
-        rules::duration("retry.max_delay", self.max_delay)?;
+        rules::delay("retry.max_delay", self.max_delay)?;
         if let Some(deadline) = self.deadline {
             rules::duration("retry.deadline", deadline)?;
         }
@@ -152,3 +154,6 @@ impl BudgetConfig {
         RetryBudget::new(self.ttl, self.min_per_sec, self.retry_ratio).map(Some)
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(RetryConfig, BudgetConfig);

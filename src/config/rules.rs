@@ -23,11 +23,28 @@ pub(crate) fn count(field: &'static str, value: usize) -> Result<(), BuildError>
     Ok(())
 }
 
-/// A time limit: longer than zero, at most [`MAX_DURATION`] (365 days).
+/// The shortest time limit: tokio's timer fires on whole milliseconds, so a shorter limit
+/// would silently act as 1 ms; `build()` says so instead.
+pub(crate) const MIN_DURATION: Duration = Duration::from_millis(1);
+
+/// A time limit: at least [`MIN_DURATION`] (1 ms), at most [`MAX_DURATION`] (365 days).
 pub(crate) fn duration(field: &'static str, value: Duration) -> Result<(), BuildError> {
     if value.is_zero() {
         return Err(invalid(field, "must be longer than zero", format_args!("{value:?}")));
     }
+    if value < MIN_DURATION {
+        return Err(invalid(
+            field,
+            "must be at least 1 ms, tokio's timer resolution",
+            format_args!("{value:?}"),
+        ));
+    }
+    delay(field, value)
+}
+
+/// A delay, which may be shorter than a timer tick (it then sleeps one tick): at most
+/// [`MAX_DURATION`] (365 days).
+pub(crate) fn delay(field: &'static str, value: Duration) -> Result<(), BuildError> {
     if value > MAX_DURATION {
         return Err(invalid(field, "must be at most 365 days", format_args!("{value:?}")));
     }

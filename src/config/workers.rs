@@ -21,7 +21,7 @@ use crate::BuildError;
 /// | `blocking_queue_limit` | 1000 |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct WorkerConfig {
     /// At most this many governed operations run at once (at least 1).
@@ -31,11 +31,13 @@ pub struct WorkerConfig {
     pub queue_limit: usize,
     /// A call that waits longer than this for a worker is rejected with
     /// [`Rejection::QueueTimeout`](crate::Rejection::QueueTimeout). `None`: wait as long as it takes.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "duration_text::optional"))]
     pub queue_timeout: Option<Duration>,
     /// Work running longer than this is cancelled and fails with
     /// [`Error::Timeout`](crate::Error::Timeout). Measured from the moment the work first gets
     /// a worker; it covers every attempt, backoff sleep and wait between attempts after that.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "duration_text::required"))]
     pub max_task_duration: Duration,
     /// At most this many [`spawn_blocking`](crate::Governor::spawn_blocking) closures run at
@@ -75,3 +77,6 @@ impl WorkerConfig {
         rules::count("workers.blocking_queue_limit", self.blocking_queue_limit)
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(WorkerConfig);

@@ -83,12 +83,15 @@ impl GovernorBuilder {
     /// A recovery for reported errors of `kind`: it runs (at most once per recovery
     /// cooldown) when a recoverable error of that kind is reported, and returns whether it
     /// recovered. Recoveries that return `true` count in `total_recoveries`.
+    ///
+    /// Each kind takes one recovery: a second call for the same kind makes
+    /// [`build`](Self::build) fail with [`BuildError::Invalid`] naming `on_error` and the kind.
     pub fn on_error<F, Fut>(mut self, kind: impl Into<String>, recovery: F) -> Self
     where
         F: Fn(ErrorReport) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = bool> + Send + 'static,
     {
-        self.hooks.recoveries.insert(kind.into(), boxed_recovery(recovery));
+        self.hooks.add_recovery(kind.into(), boxed_recovery(recovery));
         self
     }
 
@@ -116,12 +119,14 @@ impl GovernorBuilder {
     }
 
     /// A call that waits longer than this for a worker is rejected. Default: no limit.
+    /// At least 1 ms, tokio's timer resolution.
     pub fn queue_timeout(mut self, queue_timeout: Duration) -> Self {
         self.config.workers.queue_timeout = Some(queue_timeout);
         self
     }
 
-    /// Work running longer than this is cancelled. Default 1800 s.
+    /// Work running longer than this is cancelled. Default 1800 s. At least 1 ms, tokio's
+    /// timer resolution.
     pub fn max_task_duration(mut self, max_task_duration: Duration) -> Self {
         self.config.workers.max_task_duration = max_task_duration;
         self
@@ -198,10 +203,12 @@ impl GovernorBuilder {
     /// # Errors
     ///
     /// - [`BuildError::Invalid`] naming the first field that breaks a rule (zero workers,
-    ///   zero queue, zero or over-long durations, …).
+    ///   zero queue, time limits under 1 ms or over 365 days, …), or `on_error` given a second recovery
+    ///   for one error kind.
     /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime.
     pub fn build(self) -> Result<Governor, BuildError> {
         self.config.validate()?;
+        self.hooks.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         tracing::debug!(target: "bursar", config = ?self.config, hooks = ?self.hooks, "governor built");
         let GovernorBuilder { config, hooks, transitions } = self;

@@ -67,8 +67,13 @@ pub struct WorkerStatus {
     pub completed: u64,
     /// Operations that returned an error, timed out or panicked.
     pub failed: u64,
-    /// Of `failed`: cancelled at the max task duration.
+    /// Of `failed`: cancelled at the max task duration (see
+    /// [`WorkerConfig::max_task_duration`](crate::WorkerConfig::max_task_duration)).
     pub timed_out: u64,
+    /// Of `failed`: calls whose last attempt ran past its attempt timeout (see
+    /// [`Call::timeout`](crate::Call::timeout)); an attempt that timed out and was retried
+    /// is not counted, as each call counts once, by how it ended.
+    pub attempt_timeouts: u64,
     /// Of `failed`: panicked.
     pub panicked: u64,
     /// Cancelled by a shutdown's grace period ending (not failures).
@@ -193,6 +198,7 @@ impl Governor {
             completed: workers.completed(),
             failed: counters.get(Count::Failed),
             timed_out: counters.get(Count::TimedOut),
+            attempt_timeouts: counters.get(Count::AttemptTimedOut),
             panicked: counters.get(Count::Panicked),
             cancelled: counters.get(Count::Cancelled),
             abandoned: counters.get(Count::Abandoned),

@@ -26,17 +26,17 @@ use crate::config::check_duration;
 /// | `recovery_cooldown` | 10 s |
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct HealthConfig {
     /// Whether the monitor runs at all (when off the level stays `unknown` and nothing is gated).
     pub enabled: bool,
     /// How often to sample; also how long a sample, a custom check or an emergency action
-    /// may take before it is given up.
+    /// may take before it is given up. At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub interval: Duration,
     /// How long readings must stay better before a better level is entered.
-    /// `None`: two sampling intervals.
+    /// `None`: two sampling intervals. At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::optional"))]
     pub dwell: Option<Duration>,
     /// System CPU use, percent.
@@ -45,7 +45,7 @@ pub struct HealthConfig {
     pub memory_percent: Thresholds,
     /// Fraction of governed calls (and reported errors) that failed within `error_window`.
     pub error_rate: Thresholds,
-    /// The window the error rate is measured over.
+    /// The window the error rate is measured over. At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub error_window: Duration,
     /// The error rate counts only once this many calls ended within the window.
@@ -57,6 +57,7 @@ pub struct HealthConfig {
     /// While critical, new calls are rejected with `Rejection::Overloaded`.
     pub shed_when_critical: bool,
     /// A recovery callback for an error kind runs at most once per this period.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub recovery_cooldown: Duration,
 }
@@ -145,3 +146,6 @@ fn ratio(field: &'static str, value: f64) -> Result<(), BuildError> {
 fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Debug) -> BuildError {
     BuildError::Invalid { field, rule, value: format!("{value:?}") }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(HealthConfig);

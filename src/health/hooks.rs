@@ -3,6 +3,7 @@
 //! governor is not generic.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use super::sampler::DynSampler;
 use super::{ErrorReport, HealthCheck};
+use crate::BuildError;
 
 pub(crate) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type CheckFn = Arc<dyn Fn() -> Boxed<HealthCheck> + Send + Sync>;
@@ -21,7 +23,40 @@ pub(crate) struct HealthHooks {
     pub(crate) sampler: Option<Box<dyn DynSampler>>,
     pub(crate) checks: Vec<(String, CheckFn)>,
     pub(crate) recoveries: HashMap<String, RecoveryFn>,
+    /// The first kind given a second recovery: kept for `build()` to reject, as the builder's
+    /// setters cannot fail and keeping either recovery would silently drop the other.
+    pub(crate) twice_recovered: Option<String>,
     pub(crate) emergency: Vec<ActionFn>,
+}
+
+impl HealthHooks {
+    /// Adds the recovery of `kind`, unless `kind` has one already.
+    pub(crate) fn add_recovery(&mut self, kind: String, recovery: RecoveryFn) {
+        match self.recoveries.entry(kind) {
+            Entry::Vacant(slot) => {
+                slot.insert(recovery);
+            }
+            Entry::Occupied(slot) => {
+                self.twice_recovered.get_or_insert_with(|| slot.key().clone());
+            }
+        }
+    }
+
+    /// Checks that no error kind was given two recoveries.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Invalid`] naming `on_error` and the first kind registered twice.
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        match &self.twice_recovered {
+            None => Ok(()),
+            Some(kind) => Err(BuildError::Invalid {
+                field: "on_error",
+                rule: "must be called once per error kind",
+                value: format!("{kind:?}"),
+            }),
+        }
+    }
 }
 
 impl fmt::Debug for HealthHooks {

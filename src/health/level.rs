@@ -50,7 +50,8 @@ pub(crate) enum Severity {
 /// A warning and a critical threshold for one reading.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", deny_unknown_fields))]
+
 pub struct Thresholds {
     /// At or above this, the reading counts as a warning.
     pub warn: f64,
@@ -87,6 +88,9 @@ pub(crate) fn level_of(severities: impl IntoIterator<Item = Severity>) -> Health
         _ => HealthLevel::Unhealthy,
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(Thresholds);
 
 #[cfg(test)]
 mod tests {

@@ -39,7 +39,7 @@ use crate::config::{check_count, check_duration};
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct PoolConfig {
     /// The most connections that exist at once, over every key: idle, leased, being created
@@ -48,22 +48,25 @@ pub struct PoolConfig {
     /// The most connections that exist at once for one key (above `max_total` it never binds).
     pub max_per_key: usize,
     /// The longest a `get` takes — waiting, creating and checking included — before it
-    /// fails with `PoolError::Timeout`.
+    /// fails with `PoolError::Timeout`. At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub checkout_timeout: Duration,
-    /// An idle connection unused this long is destroyed.
+    /// An idle connection unused this long is destroyed. At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub idle_timeout: Duration,
     /// A connection this old is destroyed when it is next idle (less its jitter).
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub max_lifetime: Duration,
     /// Each connection's lifetime is `max_lifetime` cut by a random fraction up to this
     /// (0 to below 1), so connections made together do not all expire together.
     pub lifetime_jitter: f64,
     /// How often the reaper looks for expired idle connections and leaked leases.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub reap_interval: Duration,
     /// A lease held this long is reported once as a leak, with where it was taken.
+    /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub leak_threshold: Duration,
     /// The port ranges each connection leases one port from, in this order, e.g.
@@ -122,3 +125,6 @@ impl PoolConfig {
 fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
     BuildError::Invalid { field, rule, value: value.to_string() }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(PoolConfig);

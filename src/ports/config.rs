@@ -48,7 +48,7 @@ mod rules;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
 pub struct PortsConfig {
     /// The ranges, each with a distinct name; no two may share a port. May be empty.
@@ -101,7 +101,7 @@ impl PortsConfig {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(feature = "serde", serde(remote = "Self", deny_unknown_fields))]
 #[non_exhaustive]
 pub struct PortRange {
     /// What [`allocate`](super::PortAllocator::allocate) is asked for, e.g. `"vnc"`.
@@ -123,3 +123,6 @@ impl PortRange {
         (usize::from(self.last) + 1).saturating_sub(usize::from(self.first))
     }
 }
+
+#[cfg(feature = "serde")]
+crate::config::map_only!(PortsConfig, PortRange);

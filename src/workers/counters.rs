@@ -11,7 +11,10 @@ pub(crate) enum Count {
     /// retry budget counts calls only.
     TaskCompleted,
     Failed,
+    /// Cut off at the max task duration.
     TimedOut,
+    /// Ended by its last attempt running past the attempt timeout.
+    AttemptTimedOut,
     Panicked,
     Cancelled,
     Abandoned,
