@@ -8,12 +8,16 @@
 //! same way. No user code runs while the thread is already unwinding: a second panic there
 //! would abort the process, so the call is skipped (an `ERROR` event, counted as a panic).
 
+// Parts are moved onto this helper one at a time; until each is, some of its entry points
+// have no caller yet.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -117,6 +121,16 @@ pub(crate) enum Fault {
     Unwinding,
 }
 
+impl Fault {
+    /// The panic's own message; for other faults, what happened.
+    pub(crate) fn into_message(self) -> String {
+        match self {
+            Fault::Panicked(message) => message,
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -167,6 +181,22 @@ impl Containment {
         C: Deref<Target = Containment>,
     {
         Contained { containment: this, kind, future: Some(Box::pin(future)) }
+    }
+
+    /// [`future`](Self::future) polled where it lies, without a box: for paths such as a pool's
+    /// checkout, where an allocation per call would cost more than the rest of the call.
+    ///
+    /// # Errors
+    ///
+    /// The fault of [`future`](Self::future).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it drops `future`, contained.
+    pub(crate) async fn in_place<F: Future>(&self, kind: UserCode, future: F) -> Result<F::Output, Fault> {
+        let future = pin!(Some(future));
+        let mut contained = InPlace { containment: self, kind, future };
+        poll_fn(|cx| contained.poll(cx)).await
     }
 
     /// [`future`](Self::future), given up after `limit`: a hang is logged and counted.
@@ -295,6 +325,46 @@ impl<C: Deref<Target = Containment>, F> Drop for Contained<C, F> {
     }
 }
 
+/// The state of [`Containment::in_place`]: the future, pinned in the caller's frame, is
+/// dropped contained as soon as it ends, or when this is dropped.
+struct InPlace<'a, F> {
+    containment: &'a Containment,
+    kind: UserCode,
+    future: Pin<&'a mut Option<F>>,
+}
+
+impl<F: Future> InPlace<'_, F> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
+        let Some(future) = self.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
+        };
+        let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(payload) => Err(self.containment.panicked(self.kind, payload.as_ref())),
+        };
+        self.finish();
+        Poll::Ready(output)
+    }
+}
+
+impl<F> InPlace<'_, F> {
+    fn finish(&mut self) {
+        if self.future.is_some() {
+            let mut future = self.future.as_mut();
+            // While the thread unwinds `call` skips this, and the pinned slot drops the future
+            // afterwards as any unwinding frame would.
+            let _ = self.containment.call(self.kind, move || future.set(None));
+        }
+    }
+}
+
+impl<F> Drop for InPlace<'_, F> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl<C: Deref<Target = Containment>, F> fmt::Debug for Contained<C, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Contained").field("callback", &self.kind).finish_non_exhaustive()
@@ -346,6 +416,24 @@ mod tests {
         assert_eq!(fine.await, Ok(5));
         let status = containment.status();
         assert_eq!((status.panicked, status.hung), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_future_run_in_place_is_contained_and_dropped_contained() {
+        let containment = Containment::default();
+        let panicked = containment.in_place(UserCode::ManagerCheck, async { panic!("check broke") });
+        assert_eq!(panicked.await, Err(Fault::Panicked("check broke".to_owned())));
+        let fine = containment.in_place(UserCode::ManagerCreate, async { 5 });
+        assert_eq!(fine.await, Ok(5));
+        let dropped = PanicsOnDrop;
+        let cut_off = containment.in_place(UserCode::ManagerCheck, async move {
+            let _dropped = dropped;
+            std::future::pending::<()>().await
+        });
+        assert!(tokio::time::timeout(Duration::from_secs(1), cut_off).await.is_err());
+        let status = containment.status();
+        let panics = [("manager_check".to_owned(), 2)];
+        assert_eq!((status.panics, status.hung), (BTreeMap::from(panics), 0));
     }
 
     #[test]

@@ -25,6 +25,7 @@ struct Browsers {
 struct Session {
     vnc: u16,
     ws: u16,
+    user: String,
 }
 
 impl Manager for Browsers {
@@ -32,16 +33,19 @@ impl Manager for Browsers {
     type Connection = Session;
     type Error = std::io::Error;
 
-    async fn create(&self, _user: &String, ports: &[PortLease]) -> Result<Session, Self::Error> {
+    async fn create(&self, user: &String, ports: &[PortLease]) -> Result<Session, Self::Error> {
+        assert_ne!(user, "crash-on-create", "the browser crashed while starting");
         self.created.fetch_add(1, Ordering::SeqCst);
-        Ok(Session { vnc: ports[0].port(), ws: ports[1].port() })
+        Ok(Session { vnc: ports[0].port(), ws: ports[1].port(), user: user.clone() })
     }
 
-    async fn check(&self, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn check(&self, session: &mut Session) -> Result<(), Self::Error> {
+        assert_ne!(session.user, "crash-on-check", "the driver crashed while checked");
         Ok(())
     }
 
-    async fn destroy(&self, _session: Session) {
+    async fn destroy(&self, session: Session) {
+        assert_ne!(session.user, "crash-on-destroy", "the browser crashed while quitting");
         if self.hang_on_destroy {
             std::future::pending::<()>().await;
         }
@@ -122,6 +126,28 @@ async fn shutdown_closes_the_pools_and_frees_every_port() {
     assert_eq!(manager.destroyed.load(Ordering::SeqCst), 3);
     let ports = gov.status().ports;
     assert_eq!((ports["vnc"].leased, ports["vnc"].free, ports["ws"].free), (0, 10, 10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn panics_in_a_governed_pools_manager_show_in_the_governors_status() {
+    let (gov, manager, pool) = governed(support::builder());
+    let crashed = pool.get("crash-on-create".to_owned()).await.unwrap_err();
+    assert!(matches!(crashed, PoolError::ManagerPanicked { .. }), "got {crashed:?}");
+    drop(pool.get("crash-on-check".to_owned()).await.unwrap());
+    let replaced = pool.get("crash-on-check".to_owned()).await.unwrap();
+    Lease::discard(pool.get("crash-on-destroy".to_owned()).await.unwrap());
+    tokio::task::yield_now().await;
+
+    let status = gov.status();
+    let by_callback = [("manager_check", 1), ("manager_create", 1), ("manager_destroy", 1)]
+        .map(|(name, count)| (name.to_owned(), count));
+    assert_eq!((status.callbacks.panicked, status.callbacks.panics), (3, by_callback.into()));
+    let stats = &status.pools["browsers"];
+    assert_eq!((stats.callback_panics, stats.check_failed, stats.discarded), (3, 1, 1));
+    assert_eq!((stats.connections, stats.active, stats.idle), (1, 1, 0));
+    assert_eq!((manager.created.load(Ordering::SeqCst), manager.destroyed.load(Ordering::SeqCst)), (3, 1));
+    assert_eq!((status.ports["vnc"].leased, status.ports["ws"].leased), (1, 1), "only the live session's");
+    drop(replaced);
 }
 
 /// Readings a test sets.

@@ -10,6 +10,7 @@ use super::backend::Backend;
 use super::shared::Shared;
 use super::{Manager, Pool, PoolConfig, reaper};
 use crate::BuildError;
+use crate::contain::Containment;
 use crate::ports::PortAllocator;
 use crate::retry::rng::SplitMix64;
 
@@ -50,6 +51,8 @@ pub struct PoolBuilder<M: Manager> {
     config: PoolConfig,
     allocator: Option<Arc<PortAllocator>>,
     lifetime_seed: Option<u64>,
+    /// Where the manager's panics are counted: the governor's, for a pool it starts.
+    containment: Option<Arc<Containment>>,
     /// Run once the pool is built: how a governor registers the pools it starts.
     on_build: Option<Box<OnBuild<M>>>,
 }
@@ -64,6 +67,7 @@ impl<M: Manager> PoolBuilder<M> {
             config: PoolConfig::default(),
             allocator: None,
             lifetime_seed: None,
+            containment: None,
             on_build: None,
         }
     }
@@ -78,6 +82,13 @@ impl<M: Manager> PoolBuilder<M> {
     /// `Option` of one (`None` removes it). Needed if [`PoolConfig::ports`] names any range.
     pub fn ports(mut self, allocator: impl Into<Option<Arc<PortAllocator>>>) -> Self {
         self.allocator = allocator.into();
+        self
+    }
+
+    /// Contains the manager's panics in `containment` (shared with the governor) instead of
+    /// a containment of the pool's own.
+    pub(crate) fn containment(mut self, containment: Arc<Containment>) -> Self {
+        self.containment = Some(containment);
         self
     }
 
@@ -107,7 +118,8 @@ impl<M: Manager> PoolBuilder<M> {
         let runtime = Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         let seed = self.lifetime_seed.unwrap_or_else(|| SplitMix64::from_entropy().next_u64());
         let reap_interval = self.config.reap_interval;
-        let backend = Backend::new(self.manager, runtime.clone());
+        let containment = self.containment.unwrap_or_default();
+        let backend = Backend::new(self.manager, runtime.clone(), containment);
         let shared = Arc::new(Shared::new(backend, self.config, self.allocator, seed));
         let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval));
         shared.track_reaper(reaper.abort_handle());
