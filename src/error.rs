@@ -168,7 +168,8 @@ pub enum BuildError {
     /// `field` has a value that breaks `rule`.
     #[error("invalid configuration: `{field}` {rule} (got {value})")]
     Invalid {
-        /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`.
+        /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`
+        /// (or `name`, the name given to [`Governor::pool`](crate::Governor::pool)).
         field: &'static str,
         /// The rule it broke, e.g. `must be at least 1`.
         rule: &'static str,
@@ -178,6 +179,11 @@ pub enum BuildError {
     /// `build()` was called outside a Tokio runtime; the governor needs one to spawn work.
     #[error("a Governor must be built inside a Tokio runtime (none is running on this thread)")]
     NoRuntime,
+    /// A pool was started with [`Governor::pool`](crate::Governor::pool) after the governor's
+    /// [`shutdown`](crate::Governor::shutdown) began: it would lease the governor's ports and
+    /// never be closed.
+    #[error("the governor is shut down and starts no more pools")]
+    ShutDown,
 }
 
 impl BuildError {
@@ -185,7 +191,7 @@ impl BuildError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             BuildError::Invalid { field, .. } => Some(field),
-            BuildError::NoRuntime => None,
+            BuildError::NoRuntime | BuildError::ShutDown => None,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bursar::health::{HealthConfig, HealthLevel, Readings, Sampler};
 use bursar::pool::{Lease, Manager, PoolError};
 use bursar::ports::{PortLease, PortRange, PortsConfig};
-use bursar::{Governor, GovernorBuilder};
+use bursar::{BuildError, Governor, GovernorBuilder};
 
 /// A browser session manager that counts what it is asked to do.
 #[derive(Debug, Default, Clone)]
@@ -148,6 +148,44 @@ async fn panics_in_a_governed_pools_manager_show_in_the_governors_status() {
     assert_eq!((manager.created.load(Ordering::SeqCst), manager.destroyed.load(Ordering::SeqCst)), (3, 1));
     assert_eq!((status.ports["vnc"].leased, status.ports["ws"].leased), (1, 1), "only the live session's");
     drop(replaced);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_live_pool_with_the_same_name_is_refused_naming_it() {
+    let (gov, manager, first) = governed(support::builder());
+    let error = gov.pool("browsers", manager.clone()).build().unwrap_err();
+    let rule = "must differ from the name of every live pool of the governor";
+    assert_eq!(error, BuildError::Invalid { field: "name", rule, value: r#""browsers""#.to_owned() });
+    assert_eq!(error.field(), Some("name"));
+    let config = first.config().clone();
+    let other = gov.pool("drivers", manager.clone()).config(config.clone()).build().unwrap();
+    assert_eq!(gov.status().pools.keys().collect::<Vec<_>>(), ["browsers", "drivers"]);
+
+    // A closed pool gives its name up, and leaves the status for the pool that takes it.
+    drop(first.get("alice".to_owned()).await.unwrap());
+    first.close().await;
+    let second = gov.pool("browsers", manager.clone()).config(config.clone()).build().unwrap();
+    drop(second.get("bob".to_owned()).await.unwrap());
+    let status = gov.status();
+    assert_eq!(status.pools.keys().collect::<Vec<_>>(), ["browsers", "drivers"]);
+    assert_eq!((status.pools["browsers"].created, status.pool.idle), (1, 1), "the new pool's");
+
+    // So does a dropped one.
+    drop(other);
+    let again = gov.pool("drivers", manager).config(config).build().unwrap();
+    assert_eq!(gov.status().pools.len(), 2);
+    drop((second, again));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_pool_starts_once_shutdown_has_begun() {
+    let (gov, manager, _pool) = governed(support::builder());
+    gov.shutdown(Duration::from_secs(1)).await;
+    let error = gov.pool("late", manager).build().unwrap_err();
+    assert_eq!(error, BuildError::ShutDown);
+    assert_eq!(error.to_string(), "the governor is shut down and starts no more pools");
+    let status = gov.status();
+    assert_eq!((status.pools.len(), status.ports["vnc"].leased), (1, 0), "only the first, closed");
 }
 
 /// Readings a test sets.

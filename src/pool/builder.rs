@@ -57,8 +57,8 @@ pub struct PoolBuilder<M: Manager> {
     on_build: Option<Box<OnBuild<M>>>,
 }
 
-/// A hook run with the pool once it is built.
-type OnBuild<M> = dyn FnOnce(&Pool<M>) + Send + Sync;
+/// A hook run with the pool once it is built; an error refuses the pool.
+type OnBuild<M> = dyn FnOnce(&Pool<M>) -> Result<(), BuildError> + Send + Sync;
 
 impl<M: Manager> PoolBuilder<M> {
     pub(super) fn new(manager: M) -> Self {
@@ -92,8 +92,12 @@ impl<M: Manager> PoolBuilder<M> {
         self
     }
 
-    /// Runs `hook` with the pool once it is built.
-    pub(crate) fn on_build(mut self, hook: impl FnOnce(&Pool<M>) + Send + Sync + 'static) -> Self {
+    /// Runs `hook` with the pool once it is built; if it fails, `build` drops the pool (which
+    /// stops its reaper) and fails with its error.
+    pub(crate) fn on_build(
+        mut self,
+        hook: impl FnOnce(&Pool<M>) -> Result<(), BuildError> + Send + Sync + 'static,
+    ) -> Self {
         self.on_build = Some(Box::new(hook));
         self
     }
@@ -112,6 +116,9 @@ impl<M: Manager> PoolBuilder<M> {
     /// - [`BuildError::Invalid`] naming the field, as [`PoolConfig::validate`] finds it, or
     ///   `pool.ports` if it names ranges without an allocator or ranges the allocator lacks.
     /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime.
+    /// - For a pool started with [`Governor::pool`](crate::Governor::pool):
+    ///   [`BuildError::Invalid`] naming `name` if another live pool of the governor has that
+    ///   name, and [`BuildError::ShutDown`] once the governor's shutdown has begun.
     pub fn build(self) -> Result<Pool<M>, BuildError> {
         self.config.validate()?;
         check_ranges(&self.config.ports, self.allocator.as_deref())?;
@@ -123,12 +130,12 @@ impl<M: Manager> PoolBuilder<M> {
         let shared = Arc::new(Shared::new(backend, self.config, self.allocator, seed));
         let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval));
         shared.track_reaper(reaper.abort_handle());
-        let config = &shared.config;
-        tracing::debug!(target: "bursar::pool", max_total = config.max_total, max_per_key = config.max_per_key, ports = ?config.ports, "pool built");
         let pool = Pool { shared };
         if let Some(hook) = self.on_build {
-            hook(&pool);
+            hook(&pool)?;
         }
+        let config = &pool.shared.config;
+        tracing::debug!(target: "bursar::pool", max_total = config.max_total, max_per_key = config.max_per_key, ports = ?config.ports, "pool built");
         Ok(pool)
     }
 }
