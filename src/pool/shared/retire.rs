@@ -33,8 +33,10 @@ impl<M: Manager> Shared<M> {
             match discard || expired || state.sessions.closed {
                 true => (Some((conn, handles)), None),
                 false => {
+                    // Cloned only for waiters to look at: a return nobody waits for clones nothing.
+                    let key = (!state.waiters.is_empty()).then(|| conn.key.clone());
                     let refused = state.sessions.put_idle((conn, handles), now).err();
-                    (refused, state.wake_next())
+                    (refused, state.wake_next(key.as_ref()))
                 }
             }
         };
