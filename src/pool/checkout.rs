@@ -27,6 +27,7 @@ use crate::contain::UserCode;
 
 mod deadline;
 mod next;
+mod ports;
 mod steps;
 
 use deadline::{Deadline, Elapsed};
@@ -48,7 +49,10 @@ impl<M: Manager> Pool<M> {
     ///   is no error: that connection is destroyed and a new one created.)
     /// - [`PoolError::ManagerPanicked`] if `create` panicked: a failed create whose place and
     ///   ports are given back. (A `check` that panics fails the check.)
-    /// - [`PoolError::Ports`] if a port the new connection needs could not be leased.
+    /// - [`PoolError::Ports`] if a port the new connection needs could not be leased, and no
+    ///   idle connection was left to evict for it. (An exhausted range whose ports idle
+    ///   connections hold is no error: the least recently used is evicted, and the `get` waits
+    ///   for its port's quarantine.)
     /// - [`PoolError::Closed`] if the pool is closed, or closed while this call ran.
     ///
     /// # Cancel safety
@@ -117,9 +121,15 @@ impl<M: Manager> Pool<M> {
     /// The checkout timeout passed: counted, and the error the `get` returns.
     #[cold]
     pub(super) fn timed_out(&self, key: &M::Key) -> Checkout<M> {
+        Err(self.timeout_error(key))
+    }
+
+    /// [`timed_out`](Self::timed_out)'s error.
+    #[cold]
+    pub(super) fn timeout_error(&self, key: &M::Key) -> PoolError<M::Error> {
         let limit = self.shared.config.checkout_timeout;
         self.shared.backend.counters.add(Count::Timeouts, 1);
         tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
-        Err(PoolError::Timeout { waited: limit })
+        PoolError::Timeout { waited: limit }
     }
 }

@@ -30,6 +30,12 @@
 //! A port therefore can never outlive its browser, nor be handed to a second one while the
 //! first still listens.
 //!
+//! Ports are a capacity like `max_total`: when a range is exhausted and idle connections hold
+//! its ports, a `get` for a new connection evicts the least recently used of them, and leases
+//! the port it frees once that port's quarantine is over — within the checkout timeout. Only
+//! a range exhausted by leased connections (or by another holder of the allocator) fails the
+//! `get` with [`PoolError::Ports`].
+//!
 //! ## Why leases, checks, reaping and a leak detector
 //!
 //! - [`get`](Pool::get) returns a [`Lease`]; dropping it is the return, and

@@ -35,7 +35,8 @@ pub struct PoolStats {
     pub destroyed: u64,
     /// Connections sent to `destroy` for outliving their idle timeout or lifetime.
     pub reaped: u64,
-    /// Idle connections sent to `destroy` to make room for another key.
+    /// Idle connections sent to `destroy` to make room for another key, or to free a port of
+    /// an exhausted range for a new connection.
     pub evicted: u64,
     /// Connections sent to `destroy` because their check failed before a reuse.
     pub check_failed: u64,

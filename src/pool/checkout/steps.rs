@@ -45,7 +45,8 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Creates a connection for `key` (whose session is `session`) in `slot`, with one port
-    /// from each configured range, unless `deadline` passes first.
+    /// from each configured range (evicting idle connections for them if a range is
+    /// exhausted), unless `deadline` passes first.
     pub(super) async fn create(
         &self,
         key: &M::Key,
@@ -57,10 +58,7 @@ impl<M: Manager> Pool<M> {
         if self.shared.is_closed() {
             return Err(PoolError::Closed);
         }
-        let ports = self.shared.lease_ports().map_err(|error| {
-            tracing::debug!(target: "bursar::pool", ?key, %error, "no port for a new connection");
-            PoolError::Ports(error)
-        })?;
+        let ports = self.lease_ports(key, deadline).await?;
         let backend = &self.shared.backend;
         let create = backend.contained(UserCode::ManagerCreate, backend.manager.create(key, &ports));
         let created = match deadline.within(pin!(create)).await {
