@@ -5,6 +5,10 @@
 //! `recycle`, bb8's `is_valid` with its default `test_on_check_out`), and every check is free,
 //! so the rows measure the pools. deadpool and bb8 are not keyed: their "50 keys" rows use one
 //! pool per key in a `Vec`, which is what a user of those crates does to get per-session caps.
+//!
+//! One more bursar row takes key "b" while 10,000 `get`s wait on key "a", which is at its cap:
+//! a return must not cost more because other keys have waiters, so it should match the plain
+//! same-key row.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -15,6 +19,8 @@ use bursar::pool::{Manager, Pool, PoolConfig};
 use bursar::ports::PortLease;
 
 const KEYS: u32 = 50;
+/// Waiters on the capped key "a" in the row beside the plain checkout.
+const WAITERS: usize = 10_000;
 
 /// Connections that cost nothing, so the bench measures the pool.
 struct Free;
@@ -96,9 +102,13 @@ fn checkout(c: &mut Criterion) {
         }
         (pool, deadpools, bb8s)
     });
+    let (crowded, _capped) = runtime.block_on(crowded_pool());
     let mut group = c.benchmark_group("pool checkout + return, warm");
     group.bench_function("bursar, same key", |b| {
         b.to_async(&runtime).iter(|| async { black_box(*pool.get(7).await.unwrap()) })
+    });
+    group.bench_function("bursar, key b, 10,000 waiting on key a", |b| {
+        b.to_async(&runtime).iter(|| async { black_box(*crowded.get(KEY_B).await.unwrap()) })
     });
     group.bench_function("deadpool, same key", |b| {
         b.to_async(&runtime).iter(|| async { black_box(*deadpools[7].get().await.unwrap()) })
@@ -129,6 +139,28 @@ fn checkout(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+const KEY_A: u32 = 1;
+const KEY_B: u32 = 2;
+
+/// A pool where key "a" holds its one place and [`WAITERS`] `get`s wait for it (on tasks of the
+/// runtime, which stay pending), and key "b" has an idle connection. Returns the lease of "a".
+async fn crowded_pool() -> (Pool<Free>, bursar::pool::Lease<Free>) {
+    let mut config = PoolConfig::default();
+    (config.max_total, config.max_per_key) = (100, 1);
+    config.checkout_timeout = std::time::Duration::from_secs(3600); // they wait through every row
+    let pool = Pool::builder(Free).config(config).build().unwrap();
+    let capped = pool.get(KEY_A).await.unwrap();
+    drop(pool.get(KEY_B).await.unwrap());
+    for _ in 0..WAITERS {
+        let pool = pool.clone();
+        drop(tokio::spawn(async move { drop(pool.get(KEY_A).await) }));
+    }
+    while pool.stats().waiting < WAITERS {
+        tokio::task::yield_now().await;
+    }
+    (pool, capped)
 }
 
 criterion_group!(benches, checkout);

@@ -68,14 +68,16 @@ impl GovernorConfig {
     /// # Errors
     ///
     /// The first field that breaks a rule, as [`BuildError::Invalid`] naming the field, the
-    /// rule and the value.
+    /// rule and the value — `pool.ports` with the index and name of a range that
+    /// `ports.ranges` lacks, for one.
     pub fn validate(&self) -> Result<(), BuildError> {
         self.workers.validate()?;
         self.retry.validate()?;
         self.health.validate()?;
         self.ports.validate()?;
         self.breaker.validate()?;
-        self.pool.validate()
+        self.pool.validate()?;
+        rules::known_ranges(&self.pool.ports, &self.ports.ranges)
     }
 }
 

@@ -5,16 +5,16 @@
 //! [`Containment`]. A panic there is caught, becomes an `ERROR` event naming the callback and
 //! is counted; the part that called it goes on with the documented fallback. A callback the
 //! part waits for is bounded by a limit ([`Containment::within`]) and a hang is counted the
-//! same way, as a `WARN` event (a hang is often a loaded machine rather than a bug). No user code runs while the thread is already unwinding: a second panic there
-//! would abort the process, so the call is skipped (an `ERROR` event, counted as a panic).
+//! same way, as a `WARN` event (a hang is often a loaded machine rather than a bug). No user
+//! code runs while the thread is already unwinding: a second panic there would abort the
+//! process, so the call is skipped (an `ERROR` event, counted as a panic).
 
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
-use std::ops::Deref;
+use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -138,6 +138,16 @@ pub(crate) enum Fault {
     Unwinding,
 }
 
+impl Fault {
+    /// The panic's own message; for other faults, what happened.
+    pub(crate) fn into_message(self) -> String {
+        match self {
+            Fault::Panicked(message) => message,
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -170,24 +180,21 @@ impl Containment {
         catch(code).map_err(|message| self.fault(kind, Fault::Panicked(message)))
     }
 
-    /// Drops `value`, whose `Drop` is user code, contained.
-    pub(crate) fn drop_value<T>(&self, kind: UserCode, value: T) {
-        // Dropping during unwinding could panic twice: leak it instead (its resources go
-        // with the process, which is better than an abort).
-        if std::thread::panicking() {
-            std::mem::forget(value);
-            self.fault(kind, Fault::Unwinding);
-            return;
-        }
-        let _ = self.call(kind, move || drop(value));
-    }
-
-    /// `future`, with a panic in any of its polls (or its drop) caught, logged and counted.
-    pub(crate) fn future<C, F>(this: C, kind: UserCode, future: F) -> Contained<C, F>
-    where
-        C: Deref<Target = Containment>,
-    {
-        Contained { containment: this, kind, future: Some(Box::pin(future)) }
+    /// `future`, with a panic in any of its polls (or its drop) caught, logged and counted. It
+    /// is polled where it lies, without a box: on paths such as a pool's checkout an
+    /// allocation per call would cost more than the rest of the call.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault::Panicked`] if a poll panicked.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it drops `future`, contained.
+    pub(crate) async fn in_place<F: Future>(&self, kind: UserCode, future: F) -> Result<F::Output, Fault> {
+        let future = pin!(Some(future));
+        let mut contained = InPlace { containment: self, kind, future };
+        poll_fn(|cx| contained.poll(cx)).await
     }
 
     /// Calls `make` and runs the future it makes, both contained, given up after `limit`: a
@@ -196,7 +203,7 @@ impl Containment {
     /// # Errors
     ///
     /// [`Fault::Hung`] after `limit`, or the fault of [`call`](Self::call) or
-    /// [`future`](Self::future).
+    /// [`in_place`](Self::in_place).
     ///
     /// # Cancel safety
     ///
@@ -208,7 +215,7 @@ impl Containment {
         make: impl FnOnce() -> F,
     ) -> Result<F::Output, Fault> {
         let future = self.call(kind, make)?;
-        match tokio::time::timeout(limit, Containment::future(self, kind, future)).await {
+        match tokio::time::timeout(limit, self.in_place(kind, future)).await {
             Ok(output) => output,
             Err(_elapsed) => Err(self.fault(kind, Fault::Hung(limit))),
         }
@@ -308,55 +315,43 @@ pub(crate) fn recording(record: impl FnOnce()) {
     }
 }
 
-/// The future of [`Containment::future`]. It is boxed, so it is `Unpin` and can be dropped
-/// in place under the guard.
-pub(crate) struct Contained<C: Deref<Target = Containment>, F> {
-    containment: C,
+/// The state of [`Containment::in_place`]: the future, pinned in the caller's frame, is
+/// dropped contained as soon as it ends, or when this is dropped.
+struct InPlace<'a, F> {
+    containment: &'a Containment,
     kind: UserCode,
-    future: Option<Pin<Box<F>>>,
+    future: Pin<&'a mut Option<F>>,
 }
 
-impl<C: Deref<Target = Containment> + Unpin, F: Future> Future for Contained<C, F> {
-    type Output = Result<F::Output, Fault>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(future) = this.future.as_mut() else {
+impl<F: Future> InPlace<'_, F> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
+        let Some(future) = self.future.as_mut().as_pin_mut() else {
             return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
         };
-        match catch(|| future.as_mut().poll(cx)) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => {
-                this.finish();
-                Poll::Ready(Ok(output))
-            }
-            Err(message) => {
-                // What the future held is dropped by the unwinding already; the box is empty.
-                let fault = this.containment.fault(this.kind, Fault::Panicked(message));
-                this.finish();
-                Poll::Ready(Err(fault))
-            }
-        }
+        let output = match catch(|| future.poll(cx)) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(message) => Err(self.containment.fault(self.kind, Fault::Panicked(message))),
+        };
+        self.finish();
+        Poll::Ready(output)
     }
 }
 
-impl<C: Deref<Target = Containment>, F> Contained<C, F> {
+impl<F> InPlace<'_, F> {
     fn finish(&mut self) {
-        if let Some(future) = self.future.take() {
-            self.containment.drop_value(self.kind, future);
+        if self.future.is_some() {
+            let mut future = self.future.as_mut();
+            // While the thread unwinds `call` skips this, and the pinned slot drops the future
+            // afterwards as any unwinding frame would.
+            let _ = self.containment.call(self.kind, move || future.set(None));
         }
     }
 }
 
-impl<C: Deref<Target = Containment>, F> Drop for Contained<C, F> {
+impl<F> Drop for InPlace<'_, F> {
     fn drop(&mut self) {
         self.finish();
-    }
-}
-
-impl<C: Deref<Target = Containment>, F> fmt::Debug for Contained<C, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Contained").field("callback", &self.kind).finish_non_exhaustive()
     }
 }
 
@@ -388,15 +383,14 @@ mod tests {
     #[test]
     fn a_drop_that_panics_is_contained() {
         let containment = Containment::default();
-        containment.drop_value(UserCode::OperationDrop, PanicsOnDrop);
+        let _ = containment.call(UserCode::OperationDrop, || drop(PanicsOnDrop));
         assert_eq!(containment.status().panics, BTreeMap::from([("operation_drop".to_owned(), 1)]));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_future_that_panics_or_hangs_is_contained_and_counted() {
         let containment = Containment::default();
-        let panicked =
-            Containment::future(&containment, UserCode::HealthCheck, async { panic!("check broke") });
+        let panicked = containment.in_place(UserCode::HealthCheck, async { panic!("check broke") });
         assert_eq!(panicked.await, Err(Fault::Panicked("check broke".to_owned())));
         let hung =
             containment.within(UserCode::HealthCheck, Duration::from_secs(3), std::future::pending::<()>);
@@ -411,6 +405,24 @@ mod tests {
         assert_eq!(never_made.await, Err(Fault::Panicked("the closure itself panicked".to_owned())));
         let status = containment.status();
         assert_eq!((status.panicked, status.hung), (2, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_future_run_in_place_is_contained_and_dropped_contained() {
+        let containment = Containment::default();
+        let panicked = containment.in_place(UserCode::ManagerCheck, async { panic!("check broke") });
+        assert_eq!(panicked.await, Err(Fault::Panicked("check broke".to_owned())));
+        let fine = containment.in_place(UserCode::ManagerCreate, async { 5 });
+        assert_eq!(fine.await, Ok(5));
+        let dropped = PanicsOnDrop;
+        let cut_off = containment.in_place(UserCode::ManagerCheck, async move {
+            let _dropped = dropped;
+            std::future::pending::<()>().await
+        });
+        assert!(tokio::time::timeout(Duration::from_secs(1), cut_off).await.is_err());
+        let status = containment.status();
+        let panics = [("manager_check".to_owned(), 2)];
+        assert_eq!((status.panics, status.hung), (BTreeMap::from(panics), 0));
     }
 
     #[test]

@@ -171,7 +171,8 @@ pub enum BuildError {
     #[error("invalid configuration: `{field}` {rule} (got {value})")]
     Invalid {
         /// The field's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`,
-        /// or the builder method at fault, e.g. `on_error`.
+        /// the builder method at fault, e.g. `on_error`, or `name`, the name given to
+        /// [`Governor::pool`](crate::Governor::pool).
         field: &'static str,
         /// The rule it broke, e.g. `must be at least 1`.
         rule: &'static str,
@@ -181,6 +182,11 @@ pub enum BuildError {
     /// `build()` was called outside a Tokio runtime; the governor needs one to spawn work.
     #[error("a Governor must be built inside a Tokio runtime (none is running on this thread)")]
     NoRuntime,
+    /// A pool was started with [`Governor::pool`](crate::Governor::pool) after the governor's
+    /// [`shutdown`](crate::Governor::shutdown) began: it would lease the governor's ports and
+    /// never be closed.
+    #[error("the governor is shut down and starts no more pools")]
+    ShutDown,
 }
 
 impl BuildError {
@@ -188,7 +194,7 @@ impl BuildError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             BuildError::Invalid { field, .. } => Some(field),
-            BuildError::NoRuntime => None,
+            BuildError::NoRuntime | BuildError::ShutDown => None,
         }
     }
 }

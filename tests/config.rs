@@ -138,6 +138,23 @@ fn time_limits_of_1_ms_sub_ms_backoff_delays_and_a_sub_ms_slow_call_are_valid() 
 }
 
 #[test]
+fn a_pool_port_range_missing_from_the_port_ranges_is_rejected_naming_it() {
+    let mut config = GovernorConfig::default();
+    config.pool.ports = vec!["vnc".into(), "rdp".into()];
+    let error = GovernorBuilder::from_config(config.clone()).build().unwrap_err();
+    let rule = "must each name a range of `ports.ranges`";
+    assert_eq!(error, BuildError::Invalid { field: "pool.ports", rule, value: r#"[1] "rdp""#.to_owned() });
+    assert_eq!(
+        error.to_string(),
+        r#"invalid configuration: `pool.ports` must each name a range of `ports.ranges` (got [1] "rdp")"#
+    );
+    assert_eq!(config.validate(), Err(error));
+
+    config.pool.ports = vec!["ws".into(), "vnc".into()];
+    assert_eq!(config.validate(), Ok(()), "the default ranges");
+}
+
+#[test]
 fn a_valid_configuration_outside_a_runtime_is_a_typed_error_not_a_panic() {
     assert_eq!(Governor::builder().build().unwrap_err(), BuildError::NoRuntime);
 }

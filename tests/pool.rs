@@ -10,7 +10,7 @@ use std::time::Duration;
 use bursar::health::{HealthConfig, HealthLevel, Readings, Sampler};
 use bursar::pool::{Lease, Manager, PoolError};
 use bursar::ports::{PortLease, PortRange, PortsConfig};
-use bursar::{Governor, GovernorBuilder};
+use bursar::{BuildError, Governor, GovernorBuilder};
 
 /// A browser session manager that counts what it is asked to do.
 #[derive(Debug, Default, Clone)]
@@ -25,6 +25,7 @@ struct Browsers {
 struct Session {
     vnc: u16,
     ws: u16,
+    user: String,
 }
 
 impl Manager for Browsers {
@@ -32,16 +33,19 @@ impl Manager for Browsers {
     type Connection = Session;
     type Error = std::io::Error;
 
-    async fn create(&self, _user: &String, ports: &[PortLease]) -> Result<Session, Self::Error> {
+    async fn create(&self, user: &String, ports: &[PortLease]) -> Result<Session, Self::Error> {
+        assert_ne!(user, "crash-on-create", "the browser crashed while starting");
         self.created.fetch_add(1, Ordering::SeqCst);
-        Ok(Session { vnc: ports[0].port(), ws: ports[1].port() })
+        Ok(Session { vnc: ports[0].port(), ws: ports[1].port(), user: user.clone() })
     }
 
-    async fn check(&self, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn check(&self, session: &mut Session) -> Result<(), Self::Error> {
+        assert_ne!(session.user, "crash-on-check", "the driver crashed while checked");
         Ok(())
     }
 
-    async fn destroy(&self, _session: Session) {
+    async fn destroy(&self, session: Session) {
+        assert_ne!(session.user, "crash-on-destroy", "the browser crashed while quitting");
         if self.hang_on_destroy {
             std::future::pending::<()>().await;
         }
@@ -122,6 +126,66 @@ async fn shutdown_closes_the_pools_and_frees_every_port() {
     assert_eq!(manager.destroyed.load(Ordering::SeqCst), 3);
     let ports = gov.status().ports;
     assert_eq!((ports["vnc"].leased, ports["vnc"].free, ports["ws"].free), (0, 10, 10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn panics_in_a_governed_pools_manager_show_in_the_governors_status() {
+    let (gov, manager, pool) = governed(support::builder());
+    let crashed = pool.get("crash-on-create".to_owned()).await.unwrap_err();
+    assert!(matches!(crashed, PoolError::ManagerPanicked { .. }), "got {crashed:?}");
+    drop(pool.get("crash-on-check".to_owned()).await.unwrap());
+    let replaced = pool.get("crash-on-check".to_owned()).await.unwrap();
+    Lease::discard(pool.get("crash-on-destroy".to_owned()).await.unwrap());
+    tokio::task::yield_now().await;
+
+    let status = gov.status();
+    let by_callback = [("manager_check", 1), ("manager_create", 1), ("manager_destroy", 1)]
+        .map(|(name, count)| (name.to_owned(), count));
+    assert_eq!((status.callbacks.panicked, status.callbacks.panics), (3, by_callback.into()));
+    let stats = &status.pools["browsers"];
+    assert_eq!((stats.callback_panics, stats.check_failed, stats.discarded), (3, 1, 1));
+    assert_eq!((stats.connections, stats.active, stats.idle), (1, 1, 0));
+    assert_eq!((manager.created.load(Ordering::SeqCst), manager.destroyed.load(Ordering::SeqCst)), (3, 1));
+    assert_eq!((status.ports["vnc"].leased, status.ports["ws"].leased), (1, 1), "only the live session's");
+    drop(replaced);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_live_pool_with_the_same_name_is_refused_naming_it() {
+    let (gov, manager, first) = governed(support::builder());
+    let error = gov.pool("browsers", manager.clone()).build().unwrap_err();
+    let rule = "must differ from the name of every live pool of the governor";
+    assert_eq!(error, BuildError::Invalid { field: "name", rule, value: r#""browsers""#.to_owned() });
+    assert_eq!(error.field(), Some("name"));
+    let config = first.config().clone();
+    let other = gov.pool("drivers", manager.clone()).config(config.clone()).build().unwrap();
+    assert_eq!(gov.status().pools.keys().collect::<Vec<_>>(), ["browsers", "drivers"]);
+
+    // A closed pool gives its name up, and leaves the status for the pool that takes it.
+    drop(first.get("alice".to_owned()).await.unwrap());
+    first.close().await;
+    let second = gov.pool("browsers", manager.clone()).config(config.clone()).build().unwrap();
+    drop(second.get("bob".to_owned()).await.unwrap());
+    let status = gov.status();
+    assert_eq!(status.pools.keys().collect::<Vec<_>>(), ["browsers", "drivers"]);
+    assert_eq!((status.pools["browsers"].created, status.pool.idle), (1, 1), "the new pool's");
+
+    // So does a dropped one.
+    drop(other);
+    let again = gov.pool("drivers", manager).config(config).build().unwrap();
+    assert_eq!(gov.status().pools.len(), 2);
+    drop((second, again));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_pool_starts_once_shutdown_has_begun() {
+    let (gov, manager, _pool) = governed(support::builder());
+    gov.shutdown(Duration::from_secs(1)).await;
+    let error = gov.pool("late", manager).build().unwrap_err();
+    assert_eq!(error, BuildError::ShutDown);
+    assert_eq!(error.to_string(), "the governor is shut down and starts no more pools");
+    let status = gov.status();
+    assert_eq!((status.pools.len(), status.ports["vnc"].leased), (1, 0), "only the first, closed");
 }
 
 /// Readings a test sets.

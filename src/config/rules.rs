@@ -51,6 +51,20 @@ pub(crate) fn delay(field: &'static str, value: Duration) -> Result<(), BuildErr
     Ok(())
 }
 
+/// Every range the pool section names is one of the port ranges: else every pool the governor
+/// starts would fail to build.
+pub(crate) fn known_ranges(named: &[String], ranges: &[crate::ports::PortRange]) -> Result<(), BuildError> {
+    let known = |name: &String| ranges.iter().any(|range| range.name == *name);
+    match named.iter().enumerate().find(|(_, name)| !known(name)) {
+        Some((index, name)) => Err(invalid(
+            "pool.ports",
+            "must each name a range of `ports.ranges`",
+            format_args!("[{index}] {name:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
     BuildError::Invalid { field, rule, value: value.to_string() }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::Governor;
-use crate::contain::{Containment, UserCode};
+use crate::contain::UserCode;
 use crate::health::hooks::RecoveryFn;
 use crate::health::recovery::RunnerStopped;
 use crate::health::state::Totals;
@@ -62,9 +62,7 @@ impl Governor {
             let kind = report.kind.clone();
             // A panic is logged and counted by the containment, and is not a recovery.
             let recovered = match containment.call(UserCode::Recovery, || recovery(report)) {
-                Ok(future) => {
-                    Containment::future(&*containment, UserCode::Recovery, future).await.unwrap_or(false)
-                }
+                Ok(future) => containment.in_place(UserCode::Recovery, future).await.unwrap_or(false),
                 Err(_) => false,
             };
             if recovered {

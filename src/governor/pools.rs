@@ -1,6 +1,12 @@
 //! The pools a governor started: listed in its status, watched by its health monitor,
 //! reaped by its emergency recovery and closed by its shutdown. Held weakly: a dropped pool
 //! simply leaves the list.
+//!
+//! Each is known by its name — the key of `status().pools`, the name in the health monitor's
+//! message — so a name is held by one live pool at a time: a second `build` under it fails. A
+//! pool that was dropped or closed gives its name up (a closed one then leaves the status).
+//! Once shutdown begins no pool starts: it would lease the governor's ports and never be
+//! closed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +15,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::Governor;
+use crate::BuildError;
 use crate::health::HealthCheck;
 use crate::pool::{Manager, PoolBuilder, PoolStats, PoolStatus, PoolView, RegisteredPool};
 
@@ -17,24 +24,50 @@ const BUSY: f64 = 0.8;
 
 #[derive(Default)]
 pub(crate) struct Pools {
-    pools: Mutex<Vec<(String, Box<dyn RegisteredPool>)>>,
+    registry: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    pools: Vec<(String, Box<dyn RegisteredPool>)>,
+    /// Shutdown has begun: no pool may join.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Pools {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<String> = self.pools.lock().iter().map(|(name, _)| name.clone()).collect();
+        let names: Vec<String> = self.registry.lock().pools.iter().map(|(name, _)| name.clone()).collect();
         f.debug_struct("Pools").field("pools", &names).finish()
     }
 }
 
 impl Pools {
-    fn register(&self, name: String, pool: Box<dyn RegisteredPool>) {
-        self.pools.lock().push((name, pool));
+    /// Lists a pool under `name`, unless a live, open pool holds it or shutdown has begun.
+    fn register(&self, name: String, pool: Box<dyn RegisteredPool>) -> Result<(), BuildError> {
+        let mut registry = self.registry.lock();
+        if registry.closed {
+            return Err(BuildError::ShutDown);
+        }
+        let holds_name = |(held, pool): &(String, Box<dyn RegisteredPool>)| {
+            *held == name && pool.upgrade().is_some_and(|view| !view.is_closed())
+        };
+        if registry.pools.iter().any(holds_name) {
+            let rule = "must differ from the name of every live pool of the governor";
+            return Err(BuildError::Invalid { field: "name", rule, value: format!("{name:?}") });
+        }
+        registry.pools.retain(|(held, _)| *held != name);
+        registry.pools.push((name, pool));
+        Ok(())
+    }
+
+    /// Refuses every pool from now on: shutdown has begun.
+    pub(crate) fn refuse_new(&self) {
+        self.registry.lock().closed = true;
     }
 
     /// The pools still alive, by name; forgets the dropped ones.
     fn live(&self) -> Vec<(String, Box<dyn PoolView>)> {
-        let mut pools = self.pools.lock();
+        let pools = &mut self.registry.lock().pools;
         let mut live = Vec::with_capacity(pools.len());
         pools.retain(|(name, pool)| match pool.upgrade() {
             Some(view) => {
@@ -73,9 +106,10 @@ impl Pools {
     }
 
     /// Closes every pool, waiting for their destroys until `deadline` (`None`: until they
-    /// have all returned). Every pool is closed
-    /// even after the deadline (closing itself does not wait); only the wait is cut short.
+    /// have all returned), and refuses new ones. Every pool is closed even after the deadline
+    /// (closing itself does not wait); only the wait is cut short.
     pub(crate) async fn close_all(&self, deadline: Option<Instant>) -> ClosedPools {
+        self.refuse_new();
         let live = self.live();
         let mut closed = ClosedPools { pools: live.len(), ..ClosedPools::default() };
         for (_, pool) in &live {
@@ -117,6 +151,11 @@ impl Governor {
     /// shows in `status()` under `name`, counts for health (80 % or more of its connections in
     /// use is a warning), has its idle connections reaped by the emergency recovery, and is closed by
     /// [`shutdown`](Governor::shutdown).
+    ///
+    /// `name` is held by one live pool at a time: `build` fails with
+    /// [`BuildError::Invalid`] naming `name` while another pool of this governor that is neither
+    /// dropped nor closed has it (a closed one gives it up and leaves the status), and with
+    /// [`BuildError::ShutDown`] once [`shutdown`](Governor::shutdown) has begun.
     ///
     /// # Examples
     ///
@@ -163,6 +202,7 @@ impl Governor {
         crate::pool::Pool::builder(manager)
             .config(self.inner.pool_config.clone())
             .ports(Arc::clone(&self.inner.ports))
+            .containment(Arc::clone(&self.inner.containment))
             .on_build(move |pool| pools.register(name, pool.registration()))
     }
 

@@ -54,7 +54,9 @@ impl Governor {
     /// still queued are rejected, the health monitor stops, running work gets `grace` to
     /// finish, and what is still running then is cancelled (its future is dropped; it ends
     /// with `Error::Cancelled`). Then every pool started with [`pool`](Governor::pool) is
-    /// closed: its connections destroyed through the manager, their ports freed.
+    /// closed: its connections destroyed through the manager, their ports freed. From the
+    /// moment it begins, [`pool`](Governor::pool)`(..).build()` fails with
+    /// [`BuildError::ShutDown`](crate::BuildError::ShutDown).
     ///
     /// Calling it again returns a report of what was left, usually all zeros.
     ///
@@ -91,6 +93,7 @@ impl Governor {
         if workers.close() {
             tracing::info!(target: "bursar", in_flight = workers.drain.in_flight(), ?grace, "shutting down");
         }
+        self.inner.pools.refuse_new();
         let background_stopped = self.inner.background.stop();
         if timeout(grace, workers.drain.wait_idle()).await.is_err() {
             tracing::warn!(target: "bursar", in_flight = workers.drain.in_flight(), "grace period over; cancelling work");

@@ -4,15 +4,13 @@
 //! `Drop`, a `get` dropped in the middle of a check, the last pool handle going away. So every
 //! destroy runs on a task of its own, spawned on the runtime the pool was built in: no caller
 //! giving up can cancel it halfway. The tasks are counted, so `close` can wait for them, and
-//! a panic in `destroy` is caught and logged rather than lost with its task.
+//! a panic in `destroy` is contained like one in `create` or `check` (see [`Backend::contained`]).
 
 use std::fmt;
-use std::future::{Future, poll_fn};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
@@ -21,10 +19,12 @@ use super::Manager;
 use super::counters::{Count, Counters};
 use super::held::Conn;
 use super::slot::Slot;
-use crate::workers::panic_message;
+use crate::contain::{Containment, Fault, UserCode};
 
 pub(super) struct Backend<M: Manager> {
     pub(super) manager: M,
+    /// The governor's, for a pool it started; else the pool's own.
+    containment: Arc<Containment>,
     runtime: Handle,
     /// Destroy tasks spawned and not yet finished.
     pending: AtomicUsize,
@@ -33,9 +33,10 @@ pub(super) struct Backend<M: Manager> {
 }
 
 impl<M: Manager> Backend<M> {
-    pub(super) fn new(manager: M, runtime: Handle) -> Self {
+    pub(super) fn new(manager: M, runtime: Handle, containment: Arc<Containment>) -> Self {
         Backend {
             manager,
+            containment,
             runtime,
             pending: AtomicUsize::new(0),
             settled: Notify::new(),
@@ -54,8 +55,10 @@ impl<M: Manager> Backend<M> {
         let pending = Pending::enter(Arc::clone(self));
         let job = async move {
             let Conn { connection, ports, key, .. } = conn;
-            if let Some(message) = catch_panic(pending.0.manager.destroy(connection)).await {
-                tracing::error!(target: "bursar::pool", ?key, panic = %message, "destroy panicked");
+            let backend = &pending.0;
+            if backend.contained(UserCode::ManagerDestroy, backend.manager.destroy(connection)).await.is_err()
+            {
+                tracing::debug!(target: "bursar::pool", ?key, "destroy panicked; the connection's ports and place are freed all the same");
             }
             drop(ports);
             pending.0.counters.add(Count::Destroyed, 1);
@@ -72,17 +75,36 @@ impl<M: Manager> Backend<M> {
         drop(self.runtime.spawn(job));
     }
 
-    /// Waits until no destroy task is left.
+    /// Runs one of the manager's futures contained: a panic in it (or in its drop) is caught,
+    /// logged as an `ERROR` event naming the callback, and counted both in the containment's
+    /// status and in this pool's `callback_panics`.
+    ///
+    /// # Errors
+    ///
+    /// The [`Fault`] if it panicked.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: it only listens.
+    /// Cancel safe: dropping it drops `future`, contained.
+    pub(super) async fn contained<F: Future>(&self, kind: UserCode, future: F) -> Result<F::Output, Fault> {
+        let output = self.containment.in_place(kind, future).await;
+        if output.is_err() {
+            self.counters.add(Count::CallbackPanics, 1);
+        }
+        output
+    }
+
     /// Destroys still running.
     pub(super) fn pending(&self) -> usize {
         // Acquire: see `settled`.
         self.pending.load(Ordering::Acquire)
     }
 
+    /// Waits until no destroy task is left.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only listens.
     pub(super) async fn settled(&self) {
         loop {
             let mut settled = pin!(self.settled.notified());
@@ -115,17 +137,6 @@ impl<M: Manager> Drop for Pending<M> {
             self.0.settled.notify_waiters();
         }
     }
-}
-
-/// Runs `future` to its end; a panic inside it ends it early with the panic's message.
-async fn catch_panic(future: impl Future<Output = ()>) -> Option<String> {
-    let mut future = pin!(future);
-    poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-        Ok(Poll::Ready(())) => Poll::Ready(None),
-        Ok(Poll::Pending) => Poll::Pending,
-        Err(payload) => Poll::Ready(Some(panic_message(payload.as_ref()))),
-    })
-    .await
 }
 
 impl<M: Manager> fmt::Debug for Backend<M> {

@@ -10,6 +10,7 @@ use super::backend::Backend;
 use super::shared::Shared;
 use super::{Manager, Pool, PoolConfig, reaper};
 use crate::BuildError;
+use crate::contain::Containment;
 use crate::ports::PortAllocator;
 use crate::retry::rng::SplitMix64;
 
@@ -50,12 +51,14 @@ pub struct PoolBuilder<M: Manager> {
     config: PoolConfig,
     allocator: Option<Arc<PortAllocator>>,
     lifetime_seed: Option<u64>,
+    /// Where the manager's panics are counted: the governor's, for a pool it starts.
+    containment: Option<Arc<Containment>>,
     /// Run once the pool is built: how a governor registers the pools it starts.
     on_build: Option<Box<OnBuild<M>>>,
 }
 
-/// A hook run with the pool once it is built.
-type OnBuild<M> = dyn FnOnce(&Pool<M>) + Send + Sync;
+/// A hook run with the pool once it is built; an error refuses the pool.
+type OnBuild<M> = dyn FnOnce(&Pool<M>) -> Result<(), BuildError> + Send + Sync;
 
 impl<M: Manager> PoolBuilder<M> {
     pub(super) fn new(manager: M) -> Self {
@@ -64,6 +67,7 @@ impl<M: Manager> PoolBuilder<M> {
             config: PoolConfig::default(),
             allocator: None,
             lifetime_seed: None,
+            containment: None,
             on_build: None,
         }
     }
@@ -81,8 +85,19 @@ impl<M: Manager> PoolBuilder<M> {
         self
     }
 
-    /// Runs `hook` with the pool once it is built.
-    pub(crate) fn on_build(mut self, hook: impl FnOnce(&Pool<M>) + Send + Sync + 'static) -> Self {
+    /// Contains the manager's panics in `containment` (shared with the governor) instead of
+    /// a containment of the pool's own.
+    pub(crate) fn containment(mut self, containment: Arc<Containment>) -> Self {
+        self.containment = Some(containment);
+        self
+    }
+
+    /// Runs `hook` with the pool once it is built; if it fails, `build` drops the pool (which
+    /// stops its reaper) and fails with its error.
+    pub(crate) fn on_build(
+        mut self,
+        hook: impl FnOnce(&Pool<M>) -> Result<(), BuildError> + Send + Sync + 'static,
+    ) -> Self {
         self.on_build = Some(Box::new(hook));
         self
     }
@@ -101,22 +116,26 @@ impl<M: Manager> PoolBuilder<M> {
     /// - [`BuildError::Invalid`] naming the field, as [`PoolConfig::validate`] finds it, or
     ///   `pool.ports` if it names ranges without an allocator or ranges the allocator lacks.
     /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime.
+    /// - For a pool started with [`Governor::pool`](crate::Governor::pool):
+    ///   [`BuildError::Invalid`] naming `name` if another live pool of the governor has that
+    ///   name, and [`BuildError::ShutDown`] once the governor's shutdown has begun.
     pub fn build(self) -> Result<Pool<M>, BuildError> {
         self.config.validate()?;
         check_ranges(&self.config.ports, self.allocator.as_deref())?;
         let runtime = Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         let seed = self.lifetime_seed.unwrap_or_else(|| SplitMix64::from_entropy().next_u64());
         let reap_interval = self.config.reap_interval;
-        let backend = Backend::new(self.manager, runtime.clone());
+        let containment = self.containment.unwrap_or_default();
+        let backend = Backend::new(self.manager, runtime.clone(), containment);
         let shared = Arc::new(Shared::new(backend, self.config, self.allocator, seed));
         let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval));
         shared.track_reaper(reaper.abort_handle());
-        let config = &shared.config;
-        tracing::debug!(target: "bursar::pool", max_total = config.max_total, max_per_key = config.max_per_key, ports = ?config.ports, "pool built");
         let pool = Pool { shared };
         if let Some(hook) = self.on_build {
-            hook(&pool);
+            hook(&pool)?;
         }
+        let config = &pool.shared.config;
+        tracing::debug!(target: "bursar::pool", max_total = config.max_total, max_per_key = config.max_per_key, ports = ?config.ports, "pool built");
         Ok(pool)
     }
 }

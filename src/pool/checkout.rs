@@ -23,9 +23,11 @@ use tokio::time::Instant;
 
 use super::counters::Count;
 use super::{Lease, Manager, Pool, PoolError};
+use crate::contain::UserCode;
 
 mod deadline;
 mod next;
+mod ports;
 mod steps;
 
 use deadline::{Deadline, Elapsed};
@@ -45,7 +47,12 @@ impl<M: Manager> Pool<M> {
     /// - [`PoolError::Timeout`] if no connection was ready within the checkout timeout.
     /// - [`PoolError::Manager`] with the manager's error if `create` failed. (A failed `check`
     ///   is no error: that connection is destroyed and a new one created.)
-    /// - [`PoolError::Ports`] if a port the new connection needs could not be leased.
+    /// - [`PoolError::ManagerPanicked`] if `create` panicked: a failed create whose place and
+    ///   ports are given back. (A `check` that panics fails the check.)
+    /// - [`PoolError::Ports`] if a port the new connection needs could not be leased, and no
+    ///   idle connection was left to evict for it. (An exhausted range whose ports idle
+    ///   connections hold is no error: the least recently used is evicted, and the `get` waits
+    ///   for its port's quarantine.)
     /// - [`PoolError::Closed`] if the pool is closed, or closed while this call ran.
     ///
     /// # Cancel safety
@@ -56,8 +63,12 @@ impl<M: Manager> Pool<M> {
     ///
     /// # Panics
     ///
-    /// Never on its own. A panic in the manager's `create` or `check` propagates out of the
-    /// future after everything it held is released.
+    /// Never. A panic in the manager's `create`, `check` (or the drop of their futures) is
+    /// contained: an `ERROR` event naming the callback, counted in
+    /// [`PoolStats::callback_panics`](super::PoolStats::callback_panics), and handled as a
+    /// failed create or a failed check. A `create` or `check` that hangs is cut off by the
+    /// checkout timeout like any other wait of the `get` (counted in `timeouts`, not as a
+    /// hang: the limit includes the time the `get` spent waiting before it).
     #[track_caller]
     pub fn get(&self, key: M::Key) -> impl Future<Output = Checkout<M>> + Send + '_ {
         let location = Location::caller();
@@ -74,18 +85,18 @@ impl<M: Manager> Pool<M> {
                     Next::Create(session, slot) => Ok(Some((session, slot))),
                     // Bound by reference: checked where `next` put it, not moved (copied) first.
                     Next::Reuse(ref mut checking) => {
-                        let check = self.shared.backend.manager.check(checking.connection_mut());
-                        let checked = deadline.within(pin!(check)).await;
-                        match checked {
-                            Ok(Ok(())) => return self.checked(checking),
-                            Ok(Err(error)) => {
-                                let session = checking.session();
-                                let reclaimed =
-                                    deadline.within(pin!(self.check_failed(checking, error))).await;
-                                reclaimed.map(|slot| slot.ok().map(|slot| (session, slot)))
-                            }
-                            Err(elapsed) => Err(elapsed),
-                        }
+                        let (backend, session) = (&self.shared.backend, checking.session());
+                        let check = backend.manager.check(checking.connection_mut());
+                        let checked =
+                            deadline.within(pin!(backend.contained(UserCode::ManagerCheck, check))).await;
+                        // A check that panicked found the connection broken, as one that failed.
+                        let failed = match checked {
+                            Ok(Ok(Ok(()))) => return self.checked(checking),
+                            Ok(Ok(Err(error))) => self.check_failed(checking, &error),
+                            Ok(Err(fault)) => self.check_failed(checking, &fault),
+                            Err(Elapsed) => return self.timed_out(&key),
+                        };
+                        deadline.within(pin!(failed)).await.map(|slot| slot.ok().map(|slot| (session, slot)))
                     }
                     Next::Evicting { session, reservation, victim } => {
                         let freed = deadline.within(pin!(victim)).await;
@@ -110,9 +121,15 @@ impl<M: Manager> Pool<M> {
     /// The checkout timeout passed: counted, and the error the `get` returns.
     #[cold]
     pub(super) fn timed_out(&self, key: &M::Key) -> Checkout<M> {
+        Err(self.timeout_error(key))
+    }
+
+    /// [`timed_out`](Self::timed_out)'s error.
+    #[cold]
+    pub(super) fn timeout_error(&self, key: &M::Key) -> PoolError<M::Error> {
         let limit = self.shared.config.checkout_timeout;
         self.shared.backend.counters.add(Count::Timeouts, 1);
         tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
-        Err(PoolError::Timeout { waited: limit })
+        PoolError::Timeout { waited: limit }
     }
 }

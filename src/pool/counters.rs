@@ -21,9 +21,11 @@ pub(super) enum Count {
     Timeouts,
     /// A lease held past the leak threshold was reported.
     LeaksReported,
+    /// The manager's `create`, `check` or `destroy` panicked (contained).
+    CallbackPanics,
 }
 
-const KINDS: usize = Count::LeaksReported as usize + 1;
+const KINDS: usize = Count::CallbackPanics as usize + 1;
 
 #[derive(Debug, Default)]
 pub(super) struct Counters(CounterSet<KINDS>);

@@ -42,6 +42,14 @@ pub enum PoolError<E> {
     /// A port the new connection needs could not be leased.
     #[error("no port for a new connection: {0}")]
     Ports(#[source] PortError),
+    /// The manager's `create` panicked, with this message. The panic was contained (an
+    /// `ERROR` event, counted in [`PoolStats::callback_panics`](super::PoolStats::callback_panics)),
+    /// and the new connection's place and ports were given back.
+    #[error("the manager's create panicked: {message}")]
+    ManagerPanicked {
+        /// The panic's message.
+        message: String,
+    },
     /// The pool is closed: [`Pool::close`](super::Pool::close) was called.
     #[error("the pool is closed")]
     Closed,

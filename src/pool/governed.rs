@@ -14,6 +14,8 @@ use super::{CloseReport, Manager, Pool, PoolStats};
 /// What the governor asks of a live pool.
 pub(crate) trait PoolView: Send + Sync {
     fn stats(&self) -> PoolStats;
+    /// Whether the pool was closed (it gives its name up).
+    fn is_closed(&self) -> bool;
     /// Destroys every idle connection now; how many.
     fn reap_all_idle(&self) -> usize;
     /// Closes the pool, waiting for its destroys until `deadline` (forever if `None`).
@@ -26,6 +28,10 @@ pub(crate) trait PoolView: Send + Sync {
 impl<M: Manager> PoolView for Pool<M> {
     fn stats(&self) -> PoolStats {
         Pool::stats(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.shared.is_closed()
     }
 
     fn reap_all_idle(&self) -> usize {

@@ -30,6 +30,12 @@
 //! A port therefore can never outlive its browser, nor be handed to a second one while the
 //! first still listens.
 //!
+//! Ports are a capacity like `max_total`: when a range is exhausted and idle connections hold
+//! its ports, a `get` for a new connection evicts the least recently used of them, and leases
+//! the port it frees once that port's quarantine is over — within the checkout timeout. Only
+//! a range exhausted by leased connections (or by another holder of the allocator) fails the
+//! `get` with [`PoolError::Ports`].
+//!
 //! ## Why leases, checks, reaping and a leak detector
 //!
 //! - [`get`](Pool::get) returns a [`Lease`]; dropping it is the return, and
@@ -45,6 +51,19 @@
 //!   while it is checked it counts as [active](PoolStats::active), in the leak ledger (a check
 //!   that hangs past the threshold is reported), and in a `close`'s
 //!   [`still_leased`](CloseReport::still_leased). A failed or cut-off check ends that lease.
+//!
+//! ## Why the manager runs contained
+//!
+//! The manager is user code, and the pool keeps its counts exact around it. `create`, `check`
+//! and `destroy` (and the drop of their futures) run contained: a panic is caught, logged as an
+//! `ERROR` event naming the callback (`manager_create`, …), and counted in
+//! [`PoolStats::callback_panics`] — and in the governor's `status().callbacks` for a pool it
+//! started. The pool then goes on as if the step had failed: a `create` that panicked is a failed
+//! create (its place and ports are given back, `get` returns
+//! [`PoolError::ManagerPanicked`]); a `check` that panicked found the connection broken (it is
+//! destroyed and replaced within the same `get`); a `destroy` that panicked still frees the
+//! connection's ports and place. A `create` or `check` that hangs is cut off by the checkout
+//! timeout, which bounds everything a `get` waits for.
 //!
 //! ## Cancel safety
 //!

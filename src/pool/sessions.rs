@@ -16,6 +16,7 @@ use super::Manager;
 use super::held::{Conn, Handles};
 use super::leaks::CheckoutId;
 use super::session::Session;
+use super::waiters::KeyState;
 
 mod idle;
 
@@ -130,6 +131,16 @@ impl<M: Manager> Sessions<M> {
         self.closed || own_idle > 0 || room
     }
 
+    /// Whether `key` holds `max_per_key` places: its waiters wait for a change of their own key.
+    pub(super) fn at_cap(&self, key: &M::Key) -> bool {
+        self.slots(self.by_key.get(key).copied()) >= self.limits.max_per_key
+    }
+
+    /// The key of a session that holds a place.
+    pub(super) fn key_of(&self, session: SessionId) -> Option<M::Key> {
+        self.session(session).map(|session| session.key.clone())
+    }
+
     /// Gives back a place of a session and/or of the total; a session left with no place ends.
     pub(super) fn release(&mut self, session: Option<SessionId>, total: bool) {
         if total {
@@ -216,5 +227,15 @@ impl<M: Manager> Sessions<M> {
             self.by_key.remove(&session.key);
             self.vacant.push(id.index());
         }
+    }
+}
+
+impl<M: Manager> KeyState<M::Key> for Sessions<M> {
+    fn can_progress(&self, key: &M::Key) -> bool {
+        Sessions::can_progress(self, key)
+    }
+
+    fn at_cap(&self, key: &M::Key) -> bool {
+        Sessions::at_cap(self, key)
     }
 }

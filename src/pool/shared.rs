@@ -93,8 +93,11 @@ impl<M: Manager> Shared<M> {
     pub(super) fn release(&self, session: Option<SessionId>, total: bool) {
         let waiter = {
             let mut state = self.state.lock();
+            // The key is read first: the session ends if this was its last place.
+            let waiting = !state.waiters.is_empty();
+            let key = session.filter(|_| waiting).and_then(|session| state.sessions.key_of(session));
             state.sessions.release(session, total);
-            state.wake_next()
+            state.wake_next(key.as_ref())
         };
         wake(waiter);
     }

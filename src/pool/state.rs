@@ -50,20 +50,23 @@ impl<M: Manager> State<M> {
         let checkouts = &mut self.checkouts;
         let open = |session| checkouts.open(session, location, now);
         let (step, was_woken) = match self.sessions.decide(key, now, expired, open) {
-            None => match ticket.and_then(|ticket| self.waiters.rewait(ticket)) {
-                Some((wake, was_woken)) => (Step::Wait(wake), was_woken),
-                None => {
-                    let (joined, wake) = self.waiters.join(key.clone());
-                    *ticket = Some(joined);
-                    (Step::Wait(wake), false)
+            None => {
+                let at_cap = self.sessions.at_cap(key);
+                match ticket.and_then(|ticket| self.waiters.rewait(ticket, at_cap)) {
+                    Some((wake, was_woken)) => (Step::Wait(wake), was_woken),
+                    None => {
+                        let (joined, wake) = self.waiters.join(key.clone(), at_cap);
+                        *ticket = Some(joined);
+                        (Step::Wait(wake), false)
+                    }
                 }
-            },
+            }
             Some(decision) => {
-                let was_woken = ticket.take().is_some_and(|ticket| self.waiters.leave(ticket));
+                let was_woken = ticket.take().and_then(|ticket| self.waiters.leave(ticket)).is_some();
                 (Step::Go(decision), was_woken)
             }
         };
-        (step, if was_woken { self.wake_next() } else { None })
+        (step, if was_woken { self.wake_next(Some(key)) } else { None })
     }
 
     /// Ends a lease of `session`: out of the ledger and no longer counted active.
@@ -74,16 +77,18 @@ impl<M: Manager> State<M> {
 
     /// Removes a waiting `get` that was dropped; returns whom its turn passes on to.
     pub(super) fn leave_queue(&mut self, ticket: u64) -> Option<Arc<Notify>> {
-        if self.waiters.leave(ticket) { self.wake_next() } else { None }
+        let key = self.waiters.leave(ticket)?;
+        self.wake_next(Some(&key))
     }
 
-    /// Marks the oldest waiter that can now make progress as woken; returns its handle.
-    pub(super) fn wake_next(&mut self) -> Option<Arc<Notify>> {
+    /// After a change that concerned `changed` (a connection of that key returned, a place of
+    /// it given back), or only the total: marks the oldest waiter that can now make progress
+    /// as woken, looking at O(1) waiters; returns its handle.
+    pub(super) fn wake_next(&mut self, changed: Option<&M::Key>) -> Option<Arc<Notify>> {
         if self.waiters.is_empty() {
             return None; // the common case, so it costs no search
         }
-        let sessions = &self.sessions;
-        self.waiters.wake_first(|key| sessions.can_progress(key))
+        self.waiters.wake_first(changed, &self.sessions)
     }
 }
 

@@ -35,7 +35,8 @@ pub struct PoolStats {
     pub destroyed: u64,
     /// Connections sent to `destroy` for outliving their idle timeout or lifetime.
     pub reaped: u64,
-    /// Idle connections sent to `destroy` to make room for another key.
+    /// Idle connections sent to `destroy` to make room for another key, or to free a port of
+    /// an exhausted range for a new connection.
     pub evicted: u64,
     /// Connections sent to `destroy` because their check failed before a reuse.
     pub check_failed: u64,
@@ -45,6 +46,12 @@ pub struct PoolStats {
     pub timeouts: u64,
     /// Leases reported as leaked (each once).
     pub leaks_reported: u64,
+    /// Panics in this pool's manager — `create`, `check` or `destroy` — each contained: an
+    /// `ERROR` event naming the callback, and the documented fallback (a failed create, a
+    /// failed check, a destroy whose ports and place are freed all the same). A pool started
+    /// by a governor counts them in the governor's
+    /// [`Status::callbacks`](crate::Status::callbacks) too.
+    pub callback_panics: u64,
     /// `connections / max_total`, from 0 to 1.
     pub utilisation: f64,
     /// Leases held past the leak threshold now, longest held first.
@@ -141,6 +148,7 @@ impl<M: Manager> Pool<M> {
             discarded: counters.get(Count::Discarded),
             timeouts: counters.get(Count::Timeouts),
             leaks_reported: counters.get(Count::LeaksReported),
+            callback_panics: counters.get(Count::CallbackPanics),
             utilisation: counts.connections as f64 / config.max_total as f64,
             leaks,
         }

@@ -8,7 +8,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Checkout;
-use super::deadline::Deadline;
+use super::deadline::{Deadline, Elapsed};
+use crate::contain::UserCode;
 use crate::pool::checking::Checking;
 use crate::pool::counters::Count;
 use crate::pool::held::Held;
@@ -23,7 +24,7 @@ impl<M: Manager> Pool<M> {
     pub(super) fn check_failed(
         &self,
         checking: &mut Checking<M>,
-        error: M::Error,
+        error: &dyn std::fmt::Debug,
     ) -> oneshot::Receiver<Slot<M>> {
         self.shared.backend.counters.add(Count::CheckFailed, 1);
         tracing::debug!(target: "bursar::pool", key = ?checking.key(), ?error, "check failed; connection replaced");
@@ -44,7 +45,8 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Creates a connection for `key` (whose session is `session`) in `slot`, with one port
-    /// from each configured range, unless `deadline` passes first.
+    /// from each configured range (evicting idle connections for them if a range is
+    /// exhausted), unless `deadline` passes first.
     pub(super) async fn create(
         &self,
         key: &M::Key,
@@ -56,13 +58,16 @@ impl<M: Manager> Pool<M> {
         if self.shared.is_closed() {
             return Err(PoolError::Closed);
         }
-        let ports = self.shared.lease_ports().map_err(|error| {
-            tracing::debug!(target: "bursar::pool", ?key, %error, "no port for a new connection");
-            PoolError::Ports(error)
-        })?;
-        let created = deadline.within(pin!(self.shared.backend.manager.create(key, &ports))).await;
-        let Ok(created) = created else { return self.timed_out(key) };
-        let connection = created.map_err(|error| {
+        let ports = self.lease_ports(key, deadline).await?;
+        let backend = &self.shared.backend;
+        let create = backend.contained(UserCode::ManagerCreate, backend.manager.create(key, &ports));
+        let created = match deadline.within(pin!(create)).await {
+            Ok(created) => created,
+            Err(Elapsed) => return self.timed_out(key),
+        };
+        let connection =
+            created.map_err(|fault| PoolError::ManagerPanicked { message: fault.into_message() })?;
+        let connection = connection.map_err(|error| {
             tracing::debug!(target: "bursar::pool", ?key, ?error, "create failed");
             PoolError::Manager(error)
         })?;

@@ -51,7 +51,7 @@ impl<M: Manager> Sessions<M> {
     }
 
     /// The least recently returned idle connection of any session but `except`. O(sessions).
-    pub(super) fn take_least_recently_used(&mut self, except: Option<SessionId>) -> Option<Conn<M>> {
+    pub(in crate::pool) fn take_least_recently_used(&mut self, except: Option<SessionId>) -> Option<Conn<M>> {
         let others =
             self.slab.iter_mut().enumerate().filter(|(index, _)| except != Some(SessionId::new(*index)));
         let candidates = others.filter_map(|(_, session)| {

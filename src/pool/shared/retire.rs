@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Shared;
 use crate::pool::Manager;
 use crate::pool::counters::Count;
-use crate::pool::held::{Conn, Handles};
+use crate::pool::held::{Conn, Handles, Held};
 use crate::pool::leaks::CheckoutId;
 use crate::pool::slot::Slot;
 use crate::pool::state::wake;
@@ -33,8 +34,10 @@ impl<M: Manager> Shared<M> {
             match discard || expired || state.sessions.closed {
                 true => (Some((conn, handles)), None),
                 false => {
+                    // Cloned only for waiters to look at: a return nobody waits for clones nothing.
+                    let key = (!state.waiters.is_empty()).then(|| conn.key.clone());
                     let refused = state.sessions.put_idle((conn, handles), now).err();
-                    (refused, state.wake_next())
+                    (refused, state.wake_next(key.as_ref()))
                 }
             }
         };
@@ -49,6 +52,20 @@ impl<M: Manager> Shared<M> {
             tracing::debug!(target: "bursar::pool", key = ?conn.key, "returned past its lifetime; connection destroyed");
         }
         backend.destroy(conn, slot, None);
+    }
+
+    /// Evicts the least recently used idle connection of any key for the port of `range` it
+    /// holds (every connection holds one of each range the pool names); `None` if none is idle.
+    /// The receiver gets its place once `destroy` has returned, and with it its ports.
+    pub(in crate::pool) fn evict_for_ports(
+        self: &Arc<Self>,
+        range: &str,
+    ) -> Option<oneshot::Receiver<Slot<M>>> {
+        let victim = self.state.lock().sessions.take_least_recently_used(None)?;
+        self.backend.counters.add(Count::Evicted, 1);
+        tracing::debug!(target: "bursar::pool", victim = ?victim.key, range, "idle connection evicted for its ports");
+        let slot = Slot::counted(Arc::downgrade(self), Some(victim.session), true);
+        Some(Held::new(victim, slot, Arc::clone(&self.backend)).destroy_and_reclaim())
     }
 
     /// One reaper tick: destroys expired idle connections and reports new leaks.

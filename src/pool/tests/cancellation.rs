@@ -1,5 +1,5 @@
 //! deadpool's cancellation test, for a keyed pool with ports: every manager step that can be
-//! cut off (create, check) is made to succeed, fail, be slow or never finish, and `get`s are
+//! cut off (create, check) is made to succeed, fail, be slow, never finish or panic, and `get`s are
 //! dropped after a few polls, under tiny timeouts, and by aborting their tasks. However they
 //! end, the caps are never passed, and once everything is dropped and the pool closed no place
 //! is counted, no port is leased and every connection created has been destroyed once.
@@ -22,7 +22,7 @@ const KEYS: u32 = 3;
 #[tokio::test(start_paused = true)]
 async fn cancelled_gets_leak_nothing_whatever_create_and_check_do() {
     for step in [Step::Create, Step::Check] {
-        for behaviour in BEHAVIOURS {
+        for behaviour in BEHAVIOURS.into_iter().chain([Behaviour::Panic]) {
             run_case(step, behaviour).await;
         }
     }
@@ -165,6 +165,7 @@ async fn a_bounded_close_returns_on_time_whatever_destroy_does() {
             Behaviour::Ok | Behaviour::Error => (0, Duration::ZERO),
             Behaviour::Slow => (0, SLOW),
             Behaviour::Never => (MAX_TOTAL - 1, LIMIT),
+            Behaviour::Panic => unreachable!("not one of BEHAVIOURS"),
         };
         assert_eq!(
             (report.idle_destroyed, report.still_leased, report.destroys_unfinished, report.elapsed),

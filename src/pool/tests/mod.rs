@@ -6,6 +6,7 @@ mod caps;
 mod check;
 mod close;
 mod config;
+mod contained;
 mod eviction;
 mod leaks;
 mod model;

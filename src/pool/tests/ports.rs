@@ -2,9 +2,14 @@
 //! lives, and frees it only once `destroy` has returned.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::support::{Behaviour, Fake, Probe, SLOW, Step, allocator, config, pool_with_ports, ports, settle};
-use crate::pool::{Lease, Pool, PoolError};
+use tokio::time::{Instant, sleep};
+
+use super::support::{
+    Behaviour, Fake, Probe, QUARANTINE, SLOW, Step, allocator, config, pool_with_ports, ports, settle,
+};
+use crate::pool::{Lease, Pool, PoolConfig, PoolError};
 use crate::ports::{PortAllocator, PortError, PortRange, PortsConfig};
 
 #[tokio::test(start_paused = true)]
@@ -66,4 +71,58 @@ async fn a_pool_without_ports_leases_none() {
     let lease = pool.get(1).await.unwrap();
     assert!(Lease::ports(&lease).is_empty());
     assert_eq!(ports(&allocator()), (0, 200, 0));
+}
+
+/// A pool whose connections each lease a `"vnc"` port of 5900–5901 (resting [`QUARANTINE`]).
+fn pool_with_two_ports(mut config: PoolConfig) -> (Pool<Fake>, Arc<Probe>, Arc<PortAllocator>) {
+    let ranges = vec![PortRange::new("vnc", 5900..=5901)];
+    let ports = PortsConfig { ranges, quarantine: QUARANTINE, host_check: false };
+    let (probe, allocator) = (Arc::new(Probe::default()), Arc::new(PortAllocator::new(&ports).unwrap()));
+    config.ports = vec!["vnc".to_owned()];
+    let builder = Pool::builder(Fake(probe.clone())).config(config).ports(allocator.clone());
+    (builder.build().unwrap(), probe, allocator)
+}
+
+/// Two keys' connections hold both ports, idle, the first for longest.
+async fn both_ports_idle(pool: &Pool<Fake>) {
+    let (first, second) = (pool.get(1).await.unwrap(), pool.get(2).await.unwrap());
+    assert_eq!((first.ports.as_slice(), second.ports.as_slice()), ([5900].as_slice(), [5901].as_slice()));
+    drop(first);
+    sleep(Duration::from_secs(1)).await;
+    drop(second);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exhausted_range_evicts_the_least_recently_used_idle_connection_for_its_port() {
+    let (pool, probe, allocator) = pool_with_two_ports(config(4, 4));
+    both_ports_idle(&pool).await;
+
+    let started = Instant::now();
+    let third = pool.get(3).await.unwrap();
+    assert_eq!(third.ports, [5900], "key 1's port, once it has rested");
+    assert_eq!(started.elapsed(), QUARANTINE);
+    assert_eq!(probe.destroyed_ids(), [1]);
+    let stats = pool.stats();
+    assert_eq!((stats.evicted, stats.destroyed, stats.created), (1, 1, 3));
+    assert_eq!((stats.connections, stats.idle, stats.active, stats.sessions), (2, 1, 1, 2));
+    let vnc = &allocator.status()["vnc"];
+    assert_eq!((vnc.leased, vnc.free, vnc.quarantined), (2, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_get_cut_off_while_its_evicted_port_rests_leaves_the_port_free() {
+    let mut config = config(4, 4);
+    config.checkout_timeout = QUARANTINE / 2;
+    let (pool, probe, allocator) = pool_with_two_ports(config);
+    both_ports_idle(&pool).await;
+
+    let error = pool.get(3).await.unwrap_err();
+    assert!(matches!(error, PoolError::Timeout { .. }), "got {error:?}");
+    let stats = pool.stats();
+    assert_eq!((stats.evicted, stats.destroyed, stats.timeouts), (1, 1, 1));
+    assert_eq!((stats.connections, stats.idle, stats.active, stats.sessions), (1, 1, 0, 1));
+    assert_eq!(probe.destroyed_ids(), [1]);
+    sleep(QUARANTINE).await;
+    let vnc = &allocator.status()["vnc"];
+    assert_eq!((vnc.leased, vnc.free, vnc.quarantined), (1, 1, 0), "key 2's, and the evicted one's free");
 }

@@ -49,6 +49,7 @@ async fn every_field_is_exact_after_a_scripted_sequence() {
         discarded: 1,
         timeouts: 1,
         leaks_reported: 0,
+        callback_panics: 0,
         utilisation: 0.5,
         leaks: Vec::new(),
     };
@@ -96,6 +97,7 @@ fn empty() -> PoolStats {
         discarded: 0,
         timeouts: 0,
         leaks_reported: 0,
+        callback_panics: 0,
         utilisation: 0.0,
         leaks: Vec::new(),
     }

@@ -32,6 +32,8 @@ pub(super) enum Behaviour {
     Slow,
     /// Never finishes.
     Never,
+    /// Panics with "`step` panicked", e.g. "Create panicked".
+    Panic,
 }
 
 pub(super) const BEHAVIOURS: [Behaviour; 4] =
@@ -134,6 +136,7 @@ impl Probe {
                 Ok(())
             }
             Behaviour::Never => std::future::pending().await,
+            Behaviour::Panic => panic!("{step:?} panicked"),
         }
     }
 

@@ -1,0 +1,64 @@
+//! Ports for a new connection, a capacity like `max_total`: when a range is exhausted while
+//! idle connections of the pool hold its ports, the least recently used of them is evicted —
+//! as one is for room in `max_total` — and the `get` leases the port it frees.
+//!
+//! Every connection of a pool holds one port of each range the pool names, so the least
+//! recently used idle connection of any key holds one of the exhausted range. The port it frees
+//! rests its quarantine before it is leased again (the browser that held it may still have
+//! viewers reconnecting), so the `get` waits for that, within its checkout timeout, rather
+//! than evicting a second connection whose port would rest as long.
+
+use std::pin::pin;
+
+use tokio::time::sleep;
+
+use super::deadline::{Deadline, Elapsed};
+use crate::pool::{Manager, Pool, PoolError};
+use crate::ports::{PortError, PortLease};
+
+impl<M: Manager> Pool<M> {
+    /// One lease from each configured range, evicting idle connections for exhausted ones.
+    ///
+    /// # Errors
+    ///
+    /// - [`PoolError::Ports`] if a range is exhausted and no idle connection is left to evict,
+    ///   or a port is unavailable for another reason.
+    /// - [`PoolError::Timeout`] if the deadline passes while an evicted connection is destroyed
+    ///   or its port rests.
+    pub(super) async fn lease_ports(
+        &self,
+        key: &M::Key,
+        deadline: &mut Deadline<'_>,
+    ) -> Result<Vec<PortLease>, PoolError<M::Error>> {
+        let mut evicted = false;
+        loop {
+            let error = match self.shared.lease_ports() {
+                Ok(ports) => return Ok(ports),
+                Err(error) => error,
+            };
+            let waited = match &error {
+                PortError::Exhausted { retry_after: Some(rest), .. } if evicted => {
+                    deadline.within(pin!(sleep(*rest))).await
+                }
+                PortError::Exhausted { range, .. } => match self.shared.evict_for_ports(range) {
+                    Some(victim) => {
+                        evicted = true;
+                        // Its place comes back too; this `get` has one already, so it is given back.
+                        deadline.within(pin!(victim)).await.map(drop)
+                    }
+                    None => return Err(self.no_ports(key, error)),
+                },
+                _ => return Err(self.no_ports(key, error)),
+            };
+            if let Err(Elapsed) = waited {
+                return Err(self.timeout_error(key));
+            }
+        }
+    }
+
+    #[cold]
+    fn no_ports(&self, key: &M::Key, error: PortError) -> PoolError<M::Error> {
+        tracing::debug!(target: "bursar::pool", ?key, %error, "no port for a new connection");
+        PoolError::Ports(error)
+    }
+}

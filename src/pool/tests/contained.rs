@@ -1,0 +1,96 @@
+//! The manager's `create`, `check` and `destroy` run contained: a panic is counted, handled as
+//! the documented failure, and leaves the pool exact and serving; a hang is cut off by the
+//! checkout timeout with nothing left behind.
+
+use std::time::Duration;
+
+use super::support::{Behaviour, Step, config, pool_with_ports, ports, settle};
+use crate::pool::{Lease, PoolError};
+
+#[tokio::test(start_paused = true)]
+async fn a_create_that_panics_is_a_failed_create_that_gives_its_place_and_ports_back() {
+    let (pool, probe, allocator) = pool_with_ports(config(2, 2));
+    probe.once(Step::Create, Behaviour::Panic);
+
+    let error = pool.get(1).await.unwrap_err();
+    let PoolError::ManagerPanicked { message } = &error else { panic!("expected a panic, got {error:?}") };
+    assert_eq!(message, "Create panicked");
+    assert_eq!(error.to_string(), "the manager's create panicked: Create panicked");
+    let stats = pool.stats();
+    assert_eq!((stats.connections, stats.active, stats.idle, stats.sessions), (0, 0, 0, 0));
+    assert_eq!((stats.created, stats.callback_panics), (0, 1));
+    assert_eq!(ports(&allocator), (0, 198, 2), "both ports given back, resting");
+
+    let lease = pool.get(1).await.unwrap();
+    assert_eq!((lease.id, pool.stats().connections, pool.stats().active), (1, 1, 1));
+    assert_eq!(ports(&allocator), (2, 196, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_panics_finds_the_connection_broken_and_the_get_creates_another() {
+    let (pool, probe, allocator) = pool_with_ports(config(2, 2));
+    drop(pool.get(1).await.unwrap());
+    probe.once(Step::Check, Behaviour::Panic);
+
+    let lease = pool.get(1).await.unwrap();
+    assert_eq!(lease.id, 2, "a new connection, made in the same get");
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!((stats.connections, stats.active, stats.idle), (1, 1, 0));
+    assert_eq!((stats.created, stats.destroyed, stats.check_failed, stats.callback_panics), (2, 1, 1, 1));
+    assert_eq!(probe.destroyed_ids(), [1]);
+    assert_eq!(ports(&allocator), (2, 196, 2), "the broken connection's ports freed");
+
+    drop(lease);
+    assert_eq!(pool.get(1).await.unwrap().id, 2, "still serving");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destroy_that_panics_is_counted_and_its_ports_and_place_are_freed() {
+    let (pool, probe, allocator) = pool_with_ports(config(1, 1));
+    probe.once(Step::Destroy, Behaviour::Panic);
+    Lease::discard(pool.get(1).await.unwrap());
+    settle().await;
+
+    let stats = pool.stats();
+    assert_eq!((stats.connections, stats.active, stats.idle), (0, 0, 0));
+    assert_eq!((stats.created, stats.destroyed, stats.discarded, stats.callback_panics), (1, 1, 1, 1));
+    assert_eq!(ports(&allocator), (0, 198, 2));
+
+    assert_eq!(pool.get(2).await.unwrap().id, 2, "the place is free again (max_total 1)");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_that_hangs_is_cut_off_at_the_checkout_timeout_leaving_nothing() {
+    let mut config = config(1, 1);
+    config.checkout_timeout = Duration::from_secs(3);
+    let (pool, probe, allocator) = pool_with_ports(config);
+    probe.once(Step::Create, Behaviour::Never);
+
+    let started = tokio::time::Instant::now();
+    let error = pool.get(1).await.unwrap_err();
+    assert!(matches!(error, PoolError::Timeout { waited } if waited == Duration::from_secs(3)));
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    let stats = pool.stats();
+    assert_eq!((stats.connections, stats.active, stats.timeouts, stats.callback_panics), (0, 0, 1, 0));
+    assert_eq!(ports(&allocator), (0, 198, 2));
+    assert_eq!(pool.get(1).await.unwrap().id, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_hangs_is_cut_off_at_the_checkout_timeout_and_the_connection_destroyed() {
+    let mut config = config(1, 1);
+    config.checkout_timeout = Duration::from_secs(3);
+    let (pool, probe, allocator) = pool_with_ports(config);
+    drop(pool.get(1).await.unwrap());
+    probe.once(Step::Check, Behaviour::Never);
+
+    let error = pool.get(1).await.unwrap_err();
+    assert!(matches!(error, PoolError::Timeout { .. }), "got {error:?}");
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!((stats.connections, stats.active, stats.idle), (0, 0, 0));
+    assert_eq!((stats.destroyed, stats.timeouts, stats.callback_panics), (1, 1, 0));
+    assert_eq!(ports(&allocator), (0, 198, 2));
+    assert_eq!(pool.get(1).await.unwrap().id, 2);
+}
