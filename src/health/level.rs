@@ -51,7 +51,6 @@ pub(crate) enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(remote = "Self", deny_unknown_fields))]
-
 pub struct Thresholds {
     /// At or above this, the reading counts as a warning.
     pub warn: f64,
