@@ -325,33 +325,48 @@ struct InPlace<'a, F> {
 
 impl<F: Future> InPlace<'_, F> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
-        let Some(future) = self.future.as_mut().as_pin_mut() else {
-            return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
-        };
-        let output = match catch(|| future.poll(cx)) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => Ok(output),
-            Err(message) => Err(self.containment.fault(self.kind, Fault::Panicked(message))),
-        };
-        self.finish();
-        Poll::Ready(output)
-    }
-}
-
-impl<F> InPlace<'_, F> {
-    fn finish(&mut self) {
-        if self.future.is_some() {
-            let mut future = self.future.as_mut();
-            // While the thread unwinds `call` skips this, and the pinned slot drops the future
-            // afterwards as any unwinding frame would.
-            let _ = self.containment.call(self.kind, move || future.set(None));
-        }
+        self.containment.poll_in_place(self.kind, self.future.as_mut(), cx)
     }
 }
 
 impl<F> Drop for InPlace<'_, F> {
     fn drop(&mut self) {
-        self.finish();
+        self.containment.drop_in_place(self.kind, self.future.as_mut());
+    }
+}
+
+impl Containment {
+    /// Polls `future`, which its owner pinned in an `Option`, with a panic caught, logged and
+    /// counted; once it has ended (or panicked) it is dropped in place, contained. For a path
+    /// where even [`in_place`](Self::in_place)'s own future is too much: the owner polls this
+    /// from its own future and, if it gives up first, calls [`drop_in_place`](Self::drop_in_place).
+    #[inline]
+    pub(crate) fn poll_in_place<F: Future>(
+        &self,
+        kind: UserCode,
+        mut future: Pin<&mut Option<F>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<F::Output, Fault>> {
+        let Some(polled) = future.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
+        };
+        let output = match catch(|| polled.poll(cx)) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(message) => Err(self.fault(kind, Fault::Panicked(message))),
+        };
+        self.drop_in_place(kind, future);
+        Poll::Ready(output)
+    }
+
+    /// Drops a future pinned in an `Option` in place, contained (its drop is user code). While
+    /// the thread unwinds nothing is dropped here: the pinned slot drops it afterwards, as any
+    /// unwinding frame would.
+    #[inline]
+    pub(crate) fn drop_in_place<F>(&self, kind: UserCode, mut future: Pin<&mut Option<F>>) {
+        if future.is_some() {
+            let _ = self.call(kind, move || future.set(None));
+        }
     }
 }
 

@@ -8,9 +8,10 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
@@ -92,6 +93,28 @@ impl<M: Manager> Backend<M> {
             self.counters.add(Count::CallbackPanics, 1);
         }
         output
+    }
+
+    /// [`contained`](Self::contained), polled from the caller's own future: for the warm
+    /// checkout's `check`, where one more future around it would cost more than the check.
+    /// A caller that gives up first drops the future with [`Containment::drop_in_place`].
+    #[inline]
+    pub(super) fn poll_contained<F: Future>(
+        &self,
+        kind: UserCode,
+        future: Pin<&mut Option<F>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<F::Output, Fault>> {
+        let polled = self.containment.poll_in_place(kind, future, cx);
+        if let Poll::Ready(Err(_)) = polled {
+            self.counters.add(Count::CallbackPanics, 1);
+        }
+        polled
+    }
+
+    /// Drops a future of the manager's that its caller gave up on, contained.
+    pub(super) fn drop_contained<F>(&self, kind: UserCode, future: Pin<&mut Option<F>>) {
+        self.containment.drop_in_place(kind, future);
     }
 
     /// Destroys still running.

@@ -15,7 +15,7 @@
 //! The checkout timeout bounds every one of these awaits, armed at the first that has to wait,
 //! so it cuts a `get` off at any of these points in the same way.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::pin::pin;
 
@@ -86,9 +86,16 @@ impl<M: Manager> Pool<M> {
                     // Bound by reference: checked where `next` put it, not moved (copied) first.
                     Next::Reuse(ref mut checking) => {
                         let (backend, session) = (&self.shared.backend, checking.session());
-                        let check = backend.manager.check(checking.connection_mut());
-                        let checked =
-                            deadline.within(pin!(backend.contained(UserCode::ManagerCheck, check))).await;
+                        let checked = {
+                            let mut check = pin!(Some(backend.manager.check(checking.connection_mut())));
+                            let contained = poll_fn(|cx| {
+                                backend.poll_contained(UserCode::ManagerCheck, check.as_mut(), cx)
+                            });
+                            let checked = deadline.within(pin!(contained)).await;
+                            // Cut off by the deadline: its drop is the manager's code too.
+                            backend.drop_contained(UserCode::ManagerCheck, check);
+                            checked
+                        };
                         // A check that panicked found the connection broken, as one that failed.
                         let failed = match checked {
                             Ok(Ok(Ok(()))) => return self.checked(checking),
