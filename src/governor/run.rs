@@ -268,7 +268,6 @@ impl Governor {
         F: RetryWhen<E>,
     {
         async move {
-            let contained = &*self.inner.containment;
             let report = Report::new(probe, breaker);
             // The attempt, inline (not a future of its own, which would be moved on every call):
             // the operation, holding its worker, under the attempt timeout if any.
@@ -282,6 +281,8 @@ impl Governor {
                     },
                 }
             };
+            // Read after the attempt, not kept across it: a call's future holds no more than it must.
+            let contained = &*self.inner.containment;
             report.outcome(&result, &hooks.3, contained);
             let error = match result {
                 Ok(value) => return Ok(value),
