@@ -227,7 +227,8 @@ impl Governor {
             let outcome = {
                 let mut work =
                     pin!(Some(self.attempts(permit, &mut probe, breaker, op, plan, hooks, deadline)));
-                let outcome = supervise(work.as_mut(), workers.max_task_duration, &workers.drain).await;
+                let outcome =
+                    supervise::<_, true>(work.as_mut(), workers.max_task_duration, &workers.drain).await;
                 drop_cut_off(work, &outcome, &workers.containment);
                 outcome
             };

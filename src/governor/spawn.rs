@@ -144,7 +144,8 @@ where
         let outcome = {
             let mut work = pin!(Some(start(&mut task)));
             let workers = task.workers();
-            let outcome = supervise(work.as_mut(), workers.max_task_duration, &workers.drain).await;
+            let outcome =
+                supervise::<_, false>(work.as_mut(), workers.max_task_duration, &workers.drain).await;
             drop_cut_off(work, &outcome, &workers.containment);
             outcome
             // The work is dropped by now, before the task settles and gives its worker back.

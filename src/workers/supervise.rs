@@ -44,25 +44,29 @@ impl<T> Supervised<T> {
 /// owner, who pins it where it is made (moving a large future into this one would copy it on
 /// every call), in an `Option` so that it can drop it in place, contained, once the work was
 /// cut off ([`drop_cut_off`]): the operation's drop is user code.
-pub(crate) fn supervise<'a, F: Future>(
+///
+/// `MARKS` says whether this thread is marked as running the governor's operation while the
+/// work is polled, so that a call made inside it can tell it is nested ([`is_nested`]): on for
+/// calls, off for spawned tasks, whose throughput is measured per task.
+pub(crate) fn supervise<'a, F: Future, const MARKS: bool>(
     work: Pin<&'a mut Option<F>>,
     max_duration: Duration,
     drain: &'a Drain,
-) -> Supervise<'a, F> {
+) -> Supervise<'a, F, MARKS> {
     Supervise { work, max_duration, drain, watch: None }
 }
 
 /// The future of [`supervise`]: a struct of its own rather than an `async fn` around a
 /// `poll_fn`, which would carry each of these fields twice (48 bytes instead of ~100, in
 /// every call's and every spawned task's future).
-pub(crate) struct Supervise<'a, F> {
+pub(crate) struct Supervise<'a, F, const MARKS: bool> {
     work: Pin<&'a mut Option<F>>,
     max_duration: Duration,
     drain: &'a Drain,
     watch: Watch<'a>,
 }
 
-impl<F: Future> Future for Supervise<'_, F> {
+impl<F: Future, const MARKS: bool> Future for Supervise<'_, F, MARKS> {
     type Output = Supervised<F::Output>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -71,9 +75,14 @@ impl<F: Future> Future for Supervise<'_, F> {
             // Dropped by its owner after it was cut off: it never runs again.
             return Poll::Ready(Supervised::Cancelled);
         };
-        let outer = RUNNING.replace(governor_id(this.drain));
-        let polled = catch(|| work.poll(cx));
-        RUNNING.set(outer);
+        let polled = if MARKS {
+            let outer = RUNNING.replace(governor_id(this.drain));
+            let polled = catch(|| work.poll(cx));
+            RUNNING.set(outer);
+            polled
+        } else {
+            catch(|| work.poll(cx))
+        };
         match polled {
             Ok(Poll::Ready(output)) => return Poll::Ready(Supervised::Finished(output)),
             Err(message) => return Poll::Ready(Supervised::Panicked(message)),
@@ -97,7 +106,7 @@ fn governor_id(drain: &Drain) -> usize {
 }
 
 /// Whether this thread is polling work supervised under `drain`'s governor: a call made now
-/// is nested inside an operation (or spawned task) of the same governor, which holds a worker.
+/// is nested inside an operation of the same governor, which holds a worker.
 pub(crate) fn is_nested(drain: &Drain) -> bool {
     RUNNING.get() == governor_id(drain)
 }
