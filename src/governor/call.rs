@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::Governor;
+use super::hooks::{DEFAULT_HOOKS, Hooks};
 use super::run::CallPlan;
 use crate::Error;
 use crate::retry::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
@@ -45,7 +46,7 @@ impl Governor {
     /// ```
     pub fn call<Op>(&self, op: Op) -> Call<'_, Op> {
         let plan = CallPlan::new(self);
-        Call { gov: self, op, plan, when: AnyError, notify: (), adjust: (), failure_when: AnyError }
+        Call { gov: self, op, plan, hooks: DEFAULT_HOOKS }
     }
 }
 
@@ -61,10 +62,7 @@ pub struct Call<'g, Op, W = AnyError, N = (), A = (), F = AnyError> {
     gov: &'g Governor,
     op: Op,
     plan: CallPlan,
-    when: W,
-    notify: N,
-    adjust: A,
-    failure_when: F,
+    hooks: Hooks<W, N, A, F>,
 }
 
 impl<'g, Op, Fut, T, E, W, N, A, F> Call<'g, Op, W, N, A, F>
@@ -75,28 +73,28 @@ where
     /// Retries only operation errors for which `when` is true; others are returned at once.
     /// Attempt timeouts are always retryable; rejections by the governor never are.
     pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A, F> {
-        let Call { gov, op, plan, notify, adjust, failure_when, .. } = self;
-        Call { gov, op, plan, when, notify, adjust, failure_when }
+        let Call { gov, op, plan, hooks } = self;
+        Call { gov, op, plan, hooks: hooks.with_when(when) }
     }
 
     /// Calls `notify(failed_attempt, &error, delay)` before each retry.
     pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A, F> {
-        let Call { gov, op, plan, when, adjust, failure_when, .. } = self;
-        Call { gov, op, plan, when, notify, adjust, failure_when }
+        let Call { gov, op, plan, hooks } = self;
+        Call { gov, op, plan, hooks: hooks.with_notify(notify) }
     }
 
     /// Replaces each retry's delay with `adjust(&error, delay)`, e.g. a server's `Retry-After`.
     pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(self, adjust: A2) -> Call<'g, Op, W, N, A2, F> {
-        let Call { gov, op, plan, when, notify, failure_when, .. } = self;
-        Call { gov, op, plan, when, notify, adjust, failure_when }
+        let Call { gov, op, plan, hooks } = self;
+        Call { gov, op, plan, hooks: hooks.with_adjust(adjust) }
     }
 
     /// Counts only operation errors for which `failure_when` is true as failures of the
     /// circuit breaker; other errors count as successes (the dependency answered). Timeouts
     /// and panics always count; cancelled and rejected calls never do.
     pub fn failure_when<F2: Fn(&E) -> bool>(self, failure_when: F2) -> Call<'g, Op, W, N, A, F2> {
-        let Call { gov, op, plan, when, notify, adjust, .. } = self;
-        Call { gov, op, plan, when, notify, adjust, failure_when }
+        let Call { gov, op, plan, hooks } = self;
+        Call { gov, op, plan, hooks: hooks.with_failure_when(failure_when) }
     }
 
     /// Uses the circuit breaker of `key` (a site, a session) instead of the default one.
@@ -151,8 +149,8 @@ where
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
     {
-        let Call { gov, op, plan, when, notify, adjust, failure_when } = self;
-        gov.execute(op, plan, (when, notify, adjust, failure_when)).await
+        let Call { gov, op, plan, hooks } = self;
+        gov.execute(op, plan, hooks).await
     }
 }
 

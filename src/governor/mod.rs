@@ -5,6 +5,7 @@ mod breakers;
 mod builder;
 mod call;
 mod health;
+mod hooks;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod pools;
@@ -28,6 +29,8 @@ use background::Background;
 
 pub use builder::GovernorBuilder;
 pub use call::Call;
+#[cfg(feature = "tower")]
+pub(crate) use hooks::DEFAULT_HOOKS;
 #[cfg(feature = "tower")]
 pub(crate) use reserve::{Admitted, ReservedWorker};
 #[cfg(feature = "tower")]

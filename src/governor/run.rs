@@ -13,9 +13,10 @@ use tokio::time::{Instant, sleep};
 
 use super::Governor;
 use super::breakers::BreakerRef;
+use super::hooks::{DEFAULT_HOOKS, Hooks};
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit as BreakerPermit};
 use crate::contain::{Containment, UserCode};
-use crate::retry::{AnyError, Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
+use crate::retry::{Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
 use crate::workers::{
     Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, drop_cut_off, is_nested, supervise,
 };
@@ -49,9 +50,6 @@ impl CallPlan {
         }
     }
 }
-
-/// The hooks of one call: retry when, notify, adjust, and which errors the breaker counts.
-pub(crate) type Hooks<W, N, A, F> = (W, N, A, F);
 
 impl Governor {
     /// Runs `op` under the governor with its default policy: it passes the circuit breaker,
@@ -139,7 +137,7 @@ impl Governor {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute(op, &self.inner.default_plan, (AnyError, (), (), AnyError))
+        self.execute(op, &self.inner.default_plan, DEFAULT_HOOKS)
     }
 
     #[allow(
@@ -284,14 +282,14 @@ impl Governor {
             };
             // Read after the attempt, not kept across it: a call's future holds no more than it must.
             let contained = &*self.inner.containment;
-            report.outcome(&result, &hooks.3, contained);
+            report.outcome(&result, &hooks.failure_when, contained);
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
             // A success counts into the retry budget through the completed count; a failure here.
             self.inner.retry.first_attempt_failed();
-            if !retryable(&error, &hooks.0, contained) {
+            if !retryable(&error, &hooks.when, contained) {
                 return Err(error);
             }
             if plan.max_attempts <= 1 {
@@ -320,7 +318,7 @@ impl Governor {
         breaker: &'b CircuitBreaker,
         op: &mut Op,
         plan: &CallPlan,
-        (when, notify, adjust, failure_when): &mut Hooks<W, N, A, F>,
+        Hooks { when, notify, adjust, failure_when }: &mut Hooks<W, N, A, F>,
     ) -> Result<T, Error<E>>
     where
         Op: FnMut() -> Fut,

@@ -13,6 +13,7 @@ use super::layer::{Once, Retrying, Settings};
 use super::reservation::Reservation;
 use crate::Governor;
 use crate::contain::UserCode;
+use crate::governor::DEFAULT_HOOKS;
 use crate::workers::Ticket;
 
 /// How a governed service keeps a request for its attempts: [`Once`] sends it once,
@@ -166,12 +167,9 @@ where
             }
         };
         let (when, failure_when) = (self.settings.when, self.settings.failure_when);
-        let hooks = (
-            move |error: &ServiceError| when(&error.0),
-            (),
-            (),
-            move |error: &ServiceError| failure_when(&error.0),
-        );
+        let hooks = DEFAULT_HOOKS
+            .with_when(move |error: &ServiceError| when(&error.0))
+            .with_failure_when(move |error: &ServiceError| failure_when(&error.0));
         let (gov, plan) = (self.gov.clone(), self.settings.plan.clone());
         match reservation {
             Reservation::Ready { call, worker } => Box::pin(async move {
