@@ -20,7 +20,15 @@
 //! - **Health monitor** ([`health`]). CPU, memory, threads and the error rate become a level
 //!   (healthy, degraded, unhealthy, critical) that shrinks the worker limit and sheds new work
 //!   when critical ([`Rejection::Overloaded`]), with recovery callbacks and probes.
+//! - **Circuit breaker** ([`breaker`]). Closed, open, half-open (with exact probe slots),
+//!   forced open and disabled; trips on failures in a row or a failure rate, with keyed
+//!   breakers per site or session ([`Call::key`]). An open circuit turns calls away at once
+//!   ([`Rejection::CircuitOpen`]). [`breaker::CircuitBreaker`] also works on its own.
 //! - **Port allocator** ([`ports`]). Named port ranges leased to sessions and freed on drop.
+//! - **Connection pool** ([`pool`]). Sessions keyed by browser or tenant, created, checked
+//!   before reuse and destroyed by your [`pool::Manager`], each holding its own ports; caps per
+//!   key and in all, idle and lifetime limits, leak reports. [`Governor::pool`] starts one that
+//!   the governor's status, health and shutdown cover.
 //! - [`Governor::status`] is a serialisable snapshot; [`Governor::shutdown`] drains
 //!   gracefully and reports exactly what it did.
 //!

@@ -53,6 +53,14 @@ impl Governor {
 /// A governed call being set up; `.await` it (one allocation), or call [`run`](Self::run)
 /// to await it without any.
 ///
+/// # `Send`
+///
+/// `.await` on a `Call` boxes its future as `Send` (the [`IntoFuture`] output must be one
+/// named type), so it needs the operation, its future, its output and error and every hook to
+/// be `Send`. [`run`](Self::run) — `gov.call(op).run().await` — has no such bound, as
+/// [`Governor::run`] has none: use it for an operation that is not `Send` (one holding an
+/// `Rc`, or a `!Send` browser handle).
+///
 /// # Default
 ///
 /// Every setting not given is the governor's: its [`RetryConfig`](crate::RetryConfig)

@@ -126,7 +126,7 @@ impl Governor {
     /// assert_eq!(gov.status().ports["vnc"].leased, 1);
     /// # Ok(()) }
     /// ```
-    pub fn ports(&self) -> &Arc<PortAllocator> {
+    pub fn ports(&self) -> &PortAllocator {
         &self.inner.ports
     }
 

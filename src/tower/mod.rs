@@ -23,6 +23,15 @@
 //! A service that was ready and then is not (its `poll_ready` is pending again) gives its
 //! reservation back at once.
 //!
+//! # When the inner service is called
+//!
+//! `call` returns at once; the inner service's `call` is made when the response future is
+//! first polled, inside the governed call (so that a panic in it is contained and its worker is
+//! the one readiness reserved). Requests therefore reach the inner service in the order their
+//! response futures are first polled, which is not always the order of the `call`s (tower's
+//! own `ConcurrencyLimit` calls the inner service inside `call`). Poll the response futures in
+//! the order the requests must arrive if the inner service depends on it.
+//!
 //! # Cancel safety
 //!
 //! Dropping a governed service that holds a reservation, or dropping a response future at any
