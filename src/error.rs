@@ -190,6 +190,21 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// `field` breaks `rule` with `value`, shown by its `Display`: the constructor every part's
+    /// validation uses.
+    pub(crate) fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> Self {
+        BuildError::Invalid { field, rule, value: value.to_string() }
+    }
+
+    /// [`invalid`](Self::invalid), with `value` shown by its `Debug` (a duration, a quoted name).
+    pub(crate) fn invalid_debug(
+        field: &'static str,
+        rule: &'static str,
+        value: impl std::fmt::Debug,
+    ) -> Self {
+        BuildError::Invalid { field, rule, value: format!("{value:?}") }
+    }
+
     /// The configuration field at fault, if a field is.
     pub fn field(&self) -> Option<&'static str> {
         match self {

@@ -113,17 +113,21 @@ impl BreakerConfig {
         let multiplier = self.open_wait_multiplier;
         if !(multiplier.is_finite() && (1.0..=1000.0).contains(&multiplier)) {
             let rule = "must be a finite number from 1 to 1000";
-            return Err(invalid("breaker.open_wait_multiplier", rule, multiplier));
+            return Err(BuildError::invalid("breaker.open_wait_multiplier", rule, multiplier));
         }
         check_duration("breaker.max_open_wait", self.max_open_wait)?;
         if self.max_open_wait < self.open_wait {
             let value = format_args!("{:?}", self.max_open_wait);
-            return Err(invalid("breaker.max_open_wait", "must be at least `breaker.open_wait`", value));
+            return Err(BuildError::invalid(
+                "breaker.max_open_wait",
+                "must be at least `breaker.open_wait`",
+                value,
+            ));
         }
         count("breaker.half_open_probes", self.half_open_probes)?;
         count("breaker.probes_to_close", self.probes_to_close)?;
         if self.max_keys == 0 {
-            return Err(invalid("breaker.max_keys", "must be at least 1", 0));
+            return Err(BuildError::invalid("breaker.max_keys", "must be at least 1", 0));
         }
         Ok(())
     }
@@ -132,7 +136,7 @@ impl BreakerConfig {
 /// A count of failures or probes: 1 to 1000.
 pub(super) fn count(field: &'static str, value: u32) -> Result<(), BuildError> {
     if !(1..=1000).contains(&value) {
-        return Err(invalid(field, "must be from 1 to 1000", value));
+        return Err(BuildError::invalid(field, "must be from 1 to 1000", value));
     }
     Ok(())
 }
@@ -140,16 +144,12 @@ pub(super) fn count(field: &'static str, value: u32) -> Result<(), BuildError> {
 /// A threshold calls are measured against (not a timer): longer than zero, at most 365 days.
 pub(super) fn duration(field: &'static str, value: Duration) -> Result<(), BuildError> {
     if value.is_zero() {
-        return Err(invalid(field, "must be longer than zero", format_args!("{value:?}")));
+        return Err(BuildError::invalid(field, "must be longer than zero", format_args!("{value:?}")));
     }
     if value > MAX_DURATION {
-        return Err(invalid(field, "must be at most 365 days", format_args!("{value:?}")));
+        return Err(BuildError::invalid(field, "must be at most 365 days", format_args!("{value:?}")));
     }
     Ok(())
-}
-
-pub(super) fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
-    BuildError::Invalid { field, rule, value: value.to_string() }
 }
 
 #[cfg(feature = "serde")]

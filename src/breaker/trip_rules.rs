@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::config::invalid;
 use crate::BuildError;
 
 /// The largest count-based window, in calls.
@@ -104,23 +103,23 @@ impl FailureRate {
         let threshold = self.threshold;
         if !(threshold > 0.0 && threshold <= 1.0) {
             let rule = "must be a number above 0 and at most 1";
-            return Err(invalid("breaker.failure_rate.threshold", rule, threshold));
+            return Err(BuildError::invalid("breaker.failure_rate.threshold", rule, threshold));
         }
         let field = "breaker.failure_rate.window";
         match self.window {
             RateWindow::Count(calls) if !(1..=MAX_WINDOW_CALLS).contains(&calls) => {
-                return Err(invalid(field, "must count from 1 to 10000 calls", calls));
+                return Err(BuildError::invalid(field, "must count from 1 to 10000 calls", calls));
             }
             RateWindow::Time(span) if !WINDOW_TIME.contains(&span) => {
-                return Err(invalid(field, "must span from 1s to 1h", format_args!("{span:?}")));
+                return Err(BuildError::invalid(field, "must span from 1s to 1h", format_args!("{span:?}")));
             }
             _ => {}
         }
         let field = "breaker.failure_rate.min_calls";
         match self.window {
-            _ if self.min_calls == 0 => Err(invalid(field, "must be at least 1", 0)),
+            _ if self.min_calls == 0 => Err(BuildError::invalid(field, "must be at least 1", 0)),
             RateWindow::Count(calls) if self.min_calls > calls => {
-                Err(invalid(field, "must be at most the window's count", self.min_calls))
+                Err(BuildError::invalid(field, "must be at most the window's count", self.min_calls))
             }
             _ => Ok(()),
         }

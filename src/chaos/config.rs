@@ -65,20 +65,13 @@ impl ChaosConfig {
         ];
         for (field, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(BuildError::Invalid {
-                    field,
-                    rule: "must be between 0 and 1",
-                    value: rate.to_string(),
-                });
+                return Err(BuildError::invalid(field, "must be between 0 and 1", rate));
             }
         }
         let total: f64 = rates.iter().map(|(_, rate)| rate).sum();
         if total > 1.0 + 1e-9 {
-            return Err(BuildError::Invalid {
-                field: "chaos.rates",
-                rule: "the fail, stall, late and panic rates must add up to at most 1",
-                value: total.to_string(),
-            });
+            let rule = "the fail, stall, late and panic rates must add up to at most 1";
+            return Err(BuildError::invalid("chaos.rates", rule, total));
         }
         Ok(())
     }

@@ -130,11 +130,11 @@ impl RetryConfig {
     /// The first field that breaks a rule, as [`BuildError::Invalid`].
     pub fn validate(&self) -> Result<(), BuildError> {
         if !(1..=1000).contains(&self.max_attempts) {
-            return Err(BuildError::Invalid {
-                field: "retry.max_attempts",
-                rule: "must be between 1 and 1000",
-                value: self.max_attempts.to_string(),
-            });
+            return Err(BuildError::invalid(
+                "retry.max_attempts",
+                "must be between 1 and 1000",
+                self.max_attempts,
+            ));
         }
         self.backoff().validate()?;
         rules::delay("retry.max_delay", self.max_delay)?;

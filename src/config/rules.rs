@@ -15,10 +15,10 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60
 /// A count of workers, threads or queue places: at least 1, at most [`MAX_COUNT`].
 pub(crate) fn count(field: &'static str, value: usize) -> Result<(), BuildError> {
     if value == 0 {
-        return Err(invalid(field, "must be at least 1", value));
+        return Err(BuildError::invalid(field, "must be at least 1", value));
     }
     if value > MAX_COUNT {
-        return Err(invalid(field, "must be at most 2147483647", value));
+        return Err(BuildError::invalid(field, "must be at most 2147483647", value));
     }
     Ok(())
 }
@@ -30,10 +30,10 @@ pub(crate) const MIN_DURATION: Duration = Duration::from_millis(1);
 /// A time limit: at least [`MIN_DURATION`] (1 ms), at most [`MAX_DURATION`] (365 days).
 pub(crate) fn duration(field: &'static str, value: Duration) -> Result<(), BuildError> {
     if value.is_zero() {
-        return Err(invalid(field, "must be longer than zero", format_args!("{value:?}")));
+        return Err(BuildError::invalid(field, "must be longer than zero", format_args!("{value:?}")));
     }
     if value < MIN_DURATION {
-        return Err(invalid(
+        return Err(BuildError::invalid(
             field,
             "must be at least 1 ms, tokio's timer resolution",
             format_args!("{value:?}"),
@@ -46,7 +46,7 @@ pub(crate) fn duration(field: &'static str, value: Duration) -> Result<(), Build
 /// [`MAX_DURATION`] (365 days).
 pub(crate) fn delay(field: &'static str, value: Duration) -> Result<(), BuildError> {
     if value > MAX_DURATION {
-        return Err(invalid(field, "must be at most 365 days", format_args!("{value:?}")));
+        return Err(BuildError::invalid(field, "must be at most 365 days", format_args!("{value:?}")));
     }
     Ok(())
 }
@@ -56,15 +56,11 @@ pub(crate) fn delay(field: &'static str, value: Duration) -> Result<(), BuildErr
 pub(crate) fn known_ranges(named: &[String], ranges: &[crate::ports::PortRange]) -> Result<(), BuildError> {
     let known = |name: &String| ranges.iter().any(|range| range.name == *name);
     match named.iter().enumerate().find(|(_, name)| !known(name)) {
-        Some((index, name)) => Err(invalid(
+        Some((index, name)) => Err(BuildError::invalid(
             "pool.ports",
             "must each name a range of `ports.ranges`",
             format_args!("[{index}] {name:?}"),
         )),
         None => Ok(()),
     }
-}
-
-fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
-    BuildError::Invalid { field, rule, value: value.to_string() }
 }

@@ -53,7 +53,7 @@ impl Pools {
         };
         if registry.pools.iter().any(holds_name) {
             let rule = "must differ from the name of every live pool of the governor";
-            return Err(BuildError::Invalid { field: "name", rule, value: format!("{name:?}") });
+            return Err(BuildError::invalid_debug("name", rule, name));
         }
         registry.pools.retain(|(held, _)| *held != name);
         registry.pools.push((name, pool));

@@ -105,7 +105,7 @@ impl HealthConfig {
         check_duration("health.error_window", self.error_window)?;
         check_duration("health.recovery_cooldown", self.recovery_cooldown)?;
         if self.error_window.as_nanos() / self.interval.as_nanos() > 10_000 {
-            return Err(invalid(
+            return Err(BuildError::invalid_debug(
                 "health.error_window",
                 "must be at most 10000 sampling intervals",
                 self.error_window,
@@ -133,18 +133,18 @@ fn thresholds(field: &'static str, value: Thresholds, max: f64) -> Result<(), Bu
     } else {
         "must have 0 <= warn <= critical <= 100"
     };
-    Err(invalid(field, rule, format_args!("warn {}, critical {}", value.warn, value.critical)))
+    Err(BuildError::invalid_debug(
+        field,
+        rule,
+        format_args!("warn {}, critical {}", value.warn, value.critical),
+    ))
 }
 
 fn ratio(field: &'static str, value: f64) -> Result<(), BuildError> {
     if value.is_finite() && 0.0 < value && value <= 1.0 {
         return Ok(());
     }
-    Err(invalid(field, "must be above 0 and at most 1", value))
-}
-
-fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Debug) -> BuildError {
-    BuildError::Invalid { field, rule, value: format!("{value:?}") }
+    Err(BuildError::invalid_debug(field, "must be above 0 and at most 1", value))
 }
 
 #[cfg(feature = "serde")]

@@ -50,11 +50,9 @@ impl HealthHooks {
     pub(crate) fn validate(&self) -> Result<(), BuildError> {
         match &self.twice_recovered {
             None => Ok(()),
-            Some(kind) => Err(BuildError::Invalid {
-                field: "on_error",
-                rule: "must be called once per error kind",
-                value: format!("{kind:?}"),
-            }),
+            Some(kind) => {
+                Err(BuildError::invalid_debug("on_error", "must be called once per error kind", kind))
+            }
         }
     }
 }

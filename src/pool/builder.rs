@@ -148,13 +148,13 @@ fn check_ranges(ranges: &[String], allocator: Option<&PortAllocator>) -> Result<
     }
     let Some(allocator) = allocator else {
         let rule = "needs a port allocator (`PoolBuilder::ports`)";
-        return Err(BuildError::Invalid { field, rule, value: format!("{ranges:?}") });
+        return Err(BuildError::invalid_debug(field, rule, ranges));
     };
     let known = allocator.status();
     match ranges.iter().find(|range| !known.contains_key(*range)) {
         Some(unknown) => {
             let rule = "must each name a range of the port allocator";
-            Err(BuildError::Invalid { field, rule, value: format!("{unknown:?}") })
+            Err(BuildError::invalid_debug(field, rule, unknown))
         }
         None => Ok(()),
     }

@@ -107,23 +107,21 @@ impl PoolConfig {
         check_duration("pool.reap_interval", self.reap_interval)?;
         check_duration("pool.leak_threshold", self.leak_threshold)?;
         if !(0.0..1.0).contains(&self.lifetime_jitter) {
-            return Err(invalid(
+            return Err(BuildError::invalid(
                 "pool.lifetime_jitter",
                 "must be at least 0 and below 1",
                 self.lifetime_jitter,
             ));
         }
         match self.ports.iter().position(String::is_empty) {
-            Some(index) => {
-                Err(invalid("pool.ports", "must each name a port range", format!("[{index}] \"\"")))
-            }
+            Some(index) => Err(BuildError::invalid(
+                "pool.ports",
+                "must each name a port range",
+                format!("[{index}] \"\""),
+            )),
             None => Ok(()),
         }
     }
-}
-
-fn invalid(field: &'static str, rule: &'static str, value: impl std::fmt::Display) -> BuildError {
-    BuildError::Invalid { field, rule, value: value.to_string() }
 }
 
 #[cfg(feature = "serde")]

@@ -118,18 +118,11 @@ impl RetryBudget {
     /// ```
     pub fn new(ttl: Duration, min_per_sec: u32, retry_ratio: f32) -> Result<Self, BuildError> {
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&ttl) {
-            return Err(BuildError::Invalid {
-                field: "retry.budget.ttl",
-                rule: "must be between 1s and 60s",
-                value: format!("{ttl:?}"),
-            });
+            return Err(BuildError::invalid_debug("retry.budget.ttl", "must be between 1s and 60s", ttl));
         }
         if !(retry_ratio.is_finite() && (0.0..=1000.0).contains(&retry_ratio)) {
-            return Err(BuildError::Invalid {
-                field: "retry.budget.retry_ratio",
-                rule: "must be a finite number between 0 and 1000",
-                value: retry_ratio.to_string(),
-            });
+            let rule = "must be a finite number between 0 and 1000";
+            return Err(BuildError::invalid("retry.budget.retry_ratio", rule, retry_ratio));
         }
         Ok(RetryBudget::from_valid(ttl, min_per_sec, retry_ratio))
     }

@@ -163,18 +163,22 @@ impl ExponentialBackoff {
     /// ```
     pub fn validate(&self) -> Result<(), BuildError> {
         if self.initial_delay.is_zero() {
-            return Err(invalid("retry.initial_delay", "must be longer than zero", self.initial_delay));
+            return Err(BuildError::invalid_debug(
+                "retry.initial_delay",
+                "must be longer than zero",
+                self.initial_delay,
+            ));
         }
         if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
             let rule = "must be a finite number of at least 1";
-            return Err(BuildError::Invalid {
-                field: "retry.multiplier",
-                rule,
-                value: self.multiplier.to_string(),
-            });
+            return Err(BuildError::invalid("retry.multiplier", rule, self.multiplier));
         }
         if self.max_delay < self.initial_delay {
-            return Err(invalid("retry.max_delay", "must be at least retry.initial_delay", self.max_delay));
+            return Err(BuildError::invalid_debug(
+                "retry.max_delay",
+                "must be at least retry.initial_delay",
+                self.max_delay,
+            ));
         }
         Ok(())
     }
@@ -201,10 +205,6 @@ impl IntoIterator for ExponentialBackoff {
             backoff: self,
         }
     }
-}
-
-fn invalid(field: &'static str, rule: &'static str, value: Duration) -> BuildError {
-    BuildError::Invalid { field, rule, value: format!("{value:?}") }
 }
 
 /// The delays of one call under an [`ExponentialBackoff`]: an infinite iterator.

@@ -16,7 +16,7 @@ const RANGES: &str = "ports.ranges";
 
 pub(super) fn quarantine(value: Duration) -> Result<(), BuildError> {
     if value > MAX_QUARANTINE {
-        return Err(invalid("ports.quarantine", "must be at most 1 hour", format!("{value:?}")));
+        return Err(BuildError::invalid("ports.quarantine", "must be at most 1 hour", format!("{value:?}")));
     }
     Ok(())
 }
@@ -32,7 +32,7 @@ pub(super) fn range(index: usize, range: &PortRange) -> Result<(), BuildError> {
     } else {
         return Ok(());
     };
-    Err(invalid(RANGES, rule, describe(index, range)))
+    Err(BuildError::invalid(RANGES, rule, describe(index, range)))
 }
 
 pub(super) fn distinct_names(ranges: &[PortRange]) -> Result<(), BuildError> {
@@ -40,7 +40,7 @@ pub(super) fn distinct_names(ranges: &[PortRange]) -> Result<(), BuildError> {
     for (index, range) in ranges.iter().enumerate() {
         if let Some(earlier) = seen.insert(range.name.as_str(), index) {
             let value = format!("[{earlier}] and [{index}] both {:?}", range.name);
-            return Err(invalid(RANGES, "must have distinct names", value));
+            return Err(BuildError::invalid(RANGES, "must have distinct names", value));
         }
     }
     Ok(())
@@ -56,7 +56,7 @@ pub(super) fn disjoint(ranges: &[PortRange]) -> Result<(), BuildError> {
         if ranges[pair[1]].first <= ranges[pair[0]].last {
             let value =
                 format!("{} and {}", describe(lower, &ranges[lower]), describe(upper, &ranges[upper]));
-            return Err(invalid(RANGES, "must not overlap", value));
+            return Err(BuildError::invalid(RANGES, "must not overlap", value));
         }
     }
     Ok(())
@@ -64,8 +64,4 @@ pub(super) fn disjoint(ranges: &[PortRange]) -> Result<(), BuildError> {
 
 fn describe(index: usize, range: &PortRange) -> String {
     format!("[{index}] {:?} {}..={}", range.name, range.first, range.last)
-}
-
-fn invalid(field: &'static str, rule: &'static str, value: String) -> BuildError {
-    BuildError::Invalid { field, rule, value }
 }
