@@ -118,6 +118,7 @@ pub mod pool;
 pub mod ports;
 pub mod retry;
 mod sync;
+mod telemetry;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod workers;

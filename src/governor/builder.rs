@@ -268,8 +268,7 @@ impl GovernorBuilder {
             let monitor = monitor.publishing(super::metrics::publisher(&inner));
             inner.background.track(inner.runtime.spawn(monitor.run()).abort_handle());
         }
-        #[cfg(feature = "metrics")]
-        crate::metrics::describe();
+        crate::telemetry::describe();
         Ok(Governor { inner })
     }
 }

@@ -25,8 +25,7 @@ pub(crate) struct Monitor {
     pub(crate) checks: Vec<(String, CheckFn)>,
     hysteresis: Hysteresis,
     errors: ErrorWindow,
-    /// Publishes the governor's gauges after each sample.
-    #[cfg(feature = "metrics")]
+    /// Publishes the governor's gauges after each sample (with the `metrics` feature).
     publish: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
@@ -41,21 +40,11 @@ impl Monitor {
         let config = &state.config;
         let hysteresis = Hysteresis::new(config.dwell());
         let errors = ErrorWindow::new(config.error_window, config.error_min_calls);
-        Monitor {
-            state,
-            containment,
-            workers,
-            sampler,
-            checks,
-            hysteresis,
-            errors,
-            #[cfg(feature = "metrics")]
-            publish: None,
-        }
+        Monitor { state, containment, workers, sampler, checks, hysteresis, errors, publish: None }
     }
 
     /// Calls `publish` after each sample, once the level it judged is in force.
-    #[cfg(feature = "metrics")]
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code, reason = "only the metrics feature publishes"))]
     pub(crate) fn publishing(mut self, publish: impl Fn() + Send + Sync + 'static) -> Self {
         self.publish = Some(Box::new(publish));
         self
@@ -101,7 +90,6 @@ impl Monitor {
 
     /// Publishes the gauges, with the `metrics` feature, once a sample is in force.
     fn published(&self) {
-        #[cfg(feature = "metrics")]
         if let Some(publish) = &self.publish {
             let _ = self.containment.call(UserCode::MetricsRecorder, publish);
         }

@@ -8,7 +8,7 @@ use metrics::{counter, histogram};
 
 use super::{CALLS_TOTAL, QUEUE_WAIT_SECONDS, REJECTIONS_TOTAL, RETRIES_TOTAL, RETRY_BUDGET_EXHAUSTED_TOTAL};
 use crate::contain::recording;
-use crate::workers::Count;
+use crate::telemetry::LaneLabel;
 use crate::{Error, Rejection};
 
 /// Counts how a settled call ended: `ok`, `error`, `timeout`, `panic` or `cancelled`.
@@ -49,23 +49,14 @@ pub(crate) fn rejected(rejection: Rejection) {
     });
 }
 
-/// Follows the worker pool's own counters: the retry counts have metrics of their own (the
-/// call outcomes and rejections are counted where they are settled, with their labels).
-pub(crate) fn counted(count: Count) {
-    recording(|| match count {
-        Count::Retries => counter!(RETRIES_TOTAL).increment(1),
-        Count::BudgetExhausted => counter!(RETRY_BUDGET_EXHAUSTED_TOTAL).increment(1),
-        _ => {}
-    });
+/// Counts a retry that ran.
+pub(crate) fn retried() {
+    recording(|| counter!(RETRIES_TOTAL).increment(1));
 }
 
-/// Which lane a wait was for: the `lane` label of `bursar_queue_wait_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LaneLabel {
-    /// Async work: calls and [`spawn`](crate::Governor::spawn).
-    Tasks,
-    /// [`spawn_blocking`](crate::Governor::spawn_blocking).
-    Blocking,
+/// Counts a call that stopped retrying because the retry budget was spent.
+pub(crate) fn budget_exhausted() {
+    recording(|| counter!(RETRY_BUDGET_EXHAUSTED_TOTAL).increment(1));
 }
 
 /// Records one wait for a worker of `lane`, in seconds.

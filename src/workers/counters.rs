@@ -36,8 +36,11 @@ impl Counters {
     #[inline]
     pub(crate) fn add(&self, count: Count) {
         self.0.add(count as usize, 1);
-        #[cfg(feature = "metrics")]
-        crate::metrics::events::counted(count);
+        match count {
+            Count::Retries => crate::telemetry::retried(),
+            Count::BudgetExhausted => crate::telemetry::budget_exhausted(),
+            _ => {}
+        }
     }
 
     pub(crate) fn get(&self, count: Count) -> u64 {

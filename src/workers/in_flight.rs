@@ -8,9 +8,10 @@ use std::sync::Arc;
 use super::counters::Count;
 use super::drain::Exit;
 use super::lane::Lane;
-use super::permit::{Permit, QueuedAt, Ticket};
+use super::permit::{Permit, Ticket};
 use super::supervise::Supervised;
 use super::{LaneKind, Workers};
+use crate::telemetry::QueueClock;
 use crate::{Error, Rejection};
 
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
 /// Where a spawned task is in its lane.
 #[derive(Debug, Clone, Copy)]
 enum Place {
-    Queued(LaneKind, QueuedAt),
+    Queued(LaneKind, QueueClock),
     Working(LaneKind),
 }
 
@@ -95,7 +96,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     pub(crate) fn got_worker(&mut self) {
         if let Some(Place::Queued(kind, queued_at)) = self.place {
             let lane = self.workers.lane(kind);
-            queued_at.waited(lane);
+            queued_at.waited(lane.label);
             lane.leave_queue();
             self.place = Some(Place::Working(kind));
         }
@@ -149,8 +150,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 
     #[inline]
     fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work, cut_off: bool) {
-        #[cfg(feature = "metrics")]
-        crate::metrics::events::settled(result);
+        crate::telemetry::settled(result);
         self.exit = Some(Exit::Finished);
         match result {
             // A call's success is counted by its leave, with no count of its own.
@@ -219,8 +219,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     #[inline(never)]
     fn abandoned(&self) -> Exit {
         self.workers.counters.add(Count::Abandoned);
-        #[cfg(feature = "metrics")]
-        crate::metrics::events::abandoned();
+        crate::telemetry::abandoned();
         tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
         Exit::Finished
     }
@@ -229,8 +228,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 /// Every rejection passes here, and each ends its call: counted once, by reason.
 fn record_rejection(workers: &Workers, rejection: Rejection, call: &'static str) -> Rejection {
     workers.counters.add_rejection(rejection);
-    #[cfg(feature = "metrics")]
-    crate::metrics::events::rejected(rejection);
+    crate::telemetry::rejected(rejection);
     tracing::debug!(target: "bursar::workers", call, %rejection, "call rejected");
     rejection
 }

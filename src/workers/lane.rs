@@ -10,6 +10,7 @@ use tokio::sync::{AcquireError, Semaphore, SemaphorePermit, TryAcquireError};
 
 use crate::Rejection;
 use crate::sync::{AtomicU64, AtomicUsize, OwnLine};
+use crate::telemetry::LaneLabel;
 
 /// The lane's state word: spare permits in the low 32 bits, calls waiting in the next 31, and
 /// the closed flag on top. Limits are at most 2³¹ − 1 (`config::rules::MAX_COUNT`), so
@@ -57,8 +58,7 @@ pub(crate) struct Lane {
     pub(crate) queue_limit: usize,
     pub(crate) queue_timeout: Option<Duration>,
     /// Which lane this is, for the `lane` label of the queue-wait histogram.
-    #[cfg(feature = "metrics")]
-    pub(crate) label: crate::metrics::events::LaneLabel,
+    pub(crate) label: LaneLabel,
 }
 
 /// How a call joined a lane's queue: with a permit made spare just before, or as a waiter.
@@ -78,14 +78,12 @@ impl Lane {
             limit_hint: AtomicUsize::new(limit),
             queue_limit,
             queue_timeout,
-            #[cfg(feature = "metrics")]
-            label: crate::metrics::events::LaneLabel::Tasks,
+            label: LaneLabel::Tasks,
         }
     }
 
     /// Names the lane in metrics; a lane is `Tasks` unless named otherwise.
-    #[cfg(feature = "metrics")]
-    pub(crate) fn labelled(mut self, label: crate::metrics::events::LaneLabel) -> Self {
+    pub(crate) fn labelled(mut self, label: LaneLabel) -> Self {
         self.label = label;
         self
     }

@@ -94,8 +94,7 @@ impl Workers {
         containment: Arc<crate::contain::Containment>,
     ) -> Self {
         let blocking = Lane::new(config.blocking_threads, config.blocking_queue_limit, config.queue_timeout);
-        #[cfg(feature = "metrics")]
-        let blocking = blocking.labelled(crate::metrics::events::LaneLabel::Blocking);
+        let blocking = blocking.labelled(crate::telemetry::LaneLabel::Blocking);
         Workers {
             containment,
             tasks: Arc::new(Lane::new(config.max_workers, config.queue_limit, config.queue_timeout)),

@@ -8,6 +8,7 @@ use tokio::sync::TryAcquireError;
 
 use super::lane::{Joined, Lane};
 use crate::Rejection;
+use crate::telemetry::{self, QueueClock};
 
 /// The right to run one unit of work. Dropping it is the release.
 #[derive(Debug)]
@@ -43,40 +44,16 @@ impl Permit<&Lane> {
 #[must_use = "dropping the slot leaves the queue"]
 pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
     lane: L,
-    queued_at: QueuedAt,
+    queued_at: QueueClock,
 }
 
 impl QueueSlot<&Lane> {
     /// Hands the place to a holder that leaves the queue itself (a spawned task's `InFlight`).
-    pub(super) fn hand_over(self) -> QueuedAt {
+    pub(super) fn hand_over(self) -> QueueClock {
         let queued_at = self.queued_at;
         // See `Permit::hand_over`.
         std::mem::forget(self);
         queued_at
-    }
-}
-
-/// When a call took its queue place, for the queue-wait histogram: nothing without the
-/// `metrics` feature.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct QueuedAt {
-    #[cfg(feature = "metrics")]
-    at: tokio::time::Instant,
-}
-
-impl QueuedAt {
-    fn now() -> Self {
-        QueuedAt {
-            #[cfg(feature = "metrics")]
-            at: tokio::time::Instant::now(),
-        }
-    }
-
-    /// Records the wait, which ended with a permit, in the queue-wait histogram.
-    #[cfg_attr(not(feature = "metrics"), allow(unused_variables, reason = "only metrics records it"))]
-    pub(super) fn waited(self, lane: &Lane) {
-        #[cfg(feature = "metrics")]
-        crate::metrics::events::queue_waited(lane.label, self.at.elapsed().as_secs_f64());
     }
 }
 
@@ -100,8 +77,7 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
         match lane.try_take() {
             Ok(()) => {
                 // The hot path waited for nothing: a 0 sample, without reading the clock.
-                #[cfg(feature = "metrics")]
-                crate::metrics::events::queue_waited(lane.label, 0.0);
+                telemetry::no_wait(lane.label);
                 Ok(Ticket::Ready(Permit { lane }))
             }
             Err(TryAcquireError::Closed) => Err(Rejection::ShuttingDown),
@@ -114,11 +90,10 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
     fn queue(lane: L) -> Result<Self, Rejection> {
         if lane.join_queue()? == Joined::Spare {
             // A release made its permit spare after `try_take` looked.
-            #[cfg(feature = "metrics")]
-            crate::metrics::events::queue_waited(lane.label, 0.0);
+            telemetry::no_wait(lane.label);
             return Ok(Ticket::Ready(Permit { lane }));
         }
-        Ok(Ticket::Waiting(QueueSlot { lane, queued_at: QueuedAt::now() }))
+        Ok(Ticket::Waiting(QueueSlot { lane, queued_at: QueueClock::start() }))
     }
 
     /// Waits in the queue, if queued, until a permit is free.
@@ -146,7 +121,7 @@ impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
             None => Lane::granted(lane.acquire().await),
             Some(waited) => lane.acquire_within(waited).await,
         }?;
-        self.queued_at.waited(lane);
+        self.queued_at.waited(lane.label);
         // The slot is dropped on return: the call leaves the queue holding its permit.
         Ok(Permit { lane: self.lane.clone() })
     }
