@@ -186,7 +186,7 @@ impl Lane {
     }
 
     /// Waits like [`acquire`](Self::acquire), at most `waited` (the queue timeout); its
-    /// timer is boxed, so only calls that queue with a queue timeout set carry its ~110 bytes.
+    /// timer is boxed, so only calls that queue with a queue timeout set carry it.
     ///
     /// # Errors
     ///

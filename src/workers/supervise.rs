@@ -40,7 +40,7 @@ impl<T> Supervised<T> {
 /// The timer and the cancellation listener are armed only when the work first returns
 /// `Pending`: work that finishes in its first poll (the hot path) arms nothing. They are
 /// armed in one allocation of their own, so a future that waits — in a queue, or as a
-/// spawned task — does not carry their ~180 bytes. The work is dropped — cancelled — by its
+/// spawned task — does not carry them (see the size tests below). The work is dropped — cancelled — by its
 /// owner, who pins it where it is made (moving a large future into this one would copy it on
 /// every call), in an `Option` so that it can drop it in place, contained, once the work was
 /// cut off ([`drop_cut_off`]): the operation's drop is user code.
@@ -57,8 +57,8 @@ pub(crate) fn supervise<'a, F: Future, const MARKS: bool>(
 }
 
 /// The future of [`supervise`]: a struct of its own rather than an `async fn` around a
-/// `poll_fn`, which would carry each of these fields twice (48 bytes instead of ~100, in
-/// every call's and every spawned task's future).
+/// `poll_fn`, which would carry each of these fields twice, in every call's and every spawned
+/// task's future (a test below holds it to six words).
 pub(crate) struct Supervise<'a, F, const MARKS: bool> {
     work: Pin<&'a mut Option<F>>,
     max_duration: Duration,
@@ -161,4 +161,23 @@ async fn watch_for_an_end(max_duration: Duration, drain: &Drain) -> End {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Ready;
+
+    use super::*;
+
+    #[test]
+    fn supervision_is_six_words_and_its_watch_is_boxed_apart() {
+        let word = std::mem::size_of::<usize>();
+        assert_eq!(std::mem::size_of::<Supervise<'_, Ready<()>, true>>(), 6 * word);
+        assert_eq!(std::mem::size_of::<Supervise<'_, Ready<()>, false>>(), 6 * word);
+        // Armed only when work waits, in an allocation of its own: the future carries a pointer.
+        assert_eq!(std::mem::size_of::<Watch<'_>>(), 2 * word);
+        let drain = Drain::default();
+        let armed = watch_for_an_end(Duration::from_secs(1), &drain);
+        assert!(std::mem::size_of_val(&armed) > 8 * word, "the watch is worth boxing apart");
+    }
 }
