@@ -20,7 +20,7 @@ use crate::retry::{Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
 use crate::workers::{
     Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, drop_cut_off, is_nested, supervise,
 };
-use crate::{Error, Rejection};
+use crate::{Error, Rejection, TimeLimit};
 
 /// One call's settings: the governor's defaults, changed by [`Call`](super::Call).
 #[derive(Debug, Clone)]
@@ -276,7 +276,7 @@ impl Governor {
                     None => op().await.map_err(Error::Operation),
                     Some(after) => match tokio::time::timeout(after, op()).await {
                         Ok(outcome) => outcome.map_err(Error::Operation),
-                        Err(_elapsed) => Err(Error::Timeout { after }),
+                        Err(_elapsed) => Err(Error::Timeout { after, limit: TimeLimit::Attempt }),
                     },
                 }
             };
@@ -440,9 +440,9 @@ where
     let _worker = worker;
     let outcome = match timeout {
         None => op().await,
-        Some(after) => {
-            tokio::time::timeout(after, op()).await.map_err(|_elapsed| Error::Timeout { after })?
-        }
+        Some(after) => tokio::time::timeout(after, op())
+            .await
+            .map_err(|_elapsed| Error::Timeout { after, limit: TimeLimit::Attempt })?,
     };
     outcome.map_err(Error::Operation)
 }
