@@ -124,6 +124,9 @@ fn every_transition_is_a_tracing_event() {
     let events: Arc<Mutex<Vec<String>>> = Arc::default();
     let subscriber = tracing_subscriber::registry().with(EventLog(Arc::clone(&events)));
     tracing::subscriber::with_default(subscriber, || {
+        // Other tests hit these callsites on their threads with no subscriber; make sure their
+        // cached interest includes this thread's one.
+        tracing::callsite::rebuild_interest_cache();
         let breaker = breaker(|_| {}).with_name("grid");
         let start = Instant::now();
         fail_times(&breaker, start, 5);
