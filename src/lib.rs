@@ -101,10 +101,12 @@
 //!   `bursar::metrics` lists every name, and `Governor::record_metrics` publishes the gauges.
 //! - `tower`: `bursar::tower::GovernorLayer`, a `tower::Layer` over the call path.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 pub mod breaker;
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub mod chaos;
 mod config;
 mod contain;
@@ -113,6 +115,7 @@ mod error;
 mod governor;
 pub mod health;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod pool;
 pub mod ports;
@@ -120,10 +123,12 @@ pub mod retry;
 mod sync;
 mod telemetry;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 mod workers;
 
 #[cfg(feature = "toml")]
+#[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
 pub use config::ConfigError;
 pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
 pub use contain::CallbackStatus;

@@ -5,6 +5,7 @@ use super::GovernorConfig;
 use super::overlay::Overlay;
 use super::sources::ConfigError;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
 impl GovernorConfig {
     /// The defaults overlaid with the environment: see [`with_env`](Self::with_env).
     ///

@@ -48,6 +48,7 @@ fn in_file(path: &Option<PathBuf>) -> String {
     path.as_ref().map(|path| format!(" in {}", path.display())).unwrap_or_default()
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
 impl GovernorConfig {
     /// Parses a configuration from TOML; missing keys take their defaults.
     ///

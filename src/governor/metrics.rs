@@ -5,6 +5,7 @@ use std::sync::{Arc, Weak};
 
 use super::{Governor, Inner};
 
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 impl Governor {
     /// Sets every gauge of [`bursar::metrics`](crate::metrics) — workers, breakers, pools,
     /// ports and health — from a fresh [`status`](Governor::status) (feature `metrics`).

@@ -42,6 +42,7 @@ pub use config::HealthConfig;
 pub use level::{HealthLevel, Thresholds};
 pub use report::ErrorReport;
 #[cfg(feature = "sysinfo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sysinfo")))]
 pub use sampler::SystemSampler;
 pub use sampler::{Readings, Sampler};
 

@@ -68,6 +68,7 @@ pub(crate) use policy::RetryPolicy;
 pub use ext::{Retry, RetryExt};
 pub use hooks::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
 #[cfg(feature = "backoff")]
+#[cfg_attr(docsrs, doc(cfg(feature = "backoff")))]
 pub use interop::FromBackoff;
 
 pub use budget::RetryBudget;
