@@ -380,3 +380,49 @@ async fn the_retry_deadline_counts_from_the_call_s_start_queueing_included() {
     assert_eq!(times, [secs(10)], "queued 10 s past a 5 s deadline: one attempt, no retry");
     assert_eq!(gov.status().workers.retries, 0);
 }
+
+/// Both retry front-ends keep one contract: the same attempts clamp and the same deadline, so
+/// the same requests give the same attempts at the same times.
+#[tokio::test(start_paused = true)]
+async fn gov_call_and_retry_ext_make_the_same_attempts_for_the_same_limits() {
+    let schedule = ExponentialBackoff::new().with_jitter(Jitter::None);
+    let mut retry = RetryConfig::default();
+    retry.budget.enabled = false; // the governor's budget is its own limit, beside the contract
+    // 1000 attempts take 8 h 20 min of backoff: the max task duration must not cut them off.
+    let day = Duration::from_secs(24 * 3600);
+    let gov = support::builder().retry(retry).backoff(schedule).max_task_duration(day).build().unwrap();
+    gov.breaker().disable(Instant::now()); // every call fails: the breaker would open
+    // (attempts asked for, deadline) → attempt start times, in seconds from the call's start.
+    let cases: [(u32, Option<u64>, Vec<u64>); 5] = [
+        (0, None, vec![0]),
+        (1, None, vec![0]),
+        (3, None, vec![0, 2, 6]),
+        (5, Some(7), vec![0, 2, 6]),
+        (5, Some(14), vec![0, 2, 6, 14]),
+    ];
+    for (asked, deadline, expected) in cases {
+        let expected: Vec<Duration> = expected.into_iter().map(secs).collect();
+        let (start, mut times) = (Instant::now(), Vec::new());
+        let mut call = gov.call(failing(start, &mut times)).attempts(asked);
+        if let Some(deadline) = deadline {
+            call = call.deadline(secs(deadline));
+        }
+        assert!(call.run().await.is_err());
+        assert_eq!(times, expected, "gov.call, {asked} attempts, deadline {deadline:?}");
+
+        let (start, mut times) = (Instant::now(), Vec::new());
+        let mut retry = failing(start, &mut times).retry(schedule).attempts(asked);
+        if let Some(deadline) = deadline {
+            retry = retry.deadline(secs(deadline));
+        }
+        assert!(retry.await.is_err());
+        assert_eq!(times, expected, "RetryExt, {asked} attempts, deadline {deadline:?}");
+    }
+    // More than 1000 attempts are 1000, on both.
+    let (start, mut times) = (Instant::now(), Vec::new());
+    assert!(gov.call(failing(start, &mut times)).attempts(5000).run().await.is_err());
+    assert_eq!(times.len(), 1000);
+    let (start, mut times) = (Instant::now(), Vec::new());
+    assert!(failing(start, &mut times).retry(schedule).attempts(5000).await.is_err());
+    assert_eq!(times.len(), 1000);
+}

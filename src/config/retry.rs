@@ -129,7 +129,7 @@ impl RetryConfig {
     ///
     /// The first field that breaks a rule, as [`BuildError::Invalid`].
     pub fn validate(&self) -> Result<(), BuildError> {
-        if !(1..=1000).contains(&self.max_attempts) {
+        if !(1..=crate::retry::MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(BuildError::invalid(
                 "retry.max_attempts",
                 "must be between 1 and 1000",

@@ -112,9 +112,10 @@ where
         self
     }
 
-    /// Attempts in all, the first included: 0 is taken as 1, more than 1000 as 1000.
+    /// Attempts in all, the first included: 0 is taken as 1, more than 1000 as 1000 (the same
+    /// as [`RetryExt`](crate::retry::RetryExt)'s `attempts`).
     pub fn attempts(mut self, max_attempts: u32) -> Self {
-        self.plan.max_attempts = max_attempts.clamp(1, 1000);
+        self.plan.max_attempts = crate::retry::clamp_attempts(max_attempts);
         self
     }
 

@@ -5,6 +5,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The most attempts a call may make, the first included: the configuration's rule and the clamp
+/// of both retry front-ends (`gov.call(op).attempts(n)` and `RetryExt`'s `attempts(n)`).
+pub(crate) const MAX_ATTEMPTS: u32 = 1000;
+
+/// `requested` attempts as both front-ends take them: 0 as 1, more than [`MAX_ATTEMPTS`] as that.
+pub(crate) fn clamp_attempts(requested: u32) -> u32 {
+    requested.clamp(1, MAX_ATTEMPTS)
+}
+
 /// Why a retry loop stopped retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stop {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep};
 
 use super::RetryBudget;
-use super::attempts::Attempts;
+use super::attempts::{Attempts, clamp_attempts};
 use super::hooks::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
 
 /// Adds [`retry`](RetryExt::retry) to every `FnMut() -> impl Future<Output = Result<T, E>>`.
@@ -86,13 +86,15 @@ where
     Fut: Future<Output = Result<T, E>>,
     I: Iterator<Item = Duration>,
 {
-    /// Attempts in all, the first call included; 0 is taken as 1.
+    /// Attempts in all, the first included: 0 is taken as 1, more than 1000 as 1000 (the same
+    /// as [`Call::attempts`](crate::Call::attempts)).
     pub fn attempts(mut self, max_attempts: u32) -> Self {
-        self.limits.max_attempts = max_attempts.max(1);
+        self.limits.max_attempts = clamp_attempts(max_attempts);
         self
     }
 
-    /// No retry starts that would begin after `deadline` from the first attempt.
+    /// No retry starts that would end later than `deadline` after the call began (the same as
+    /// [`Call::deadline`](crate::Call::deadline); here the call begins with its first attempt).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.limits.deadline = Some(deadline);
         self

@@ -62,7 +62,7 @@ mod policy;
 pub(crate) mod rng;
 mod schedule;
 
-pub(crate) use attempts::{Attempts, Stop};
+pub(crate) use attempts::{Attempts, MAX_ATTEMPTS, Stop, clamp_attempts};
 pub(crate) use policy::RetryPolicy;
 
 pub use ext::{Retry, RetryExt};
