@@ -1,18 +1,18 @@
 //! Calls whose first worker is reserved before the call is made: what a `tower` service's
 //! readiness needs. The reservation is an owned [`InFlight`] guard and an owned worker
-//! [`Permit`] (or a place in the queue), so it can live in a service between `poll_ready` and
+//! [`WorkerPermit`] (or a place in the queue), so it can live in a service between `poll_ready` and
 //! `call`, and dropping it at any point releases both.
 
 use std::sync::Arc;
 
 use super::Governor;
 use crate::Rejection;
-use crate::workers::{InFlight, Lane, Permit, Ticket, Workers};
+use crate::workers::{InFlight, Lane, WorkerPermit, WorkerTicket, Workers};
 
 /// An admitted call that holds its place: a worker, or a place in the queue.
 pub(crate) type Admitted = InFlight<Arc<Workers>>;
 /// A worker reserved for a call not made yet.
-pub(crate) type ReservedWorker = Permit<Arc<Lane>>;
+pub(crate) type ReservedWorker = WorkerPermit<Arc<Lane>>;
 
 impl Governor {
     /// True if the breaker for `key` turns calls away now (open or forced open): a
@@ -26,10 +26,13 @@ impl Governor {
     /// # Errors
     ///
     /// The [`Rejection`] (shutting down, shedding, queue full), already counted and logged.
-    pub(crate) fn reserve(&self, name: &'static str) -> Result<(Admitted, Ticket<Arc<Lane>>), Rejection> {
+    pub(crate) fn reserve(
+        &self,
+        name: &'static str,
+    ) -> Result<(Admitted, WorkerTicket<Arc<Lane>>), Rejection> {
         let workers = Arc::clone(&self.inner.workers);
         let mut call = InFlight::enter(workers, name)?;
-        match Ticket::reserve(Arc::clone(&self.inner.workers.tasks)) {
+        match WorkerTicket::reserve(Arc::clone(&self.inner.workers.tasks)) {
             Ok(ticket) => Ok((call, ticket)),
             Err(rejection) => Err(call.reject(rejection)),
         }

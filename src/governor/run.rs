@@ -14,11 +14,12 @@ use tokio::time::{Instant, sleep};
 use super::Governor;
 use super::breakers::BreakerRef;
 use super::hooks::{DEFAULT_HOOKS, Hooks};
-use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit as BreakerPermit};
+use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit};
 use crate::contain::{Containment, UserCode};
 use crate::retry::{Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
 use crate::workers::{
-    Count, InFlight, Lane, Permit, Supervised, Ticket, Work, Workers, drop_cut_off, is_nested, supervise,
+    Count, InFlight, Lane, Supervised, Work, WorkerPermit, WorkerTicket, Workers, drop_cut_off, is_nested,
+    supervise,
 };
 use crate::{Error, Rejection, TimeLimit};
 
@@ -162,7 +163,8 @@ impl Governor {
             let workers = &*self.inner.workers;
             let plan = plan.borrow();
             let call = InFlight::enter(workers, plan.name)?;
-            self.execute_admitted(call, || Ticket::reserve(&*workers.tasks), &mut op, plan, &mut hooks).await
+            self.execute_admitted(call, || WorkerTicket::reserve(&*workers.tasks), &mut op, plan, &mut hooks)
+                .await
         }
     }
 
@@ -183,7 +185,7 @@ impl Governor {
     where
         Wk: Deref<Target = Workers>,
         L: Deref<Target = Lane> + Clone,
-        R: FnOnce() -> Result<Ticket<L>, Rejection>,
+        R: FnOnce() -> Result<WorkerTicket<L>, Rejection>,
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         W: RetryWhen<E>,
@@ -214,7 +216,7 @@ impl Governor {
             // `governed`, inline: one future fewer to build and move on every call.
             let (permit, mut probe) = match first() {
                 // The hot path: a free worker, no queue future to build.
-                Ok(Ticket::Ready(permit)) => (permit, admitted),
+                Ok(WorkerTicket::Ready(permit)) => (permit, admitted),
                 Ok(ticket) => {
                     warn_if_nested(call.workers(), plan.name);
                     queued(ticket, admitted, breaker).await.map_err(|rejection| call.reject(rejection))?
@@ -249,8 +251,8 @@ impl Governor {
     )]
     fn attempts<'b, L, Op, Fut, T, E, W, N, A, F>(
         &self,
-        first: Permit<L>,
-        probe: &mut BreakerPermit<'b>,
+        first: WorkerPermit<L>,
+        probe: &mut Permit<'b>,
         breaker: &'b CircuitBreaker,
         op: &mut Op,
         plan: &CallPlan,
@@ -314,7 +316,7 @@ impl Governor {
         &self,
         mut error: Error<E>,
         deadline: Option<Instant>,
-        probe: &mut BreakerPermit<'b>,
+        probe: &mut Permit<'b>,
         breaker: &'b CircuitBreaker,
         op: &mut Op,
         plan: &CallPlan,
@@ -356,8 +358,8 @@ impl Governor {
             }
             // The worker first, then the breaker: a retry waiting for a worker holds no probe
             // slot, and the breaker is asked as it is when the retry can run.
-            let worker = match Ticket::reserve(&*workers.tasks) {
-                Ok(Ticket::Ready(worker)) => Ok(worker),
+            let worker = match WorkerTicket::reserve(&*workers.tasks) {
+                Ok(WorkerTicket::Ready(worker)) => Ok(worker),
                 Ok(ticket) => {
                     warn_if_nested(workers, plan.name);
                     ticket.ready().await
@@ -429,7 +431,7 @@ fn retryable<E, W: RetryWhen<E>>(error: &Error<E>, when: &W, contained: &Contain
 
 /// A later attempt: the operation, holding its worker, under the attempt timeout if any.
 async fn attempt<Op, Fut, T, E>(
-    worker: Permit<&Lane>,
+    worker: WorkerPermit<&Lane>,
     op: &mut Op,
     timeout: Option<Duration>,
 ) -> Result<T, Error<E>>
@@ -455,10 +457,10 @@ where
 /// breaker gave up on, or of joining a half-open probe; or it becomes the probe.
 #[allow(clippy::manual_async_fn, reason = "an `async fn` keeps a second copy of its arguments in its future")]
 fn queued<'b, L: Deref<Target = Lane> + Clone>(
-    ticket: Ticket<L>,
-    admitted: BreakerPermit<'b>,
+    ticket: WorkerTicket<L>,
+    admitted: Permit<'b>,
     breaker: &'b CircuitBreaker,
-) -> impl Future<Output = Result<(Permit<L>, BreakerPermit<'b>), Rejection>> {
+) -> impl Future<Output = Result<(WorkerPermit<L>, Permit<'b>), Rejection>> {
     async move {
         let kept = (!admitted.is_probe()).then_some(admitted);
         let worker = ticket.ready().await?;
@@ -482,13 +484,13 @@ pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
 /// while a panic unwinds).
 /// It borrows the permit, which its caller keeps, so the permit is not moved on every call.
 struct Report<'p, 'a> {
-    probe: &'p mut BreakerPermit<'a>,
+    probe: &'p mut Permit<'a>,
     started: Option<Instant>,
 }
 
 impl<'p, 'a> Report<'p, 'a> {
     #[inline]
-    fn new(probe: &'p mut BreakerPermit<'a>, breaker: &CircuitBreaker) -> Self {
+    fn new(probe: &'p mut Permit<'a>, breaker: &CircuitBreaker) -> Self {
         // Only a slow-call rule needs the attempt's duration.
         let started = breaker.times_calls().then(Instant::now);
         Report { probe, started }

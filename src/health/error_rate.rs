@@ -9,14 +9,14 @@ use tokio::time::Instant;
 
 /// Running totals at one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Totals {
+pub(crate) struct CallTotals {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct ErrorWindow {
-    samples: VecDeque<(Instant, Totals)>,
+    samples: VecDeque<(Instant, CallTotals)>,
     window: Duration,
     min_calls: u64,
 }
@@ -28,7 +28,7 @@ impl ErrorWindow {
 
     /// Notes the totals at `now`; the failure fraction of the calls within the window, or
     /// `None` while fewer than `min_calls` calls ended in it.
-    pub(crate) fn observe(&mut self, now: Instant, totals: Totals) -> Option<f64> {
+    pub(crate) fn observe(&mut self, now: Instant, totals: CallTotals) -> Option<f64> {
         self.samples.push_back((now, totals));
         // Keep the newest sample at or before the window's start as the baseline.
         while self.samples.len() > 2 && self.samples[1].0 + self.window <= now {
@@ -49,7 +49,7 @@ mod tests {
     fn the_rate_covers_the_window_and_needs_enough_calls() {
         let start = Instant::now();
         let at = |secs| start + Duration::from_secs(secs);
-        let totals = |calls, failures| Totals { calls, failures };
+        let totals = |calls, failures| CallTotals { calls, failures };
         let mut window = ErrorWindow::new(Duration::from_secs(60), 10);
         assert_eq!(window.observe(at(0), totals(0, 0)), None);
         assert_eq!(window.observe(at(30), totals(5, 5)), None, "5 calls are fewer than 10");

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
-use super::error_rate::{ErrorWindow, Totals};
+use super::error_rate::{CallTotals, ErrorWindow};
 use super::hooks::CheckFn;
 use super::hysteresis::Hysteresis;
 use super::level::{Severity, level_of};
 use super::sampler::DynSampler;
-use super::state::{HealthState, Latest, Totals as HealthTotals};
+use super::state::{HealthState, Latest, Totals};
 use super::{CheckStatus, HealthCheck, HealthLevel, Readings};
 use crate::contain::{Containment, UserCode};
 use crate::workers::{Count, Workers};
@@ -125,11 +125,11 @@ impl Monitor {
     }
 
     /// Calls ended and failed so far, reported errors counted as failed calls.
-    fn totals(&self) -> Totals {
+    fn totals(&self) -> CallTotals {
         let counters = self.workers.counters();
-        let reported = HealthTotals::get(&self.state.totals.errors);
+        let reported = Totals::get(&self.state.totals.errors);
         let failures = counters.get(Count::Failed) + reported;
-        Totals { calls: self.workers.completed() + failures, failures }
+        CallTotals { calls: self.workers.completed() + failures, failures }
     }
 
     /// The rule over every reading and check: a degraded check is one more warning, an
@@ -185,7 +185,7 @@ impl Monitor {
 
     /// Runs once per entry into CRITICAL: each user action, bounded by one interval.
     async fn emergency_recovery(&self) {
-        HealthTotals::add(&self.state.totals.emergencies);
+        Totals::add(&self.state.totals.emergencies);
         tracing::error!(target: "bursar::health", actions = self.state.emergency.len(), "critical: running emergency recovery");
         for action in &self.state.emergency {
             // A panic or a hang is logged and counted by the containment; the next action runs.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::governor::{Admitted, CallPlan, ReservedWorker};
-use crate::workers::Ticket;
+use crate::workers::WorkerTicket;
 use crate::{Governor, Rejection};
 
 /// How long a rejection met at readiness answers the next `call`: one that comes later asks
@@ -91,7 +91,7 @@ impl Reservation {
             return Reservation::Unreserved;
         }
         match gov.reserve(plan.name) {
-            Ok((call, Ticket::Ready(worker))) => Reservation::Ready { call, worker },
+            Ok((call, WorkerTicket::Ready(worker))) => Reservation::Ready { call, worker },
             Ok((call, waiting)) => Reservation::Waiting { call, wait: Box::pin(waiting.ready()) },
             Err(rejection) => Reservation::rejected(rejection),
         }

@@ -14,7 +14,7 @@ use super::reservation::Reservation;
 use crate::Governor;
 use crate::contain::UserCode;
 use crate::governor::DEFAULT_HOOKS;
-use crate::workers::Ticket;
+use crate::workers::WorkerTicket;
 
 /// How a governed service keeps a request for its attempts: [`Once`] sends it once,
 /// [`Retrying`] keeps the request and sends clones. Sealed: the layer picks it.
@@ -173,7 +173,7 @@ where
         let (gov, plan) = (self.gov.clone(), self.settings.plan.clone());
         match reservation {
             Reservation::Ready { call, worker } => Box::pin(async move {
-                let first = move || Ok(Ticket::Ready(worker));
+                let first = move || Ok(WorkerTicket::Ready(worker));
                 let (mut op, mut hooks) = (op, hooks);
                 gov.execute_admitted(call, first, &mut op, &plan, &mut hooks).await.map_err(boxed)
             }),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::counters::Count;
 use super::drain::Exit;
 use super::lane::Lane;
-use super::permit::{Permit, Ticket};
+use super::permit::{WorkerPermit, WorkerTicket};
 use super::supervise::Supervised;
 use super::{LaneKind, Workers};
 use crate::telemetry::QueueClock;
@@ -72,12 +72,12 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     ///
     /// The lane's [`Rejection`] (queue full, shutting down), recorded as this call's.
     pub(crate) fn hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
-        let reserved = match Ticket::reserve(&**self.workers.lane(kind)) {
-            Ok(Ticket::Ready(permit)) => {
+        let reserved = match WorkerTicket::reserve(&**self.workers.lane(kind)) {
+            Ok(WorkerTicket::Ready(permit)) => {
                 permit.hand_over();
                 Ok(Place::Working(kind))
             }
-            Ok(Ticket::Waiting(slot)) => Ok(Place::Queued(kind, slot.hand_over())),
+            Ok(WorkerTicket::Waiting(slot)) => Ok(Place::Queued(kind, slot.hand_over())),
             Err(rejection) => Err(rejection),
         };
         self.place = Some(reserved.map_err(|rejection| self.reject(rejection))?);
@@ -104,10 +104,10 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 
     /// The task's worker, for work that releases it itself (a blocking closure's thread keeps
     /// it until the closure returns); `None` if the task holds none.
-    pub(crate) fn hand_over_worker(&mut self) -> Option<Permit<Arc<Lane>>> {
+    pub(crate) fn hand_over_worker(&mut self) -> Option<WorkerPermit<Arc<Lane>>> {
         let Some(Place::Working(kind)) = self.place else { return None };
         self.place = None;
-        Some(Permit::adopt(Arc::clone(self.workers.lane(kind))))
+        Some(WorkerPermit::adopt(Arc::clone(self.workers.lane(kind))))
     }
 
     /// Gives back the task's worker or queue place, if it holds one.

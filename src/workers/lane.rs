@@ -432,16 +432,16 @@ mod loom_models {
             assert!(take(&lane));
             let other = Arc::clone(&lane);
             let release = thread::spawn(move || other.release());
-            let ticket = crate::workers::Ticket::reserve(&*lane);
+            let ticket = crate::workers::WorkerTicket::reserve(&*lane);
             release.join().unwrap();
             let spare = spare_of(lane.state.load(Ordering::SeqCst));
             match ticket {
-                Ok(crate::workers::Ticket::Ready(permit)) => {
+                Ok(crate::workers::WorkerTicket::Ready(permit)) => {
                     assert_eq!((spare, lane.semaphore.available_permits()), (0, 0));
                     drop(permit);
                     assert_eq!((lane.available(), lane.waiting()), (1, 0));
                 }
-                Ok(crate::workers::Ticket::Waiting(_slot)) => {
+                Ok(crate::workers::WorkerTicket::Waiting(_slot)) => {
                     assert_eq!((spare, lane.semaphore.available_permits()), (0, 1), "a permit stranded");
                 }
                 Err(rejection) => panic!("rejected: {rejection}"),

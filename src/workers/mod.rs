@@ -2,7 +2,7 @@
 //!
 //! Two lanes — async work and blocking closures — each a resizable limit with a bounded wait
 //! queue in front. Every call holds an [`InFlight`] guard from admission to its end, a
-//! [`Ticket`] for its place, and a [`Permit`] while it runs; each guard releases on drop, so a
+//! [`WorkerTicket`] for its place, and a [`WorkerPermit`] while it runs; each guard releases on drop, so a
 //! call dropped at any await point leaves every count exact. A spawned task keeps its place —
 //! queued, then working — in its `InFlight` instead, which releases it the same way: the
 //! task's future then holds one handle to the workers, not two.
@@ -25,7 +25,7 @@ pub(crate) use counters::Count;
 pub(crate) use drain::Exit;
 pub(crate) use in_flight::{InFlight, Work};
 pub(crate) use lane::Lane;
-pub(crate) use permit::{Permit, Ticket};
+pub(crate) use permit::{WorkerPermit, WorkerTicket};
 
 /// Which of the two lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! The guards of a lane: a [`Permit`] to run, a [`QueueSlot`] while waiting for one, and the
-//! [`Ticket`] that is one or the other. Each is generic over how it holds the lane — `&Lane`
+//! The guards of a lane: a [`WorkerPermit`] to run, a [`QueueSlot`] while waiting for one, and the
+//! [`WorkerTicket`] that is one or the other. Each is generic over how it holds the lane — `&Lane`
 //! for a call awaited in place, `Arc<Lane>` for a spawned task — and releases on drop.
 
 use std::ops::Deref;
@@ -13,24 +13,24 @@ use crate::telemetry::{self, QueueClock};
 /// The right to run one unit of work. Dropping it is the release.
 #[derive(Debug)]
 #[must_use = "dropping the permit releases the worker at once"]
-pub(crate) struct Permit<L: Deref<Target = Lane>> {
+pub(crate) struct WorkerPermit<L: Deref<Target = Lane>> {
     lane: L,
 }
 
-impl<L: Deref<Target = Lane>> Drop for Permit<L> {
+impl<L: Deref<Target = Lane>> Drop for WorkerPermit<L> {
     fn drop(&mut self) {
         self.lane.release();
     }
 }
 
-impl<L: Deref<Target = Lane>> Permit<L> {
+impl<L: Deref<Target = Lane>> WorkerPermit<L> {
     /// Takes over a permit already taken from `lane` by a holder without a guard of its own.
     pub(super) fn adopt(lane: L) -> Self {
-        Permit { lane }
+        WorkerPermit { lane }
     }
 }
 
-impl Permit<&Lane> {
+impl WorkerPermit<&Lane> {
     /// Hands the permit to a holder that releases it itself (a spawned task's `InFlight`).
     pub(super) fn hand_over(self) {
         // Forgetting a guard that borrows its lane leaks nothing: only the release is skipped,
@@ -51,7 +51,7 @@ impl QueueSlot<&Lane> {
     /// Hands the place to a holder that leaves the queue itself (a spawned task's `InFlight`).
     pub(super) fn hand_over(self) -> QueueClock {
         let queued_at = self.queued_at;
-        // See `Permit::hand_over`.
+        // See `WorkerPermit::hand_over`.
         std::mem::forget(self);
         queued_at
     }
@@ -65,12 +65,12 @@ impl<L: Deref<Target = Lane>> Drop for QueueSlot<L> {
 
 /// What admission to a lane gives: a permit at once, or a place in the queue.
 #[derive(Debug)]
-pub(crate) enum Ticket<L: Deref<Target = Lane>> {
-    Ready(Permit<L>),
+pub(crate) enum WorkerTicket<L: Deref<Target = Lane>> {
+    Ready(WorkerPermit<L>),
     Waiting(QueueSlot<L>),
 }
 
-impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
+impl<L: Deref<Target = Lane> + Clone> WorkerTicket<L> {
     /// Takes a free permit, or else a queue place, without waiting.
     #[inline(always)]
     pub(crate) fn reserve(lane: L) -> Result<Self, Rejection> {
@@ -78,7 +78,7 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
             Ok(()) => {
                 // The hot path waited for nothing: a 0 sample, without reading the clock.
                 telemetry::no_wait(lane.label);
-                Ok(Ticket::Ready(Permit { lane }))
+                Ok(WorkerTicket::Ready(WorkerPermit { lane }))
             }
             Err(TryAcquireError::Closed) => Err(Rejection::ShuttingDown),
             Err(TryAcquireError::NoPermits) => Self::queue(lane),
@@ -91,9 +91,9 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
         if lane.join_queue()? == Joined::Spare {
             // A release made its permit spare after `try_take` looked.
             telemetry::no_wait(lane.label);
-            return Ok(Ticket::Ready(Permit { lane }));
+            return Ok(WorkerTicket::Ready(WorkerPermit { lane }));
         }
-        Ok(Ticket::Waiting(QueueSlot { lane, queued_at: QueueClock::start() }))
+        Ok(WorkerTicket::Waiting(QueueSlot { lane, queued_at: QueueClock::start() }))
     }
 
     /// Waits in the queue, if queued, until a permit is free.
@@ -101,10 +101,10 @@ impl<L: Deref<Target = Lane> + Clone> Ticket<L> {
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future leaves the queue and holds no permit.
-    pub(crate) async fn ready(self) -> Result<Permit<L>, Rejection> {
+    pub(crate) async fn ready(self) -> Result<WorkerPermit<L>, Rejection> {
         match self {
-            Ticket::Ready(permit) => Ok(permit),
-            Ticket::Waiting(slot) => slot.wait().await,
+            WorkerTicket::Ready(permit) => Ok(permit),
+            WorkerTicket::Waiting(slot) => slot.wait().await,
         }
     }
 }
@@ -115,7 +115,7 @@ impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future leaves the queue and holds no permit.
-    pub(crate) async fn wait(self) -> Result<Permit<L>, Rejection> {
+    pub(crate) async fn wait(self) -> Result<WorkerPermit<L>, Rejection> {
         let lane = &*self.lane;
         match lane.queue_timeout {
             None => Lane::granted(lane.acquire().await),
@@ -123,6 +123,6 @@ impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
         }?;
         self.queued_at.waited(lane.label);
         // The slot is dropped on return: the call leaves the queue holding its permit.
-        Ok(Permit { lane: self.lane.clone() })
+        Ok(WorkerPermit { lane: self.lane.clone() })
     }
 }
