@@ -252,20 +252,56 @@ impl Containment {
 
     /// Logs and counts `fault`, then returns it.
     fn fault(&self, kind: UserCode, fault: Fault) -> Fault {
-        match &fault {
-            Fault::Hung(_) => self.hangs.add(kind.index(), 1),
-            Fault::Panicked(_) | Fault::Unwinding => self.panics.add(kind.index(), 1),
-        }
-        match &fault {
-            // A hang is often a loaded machine rather than a bug: a warning.
-            Fault::Hung(limit) => {
-                tracing::warn!(target: "bursar", callback = kind.name(), ?limit, "user code did not finish in time; given up");
-            }
-            Fault::Panicked(_) | Fault::Unwinding => {
-                tracing::error!(target: "bursar", callback = kind.name(), %fault, "user code failed; contained");
-            }
-        }
+        let counters = if let Fault::Hung(_) = fault { &self.hangs } else { &self.panics };
+        counters.add(kind.index(), 1);
+        log(kind, &fault);
         fault
+    }
+
+    /// Polls `future`, which its owner pinned in an `Option`, with a panic caught, logged and
+    /// counted; once it has ended (or panicked) it is dropped in place, contained. For a path
+    /// where even [`in_place`](Self::in_place)'s own future is too much: the owner polls this
+    /// from its own future and, if it gives up first, calls [`drop_in_place`](Self::drop_in_place).
+    #[inline]
+    pub(crate) fn poll_in_place<F: Future>(
+        &self,
+        kind: UserCode,
+        mut future: Pin<&mut Option<F>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<F::Output, Fault>> {
+        let Some(polled) = future.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
+        };
+        let output = match catch(|| polled.poll(cx)) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(message) => Err(self.fault(kind, Fault::Panicked(message))),
+        };
+        self.drop_in_place(kind, future);
+        Poll::Ready(output)
+    }
+
+    /// Drops a future pinned in an `Option` in place, contained (its drop is user code). While
+    /// the thread unwinds nothing is dropped here: the pinned slot drops it afterwards, as any
+    /// unwinding frame would.
+    #[inline]
+    pub(crate) fn drop_in_place<F>(&self, kind: UserCode, mut future: Pin<&mut Option<F>>) {
+        if future.is_some() {
+            let _ = self.call(kind, move || future.set(None));
+        }
+    }
+}
+
+/// The event of a fault: a hang is often a loaded machine rather than a bug, so a warning; a
+/// panic, or code skipped while the thread unwinds, an error.
+fn log(kind: UserCode, fault: &Fault) {
+    match fault {
+        Fault::Hung(limit) => {
+            tracing::warn!(target: "bursar", callback = kind.name(), ?limit, "user code did not finish in time; given up");
+        }
+        Fault::Panicked(_) | Fault::Unwinding => {
+            tracing::error!(target: "bursar", callback = kind.name(), %fault, "user code failed; contained");
+        }
     }
 }
 
@@ -311,7 +347,7 @@ pub(crate) fn recording(record: impl FnOnce()) {
     if let Err(panic) = catch(record) {
         // Relaxed: a statistic.
         RECORDER_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(target: "bursar", callback = UserCode::MetricsRecorder.name(), %panic, "user code failed; contained");
+        log(UserCode::MetricsRecorder, &Fault::Panicked(panic));
     }
 }
 
@@ -332,41 +368,6 @@ impl<F: Future> InPlace<'_, F> {
 impl<F> Drop for InPlace<'_, F> {
     fn drop(&mut self) {
         self.containment.drop_in_place(self.kind, self.future.as_mut());
-    }
-}
-
-impl Containment {
-    /// Polls `future`, which its owner pinned in an `Option`, with a panic caught, logged and
-    /// counted; once it has ended (or panicked) it is dropped in place, contained. For a path
-    /// where even [`in_place`](Self::in_place)'s own future is too much: the owner polls this
-    /// from its own future and, if it gives up first, calls [`drop_in_place`](Self::drop_in_place).
-    #[inline]
-    pub(crate) fn poll_in_place<F: Future>(
-        &self,
-        kind: UserCode,
-        mut future: Pin<&mut Option<F>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<F::Output, Fault>> {
-        let Some(polled) = future.as_mut().as_pin_mut() else {
-            return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
-        };
-        let output = match catch(|| polled.poll(cx)) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => Ok(output),
-            Err(message) => Err(self.fault(kind, Fault::Panicked(message))),
-        };
-        self.drop_in_place(kind, future);
-        Poll::Ready(output)
-    }
-
-    /// Drops a future pinned in an `Option` in place, contained (its drop is user code). While
-    /// the thread unwinds nothing is dropped here: the pinned slot drops it afterwards, as any
-    /// unwinding frame would.
-    #[inline]
-    pub(crate) fn drop_in_place<F>(&self, kind: UserCode, mut future: Pin<&mut Option<F>>) {
-        if future.is_some() {
-            let _ = self.call(kind, move || future.set(None));
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bursar::breaker::{BreakerState, CircuitBreaker, Outcome, Transition};
 use bursar::health::{HealthCheck, HealthConfig, HealthLevel, Readings, Sampler};
-use bursar::{Error, Governor, GovernorBuilder};
+use bursar::{Error, Governor, GovernorBuilder, Rejection};
 use support::{Io, capture_events};
 
 const INTERVAL: Duration = Duration::from_secs(10);
@@ -74,8 +74,14 @@ fn counted(name: &str, count: u64) -> BTreeMap<String, u64> {
     BTreeMap::from([(name.to_owned(), count)])
 }
 
+/// One call that answers 7, as the governor lets it end.
+async fn one_call(gov: &Governor) -> Result<u8, Error<Io>> {
+    gov.run(|| async { Ok::<_, Io>(7) }).await
+}
+
+/// The call ran and answered.
 async fn a_call_runs(gov: &Governor) -> bool {
-    gov.run(|| async { Ok::<_, Io>(()) }).await.is_ok()
+    matches!(one_call(gov).await, Ok(7))
 }
 
 #[tokio::test(start_paused = true)]
@@ -85,7 +91,11 @@ async fn a_panicking_sampler_is_a_missed_sample_and_the_monitor_goes_on() {
     let gov = monitored(&sampler).build().unwrap();
     samples.after(0).await;
     assert_eq!(gov.health_level(), HealthLevel::Critical);
-    assert!(!a_call_runs(&gov).await, "critical sheds");
+    let shed = one_call(&gov).await;
+    assert!(
+        matches!(shed, Err(Error::Rejected(Rejection::Overloaded { level: HealthLevel::Critical }))),
+        "{shed:?}"
+    );
 
     sampler.set(Next::Panic);
     samples.after(2).await;
@@ -448,9 +458,10 @@ async fn a_keyed_breaker_s_panicking_transition_callback_is_counted_and_the_key_
     assert_eq!(gov.breaker_for("site").callback_panics(), 1);
     assert_eq!(panics(&gov), counted("on_transition", 1));
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let probe = gov.call(|| async { Ok::<_, Io>(()) }).key("site").await;
-    assert!(probe.is_ok());
+    let probe = gov.call(|| async { Ok::<_, Io>(3) }).key("site").await;
+    assert_eq!(probe.unwrap(), 3, "the probe ran");
     assert_eq!(gov.breaker_for("site").state(), BreakerState::Closed);
+    assert_eq!(panics(&gov), counted("on_transition", 1), "the later transitions did not panic");
 }
 
 #[tokio::test(start_paused = true)]

@@ -203,8 +203,8 @@ impl GovernorBuilder {
     /// # Errors
     ///
     /// - [`BuildError::Invalid`] naming the first field that breaks a rule (zero workers,
-    ///   zero queue, time limits under 1 ms or over 365 days, …), or `on_error` given a second recovery
-    ///   for one error kind.
+    ///   zero queue, time limits under 1 ms or over 365 days, …), or `on_error` given a second
+    ///   recovery for one error kind.
     /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime.
     pub fn build(self) -> Result<Governor, BuildError> {
         self.config.validate()?;
@@ -249,7 +249,6 @@ impl GovernorBuilder {
         let pool_config = config.pool.clone();
         let default_plan = super::run::CallPlan::of(&retry);
         let inner = Inner {
-            containment,
             workers,
             retry,
             health,

@@ -57,7 +57,8 @@ impl Governor {
 
     /// Runs `recovery` on the governor's recovery task, started (and tracked) on first use.
     fn start_recovery(&self, recovery: RecoveryFn, report: ErrorReport) -> Result<(), RunnerStopped> {
-        let (health, containment) = (Arc::clone(&self.inner.health), Arc::clone(&self.inner.containment));
+        let (health, containment) =
+            (Arc::clone(&self.inner.health), Arc::clone(&self.inner.workers.containment));
         let job = Box::pin(async move {
             let kind = report.kind.clone();
             // A panic is logged and counted by the containment, and is not a recovery.

@@ -20,7 +20,6 @@ mod task_handle;
 use std::sync::Arc;
 
 use crate::breaker::CircuitBreaker;
-use crate::contain::Containment;
 use crate::health::state::HealthState;
 use crate::ports::PortAllocator;
 use crate::retry::RetryPolicy;
@@ -64,8 +63,6 @@ pub struct Governor {
 /// What every clone of a governor shares.
 #[derive(Debug)]
 struct Inner {
-    /// Runs the user's callbacks contained and counts their panics and hangs.
-    containment: Arc<Containment>,
     workers: Arc<Workers>,
     retry: Arc<RetryPolicy>,
     health: Arc<HealthState>,
@@ -132,8 +129,8 @@ impl Governor {
 
     /// Where the user's code runs contained.
     #[cfg(feature = "tower")]
-    pub(crate) fn containment(&self) -> &Containment {
-        &self.inner.containment
+    pub(crate) fn containment(&self) -> &crate::contain::Containment {
+        &self.inner.workers.containment
     }
 
     /// The breaker for calls without a key, for manual control (`force_open`, `disable`,

@@ -202,7 +202,7 @@ impl Governor {
         crate::pool::Pool::builder(manager)
             .config(self.inner.pool_config.clone())
             .ports(Arc::clone(&self.inner.ports))
-            .containment(Arc::clone(&self.inner.containment))
+            .containment(Arc::clone(&self.inner.workers.containment))
             .on_build(move |pool| pools.register(name, pool.registration()))
     }
 

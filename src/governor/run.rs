@@ -283,7 +283,7 @@ impl Governor {
                 }
             };
             // Read after the attempt, not kept across it: a call's future holds no more than it must.
-            let contained = &*self.inner.containment;
+            let contained = &*self.inner.workers.containment;
             report.outcome(&result, &hooks.failure_when, contained);
             let error = match result {
                 Ok(value) => return Ok(value),
@@ -358,15 +358,7 @@ impl Governor {
             }
             // The worker first, then the breaker: a retry waiting for a worker holds no probe
             // slot, and the breaker is asked as it is when the retry can run.
-            let worker = match WorkerTicket::reserve(&*workers.tasks) {
-                Ok(WorkerTicket::Ready(worker)) => Ok(worker),
-                Ok(ticket) => {
-                    warn_if_nested(workers, plan.name);
-                    ticket.ready().await
-                }
-                Err(rejection) => Err(rejection),
-            };
-            let worker = match worker {
+            let worker = match retry_worker(workers, plan.name).await {
                 Ok(worker) => worker,
                 Err(rejection) => {
                     return Err(retry_ends(error, plan, format_args!("no worker: {rejection}")));
@@ -408,6 +400,18 @@ fn warn_if_nested(workers: &Workers, call: &'static str) {
              or give it a governor of its own)"
         );
     }
+}
+
+/// A retry's worker: at once if one is free, else after a wait in the queue.
+async fn retry_worker<'w>(
+    workers: &'w Workers,
+    call: &'static str,
+) -> Result<WorkerPermit<&'w Lane>, Rejection> {
+    let ticket = WorkerTicket::reserve(&*workers.tasks)?;
+    if let WorkerTicket::Waiting(_) = ticket {
+        warn_if_nested(workers, call);
+    }
+    ticket.ready().await
 }
 
 /// Ends a call's retries with its last error, saying why no retry follows.

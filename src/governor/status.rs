@@ -158,7 +158,7 @@ impl Governor {
             breakers: self.inner.breakers.snapshot(),
             pool: super::pools::total(&pools),
             pools,
-            callbacks: self.inner.containment.status(),
+            callbacks: self.inner.workers.containment.status(),
         }
     }
 

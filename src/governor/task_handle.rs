@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use tokio::task::JoinHandle;
 
 use crate::Error;
-use crate::workers::panic_message;
+use crate::contain::panic_message;
 
 /// A handle to work started by [`Governor::spawn`](crate::Governor::spawn) or
 /// [`spawn_blocking`](crate::Governor::spawn_blocking).

@@ -88,10 +88,12 @@ impl Monitor {
         self.published();
     }
 
-    /// Publishes the gauges, with the `metrics` feature, once a sample is in force.
+    /// Publishes the gauges, with the `metrics` feature, once a sample is in force. Each call
+    /// into the recorder is contained where it is made (`telemetry`), so this is not wrapped
+    /// again.
     fn published(&self) {
         if let Some(publish) = &self.publish {
-            let _ = self.containment.call(UserCode::MetricsRecorder, publish);
+            publish();
         }
     }
 

@@ -16,8 +16,9 @@ use crate::ports::PortLease;
 /// The pool never drops a connection without handing it to `destroy` (unless the Tokio
 /// runtime itself is shutting down and can no longer run it).
 ///
-/// A panic in any of the three is contained (see the [module docs](super#why-the-manager-runs-contained)):
-/// it fails that one step, and the pool stays consistent.
+/// A panic in any of the three is contained (see the
+/// [module docs](super#why-the-manager-runs-contained)): it fails that one step, and the pool
+/// stays consistent.
 ///
 /// # Examples
 ///

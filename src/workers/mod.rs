@@ -2,8 +2,8 @@
 //!
 //! Two lanes — async work and blocking closures — each a resizable limit with a bounded wait
 //! queue in front. Every call holds an [`InFlight`] guard from admission to its end, a
-//! [`WorkerTicket`] for its place, and a [`WorkerPermit`] while it runs; each guard releases on drop, so a
-//! call dropped at any await point leaves every count exact. A spawned task keeps its place —
+//! [`WorkerTicket`] for its place, and a [`WorkerPermit`] while it runs; each guard releases
+//! on drop, so a call dropped at any await point leaves every count exact. A spawned task keeps its place —
 //! queued, then working — in its `InFlight` instead, which releases it the same way: the
 //! task's future then holds one handle to the workers, not two.
 
@@ -35,7 +35,6 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use crate::contain::panic_message;
 pub(crate) use supervise::{Supervised, drop_cut_off, is_nested, supervise};
 
 use parking_lot::Mutex;

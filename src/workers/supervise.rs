@@ -40,10 +40,10 @@ impl<T> Supervised<T> {
 /// The timer and the cancellation listener are armed only when the work first returns
 /// `Pending`: work that finishes in its first poll (the hot path) arms nothing. They are
 /// armed in one allocation of their own, so a future that waits — in a queue, or as a
-/// spawned task — does not carry them (see the size tests below). The work is dropped — cancelled — by its
-/// owner, who pins it where it is made (moving a large future into this one would copy it on
-/// every call), in an `Option` so that it can drop it in place, contained, once the work was
-/// cut off ([`drop_cut_off`]): the operation's drop is user code.
+/// spawned task — does not carry them (see the size tests below). The work is dropped —
+/// cancelled — by its owner, who pins it where it is made (moving a large future into this
+/// one would copy it on every call), in an `Option` so that it can drop it in place,
+/// contained, once the work was cut off ([`drop_cut_off`]): the operation's drop is user code.
 ///
 /// `MARKS` says whether this thread is marked as running the governor's operation while the
 /// work is polled, so that a call made inside it can tell it is nested ([`is_nested`]): on for
@@ -120,8 +120,7 @@ pub(crate) fn drop_cut_off<T, F>(
     containment: &Containment,
 ) {
     if matches!(outcome, Supervised::TimedOut(_) | Supervised::Cancelled) {
-        let mut work = work;
-        let _ = containment.call(UserCode::OperationDrop, || work.set(None));
+        containment.drop_in_place(UserCode::OperationDrop, work);
     }
 }
 
