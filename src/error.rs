@@ -19,7 +19,7 @@ use std::time::Duration;
 ///         Error::Operation(io) => format!("the operation failed: {io}"),
 ///         Error::Rejected(Rejection::QueueFull { limit }) => format!("{limit} calls already wait"),
 ///         Error::Rejected(other) => format!("turned away: {other}"),
-///         Error::Timeout { after, .. } => format!("gave up after {after:?}"),
+///         Error::Timeout { after } => format!("gave up after {after:?}"),
 ///         Error::Panicked { message } => format!("the work panicked: {message}"),
 ///         Error::Cancelled => "cancelled by shutdown".to_owned(),
 ///         _ => "another failure".to_owned(),
@@ -33,15 +33,13 @@ use std::time::Duration;
 pub enum Error<E> {
     /// The governor turned the call away before the operation ran.
     Rejected(Rejection),
-    /// The operation ran longer than its limit and was cancelled: its future was dropped.
+    /// The operation ran longer than its limit and was cancelled: its future was dropped. The
+    /// limit is the max task duration (counted in
+    /// [`WorkerStatus::timed_out`](crate::WorkerStatus::timed_out)) or the last attempt's
+    /// timeout (counted in [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts)).
     Timeout {
         /// The limit that was exceeded.
         after: Duration,
-        /// Which limit: the max task duration (counted in
-        /// [`WorkerStatus::timed_out`](crate::WorkerStatus::timed_out); never retried) or the
-        /// last attempt's timeout (counted in
-        /// [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts)).
-        limit: TimeLimit,
     },
     /// The operation panicked. Its permit was released and the governor keeps working.
     Panicked {
@@ -50,31 +48,8 @@ pub enum Error<E> {
     },
     /// The governor cancelled the operation because a shutdown's grace period ended.
     Cancelled,
-    /// A spawned task was aborted through [`TaskHandle::abort`](crate::TaskHandle::abort) (or
-    /// its runtime shut down) before it ended.
-    Aborted,
     /// The operation itself returned this error.
     Operation(E),
-}
-
-/// Which limit ended an operation with [`Error::Timeout`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TimeLimit {
-    /// One attempt ran past its timeout ([`Call::timeout`](crate::Call::timeout)); a later
-    /// attempt may have been made before this one.
-    Attempt,
-    /// The call or task ran past the max task duration and was cut off; it is never retried.
-    MaxTaskDuration,
-}
-
-impl fmt::Display for TimeLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TimeLimit::Attempt => "the attempt timeout",
-            TimeLimit::MaxTaskDuration => "the max task duration",
-        })
-    }
 }
 
 impl<E> Error<E> {
@@ -109,10 +84,9 @@ impl<E> Error<E> {
     {
         match self {
             Error::Rejected(rejection) => Error::Rejected(rejection),
-            Error::Timeout { after, limit } => Error::Timeout { after, limit },
+            Error::Timeout { after } => Error::Timeout { after },
             Error::Panicked { message } => Error::Panicked { message },
             Error::Cancelled => Error::Cancelled,
-            Error::Aborted => Error::Aborted,
             Error::Operation(error) => Error::Operation(f(error)),
         }
     }
@@ -128,10 +102,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Rejected(rejection) => write!(f, "rejected: {rejection}"),
-            Error::Timeout { after, limit } => write!(f, "timed out after {after:?} ({limit})"),
+            Error::Timeout { after } => write!(f, "timed out after {after:?}"),
             Error::Panicked { message } => write!(f, "the operation panicked: {message}"),
             Error::Cancelled => f.write_str("cancelled by the governor's shutdown"),
-            Error::Aborted => f.write_str("the task was aborted"),
             // Transparent: the user sees their own error's message.
             Error::Operation(error) => error.fmt(f),
         }

@@ -132,7 +132,7 @@ mod workers;
 pub use config::ConfigError;
 pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
 pub use contain::CallbackStatus;
-pub use error::{BuildError, Error, Rejection, TimeLimit};
+pub use error::{BuildError, Error, Rejection};
 pub use governor::{
     BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, ShutdownReport, Status, TaskHandle,
     WorkerStatus,

@@ -21,7 +21,7 @@ use crate::workers::{
     Count, InFlight, Lane, Supervised, Work, WorkerPermit, WorkerTicket, Workers, drop_cut_off, is_nested,
     supervise,
 };
-use crate::{Error, Rejection, TimeLimit};
+use crate::{Error, Rejection};
 
 /// One call's settings: the governor's defaults, changed by [`Call`](super::Call).
 #[derive(Debug, Clone)]
@@ -278,7 +278,7 @@ impl Governor {
                     None => op().await.map_err(Error::Operation),
                     Some(after) => match tokio::time::timeout(after, op()).await {
                         Ok(outcome) => outcome.map_err(Error::Operation),
-                        Err(_elapsed) => Err(Error::Timeout { after, limit: TimeLimit::Attempt }),
+                        Err(_elapsed) => Err(Error::Timeout { after }),
                     },
                 }
             };
@@ -446,9 +446,9 @@ where
     let _worker = worker;
     let outcome = match timeout {
         None => op().await,
-        Some(after) => tokio::time::timeout(after, op())
-            .await
-            .map_err(|_elapsed| Error::Timeout { after, limit: TimeLimit::Attempt })?,
+        Some(after) => {
+            tokio::time::timeout(after, op()).await.map_err(|_elapsed| Error::Timeout { after })?
+        }
     };
     outcome.map_err(Error::Operation)
 }

@@ -20,9 +20,8 @@ pub(crate) fn settled<T, E>(result: &Result<T, Error<E>>) {
             Err(Error::Timeout { .. }) => counter!(CALLS_TOTAL, "outcome" => "timeout"),
             Err(Error::Panicked { .. }) => counter!(CALLS_TOTAL, "outcome" => "panic"),
             Err(Error::Cancelled) => counter!(CALLS_TOTAL, "outcome" => "cancelled"),
-            // Counted by `rejected`, which every rejection passes through with its reason; an
-            // aborted task's end was counted as `abandoned` when its work was dropped.
-            Err(Error::Rejected(_) | Error::Aborted) => return,
+            // Counted by `rejected`, which every rejection passes through with its reason.
+            Err(Error::Rejected(_)) => return,
         };
         counter.increment(1);
     });

@@ -12,7 +12,7 @@ use super::permit::{WorkerPermit, WorkerTicket};
 use super::supervise::Supervised;
 use super::{LaneKind, Workers};
 use crate::telemetry::QueueClock;
-use crate::{Error, Rejection, TimeLimit};
+use crate::{Error, Rejection};
 
 #[derive(Debug)]
 pub(crate) struct InFlight<W: Deref<Target = Workers>> {
@@ -135,18 +135,21 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     ) -> Result<T, Error<E>> {
         // A task's worker first: it is free before the task counts as ended.
         self.leave_lane();
+        // Both limits end as `Error::Timeout`: only the outcome tells a cut-off from an attempt
+        // timeout, so it is read before it becomes the result.
+        let cut_off = matches!(outcome, Supervised::TimedOut(_));
         let result = match outcome {
             Supervised::Finished(result) => result,
-            Supervised::TimedOut(after) => Err(Error::Timeout { after, limit: TimeLimit::MaxTaskDuration }),
+            Supervised::TimedOut(after) => Err(Error::Timeout { after }),
             Supervised::Panicked(message) => Err(Error::Panicked { message }),
             Supervised::Cancelled => Err(Error::Cancelled),
         };
-        self.record(&result, work);
+        self.record(&result, work, cut_off);
         result
     }
 
     #[inline]
-    fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
+    fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work, cut_off: bool) {
         crate::telemetry::settled(result);
         self.exit = Some(Exit::Finished);
         match result {
@@ -157,14 +160,14 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                     self.workers.counters.add(Count::TaskCompleted);
                 }
             }
-            Err(error) => self.record_error(error),
+            Err(error) => self.record_error(error, cut_off),
         }
     }
 
     /// The outcomes that are not a success: out of line, off the hot path.
     #[cold]
     #[inline(never)]
-    fn record_error<E>(&mut self, error: &Error<E>) {
+    fn record_error<E>(&mut self, error: &Error<E>, cut_off: bool) {
         let (counters, call) = (&self.workers.counters, self.name);
         match error {
             Error::Rejected(rejection) => {
@@ -174,12 +177,12 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                 counters.add(Count::Failed);
                 tracing::debug!(target: "bursar::workers", call, "operation failed");
             }
-            Error::Timeout { after, limit: TimeLimit::MaxTaskDuration } => {
+            Error::Timeout { after } if cut_off => {
                 counters.add(Count::Failed);
                 counters.add(Count::TimedOut);
                 tracing::warn!(target: "bursar::workers", call, ?after, "work ran past the max task duration and was cancelled");
             }
-            Error::Timeout { after, .. } => {
+            Error::Timeout { after } => {
                 counters.add(Count::Failed);
                 counters.add(Count::AttemptTimedOut);
                 tracing::debug!(target: "bursar::workers", call, ?after, "the last attempt ran past its timeout");
@@ -194,8 +197,6 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                 self.exit = Some(Exit::Cancelled);
                 tracing::info!(target: "bursar::workers", call, "work cancelled by shutdown");
             }
-            // Made by a task's handle, after its work was dropped (counted as abandoned then).
-            Error::Aborted => {}
         }
     }
 }
