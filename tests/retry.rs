@@ -348,6 +348,26 @@ async fn a_retry_turned_away_by_the_queue_timeout_ends_with_the_last_error_count
     assert_eq!((status.failed, status.rejected, status.retries), (1, 0, 0));
 }
 
+/// Every attempt passes the breaker before it takes a worker, retries as the first attempt:
+/// a retry the breaker turns away takes no queue place and waits for no worker.
+#[tokio::test(start_paused = true)]
+async fn a_retry_asks_the_breaker_before_it_queues_for_a_worker() {
+    let gov = support::builder().max_workers(1).build().unwrap();
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let result = {
+        let mut flaky = pin!(gov.run(failing(start, &mut times)));
+        assert!(poll_once(flaky.as_mut()).is_none(), "sleeping 2 s before its retry");
+        let _hog = hog(&gov, 60);
+        gov.breaker().force_open(Instant::now());
+        flaky.await
+    };
+    assert_eq!(start.elapsed(), secs(2), "ended when its backoff did, not after the hog's 60 s");
+    assert!(matches!(&result, Err(Error::Operation(_))), "{result:?}");
+    assert_eq!(times, [secs(0)], "the retry never ran");
+    let status = gov.status().workers;
+    assert_eq!((status.failed, status.rejected, status.retries, status.queued), (1, 0, 0, 0));
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_ends_a_sleeping_retry_at_once_with_its_last_error() {
     let gov = support::builder().build().unwrap();

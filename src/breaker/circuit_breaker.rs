@@ -125,12 +125,6 @@ impl CircuitBreaker {
         self.engine.admit(|| now).map(|ticket| Permit::new(self, ticket))
     }
 
-    /// [`try_acquire`](Self::try_acquire) reading the clock only if the breaker is not closed.
-    #[inline(always)]
-    pub(crate) fn try_acquire_lazy(&self) -> Result<Permit<'_>, Open> {
-        self.engine.admit(Instant::now).map(|ticket| Permit::new(self, ticket))
-    }
-
     /// Whether outcomes need the call's duration (a slow-call rule is set).
     #[inline]
     pub(crate) fn times_calls(&self) -> bool {

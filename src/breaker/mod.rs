@@ -126,6 +126,7 @@ mod tests;
 
 pub use circuit_breaker::CircuitBreaker;
 pub use config::BreakerConfig;
+pub(crate) use permit::Held;
 pub use permit::{Open, Outcome, OwnedPermit, Permit};
 pub use registry::BreakerRegistry;
 pub use snapshot::BreakerSnapshot;

@@ -124,7 +124,7 @@ impl OwnedPermit {
 
 /// A breaker and the ticket a call was admitted with; `None` once reported.
 #[derive(Debug)]
-struct Held<B: Deref<Target = CircuitBreaker>> {
+pub(crate) struct Held<B: Deref<Target = CircuitBreaker>> {
     breaker: B,
     ticket: Option<Ticket>,
 }
@@ -135,5 +135,51 @@ impl<B: Deref<Target = CircuitBreaker>> Drop for Held<B> {
         if let Some(ticket) = self.ticket.take() {
             self.breaker.engine.abandon(ticket);
         }
+    }
+}
+
+/// For the governor's call path, which keeps its breaker (borrowed, or an `Arc` of a keyed one)
+/// and one permit at a time in one value, and asks again for each attempt.
+impl<B: Deref<Target = CircuitBreaker>> Held<B> {
+    /// The breaker `breaker`, no permit yet.
+    pub(crate) fn unasked(breaker: B) -> Self {
+        Held { breaker, ticket: None }
+    }
+
+    pub(crate) fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Asks for a permit, reading the clock only if the breaker is not closed. A permit still
+    /// held is given back first.
+    #[inline(always)]
+    pub(crate) fn ask(&mut self) -> Result<(), Open> {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.engine.abandon(ticket);
+        }
+        self.ticket = Some(self.breaker.engine.admit(Instant::now)?);
+        Ok(())
+    }
+
+    /// Reports the permit's outcome, once.
+    #[inline(always)]
+    pub(crate) fn record(&mut self, outcome: Outcome, elapsed: Duration) {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.engine.finish(ticket, outcome, elapsed, Instant::now);
+        }
+    }
+
+    /// Gives a half-open probe's permit back; an ordinary permit is kept.
+    pub(crate) fn give_back_probe(&mut self) {
+        if matches!(self.ticket, Some(Ticket::Probe(_))) {
+            if let Some(ticket) = self.ticket.take() {
+                self.breaker.engine.abandon(ticket);
+            }
+        }
+    }
+
+    /// Whether there is no permit, or it went stale: the breaker moved on since it was given.
+    pub(crate) fn must_ask_again(&self) -> bool {
+        self.ticket.as_ref().is_none_or(|ticket| !self.breaker.engine.is_current(ticket))
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::BuildError;
+use crate::breaker::Held;
 use crate::breaker::{
     BreakerConfig, BreakerRegistry, BreakerSnapshot, BreakerState, CircuitBreaker, Transition,
 };
@@ -34,8 +35,10 @@ pub(crate) struct Breakers {
     pub(crate) keyed: BreakerRegistry<String>,
 }
 
-/// The breaker a call uses: the default one, or its key's.
+/// The breaker a call uses: the default one, borrowed, or its key's, shared.
 pub(crate) enum BreakerRef<'a> {
+    /// Not chosen yet: a keyed call is looked up at admission.
+    Unchosen,
     Default(&'a CircuitBreaker),
     Keyed(Arc<CircuitBreaker>),
 }
@@ -47,9 +50,13 @@ impl Deref for BreakerRef<'_> {
         match self {
             BreakerRef::Default(breaker) => breaker,
             BreakerRef::Keyed(breaker) => breaker,
+            BreakerRef::Unchosen => unreachable!("a call chooses its breaker at admission"),
         }
     }
 }
+
+/// A call's breaker and the permit of its current attempt, in one value.
+pub(crate) type CallBreaker<'a> = Held<BreakerRef<'a>>;
 
 impl Breakers {
     pub(crate) fn new(
@@ -68,12 +75,12 @@ impl Breakers {
         Ok(Breakers { default: Arc::new(default), keyed })
     }
 
-    /// The breaker of `key`; the key `"default"` names the breaker of calls without a key.
+    /// The breaker of a call with `key`; `None` and `"default"` are the default one. The clock
+    /// is read only if a new key has to evict one.
     pub(crate) fn for_key(&self, key: Option<&String>) -> BreakerRef<'_> {
         match key {
             None => BreakerRef::Default(&self.default),
             Some(key) if key == DEFAULT_BREAKER => BreakerRef::Default(&self.default),
-            // The clock is read only if a new key has to evict one.
             Some(key) => BreakerRef::Keyed(self.keyed.get_lazy(key, Instant::now)),
         }
     }

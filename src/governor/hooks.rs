@@ -1,6 +1,9 @@
 //! [`Hooks`]: the user's code that one call runs besides its operation.
 
-use crate::retry::AnyError;
+use std::time::Duration;
+
+use crate::Error;
+use crate::retry::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
 
 /// The hooks of one call: which operation errors are retried (`when`), who is told before a
 /// retry (`notify`), how a retry's delay is adjusted (`adjust`), and which operation errors the
@@ -36,5 +39,42 @@ impl<W, N, A, F> Hooks<W, N, A, F> {
     pub(crate) fn with_failure_when<F2>(self, failure_when: F2) -> Hooks<W, N, A, F2> {
         let Hooks { when, notify, adjust, .. } = self;
         Hooks { when, notify, adjust, failure_when }
+    }
+}
+
+/// What the call path asks of a call's hooks, whatever their types: one bound in place of
+/// four. Each answer is the user's code, which the call path runs contained.
+pub(crate) trait CallHooks<E> {
+    /// Whether the operation's `error` may be retried (`when`).
+    fn retryable(&self, error: &E) -> bool;
+    /// Whether the operation's `error` counts as a failure of the breaker (`failure_when`).
+    fn is_failure(&self, error: &E) -> bool;
+    /// Told before a retry (`notify`).
+    fn notify(&mut self, failed_attempt: u32, error: &Error<E>, delay: Duration);
+    /// The delay before a retry (`adjust`).
+    fn adjust(&mut self, error: &Error<E>, delay: Duration) -> Duration;
+}
+
+impl<E, W, N, A, F> CallHooks<E> for Hooks<W, N, A, F>
+where
+    W: RetryWhen<E>,
+    N: RetryNotify<Error<E>>,
+    A: RetryAdjust<Error<E>>,
+    F: RetryWhen<E>,
+{
+    fn retryable(&self, error: &E) -> bool {
+        self.when.retryable(error)
+    }
+
+    fn is_failure(&self, error: &E) -> bool {
+        self.failure_when.retryable(error)
+    }
+
+    fn notify(&mut self, failed_attempt: u32, error: &Error<E>, delay: Duration) {
+        self.notify.notify(failed_attempt, error, delay);
+    }
+
+    fn adjust(&mut self, error: &Error<E>, delay: Duration) -> Duration {
+        self.adjust.adjust(error, delay)
     }
 }

@@ -33,7 +33,7 @@ pub(crate) use hooks::DEFAULT_HOOKS;
 #[cfg(feature = "tower")]
 pub(crate) use reserve::{Admitted, ReservedWorker};
 #[cfg(feature = "tower")]
-pub(crate) use run::CallPlan;
+pub(crate) use run::{CallPlan, Calling};
 pub use shutdown::ShutdownReport;
 pub use status::{BlockingStatus, HealthStatus, Status, WorkerStatus};
 pub use task_handle::TaskHandle;

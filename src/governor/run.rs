@@ -1,25 +1,27 @@
-//! The call path (`# Order`): admission, the circuit breaker, then under the max task
-//! duration the attempts — each takes a worker permit, runs the operation (under the attempt
-//! timeout, if any), reports to the breaker, and after a retryable failure sleeps its backoff
-//! *without* holding the permit.
+//! The call path: [`Governor::run`] and the one future every governed call is, [`Calling`],
+//! whose steps are `run`'s `# Order` — admission, the breaker, a worker, the attempt, the
+//! backoff, and again the breaker and a worker for each retry — read top to bottom below.
 
 use std::borrow::Borrow;
 use std::future::Future;
 use std::ops::Deref;
-use std::pin::pin;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, sleep};
 
 use super::Governor;
-use super::breakers::BreakerRef;
-use super::hooks::{DEFAULT_HOOKS, Hooks};
-use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit};
-use crate::contain::{Containment, UserCode};
-use crate::retry::{Attempts, RetryAdjust, RetryNotify, RetryWhen, Stop};
+use super::breakers::{BreakerRef, CallBreaker};
+use super::hooks::{CallHooks, DEFAULT_HOOKS};
+use crate::breaker::{BreakerState, CircuitBreaker, Outcome};
+use crate::contain::{Containment, UserCode, catch};
+use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::{
-    Count, InFlight, Lane, Supervised, Work, WorkerPermit, WorkerTicket, Workers, drop_cut_off, is_nested,
-    supervise,
+    Count, InFlight, Lane, QueueSlot, Supervised, Watch, Work, WorkerPermit, WorkerTicket, Workers,
+    is_nested, marked,
 };
 use crate::{Error, Rejection};
 
@@ -82,8 +84,8 @@ impl Governor {
     ///    A retry that cannot run — the governor shuts down during the sleep (which then ends at
     ///    once), the queue is full, the queue timeout passes, the breaker opened — ends the call
     ///    with the operation's last error, counted as failed; `retries` counts retries that ran.
-    ///    Retries take their worker first, then ask the breaker; the first attempt asks the
-    ///    breaker first, so that an open circuit turns a new call away without a queue place.
+    ///    Each retry passes the breaker, then takes its worker, as the first attempt does: a
+    ///    retry the breaker turns away takes no queue place.
     ///
     /// # Errors
     ///
@@ -131,8 +133,6 @@ impl Governor {
     /// assert_eq!(started.elapsed().as_secs(), 6);
     /// # Ok(()) }
     /// ```
-    // Not an `async fn`: it returns the call path's future itself, so the call's state is not
-    // moved into one more future on every call. Nothing runs until the future is polled.
     pub fn run<Op, Fut, T, E>(&self, op: Op) -> impl Future<Output = Result<T, Error<E>>>
     where
         Op: FnMut() -> Fut,
@@ -141,248 +141,528 @@ impl Governor {
         self.execute(op, &self.inner.default_plan, DEFAULT_HOOKS)
     }
 
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an `async fn` keeps a second copy of its arguments in its future"
-    )]
-    pub(crate) fn execute<Op, Fut, T, E, W, N, A, F>(
+    /// A call of `op` with `plan` and `hooks`, from admission on.
+    pub(crate) fn execute<Op, Fut, T, E, H, P>(
         &self,
-        mut op: Op,
-        plan: impl Borrow<CallPlan>,
-        mut hooks: Hooks<W, N, A, F>,
-    ) -> impl Future<Output = Result<T, Error<E>>>
+        op: Op,
+        plan: P,
+        hooks: H,
+    ) -> CallFuture<'_, Op, Fut, E, H, P>
     where
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        W: RetryWhen<E>,
-        N: RetryNotify<Error<E>>,
-        A: RetryAdjust<Error<E>>,
-        F: RetryWhen<E>,
+        H: CallHooks<E>,
+        P: Borrow<CallPlan>,
     {
-        async move {
-            let workers = &*self.inner.workers;
-            let plan = plan.borrow();
-            let call = InFlight::enter(workers, plan.name)?;
-            self.execute_admitted(call, || WorkerTicket::reserve(&*workers.tasks), &mut op, plan, &mut hooks)
-                .await
-        }
+        CallFuture::new(self, op, plan, hooks, Step::Admission { reserved: None })
     }
+}
 
-    /// The call path after admission: the breaker, then `first` gives the first worker's
-    /// ticket (a call whose worker was reserved in advance passes it ready), then the attempts.
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an `async fn` keeps a second copy of its arguments in its future"
-    )]
-    pub(crate) fn execute_admitted<Wk, L, R, Op, Fut, T, E, W, N, A, F>(
-        &self,
-        mut call: InFlight<Wk>,
-        first: R,
-        op: &mut Op,
-        plan: &CallPlan,
-        hooks: &mut Hooks<W, N, A, F>,
-    ) -> impl Future<Output = Result<T, Error<E>>>
+/// One governed call: a future whose steps are those of [`Governor::run`]'s `# Order`.
+///
+/// 1. [`Step::Admission`]: shutdown and health shedding, then the breaker, then a worker.
+/// 2. [`Step::Queued`]: waiting in the queue for the worker, holding no probe slot.
+/// 3. [`Step::Running`]: the attempt, holding its worker, under the attempt timeout.
+/// 4. [`Step::BackingOff`]: the delay before a retry, holding no worker; then the breaker and a
+///    worker again, as at admission.
+/// 5. [`Step::Done`], settled: the outcome counted once and returned.
+///
+/// From the first attempt on the work is supervised: every poll is guarded (a panic becomes
+/// [`Error::Panicked`]), and once it waits, the max task duration and the shutdown's
+/// cancellation are watched.
+pub(crate) type CallFuture<'g, Op, Fut, E, H, P> = Calling<'g, Op, Fut, E, H, P, &'g Workers, &'g Lane>;
+
+pin_project! {
+    /// The call path's future, generic over how it holds the workers (see [`Holds`]).
+    #[project = CallingProj]
+    pub(crate) struct Calling<'g, Op, Fut, E, H, P, Wk, L>
     where
         Wk: Deref<Target = Workers>,
-        L: Deref<Target = Lane> + Clone,
-        R: FnOnce() -> Result<WorkerTicket<L>, Rejection>,
-        Op: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        W: RetryWhen<E>,
-        N: RetryNotify<Error<E>>,
-        A: RetryAdjust<Error<E>>,
-        F: RetryWhen<E>,
+        L: Deref<Target = Lane>,
     {
-        async move {
-            // The default breaker without a `BreakerRef` to go through on every use.
-            let keyed: BreakerRef<'_>;
-            let breaker: &CircuitBreaker = match &plan.key {
-                None => &self.inner.breakers.default,
-                Some(key) => {
-                    keyed = self.inner.breakers.for_key(Some(key));
-                    &keyed
-                }
-            };
-            // The retry deadline counts from the call's start, queueing included; only a call
-            // with a deadline reads the clock for it.
-            let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-            let admitted = match breaker.try_acquire_lazy() {
-                Ok(probe) => probe,
-                Err(open) => {
-                    let rejection = Rejection::CircuitOpen { retry_after: open.retry_after };
-                    return Err(call.reject(rejection).into());
-                }
-            };
-            // `governed`, inline: one future fewer to build and move on every call.
-            let (permit, mut probe) = match first() {
-                // The hot path: a free worker, no queue future to build.
-                Ok(WorkerTicket::Ready(permit)) => (permit, admitted),
-                Ok(ticket) => {
-                    warn_if_nested(call.workers(), plan.name);
-                    queued(ticket, admitted, breaker).await.map_err(|rejection| call.reject(rejection))?
-                }
-                Err(rejection) => return Err(call.reject(rejection).into()),
-            };
-            let workers = call.workers();
-            let outcome = {
-                let mut work =
-                    pin!(Some(self.attempts(permit, &mut probe, breaker, op, plan, hooks, deadline)));
-                let outcome =
-                    supervise::<_, true>(work.as_mut(), workers.max_task_duration, &workers.drain).await;
-                drop_cut_off(work, &outcome, &workers.containment);
-                outcome
-            };
-            // Reported here, after the unwinding, never from a drop: the breaker's transition
-            // callback is user code and must not run while a panic unwinds.
-            if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
-                probe.record_lazy(Outcome::Failure, Duration::ZERO);
-            }
-            call.settle(outcome, Work::Call)
-        }
+        // The step first: its operation and worker are dropped before the call's guard, so a
+        // call dropped mid-way frees its worker before it counts as ended.
+        #[pin]
+        step: Step<'g, Fut, L>,
+        call: CallState<'g, Op, E, H, P, Wk>,
     }
+}
 
-    /// The first attempt of one call, then — boxed, only after a retryable failure — the
-    /// retry loop. The loop's state (schedule, backoff sleep, waits for a worker) lives in
-    /// its own allocation, so the call's future does not carry it.
-    #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an `async fn` keeps a second copy of its arguments in its future"
-    )]
-    fn attempts<'b, L, Op, Fut, T, E, W, N, A, F>(
-        &self,
-        first: WorkerPermit<L>,
-        probe: &mut Permit<'b>,
-        breaker: &'b CircuitBreaker,
-        op: &mut Op,
-        plan: &CallPlan,
-        hooks: &mut Hooks<W, N, A, F>,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<T, Error<E>>>
+pin_project! {
+    /// Where a call is.
+    #[project = StepProj]
+    #[project_replace = StepReplace]
+    pub(crate) enum Step<'g, Fut, L>
     where
         L: Deref<Target = Lane>,
-        Op: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        W: RetryWhen<E>,
-        N: RetryNotify<Error<E>>,
-        A: RetryAdjust<Error<E>>,
-        F: RetryWhen<E>,
     {
-        async move {
-            let report = Report::new(probe, breaker);
-            // The attempt, inline (not a future of its own, which would be moved on every call):
-            // the operation, holding its worker, under the attempt timeout if any.
-            let result = {
-                let _worker = first;
-                match plan.attempt_timeout {
-                    None => op().await.map_err(Error::Operation),
-                    Some(after) => match tokio::time::timeout(after, op()).await {
-                        Ok(outcome) => outcome.map_err(Error::Operation),
-                        Err(_elapsed) => Err(Error::Timeout { after }),
-                    },
+        /// Not polled yet: nothing is held. A call whose worker was reserved ahead (the tower
+        /// layer's readiness) carries it.
+        Admission { reserved: Option<WorkerPermit<L>> },
+        /// Waiting in the queue for a worker.
+        Queued { wait: Wait<'g, Result<WorkerPermit<L>, Rejection>> },
+        /// An attempt, holding its worker.
+        Running { #[pin] attempt: Attempt<Fut>, worker: WorkerPermit<L> },
+        /// The delay before a retry; `false` if the governor closed during it.
+        BackingOff { delay: Wait<'g, bool> },
+        /// Settled.
+        Done,
+    }
+}
+
+/// A wait of the call path (for a worker, or a retry's delay): boxed, because only calls that
+/// wait need one, and the call's own future stays small.
+type Wait<'g, T> = Pin<Box<dyn Future<Output = T> + Send + 'g>>;
+
+pin_project! {
+    /// One attempt of the operation, under the attempt timeout if the call has one. The
+    /// timeout's timer is boxed: only calls with an attempt timeout carry it.
+    #[project = AttemptProj]
+    pub(crate) enum Attempt<Fut> {
+        Plain { #[pin] op: Fut },
+        Timed { #[pin] op: Fut, timer: Pin<Box<Sleep>>, after: Duration },
+    }
+}
+
+/// What a call keeps besides its step.
+pub(crate) struct CallState<'g, Op, E, H, P, Wk: Deref<Target = Workers>> {
+    gov: &'g Governor,
+    plan: P,
+    op: Op,
+    hooks: H,
+    /// The call's guard, from admission to the end: counts it in and out exactly once.
+    admitted: Option<InFlight<Wk>>,
+    /// The call's breaker, and the permit of its current attempt.
+    breaker: CallBreaker<'g>,
+    /// When the current attempt started, if the breaker times calls.
+    attempt_started: Option<Instant>,
+    /// The retry deadline, counted from the call's start.
+    deadline: Option<Instant>,
+    /// The retries' state, made after the first retryable failure.
+    retries: Option<Box<Retries<E>>>,
+    /// The max task duration and the shutdown's cancellation, armed when the work first waits.
+    watch: Watch<'g>,
+}
+
+/// The state of a call's retries.
+struct Retries<E> {
+    attempts: Attempts<ExponentialDelays>,
+    /// The last attempt's error, while the next one is not running: what the call ends with
+    /// if the retry cannot run.
+    last: Option<Error<E>>,
+}
+
+/// How a call holds the workers and the lane: borrowed by a call awaited in place, shared by
+/// the tower layer's response future, which is `'static`.
+pub(crate) trait Holds<'g>: Deref<Target = Workers> + Sized {
+    type Lane: Deref<Target = Lane> + Clone + Send + Sync + 'g;
+    fn workers(gov: &'g Governor) -> Self;
+    fn lane(gov: &'g Governor) -> Self::Lane;
+}
+
+impl<'g> Holds<'g> for &'g Workers {
+    type Lane = &'g Lane;
+
+    fn workers(gov: &'g Governor) -> Self {
+        &gov.inner.workers
+    }
+
+    fn lane(gov: &'g Governor) -> Self::Lane {
+        &gov.inner.workers.tasks
+    }
+}
+
+impl<'g> Holds<'g> for Arc<Workers> {
+    type Lane = Arc<Lane>;
+
+    fn workers(gov: &'g Governor) -> Self {
+        Arc::clone(&gov.inner.workers)
+    }
+
+    fn lane(gov: &'g Governor) -> Self::Lane {
+        Arc::clone(&gov.inner.workers.tasks)
+    }
+}
+
+/// What an attempt's end leads to.
+enum Next<T, E> {
+    Return(Result<T, Error<E>>),
+    BackOff(Duration),
+}
+
+impl<'g, Op, Fut, E, H, P, Wk, L> Calling<'g, Op, Fut, E, H, P, Wk, L>
+where
+    P: Borrow<CallPlan>,
+    Wk: Deref<Target = Workers>,
+    L: Deref<Target = Lane>,
+{
+    pub(crate) fn new(gov: &'g Governor, op: Op, plan: P, hooks: H, step: Step<'g, Fut, L>) -> Self {
+        // The default breaker is known without a lookup; a keyed one is looked up (and
+        // perhaps created) at admission, since nothing happens before the first poll.
+        let breaker = match plan.borrow().key {
+            None => BreakerRef::Default(&gov.inner.breakers.default),
+            Some(_) => BreakerRef::Unchosen,
+        };
+        let call = CallState {
+            gov,
+            plan,
+            op,
+            hooks,
+            admitted: None,
+            breaker: CallBreaker::unasked(breaker),
+            attempt_started: None,
+            deadline: None,
+            retries: None,
+            watch: Watch::default(),
+        };
+        Calling { step, call }
+    }
+
+    /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
+    /// starts at the breaker.
+    pub(crate) fn reserved(
+        gov: &'g Governor,
+        admitted: InFlight<Wk>,
+        worker: WorkerPermit<L>,
+        op: Op,
+        plan: P,
+        hooks: H,
+    ) -> Self {
+        let mut call = Self::new(gov, op, plan, hooks, Step::Admission { reserved: Some(worker) });
+        call.call.admitted = Some(admitted);
+        call
+    }
+}
+
+impl<'g, Op, Fut, T, E, H, P, Wk, L> Future for Calling<'g, Op, Fut, E, H, P, Wk, L>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    H: CallHooks<E>,
+    P: Borrow<CallPlan>,
+    Wk: Holds<'g, Lane = L>,
+    L: Deref<Target = Lane> + Clone + Send + Sync + 'g,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let CallingProj { mut step, call } = self.project();
+        // Before the first attempt: admission, the breaker, the queue. No user code runs
+        // there, so it is not supervised, and the queue has a time limit of its own.
+        let first = match call.first_worker(step.as_mut(), cx) {
+            Poll::Ready(Ok(worker)) => worker,
+            Poll::Ready(Err(rejection)) => {
+                step.set(Step::Done);
+                return Poll::Ready(Err(rejection.into()));
+            }
+            Poll::Pending => return Poll::Pending,
+        };
+        let workers = call.workers();
+        let polled = marked(&workers.drain, || catch(|| call.work(step.as_mut(), first, cx)));
+        let outcome = match polled {
+            Ok(Poll::Ready(result)) => Supervised::Finished(result),
+            Err(message) => Supervised::Panicked(message),
+            Ok(Poll::Pending) => {
+                let max_duration = workers.max_task_duration;
+                ready!(call.watch.poll(max_duration, &workers.drain, cx)).outcome(max_duration)
+            }
+        };
+        Poll::Ready(call.settle(step, outcome))
+    }
+}
+
+impl<'g, Op, Fut, T, E, H, P, Wk, L> CallState<'g, Op, E, H, P, Wk>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    H: CallHooks<E>,
+    P: Borrow<CallPlan>,
+    Wk: Holds<'g, Lane = L>,
+    L: Deref<Target = Lane> + Clone + Send + Sync + 'g,
+{
+    fn workers(&self) -> &'g Workers {
+        &self.gov.inner.workers
+    }
+
+    fn contained(&self) -> &'g Containment {
+        &self.gov.inner.workers.containment
+    }
+
+    /// Admission, the breaker and the first worker, if the call has not got them yet: the
+    /// worker, or `None` once the work has started. A rejection is the call's, counted.
+    #[inline(always)]
+    fn first_worker(
+        &mut self,
+        mut step: Pin<&mut Step<'g, Fut, L>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<WorkerPermit<L>>, Rejection>> {
+        loop {
+            let ticket = match step.as_mut().project() {
+                StepProj::Admission { reserved } => {
+                    let reserved = reserved.take();
+                    self.admit(reserved)
                 }
+                StepProj::Queued { wait } if self.retries.is_none() => {
+                    ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
+                }
+                StepProj::Done => panic!("a governed call's future was polled after it completed"),
+                _ => return Poll::Ready(Ok(None)),
             };
-            // Read after the attempt, not kept across it: a call's future holds no more than it must.
-            let contained = &*self.inner.workers.containment;
-            report.outcome(&result, &hooks.failure_when, contained);
-            let error = match result {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            // A success counts into the retry budget through the completed count; a failure here.
-            self.inner.retry.first_attempt_failed();
-            if !retryable(&error, &hooks.when, contained) {
-                return Err(error);
+            match ticket {
+                Ok(WorkerTicket::Ready(worker)) => return Poll::Ready(Ok(Some(worker))),
+                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot)),
+                Err(rejection) => return Poll::Ready(Err(self.reject(rejection))),
             }
-            if plan.max_attempts <= 1 {
-                // No retry can follow: the loop's answer, without allocating the loop.
-                tracing::debug!(target: "bursar::retry", call = plan.name, stop = ?Stop::Attempts, "retrying ends");
-                return Err(error);
-            }
-            Box::pin(self.retries(error, deadline, probe, breaker, op, plan, hooks)).await
         }
     }
 
-    /// The retry loop of one call, after its first attempt failed with `error`, retryably.
-    /// Each retry's breaker permit goes into `probe`, which the call keeps: a retry that
-    /// panics or is cut off is reported by the call, after the unwinding.
-    ///
-    /// A retry that cannot run — the governor closed during its backoff, the queue was full,
-    /// the queue timeout passed, the breaker turned it away — ends the call with the last
-    /// operation error, which is what the call failed with; `retries` counts only retries
-    /// that ran.
-    #[allow(clippy::too_many_arguments, reason = "the loop's state, borrowed from `execute`")]
-    async fn retries<'b, Op, Fut, T, E, W, N, A, F>(
-        &self,
-        mut error: Error<E>,
-        deadline: Option<Instant>,
-        probe: &mut Permit<'b>,
-        breaker: &'b CircuitBreaker,
-        op: &mut Op,
-        plan: &CallPlan,
-        Hooks { when, notify, adjust, failure_when }: &mut Hooks<W, N, A, F>,
-    ) -> Result<T, Error<E>>
-    where
-        Op: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        W: RetryWhen<E>,
-        N: RetryNotify<Error<E>>,
-        A: RetryAdjust<Error<E>>,
-        F: RetryWhen<E>,
-    {
-        let (workers, retry) = (&*self.inner.workers, &self.inner.retry);
-        let contained = &*workers.containment;
-        let mut attempts = Attempts::new(retry.schedule(), plan.max_attempts, deadline);
+    /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
+    /// and a worker.
+    #[inline(always)]
+    fn admit(&mut self, reserved: Option<WorkerPermit<L>>) -> Result<WorkerTicket<L>, Rejection> {
+        if self.admitted.is_none() {
+            self.admitted = Some(InFlight::enter(Wk::workers(self.gov), self.plan.borrow().name)?);
+        }
+        let plan = self.plan.borrow();
+        if plan.key.is_some() {
+            self.breaker = CallBreaker::unasked(self.gov.inner.breakers.for_key(plan.key.as_ref()));
+        }
+        // The retry deadline counts from the call's start, queueing included; only a call
+        // with a deadline reads the clock for it.
+        self.deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
+        self.breaker_then_worker(reserved)
+    }
+
+    /// What every attempt passes before it runs: the breaker, then a worker. An open circuit
+    /// turns the attempt away without taking a queue place.
+    #[inline(always)]
+    fn breaker_then_worker(
+        &mut self,
+        reserved: Option<WorkerPermit<L>>,
+    ) -> Result<WorkerTicket<L>, Rejection> {
+        self.breaker.ask().map_err(circuit_open)?;
+        match reserved {
+            Some(worker) => Ok(WorkerTicket::Ready(worker)),
+            None => WorkerTicket::reserve(Wk::lane(self.gov)),
+        }
+    }
+
+    /// The wait for a worker. A probe's breaker permit is given back while the call waits, so
+    /// that the probe is a call that can run.
+    #[cold]
+    fn queue(&mut self, slot: QueueSlot<L>) -> Step<'g, Fut, L> {
+        warn_if_nested(self.workers(), self.plan.borrow().name);
+        self.breaker.give_back_probe();
+        Step::Queued { wait: Box::pin(slot.wait()) }
+    }
+
+    /// The worker came after a wait. A breaker permit given back for the wait, or one that went
+    /// stale meanwhile (the circuit opened, half-opened or closed anew), is asked for again: the
+    /// call is turned away instead of calling a dependency the breaker gave up on, or becomes
+    /// the probe.
+    fn worker_came(&mut self, worker: WorkerPermit<L>) -> Result<WorkerTicket<L>, Rejection> {
+        if self.breaker.must_ask_again() {
+            self.breaker.ask().map_err(circuit_open)?;
+        }
+        Ok(WorkerTicket::Ready(worker))
+    }
+
+    /// Records that the call was turned away before its first attempt.
+    #[cold]
+    fn reject(&mut self, rejection: Rejection) -> Rejection {
+        match &mut self.admitted {
+            Some(admitted) => admitted.reject(rejection),
+            // Turned away at admission, where it was counted.
+            None => rejection,
+        }
+    }
+
+    /// The supervised work: attempts, and between them the backoff and the next worker.
+    /// `first` is the first attempt's worker, when the work starts.
+    fn work(
+        &mut self,
+        mut step: Pin<&mut Step<'g, Fut, L>>,
+        first: Option<WorkerPermit<L>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Error<E>>> {
+        if let Some(worker) = first {
+            // Replaced without the drop of the whole step: admission holds nothing by now.
+            step.as_mut().project_replace(Step::Running { attempt: self.start_attempt(), worker });
+        }
         loop {
-            let failed = attempts.made();
-            let next_attempt = plan.attempt_timeout.unwrap_or(Duration::ZERO);
-            let adjusted = |delay| {
-                contained.call(UserCode::RetryAdjust, || adjust.adjust(&error, delay)).unwrap_or(delay)
+            let ticket = match step.as_mut().project() {
+                StepProj::Running { attempt, .. } => {
+                    let result = ready!(attempt.poll(cx));
+                    // The worker goes back before the outcome is judged.
+                    step.set(Step::Done);
+                    let delay = match self.attempt_ended(result) {
+                        Next::Return(result) => return Poll::Ready(result),
+                        Next::BackOff(delay) => delay,
+                    };
+                    let delay = Box::pin(self.workers().backing_off(sleep(delay)));
+                    step.set(Step::BackingOff { delay });
+                    continue;
+                }
+                StepProj::BackingOff { delay } => {
+                    if !ready!(delay.as_mut().poll(cx)) {
+                        step.set(Step::Done);
+                        return Poll::Ready(Err(
+                            self.retry_ends(format_args!("the governor is shutting down"))
+                        ));
+                    }
+                    self.breaker_then_worker(None)
+                }
+                StepProj::Queued { wait } => {
+                    ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
+                }
+                StepProj::Admission { .. } | StepProj::Done => unreachable!("the work starts with a worker"),
             };
-            let delay = match attempts.next_delay(adjusted, next_attempt) {
-                Ok(delay) => delay,
-                Err(stop) => return Err(retry_ends(error, plan, format_args!("{stop:?}"))),
-            };
-            if is_open(breaker) {
-                return Err(retry_ends(error, plan, format_args!("the circuit is open")));
-            }
-            if !retry.allow_retry(workers.calls_completed()) {
-                workers.counters.add(Count::BudgetExhausted);
-                tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
-                return Err(error);
-            }
-            let _ = contained.call(UserCode::RetryNotify, || notify.notify(failed, &error, delay));
-            tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
-            if !workers.backing_off(sleep(delay)).await {
-                return Err(retry_ends(error, plan, format_args!("the governor is shutting down")));
-            }
-            // The worker first, then the breaker: a retry waiting for a worker holds no probe
-            // slot, and the breaker is asked as it is when the retry can run.
-            let worker = match retry_worker(workers, plan.name).await {
-                Ok(worker) => worker,
+            match ticket {
+                Ok(WorkerTicket::Ready(worker)) => {
+                    step.set(Step::Running { attempt: self.start_attempt(), worker })
+                }
+                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot)),
                 Err(rejection) => {
-                    return Err(retry_ends(error, plan, format_args!("no worker: {rejection}")));
+                    step.set(Step::Done);
+                    return Poll::Ready(Err(self.retry_ends(format_args!("no retry: {rejection}"))));
                 }
-            };
-            *probe = match breaker.try_acquire_lazy() {
-                Ok(fresh) => fresh,
-                Err(_open) => return Err(retry_ends(error, plan, format_args!("the circuit opened"))),
-            };
-            workers.counters.add(Count::Retries);
-            let report = Report::new(probe, breaker);
-            let result = attempt(worker, op, plan.attempt_timeout).await;
-            report.outcome(&result, failure_when, contained);
-            error = match result {
-                Ok(value) => {
-                    retry.retry_succeeded();
-                    return Ok(value);
-                }
-                Err(error) => error,
-            };
-            if !retryable(&error, when, contained) {
-                return Err(error);
             }
         }
+    }
+
+    /// Makes the operation's future, under the attempt timeout if any. The attempt is timed if
+    /// the breaker times calls, and counted as a retry if it is one.
+    #[inline(always)]
+    fn start_attempt(&mut self) -> Attempt<Fut> {
+        if let Some(retries) = &mut self.retries {
+            retries.last = None;
+            self.gov.inner.workers.counters.add(Count::Retries);
+        }
+        self.attempt_started = self.breaker.breaker().times_calls().then(Instant::now);
+        let op = (self.op)();
+        match self.plan.borrow().attempt_timeout {
+            None => Attempt::Plain { op },
+            Some(after) => Attempt::Timed { op, timer: Box::pin(sleep(after)), after },
+        }
+    }
+
+    /// An attempt ended: the breaker hears of it, and a retryable failure backs off if another
+    /// attempt may follow.
+    fn attempt_ended(&mut self, result: Result<T, Error<E>>) -> Next<T, E> {
+        self.report(&result);
+        let retry = &self.gov.inner.retry;
+        let error = match result {
+            Ok(value) => {
+                if self.retries.is_some() {
+                    retry.retry_succeeded();
+                }
+                return Next::Return(Ok(value));
+            }
+            Err(error) => error,
+        };
+        if self.retries.is_none() {
+            // A success counts into the retry budget through the completed count; a failure here.
+            retry.first_attempt_failed();
+        }
+        if !self.retryable(&error) {
+            return Next::Return(Err(error));
+        }
+        let plan = self.plan.borrow();
+        if self.retries.is_none() {
+            if plan.max_attempts <= 1 {
+                // No retry can follow: said without making the retries' state.
+                tracing::debug!(target: "bursar::retry", call = plan.name, stop = ?Stop::Attempts, "retrying ends");
+                return Next::Return(Err(error));
+            }
+            let attempts = Attempts::new(retry.schedule(), plan.max_attempts, self.deadline);
+            self.retries = Some(Box::new(Retries { attempts, last: None }));
+        }
+        self.back_off(error)
+    }
+
+    /// The delay before the next attempt, or why there is none: the attempts, the schedule and
+    /// the deadline, the breaker, and the governor's retry budget decide.
+    fn back_off(&mut self, error: Error<E>) -> Next<T, E> {
+        let (workers, contained, plan) = (self.workers(), self.contained(), self.plan.borrow());
+        let retries = self.retries.as_mut().expect("made before the first retry");
+        let failed = retries.attempts.made();
+        let hooks = &mut self.hooks;
+        let adjusted =
+            |delay| contained.call(UserCode::RetryAdjust, || hooks.adjust(&error, delay)).unwrap_or(delay);
+        let next_attempt = plan.attempt_timeout.unwrap_or(Duration::ZERO);
+        let delay = match retries.attempts.next_delay(adjusted, next_attempt) {
+            Ok(delay) => delay,
+            Err(stop) => return Next::Return(Err(retry_ended(error, plan.name, format_args!("{stop:?}")))),
+        };
+        if is_open(self.breaker.breaker()) {
+            return Next::Return(Err(retry_ended(error, plan.name, format_args!("the circuit is open"))));
+        }
+        if !self.gov.inner.retry.allow_retry(workers.calls_completed()) {
+            workers.counters.add(Count::BudgetExhausted);
+            tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
+            return Next::Return(Err(error));
+        }
+        let _ = contained.call(UserCode::RetryNotify, || self.hooks.notify(failed, &error, delay));
+        tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
+        self.retries.as_mut().expect("made before the first retry").last = Some(error);
+        Next::BackOff(delay)
+    }
+
+    /// A retry that cannot run ends the call with the last attempt's error.
+    #[cold]
+    fn retry_ends(&mut self, why: std::fmt::Arguments<'_>) -> Error<E> {
+        let last = self.retries.as_mut().and_then(|retries| retries.last.take());
+        retry_ended(last.expect("a retry follows a failed attempt"), self.plan.borrow().name, why)
+    }
+
+    /// Whether a failed attempt may be retried: the operation's error as `when` says (a `when`
+    /// that panics says no), and every attempt timeout.
+    fn retryable(&self, error: &Error<E>) -> bool {
+        match error {
+            Error::Operation(error) => {
+                self.contained().call(UserCode::RetryWhen, || self.hooks.retryable(error)).unwrap_or(false)
+            }
+            Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Tells the breaker how the attempt ended; an error `failure_when` says is not the
+    /// dependency's fault counts as a success, and a `failure_when` that panics as a failure.
+    #[inline(always)]
+    fn report(&mut self, result: &Result<T, Error<E>>) {
+        let outcome = match result {
+            Ok(_) => Outcome::Success,
+            Err(Error::Operation(error)) => {
+                match self.contained().call(UserCode::FailureWhen, || self.hooks.is_failure(error)) {
+                    Ok(false) => Outcome::Success,
+                    Ok(true) | Err(_) => Outcome::Failure,
+                }
+            }
+            Err(Error::Timeout { .. }) => Outcome::Failure,
+            // Not an outcome of the dependency: reported as nothing (the permit's drop).
+            Err(_) => return,
+        };
+        let elapsed = self.attempt_started.map_or(Duration::ZERO, |started| started.elapsed());
+        self.breaker.record(outcome, elapsed);
+    }
+
+    /// Counts how the work ended, once, and returns the call's result. Work cut off or
+    /// panicked still holds its operation: it is dropped in place, contained, since its drop is
+    /// user code; then the breaker hears of it — after the unwinding, never from a drop.
+    fn settle(
+        &mut self,
+        mut step: Pin<&mut Step<'g, Fut, L>>,
+        outcome: Supervised<Result<T, Error<E>>>,
+    ) -> Result<T, Error<E>> {
+        if !matches!(outcome, Supervised::Finished(_)) {
+            let _ = self.contained().call(UserCode::OperationDrop, || step.set(Step::Done));
+        }
+        if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
+            self.breaker.record(Outcome::Failure, Duration::ZERO);
+        }
+        let admitted = self.admitted.take().expect("a call's work runs admitted");
+        admitted.settle(outcome, Work::Call)
     }
 }
 
@@ -402,125 +682,53 @@ fn warn_if_nested(workers: &Workers, call: &'static str) {
     }
 }
 
-/// A retry's worker: at once if one is free, else after a wait in the queue.
-async fn retry_worker<'w>(
-    workers: &'w Workers,
-    call: &'static str,
-) -> Result<WorkerPermit<&'w Lane>, Rejection> {
-    let ticket = WorkerTicket::reserve(&*workers.tasks)?;
-    if let WorkerTicket::Waiting(_) = ticket {
-        warn_if_nested(workers, call);
-    }
-    ticket.ready().await
-}
-
 /// Ends a call's retries with its last error, saying why no retry follows.
 #[cold]
-fn retry_ends<E>(error: Error<E>, plan: &CallPlan, why: std::fmt::Arguments<'_>) -> Error<E> {
-    tracing::debug!(target: "bursar::retry", call = plan.name, %why, "retrying ends; returning the last error");
+fn retry_ended<E>(error: Error<E>, call: &'static str, why: std::fmt::Arguments<'_>) -> Error<E> {
+    tracing::debug!(target: "bursar::retry", call, %why, "retrying ends; returning the last error");
     error
 }
 
-/// Whether a failed attempt may be retried: the operation's error as `when` says (a `when`
-/// that panics says no), and every attempt timeout.
-fn retryable<E, W: RetryWhen<E>>(error: &Error<E>, when: &W, contained: &Containment) -> bool {
-    match error {
-        Error::Operation(inner) => {
-            contained.call(UserCode::RetryWhen, || when.retryable(inner)).unwrap_or(false)
-        }
-        Error::Timeout { .. } => true,
-        _ => false,
-    }
-}
-
-/// A later attempt: the operation, holding its worker, under the attempt timeout if any.
-async fn attempt<Op, Fut, T, E>(
-    worker: WorkerPermit<&Lane>,
-    op: &mut Op,
-    timeout: Option<Duration>,
-) -> Result<T, Error<E>>
+impl<Fut, T, E> Future for Attempt<Fut>
 where
-    Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let _worker = worker;
-    let outcome = match timeout {
-        None => op().await,
-        Some(after) => {
-            tokio::time::timeout(after, op()).await.map_err(|_elapsed| Error::Timeout { after })?
-        }
-    };
-    outcome.map_err(Error::Operation)
-}
+    type Output = Result<T, Error<E>>;
 
-/// Waits in the queue for a call's first worker, holding no half-open probe slot meanwhile:
-/// a probe's permit is dropped (giving the slot back), so the probe is the first call that can
-/// run. A wait can outlast the breaker's state too. So a call that gave its slot back, or whose
-/// permit went stale while it waited (the circuit opened, half-opened or closed anew), asks the
-/// breaker again, as at admission: it is turned away instead of calling the dependency the
-/// breaker gave up on, or of joining a half-open probe; or it becomes the probe.
-#[allow(clippy::manual_async_fn, reason = "an `async fn` keeps a second copy of its arguments in its future")]
-fn queued<'b, L: Deref<Target = Lane> + Clone>(
-    ticket: WorkerTicket<L>,
-    admitted: Permit<'b>,
-    breaker: &'b CircuitBreaker,
-) -> impl Future<Output = Result<(WorkerPermit<L>, Permit<'b>), Rejection>> {
-    async move {
-        let kept = (!admitted.is_probe()).then_some(admitted);
-        let worker = ticket.ready().await?;
-        match kept {
-            Some(permit) if !permit.is_stale() => Ok((worker, permit)),
-            _ => match breaker.try_acquire_lazy() {
-                Ok(fresh) => Ok((worker, fresh)),
-                Err(open) => Err(Rejection::CircuitOpen { retry_after: open.retry_after }),
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AttemptProj::Plain { op } => op.poll(cx).map(|result| result.map_err(Error::Operation)),
+            AttemptProj::Timed { op, timer, after } => match op.poll(cx) {
+                Poll::Ready(result) => Poll::Ready(result.map_err(Error::Operation)),
+                // As tokio's `timeout`: the operation first, so one that is ready wins.
+                Poll::Pending => timer.as_mut().poll(cx).map(|()| Err(Error::Timeout { after: *after })),
             },
         }
     }
+}
+
+fn circuit_open(open: crate::breaker::Open) -> Rejection {
+    Rejection::CircuitOpen { retry_after: open.retry_after }
 }
 
 pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
     matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
 }
 
-/// Reports one attempt to the breaker. Dropped without a report — the call was cancelled, or
-/// the attempt panicked or was cut off — it reports nothing: the call reports a panic or a
-/// cut-off as a failure itself, once the work is dropped (never from a drop, which may run
-/// while a panic unwinds).
-/// It borrows the permit, which its caller keeps, so the permit is not moved on every call.
-struct Report<'p, 'a> {
-    probe: &'p mut Permit<'a>,
-    started: Option<Instant>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<'p, 'a> Report<'p, 'a> {
-    #[inline]
-    fn new(probe: &'p mut Permit<'a>, breaker: &CircuitBreaker) -> Self {
-        // Only a slow-call rule needs the attempt's duration.
-        let started = breaker.times_calls().then(Instant::now);
-        Report { probe, started }
-    }
-
-    /// Reports `result`; a `failure_when` that panics counts the error as a failure.
-    #[inline(always)]
-    fn outcome<T, E, F: RetryWhen<E>>(
-        self,
-        result: &Result<T, Error<E>>,
-        failure_when: &F,
-        contained: &Containment,
-    ) {
-        let outcome = match result {
-            Ok(_) => Outcome::Success,
-            Err(Error::Operation(error)) => {
-                match contained.call(UserCode::FailureWhen, || failure_when.retryable(error)) {
-                    Ok(false) => Outcome::Success,
-                    Ok(true) | Err(_) => Outcome::Failure,
-                }
-            }
-            Err(Error::Timeout { .. }) => Outcome::Failure,
-            // Not an outcome of the dependency: reported as nothing (the permit's drop).
-            Err(_) => return,
-        };
-        let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
-        self.probe.record_lazy(outcome, elapsed);
+    /// The waits, the attempt timeout's timer, the retries' state and the watch are boxed apart,
+    /// so a call's future is its operation's future and a few words besides.
+    #[tokio::test]
+    async fn a_call_future_carries_no_wait_timer_or_retry_state_inline() {
+        let word = std::mem::size_of::<usize>();
+        let gov = Governor::builder().build().expect("a valid governor");
+        let call = gov.run(|| std::future::ready(Ok::<_, std::io::Error>(1_u64)));
+        assert!(std::mem::size_of_val(&call) <= 28 * word, "{} bytes", std::mem::size_of_val(&call));
+        assert_eq!(std::mem::size_of::<Wait<'_, bool>>(), 2 * word);
+        assert_eq!(std::mem::size_of::<Option<Box<Retries<std::io::Error>>>>(), word);
+        assert_eq!(call.await.expect("ready"), 1);
     }
 }

@@ -13,8 +13,7 @@ use super::layer::{Once, Retrying, Settings};
 use super::reservation::Reservation;
 use crate::Governor;
 use crate::contain::UserCode;
-use crate::governor::DEFAULT_HOOKS;
-use crate::workers::WorkerTicket;
+use crate::governor::{Calling, DEFAULT_HOOKS};
 
 /// How a governed service keeps a request for its attempts: [`Once`] sends it once,
 /// [`Retrying`] keeps the request and sends clones. Sealed: the layer picks it.
@@ -173,9 +172,7 @@ where
         let (gov, plan) = (self.gov.clone(), self.settings.plan.clone());
         match reservation {
             Reservation::Ready { call, worker } => Box::pin(async move {
-                let first = move || Ok(WorkerTicket::Ready(worker));
-                let (mut op, mut hooks) = (op, hooks);
-                gov.execute_admitted(call, first, &mut op, &plan, &mut hooks).await.map_err(boxed)
+                Calling::reserved(&gov, call, worker, op, &plan, hooks).await.map_err(boxed)
             }),
             // The breaker was open at readiness, a rejection there is stale, or `call` came
             // without readiness: the plain call path decides, failing fast while the circuit

@@ -25,7 +25,7 @@ pub(crate) use counters::Count;
 pub(crate) use drain::Exit;
 pub(crate) use in_flight::{InFlight, Work};
 pub(crate) use lane::Lane;
-pub(crate) use permit::{WorkerPermit, WorkerTicket};
+pub(crate) use permit::{QueueSlot, WorkerPermit, WorkerTicket};
 
 /// Which of the two lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use supervise::{Supervised, drop_cut_off, is_nested, supervise};
+pub(crate) use supervise::{Supervised, Watch, drop_cut_off, is_nested, marked, supervise};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;

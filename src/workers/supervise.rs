@@ -53,7 +53,7 @@ pub(crate) fn supervise<'a, F: Future, const MARKS: bool>(
     max_duration: Duration,
     drain: &'a Drain,
 ) -> Supervise<'a, F, MARKS> {
-    Supervise { work, max_duration, drain, watch: None }
+    Supervise { work, max_duration, drain, watch: Watch::default() }
 }
 
 /// The future of [`supervise`]: a struct of its own rather than an `async fn` around a
@@ -75,24 +75,15 @@ impl<F: Future, const MARKS: bool> Future for Supervise<'_, F, MARKS> {
             // Dropped by its owner after it was cut off: it never runs again.
             return Poll::Ready(Supervised::Cancelled);
         };
-        let polled = if MARKS {
-            let outer = RUNNING.replace(governor_id(this.drain));
-            let polled = catch(|| work.poll(cx));
-            RUNNING.set(outer);
-            polled
-        } else {
-            catch(|| work.poll(cx))
-        };
+        let polled =
+            if MARKS { marked(this.drain, || catch(|| work.poll(cx))) } else { catch(|| work.poll(cx)) };
         match polled {
             Ok(Poll::Ready(output)) => return Poll::Ready(Supervised::Finished(output)),
             Err(message) => return Poll::Ready(Supervised::Panicked(message)),
             Ok(Poll::Pending) => {}
         }
         let max_duration = this.max_duration;
-        poll_watch(&mut this.watch, max_duration, this.drain, cx).map(|end| match end {
-            End::TimedOut => Supervised::TimedOut(max_duration),
-            End::Cancelled => Supervised::Cancelled,
-        })
+        this.watch.poll(max_duration, this.drain, cx).map(|end| end.outcome(max_duration))
     }
 }
 
@@ -111,6 +102,16 @@ pub(crate) fn is_nested(drain: &Drain) -> bool {
     RUNNING.get() == governor_id(drain)
 }
 
+/// Runs `poll` with this thread marked as polling an operation of `drain`'s governor, so that
+/// a call made inside it can tell it is nested.
+#[inline(always)]
+pub(crate) fn marked<R>(drain: &Drain, poll: impl FnOnce() -> R) -> R {
+    let outer = RUNNING.replace(governor_id(drain));
+    let polled = poll();
+    RUNNING.set(outer);
+    polled
+}
+
 /// Drops work that was cut off (past its max duration, or cancelled by a shutdown) in place,
 /// contained: the drop of an operation's future is user code, and a panic in it must not
 /// escape the call or the task. Work that finished or panicked holds nothing any more.
@@ -124,24 +125,39 @@ pub(crate) fn drop_cut_off<T, F>(
     }
 }
 
-/// The watch of work that is pending, armed on its first call: out of line, so that the hot
-/// path (work done in its first poll) carries none of it.
-type Watch<'a> = Option<Pin<Box<dyn Future<Output = End> + Send + 'a>>>;
+/// The watch of work that is pending, armed on its first poll: out of line, in an allocation
+/// of its own, so that the hot path (work done in its first poll) carries none of it.
+#[derive(Default)]
+pub(crate) struct Watch<'a>(Option<Pin<Box<dyn Future<Output = End> + Send + 'a>>>);
 
-#[inline(never)]
-fn poll_watch<'a>(
-    watch: &mut Watch<'a>,
-    max_duration: Duration,
-    drain: &'a Drain,
-    cx: &mut Context<'_>,
-) -> Poll<End> {
-    watch.get_or_insert_with(|| Box::pin(watch_for_an_end(max_duration, drain))).as_mut().poll(cx)
+impl<'a> Watch<'a> {
+    /// Arms the watch if needed — the max duration counts from its first poll — and polls it.
+    #[inline(never)]
+    pub(crate) fn poll(
+        &mut self,
+        max_duration: Duration,
+        drain: &'a Drain,
+        cx: &mut Context<'_>,
+    ) -> Poll<End> {
+        self.0.get_or_insert_with(|| Box::pin(watch_for_an_end(max_duration, drain))).as_mut().poll(cx)
+    }
 }
 
 /// What can end supervised work before it finishes.
-enum End {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
     TimedOut,
     Cancelled,
+}
+
+impl End {
+    /// The work's outcome when it was cut off by this end.
+    pub(crate) fn outcome<T>(self, max_duration: Duration) -> Supervised<T> {
+        match self {
+            End::TimedOut => Supervised::TimedOut(max_duration),
+            End::Cancelled => Supervised::Cancelled,
+        }
+    }
 }
 
 /// Waits for the max duration from now, or for the shutdown's cancellation.
