@@ -3,7 +3,7 @@
 //!
 //! A connection is `Held` inside every lease, and on its own from the moment `create` returns
 //! until the lease is made, and after its check failed. (While it is checked it is already
-//! lent, [`Checking`](super::checking::Checking).) A `get` dropped at any of these points drops the guard, and
+//! lent, `Checking`.) A `get` dropped at any of these points drops the guard, and
 //! the connection goes to `destroy`: after a check cut off midway it may be in the middle of a
 //! request, so it is never put back.
 

@@ -3,7 +3,8 @@
 use tokio::time::Instant;
 
 use super::counters::Count;
-use super::{LeakReport, Manager, Pool};
+use super::shared::Shared;
+use super::{LeakReport, Manager};
 
 /// A snapshot of a [`Pool`](super::Pool), from [`Pool::stats`](super::Pool::stats).
 ///
@@ -92,47 +93,17 @@ impl PoolStats {
     }
 }
 
-impl<M: Manager> Pool<M> {
-    /// A snapshot of the pool's gauges, counters and leaks. O(keys + leases out).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use bursar::pool::{Manager, Pool, PoolConfig};
-    /// # use bursar::ports::PortLease;
-    /// # struct Sockets;
-    /// # impl Manager for Sockets {
-    /// #     type Key = &'static str;
-    /// #     type Connection = ();
-    /// #     type Error = std::io::Error;
-    /// #     async fn create(&self, _: &&'static str, _: &[PortLease]) -> Result<(), Self::Error> { Ok(()) }
-    /// #     async fn check(&self, _: &mut ()) -> Result<(), Self::Error> { Ok(()) }
-    /// #     async fn destroy(&self, _: ()) {}
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut config = PoolConfig::default();
-    /// config.max_total = 4;
-    /// let pool = Pool::builder(Sockets).config(config).build()?;
-    /// let (first, _second) = (pool.get("db-1").await?, pool.get("db-2").await?);
-    /// drop(first);
-    ///
-    /// let stats = pool.stats();
-    /// assert_eq!((stats.sessions, stats.active, stats.idle, stats.created), (2, 1, 1, 2));
-    /// assert_eq!(stats.utilisation, 0.5);
-    /// let status = stats.status();
-    /// assert_eq!((status.total_active_connections, status.available_capacity), (1, 3));
-    /// # Ok(()) }
-    /// ```
-    pub fn stats(&self) -> PoolStats {
-        let config = &self.shared.config;
+impl<M: Manager> Shared<M> {
+    /// [`Pool::stats`](super::Pool::stats)'s snapshot.
+    pub(super) fn stats(&self) -> PoolStats {
+        let config = &self.config;
         let (counts, waiting, leaks) = {
-            let state = self.shared.state.lock();
+            let state = self.state.lock();
             let key_of = |session| state.sessions.key_text(session);
             let leaks = state.checkouts.overdue(Instant::now(), config.leak_threshold, key_of);
             (state.sessions.counts(), state.waiters.len(), leaks)
         };
-        let counters = &self.shared.backend.counters;
+        let counters = &self.backend.counters;
         PoolStats {
             max_total: config.max_total,
             connections: counts.connections,

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
-use crate::pool::checking::Checking;
+use crate::pool::Manager;
 use crate::pool::counters::Count;
 use crate::pool::held::Held;
 use crate::pool::sessions::{Decision, SessionId};
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Step, wake};
-use crate::pool::{Manager, Pool};
+
+use super::check::Checking;
 
 /// A `get`'s next step, with every place it holds wrapped in a guard.
 pub(super) enum Next<M: Manager> {
@@ -39,32 +40,32 @@ pub(super) struct Place<'a, M: Manager> {
     pub(super) ticket: Option<u64>,
 }
 
-impl<M: Manager> Pool<M> {
+impl<M: Manager> Shared<M> {
     /// Plans the next step under the lock at `now`, for a `get` taken at `location`, then
     /// wraps what it names in guards. Inlined into its one caller, so the step is built where
     /// it is used, not copied there.
     #[inline]
     pub(super) fn next(
-        &self,
+        self: &Arc<Self>,
         (key, location): (&M::Key, &'static Location<'static>),
         ticket: &mut Option<u64>,
         now: Instant,
     ) -> Next<M> {
         let mut expired = Vec::new();
-        let (step, passed_on) = self.shared.state.lock().plan((key, location), ticket, now, &mut expired);
+        let (step, passed_on) = self.state.lock().plan((key, location), ticket, now, &mut expired);
         wake(passed_on);
         if expired.capacity() == 0 {
             // Nothing expired, and an empty `Vec` that never allocated owns nothing: forgotten,
             // it costs no call to its drop glue.
             std::mem::forget(expired);
         } else {
-            self.shared.destroy_all(expired, Some(Count::Reaped));
+            self.destroy_all(expired, Some(Count::Reaped));
         }
         let decision = match step {
             Step::Wait(turn) => return Next::Wait(turn),
             Step::Go(decision) => decision,
         };
-        let pool = || Arc::downgrade(&self.shared);
+        let pool = || Arc::downgrade(self);
         match decision {
             Decision::Closed => Next::Closed,
             Decision::Reuse(conn, handles, checkout) => {
@@ -72,8 +73,8 @@ impl<M: Manager> Pool<M> {
             }
             Decision::Create(session) => Next::Create(session, Slot::counted(pool(), Some(session), true)),
             Decision::Evict { victim, reserved: session } => {
-                let (pool, backend) = (pool(), Arc::clone(&self.shared.backend));
-                self.shared.backend.counters.add(Count::Evicted, 1);
+                let (pool, backend) = (pool(), Arc::clone(&self.backend));
+                self.backend.counters.add(Count::Evicted, 1);
                 tracing::debug!(target: "bursar::pool", victim = ?victim.key, ?key, "idle connection evicted to make room");
                 let reservation = Slot::counted(pool.clone(), Some(session), false);
                 let victim_slot = Slot::counted(pool, Some(victim.session), true);

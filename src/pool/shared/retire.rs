@@ -1,5 +1,5 @@
-//! Where connections leave use: a lease given back, a reaper tick, the pool closing. Each
-//! decides under the lock and destroys outside it.
+//! Where connections leave use: a lease given back, an eviction for ports, a reaper tick.
+//! Each decides under the lock and destroys outside it.
 
 use std::sync::Arc;
 
@@ -93,22 +93,6 @@ impl<M: Manager> Shared<M> {
         let reaped = idle.len();
         self.destroy_all(idle, Some(Count::Reaped));
         reaped
-    }
-
-    /// Closes the pool: no more `get`s, every waiter woken to see it, the reaper stopped,
-    /// every idle connection destroyed. Returns how many were idle and how many leased.
-    pub(in crate::pool) fn close(self: &Arc<Self>) -> (usize, usize) {
-        let (idle, leased, waiters) = {
-            let mut state = self.state.lock();
-            self.mark_closed(&mut state);
-            let idle = state.sessions.take_all_idle();
-            (idle, state.sessions.counts().active, state.waiters.wake_all())
-        };
-        waiters.into_iter().for_each(|waiter| waiter.notify_one());
-        self.stop_reaper();
-        let idle_count = idle.len();
-        self.destroy_all(idle, None);
-        (idle_count, leased)
     }
 
     /// Destroys connections taken out of the idle lists (their places still counted).

@@ -1,10 +1,10 @@
 //! [`Sessions`]: every key's places and idle connections, and the rule that decides what a
 //! `get` does next.
 //!
-//! When the pool is full and a key below its own cap has nothing idle, the least recently used idle connection of another key is
-//! evicted; the `get` that evicts it reserves its own key's place at once and takes over the
-//! victim's place in the total once the victim is destroyed, so two `get`s never evict for one
-//! place and a key never evicts beyond its cap.
+//! When the pool is full and a key below its own cap has nothing idle, the least recently used
+//! idle connection of another key is evicted; the `get` that evicts it reserves its own key's
+//! place at once and takes over the victim's place in the total once the victim is destroyed,
+//! so two `get`s never evict for one place and a key never evicts beyond its cap.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -15,10 +15,11 @@ use tokio::time::Instant;
 use super::Manager;
 use super::held::{Conn, Handles};
 use super::leaks::CheckoutId;
-use super::session::Session;
 use super::waiters::KeyState;
 
 mod idle;
+
+use idle::Idle;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Limits {
@@ -58,6 +59,34 @@ pub(super) struct Sessions<M: Manager> {
     /// Counts returns, so connections returned at the same instant still have an order.
     returns: u64,
     pub(super) closed: bool,
+}
+
+/// One key's share of the pool: how many places it holds, how many of its connections are
+/// leased, and its idle connections, oldest return first.
+///
+/// It exists while it holds at least one place, so the pool never keeps more sessions than
+/// it has places, however many keys come and go.
+struct Session<M: Manager> {
+    /// Its key, for ending the session and naming it in reports.
+    key: M::Key,
+    /// Places against `max_per_key`: connections being created, checked, idle, leased or
+    /// destroyed, and reservations of `get`s waiting for an evicted connection to go.
+    slots: usize,
+    active: usize,
+    /// Oldest return first. A `Vec`, not a `VecDeque`: returns push and reuses pop at the
+    /// back, where a `Vec`'s inlined `push` writes the entry in place; only an eviction takes
+    /// from the front, shifting at most `max_per_key` entries.
+    idle: Vec<Idle<M>>,
+}
+
+impl<M: Manager> Session<M> {
+    fn new(key: M::Key) -> Self {
+        Session { key, slots: 0, active: 0, idle: Vec::new() }
+    }
+
+    fn idle(&self) -> usize {
+        self.idle.len()
+    }
 }
 
 /// What a `get` does next, unless it must wait. Every place it names is already counted.

@@ -1,4 +1,4 @@
-//! [`Pool::get`]: the checkout path.
+//! The checkout path: the engine of [`Pool::get`](super::Pool::get).
 //!
 //! A `get` loops: under the lock it decides its next step — reuse an idle connection, create
 //! one in a newly reserved place, evict another key's idle connection, or wait — and then
@@ -18,66 +18,42 @@
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::pin::pin;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use super::counters::Count;
-use super::{Lease, Manager, Pool, PoolError};
+use super::shared::Shared;
+use super::{Lease, Manager, PoolError};
 use crate::contain::UserCode;
 
+mod check;
+mod create;
 mod deadline;
 mod next;
 mod ports;
-mod steps;
 
 use deadline::{Deadline, Elapsed};
 use next::{Next, Place};
 
 type Checkout<M> = Result<Lease<M>, PoolError<<M as Manager>::Error>>;
 
-impl<M: Manager> Pool<M> {
-    /// Takes a connection for `key`: an idle one that passes its check, or a new one made with
-    /// its ports. Waits at most the checkout timeout, waiting and creating included.
-    ///
-    /// The call's location is recorded for the leak detector, so a lease held past the leak
-    /// threshold is reported with the file and line of this call.
-    ///
-    /// # Errors
-    ///
-    /// - [`PoolError::Timeout`] if no connection was ready within the checkout timeout.
-    /// - [`PoolError::Manager`] with the manager's error if `create` failed. (A failed `check`
-    ///   is no error: that connection is destroyed and a new one created.)
-    /// - [`PoolError::ManagerPanicked`] if `create` panicked: a failed create whose place and
-    ///   ports are given back. (A `check` that panics fails the check.)
-    /// - [`PoolError::Ports`] if a port the new connection needs could not be leased, and no
-    ///   idle connection was left to evict for it. (An exhausted range whose ports idle
-    ///   connections hold is no error: the least recently used is evicted, and the `get` waits
-    ///   for its port's quarantine.)
-    /// - [`PoolError::Closed`] if the pool is closed, or closed while this call ran.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping the future at any await point — waiting, creating or checking —
-    /// leaves no place counted, no port leased and no connection undestroyed. A connection
-    /// being checked is destroyed rather than returned, as it may be mid-request.
-    ///
-    /// # Panics
-    ///
-    /// Never. A panic in the manager's `create`, `check` (or the drop of their futures) is
-    /// contained: an `ERROR` event naming the callback, counted in
-    /// [`PoolStats::callback_panics`](super::PoolStats::callback_panics), and handled as a
-    /// failed create or a failed check. A `create` or `check` that hangs is cut off by the
-    /// checkout timeout like any other wait of the `get` (counted in `timeouts`, not as a
-    /// hang: the limit includes the time the `get` spent waiting before it).
-    #[track_caller]
-    pub fn get(&self, key: M::Key) -> impl Future<Output = Checkout<M>> + Send + '_ {
-        let location = Location::caller();
-        // A block rather than an `async fn`: its future uses what it captured where it lies,
-        // not moved into locals at its first poll.
+impl<M: Manager> Shared<M> {
+    /// [`Pool::get`](super::Pool::get)'s future, for a `get` called at `location`.
+    #[inline]
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps a second copy of its arguments in its future"
+    )]
+    pub(super) fn check_out(
+        self: &Arc<Self>,
+        key: M::Key,
+        location: &'static Location<'static>,
+    ) -> impl Future<Output = Checkout<M>> + Send + '_ {
         async move {
             let mut timer = pin!(None);
-            let mut deadline = Deadline { limit: self.shared.config.checkout_timeout, timer: timer.as_mut() };
-            let mut place = Place { shared: &self.shared, ticket: None };
+            let mut deadline = Deadline { limit: self.config.checkout_timeout, timer: timer.as_mut() };
+            let mut place = Place { shared: self, ticket: None };
             loop {
                 // `Some` with a place to create a connection in, `None` to plan again.
                 let waited = match self.next((&key, location), &mut place.ticket, Instant::now()) {
@@ -85,7 +61,7 @@ impl<M: Manager> Pool<M> {
                     Next::Create(session, slot) => Ok(Some((session, slot))),
                     // Bound by reference: checked where `next` put it, not moved (copied) first.
                     Next::Reuse(ref mut checking) => {
-                        let (backend, session) = (&self.shared.backend, checking.session());
+                        let (backend, session) = (&self.backend, checking.session());
                         let checked = {
                             let mut check = pin!(Some(backend.manager.check(checking.connection_mut())));
                             let contained = poll_fn(|cx| {
@@ -134,8 +110,8 @@ impl<M: Manager> Pool<M> {
     /// [`timed_out`](Self::timed_out)'s error.
     #[cold]
     pub(super) fn timeout_error(&self, key: &M::Key) -> PoolError<M::Error> {
-        let limit = self.shared.config.checkout_timeout;
-        self.shared.backend.counters.add(Count::Timeouts, 1);
+        let limit = self.config.checkout_timeout;
+        self.backend.counters.add(Count::Timeouts, 1);
         tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
         PoolError::Timeout { waited: limit }
     }

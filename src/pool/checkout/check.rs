@@ -1,4 +1,5 @@
-//! [`Checking`]: a connection lent to a `get` and still being checked before it is handed out.
+//! An idle connection's check before reuse: [`Checking`], a connection lent to a `get` and
+//! still being checked, and what the check's outcome makes of it.
 //!
 //! It is lent already — counted active and in the leak ledger — but not yet a [`Lease`]: a
 //! `get` cut off midway drops it, and the connection is destroyed instead of returned, as it
@@ -7,11 +8,42 @@
 
 use tokio::sync::oneshot;
 
-use super::held::Held;
-use super::leaks::CheckoutId;
-use super::sessions::SessionId;
-use super::slot::Slot;
-use super::{Lease, Manager};
+use super::Checkout;
+use crate::pool::counters::Count;
+use crate::pool::held::Held;
+use crate::pool::leaks::CheckoutId;
+use crate::pool::sessions::SessionId;
+use crate::pool::shared::Shared;
+use crate::pool::slot::Slot;
+use crate::pool::{Lease, Manager, PoolError};
+
+impl<M: Manager> Shared<M> {
+    /// A connection taken from the idle list failed its check: ends its lease, destroys it,
+    /// and returns its place once `destroy` has returned.
+    #[cold]
+    pub(super) fn check_failed(
+        &self,
+        checking: &mut Checking<M>,
+        error: &dyn std::fmt::Debug,
+    ) -> oneshot::Receiver<Slot<M>> {
+        self.backend.counters.add(Count::CheckFailed, 1);
+        tracing::debug!(target: "bursar::pool", key = ?checking.key(), ?error, "check failed; connection replaced");
+        checking.failed()
+    }
+
+    /// A connection taken from the idle list passed its check: its lease is the caller's,
+    /// unless the pool closed meanwhile. Taken by reference, so the connection stays where it
+    /// is until the lease is made.
+    #[inline(always)]
+    pub(super) fn checked(&self, checking: &mut Checking<M>) -> Checkout<M> {
+        if self.is_closed() {
+            tracing::debug!(target: "bursar::pool", key = ?checking.key(), "pool closed meanwhile; connection destroyed");
+            return Err(PoolError::Closed);
+        }
+        tracing::trace!(target: "bursar::pool", key = ?checking.key(), "connection lent");
+        Ok(checking.passed())
+    }
+}
 
 pub(super) struct Checking<M: Manager> {
     held: Held<M>,

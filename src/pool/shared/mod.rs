@@ -77,7 +77,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Marks the pool closed under `state`'s lock, which the caller holds.
-    fn mark_closed(&self, state: &mut State<M>) {
+    pub(super) fn mark_closed(&self, state: &mut State<M>) {
         state.sessions.closed = true;
         // Relaxed: see `is_closed`.
         self.closed.store(true, Ordering::Relaxed);
@@ -109,7 +109,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// One lease from each range the configuration names, in order; none if one fails.
-    pub(super) fn lease_ports(&self) -> Result<Vec<PortLease>, PortError> {
+    pub(super) fn try_lease_ports(&self) -> Result<Vec<PortLease>, PortError> {
         let Some(allocator) = &self.allocator else { return Ok(Vec::new()) };
         self.config.ports.iter().map(|range| allocator.allocate(range)).collect()
     }
