@@ -112,13 +112,14 @@
 
 mod backend;
 mod builder;
+mod cap_place;
 mod checkout;
 mod close;
 mod config;
+mod connection;
 mod counters;
 mod error;
 mod governed;
-mod held;
 mod leaks;
 mod lease;
 mod manager;
@@ -127,7 +128,6 @@ mod pool;
 mod reaper;
 mod sessions;
 mod shared;
-mod slot;
 mod state;
 mod stats;
 #[cfg(test)]

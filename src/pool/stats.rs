@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use super::counters::Count;
+use super::counters::PoolCount;
 use super::shared::Shared;
 use super::{LeakReport, Manager};
 
@@ -36,8 +36,8 @@ pub struct PoolStats {
     pub destroyed: u64,
     /// Connections sent to `destroy` for outliving their idle timeout or lifetime.
     pub reaped: u64,
-    /// Idle connections sent to `destroy` to make room for another key, or to free a port of
-    /// an exhausted range for a new connection.
+    /// Idle connections sent to `destroy`, least recently used first, to make room for a new
+    /// connection: in `max_total` for another key, or in an exhausted port range.
     pub evicted: u64,
     /// Connections sent to `destroy` because their check failed before a reuse.
     pub check_failed: u64,
@@ -111,15 +111,15 @@ impl<M: Manager> Shared<M> {
             active: counts.active,
             idle: counts.idle,
             waiting,
-            created: counters.get(Count::Created),
-            destroyed: counters.get(Count::Destroyed),
-            reaped: counters.get(Count::Reaped),
-            evicted: counters.get(Count::Evicted),
-            check_failed: counters.get(Count::CheckFailed),
-            discarded: counters.get(Count::Discarded),
-            timeouts: counters.get(Count::Timeouts),
-            leaks_reported: counters.get(Count::LeaksReported),
-            callback_panics: counters.get(Count::CallbackPanics),
+            created: counters.get(PoolCount::Created),
+            destroyed: counters.get(PoolCount::Destroyed),
+            reaped: counters.get(PoolCount::Reaped),
+            evicted: counters.get(PoolCount::Evicted),
+            check_failed: counters.get(PoolCount::CheckFailed),
+            discarded: counters.get(PoolCount::Discarded),
+            timeouts: counters.get(PoolCount::Timeouts),
+            leaks_reported: counters.get(PoolCount::LeaksReported),
+            callback_panics: counters.get(PoolCount::CallbackPanics),
             utilisation: counts.connections as f64 / config.max_total as f64,
             leaks,
         }

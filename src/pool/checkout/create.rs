@@ -6,28 +6,28 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::Checkout;
+use super::GetResult;
 use super::deadline::{Deadline, Elapsed};
 use crate::contain::UserCode;
-use crate::pool::counters::Count;
-use crate::pool::held::Held;
+use crate::pool::cap_place::CapPlace;
+use crate::pool::connection::ConnectionGuard;
+use crate::pool::counters::PoolCount;
 use crate::pool::sessions::SessionId;
 use crate::pool::shared::Shared;
-use crate::pool::slot::Slot;
 use crate::pool::{Lease, Manager, PoolError};
 
 impl<M: Manager> Shared<M> {
-    /// Creates a connection for `key` (whose session is `session`) in `slot`, with one port
+    /// Creates a connection for `key` (whose session is `session`) in `place`, with one port
     /// from each configured range (evicting idle connections for them if a range is
     /// exhausted), unless `deadline` passes first.
     pub(super) async fn create(
         self: &Arc<Self>,
         key: &M::Key,
         session: SessionId,
-        slot: Slot<M>,
+        place: CapPlace<M>,
         location: &'static Location<'static>,
         deadline: &mut Deadline<'_>,
-    ) -> Checkout<M> {
+    ) -> GetResult<M> {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
@@ -44,20 +44,20 @@ impl<M: Manager> Shared<M> {
             tracing::debug!(target: "bursar::pool", ?key, ?error, "create failed");
             PoolError::Manager(error)
         })?;
-        self.backend.counters.add(Count::Created, 1);
+        self.backend.counters.add(PoolCount::Created, 1);
         tracing::trace!(target: "bursar::pool", ?key, "connection created");
         let conn = self.connection(key.clone(), session, connection, ports);
-        self.hand_out(Held::new(conn, slot, Arc::clone(&self.backend)), location, Instant::now())
+        self.hand_out(ConnectionGuard::new(conn, place, Arc::clone(&self.backend)), location, Instant::now())
     }
 
     /// Lends the connection out, recorded in the leak ledger as taken at `since`; destroys it
     /// if the pool closed.
     pub(super) fn hand_out(
         &self,
-        held: Held<M>,
+        held: ConnectionGuard<M>,
         location: &'static Location<'static>,
         since: Instant,
-    ) -> Checkout<M> {
+    ) -> GetResult<M> {
         let session = held.conn().session;
         let checkout = {
             let mut state = self.state.lock();

@@ -7,10 +7,10 @@
 //!
 //! | await point | held as | dropped, it |
 //! |---|---|---|
-//! | waiting for a turn | `Place` (ticket in the queue) | leaves the queue, passes a turn it was given on |
-//! | `create` | `Slot` + `PortLease`s | gives the place back, frees the ports (quarantine) |
+//! | waiting for a turn | `QueuePlace` (ticket in the queue) | leaves the queue, passes a turn it was given on |
+//! | `create` | `CapPlace` + `PortLease`s | gives the place back, frees the ports (quarantine) |
 //! | `check` | `Checking` (lent already, not yet a `Lease`) | ends the lease and sends the connection to `destroy` (its place is freed after) |
-//! | the evicted or broken connection's `destroy` | `Slot` + a `oneshot` receiver | gives its own place back; the destroy task frees the other when it ends |
+//! | the evicted or broken connection's `destroy` | `CapPlace` + a `oneshot` receiver | gives its own place back; the destroy task frees the other when it ends |
 //!
 //! The checkout timeout bounds every one of these awaits, armed at the first that has to wait,
 //! so it cuts a `get` off at any of these points in the same way.
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::counters::Count;
+use super::counters::PoolCount;
 use super::shared::Shared;
 use super::{Lease, Manager, PoolError};
 use crate::contain::UserCode;
@@ -34,9 +34,9 @@ mod next;
 mod ports;
 
 use deadline::{Deadline, Elapsed};
-use next::{Next, Place};
+use next::{Next, QueuePlace};
 
-type Checkout<M> = Result<Lease<M>, PoolError<<M as Manager>::Error>>;
+type GetResult<M> = Result<Lease<M>, PoolError<<M as Manager>::Error>>;
 
 impl<M: Manager> Shared<M> {
     /// [`Pool::get`](super::Pool::get)'s future, for a `get` called at `location`.
@@ -49,16 +49,16 @@ impl<M: Manager> Shared<M> {
         self: &Arc<Self>,
         key: M::Key,
         location: &'static Location<'static>,
-    ) -> impl Future<Output = Checkout<M>> + Send + '_ {
+    ) -> impl Future<Output = GetResult<M>> + Send + '_ {
         async move {
             let mut timer = pin!(None);
             let mut deadline = Deadline { limit: self.config.checkout_timeout, timer: timer.as_mut() };
-            let mut place = Place { shared: self, ticket: None };
+            let mut queued = QueuePlace { shared: self, ticket: None };
             loop {
                 // `Some` with a place to create a connection in, `None` to plan again.
-                let waited = match self.next((&key, location), &mut place.ticket, Instant::now()) {
+                let waited = match self.next((&key, location), &mut queued.ticket, Instant::now()) {
                     Next::Closed => return Err(PoolError::Closed),
-                    Next::Create(session, slot) => Ok(Some((session, slot))),
+                    Next::Create(session, place) => Ok(Some((session, place))),
                     // Bound by reference: checked where `next` put it, not moved (copied) first.
                     Next::Reuse(ref mut checking) => {
                         let (backend, session) = (&self.backend, checking.session());
@@ -79,7 +79,10 @@ impl<M: Manager> Shared<M> {
                             Ok(Err(fault)) => self.check_failed(checking, &fault),
                             Err(Elapsed) => return self.timed_out(&key),
                         };
-                        deadline.within(pin!(failed)).await.map(|slot| slot.ok().map(|slot| (session, slot)))
+                        deadline
+                            .within(pin!(failed))
+                            .await
+                            .map(|place| place.ok().map(|place| (session, place)))
                     }
                     Next::Evicting { session, reservation, victim } => {
                         let freed = deadline.within(pin!(victim)).await;
@@ -91,8 +94,8 @@ impl<M: Manager> Shared<M> {
                     }
                 };
                 match waited {
-                    Ok(Some((session, slot))) => {
-                        return self.create(&key, session, slot, location, &mut deadline).await;
+                    Ok(Some((session, place))) => {
+                        return self.create(&key, session, place, location, &mut deadline).await;
                     }
                     Ok(None) => {}
                     Err(Elapsed) => return self.timed_out(&key),
@@ -103,7 +106,7 @@ impl<M: Manager> Shared<M> {
 
     /// The checkout timeout passed: counted, and the error the `get` returns.
     #[cold]
-    pub(super) fn timed_out(&self, key: &M::Key) -> Checkout<M> {
+    pub(super) fn timed_out(&self, key: &M::Key) -> GetResult<M> {
         Err(self.timeout_error(key))
     }
 
@@ -111,7 +114,7 @@ impl<M: Manager> Shared<M> {
     #[cold]
     pub(super) fn timeout_error(&self, key: &M::Key) -> PoolError<M::Error> {
         let limit = self.config.checkout_timeout;
-        self.backend.counters.add(Count::Timeouts, 1);
+        self.backend.counters.add(PoolCount::Timeouts, 1);
         tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
         PoolError::Timeout { waited: limit }
     }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::{Session, SessionId, Sessions};
 use crate::pool::Manager;
-use crate::pool::held::{Conn, Handles};
+use crate::pool::connection::{Conn, Handles};
 
 impl<M: Manager> Sessions<M> {
     /// Keeps `conn` idle with its handles; its place stays counted. Refused only if its key
@@ -77,7 +77,7 @@ impl<M: Manager> Sessions<M> {
     }
 }
 
-pub(super) struct Idle<M: Manager> {
+pub(super) struct IdleConnection<M: Manager> {
     conn: Conn<M>,
     handles: Handles<M>,
     /// Its place in the order of returns (under the pool's lock): a later return has a
@@ -99,7 +99,7 @@ impl<M: Manager> Session<M> {
     ) {
         let idle_end = since.checked_add(idle_timeout).unwrap_or(conn.expires_at);
         let expires = idle_end.min(conn.expires_at);
-        self.idle.push(Idle { conn, handles, order, expires });
+        self.idle.push(IdleConnection { conn, handles, order, expires });
     }
 
     /// The newest idle connection that has not expired. Newest first, so under light load
@@ -126,14 +126,14 @@ impl<M: Manager> Session<M> {
 
     /// Takes out the idle connections expired at `now` (`None`: all).
     fn take_idle(&mut self, now: Option<Instant>, into: &mut Vec<Conn<M>>) {
-        let expired = |idle: &Idle<M>| now.is_none_or(|now| idle.is_expired(now));
+        let expired = |idle: &IdleConnection<M>| now.is_none_or(|now| idle.is_expired(now));
         let (taken, kept): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(expired);
         self.idle = kept;
         into.extend(taken.into_iter().map(|idle| idle.conn));
     }
 }
 
-impl<M: Manager> Idle<M> {
+impl<M: Manager> IdleConnection<M> {
     /// Past its idle timeout or its lifetime.
     fn is_expired(&self, now: Instant) -> bool {
         now >= self.expires
