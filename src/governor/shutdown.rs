@@ -89,7 +89,7 @@ impl Governor {
         let started = Instant::now();
         let workers = &*self.inner.workers;
         let tally = |exit| workers.drain.exits_after_close(exit);
-        let before = [Exit::Finished, Exit::Cancelled, Exit::Evicted].map(tally);
+        let before = [Exit::Finished, Exit::Cancelled, Exit::Rejected].map(tally);
         if workers.close() {
             tracing::info!(target: "bursar", in_flight = workers.drain.in_flight(), ?grace, "shutting down");
         }
@@ -108,7 +108,7 @@ impl Governor {
         let report = ShutdownReport {
             finished: tally(Exit::Finished) - before[0],
             cancelled: tally(Exit::Cancelled) - before[1],
-            rejected_waiting: tally(Exit::Evicted) - before[2],
+            rejected_waiting: tally(Exit::Rejected) - before[2],
             unfinished: workers.drain.in_flight(),
             blocking_still_running: workers.blocking.in_use(),
             pools_closed: pools.pools,

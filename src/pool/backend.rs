@@ -17,9 +17,9 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
 
 use super::Manager;
-use super::counters::{Count, Counters};
-use super::held::Conn;
-use super::slot::Slot;
+use super::cap_place::CapPlace;
+use super::connection::Conn;
+use super::counters::{PoolCount, PoolCounters};
 use crate::contain::{Containment, Fault, UserCode};
 
 pub(super) struct Backend<M: Manager> {
@@ -30,7 +30,7 @@ pub(super) struct Backend<M: Manager> {
     /// Destroy tasks spawned and not yet finished.
     pending: AtomicUsize,
     settled: Notify,
-    pub(super) counters: Counters,
+    pub(super) counters: PoolCounters,
 }
 
 impl<M: Manager> Backend<M> {
@@ -41,7 +41,7 @@ impl<M: Manager> Backend<M> {
             runtime,
             pending: AtomicUsize::new(0),
             settled: Notify::new(),
-            counters: Counters::default(),
+            counters: PoolCounters::default(),
         }
     }
 
@@ -50,8 +50,8 @@ impl<M: Manager> Backend<M> {
     pub(super) fn destroy(
         self: &Arc<Self>,
         conn: Conn<M>,
-        slot: Slot<M>,
-        then: Option<oneshot::Sender<Slot<M>>>,
+        place: CapPlace<M>,
+        then: Option<oneshot::Sender<CapPlace<M>>>,
     ) {
         let pending = Pending::enter(Arc::clone(self));
         let job = async move {
@@ -62,12 +62,12 @@ impl<M: Manager> Backend<M> {
                 tracing::debug!(target: "bursar::pool", ?key, "destroy panicked; the connection's ports and place are freed all the same");
             }
             drop(ports);
-            pending.0.counters.add(Count::Destroyed, 1);
+            pending.0.counters.add(PoolCount::Destroyed, 1);
             tracing::trace!(target: "bursar::pool", ?key, "connection destroyed");
-            // If nobody listens any more, the slot comes back here and is given back.
+            // If nobody listens any more, the place comes back here and is given back.
             let unwanted = match then {
-                Some(then) => then.send(slot).err(),
-                None => Some(slot),
+                Some(then) => then.send(place).err(),
+                None => Some(place),
             };
             drop(unwanted);
             // `pending` drops last: a `close` that sees no destroys left sees their places back.
@@ -90,7 +90,7 @@ impl<M: Manager> Backend<M> {
     pub(super) async fn contained<F: Future>(&self, kind: UserCode, future: F) -> Result<F::Output, Fault> {
         let output = self.containment.in_place(kind, future).await;
         if output.is_err() {
-            self.counters.add(Count::CallbackPanics, 1);
+            self.counters.add(PoolCount::CallbackPanics, 1);
         }
         output
     }
@@ -107,7 +107,7 @@ impl<M: Manager> Backend<M> {
     ) -> Poll<Result<F::Output, Fault>> {
         let polled = self.containment.poll_in_place(kind, future, cx);
         if let Poll::Ready(Err(_)) = polled {
-            self.counters.add(Count::CallbackPanics, 1);
+            self.counters.add(PoolCount::CallbackPanics, 1);
         }
         polled
     }

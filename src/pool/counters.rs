@@ -4,14 +4,15 @@ use crate::counter_set::CounterSet;
 
 /// One thing that can happen; each has its own counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Count {
+pub(super) enum PoolCount {
     /// `create` returned a connection.
     Created,
     /// `destroy` returned (or panicked, which is logged).
     Destroyed,
     /// Destroyed for its idle timeout or lifetime.
     Reaped,
-    /// Destroyed to make room for a connection of another key.
+    /// Destroyed while idle, least recently used first, to make room for a new connection: in
+    /// `max_total` for another key, or in a port range that is exhausted.
     Evicted,
     /// Destroyed because its check failed.
     CheckFailed,
@@ -25,17 +26,17 @@ pub(super) enum Count {
     CallbackPanics,
 }
 
-const KINDS: usize = Count::CallbackPanics as usize + 1;
+const KINDS: usize = PoolCount::CallbackPanics as usize + 1;
 
 #[derive(Debug, Default)]
-pub(super) struct Counters(CounterSet<KINDS>);
+pub(super) struct PoolCounters(CounterSet<KINDS>);
 
-impl Counters {
-    pub(super) fn add(&self, count: Count, by: usize) {
+impl PoolCounters {
+    pub(super) fn add(&self, count: PoolCount, by: usize) {
         self.0.add(count as usize, by as u64);
     }
 
-    pub(super) fn get(&self, count: Count) -> u64 {
+    pub(super) fn get(&self, count: PoolCount) -> u64 {
         self.0.get(count as usize)
     }
 }

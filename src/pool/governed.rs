@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use tokio::time::Instant;
 
@@ -51,17 +51,11 @@ pub(crate) trait RegisteredPool: Send + Sync {
     fn upgrade(&self) -> Option<Box<dyn PoolView>>;
 }
 
-struct WeakPool<M: Manager>(Weak<Shared<M>>);
+/// A pool held weakly, made by [`Pool::registration`].
+pub(super) struct WeakPool<M: Manager>(pub(super) Weak<Shared<M>>);
 
 impl<M: Manager> RegisteredPool for WeakPool<M> {
     fn upgrade(&self) -> Option<Box<dyn PoolView>> {
         self.0.upgrade().map(|shared| Box::new(Pool { shared }) as Box<dyn PoolView>)
-    }
-}
-
-impl<M: Manager> Pool<M> {
-    /// A weak, type-erased handle for the governor's registry.
-    pub(crate) fn registration(&self) -> Box<dyn RegisteredPool> {
-        Box::new(WeakPool(Arc::downgrade(&self.shared)))
     }
 }

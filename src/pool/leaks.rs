@@ -17,7 +17,7 @@ use super::sessions::SessionId;
 #[derive(Debug)]
 pub(super) struct Checkouts {
     /// By [`CheckoutId`]; `None` where a lease came back, its index then in `vacant`.
-    out: Vec<Option<Checkout>>,
+    out: Vec<Option<LedgerEntry>>,
     vacant: Vec<usize>,
 }
 
@@ -27,7 +27,7 @@ pub(super) struct Checkouts {
 pub(super) struct CheckoutId(usize);
 
 #[derive(Debug)]
-struct Checkout {
+struct LedgerEntry {
     /// Its key's session, which the lease's place keeps alive.
     session: SessionId,
     location: &'static Location<'static>,
@@ -48,7 +48,7 @@ impl Checkouts {
         location: &'static Location<'static>,
         now: Instant,
     ) -> CheckoutId {
-        let checkout = Some(Checkout { session, location, since: now, reported: false });
+        let checkout = Some(LedgerEntry { session, location, since: now, reported: false });
         match self.vacant.pop() {
             Some(index) => {
                 self.out[index] = checkout;
@@ -105,7 +105,7 @@ fn longest_first(mut leaks: Vec<LeakReport>) -> Vec<LeakReport> {
     leaks
 }
 
-impl Checkout {
+impl LedgerEntry {
     fn held(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.since)
     }

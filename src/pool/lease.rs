@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use super::Manager;
-use super::held::Held;
+use super::connection::ConnectionGuard;
 use super::leaks::CheckoutId;
 use crate::ports::PortLease;
 
@@ -44,14 +44,14 @@ use crate::ports::PortLease;
 /// ```
 #[must_use = "dropping the lease returns the connection at once"]
 pub struct Lease<M: Manager> {
-    held: Held<M>,
+    held: ConnectionGuard<M>,
     /// Its entry in the leak detector's ledger.
     checkout: CheckoutId,
 }
 
 impl<M: Manager> Lease<M> {
     /// A lease of a connection that can be handed out as it is.
-    pub(super) fn new(held: Held<M>, checkout: CheckoutId) -> Self {
+    pub(super) fn new(held: ConnectionGuard<M>, checkout: CheckoutId) -> Self {
         Lease { held, checkout }
     }
 
@@ -80,8 +80,8 @@ impl<M: Manager> Lease<M> {
             Some(shared) => shared.give_back(self.checkout, conn, handles, discard),
             // The pool is gone: no one can reuse the connection.
             None => {
-                let (conn, slot, backend) = handles.into_guards(conn);
-                backend.destroy(conn, slot, None);
+                let (conn, place, backend) = handles.into_guards(conn);
+                backend.destroy(conn, place, None);
             }
         }
     }

@@ -11,8 +11,8 @@ use crate::ports::PortLease;
 ///
 /// Each method returns a `Send` future, so implementors write `async fn`. The pool calls
 /// [`destroy`](Self::destroy) exactly once for every connection [`create`](Self::create)
-/// returned — when its check fails, it expires, it is evicted for another key, it is
-/// discarded, or the pool closes — so that is where a browser is quit or a socket closed.
+/// returned — when its check fails, it expires, it is evicted to make room for a new one, it
+/// is discarded, or the pool closes — so that is where a browser is quit or a socket closed.
 /// The pool never drops a connection without handing it to `destroy` (unless the Tokio
 /// runtime itself is shutting down and can no longer run it).
 ///

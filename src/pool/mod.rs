@@ -112,23 +112,22 @@
 
 mod backend;
 mod builder;
-mod checking;
+mod cap_place;
 mod checkout;
 mod close;
 mod config;
+mod connection;
 mod counters;
 mod error;
 mod governed;
-mod handle;
-mod held;
 mod leaks;
 mod lease;
 mod manager;
+#[allow(clippy::module_inception, reason = "named for the type it holds, where a reader looks for it")]
+mod pool;
 mod reaper;
-mod session;
 mod sessions;
 mod shared;
-mod slot;
 mod state;
 mod stats;
 #[cfg(test)]
@@ -140,8 +139,8 @@ pub use close::CloseReport;
 pub use config::PoolConfig;
 pub use error::PoolError;
 pub(crate) use governed::{PoolView, RegisteredPool};
-pub use handle::Pool;
 pub use leaks::LeakReport;
 pub use lease::Lease;
 pub use manager::Manager;
+pub use pool::Pool;
 pub use stats::{PoolStats, PoolStatus};

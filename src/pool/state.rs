@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Manager;
-use super::held::Conn;
+use super::connection::Conn;
 use super::leaks::{CheckoutId, Checkouts};
-use super::sessions::{Decision, Limits, SessionId, Sessions};
+use super::sessions::{Decision, PoolLimits, SessionId, Sessions};
 use super::waiters::Waiters;
 
 pub(super) struct State<M: Manager> {
@@ -24,14 +24,14 @@ pub(super) struct State<M: Manager> {
 }
 
 /// A `get`'s next step, as decided under the lock.
-pub(super) enum Step<M: Manager> {
+pub(super) enum Plan<M: Manager> {
     Go(Decision<M>),
     /// Wait for this to be notified, then plan again.
     Wait(Arc<Notify>),
 }
 
 impl<M: Manager> State<M> {
-    pub(super) fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: PoolLimits) -> Self {
         State { sessions: Sessions::new(limits), waiters: Waiters::new(), checkouts: Checkouts::new() }
     }
 
@@ -46,24 +46,24 @@ impl<M: Manager> State<M> {
         ticket: &mut Option<u64>,
         now: Instant,
         expired: &mut Vec<Conn<M>>,
-    ) -> (Step<M>, Option<Arc<Notify>>) {
+    ) -> (Plan<M>, Option<Arc<Notify>>) {
         let checkouts = &mut self.checkouts;
         let open = |session| checkouts.open(session, location, now);
         let (step, was_woken) = match self.sessions.decide(key, now, expired, open) {
             None => {
                 let at_cap = self.sessions.at_cap(key);
                 match ticket.and_then(|ticket| self.waiters.rewait(ticket, at_cap)) {
-                    Some((wake, was_woken)) => (Step::Wait(wake), was_woken),
+                    Some((wake, was_woken)) => (Plan::Wait(wake), was_woken),
                     None => {
                         let (joined, wake) = self.waiters.join(key.clone(), at_cap);
                         *ticket = Some(joined);
-                        (Step::Wait(wake), false)
+                        (Plan::Wait(wake), false)
                     }
                 }
             }
             Some(decision) => {
                 let was_woken = ticket.take().and_then(|ticket| self.waiters.leave(ticket)).is_some();
-                (Step::Go(decision), was_woken)
+                (Plan::Go(decision), was_woken)
             }
         };
         (step, if was_woken { self.wake_next(Some(key)) } else { None })

@@ -2,8 +2,9 @@
 
 use tokio::time::Instant;
 
-use super::counters::Count;
-use super::{LeakReport, Manager, Pool};
+use super::counters::PoolCount;
+use super::shared::Shared;
+use super::{LeakReport, Manager};
 
 /// A snapshot of a [`Pool`](super::Pool), from [`Pool::stats`](super::Pool::stats).
 ///
@@ -35,8 +36,8 @@ pub struct PoolStats {
     pub destroyed: u64,
     /// Connections sent to `destroy` for outliving their idle timeout or lifetime.
     pub reaped: u64,
-    /// Idle connections sent to `destroy` to make room for another key, or to free a port of
-    /// an exhausted range for a new connection.
+    /// Idle connections sent to `destroy`, least recently used first, to make room for a new
+    /// connection: in `max_total` for another key, or in an exhausted port range.
     pub evicted: u64,
     /// Connections sent to `destroy` because their check failed before a reuse.
     pub check_failed: u64,
@@ -92,47 +93,17 @@ impl PoolStats {
     }
 }
 
-impl<M: Manager> Pool<M> {
-    /// A snapshot of the pool's gauges, counters and leaks. O(keys + leases out).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use bursar::pool::{Manager, Pool, PoolConfig};
-    /// # use bursar::ports::PortLease;
-    /// # struct Sockets;
-    /// # impl Manager for Sockets {
-    /// #     type Key = &'static str;
-    /// #     type Connection = ();
-    /// #     type Error = std::io::Error;
-    /// #     async fn create(&self, _: &&'static str, _: &[PortLease]) -> Result<(), Self::Error> { Ok(()) }
-    /// #     async fn check(&self, _: &mut ()) -> Result<(), Self::Error> { Ok(()) }
-    /// #     async fn destroy(&self, _: ()) {}
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut config = PoolConfig::default();
-    /// config.max_total = 4;
-    /// let pool = Pool::builder(Sockets).config(config).build()?;
-    /// let (first, _second) = (pool.get("db-1").await?, pool.get("db-2").await?);
-    /// drop(first);
-    ///
-    /// let stats = pool.stats();
-    /// assert_eq!((stats.sessions, stats.active, stats.idle, stats.created), (2, 1, 1, 2));
-    /// assert_eq!(stats.utilisation, 0.5);
-    /// let status = stats.status();
-    /// assert_eq!((status.total_active_connections, status.available_capacity), (1, 3));
-    /// # Ok(()) }
-    /// ```
-    pub fn stats(&self) -> PoolStats {
-        let config = &self.shared.config;
+impl<M: Manager> Shared<M> {
+    /// [`Pool::stats`](super::Pool::stats)'s snapshot.
+    pub(super) fn stats(&self) -> PoolStats {
+        let config = &self.config;
         let (counts, waiting, leaks) = {
-            let state = self.shared.state.lock();
+            let state = self.state.lock();
             let key_of = |session| state.sessions.key_text(session);
             let leaks = state.checkouts.overdue(Instant::now(), config.leak_threshold, key_of);
             (state.sessions.counts(), state.waiters.len(), leaks)
         };
-        let counters = &self.shared.backend.counters;
+        let counters = &self.backend.counters;
         PoolStats {
             max_total: config.max_total,
             connections: counts.connections,
@@ -140,15 +111,15 @@ impl<M: Manager> Pool<M> {
             active: counts.active,
             idle: counts.idle,
             waiting,
-            created: counters.get(Count::Created),
-            destroyed: counters.get(Count::Destroyed),
-            reaped: counters.get(Count::Reaped),
-            evicted: counters.get(Count::Evicted),
-            check_failed: counters.get(Count::CheckFailed),
-            discarded: counters.get(Count::Discarded),
-            timeouts: counters.get(Count::Timeouts),
-            leaks_reported: counters.get(Count::LeaksReported),
-            callback_panics: counters.get(Count::CallbackPanics),
+            created: counters.get(PoolCount::Created),
+            destroyed: counters.get(PoolCount::Destroyed),
+            reaped: counters.get(PoolCount::Reaped),
+            evicted: counters.get(PoolCount::Evicted),
+            check_failed: counters.get(PoolCount::CheckFailed),
+            discarded: counters.get(PoolCount::Discarded),
+            timeouts: counters.get(PoolCount::Timeouts),
+            leaks_reported: counters.get(PoolCount::LeaksReported),
+            callback_panics: counters.get(PoolCount::CallbackPanics),
             utilisation: counts.connections as f64 / config.max_total as f64,
             leaks,
         }

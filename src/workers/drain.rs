@@ -16,7 +16,7 @@ pub(crate) enum Exit {
     /// Stopped by the shutdown's cancellation.
     Cancelled = 1,
     /// Still waiting in a queue when the governor closed, and rejected.
-    Evicted = 2,
+    Rejected = 2,
 }
 
 /// The closed flag, in the top bit of both counts. `close` sets it in `entered`, then in

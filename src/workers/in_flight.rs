@@ -122,7 +122,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 
     /// Records that an admitted call was turned away before it ran.
     pub(crate) fn reject(&mut self, rejection: Rejection) -> Rejection {
-        self.exit = Some(Exit::Evicted);
+        self.exit = Some(Exit::Rejected);
         record_rejection(&self.workers, rejection, self.name)
     }
 

@@ -7,84 +7,87 @@ use std::sync::Arc;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
-use crate::pool::checking::Checking;
-use crate::pool::counters::Count;
-use crate::pool::held::Held;
+use crate::pool::Manager;
+use crate::pool::cap_place::CapPlace;
+use crate::pool::connection::ConnectionGuard;
+use crate::pool::counters::PoolCount;
 use crate::pool::sessions::{Decision, SessionId};
 use crate::pool::shared::Shared;
-use crate::pool::slot::Slot;
-use crate::pool::state::{Step, wake};
-use crate::pool::{Manager, Pool};
+use crate::pool::state::{Plan, wake};
+
+use super::check::Checking;
 
 /// A `get`'s next step, with every place it holds wrapped in a guard.
 pub(super) enum Next<M: Manager> {
     Closed,
     /// Check this connection, lent already, and hand it out if it passes.
     Reuse(Checking<M>),
-    /// Create a connection for `session` in `slot`.
-    Create(SessionId, Slot<M>),
+    /// Create a connection for `session` in `place`.
+    Create(SessionId, CapPlace<M>),
     /// `reservation` holds a place of the `get`'s key in `session`; `victim` yields the
     /// evicted connection's place once it has been destroyed.
     Evicting {
         session: SessionId,
-        reservation: Slot<M>,
-        victim: oneshot::Receiver<Slot<M>>,
+        reservation: CapPlace<M>,
+        victim: oneshot::Receiver<CapPlace<M>>,
     },
     Wait(Arc<Notify>),
 }
 
 /// A `get`'s place in the queue of waiters, left when dropped.
-pub(super) struct Place<'a, M: Manager> {
+pub(super) struct QueuePlace<'a, M: Manager> {
     pub(super) shared: &'a Shared<M>,
     pub(super) ticket: Option<u64>,
 }
 
-impl<M: Manager> Pool<M> {
+impl<M: Manager> Shared<M> {
     /// Plans the next step under the lock at `now`, for a `get` taken at `location`, then
     /// wraps what it names in guards. Inlined into its one caller, so the step is built where
     /// it is used, not copied there.
     #[inline]
     pub(super) fn next(
-        &self,
+        self: &Arc<Self>,
         (key, location): (&M::Key, &'static Location<'static>),
         ticket: &mut Option<u64>,
         now: Instant,
     ) -> Next<M> {
         let mut expired = Vec::new();
-        let (step, passed_on) = self.shared.state.lock().plan((key, location), ticket, now, &mut expired);
+        let (step, passed_on) = self.state.lock().plan((key, location), ticket, now, &mut expired);
         wake(passed_on);
         if expired.capacity() == 0 {
             // Nothing expired, and an empty `Vec` that never allocated owns nothing: forgotten,
             // it costs no call to its drop glue.
             std::mem::forget(expired);
         } else {
-            self.shared.destroy_all(expired, Some(Count::Reaped));
+            self.destroy_all(expired, Some(PoolCount::Reaped));
         }
         let decision = match step {
-            Step::Wait(turn) => return Next::Wait(turn),
-            Step::Go(decision) => decision,
+            Plan::Wait(turn) => return Next::Wait(turn),
+            Plan::Go(decision) => decision,
         };
-        let pool = || Arc::downgrade(&self.shared);
+        let pool = || Arc::downgrade(self);
         match decision {
             Decision::Closed => Next::Closed,
             Decision::Reuse(conn, handles, checkout) => {
-                Next::Reuse(Checking::new(Held::kept(conn, handles), checkout))
+                Next::Reuse(Checking::new(ConnectionGuard::kept(conn, handles), checkout))
             }
-            Decision::Create(session) => Next::Create(session, Slot::counted(pool(), Some(session), true)),
+            Decision::Create(session) => {
+                Next::Create(session, CapPlace::counted(pool(), Some(session), true))
+            }
             Decision::Evict { victim, reserved: session } => {
-                let (pool, backend) = (pool(), Arc::clone(&self.shared.backend));
-                self.shared.backend.counters.add(Count::Evicted, 1);
+                let (pool, backend) = (pool(), Arc::clone(&self.backend));
+                self.backend.counters.add(PoolCount::Evicted, 1);
                 tracing::debug!(target: "bursar::pool", victim = ?victim.key, ?key, "idle connection evicted to make room");
-                let reservation = Slot::counted(pool.clone(), Some(session), false);
-                let victim_slot = Slot::counted(pool, Some(victim.session), true);
-                let victim = Held::new(victim, victim_slot, backend).destroy_and_reclaim();
+                let reservation = CapPlace::counted(pool.clone(), Some(session), false);
+                let victim_slot = CapPlace::counted(pool, Some(victim.session), true);
+                let victim = ConnectionGuard::new(victim, victim_slot, backend).destroy_and_reclaim();
                 Next::Evicting { session, reservation, victim }
             }
         }
     }
 }
 
-impl<M: Manager> Drop for Place<'_, M> {
+impl<M: Manager> Drop for QueuePlace<'_, M> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket {
             self.shared.leave_queue(ticket);

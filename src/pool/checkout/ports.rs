@@ -9,14 +9,16 @@
 //! than evicting a second connection whose port would rest as long.
 
 use std::pin::pin;
+use std::sync::Arc;
 
 use tokio::time::sleep;
 
 use super::deadline::{Deadline, Elapsed};
-use crate::pool::{Manager, Pool, PoolError};
+use crate::pool::shared::Shared;
+use crate::pool::{Manager, PoolError};
 use crate::ports::{PortError, PortLease};
 
-impl<M: Manager> Pool<M> {
+impl<M: Manager> Shared<M> {
     /// One lease from each configured range, evicting idle connections for exhausted ones.
     ///
     /// # Errors
@@ -26,13 +28,13 @@ impl<M: Manager> Pool<M> {
     /// - [`PoolError::Timeout`] if the deadline passes while an evicted connection is destroyed
     ///   or its port rests.
     pub(super) async fn lease_ports(
-        &self,
+        self: &Arc<Self>,
         key: &M::Key,
         deadline: &mut Deadline<'_>,
     ) -> Result<Vec<PortLease>, PoolError<M::Error>> {
         let mut evicted = false;
         loop {
-            let error = match self.shared.lease_ports() {
+            let error = match self.try_lease_ports() {
                 Ok(ports) => return Ok(ports),
                 Err(error) => error,
             };
@@ -40,7 +42,7 @@ impl<M: Manager> Pool<M> {
                 PortError::Exhausted { retry_after: Some(rest), .. } if evicted => {
                     deadline.within(pin!(sleep(*rest))).await
                 }
-                PortError::Exhausted { range, .. } => match self.shared.evict_for_ports(range) {
+                PortError::Exhausted { range, .. } => match self.evict_for_ports(range) {
                     Some(victim) => {
                         evicted = true;
                         // Its place comes back too; this `get` has one already, so it is given back.

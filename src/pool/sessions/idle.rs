@@ -1,12 +1,15 @@
-//! The idle half of [`Sessions`]: putting connections to rest, finding one to reuse, the
-//! least recently used one to evict, and the expired ones to reap — each keeping the idle
-//! count in step.
+//! The idle connections: each session's list, oldest return first, and the moves of
+//! [`Sessions`] over them — putting connections to rest, finding one to reuse, the least
+//! recently used one to evict, and the expired ones to reap — each keeping the idle count in
+//! step.
+
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{SessionId, Sessions};
+use super::{Session, SessionId, Sessions};
 use crate::pool::Manager;
-use crate::pool::held::{Conn, Handles};
+use crate::pool::connection::{Conn, Handles};
 
 impl<M: Manager> Sessions<M> {
     /// Keeps `conn` idle with its handles; its place stays counted. Refused only if its key
@@ -71,5 +74,68 @@ impl<M: Manager> Sessions<M> {
         }
         self.idle -= taken.len();
         taken
+    }
+}
+
+pub(super) struct IdleConnection<M: Manager> {
+    conn: Conn<M>,
+    handles: Handles<M>,
+    /// Its place in the order of returns (under the pool's lock): a later return has a
+    /// greater one, so it ranks returns exactly, those at the same instant too.
+    order: u64,
+    /// When it expires: the earlier of the end of its lifetime and its return plus the idle
+    /// timeout, worked out once when it is put to rest rather than at every look.
+    expires: Instant,
+}
+
+impl<M: Manager> Session<M> {
+    /// Keeps a connection returned at `since`, to expire `idle_timeout` later at the latest.
+    #[inline]
+    fn push_idle(
+        &mut self,
+        (conn, handles): (Conn<M>, Handles<M>),
+        (since, idle_timeout): (Instant, Duration),
+        order: u64,
+    ) {
+        let idle_end = since.checked_add(idle_timeout).unwrap_or(conn.expires_at);
+        let expires = idle_end.min(conn.expires_at);
+        self.idle.push(IdleConnection { conn, handles, order, expires });
+    }
+
+    /// The newest idle connection that has not expired. Newest first, so under light load
+    /// the older ones stay unused and age out. Expired ones met on the way go to `expired`.
+    #[inline]
+    fn pop_fresh(&mut self, now: Instant, expired: &mut Vec<Conn<M>>) -> Option<(Conn<M>, Handles<M>)> {
+        while let Some(idle) = self.idle.pop() {
+            if !idle.is_expired(now) {
+                return Some((idle.conn, idle.handles));
+            }
+            expired.push(idle.conn);
+        }
+        None
+    }
+
+    /// The place in the order of returns of the least recently returned idle connection.
+    fn oldest_return(&self) -> Option<u64> {
+        self.idle.first().map(|idle| idle.order)
+    }
+
+    fn pop_oldest(&mut self) -> Option<Conn<M>> {
+        (!self.idle.is_empty()).then(|| self.idle.remove(0).conn)
+    }
+
+    /// Takes out the idle connections expired at `now` (`None`: all).
+    fn take_idle(&mut self, now: Option<Instant>, into: &mut Vec<Conn<M>>) {
+        let expired = |idle: &IdleConnection<M>| now.is_none_or(|now| idle.is_expired(now));
+        let (taken, kept): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(expired);
+        self.idle = kept;
+        into.extend(taken.into_iter().map(|idle| idle.conn));
+    }
+}
+
+impl<M: Manager> IdleConnection<M> {
+    /// Past its idle timeout or its lifetime.
+    fn is_expired(&self, now: Instant) -> bool {
+        now >= self.expires
     }
 }

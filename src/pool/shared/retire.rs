@@ -1,5 +1,5 @@
-//! Where connections leave use: a lease given back, a reaper tick, the pool closing. Each
-//! decides under the lock and destroys outside it.
+//! Where connections leave use: a lease given back, an eviction for ports, a reaper tick.
+//! Each decides under the lock and destroys outside it.
 
 use std::sync::Arc;
 
@@ -8,10 +8,10 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::pool::Manager;
-use crate::pool::counters::Count;
-use crate::pool::held::{Conn, Handles, Held};
+use crate::pool::cap_place::CapPlace;
+use crate::pool::connection::{Conn, ConnectionGuard, Handles};
+use crate::pool::counters::PoolCount;
 use crate::pool::leaks::CheckoutId;
-use crate::pool::slot::Slot;
 use crate::pool::state::wake;
 
 impl<M: Manager> Shared<M> {
@@ -43,15 +43,15 @@ impl<M: Manager> Shared<M> {
         };
         wake(waiter);
         let Some((conn, handles)) = refused else { return };
-        let (conn, slot, backend) = handles.into_guards(conn);
+        let (conn, place, backend) = handles.into_guards(conn);
         if discard {
-            self.backend.counters.add(Count::Discarded, 1);
+            self.backend.counters.add(PoolCount::Discarded, 1);
             tracing::debug!(target: "bursar::pool", key = ?conn.key, "lease discarded; connection destroyed");
         } else if expired {
-            self.backend.counters.add(Count::Reaped, 1);
+            self.backend.counters.add(PoolCount::Reaped, 1);
             tracing::debug!(target: "bursar::pool", key = ?conn.key, "returned past its lifetime; connection destroyed");
         }
-        backend.destroy(conn, slot, None);
+        backend.destroy(conn, place, None);
     }
 
     /// Evicts the least recently used idle connection of any key for the port of `range` it
@@ -60,12 +60,12 @@ impl<M: Manager> Shared<M> {
     pub(in crate::pool) fn evict_for_ports(
         self: &Arc<Self>,
         range: &str,
-    ) -> Option<oneshot::Receiver<Slot<M>>> {
+    ) -> Option<oneshot::Receiver<CapPlace<M>>> {
         let victim = self.state.lock().sessions.take_least_recently_used(None)?;
-        self.backend.counters.add(Count::Evicted, 1);
+        self.backend.counters.add(PoolCount::Evicted, 1);
         tracing::debug!(target: "bursar::pool", victim = ?victim.key, range, "idle connection evicted for its ports");
-        let slot = Slot::counted(Arc::downgrade(self), Some(victim.session), true);
-        Some(Held::new(victim, slot, Arc::clone(&self.backend)).destroy_and_reclaim())
+        let place = CapPlace::counted(Arc::downgrade(self), Some(victim.session), true);
+        Some(ConnectionGuard::new(victim, place, Arc::clone(&self.backend)).destroy_and_reclaim())
     }
 
     /// One reaper tick: destroys expired idle connections and reports new leaks.
@@ -79,11 +79,11 @@ impl<M: Manager> Shared<M> {
         for leak in &leaks {
             tracing::warn!(target: "bursar::pool", key = %leak.key, location = %leak.location, held_for = ?leak.held_for, "lease held past the leak threshold");
         }
-        self.backend.counters.add(Count::LeaksReported, leaks.len());
+        self.backend.counters.add(PoolCount::LeaksReported, leaks.len());
         if !expired.is_empty() {
             tracing::debug!(target: "bursar::pool", reaped = expired.len(), "idle connections past their idle timeout or lifetime destroyed");
         }
-        self.destroy_all(expired, Some(Count::Reaped));
+        self.destroy_all(expired, Some(PoolCount::Reaped));
     }
 
     /// Destroys every idle connection now, whatever its age (the health monitor's emergency
@@ -91,28 +91,12 @@ impl<M: Manager> Shared<M> {
     pub(in crate::pool) fn reap_all_idle(self: &Arc<Self>) -> usize {
         let idle = self.state.lock().sessions.take_all_idle();
         let reaped = idle.len();
-        self.destroy_all(idle, Some(Count::Reaped));
+        self.destroy_all(idle, Some(PoolCount::Reaped));
         reaped
     }
 
-    /// Closes the pool: no more `get`s, every waiter woken to see it, the reaper stopped,
-    /// every idle connection destroyed. Returns how many were idle and how many leased.
-    pub(in crate::pool) fn close(self: &Arc<Self>) -> (usize, usize) {
-        let (idle, leased, waiters) = {
-            let mut state = self.state.lock();
-            self.mark_closed(&mut state);
-            let idle = state.sessions.take_all_idle();
-            (idle, state.sessions.counts().active, state.waiters.wake_all())
-        };
-        waiters.into_iter().for_each(|waiter| waiter.notify_one());
-        self.stop_reaper();
-        let idle_count = idle.len();
-        self.destroy_all(idle, None);
-        (idle_count, leased)
-    }
-
     /// Destroys connections taken out of the idle lists (their places still counted).
-    pub(in crate::pool) fn destroy_all(self: &Arc<Self>, conns: Vec<Conn<M>>, reason: Option<Count>) {
+    pub(in crate::pool) fn destroy_all(self: &Arc<Self>, conns: Vec<Conn<M>>, reason: Option<PoolCount>) {
         if conns.is_empty() {
             return;
         }
@@ -120,8 +104,8 @@ impl<M: Manager> Shared<M> {
             self.backend.counters.add(reason, conns.len());
         }
         for conn in conns {
-            let slot = Slot::counted(Arc::downgrade(self), Some(conn.session), true);
-            self.backend.destroy(conn, slot, None);
+            let place = CapPlace::counted(Arc::downgrade(self), Some(conn.session), true);
+            self.backend.destroy(conn, place, None);
         }
     }
 }

@@ -1,10 +1,10 @@
 //! [`Sessions`]: every key's places and idle connections, and the rule that decides what a
 //! `get` does next.
 //!
-//! When the pool is full and a key below its own cap has nothing idle, the least recently used idle connection of another key is
-//! evicted; the `get` that evicts it reserves its own key's place at once and takes over the
-//! victim's place in the total once the victim is destroyed, so two `get`s never evict for one
-//! place and a key never evicts beyond its cap.
+//! When the pool is full and a key below its own cap has nothing idle, the least recently used
+//! idle connection of another key is evicted; the `get` that evicts it reserves its own key's
+//! place at once and takes over the victim's place in the total once the victim is destroyed,
+//! so two `get`s never evict for one place and a key never evicts beyond its cap.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -13,25 +13,27 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Manager;
-use super::held::{Conn, Handles};
+use super::connection::{Conn, Handles};
 use super::leaks::CheckoutId;
-use super::session::Session;
 use super::waiters::KeyState;
 
 mod idle;
 
+use idle::IdleConnection;
+
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Limits {
+pub(super) struct PoolLimits {
     pub(super) max_total: usize,
     pub(super) max_per_key: usize,
     pub(super) idle_timeout: Duration,
 }
 
 /// Where a key's session sits. It stays valid while the session holds a place, which every
-/// connection, [`Slot`](super::slot::Slot) and lease of the key does, so they carry it instead
-/// of the key: a checkout hashes the user's key once, and its return not at all.
+/// connection, [`CapPlace`](super::cap_place::CapPlace) and lease of the key does, so they
+/// carry it instead of the key: a checkout hashes the user's key once, and its return not at
+/// all.
 ///
-/// It holds the index plus one, so an `Option<SessionId>` (as in a slot) is one word.
+/// It holds the index plus one, so an `Option<SessionId>` (as in a `CapPlace`) is one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct SessionId(NonZeroUsize);
 
@@ -50,7 +52,7 @@ pub(super) struct Sessions<M: Manager> {
     /// By [`SessionId`]; `None` where a session ended, its index then in `vacant` for reuse.
     slab: Vec<Option<Session<M>>>,
     vacant: Vec<usize>,
-    limits: Limits,
+    limits: PoolLimits,
     /// Places held against `max_total`.
     total: usize,
     idle: usize,
@@ -58,6 +60,34 @@ pub(super) struct Sessions<M: Manager> {
     /// Counts returns, so connections returned at the same instant still have an order.
     returns: u64,
     pub(super) closed: bool,
+}
+
+/// One key's share of the pool: how many places it holds, how many of its connections are
+/// leased, and its idle connections, oldest return first.
+///
+/// It exists while it holds at least one place, so the pool never keeps more sessions than
+/// it has places, however many keys come and go.
+struct Session<M: Manager> {
+    /// Its key, for ending the session and naming it in reports.
+    key: M::Key,
+    /// Places against `max_per_key`: connections being created, checked, idle, leased or
+    /// destroyed, and reservations of `get`s waiting for an evicted connection to go.
+    places: usize,
+    active: usize,
+    /// Oldest return first. A `Vec`, not a `VecDeque`: returns push and reuses pop at the
+    /// back, where a `Vec`'s inlined `push` writes the entry in place; only an eviction takes
+    /// from the front, shifting at most `max_per_key` entries.
+    idle: Vec<IdleConnection<M>>,
+}
+
+impl<M: Manager> Session<M> {
+    fn new(key: M::Key) -> Self {
+        Session { key, places: 0, active: 0, idle: Vec::new() }
+    }
+
+    fn idle(&self) -> usize {
+        self.idle.len()
+    }
 }
 
 /// What a `get` does next, unless it must wait. Every place it names is already counted.
@@ -77,7 +107,7 @@ pub(super) enum Decision<M: Manager> {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Counts {
+pub(super) struct Occupancy {
     pub(super) sessions: usize,
     pub(super) connections: usize,
     pub(super) active: usize,
@@ -85,7 +115,7 @@ pub(super) struct Counts {
 }
 
 impl<M: Manager> Sessions<M> {
-    pub(super) fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: PoolLimits) -> Self {
         let (total, idle, active, returns) = (0, 0, 0, 0);
         let (by_key, slab, vacant) = (HashMap::new(), Vec::new(), Vec::new());
         Sessions { by_key, slab, vacant, limits, total, idle, active, returns, closed: false }
@@ -111,7 +141,7 @@ impl<M: Manager> Sessions<M> {
             self.lend(conn.session);
             return Some(Decision::Reuse(conn, handles, checkout));
         }
-        if self.slots(found) >= self.limits.max_per_key {
+        if self.places(found) >= self.limits.max_per_key {
             return None;
         }
         if self.total < self.limits.max_total {
@@ -126,14 +156,14 @@ impl<M: Manager> Sessions<M> {
     pub(super) fn can_progress(&self, key: &M::Key) -> bool {
         let found = self.by_key.get(key).copied();
         let own_idle = found.and_then(|id| self.session(id)).map_or(0, Session::idle);
-        let room = self.slots(found) < self.limits.max_per_key
+        let room = self.places(found) < self.limits.max_per_key
             && (self.total < self.limits.max_total || self.idle > 0);
         self.closed || own_idle > 0 || room
     }
 
     /// Whether `key` holds `max_per_key` places: its waiters wait for a change of their own key.
     pub(super) fn at_cap(&self, key: &M::Key) -> bool {
-        self.slots(self.by_key.get(key).copied()) >= self.limits.max_per_key
+        self.places(self.by_key.get(key).copied()) >= self.limits.max_per_key
     }
 
     /// The key of a session that holds a place.
@@ -148,8 +178,8 @@ impl<M: Manager> Sessions<M> {
         }
         let Some(id) = session else { return };
         let Some(session) = self.session_mut(id) else { return };
-        session.slots = session.slots.saturating_sub(1);
-        if session.slots == 0 {
+        session.places = session.places.saturating_sub(1);
+        if session.places == 0 {
             self.end(id);
         }
     }
@@ -175,9 +205,14 @@ impl<M: Manager> Sessions<M> {
         self.session(session).map_or_else(String::new, |session| format!("{:?}", session.key))
     }
 
-    pub(super) fn counts(&self) -> Counts {
+    pub(super) fn counts(&self) -> Occupancy {
         let sessions = self.live().filter(|session| session.active + session.idle() > 0);
-        Counts { sessions: sessions.count(), connections: self.total, active: self.active, idle: self.idle }
+        Occupancy {
+            sessions: sessions.count(),
+            connections: self.total,
+            active: self.active,
+            idle: self.idle,
+        }
     }
 
     fn session(&self, id: SessionId) -> Option<&Session<M>> {
@@ -192,15 +227,15 @@ impl<M: Manager> Sessions<M> {
         self.slab.iter().flatten()
     }
 
-    fn slots(&self, found: Option<SessionId>) -> usize {
-        found.and_then(|id| self.session(id)).map_or(0, |session| session.slots)
+    fn places(&self, found: Option<SessionId>) -> usize {
+        found.and_then(|id| self.session(id)).map_or(0, |session| session.places)
     }
 
     /// Counts a place of `key`'s session (`found`, or a new one) and, if `total`, of the total.
     fn reserve(&mut self, key: &M::Key, found: Option<SessionId>, total: bool) -> SessionId {
         let id = found.unwrap_or_else(|| self.begin(key));
         if let Some(session) = self.session_mut(id) {
-            session.slots += 1;
+            session.places += 1;
         }
         self.total += usize::from(total);
         id

@@ -14,10 +14,10 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::backend::Backend;
-use super::held::Conn;
+use super::cap_place::CapPlace;
+use super::connection::Conn;
 use super::leaks::CheckoutId;
-use super::sessions::{Limits, SessionId};
-use super::slot::Slot;
+use super::sessions::{PoolLimits, SessionId};
 use super::state::{State, wake};
 use super::{Manager, PoolConfig};
 use crate::ports::{PortAllocator, PortError, PortLease};
@@ -44,7 +44,7 @@ impl<M: Manager> Shared<M> {
         allocator: Option<Arc<PortAllocator>>,
         lifetime_seed: u64,
     ) -> Self {
-        let limits = Limits {
+        let limits = PoolLimits {
             max_total: config.max_total,
             max_per_key: config.max_per_key,
             idle_timeout: config.idle_timeout,
@@ -77,7 +77,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Marks the pool closed under `state`'s lock, which the caller holds.
-    fn mark_closed(&self, state: &mut State<M>) {
+    pub(super) fn mark_closed(&self, state: &mut State<M>) {
         state.sessions.closed = true;
         // Relaxed: see `is_closed`.
         self.closed.store(true, Ordering::Relaxed);
@@ -89,7 +89,7 @@ impl<M: Manager> Shared<M> {
         self.state.lock().end_lease(checkout, session);
     }
 
-    /// Gives a place back (a [`Slot`] was dropped) and wakes a waiter it helps.
+    /// Gives a place back (a [`CapPlace`] was dropped) and wakes a waiter it helps.
     pub(super) fn release(&self, session: Option<SessionId>, total: bool) {
         let waiter = {
             let mut state = self.state.lock();
@@ -109,7 +109,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// One lease from each range the configuration names, in order; none if one fails.
-    pub(super) fn lease_ports(&self) -> Result<Vec<PortLease>, PortError> {
+    pub(super) fn try_lease_ports(&self) -> Result<Vec<PortLease>, PortError> {
         let Some(allocator) = &self.allocator else { return Ok(Vec::new()) };
         self.config.ports.iter().map(|range| allocator.allocate(range)).collect()
     }
@@ -144,7 +144,7 @@ impl<M: Manager> Drop for Shared<M> {
             tracing::debug!(target: "bursar::pool", idle = idle.len(), "last pool handle dropped; idle connections destroyed");
         }
         for conn in idle {
-            self.backend.destroy(conn, Slot::detached(), None);
+            self.backend.destroy(conn, CapPlace::detached(), None);
         }
     }
 }

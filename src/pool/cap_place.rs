@@ -1,4 +1,4 @@
-//! [`Slot`]: a place counted against the pool's caps, given back when dropped.
+//! [`CapPlace`]: a place counted against the pool's caps, given back when dropped.
 //!
 //! A place counts against one key's `max_per_key`, against `max_total`, or both. Every
 //! connection holds both from the moment its `get` reserves them until `destroy` has returned,
@@ -16,8 +16,8 @@ use super::Manager;
 use super::sessions::SessionId;
 use super::shared::Shared;
 
-#[must_use = "dropping the slot gives its place back at once"]
-pub(super) struct Slot<M: Manager> {
+#[must_use = "dropping the place gives it back at once"]
+pub(super) struct CapPlace<M: Manager> {
     pool: Weak<Shared<M>>,
     /// The session whose `max_per_key` this place counts against, if it does.
     session: Option<SessionId>,
@@ -25,15 +25,15 @@ pub(super) struct Slot<M: Manager> {
     total: bool,
 }
 
-impl<M: Manager> Slot<M> {
+impl<M: Manager> CapPlace<M> {
     /// A guard for a place the pool's state has already counted.
     pub(super) fn counted(pool: Weak<Shared<M>>, session: Option<SessionId>, total: bool) -> Self {
-        Slot { pool, session, total }
+        CapPlace { pool, session, total }
     }
 
     /// A guard that counts nothing: for the connections of a pool that is gone.
     pub(super) fn detached() -> Self {
-        Slot { pool: Weak::new(), session: None, total: false }
+        CapPlace { pool: Weak::new(), session: None, total: false }
     }
 
     pub(super) fn pool(&self) -> &Weak<Shared<M>> {
@@ -51,14 +51,14 @@ impl<M: Manager> Slot<M> {
 
     /// Takes over the place an evicted connection held in `max_total`; its key's place is
     /// given back as `victim` drops.
-    pub(super) fn absorb_total(mut self, mut victim: Slot<M>) -> Self {
+    pub(super) fn absorb_total(mut self, mut victim: CapPlace<M>) -> Self {
         self.total |= std::mem::take(&mut victim.total);
         self
     }
 }
 
-impl<M: Manager> Drop for Slot<M> {
-    /// Inlined, so that dropping a slot that counts nothing (as `keep` leaves it, on every
+impl<M: Manager> Drop for CapPlace<M> {
+    /// Inlined, so that dropping a place that counts nothing (as `keep` leaves it, on every
     /// return) is a test, not a call.
     #[inline]
     fn drop(&mut self) {
@@ -68,7 +68,7 @@ impl<M: Manager> Drop for Slot<M> {
     }
 }
 
-impl<M: Manager> Slot<M> {
+impl<M: Manager> CapPlace<M> {
     #[inline(never)]
     fn give_back(&self) {
         if let Some(shared) = self.pool.upgrade() {
@@ -77,8 +77,8 @@ impl<M: Manager> Slot<M> {
     }
 }
 
-impl<M: Manager> fmt::Debug for Slot<M> {
+impl<M: Manager> fmt::Debug for CapPlace<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Slot").field("session", &self.session).field("total", &self.total).finish()
+        f.debug_struct("CapPlace").field("session", &self.session).field("total", &self.total).finish()
     }
 }

@@ -1,9 +1,9 @@
-//! [`Conn`], a connection with everything that ends with it, [`Held`], the guard that
-//! destroys it unless it is handed on, and the [`Handles`] an idle connection keeps for it.
+//! [`Conn`], a connection with everything that ends with it, [`ConnectionGuard`], the guard
+//! that destroys it unless it is handed on, and the [`Handles`] an idle connection keeps for it.
 //!
-//! A connection is `Held` inside every lease, and on its own from the moment `create` returns
-//! until the lease is made, and after its check failed. (While it is checked it is already
-//! lent, [`Checking`](super::checking::Checking).) A `get` dropped at any of these points drops the guard, and
+//! A connection is in a `ConnectionGuard` inside every lease, and on its own from the moment
+//! `create` returns until the lease is made, and after its check failed. (While it is checked
+//! it is already lent, `Checking`.) A `get` dropped at any of these points drops the guard, and
 //! the connection goes to `destroy`: after a check cut off midway it may be in the middle of a
 //! request, so it is never put back.
 
@@ -15,9 +15,9 @@ use tokio::time::Instant;
 
 use super::Manager;
 use super::backend::Backend;
+use super::cap_place::CapPlace;
 use super::sessions::SessionId;
 use super::shared::Shared;
-use super::slot::Slot;
 use crate::ports::PortLease;
 
 /// A live connection and what ends with it.
@@ -33,15 +33,16 @@ pub(super) struct Conn<M: Manager> {
     pub(super) expires_at: Instant,
 }
 
-pub(super) struct Held<M: Manager> {
+/// Destroys its connection when dropped, unless the connection was handed on first.
+pub(super) struct ConnectionGuard<M: Manager> {
     /// `None` only once `take` has handed the parts on. The handles keep the connection's
     /// place (its session's and the total's) as an idle connection's do: a lease moved around
-    /// then carries no [`Slot`] beside them, and a return puts them to rest as they are.
+    /// then carries no [`CapPlace`] beside them, and a return puts them to rest as they are.
     parts: Option<(Conn<M>, Handles<M>)>,
 }
 
 /// A held connection, its place, and the backend that destroys it.
-pub(super) type Parts<M> = (Conn<M>, Slot<M>, Arc<Backend<M>>);
+pub(super) type Parts<M> = (Conn<M>, CapPlace<M>, Arc<Backend<M>>);
 
 /// The pool (held weakly) and the backend, which a connection's guards need: an idle
 /// connection keeps them from its last lease for its next, so a warm checkout makes neither
@@ -51,15 +52,15 @@ pub(super) struct Handles<M: Manager> {
     pub(super) backend: Arc<Backend<M>>,
 }
 
-impl<M: Manager> Held<M> {
-    /// Holds `conn` in `slot`, a place of its session and of the total.
-    pub(super) fn new(conn: Conn<M>, slot: Slot<M>, backend: Arc<Backend<M>>) -> Self {
-        Held::kept(conn, Handles { pool: slot.keep(), backend })
+impl<M: Manager> ConnectionGuard<M> {
+    /// Holds `conn` in `place`, a place of its session and of the total.
+    pub(super) fn new(conn: Conn<M>, place: CapPlace<M>, backend: Arc<Backend<M>>) -> Self {
+        ConnectionGuard::kept(conn, Handles { pool: place.keep(), backend })
     }
 
     /// Holds `conn`, whose place `handles` keep.
     pub(super) fn kept(conn: Conn<M>, handles: Handles<M>) -> Self {
-        Held { parts: Some((conn, handles)) }
+        ConnectionGuard { parts: Some((conn, handles)) }
     }
 
     pub(super) fn conn(&self) -> &Conn<M> {
@@ -82,8 +83,8 @@ impl<M: Manager> Held<M> {
     }
 
     /// Hands the connection on in a guard of its own.
-    pub(super) fn take_held(&mut self) -> Held<M> {
-        Held { parts: self.parts.take() }
+    pub(super) fn take_held(&mut self) -> ConnectionGuard<M> {
+        ConnectionGuard { parts: self.parts.take() }
     }
 
     /// Hands the connection on with the handles that keep its place.
@@ -92,10 +93,10 @@ impl<M: Manager> Held<M> {
     }
 
     /// Destroys the connection and returns the place it held once `destroy` has returned.
-    pub(super) fn destroy_and_reclaim(mut self) -> oneshot::Receiver<Slot<M>> {
+    pub(super) fn destroy_and_reclaim(mut self) -> oneshot::Receiver<CapPlace<M>> {
         let (then, reclaimed) = oneshot::channel();
-        if let Some((conn, slot, backend)) = self.take() {
-            backend.destroy(conn, slot, Some(then));
+        if let Some((conn, place, backend)) = self.take() {
+            backend.destroy(conn, place, Some(then));
         }
         reclaimed
     }
@@ -105,24 +106,24 @@ impl<M: Manager> Handles<M> {
     /// The guards of `conn`, whose place these handles keep: the place, counted as it is, and
     /// the backend.
     pub(super) fn into_guards(self, conn: Conn<M>) -> Parts<M> {
-        let slot = Slot::counted(self.pool, Some(conn.session), true);
-        (conn, slot, self.backend)
+        let place = CapPlace::counted(self.pool, Some(conn.session), true);
+        (conn, place, self.backend)
     }
 }
 
-impl<M: Manager> Drop for Held<M> {
+impl<M: Manager> Drop for ConnectionGuard<M> {
     /// Inlined: dropping a guard already handed on (every lease's, on return) is a test.
     #[inline]
     fn drop(&mut self) {
-        if let Some((conn, slot, backend)) = self.take() {
-            backend.destroy(conn, slot, None);
+        if let Some((conn, place, backend)) = self.take() {
+            backend.destroy(conn, place, None);
         }
     }
 }
 
-impl<M: Manager> fmt::Debug for Held<M> {
+impl<M: Manager> fmt::Debug for ConnectionGuard<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = self.parts.as_ref().map(|(conn, _)| &conn.key);
-        f.debug_struct("Held").field("key", &key).finish_non_exhaustive()
+        f.debug_struct("ConnectionGuard").field("key", &key).finish_non_exhaustive()
     }
 }

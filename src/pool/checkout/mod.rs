@@ -1,0 +1,121 @@
+//! The checkout path: the engine of [`Pool::get`](super::Pool::get).
+//!
+//! A `get` loops: under the lock it decides its next step — reuse an idle connection, create
+//! one in a newly reserved place, evict another key's idle connection, or wait — and then
+//! takes that step outside the lock. Every await point holds what it would leak as a guard
+//! owned by the future, so dropping the `get` there gives it back:
+//!
+//! | await point | held as | dropped, it |
+//! |---|---|---|
+//! | waiting for a turn | `QueuePlace` (ticket in the queue) | leaves the queue, passes a turn it was given on |
+//! | `create` | `CapPlace` + `PortLease`s | gives the place back, frees the ports (quarantine) |
+//! | `check` | `Checking` (lent already, not yet a `Lease`) | ends the lease and sends the connection to `destroy` (its place is freed after) |
+//! | the evicted or broken connection's `destroy` | `CapPlace` + a `oneshot` receiver | gives its own place back; the destroy task frees the other when it ends |
+//!
+//! The checkout timeout bounds every one of these awaits, armed at the first that has to wait,
+//! so it cuts a `get` off at any of these points in the same way.
+
+use std::future::{Future, poll_fn};
+use std::panic::Location;
+use std::pin::pin;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::counters::PoolCount;
+use super::shared::Shared;
+use super::{Lease, Manager, PoolError};
+use crate::contain::UserCode;
+
+mod check;
+mod create;
+mod deadline;
+mod next;
+mod ports;
+
+use deadline::{Deadline, Elapsed};
+use next::{Next, QueuePlace};
+
+type GetResult<M> = Result<Lease<M>, PoolError<<M as Manager>::Error>>;
+
+impl<M: Manager> Shared<M> {
+    /// [`Pool::get`](super::Pool::get)'s future, for a `get` called at `location`.
+    #[inline]
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps a second copy of its arguments in its future"
+    )]
+    pub(super) fn check_out(
+        self: &Arc<Self>,
+        key: M::Key,
+        location: &'static Location<'static>,
+    ) -> impl Future<Output = GetResult<M>> + Send + '_ {
+        async move {
+            let mut timer = pin!(None);
+            let mut deadline = Deadline { limit: self.config.checkout_timeout, timer: timer.as_mut() };
+            let mut queued = QueuePlace { shared: self, ticket: None };
+            loop {
+                // `Some` with a place to create a connection in, `None` to plan again.
+                let waited = match self.next((&key, location), &mut queued.ticket, Instant::now()) {
+                    Next::Closed => return Err(PoolError::Closed),
+                    Next::Create(session, place) => Ok(Some((session, place))),
+                    // Bound by reference: checked where `next` put it, not moved (copied) first.
+                    Next::Reuse(ref mut checking) => {
+                        let (backend, session) = (&self.backend, checking.session());
+                        let checked = {
+                            let mut check = pin!(Some(backend.manager.check(checking.connection_mut())));
+                            let contained = poll_fn(|cx| {
+                                backend.poll_contained(UserCode::ManagerCheck, check.as_mut(), cx)
+                            });
+                            let checked = deadline.within(pin!(contained)).await;
+                            // Cut off by the deadline: its drop is the manager's code too.
+                            backend.drop_contained(UserCode::ManagerCheck, check);
+                            checked
+                        };
+                        // A check that panicked found the connection broken, as one that failed.
+                        let failed = match checked {
+                            Ok(Ok(Ok(()))) => return self.checked(checking),
+                            Ok(Ok(Err(error))) => self.check_failed(checking, &error),
+                            Ok(Err(fault)) => self.check_failed(checking, &fault),
+                            Err(Elapsed) => return self.timed_out(&key),
+                        };
+                        deadline
+                            .within(pin!(failed))
+                            .await
+                            .map(|place| place.ok().map(|place| (session, place)))
+                    }
+                    Next::Evicting { session, reservation, victim } => {
+                        let freed = deadline.within(pin!(victim)).await;
+                        freed.map(|freed| freed.ok().map(|freed| (session, reservation.absorb_total(freed))))
+                    }
+                    Next::Wait(turn) => {
+                        tracing::trace!(target: "bursar::pool", ?key, "waiting for a connection");
+                        deadline.within(pin!(turn.notified())).await.map(|()| None)
+                    }
+                };
+                match waited {
+                    Ok(Some((session, place))) => {
+                        return self.create(&key, session, place, location, &mut deadline).await;
+                    }
+                    Ok(None) => {}
+                    Err(Elapsed) => return self.timed_out(&key),
+                }
+            }
+        }
+    }
+
+    /// The checkout timeout passed: counted, and the error the `get` returns.
+    #[cold]
+    pub(super) fn timed_out(&self, key: &M::Key) -> GetResult<M> {
+        Err(self.timeout_error(key))
+    }
+
+    /// [`timed_out`](Self::timed_out)'s error.
+    #[cold]
+    pub(super) fn timeout_error(&self, key: &M::Key) -> PoolError<M::Error> {
+        let limit = self.config.checkout_timeout;
+        self.backend.counters.add(PoolCount::Timeouts, 1);
+        tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
+        PoolError::Timeout { waited: limit }
+    }
+}
