@@ -152,6 +152,19 @@ pub(super) fn duration(field: &'static str, value: Duration) -> Result<(), Build
     Ok(())
 }
 
+crate::config::setters!(BreakerConfig {
+    failure_threshold: u32,
+    open_wait: Duration,
+    open_wait_multiplier: f64,
+    max_open_wait: Duration,
+    half_open_probes: u32,
+    probes_to_close: u32,
+    max_keys: usize,
+} into {
+    failure_rate: Option<FailureRate>,
+    slow_call: Option<SlowCall>,
+});
+
 #[cfg(feature = "serde")]
 crate::config::map_only!(BreakerConfig);
 
