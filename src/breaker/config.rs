@@ -117,11 +117,10 @@ impl BreakerConfig {
         }
         check_duration("breaker.max_open_wait", self.max_open_wait)?;
         if self.max_open_wait < self.open_wait {
-            let value = format_args!("{:?}", self.max_open_wait);
-            return Err(BuildError::invalid(
+            return Err(BuildError::invalid_debug(
                 "breaker.max_open_wait",
                 "must be at least `breaker.open_wait`",
-                value,
+                self.max_open_wait,
             ));
         }
         count("breaker.half_open_probes", self.half_open_probes)?;
