@@ -142,6 +142,85 @@ async fn the_worker_limit_follows_the_level_and_critical_sheds_new_calls_only() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_status_names_the_level_that_lowers_the_worker_limit_and_why() {
+    let script = Script::new(10.0, 10.0);
+    let gov = monitored(&script).build().unwrap();
+    first_sample().await;
+    let why = |gov: &Governor| {
+        let status = gov.status();
+        let workers = status.workers;
+        (workers.max_workers, workers.effective_limit, workers.limited_by, status.health.reasons)
+    };
+    assert_eq!(why(&gov), (8, 8, None, vec![]));
+
+    script.set(85.0, 10.0);
+    next_sample().await;
+    let cpu = "cpu_percent 85 is at or above its warning threshold 80".to_owned();
+    assert_eq!(why(&gov), (8, 6, Some(HealthLevel::Degraded), vec![cpu.clone()]));
+
+    script.set(85.0, 97.0);
+    next_sample().await;
+    let memory = "memory_percent 97 is at or above its critical threshold 95".to_owned();
+    assert_eq!(why(&gov), (8, 4, Some(HealthLevel::Critical), vec![cpu, memory]));
+
+    script.set(10.0, 10.0);
+    next_sample().await;
+    assert_eq!(
+        why(&gov),
+        (8, 4, Some(HealthLevel::Critical), vec![]),
+        "the dwell: readings fine, level not yet"
+    );
+    next_sample().await;
+    next_sample().await;
+    assert_eq!(why(&gov), (8, 8, None, vec![]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_degraded_limit_that_rounds_up_to_max_workers_is_not_limited() {
+    let script = Script::new(85.0, 10.0);
+    let gov = monitored(&script).max_workers(1).build().unwrap();
+    first_sample().await;
+    let status = gov.status();
+    assert_eq!(status.health.status, HealthLevel::Degraded);
+    assert_eq!((status.workers.effective_limit, status.workers.limited_by), (1, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_recovery_cooldown_is_a_setting_counted_exactly() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ran);
+    let gov = support::builder()
+        .on_error("webdriver", move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { true }
+        })
+        .recovery_cooldown(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let lost = || ErrorReport::new("webdriver", "session lost");
+    // Reports at 0 s, 1 s, … 9 s: a recovery at 0, 3, 6 and 9 s; the six others are skipped.
+    for second in 0..10 {
+        gov.report_error(lost());
+        tokio::task::yield_now().await;
+        assert_eq!(ran.load(Ordering::SeqCst), second / 3 + 1, "at {second} s");
+        sleep_secs(1).await;
+    }
+    let health = gov.status().health;
+    assert_eq!((health.total_errors, health.total_recoveries, health.recoveries_skipped), (10, 4, 6));
+    assert_eq!(ran.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_recovery_cooldown_below_1_ms_is_refused_naming_it() {
+    let error = support::builder().recovery_cooldown(Duration::from_micros(999)).build().unwrap_err();
+    assert_eq!(error.field(), Some("health.recovery_cooldown"));
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration: `health.recovery_cooldown` must be at least 1 ms, tokio's timer resolution (got 999µs)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_recovery_runs_once_per_report_of_its_kind_and_floods_are_limited() {
     let ran = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&ran);

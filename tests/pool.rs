@@ -239,3 +239,136 @@ async fn entering_critical_closes_idle_pooled_connections_first() {
     assert_eq!((status.pools["browsers"].reaped, status.health.emergency_recoveries), (2, 1));
     assert_eq!(Lease::key(&kept), "alice");
 }
+
+/// Sockets that need no ports: records how many leases each got; the key `refused` cannot
+/// connect, and a connection of a key starting with `broken` fails every check.
+#[derive(Debug, Default, Clone)]
+struct Sockets;
+
+impl Manager for Sockets {
+    type Key = String;
+    type Connection = (String, usize);
+    type Error = std::io::Error;
+
+    async fn create(&self, key: &String, ports: &[PortLease]) -> Result<(String, usize), Self::Error> {
+        match key.as_str() {
+            "refused" => Err(std::io::ErrorKind::ConnectionRefused.into()),
+            _ => Ok((key.clone(), ports.len())),
+        }
+    }
+
+    async fn check(&self, connection: &mut (String, usize)) -> Result<(), Self::Error> {
+        match connection.0.starts_with("broken") {
+            true => Err(std::io::Error::other("the socket was closed")),
+            false => Ok(()),
+        }
+    }
+
+    async fn destroy(&self, _connection: (String, usize)) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_governed_pool_leases_no_ports_unless_its_config_names_them() {
+    let gov = support::builder().ports(small_ports()).build().unwrap();
+    assert!(gov.pool_config().ports.is_empty(), "the default names no range");
+    let database = gov.pool("database", Sockets).build().unwrap();
+    let connection = database.get("orders".to_owned()).await.unwrap();
+    assert_eq!((connection.1, Lease::ports(&connection).len()), (0, 0));
+    assert_eq!(gov.status().ports["vnc"].leased, 0);
+
+    let browsers =
+        gov.pool("browsers", Sockets).config(gov.pool_config().ports(["vnc", "ws"])).build().unwrap();
+    let session = browsers.get("alice".to_owned()).await.unwrap();
+    let ports: Vec<u16> = Lease::ports(&session).iter().map(PortLease::port).collect();
+    assert_eq!((session.1, ports), (2, vec![47900, 48900]));
+    let status = gov.status();
+    assert_eq!((status.ports["vnc"].leased, status.ports["ws"].leased), (1, 1));
+
+    // Once for every pool of the governor: its `pool` section.
+    let config = bursar::pool::PoolConfig::default().ports(["ws"]);
+    let gov = support::builder().ports(small_ports()).pool_config(config).build().unwrap();
+    let pool = gov.pool("sockets", Sockets).build().unwrap();
+    assert_eq!(pool.get("bob".to_owned()).await.unwrap().1, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_managers_error_reads_in_the_pool_errors_message_as_it_displays() {
+    let gov = support::builder().build().unwrap();
+    let pool = gov.pool("sockets", Sockets).build().unwrap();
+    let error = pool.get("refused".to_owned()).await.unwrap_err();
+    assert_eq!(error.to_string(), "the manager could not create a connection: connection refused");
+    let source = error.into_manager().unwrap();
+    assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused, "kept as it is");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_summary_pool_status_adds_up_each_pools_reaped_check_failed_timeouts_and_leaks() {
+    let gov = support::builder().build().unwrap();
+    let config = bursar::pool::PoolConfig::default()
+        .max_per_key(1)
+        .checkout_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(60))
+        .reap_interval(Duration::from_secs(10))
+        .leak_threshold(Duration::from_secs(300));
+    let first = gov.pool("first", Sockets).config(config.clone()).build().unwrap();
+    let second = gov.pool("second", Sockets).config(config).build().unwrap();
+
+    drop(first.get("idle".to_owned()).await.unwrap()); // reaped after 60 s idle
+    drop(second.get("broken-1".to_owned()).await.unwrap());
+    drop(second.get("broken-1".to_owned()).await.unwrap()); // the check fails: replaced
+    let _leaked = (first.get("held".to_owned()).await.unwrap(), second.get("held".to_owned()).await.unwrap());
+    let timed_out = second.get("held".to_owned()).await.unwrap_err(); // at its key's cap for 5 s
+    assert!(matches!(timed_out, PoolError::Timeout { .. }));
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await; // the reaper's next round
+
+    let status = gov.status();
+    let summary = status.pool;
+    assert_eq!((summary.reaped, summary.check_failed, summary.timeouts), (2, 1, 1), "{summary:?}");
+    assert_eq!((summary.leaks, summary.leaks_reported), (2, 2));
+    assert_eq!((status.pools["first"].reaped, status.pools["second"].reaped), (1, 1));
+    assert_eq!(status.pools["second"].check_failed, 1);
+}
+
+/// A wrapper that keeps its caller's line in the leak report: `#[track_caller]` on a plain
+/// `fn` returning `get`'s future.
+#[track_caller]
+fn checkout<'a>(
+    pool: &'a bursar::pool::Pool<Sockets>,
+    key: &str,
+) -> impl Future<Output = Result<Lease<Sockets>, PoolError<std::io::Error>>> + 'a {
+    pool.get(key.to_owned())
+}
+
+/// A wrapper that does not: an `async fn` (which cannot be `#[track_caller]` on stable) shows
+/// its own line.
+async fn checkout_async(
+    pool: &bursar::pool::Pool<Sockets>,
+    key: &str,
+) -> Result<Lease<Sockets>, PoolError<std::io::Error>> {
+    let line = line!() + 1;
+    let lease = pool.get(key.to_owned()).await;
+    ASYNC_WRAPPER_LINE.store(line, Ordering::SeqCst);
+    lease
+}
+
+static ASYNC_WRAPPER_LINE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[tokio::test(start_paused = true)]
+async fn a_track_caller_wrapper_keeps_its_callers_line_in_the_leak_report() {
+    let gov = support::builder().build().unwrap();
+    let config = bursar::pool::PoolConfig::default().leak_threshold(Duration::from_secs(60));
+    let pool = gov.pool("sockets", Sockets).config(config).build().unwrap();
+    let (line, _kept) = (line!(), checkout(&pool, "kept").await.unwrap());
+    let _wrapped = checkout_async(&pool, "wrapped").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(90)).await;
+
+    let mut leaks = pool.stats().leaks;
+    leaks.sort_by(|a, b| a.key.cmp(&b.key));
+    let locations: Vec<(&str, String)> =
+        leaks.iter().map(|leak| (leak.key.as_str(), leak.location.clone())).collect();
+    let wrapper_line = ASYNC_WRAPPER_LINE.load(Ordering::SeqCst);
+    let expected =
+        [("\"kept\"", format!("{}:{line}", file!())), ("\"wrapped\"", format!("{}:{wrapper_line}", file!()))];
+    assert_eq!(locations, expected);
+}

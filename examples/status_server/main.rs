@@ -6,6 +6,7 @@
 //! cargo run --all-features --example status_server -- 0.0.0.0:9000 # another address
 //! STATUS_SERVER_ADDR=127.0.0.1:9000 cargo run --all-features --example status_server
 //! cargo run --all-features --example status_server -- --check      # ask each route once, exit
+//! cargo run --all-features --example status_server -- --outage 10:30 # `search` down 10 s to 40 s
 //! ```
 //!
 //! While it serves (Ctrl-C stops it), from another terminal:
@@ -41,7 +42,17 @@
 //! (`search`, or `checkout` for every third job, which also holds a VNC port while it runs — a
 //! released port rests 5 s, so about 40 of the range's 100 are resting at any time). Every 20th
 //! job loses its connection on the first attempt and is retried; every 50th fails for good (not
-//! retried). The health monitor samples the real machine every second.
+//! retried). The health monitor samples the real machine every second, and judges the error
+//! rate over the last 10 s. An open breaker waits 3 s before its probe.
+//!
+//! With `--outage START:LENGTH` (seconds) the `search` service is down from `START` seconds
+//! after the server starts, for `LENGTH` seconds: every `search` attempt fails with "connection
+//! refused", the `search` breaker opens (`bursar_breaker_state{key="search"} 2`) and its probes
+//! fail every 3 s, until the first probe after the outage closes it. `checkout` jobs go on.
+//! The health monitor then leaves the machine's CPU and memory out (it judges the error rate
+//! and the breakers), so the outage is the only trouble on a busy machine too.
+//! `tests/prometheus.rs` drives this with a real Prometheus evaluating
+//! `contrib/prometheus/alerts.yml`: the breaker alert fires, then resolves.
 //!
 //! With `--check` the server binds an ephemeral port instead, waits (at most 5 s) for the first
 //! health reading and a few finished calls, asks each route once with a real HTTP client, prints
@@ -58,7 +69,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use bursar::Governor;
-use bursar::health::{HealthConfig, HealthLevel};
+use bursar::health::{HealthConfig, HealthLevel, Readings, Sampler};
 use bursar::retry::ExponentialBackoff;
 use client::{Answer, StatusClient};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -112,8 +123,8 @@ async fn main() -> ExitCode {
 async fn run() -> Result<ExitCode, AnyError> {
     let options = Options::from_args()?;
     let prometheus = routes::install_prometheus()?;
-    let governor = demo_governor()?;
-    let demo = tokio::spawn(demo_work(governor.clone()));
+    let governor = demo_governor(options.outage)?;
+    let demo = tokio::spawn(demo_work(governor.clone(), options.outage));
     let upkeep = tokio::spawn(upkeep(prometheus.clone()));
     let code = if options.check {
         check(&governor, prometheus).await?
@@ -128,54 +139,114 @@ async fn run() -> Result<ExitCode, AnyError> {
     Ok(code)
 }
 
-/// The command line: `[ADDR] [--check]`.
+/// The command line: `[ADDR] [--check] [--outage START:LENGTH]`.
 struct Options {
     check: bool,
     addr: SocketAddr,
+    outage: Outage,
+}
+
+/// When the `search` service is down, counted from the server's start: `--outage START:LENGTH`.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    from: Instant,
+    until: Instant,
+}
+
+impl Outage {
+    /// No outage: an empty window.
+    fn none() -> Outage {
+        let now = Instant::now();
+        Outage { from: now, until: now }
+    }
+
+    /// `START:LENGTH` in whole seconds from now.
+    fn parse(text: &str) -> Result<Outage, String> {
+        let seconds = |part: &str| part.parse::<u64>().map(Duration::from_secs).ok();
+        let window =
+            text.split_once(':').and_then(|(start, length)| Some((seconds(start)?, seconds(length)?)));
+        let (start, length) =
+            window.ok_or_else(|| format!("bad outage {text:?}: expected START:LENGTH in seconds"))?;
+        let from = Instant::now() + start;
+        Ok(Outage { from, until: from + length })
+    }
+
+    fn is_down(&self, now: Instant) -> bool {
+        self.from <= now && now < self.until
+    }
 }
 
 impl Options {
     fn from_args() -> Result<Options, String> {
         let mut check = false;
+        let mut outage = Outage::none();
         let mut addr = std::env::var(ADDR_VAR).ok();
-        for arg in std::env::args().skip(1) {
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--check" => check = true,
+                "--outage" => outage = Outage::parse(&args.next().unwrap_or_default())?,
                 flag if flag.starts_with('-') => {
-                    return Err(format!("unknown option {flag}; usage: status_server [ADDR] [--check]"));
+                    return Err(format!(
+                        "unknown option {flag}; usage: status_server [ADDR] [--check] [--outage START:LENGTH]"
+                    ));
                 }
                 _ => addr = Some(arg),
             }
         }
         let addr = addr.as_deref().unwrap_or(DEFAULT_ADDR);
         let addr = addr.parse().map_err(|error| format!("bad address {addr:?}: {error}"))?;
-        Ok(Options { check, addr })
+        Ok(Options { check, addr, outage })
     }
 }
 
-/// Ten workers, the real machine sampled every second, quick retries.
-fn demo_governor() -> Result<Governor, bursar::BuildError> {
-    let mut health = HealthConfig::default();
-    health.interval = Duration::from_secs(1);
+/// Ten workers, the real machine sampled every second (not during an outage demo), quick
+/// retries, a 3 s open breaker.
+fn demo_governor(outage: Outage) -> Result<Governor, bursar::BuildError> {
+    let health =
+        HealthConfig::default().interval(Duration::from_secs(1)).error_window(Duration::from_secs(10));
     let backoff = ExponentialBackoff::new()
         .with_initial_delay(Duration::from_millis(100))
         .with_max_delay(Duration::from_secs(1));
-    Governor::builder().max_workers(MAX_WORKERS).health(health).backoff(backoff).build()
+    let builder = Governor::builder()
+        .max_workers(MAX_WORKERS)
+        .health(health)
+        .backoff(backoff)
+        .open_wait(Duration::from_secs(3));
+    match outage.from == outage.until {
+        true => builder.build(),
+        false => builder.sampler(NoMachineReadings).build(),
+    }
+}
+
+/// Reads neither CPU nor memory: health comes from the error rate and the checks alone.
+struct NoMachineReadings;
+
+impl Sampler for NoMachineReadings {
+    async fn sample(&mut self) -> Readings {
+        Readings::default()
+    }
 }
 
 /// Starts a demo job every [`ARRIVAL`] until aborted.
-async fn demo_work(governor: Governor) {
+async fn demo_work(governor: Governor, outage: Outage) {
     let mut ticks = tokio::time::interval(ARRIVAL);
+    let mut reported = false;
     for job in 0_u64.. {
         ticks.tick().await;
-        tokio::spawn(demo_job(governor.clone(), job));
+        let down = outage.is_down(Instant::now());
+        if down != reported {
+            println!("the search service is {}", if down { "down" } else { "back" });
+            reported = down;
+        }
+        tokio::spawn(demo_job(governor.clone(), job, outage));
     }
 }
 
 /// One job: a governed call of 20–250 ms under its key's breaker; a `checkout` job holds a VNC
 /// port meanwhile. The outcome is counted by the governor (that is what the endpoints show), so
 /// the job drops it.
-async fn demo_job(governor: Governor, job: u64) {
+async fn demo_job(governor: Governor, job: u64, outage: Outage) {
     let checkout = job % 3 == 0;
     let _vnc = if checkout {
         match governor.ports().allocate("vnc") {
@@ -196,6 +267,9 @@ async fn demo_job(governor: Governor, job: u64) {
         async move {
             sleep(Duration::from_millis(20 + job * 37 % 230)).await;
             match job {
+                _ if !checkout && outage.is_down(Instant::now()) => {
+                    Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+                }
                 _ if job % 50 == 49 => Err(io::Error::new(io::ErrorKind::NotFound, "no such page")),
                 _ if job % 20 == 9 && first_attempt => Err(io::Error::from(io::ErrorKind::ConnectionReset)),
                 _ => Ok(()),

@@ -117,11 +117,10 @@ impl BreakerConfig {
         }
         check_duration("breaker.max_open_wait", self.max_open_wait)?;
         if self.max_open_wait < self.open_wait {
-            let value = format_args!("{:?}", self.max_open_wait);
-            return Err(BuildError::invalid(
+            return Err(BuildError::invalid_debug(
                 "breaker.max_open_wait",
                 "must be at least `breaker.open_wait`",
-                value,
+                self.max_open_wait,
             ));
         }
         count("breaker.half_open_probes", self.half_open_probes)?;
@@ -151,6 +150,19 @@ pub(super) fn duration(field: &'static str, value: Duration) -> Result<(), Build
     }
     Ok(())
 }
+
+crate::config::setters!(BreakerConfig {
+    failure_threshold: u32,
+    open_wait: Duration,
+    open_wait_multiplier: f64,
+    max_open_wait: Duration,
+    half_open_probes: u32,
+    probes_to_close: u32,
+    max_keys: usize,
+} into {
+    failure_rate: Option<FailureRate>,
+    slow_call: Option<SlowCall>,
+});
 
 #[cfg(feature = "serde")]
 crate::config::map_only!(BreakerConfig);

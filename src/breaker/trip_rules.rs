@@ -42,6 +42,8 @@ impl FailureRate {
     }
 }
 
+crate::config::setters!(FailureRate { threshold: f64, window: RateWindow, min_calls: u32 });
+
 impl Default for FailureRate {
     fn default() -> Self {
         FailureRate { threshold: 0.5, window: RateWindow::Count(100), min_calls: 20 }
@@ -91,6 +93,8 @@ impl SlowCall {
         SlowCall { threshold }
     }
 }
+
+crate::config::setters!(SlowCall { threshold: Duration });
 
 impl Default for SlowCall {
     fn default() -> Self {

@@ -14,6 +14,7 @@ pub(crate) mod map_only;
 mod overlay;
 mod retry;
 mod rules;
+mod setters;
 #[cfg(feature = "toml")]
 mod sources;
 mod workers;
@@ -22,6 +23,7 @@ mod workers;
 pub(crate) use map_only::map_only;
 pub use retry::{BudgetConfig, RetryConfig};
 pub(crate) use rules::{count as check_count, duration as check_duration};
+pub(crate) use setters::setters;
 #[cfg(feature = "toml")]
 pub use sources::ConfigError;
 pub use workers::WorkerConfig;
@@ -80,6 +82,15 @@ impl GovernorConfig {
         rules::known_ranges(&self.pool.ports, &self.ports.ranges)
     }
 }
+
+setters!(GovernorConfig {
+    workers: WorkerConfig,
+    retry: RetryConfig,
+    health: crate::health::HealthConfig,
+    ports: crate::ports::PortsConfig,
+    breaker: crate::breaker::BreakerConfig,
+    pool: crate::pool::PoolConfig,
+});
 
 #[cfg(feature = "serde")]
 map_only!(GovernorConfig);

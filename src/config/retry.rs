@@ -155,5 +155,19 @@ impl BudgetConfig {
     }
 }
 
+crate::config::setters!(RetryConfig {
+    max_attempts: u32,
+    initial_delay: Duration,
+    multiplier: f64,
+    max_delay: Duration,
+    jitter: Jitter,
+    budget: BudgetConfig,
+} into {
+    seed: Option<u64>,
+    deadline: Option<Duration>,
+});
+
+crate::config::setters!(BudgetConfig { enabled: bool, ttl: Duration, min_per_sec: u32, retry_ratio: f32 });
+
 #[cfg(feature = "serde")]
 crate::config::map_only!(RetryConfig, BudgetConfig);

@@ -78,5 +78,15 @@ impl WorkerConfig {
     }
 }
 
+crate::config::setters!(WorkerConfig {
+    max_workers: usize,
+    queue_limit: usize,
+    max_task_duration: Duration,
+    blocking_threads: usize,
+    blocking_queue_limit: usize,
+} into {
+    queue_timeout: Option<Duration>,
+});
+
 #[cfg(feature = "serde")]
 crate::config::map_only!(WorkerConfig);

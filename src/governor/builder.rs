@@ -12,13 +12,20 @@ use super::{Governor, Inner};
 use crate::contain::Containment;
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
-use crate::health::{ErrorReport, HealthCheck, HealthConfig, Monitor, Sampler, default_sampler};
+use crate::health::{ErrorReport, HealthCheck, HealthConfig, Monitor, Sampler, Thresholds, default_sampler};
+use crate::pool::PoolConfig;
 use crate::ports::{PortAllocator, PortsConfig};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::workers::{HealthGate, Workers};
 use crate::{BuildError, GovernorConfig, RetryConfig};
 
 /// Builds a [`Governor`]; every value is checked once, in [`build`](Self::build).
+///
+/// The settings users change most have a method each: the workers (`max_workers`, …), retry
+/// (`max_attempts`, `backoff`), the breaker (`failure_threshold`, `open_wait`) and the health
+/// monitor (`health_interval`, `cpu_percent`, `memory_percent`, `error_rate`,
+/// `recovery_cooldown`). Each section can also be given whole (`retry`, `breaker`, `health`,
+/// `ports`, `pool_config`), written in its fluent form.
 ///
 /// # Examples
 ///
@@ -34,6 +41,29 @@ use crate::{BuildError, GovernorConfig, RetryConfig};
 ///     .max_task_duration(Duration::from_secs(600))
 ///     .build()?;
 /// assert_eq!(gov.status().workers.max_workers, 20);
+/// # Ok(()) }
+/// ```
+///
+/// The figures of the resource manager and health monitor this library replaces, one method
+/// each:
+///
+/// ```
+/// use std::time::Duration;
+/// use bursar::health::Thresholds;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), bursar::BuildError> {
+/// let gov = bursar::Governor::builder()
+///     .max_workers(10)                                                  // MAX_WORKERS
+///     .max_attempts(3)                                                  // MAX_RETRY_ATTEMPTS
+///     .failure_threshold(5)                                             // CIRCUIT_BREAKER_THRESHOLD
+///     .open_wait(Duration::from_secs(120))                              // timeout=120.0
+///     .health_interval(Duration::from_secs(30))                         // CHECK_INTERVAL
+///     .cpu_percent(Thresholds { warn: 80.0, critical: 95.0 })           // CPU_THRESHOLD
+///     .memory_percent(Thresholds { warn: 85.0, critical: 95.0 })        // MEMORY_THRESHOLD
+///     .error_rate(Thresholds { warn: 0.10, critical: 0.50 })            // ERROR_RATE_THRESHOLD
+///     .build()?;
+/// assert_eq!(gov.status().workers.max_workers, 10);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Default)]
@@ -80,9 +110,37 @@ impl GovernorBuilder {
         self
     }
 
-    /// A recovery for reported errors of `kind`: it runs (at most once per recovery
-    /// cooldown) when a recoverable error of that kind is reported, and returns whether it
-    /// recovered. Recoveries that return `true` count in `total_recoveries`.
+    /// A recovery for reported errors of `kind`: it runs when a recoverable error of that
+    /// kind is reported, and returns whether it recovered. Recoveries that return `true` count
+    /// in `total_recoveries`.
+    ///
+    /// # Cooldown
+    ///
+    /// A kind's recovery runs at most once per recovery cooldown, 10 s by default
+    /// ([`recovery_cooldown`](Self::recovery_cooldown), or
+    /// [`HealthConfig::recovery_cooldown`]): a report of the same kind within the cooldown
+    /// after a recovery started runs no callback and counts only in
+    /// `status().health.recoveries_skipped`, so a flood of reports from one outage runs one
+    /// recovery, not one per report. Each kind has its own cooldown.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// use std::time::Duration;
+    /// use bursar::health::ErrorReport;
+    ///
+    /// let gov = bursar::Governor::builder()
+    ///     .on_error("webdriver", |_report| async { true })   // restart the browser here
+    ///     .recovery_cooldown(Duration::from_secs(3))
+    ///     .build()?;
+    /// for _ in 0..3 {
+    ///     gov.report_error(ErrorReport::new("webdriver", "connection closed"));
+    /// }
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// let health = gov.status().health;
+    /// assert_eq!((health.total_recoveries, health.recoveries_skipped), (1, 2));
+    /// # Ok(()) }
+    /// ```
     ///
     /// Each kind takes one recovery: a second call for the same kind makes
     /// [`build`](Self::build) fail with [`BuildError::Invalid`] naming `on_error` and the kind.
@@ -144,6 +202,40 @@ impl GovernorBuilder {
         self
     }
 
+    /// A recovery callback for an error kind ([`on_error`](Self::on_error)) runs at most once
+    /// per this period; reports within it count in `recoveries_skipped`. Default 10 s. At least
+    /// 1 ms, tokio's timer resolution.
+    pub fn recovery_cooldown(mut self, recovery_cooldown: Duration) -> Self {
+        self.config.health.recovery_cooldown = recovery_cooldown;
+        self
+    }
+
+    /// How often the health monitor samples (and how long a sample or a custom check may
+    /// take). Default 30 s. At least 1 ms, tokio's timer resolution.
+    pub fn health_interval(mut self, interval: Duration) -> Self {
+        self.config.health.interval = interval;
+        self
+    }
+
+    /// The warning and critical thresholds of system CPU use, percent. Default 80 and 95.
+    pub fn cpu_percent(mut self, thresholds: Thresholds) -> Self {
+        self.config.health.cpu_percent = thresholds;
+        self
+    }
+
+    /// The warning and critical thresholds of system memory in use, percent. Default 85 and 95.
+    pub fn memory_percent(mut self, thresholds: Thresholds) -> Self {
+        self.config.health.memory_percent = thresholds;
+        self
+    }
+
+    /// The warning and critical thresholds of the failed fraction of calls, 0 to 1. Default
+    /// 0.10 and 0.50.
+    pub fn error_rate(mut self, thresholds: Thresholds) -> Self {
+        self.config.health.error_rate = thresholds;
+        self
+    }
+
     /// Every retry setting at once.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.config.retry = retry;
@@ -165,6 +257,27 @@ impl GovernorBuilder {
         retry.max_delay = backoff.max_delay();
         retry.jitter = backoff.jitter();
         retry.seed = backoff.seed();
+        self
+    }
+
+    /// Each breaker opens after this many failures in a row (1 to 1000). Default 5.
+    pub fn failure_threshold(mut self, failure_threshold: u32) -> Self {
+        self.config.breaker.failure_threshold = failure_threshold;
+        self
+    }
+
+    /// How long an open breaker rejects calls before its first probe. Default 120 s. At least
+    /// 1 ms, tokio's timer resolution, and at most `breaker.max_open_wait` (30 min by default).
+    pub fn open_wait(mut self, open_wait: Duration) -> Self {
+        self.config.breaker.open_wait = open_wait;
+        self
+    }
+
+    /// What [`Governor::pool`] starts each pool from, e.g.
+    /// `PoolConfig::default().max_total(20).max_per_key(5)`. Default [`PoolConfig::default`]:
+    /// 20 connections, 5 per key, no ports.
+    pub fn pool_config(mut self, pool: PoolConfig) -> Self {
+        self.config.pool = pool;
         self
     }
 
@@ -200,12 +313,21 @@ impl GovernorBuilder {
 
     /// Checks the configuration and builds the governor.
     ///
+    /// It needs a Tokio runtime, since it starts the health monitor and the retry budget's
+    /// settler; the configuration alone is checked without one by
+    /// [`GovernorConfig::validate`], which is what a plain `#[test]` of a configuration calls.
+    ///
     /// # Errors
     ///
     /// - [`BuildError::Invalid`] naming the first field that breaks a rule (zero workers,
     ///   zero queue, time limits under 1 ms or over 365 days, …), or `on_error` given a second
-    ///   recovery for one error kind.
-    /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime.
+    ///   recovery for one error kind. The configuration is checked first, so a bad one is
+    ///   named even outside a runtime.
+    /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime (never a panic).
+    ///
+    /// # Panics
+    ///
+    /// Never.
     pub fn build(self) -> Result<Governor, BuildError> {
         self.config.validate()?;
         self.hooks.validate()?;

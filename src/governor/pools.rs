@@ -141,6 +141,12 @@ pub(crate) fn total(pools: &BTreeMap<String, PoolStats>) -> PoolStatus {
         total.idle += status.idle;
         total.available_capacity += status.available_capacity;
         total.waiting += status.waiting;
+        total.reaped += status.reaped;
+        total.evicted += status.evicted;
+        total.check_failed += status.check_failed;
+        total.timeouts += status.timeouts;
+        total.leaks += status.leaks;
+        total.leaks_reported += status.leaks_reported;
     }
     total
 }
@@ -151,6 +157,16 @@ impl Governor {
     /// shows in `status()` under `name`, counts for health (80 % or more of its connections in
     /// use is a warning), has its idle connections reaped by the emergency recovery, and is closed by
     /// [`shutdown`](Governor::shutdown).
+    ///
+    /// # Ports
+    ///
+    /// The pool leases no ports unless its configuration names ranges
+    /// ([`PoolConfig::ports`](crate::pool::PoolConfig::ports)), although the governor's
+    /// allocator has `"vnc"` and `"ws"` by default: a pool leases only what it names, so a
+    /// database pool takes no browser ports and no range caps a pool by surprise. Name them
+    /// with `gov.pool_config().ports(["vnc", "ws"])`, or once for every pool with
+    /// [`GovernorBuilder::pool_config`](crate::GovernorBuilder::pool_config) (or `pool.ports`
+    /// in a configuration file).
     ///
     /// `name` is held by one live pool at a time: `build` fails with
     /// [`BuildError::Invalid`] naming `name` while another pool of this governor that is neither
@@ -182,8 +198,7 @@ impl Governor {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let gov = bursar::Governor::builder().build()?;
-    /// let mut config = gov.pool_config();
-    /// config.ports = vec!["vnc".into(), "ws".into()];
+    /// let config = gov.pool_config().ports(["vnc", "ws"]); // no ports unless named
     /// let browsers = gov.pool("browsers", Browsers).config(config).build()?;
     ///
     /// let session = browsers.get("alice".to_owned()).await?;

@@ -16,6 +16,34 @@ use crate::workers::Count;
 /// Counts are exact; gauges (`active`, `queued`, …) are read one after another, so they are
 /// exact whenever nothing moves while they are read.
 ///
+/// # From the resource manager's status JSON
+///
+/// A dashboard built on the `GET /api/system/status` answer of the resource manager, connection
+/// pool and health monitor this library replaces reads these fields instead (one format: the
+/// names below are the only ones). With the `metrics` feature each has a Prometheus metric too.
+///
+/// | that status | `status()` as JSON | Prometheus (feature `metrics`) |
+/// |---|---|---|
+/// | `initialized` | — (a built `Governor` is running; see `health.live`) | — |
+/// | `resource_manager.max_workers` | `workers.max_workers` (the limit in force: `workers.effective_limit`) | `bursar_workers_max`, `bursar_workers_effective_limit` |
+/// | `resource_manager.active_threads` | `workers.active` | `bursar_workers_active` |
+/// | `resource_manager.completed_threads` | `workers.completed` (and `workers.failed`) | `bursar_calls_total{outcome="ok"}` |
+/// | `resource_manager.circuit_breaker_state` | `breakers.default.state` (one per key: `breakers.<key>.state`) | `bursar_breaker_state{key="default"}` |
+/// | `connection_pool.total_sessions` | `pool.total_sessions` | — |
+/// | `connection_pool.total_active_connections` | `pool.total_active_connections` | `sum(bursar_pool_connections{state="active"})` |
+/// | `connection_pool.available_capacity` | `pool.available_capacity` | — |
+/// | `health.current_status` | `health.status` | `bursar_health_level` |
+/// | `health.current_metrics.cpu_percent` | `health.cpu_percent` | `bursar_health_cpu_percent` |
+/// | `health.current_metrics.memory_percent` | `health.memory_percent` | `bursar_health_memory_percent` |
+/// | `health.current_metrics.active_threads` | `health.active_threads` | `bursar_health_threads` |
+/// | `health.current_metrics.error_rate` | `health.error_rate` | `bursar_health_error_rate` |
+/// | `health.total_errors` | `health.total_errors` | `bursar_health_errors_total` |
+/// | `health.total_recoveries` | `health.total_recoveries` | `bursar_health_recoveries_total` |
+/// | `resource_management.health_status` (of `GET /health`) | `health.status` | `bursar_health_level` |
+///
+/// The states read `closed`, `open`, `half_open`, `forced_open`, `disabled`; the levels
+/// `unknown`, `healthy`, `degraded`, `unhealthy`, `critical` (lower case, as the seed's).
+///
 /// # Examples
 ///
 /// ```
@@ -55,6 +83,11 @@ pub struct WorkerStatus {
     pub max_workers: usize,
     /// The limit in force now (lower than `max_workers` while health shrinks it).
     pub effective_limit: usize,
+    /// Why `effective_limit` is below `max_workers`: the health level that shrinks it
+    /// (`degraded` to 75 %, `unhealthy` and `critical` to 50 %, rounded up); the readings
+    /// behind the level are in [`HealthStatus::reasons`]. `None` while the whole
+    /// `max_workers` is in force.
+    pub limited_by: Option<HealthLevel>,
     /// Operations running now.
     pub active: usize,
     /// Calls waiting for a worker now.
@@ -141,6 +174,12 @@ pub struct HealthStatus {
     pub emergency_recoveries: u64,
     /// The custom checks' latest answers.
     pub checks: Vec<CheckStatus>,
+    /// Why the level is not healthy, from the latest sample: each reading at or above a
+    /// threshold (`"cpu_percent 85 is at or above its warning threshold 80"`) and each check
+    /// that is not healthy (`"check `database` is degraded: replication lag 12 s"`). Empty
+    /// while healthy — and while a better level waits out its dwell time, when the readings
+    /// are already fine but the level has not yet followed.
+    pub reasons: Vec<String>,
     /// The liveness probe's answer.
     pub live: bool,
     /// The readiness probe's answer.
@@ -164,9 +203,10 @@ impl Governor {
 
     fn health_status(&self) -> HealthStatus {
         let health = &self.inner.health;
-        let (readings, error_rate, checks) = {
+        let (readings, error_rate, checks, reasons) = {
             let latest = health.latest.lock();
-            (latest.readings, latest.error_rate, latest.checks.clone())
+            let reasons = crate::health::reasons::reasons(&health.config, &latest);
+            (latest.readings, latest.error_rate, latest.checks.clone(), reasons)
         };
         let totals = &health.totals;
         HealthStatus {
@@ -180,6 +220,7 @@ impl Governor {
             recoveries_skipped: Totals::get(&totals.recoveries_skipped),
             emergency_recoveries: Totals::get(&totals.emergencies),
             checks,
+            reasons,
             live: self.liveness(),
             ready: self.readiness(),
         }
@@ -191,6 +232,7 @@ impl Governor {
         WorkerStatus {
             max_workers: workers.max_workers(),
             effective_limit: workers.tasks.limit(),
+            limited_by: workers.limited_by(),
             active: workers.tasks.in_use(),
             queued: workers.tasks.waiting(),
             queue_limit: workers.tasks.queue_limit,

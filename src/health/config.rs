@@ -88,7 +88,7 @@ impl HealthConfig {
     }
 
     /// The dwell time in force.
-    pub(crate) fn dwell(&self) -> Duration {
+    pub(crate) fn dwell_in_force(&self) -> Duration {
         self.dwell.unwrap_or(self.interval.saturating_mul(2))
     }
 
@@ -146,6 +146,22 @@ fn ratio(field: &'static str, value: f64) -> Result<(), BuildError> {
     }
     Err(BuildError::invalid_debug(field, "must be above 0 and at most 1", value))
 }
+
+crate::config::setters!(HealthConfig {
+    enabled: bool,
+    interval: Duration,
+    cpu_percent: Thresholds,
+    memory_percent: Thresholds,
+    error_rate: Thresholds,
+    error_window: Duration,
+    error_min_calls: u64,
+    degraded_worker_ratio: f64,
+    unhealthy_worker_ratio: f64,
+    shed_when_critical: bool,
+    recovery_cooldown: Duration,
+} into {
+    dwell: Option<Duration>,
+});
 
 #[cfg(feature = "serde")]
 crate::config::map_only!(HealthConfig);

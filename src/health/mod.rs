@@ -32,6 +32,7 @@ pub(crate) mod hooks;
 mod hysteresis;
 mod level;
 mod monitor;
+pub(crate) mod reasons;
 pub(crate) mod recovery;
 mod report;
 mod sampler;

@@ -38,7 +38,7 @@ impl Monitor {
         containment: Arc<Containment>,
     ) -> Self {
         let config = &state.config;
-        let hysteresis = Hysteresis::new(config.dwell());
+        let hysteresis = Hysteresis::new(config.dwell_in_force());
         let errors = ErrorWindow::new(config.error_window, config.error_min_calls);
         Monitor { state, containment, workers, sampler, checks, hysteresis, errors, publish: None }
     }

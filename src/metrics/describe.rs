@@ -52,6 +52,7 @@ fn describe_workers() {
     describe_gauge!(WORKERS_EFFECTIVE_LIMIT, Unit::Count, "The worker limit in force (health shrinks it).");
     describe_gauge!(WORKERS_ACTIVE, Unit::Count, "Operations holding a worker.");
     describe_gauge!(WORKERS_QUEUED, Unit::Count, "Calls waiting for a worker.");
+    describe_gauge!(WORKERS_QUEUE_LIMIT, Unit::Count, "The most calls that may wait for a worker.");
     describe_gauge!(WORKERS_RETRYING, Unit::Count, "Calls sleeping between attempts, holding no worker.");
     describe_gauge!(BLOCKING_MAX, Unit::Count, "The most blocking closures that run at once.");
     describe_gauge!(BLOCKING_ACTIVE, Unit::Count, "Blocking closures running.");
@@ -65,6 +66,8 @@ fn describe_parts() {
     );
     describe_gauge!(POOL_CONNECTIONS, Unit::Count, "Pooled connections by pool and state (active, idle).");
     describe_gauge!(POOL_WAITING, Unit::Count, "Pool checkouts waiting for a connection.");
+    describe_gauge!(POOL_MAX_TOTAL, Unit::Count, "The most connections a pool holds at once (max_total).");
+    describe_gauge!(POOL_LEAKS, Unit::Count, "Pool leases held past the leak threshold now.");
     describe_gauge!(PORTS_LEASED, Unit::Count, "Ports leased, by range.");
     describe_gauge!(PORTS_FREE, Unit::Count, "Ports that can be leased now, by range.");
     describe_gauge!(PORTS_QUARANTINED, Unit::Count, "Released ports resting before reuse, by range.");

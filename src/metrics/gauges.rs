@@ -27,6 +27,7 @@ fn workers(workers: &WorkerStatus) {
     gauge!(WORKERS_EFFECTIVE_LIMIT).set(workers.effective_limit as f64);
     gauge!(WORKERS_ACTIVE).set(workers.active as f64);
     gauge!(WORKERS_QUEUED).set(workers.queued as f64);
+    gauge!(WORKERS_QUEUE_LIMIT).set(workers.queue_limit as f64);
     gauge!(WORKERS_RETRYING).set(workers.retrying as f64);
     let blocking = &workers.blocking;
     gauge!(BLOCKING_MAX).set(blocking.max_threads as f64);
@@ -56,6 +57,8 @@ fn pools(pools: &BTreeMap<String, PoolStats>) {
         gauge!(POOL_CONNECTIONS, "pool" => name.clone(), "state" => "active").set(pool.active as f64);
         gauge!(POOL_CONNECTIONS, "pool" => name.clone(), "state" => "idle").set(pool.idle as f64);
         gauge!(POOL_WAITING, "pool" => name.clone()).set(pool.waiting as f64);
+        gauge!(POOL_MAX_TOTAL, "pool" => name.clone()).set(pool.max_total as f64);
+        gauge!(POOL_LEAKS, "pool" => name.clone()).set(pool.leaks.len() as f64);
     }
 }
 

@@ -28,6 +28,7 @@
 //! | `bursar_workers_effective_limit` | gauge | | count | the worker limit in force (health shrinks it) |
 //! | `bursar_workers_active` | gauge | | count | operations holding a worker |
 //! | `bursar_workers_queued` | gauge | | count | calls waiting for a worker |
+//! | `bursar_workers_queue_limit` | gauge | | count | the most calls that may wait (`queue_limit`) |
 //! | `bursar_workers_retrying` | gauge | | count | calls sleeping between attempts (holding no worker) |
 //! | `bursar_blocking_max` | gauge | | count | the most blocking closures that run at once |
 //! | `bursar_blocking_active` | gauge | | count | blocking closures running |
@@ -35,6 +36,8 @@
 //! | `bursar_breaker_state` | gauge | `key`: `default` or the call's key | | `0` closed, `1` half open, `2` open, `3` forced open, `4` disabled |
 //! | `bursar_pool_connections` | gauge | `pool`, `state`: `active`, `idle` | count | connections of each governed pool, leased out or idle |
 //! | `bursar_pool_waiting` | gauge | `pool` | count | `get`s waiting for a connection |
+//! | `bursar_pool_max_total` | gauge | `pool` | count | the pool's `max_total` |
+//! | `bursar_pool_leaks` | gauge | `pool` | count | leases held past the leak threshold now |
 //! | `bursar_ports_leased` | gauge | `range` | count | ports leased from each range |
 //! | `bursar_ports_free` | gauge | `range` | count | ports that can be leased now |
 //! | `bursar_ports_quarantined` | gauge | `range` | count | released ports resting before reuse |
@@ -56,6 +59,13 @@
 //! `idle_timeout`, if one is set.
 //!
 //! [`describe`] gives every metric its unit and help text; building a governor calls it.
+//!
+//! # Alerts and a dashboard
+//!
+//! The repository's `contrib/prometheus/alerts.yml` has alert rules over these metrics (a
+//! breaker open too long, a queue near its limit, health unhealthy or critical, leaked leases,
+//! the retry budget spent, a pool at its cap), with `promtool test rules` tests beside them,
+//! and `contrib/grafana/bursar.json` a Grafana dashboard; the README describes both.
 //!
 //! # Examples
 //!
@@ -105,6 +115,8 @@ pub const WORKERS_EFFECTIVE_LIMIT: &str = "bursar_workers_effective_limit";
 pub const WORKERS_ACTIVE: &str = "bursar_workers_active";
 /// Gauge `bursar_workers_queued`: calls waiting for a worker.
 pub const WORKERS_QUEUED: &str = "bursar_workers_queued";
+/// Gauge `bursar_workers_queue_limit`: the most calls that may wait for a worker.
+pub const WORKERS_QUEUE_LIMIT: &str = "bursar_workers_queue_limit";
 /// Gauge `bursar_workers_retrying`: calls sleeping between attempts.
 pub const WORKERS_RETRYING: &str = "bursar_workers_retrying";
 /// Gauge `bursar_blocking_max`: the most blocking closures that run at once.
@@ -119,6 +131,10 @@ pub const BREAKER_STATE: &str = "bursar_breaker_state";
 pub const POOL_CONNECTIONS: &str = "bursar_pool_connections";
 /// Gauge `bursar_pool_waiting{pool}`: `get`s waiting for a connection.
 pub const POOL_WAITING: &str = "bursar_pool_waiting";
+/// Gauge `bursar_pool_max_total{pool}`: the pool's `max_total`.
+pub const POOL_MAX_TOTAL: &str = "bursar_pool_max_total";
+/// Gauge `bursar_pool_leaks{pool}`: leases held past the leak threshold now.
+pub const POOL_LEAKS: &str = "bursar_pool_leaks";
 /// Gauge `bursar_ports_leased{range}`: ports leased from the range.
 pub const PORTS_LEASED: &str = "bursar_ports_leased";
 /// Gauge `bursar_ports_free{range}`: ports of the range that can be leased now.

@@ -27,10 +27,18 @@ use crate::config::{check_count, check_duration};
 /// ```
 /// use std::time::Duration;
 ///
-/// let mut config = bursar::pool::PoolConfig::default();
-/// config.ports = vec!["vnc".into(), "ws".into()];
-/// config.idle_timeout = Duration::from_secs(120);
+/// use bursar::pool::PoolConfig;
+///
+/// let config = PoolConfig::default().ports(["vnc", "ws"]).idle_timeout(Duration::from_secs(120));
 /// assert!(config.validate().is_ok());
+///
+/// // The same, field by field:
+/// let mut assigned = PoolConfig::default();
+/// assigned.ports = vec!["vnc".into(), "ws".into()];
+/// assigned.idle_timeout = Duration::from_secs(120);
+/// assert_eq!(config, assigned);
+///
+/// let mut config = config;
 ///
 /// config.lifetime_jitter = 1.5;
 /// let error = config.validate().unwrap_err();
@@ -71,6 +79,12 @@ pub struct PoolConfig {
     pub leak_threshold: Duration,
     /// The port ranges each connection leases one port from, in this order, e.g.
     /// `["vnc", "ws"]`. Needs a port allocator that has these ranges.
+    ///
+    /// Empty by default, also for a pool started with [`Governor::pool`](crate::Governor::pool)
+    /// although the governor's allocator has the `"vnc"` and `"ws"` ranges: a pool leases only
+    /// the ranges it names. A database pool must not take browser ports, and every range
+    /// named is a cap on the pool (100 ports are at most 100 connections). Name them:
+    /// `gov.pool_config().ports(["vnc", "ws"])`.
     pub ports: Vec<String>,
 }
 
@@ -121,6 +135,30 @@ impl PoolConfig {
             )),
             None => Ok(()),
         }
+    }
+}
+
+crate::config::setters!(PoolConfig {
+    max_total: usize,
+    max_per_key: usize,
+    checkout_timeout: Duration,
+    idle_timeout: Duration,
+    max_lifetime: Duration,
+    lifetime_jitter: f64,
+    reap_interval: Duration,
+    leak_threshold: Duration,
+});
+
+impl PoolConfig {
+    /// Returns the configuration with [`ports`](#structfield.ports) set to these range names,
+    /// in order: the fluent form of assigning the field, e.g. `.ports(["vnc", "ws"])`.
+    pub fn ports<I>(mut self, ports: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.ports = ports.into_iter().map(Into::into).collect();
+        self
     }
 }
 

@@ -26,6 +26,10 @@ use crate::ports::PortError;
 /// let error = PoolError::<std::io::Error>::Timeout { waited: Duration::from_secs(30) };
 /// assert!(should_retry(&error));
 /// assert_eq!(error.to_string(), "no connection within the checkout timeout of 30s");
+///
+/// // The manager's error is shown as it reads (`Display`), not as it is built (`Debug`).
+/// let refused = PoolError::Manager(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+/// assert_eq!(refused.to_string(), "the manager could not create a connection: connection refused");
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -36,8 +40,8 @@ pub enum PoolError<E> {
         /// How long the `get` waited: the checkout timeout.
         waited: Duration,
     },
-    /// The manager's `create` failed: its error, as it is.
-    #[error("the manager could not create a connection: {0:?}")]
+    /// The manager's `create` failed: its error, as it is; the message shows it with `Display`.
+    #[error("the manager could not create a connection: {0}")]
     Manager(E),
     /// A port the new connection needs could not be leased.
     #[error("no port for a new connection: {0}")]

@@ -1,6 +1,6 @@
 //! [`Manager`]: what the pool asks of the code that owns the real connections.
 
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::hash::Hash;
 
@@ -83,8 +83,10 @@ pub trait Manager: Send + Sync + 'static {
     type Key: Hash + Eq + Clone + Debug + Send + Sync + 'static;
     /// The pooled connection.
     type Connection: Send + 'static;
-    /// Why `create` or `check` failed; returned to the caller of `get` as it is.
-    type Error: Debug + Send + 'static;
+    /// Why `create` or `check` failed; returned to the caller of `get` as it is, in
+    /// [`PoolError::Manager`](super::PoolError::Manager), whose message shows it with
+    /// `Display` (a `std::io::Error` reads "connection refused", not `Os { code: 111, .. }`).
+    type Error: Debug + Display + Send + 'static;
 
     /// Makes a new connection for `key`, holding `ports` — one lease from each range named
     /// in [`PoolConfig::ports`](super::PoolConfig::ports), in that order. The pool keeps the

@@ -94,6 +94,42 @@ impl<M: Manager> Pool<M> {
     /// The call's location is recorded for the leak detector, so a lease held past the leak
     /// threshold is reported with the file and line of this call.
     ///
+    /// # Wrapping `get`
+    ///
+    /// The location is that of the code calling `get`, through `#[track_caller]`. A helper
+    /// that wraps `get` in an `async fn` therefore has every leak reported at the helper's own
+    /// line (an `async fn` cannot be `#[track_caller]` on stable Rust). To report the line
+    /// that called the helper, write it as a `#[track_caller]` plain `fn` that returns `get`'s
+    /// future:
+    ///
+    /// ```
+    /// # use bursar::pool::{Lease, Manager, Pool, PoolError};
+    /// # use bursar::ports::PortLease;
+    /// # struct Browsers;
+    /// # impl Manager for Browsers {
+    /// #     type Key = String;
+    /// #     type Connection = ();
+    /// #     type Error = std::io::Error;
+    /// #     async fn create(&self, _: &String, _: &[PortLease]) -> Result<(), Self::Error> { Ok(()) }
+    /// #     async fn check(&self, _: &mut ()) -> Result<(), Self::Error> { Ok(()) }
+    /// #     async fn destroy(&self, _: ()) {}
+    /// # }
+    /// /// Leaks are reported at the line that called `session`, not here.
+    /// #[track_caller]
+    /// fn session<'a>(
+    ///     pool: &'a Pool<Browsers>,
+    ///     user: &str,
+    /// ) -> impl Future<Output = Result<Lease<Browsers>, PoolError<std::io::Error>>> + 'a {
+    ///     pool.get(user.to_lowercase())
+    /// }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = Pool::builder(Browsers).build()?;
+    /// let lease = session(&pool, "Alice").await?; // a leak of `lease` names this line
+    /// # drop(lease);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// - [`PoolError::Timeout`] if no connection was ready within the checkout timeout.

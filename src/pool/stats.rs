@@ -76,11 +76,26 @@ pub struct PoolStatus {
     pub available_capacity: usize,
     /// `get`s waiting now.
     pub waiting: usize,
+    /// Connections sent to `destroy` for outliving their idle timeout or lifetime.
+    pub reaped: u64,
+    /// Idle connections sent to `destroy` to make room for another key or a port.
+    pub evicted: u64,
+    /// Connections sent to `destroy` because their check failed before a reuse.
+    pub check_failed: u64,
+    /// `get`s that failed with `PoolError::Timeout`.
+    pub timeouts: u64,
+    /// Leases held past the leak threshold now (each is listed in its pool's
+    /// [`PoolStats::leaks`]).
+    pub leaks: usize,
+    /// Leases reported as leaked so far (each once).
+    pub leaks_reported: u64,
 }
 
 impl PoolStats {
     /// The fields the governor's status shows, e.g.
-    /// `{ "total_sessions": 5, "total_active_connections": 8, "idle": 2, "available_capacity": 12, "waiting": 0 }`.
+    /// `{ "total_sessions": 5, "total_active_connections": 8, "idle": 2, "available_capacity": 12,
+    /// "waiting": 0, "reaped": 3, "evicted": 0, "check_failed": 1, "timeouts": 0, "leaks": 0,
+    /// "leaks_reported": 0 }`.
     pub fn status(&self) -> PoolStatus {
         let busy = self.connections.saturating_sub(self.idle);
         PoolStatus {
@@ -89,6 +104,12 @@ impl PoolStats {
             idle: self.idle,
             available_capacity: self.max_total.saturating_sub(busy),
             waiting: self.waiting,
+            reaped: self.reaped,
+            evicted: self.evicted,
+            check_failed: self.check_failed,
+            timeouts: self.timeouts,
+            leaks: self.leaks.len(),
+            leaks_reported: self.leaks_reported,
         }
     }
 }

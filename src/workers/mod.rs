@@ -141,6 +141,12 @@ impl Workers {
         self.tasks.resize(self.gate.limit(sizing.0, level));
     }
 
+    /// The health level that holds the worker limit below `max_workers`, if one does.
+    pub(crate) fn limited_by(&self) -> Option<HealthLevel> {
+        let (max_workers, level) = *self.sizing.lock();
+        (self.gate.limit(max_workers, level) < max_workers).then_some(level)
+    }
+
     pub(crate) fn is_shedding(&self) -> bool {
         // Relaxed: see `apply_health`.
         self.shedding.load(Ordering::Relaxed)

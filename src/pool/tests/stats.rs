@@ -60,6 +60,12 @@ async fn every_field_is_exact_after_a_scripted_sequence() {
         idle: 2,
         available_capacity: 4,
         waiting: 0,
+        reaped: 0,
+        evicted: 0,
+        check_failed: 0,
+        timeouts: 1,
+        leaks: 0,
+        leaks_reported: 0,
     };
     assert_eq!(pool.stats().status(), status);
     assert_eq!(probe.calls(), (4, 3, 2, 1));
@@ -73,7 +79,8 @@ async fn stats_and_status_serialise_with_the_designs_field_names() {
     drop(pool.get(2).await.unwrap());
     let status = serde_json::to_value(pool.stats().status()).unwrap();
     let expected = serde_json::json!({
-        "total_sessions": 2, "total_active_connections": 1, "idle": 1, "available_capacity": 3, "waiting": 0
+        "total_sessions": 2, "total_active_connections": 1, "idle": 1, "available_capacity": 3, "waiting": 0,
+        "reaped": 0, "evicted": 0, "check_failed": 0, "timeouts": 0, "leaks": 0, "leaks_reported": 0
     });
     assert_eq!(status, expected);
     let stats = serde_json::to_value(pool.stats()).unwrap();

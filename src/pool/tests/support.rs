@@ -42,6 +42,12 @@ pub(super) const BEHAVIOURS: [Behaviour; 4] =
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct FakeError(pub(super) Step);
 
+impl std::fmt::Display for FakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} failed", self.0)
+    }
+}
+
 /// What the test reads and scripts; shared with the manager.
 #[derive(Debug, Default)]
 pub(super) struct Probe {

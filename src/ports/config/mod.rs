@@ -124,5 +124,18 @@ impl PortRange {
     }
 }
 
+crate::config::setters!(PortsConfig {
+    ranges: Vec<PortRange>,
+    quarantine: Duration,
+    host_check: bool,
+});
+
+crate::config::setters!(PortRange {
+    first: u16,
+    last: u16,
+} into {
+    name: String,
+});
+
 #[cfg(feature = "serde")]
 crate::config::map_only!(PortsConfig, PortRange);
