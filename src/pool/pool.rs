@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,7 +161,7 @@ impl<M: Manager> Pool<M> {
         &self,
         key: M::Key,
     ) -> impl Future<Output = Result<Lease<M>, PoolError<M::Error>>> + Send + '_ {
-        self.shared.check_out(key, Location::caller())
+        self.shared.check_out(key)
     }
 
     /// Closes the pool: every later `get` (and every `get` still waiting) fails with

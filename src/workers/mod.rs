@@ -35,7 +35,7 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use supervise::{Supervised, Watch, drop_cut_off, is_nested, marked, supervise};
+pub(crate) use supervise::{Supervised, Watch, is_nested, marked};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;

@@ -1,16 +1,20 @@
-//! Runs one piece of work under watch: a panic becomes an outcome, work past the max task
-//! duration is cancelled, and a shutdown's cancellation stops it.
+//! The supervision of running work, shared by calls and spawned tasks: how it ended
+//! ([`Supervised`]), the watch for the max task duration and the shutdown's cancellation
+//! ([`Watch`], armed only when the work first waits), and the mark a nested call is told by.
+//! The caller polls the work under [`catch`](crate::contain::catch), so a panic becomes an
+//! outcome, and drops work that was cut off in place, contained: its drop is user code.
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
+use super::Workers;
 use super::drain::Drain;
-use crate::contain::{Containment, UserCode, catch};
 
 /// How supervised work ended.
 #[derive(Debug)]
@@ -30,60 +34,6 @@ impl<T> Supervised<T> {
             Supervised::Panicked(message) => Supervised::Panicked(message),
             Supervised::Cancelled => Supervised::Cancelled,
         }
-    }
-}
-
-/// Drives the work to an outcome.
-///
-/// `work` must be a future that runs no user code until it is polled (an `async` block or
-/// `async fn` call): every poll is guarded, so a panic anywhere in it becomes an outcome.
-/// The timer and the cancellation listener are armed only when the work first returns
-/// `Pending`: work that finishes in its first poll (the hot path) arms nothing. They are
-/// armed in one allocation of their own, so a future that waits — in a queue, or as a
-/// spawned task — does not carry them (see the size tests below). The work is dropped —
-/// cancelled — by its owner, who pins it where it is made (moving a large future into this
-/// one would copy it on every call), in an `Option` so that it can drop it in place,
-/// contained, once the work was cut off ([`drop_cut_off`]): the operation's drop is user code.
-///
-/// `MARKS` says whether this thread is marked as running the governor's operation while the
-/// work is polled, so that a call made inside it can tell it is nested ([`is_nested`]): on for
-/// calls, off for spawned tasks, whose throughput is measured per task.
-pub(crate) fn supervise<'a, F: Future, const MARKS: bool>(
-    work: Pin<&'a mut Option<F>>,
-    max_duration: Duration,
-    drain: &'a Drain,
-) -> Supervise<'a, F, MARKS> {
-    Supervise { work, max_duration, drain, watch: Watch::default() }
-}
-
-/// The future of [`supervise`]: a struct of its own rather than an `async fn` around a
-/// `poll_fn`, which would carry each of these fields twice, in every call's and every spawned
-/// task's future (a test below holds it to six words).
-pub(crate) struct Supervise<'a, F, const MARKS: bool> {
-    work: Pin<&'a mut Option<F>>,
-    max_duration: Duration,
-    drain: &'a Drain,
-    watch: Watch<'a>,
-}
-
-impl<F: Future, const MARKS: bool> Future for Supervise<'_, F, MARKS> {
-    type Output = Supervised<F::Output>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(work) = this.work.as_mut().as_pin_mut() else {
-            // Dropped by its owner after it was cut off: it never runs again.
-            return Poll::Ready(Supervised::Cancelled);
-        };
-        let polled =
-            if MARKS { marked(this.drain, || catch(|| work.poll(cx))) } else { catch(|| work.poll(cx)) };
-        match polled {
-            Ok(Poll::Ready(output)) => return Poll::Ready(Supervised::Finished(output)),
-            Err(message) => return Poll::Ready(Supervised::Panicked(message)),
-            Ok(Poll::Pending) => {}
-        }
-        let max_duration = this.max_duration;
-        this.watch.poll(max_duration, this.drain, cx).map(|end| end.outcome(max_duration))
     }
 }
 
@@ -112,19 +62,6 @@ pub(crate) fn marked<R>(drain: &Drain, poll: impl FnOnce() -> R) -> R {
     polled
 }
 
-/// Drops work that was cut off (past its max duration, or cancelled by a shutdown) in place,
-/// contained: the drop of an operation's future is user code, and a panic in it must not
-/// escape the call or the task. Work that finished or panicked holds nothing any more.
-pub(crate) fn drop_cut_off<T, F>(
-    work: Pin<&mut Option<F>>,
-    outcome: &Supervised<T>,
-    containment: &Containment,
-) {
-    if matches!(outcome, Supervised::TimedOut(_) | Supervised::Cancelled) {
-        containment.drop_in_place(UserCode::OperationDrop, work);
-    }
-}
-
 /// The watch of work that is pending, armed on its first poll: out of line, in an allocation
 /// of its own, so that the hot path (work done in its first poll) carries none of it.
 #[derive(Default)]
@@ -140,6 +77,23 @@ impl<'a> Watch<'a> {
         cx: &mut Context<'_>,
     ) -> Poll<End> {
         self.0.get_or_insert_with(|| Box::pin(watch_for_an_end(max_duration, drain))).as_mut().poll(cx)
+    }
+}
+
+impl Watch<'static> {
+    /// [`poll`](Self::poll) for a spawned task, which holds the workers by an `Arc`.
+    #[inline(never)]
+    pub(crate) fn poll_shared(
+        &mut self,
+        max_duration: Duration,
+        workers: &Arc<Workers>,
+        cx: &mut Context<'_>,
+    ) -> Poll<End> {
+        let armed = self.0.get_or_insert_with(|| {
+            let workers = Arc::clone(workers);
+            Box::pin(async move { watch_for_an_end(max_duration, &workers.drain).await })
+        });
+        armed.as_mut().poll(cx)
     }
 }
 
@@ -180,15 +134,11 @@ async fn watch_for_an_end(max_duration: Duration, drain: &Drain) -> End {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Ready;
-
     use super::*;
 
     #[test]
-    fn supervision_is_six_words_and_its_watch_is_boxed_apart() {
+    fn the_watch_is_boxed_apart() {
         let word = std::mem::size_of::<usize>();
-        assert_eq!(std::mem::size_of::<Supervise<'_, Ready<()>, true>>(), 6 * word);
-        assert_eq!(std::mem::size_of::<Supervise<'_, Ready<()>, false>>(), 6 * word);
         // Armed only when work waits, in an allocation of its own: the future carries a pointer.
         assert_eq!(std::mem::size_of::<Watch<'_>>(), 2 * word);
         let drain = Drain::default();
