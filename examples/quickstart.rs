@@ -480,7 +480,7 @@ impl Tally {
             Ok(_) => &self.ok,
             Err(Error::Operation(FetchError::Connection(_))) => &self.connection_failed,
             Err(Error::Operation(FetchError::NotFound)) => &self.missing_pages,
-            Err(Error::Timeout { .. }) => &self.stalled,
+            Err(Error::Timeout { .. } | Error::AttemptTimeout { .. }) => &self.stalled,
             Err(Error::Panicked { .. }) => &self.panics,
             Err(Error::Rejected(Rejection::CircuitOpen { .. })) => &self.circuit_open,
             Err(Error::Rejected(Rejection::Overloaded { .. })) => &self.shed,

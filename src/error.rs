@@ -19,7 +19,8 @@ use std::time::Duration;
 ///         Error::Operation(io) => format!("the operation failed: {io}"),
 ///         Error::Rejected(Rejection::QueueFull { limit }) => format!("{limit} calls already wait"),
 ///         Error::Rejected(other) => format!("turned away: {other}"),
-///         Error::Timeout { after } => format!("gave up after {after:?}"),
+///         Error::Timeout { after } => format!("cut off after {after:?}"),
+///         Error::AttemptTimeout { after } => format!("the last attempt gave up after {after:?}"),
 ///         Error::Panicked { message } => format!("the work panicked: {message}"),
 ///         Error::Cancelled => "cancelled by shutdown".to_owned(),
 ///         _ => "another failure".to_owned(),
@@ -33,12 +34,18 @@ use std::time::Duration;
 pub enum Error<E> {
     /// The governor turned the call away before the operation ran.
     Rejected(Rejection),
-    /// The operation ran longer than its limit and was cancelled: its future was dropped. The
-    /// limit is the max task duration (counted in
-    /// [`WorkerStatus::timed_out`](crate::WorkerStatus::timed_out)) or the last attempt's
-    /// timeout (counted in [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts)).
+    /// The call or task ran past the max task duration and was cut off: its future was
+    /// dropped. Counted in [`WorkerStatus::timed_out`](crate::WorkerStatus::timed_out); never
+    /// retried.
     Timeout {
-        /// The limit that was exceeded.
+        /// The max task duration.
+        after: Duration,
+    },
+    /// The last attempt ran past its own timeout ([`Call::timeout`](crate::Call::timeout)) and
+    /// was cancelled; earlier attempts may have been made. Counted in
+    /// [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts).
+    AttemptTimeout {
+        /// The attempt timeout.
         after: Duration,
     },
     /// The operation panicked. Its permit was released and the governor keeps working.
@@ -48,6 +55,9 @@ pub enum Error<E> {
     },
     /// The governor cancelled the operation because a shutdown's grace period ended.
     Cancelled,
+    /// A spawned task was aborted through [`TaskHandle::abort`](crate::TaskHandle::abort) (or
+    /// its runtime shut down) before it ended.
+    Aborted,
     /// The operation itself returned this error.
     Operation(E),
 }
@@ -85,8 +95,10 @@ impl<E> Error<E> {
         match self {
             Error::Rejected(rejection) => Error::Rejected(rejection),
             Error::Timeout { after } => Error::Timeout { after },
+            Error::AttemptTimeout { after } => Error::AttemptTimeout { after },
             Error::Panicked { message } => Error::Panicked { message },
             Error::Cancelled => Error::Cancelled,
+            Error::Aborted => Error::Aborted,
             Error::Operation(error) => Error::Operation(f(error)),
         }
     }
@@ -102,9 +114,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Rejected(rejection) => write!(f, "rejected: {rejection}"),
-            Error::Timeout { after } => write!(f, "timed out after {after:?}"),
+            Error::Timeout { after } => write!(f, "cut off at the max task duration of {after:?}"),
+            Error::AttemptTimeout { after } => write!(f, "the last attempt timed out after {after:?}"),
             Error::Panicked { message } => write!(f, "the operation panicked: {message}"),
             Error::Cancelled => f.write_str("cancelled by the governor's shutdown"),
+            Error::Aborted => f.write_str("the task was aborted"),
             // Transparent: the user sees their own error's message.
             Error::Operation(error) => error.fmt(f),
         }

@@ -116,7 +116,7 @@ async fn every_governed_call_under_chaos_is_accounted_for() {
         let slot = match result {
             Ok(()) => 0,
             Err(Error::Operation(_)) => 1,
-            Err(Error::Timeout { .. }) => 2,
+            Err(Error::AttemptTimeout { .. }) => 2,
             Err(Error::Panicked { .. }) => 3,
             Err(other) => panic!("unexpected: {other}"),
         };

@@ -88,7 +88,7 @@ async fn an_attempt_timeout_is_retried_then_reported_as_a_timeout() {
         })
         .timeout(secs(5))
         .await;
-    assert!(matches!(result, Err(Error::Timeout { after }) if after == secs(5)));
+    assert!(matches!(result, Err(Error::AttemptTimeout { after }) if after == secs(5)));
     assert_eq!(times, [secs(0), secs(7), secs(16)], "5 s attempt + 2 s, 5 s attempt + 4 s");
     assert_eq!(start.elapsed(), secs(21));
     let status = gov.status().workers;

@@ -127,7 +127,7 @@ async fn aborting_a_task_releases_its_worker_and_counts_it_abandoned() {
     let handle = spawn_sleeping(&gov, 60, ());
     tokio::task::yield_now().await;
     handle.abort();
-    assert!(matches!(handle.await, Err(Error::Cancelled)));
+    assert!(matches!(handle.await, Err(Error::Aborted)));
     let status = gov.status().workers;
     assert_eq!((status.active, status.in_flight, status.abandoned), (0, 0, 1));
 }
@@ -140,7 +140,7 @@ async fn aborting_a_queued_task_frees_its_queue_place_for_the_next_spawn() {
     tokio::task::yield_now().await;
     assert_eq!(gov.spawn(async { Ok::<_, Io>("") }).unwrap_err(), Rejection::QueueFull { limit: 1 });
     queued.abort();
-    assert!(matches!(queued.await, Err(Error::Cancelled)));
+    assert!(matches!(queued.await, Err(Error::Aborted)));
     let status = gov.status().workers;
     assert_eq!((status.active, status.queued, status.abandoned), (1, 0, 1));
     let next = gov.spawn(async { Ok::<_, Io>("next") }).unwrap();
@@ -155,7 +155,7 @@ async fn a_task_aborted_before_it_first_runs_gives_its_worker_back() {
     let never_polled = gov.spawn(async { Ok::<_, Io>("never runs") }).unwrap();
     assert_eq!(gov.status().workers.active, 1);
     never_polled.abort();
-    assert!(matches!(never_polled.await, Err(Error::Cancelled)));
+    assert!(matches!(never_polled.await, Err(Error::Aborted)));
     let status = gov.status().workers;
     assert_eq!((status.active, status.in_flight, status.abandoned), (0, 0, 1));
     assert_eq!(gov.spawn(async { Ok::<_, Io>(7) }).unwrap().await.unwrap(), 7);

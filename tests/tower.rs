@@ -261,7 +261,7 @@ async fn an_attempt_past_its_timeout_is_cancelled() {
     let service = GovernorLayer::new(&gov).timeout(Duration::from_secs(1)).layer(slow);
     let started = Instant::now();
     let error = service.oneshot(()).await.unwrap_err();
-    assert!(matches!(governed(&error), Error::Timeout { after } if *after == Duration::from_secs(1)));
+    assert!(matches!(governed(&error), Error::AttemptTimeout { after } if *after == Duration::from_secs(1)));
     assert_eq!(started.elapsed(), Duration::from_secs(1));
     assert_eq!((gov.status().workers.failed, gov.status().workers.active), (1, 0));
 }

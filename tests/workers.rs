@@ -179,7 +179,7 @@ async fn a_cut_off_counts_as_timed_out_and_an_attempt_timeout_apart() {
     assert_eq!((status.failed, status.timed_out, status.attempt_timeouts), (1, 1, 0));
 
     let attempt = gov.call(hang).timeout(secs(3)).await;
-    assert!(matches!(attempt, Err(Error::Timeout { after }) if after == secs(3)));
+    assert!(matches!(attempt, Err(Error::AttemptTimeout { after }) if after == secs(3)));
     let status = gov.status().workers;
     assert_eq!((status.failed, status.timed_out, status.attempt_timeouts, status.retries), (2, 1, 1, 0));
 }

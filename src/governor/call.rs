@@ -120,7 +120,7 @@ where
     }
 
     /// Each attempt may run at most `timeout`; one that runs longer is cancelled and, if
-    /// attempts remain, retried. The last one is reported as [`Error::Timeout`] and counted in
+    /// attempts remain, retried. The last one is reported as [`Error::AttemptTimeout`] and counted in
     /// [`WorkerStatus::attempt_timeouts`](crate::WorkerStatus::attempt_timeouts). A timeout
     /// below 1 ms acts as 1 ms, tokio's timer resolution (unlike the configuration's limits,
     /// which `build()` checks, a call's setters cannot fail).

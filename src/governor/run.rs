@@ -93,7 +93,8 @@ impl Governor {
     ///   passed, the governor is shutting down, or health is critical — before the first
     ///   attempt. Never retried.
     /// - [`Error::Operation`]: the operation's own error, from the last attempt that ran.
-    /// - [`Error::Timeout`]: the last attempt ran past its timeout, or the call past the max
+    /// - [`Error::AttemptTimeout`]: the last attempt ran past its timeout.
+    /// - [`Error::Timeout`]: the call ran past the max
     ///   task duration (then it is cancelled and not retried).
     /// - [`Error::Panicked`]: the operation panicked. Never retried.
     /// - [`Error::Cancelled`]: a shutdown's grace period ended first.
@@ -622,7 +623,7 @@ where
             Error::Operation(error) => {
                 self.contained().call(UserCode::RetryWhen, || self.hooks.retryable(error)).unwrap_or(false)
             }
-            Error::Timeout { .. } => true,
+            Error::AttemptTimeout { .. } => true,
             _ => false,
         }
     }
@@ -639,7 +640,7 @@ where
                     Ok(true) | Err(_) => Outcome::Failure,
                 }
             }
-            Err(Error::Timeout { .. }) => Outcome::Failure,
+            Err(Error::AttemptTimeout { .. }) => Outcome::Failure,
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
             Err(_) => return,
         };
@@ -701,7 +702,9 @@ where
             AttemptProj::Timed { op, timer, after } => match op.poll(cx) {
                 Poll::Ready(result) => Poll::Ready(result.map_err(Error::Operation)),
                 // As tokio's `timeout`: the operation first, so one that is ready wins.
-                Poll::Pending => timer.as_mut().poll(cx).map(|()| Err(Error::Timeout { after: *after })),
+                Poll::Pending => {
+                    timer.as_mut().poll(cx).map(|()| Err(Error::AttemptTimeout { after: *after }))
+                }
             },
         }
     }

@@ -25,7 +25,7 @@ impl<T, E> TaskHandle<T, E> {
     }
 
     /// Cancels the work. It releases its worker and is counted as `abandoned`; awaiting the
-    /// handle then gives [`Error::Cancelled`]. A blocking closure already running cannot be
+    /// handle then gives [`Error::Aborted`]. A blocking closure already running cannot be
     /// stopped and keeps its thread until it returns.
     pub fn abort(&self) {
         self.join.abort();
@@ -49,7 +49,7 @@ impl<T, E> Future for TaskHandle<T, E> {
             Err(error) if error.is_panic() => {
                 Err(Error::Panicked { message: panic_message(error.into_panic().as_ref()) })
             }
-            Err(_aborted) => Err(Error::Cancelled),
+            Err(_aborted) => Err(Error::Aborted),
         })
     }
 }

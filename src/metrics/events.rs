@@ -17,11 +17,14 @@ pub(crate) fn settled<T, E>(result: &Result<T, Error<E>>) {
         let counter = match result {
             Ok(_) => counter!(CALLS_TOTAL, "outcome" => "ok"),
             Err(Error::Operation(_)) => counter!(CALLS_TOTAL, "outcome" => "error"),
-            Err(Error::Timeout { .. }) => counter!(CALLS_TOTAL, "outcome" => "timeout"),
+            Err(Error::Timeout { .. } | Error::AttemptTimeout { .. }) => {
+                counter!(CALLS_TOTAL, "outcome" => "timeout")
+            }
             Err(Error::Panicked { .. }) => counter!(CALLS_TOTAL, "outcome" => "panic"),
             Err(Error::Cancelled) => counter!(CALLS_TOTAL, "outcome" => "cancelled"),
-            // Counted by `rejected`, which every rejection passes through with its reason.
-            Err(Error::Rejected(_)) => return,
+            // Counted by `rejected`, which every rejection passes through with its reason; an
+            // aborted task's end was counted as `abandoned` when its work was dropped.
+            Err(Error::Rejected(_) | Error::Aborted) => return,
         };
         counter.increment(1);
     });

@@ -117,7 +117,7 @@ impl<P> GovernorLayer<P> {
         self
     }
 
-    /// Each attempt may run at most `timeout`; a longer one is cancelled ([`Error::Timeout`](crate::Error::Timeout)).
+    /// Each attempt may run at most `timeout`; a longer one is cancelled ([`Error::AttemptTimeout`](crate::Error::AttemptTimeout)).
     /// A timeout below 1 ms acts as 1 ms, tokio's timer resolution.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.plan.attempt_timeout = Some(timeout);

@@ -140,21 +140,18 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     ) -> Result<T, Error<E>> {
         // A task's worker first: it is free before the task counts as ended.
         self.leave_lane();
-        // Both limits end as `Error::Timeout`: only the outcome tells a cut-off from an attempt
-        // timeout, so it is read before it becomes the result.
-        let cut_off = matches!(outcome, Supervised::TimedOut(_));
         let result = match outcome {
             Supervised::Finished(result) => result,
             Supervised::TimedOut(after) => Err(Error::Timeout { after }),
             Supervised::Panicked(message) => Err(Error::Panicked { message }),
             Supervised::Cancelled => Err(Error::Cancelled),
         };
-        self.record(&result, work, cut_off);
+        self.record(&result, work);
         result
     }
 
     #[inline]
-    fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work, cut_off: bool) {
+    fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
         crate::telemetry::settled(result);
         self.exit = Some(Exit::Finished);
         match result {
@@ -165,14 +162,14 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                     self.workers.counters.add(Count::TaskCompleted);
                 }
             }
-            Err(error) => self.record_error(error, cut_off),
+            Err(error) => self.record_error(error),
         }
     }
 
     /// The outcomes that are not a success: out of line, off the hot path.
     #[cold]
     #[inline(never)]
-    fn record_error<E>(&mut self, error: &Error<E>, cut_off: bool) {
+    fn record_error<E>(&mut self, error: &Error<E>) {
         let (counters, call) = (&self.workers.counters, self.name);
         match error {
             Error::Rejected(rejection) => {
@@ -182,12 +179,12 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                 counters.add(Count::Failed);
                 tracing::debug!(target: "bursar::workers", call, "operation failed");
             }
-            Error::Timeout { after } if cut_off => {
+            Error::Timeout { after } => {
                 counters.add(Count::Failed);
                 counters.add(Count::TimedOut);
                 tracing::warn!(target: "bursar::workers", call, ?after, "work ran past the max task duration and was cancelled");
             }
-            Error::Timeout { after } => {
+            Error::AttemptTimeout { after } => {
                 counters.add(Count::Failed);
                 counters.add(Count::AttemptTimedOut);
                 tracing::debug!(target: "bursar::workers", call, ?after, "the last attempt ran past its timeout");
@@ -202,6 +199,8 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                 self.exit = Some(Exit::Cancelled);
                 tracing::info!(target: "bursar::workers", call, "work cancelled by shutdown");
             }
+            // Made by a task's handle, after its work was dropped (counted as abandoned then).
+            Error::Aborted => {}
         }
     }
 }
