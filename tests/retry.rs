@@ -284,7 +284,7 @@ async fn retry_works_without_a_governor() {
     let result = failing(start, &mut times)
         .retry(vec![secs(1), secs(3)])
         .attempts(5)
-        .notify(|attempt, _: &Io, delay| told.push((attempt, delay)))
+        .notify(|attempt, _: &Error<Io>, delay| told.push((attempt, delay)))
         .await;
     assert!(result.is_err());
     assert_eq!(times, [secs(0), secs(1), secs(4)], "the schedule ran out after two delays");
@@ -425,21 +425,34 @@ async fn gov_call_and_retry_ext_make_the_same_attempts_for_the_same_limits() {
     ];
     for (asked, deadline, expected) in cases {
         let expected: Vec<Duration> = expected.into_iter().map(secs).collect();
-        let (start, mut times) = (Instant::now(), Vec::new());
-        let mut call = gov.call(failing(start, &mut times)).attempts(asked);
+        // Both front-ends tell `notify` the same: the failed attempt, the same error, the delay.
+        let (start, mut times, mut told_call) = (Instant::now(), Vec::new(), Vec::new());
+        let notify = |told: &mut Vec<(u32, String, Duration)>, attempt, error: &Error<Io>, delay| {
+            assert!(matches!(error, Error::Operation(_)), "{error:?}");
+            told.push((attempt, error.to_string(), delay));
+        };
+        let mut call = gov
+            .call(failing(start, &mut times))
+            .attempts(asked)
+            .notify(|attempt, error: &Error<Io>, delay| notify(&mut told_call, attempt, error, delay));
         if let Some(deadline) = deadline {
             call = call.deadline(secs(deadline));
         }
         assert!(matches!(call.run().await, Err(Error::Operation(_))));
         assert_eq!(times, expected, "gov.call, {asked} attempts, deadline {deadline:?}");
 
-        let (start, mut times) = (Instant::now(), Vec::new());
-        let mut retry = failing(start, &mut times).retry(schedule).attempts(asked);
+        let (start, mut times, mut told_retry) = (Instant::now(), Vec::new(), Vec::new());
+        let mut retry = failing(start, &mut times)
+            .retry(schedule)
+            .attempts(asked)
+            .notify(|attempt, error: &Error<Io>, delay| notify(&mut told_retry, attempt, error, delay));
         if let Some(deadline) = deadline {
             retry = retry.deadline(secs(deadline));
         }
         assert_eq!(retry.await.unwrap_err().to_string(), DRIVER_CLOSED);
         assert_eq!(times, expected, "RetryExt, {asked} attempts, deadline {deadline:?}");
+        assert_eq!(told_call, told_retry, "{asked} attempts, deadline {deadline:?}");
+        assert_eq!(told_call.len(), expected.len() - 1, "told before each retry");
     }
     // More than 1000 attempts are 1000, on both.
     let (start, mut times) = (Instant::now(), Vec::new());

@@ -321,6 +321,7 @@ where
 
     /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
     /// starts at the breaker.
+    #[cfg(feature = "tower")]
     pub(crate) fn reserved(
         gov: &'g Governor,
         admitted: InFlight<Wk>,

@@ -11,6 +11,7 @@ use tokio::time::{Instant, sleep};
 use super::RetryBudget;
 use super::attempts::{Attempts, clamp_attempts};
 use super::hooks::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
+use crate::Error;
 
 /// Adds [`retry`](RetryExt::retry) to every `FnMut() -> impl Future<Output = Result<T, E>>`.
 ///
@@ -112,14 +113,21 @@ where
         Retry { op, delays, limits, when, notify, adjust, borrows: PhantomData }
     }
 
-    /// Calls `notify(failed_attempt, &error, delay)` before each retry.
-    pub fn notify<N2: FnMut(u32, &E, Duration)>(self, notify: N2) -> Retry<'a, Op, I, W, N2, A> {
+    /// Calls `notify(failed_attempt, &error, delay)` before each retry. The error is an
+    /// [`Error`], as [`Call::notify`](crate::Call::notify)'s: here always
+    /// [`Error::Operation`], since without a governor only the operation's own errors are
+    /// retried.
+    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Retry<'a, Op, I, W, N2, A> {
         let Retry { op, delays, limits, when, adjust, .. } = self;
         Retry { op, delays, limits, when, notify, adjust, borrows: PhantomData }
     }
 
-    /// Replaces each delay with `adjust(&error, delay)`, e.g. a server's `Retry-After`.
-    pub fn adjust<A2: FnMut(&E, Duration) -> Duration>(self, adjust: A2) -> Retry<'a, Op, I, W, N, A2> {
+    /// Replaces each delay with `adjust(&error, delay)`, e.g. a server's `Retry-After`. The
+    /// error is an [`Error`], as for [`notify`](Self::notify).
+    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(
+        self,
+        adjust: A2,
+    ) -> Retry<'a, Op, I, W, N, A2> {
         let Retry { op, delays, limits, when, notify, .. } = self;
         Retry { op, delays, limits, when, notify, adjust, borrows: PhantomData }
     }
@@ -137,8 +145,8 @@ where
     pub async fn run(mut self) -> Result<T, E>
     where
         W: RetryWhen<E>,
-        N: RetryNotify<E>,
-        A: RetryAdjust<E>,
+        N: RetryNotify<Error<E>>,
+        A: RetryAdjust<Error<E>>,
     {
         let Limits { max_attempts, deadline, budget } = self.limits;
         let deadline = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
@@ -155,16 +163,18 @@ where
             if !self.when.retryable(&error) {
                 return Err(error);
             }
+            // The hooks see the error as `gov.call`'s see theirs.
+            let error = Error::Operation(error);
             let delay = match attempts.next_delay(|delay| self.adjust.adjust(&error, delay), Duration::ZERO) {
                 Ok(delay) => delay,
                 Err(stop) => {
                     tracing::debug!(target: "bursar::retry", ?stop, "retrying ends");
-                    return Err(error);
+                    return Err(operation(error));
                 }
             };
             if budget.as_ref().is_some_and(|budget| !budget.withdraw(Instant::now())) {
                 tracing::warn!(target: "bursar::retry", "retry budget spent; returning the last error");
-                return Err(error);
+                return Err(operation(error));
             }
             self.notify.notify(failed, &error, delay);
             tracing::debug!(target: "bursar::retry", attempt = failed, ?delay, "attempt failed; retrying");
@@ -181,8 +191,8 @@ where
     E: Send + 'a,
     I: Iterator<Item = Duration> + Send + 'a,
     W: RetryWhen<E> + Send + 'a,
-    N: RetryNotify<E> + Send + 'a,
-    A: RetryAdjust<E> + Send + 'a,
+    N: RetryNotify<Error<E>> + Send + 'a,
+    A: RetryAdjust<Error<E>> + Send + 'a,
 {
     type Output = Result<T, E>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
@@ -190,6 +200,11 @@ where
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run())
     }
+}
+
+/// The operation's error, wrapped for the hooks.
+fn operation<E>(error: Error<E>) -> E {
+    error.into_operation().expect("the hooks see an operation's error")
 }
 
 impl<Op, I, W, N, A> std::fmt::Debug for Retry<'_, Op, I, W, N, A> {

@@ -96,6 +96,7 @@ impl<L: Deref<Target = Lane> + Clone> WorkerTicket<L> {
         Ok(WorkerTicket::Waiting(QueueSlot { lane, queued_at: QueueClock::start() }))
     }
 
+    #[cfg(feature = "tower")]
     /// Waits in the queue, if queued, until a permit is free.
     ///
     /// # Cancel safety
