@@ -46,7 +46,7 @@ impl<M: Manager> Shared<M> {
     pub(super) fn check_out(self: &Arc<Self>, key: M::Key) -> impl Future<Output = GetResult<M>> + Send + '_ {
         let location = Location::caller();
         // A block rather than an `async fn`: its future uses what it captured where it lies,
-        // instead of keeping a second copy of its arguments (40 bytes of every `get`).
+        // instead of keeping a second copy of its arguments in every `get`.
         async move {
             let mut timer = pin!(None);
             let mut deadline = Deadline { limit: self.config.checkout_timeout, timer: timer.as_mut() };
