@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bursar::Governor;
-use bursar::health::{HealthCheck, HealthConfig, HealthLevel};
+use bursar::health::{CheckResult, HealthConfig, HealthLevel};
 use tokio::sync::Semaphore;
 
 /// Calls waiting in each queue scenario.
@@ -190,7 +190,7 @@ fn semaphore_tasks() -> f64 {
 /// Builds a governor with every part on and makes it use each part once.
 async fn busy_governor() -> (Governor, Vec<bursar::ports::PortLease>) {
     let gov = Governor::builder()
-        .health_check("database", || async { HealthCheck::healthy() })
+        .health_check("database", || async { CheckResult::healthy() })
         .on_error("webdriver", |_report| async { true })
         .on_critical(|| async {})
         .on_breaker_transition(|_name, _transition| {})

@@ -157,7 +157,7 @@ async fn crowded_pool() -> (Pool<Free>, bursar::pool::Lease<Free>) {
         let pool = pool.clone();
         drop(tokio::spawn(async move { drop(pool.get(KEY_A).await) }));
     }
-    while pool.stats().waiting < WAITERS {
+    while pool.status().waiting < WAITERS {
         tokio::task::yield_now().await;
     }
     (pool, capped)

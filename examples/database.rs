@@ -366,7 +366,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let wave = wave.elapsed();
-    let stats = pool.stats();
+    let stats = pool.status();
     println!(
         "1. {placed} of {ORDERS} orders placed at once in {:.0} ms, through {} connections ({} opened)",
         wave.as_secs_f64() * 1000.0,
@@ -421,12 +421,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (last.totals_orders, last.totals_cents) == (last.orders, last.cents)
     );
     let expected_cents = expected_cents + price(declined);
-    let caught = pool.stats().check_failed == 1
+    let caught = pool.status().check_failed == 1
         && after.orders == ORDERS
         && last == Books { connection: last.connection, ..books_of(ORDERS + 1, expected_cents) };
 
     // 4. Summary, status, shutdown.
-    let stats = pool.stats();
+    let stats = pool.status();
     let workers = gov.status().workers;
     println!("\nsummary");
     let rows = [

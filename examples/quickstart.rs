@@ -365,7 +365,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     progress.abort();
     health.abort();
     print_progress_line(&gov, &tally, started);
-    let pool_stats = sessions.stats();
+    let pool_stats = sessions.status();
 
     let report = gov.shutdown(Duration::from_secs(5)).await;
     println!("\n{}", tally.summary());

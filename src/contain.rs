@@ -48,7 +48,7 @@ pub(crate) enum UserCode {
     /// A health [`Sampler`](crate::health::Sampler).
     Sampler,
     /// A custom health check.
-    HealthCheck,
+    CheckResult,
     /// An `on_error` recovery callback.
     Recovery,
     /// An `on_critical` emergency action.
@@ -79,7 +79,7 @@ impl UserCode {
     const ALL: [UserCode; 15] = [
         UserCode::OperationDrop,
         UserCode::Sampler,
-        UserCode::HealthCheck,
+        UserCode::CheckResult,
         UserCode::Recovery,
         UserCode::EmergencyAction,
         UserCode::Transition,
@@ -100,7 +100,7 @@ impl UserCode {
         match self {
             UserCode::OperationDrop => "operation_drop",
             UserCode::Sampler => "sampler",
-            UserCode::HealthCheck => "health_check",
+            UserCode::CheckResult => "health_check",
             UserCode::Recovery => "on_error",
             UserCode::EmergencyAction => "on_critical",
             UserCode::Transition => "on_transition",
@@ -406,15 +406,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_future_that_panics_or_hangs_is_contained_and_counted() {
         let containment = Containment::default();
-        let panicked = containment.in_place(UserCode::HealthCheck, async { panic!("check broke") });
+        let panicked = containment.in_place(UserCode::CheckResult, async { panic!("check broke") });
         assert_eq!(panicked.await, Err(Fault::Panicked("check broke".to_owned())));
         let hung =
-            containment.within(UserCode::HealthCheck, Duration::from_secs(3), std::future::pending::<()>);
+            containment.within(UserCode::CheckResult, Duration::from_secs(3), std::future::pending::<()>);
         assert_eq!(hung.await, Err(Fault::Hung(Duration::from_secs(3))));
-        let fine = containment.within(UserCode::HealthCheck, Duration::from_secs(3), || async { 5 });
+        let fine = containment.within(UserCode::CheckResult, Duration::from_secs(3), || async { 5 });
         assert_eq!(fine.await, Ok(5));
         let never_made = containment.within(
-            UserCode::HealthCheck,
+            UserCode::CheckResult,
             Duration::from_secs(3),
             || -> std::future::Ready<()> { panic!("the closure itself panicked") },
         );

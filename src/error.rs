@@ -203,6 +203,27 @@ pub enum BuildError {
     ShutDown,
 }
 
+/// A value given to a running governor breaks a rule (see
+/// [`Governor::set_max_workers`](crate::Governor::set_max_workers)): which setting, which rule,
+/// and the value. The same rule at `build()` is a [`BuildError::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value: `{field}` {rule} (got {value})")]
+#[non_exhaustive]
+pub struct InvalidValue {
+    /// The setting's path in [`GovernorConfig`](crate::GovernorConfig), e.g. `workers.max_workers`.
+    pub field: &'static str,
+    /// The rule it broke, e.g. `must be at least 1`.
+    pub rule: &'static str,
+    /// The offending value.
+    pub value: String,
+}
+
+impl From<InvalidValue> for BuildError {
+    fn from(InvalidValue { field, rule, value }: InvalidValue) -> Self {
+        BuildError::Invalid { field, rule, value }
+    }
+}
+
 impl BuildError {
     /// `field` breaks `rule` with `value`, shown by its `Display`: the constructor every part's
     /// validation uses.

@@ -132,9 +132,9 @@ mod workers;
 pub use config::ConfigError;
 pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
 pub use contain::CallbackStatus;
-pub use error::{BuildError, Error, Rejection};
+pub use error::{BuildError, Error, InvalidValue, Rejection};
 pub use governor::{
-    BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, ShutdownReport, Status, TaskHandle,
+    BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, Probe, ShutdownReport, Status, TaskHandle,
     WorkerStatus,
 };
 

@@ -5,9 +5,9 @@ use std::io;
 use std::sync::Arc;
 
 use bursar::breaker::{BreakerConfig, BreakerRegistry, BreakerSnapshot, CircuitBreaker, OwnedPermit, Permit};
-use bursar::health::{ErrorReport, HealthCheck, HealthConfig, Readings};
+use bursar::health::{CheckResult, ErrorReport, HealthConfig, Readings};
 use bursar::pool::{
-    LeakReport, Lease, Manager, Pool, PoolBuilder, PoolConfig, PoolError, PoolStats, PoolStatus,
+    AllPoolsStatus, LeakReport, Lease, Manager, Pool, PoolBuilder, PoolConfig, PoolError, PoolStatus,
 };
 use bursar::ports::{PortAllocator, PortError, PortLease, PortsConfig};
 use bursar::{
@@ -72,14 +72,14 @@ fn the_parts_handles_and_guards_cross_threads() {
     send_sync::<Pool<Sessions>>();
     send_sync::<PoolBuilder<Sessions>>();
     send_sync::<PoolConfig>();
-    send_sync::<PoolStats>();
     send_sync::<PoolStatus>();
+    send_sync::<AllPoolsStatus>();
     send_sync::<LeakReport>();
     send_sync::<Lease<Sessions>>();
     unpin::<Lease<Sessions>>();
     error::<PoolError<io::Error>>();
     send_sync::<HealthConfig>();
-    send_sync::<HealthCheck>();
+    send_sync::<CheckResult>();
     send_sync::<ErrorReport>();
     send_sync::<Readings>();
 }

@@ -166,7 +166,7 @@ async fn a_governed_pool_get_dropped_while_creating_or_checking_leaks_no_session
         },
         STEP,
         |polls, _| {
-            let stats = pool.stats();
+            let stats = pool.status();
             let alive = manager.created.load(Ordering::SeqCst) - manager.destroyed.load(Ordering::SeqCst);
             assert_eq!((stats.active, stats.waiting), (0, 0), "after {polls} polls");
             assert_eq!(stats.connections, alive, "after {polls} polls: every live session is counted");
@@ -175,7 +175,7 @@ async fn a_governed_pool_get_dropped_while_creating_or_checking_leaks_no_session
         },
     )
     .await;
-    let stats = pool.stats();
+    let stats = pool.status();
     // 1 poll: dropped in the check of the first session, which is destroyed (it may be
     // mid-request); 2 and 3: dropped while creating its replacement; 4: the replacement is
     // created and the call dropped in its own work, so the session goes back idle; 5: checked,

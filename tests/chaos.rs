@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use bursar::chaos::{Chaos, ChaosConfig, ChaosStats, Fault};
+use bursar::chaos::{Chaos, ChaosConfig, ChaosStatus, Fault};
 use bursar::{BuildError, Error};
 use support::{Io, io_error};
 use tokio::time::Instant;
@@ -42,7 +42,7 @@ fn the_same_seed_gives_the_same_faults_in_the_same_order() {
     let draws = |seed| {
         let chaos = chaos(mixed(seed));
         let faults: Vec<Fault> = (0..10_000).map(|_| chaos.next_fault()).collect();
-        (faults, chaos.stats())
+        (faults, chaos.status())
     };
     let (first, stats) = draws(42);
     assert_eq!(draws(42).0, first);
@@ -83,12 +83,12 @@ async fn each_fault_does_what_it_says() {
     assert!(stalled.await.is_err(), "a stalled call never finishes");
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 
-    let counts = |stats: ChaosStats| {
+    let counts = |stats: ChaosStatus| {
         (stats.calls, stats.passed, stats.failed, stats.stalled, stats.late, stats.panicked)
     };
-    assert_eq!(counts(failing.stats()), (1, 0, 1, 0, 0, 0));
-    assert_eq!(counts(stalling.stats()), (1, 0, 0, 1, 0, 0));
-    assert_eq!(counts(late.stats()), (1, 0, 0, 0, 1, 0));
+    assert_eq!(counts(failing.status()), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(stalling.status()), (1, 0, 0, 1, 0, 0));
+    assert_eq!(counts(late.status()), (1, 0, 0, 0, 1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,7 +97,7 @@ async fn an_injected_panic_is_contained_by_the_governor() {
     let gov = support::builder().build().unwrap();
     let result = gov.run(|| panicking.wrap(async { Ok::<_, Io>(()) }, || io_error("unused"))).await;
     assert!(matches!(result, Err(Error::Panicked { ref message }) if message == "chaos: injected panic"));
-    assert_eq!(panicking.stats().panicked, 1, "a panic is never retried");
+    assert_eq!(panicking.status().panicked, 1, "a panic is never retried");
     let status = gov.status().workers;
     assert_eq!((status.panicked, status.failed, status.active), (1, 1, 0));
 }
@@ -122,7 +122,7 @@ async fn every_governed_call_under_chaos_is_accounted_for() {
         };
         outcomes[slot] += 1;
     }
-    let (stats, status) = (chaos.stats(), gov.status().workers);
+    let (stats, status) = (chaos.status(), gov.status().workers);
     assert_eq!(outcomes.iter().sum::<u64>(), 1_000);
     assert_eq!(status.completed, outcomes[0]);
     assert_eq!(status.failed, outcomes[1] + outcomes[2] + outcomes[3]);

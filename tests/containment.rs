@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bursar::breaker::{BreakerState, CircuitBreaker, Outcome, Transition};
-use bursar::health::{HealthCheck, HealthConfig, HealthLevel, Readings, Sampler};
+use bursar::health::{CheckResult, HealthConfig, HealthLevel, Readings, Sampler};
 use bursar::{Error, Governor, GovernorBuilder, Rejection};
 use support::{Io, capture_events};
 
@@ -149,10 +149,10 @@ async fn a_panicking_health_check_is_a_failed_check_and_the_monitor_goes_on() {
                 if n < 2 {
                     panic!("the check broke");
                 }
-                HealthCheck::healthy()
+                CheckResult::healthy()
             }
         })
-        .health_check("broken before its future", || -> std::future::Ready<HealthCheck> {
+        .health_check("broken before its future", || -> std::future::Ready<CheckResult> {
             panic!("the closure broke")
         })
         .build()

@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bursar::health::{ErrorReport, HealthCheck, HealthConfig, HealthLevel, Readings, Sampler};
-use bursar::{Error, Governor, GovernorBuilder, Rejection};
+use bursar::health::{CheckResult, ErrorReport, HealthConfig, HealthLevel, Readings, Sampler};
+use bursar::{Error, Governor, GovernorBuilder, Probe, Rejection};
+
+/// Why liveness fails.
+const NO_READING: &str = "the health monitor has had no reading for three intervals";
 use support::{DropCounter, DropToken, Io, sleep_secs};
 
 const INTERVAL: Duration = Duration::from_secs(10);
@@ -129,7 +132,7 @@ async fn the_worker_limit_follows_the_level_and_critical_sheds_new_calls_only() 
     let shed = gov.run(|| async { Ok::<_, Io>(()) }).await;
     assert_eq!(shed.unwrap_err().rejection(), Some(Rejection::Overloaded { level: HealthLevel::Critical }));
     assert_eq!(in_flight.unwrap().await.unwrap(), "finished", "work already admitted completes");
-    assert!(!gov.readiness());
+    assert_eq!(gov.readiness(), Probe::Fail("health is critical"));
 
     script.set(10.0, 10.0);
     for _ in 0..3 {
@@ -137,7 +140,7 @@ async fn the_worker_limit_follows_the_level_and_critical_sheds_new_calls_only() 
     }
     assert_eq!((gov.health_level(), limit(&gov)), (HealthLevel::Healthy, 8));
     assert_eq!(gov.run(|| async { Ok::<_, Io>(1) }).await.unwrap(), 1);
-    assert!(gov.readiness());
+    assert_eq!(gov.readiness(), Probe::Pass);
     assert_eq!(gov.status().workers.rejected_overloaded, 1);
 }
 
@@ -295,7 +298,7 @@ async fn custom_checks_and_the_error_rate_raise_the_level() {
                 if hang {
                     std::future::pending::<()>().await;
                 }
-                HealthCheck::degraded("replication lag 12 s")
+                CheckResult::degraded("replication lag 12 s")
             }
         })
         .build()
@@ -343,7 +346,7 @@ async fn the_monitor_stops_on_shutdown_and_when_the_last_handle_is_dropped() {
     first_sample().await;
     let report = gov.shutdown(Duration::from_secs(1)).await;
     assert_eq!(report.background_stopped, 2, "the health monitor and the retry budget's settler");
-    assert!(!gov.readiness());
+    assert_eq!(gov.readiness(), Probe::Fail("the governor is shutting down"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -361,11 +364,11 @@ async fn liveness_fails_only_when_the_monitor_stops_sampling() {
     let (_guard, _events) = support::capture_events(); // see the silent sampler's test
     let gov = Governor::builder().health(config()).sampler(Stuck(false)).build().unwrap();
     first_sample().await;
-    assert!(gov.liveness());
+    assert_eq!(gov.liveness(), Probe::Pass);
     sleep_secs(25).await;
-    assert!(gov.liveness(), "30 s since the last sample is within three intervals");
+    assert_eq!(gov.liveness(), Probe::Pass, "30 s since the last sample is within three intervals");
     sleep_secs(6).await;
-    assert!(!gov.liveness());
+    assert_eq!(gov.liveness(), Probe::Fail(NO_READING));
     assert!(matches!(gov.run(|| async { Ok::<_, Io>(()) }).await, Ok(())), "liveness does not gate calls");
     let _: Option<Error<Io>> = None;
 }
@@ -383,14 +386,14 @@ async fn a_sampler_that_never_answers_leaves_the_level_unknown_and_liveness_fals
     let (_guard, events) = support::capture_events();
     let gov = Governor::builder().health(config()).sampler(Silent).build().unwrap();
     sleep_secs(25).await;
-    assert!(gov.liveness(), "25 s without a reading is within three intervals");
+    assert_eq!(gov.liveness(), Probe::Pass, "25 s without a reading is within three intervals");
     sleep_secs(40).await; // 65 s: six samples given up
     let health = gov.status().health;
     assert_eq!(
         (health.status, health.cpu_percent, health.live, health.ready),
         (HealthLevel::Unknown, None, false, false)
     );
-    assert!(!gov.liveness());
+    assert_eq!(gov.liveness(), Probe::Fail(NO_READING));
     assert_eq!(
         events.lines_with("did not finish in time; given up callback=\"sampler\" limit=10s").len(),
         6,
@@ -442,9 +445,9 @@ async fn a_sampler_that_never_answers_is_given_up_after_one_interval() {
     assert_eq!(events.lines_with("did not finish in time; given up callback=\"sampler\" limit=10s").len(), 1);
     assert!(events.lines_with("did not finish in time").iter().all(|line| line.contains("WARN")));
     sleep_secs(5).await; // 30 s since the last answer
-    assert!(gov.liveness());
+    assert_eq!(gov.liveness(), Probe::Pass);
     sleep_secs(1).await;
-    assert!(!gov.liveness(), "no reading for three intervals");
+    assert_eq!(gov.liveness(), Probe::Fail(NO_READING), "no reading for three intervals");
     assert_eq!(events.lines_with("did not finish in time; given up callback=\"sampler\" limit=10s").len(), 2);
 }
 

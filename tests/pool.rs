@@ -363,7 +363,7 @@ async fn a_track_caller_wrapper_keeps_its_callers_line_in_the_leak_report() {
     let _wrapped = checkout_async(&pool, "wrapped").await.unwrap();
     tokio::time::sleep(Duration::from_secs(90)).await;
 
-    let mut leaks = pool.stats().leaks;
+    let mut leaks = pool.status().leaks;
     leaks.sort_by(|a, b| a.key.cmp(&b.key));
     let locations: Vec<(&str, String)> =
         leaks.iter().map(|leak| (leak.key.as_str(), leak.location.clone())).collect();

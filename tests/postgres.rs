@@ -445,7 +445,7 @@ async fn with_bursar(server: &Server, baseline: i64, restart_midway: bool) -> Fi
     }
     let report = gov.shutdown(Duration::from_secs(10)).await;
     assert_eq!(report.pool_connections_still_leased, 0, "{report:?}");
-    let (stats, status) = (pool.stats(), gov.status());
+    let (stats, status) = (pool.status(), gov.status());
     figures.elapsed = started.elapsed();
     figures.retries = Some(status.workers.retries);
     figures.turned_away = Some(tally.turned_away.load(Ordering::SeqCst));

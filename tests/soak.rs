@@ -192,8 +192,8 @@ async fn a_million_calls_under_chaos_leave_nothing_behind() {
     );
     let status = gov.status();
     let workers = &status.workers;
-    let faults = chaos.stats();
-    let stats = pool.stats();
+    let faults = chaos.status();
+    let stats = pool.status();
     let baseline = baseline.load(Ordering::Relaxed);
     let growth = resident_end as f64 / baseline.max(1) as f64 - 1.0;
     println!(

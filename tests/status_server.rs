@@ -125,15 +125,17 @@ impl Server {
     }
 
     /// The three health routes at `level`, live: `/health` and `/health/ready` answer `code`
-    /// (ready exactly when it is 200), `/health/live` 200.
-    async fn assert_health(&self, level: &str, code: StatusCode) {
+    /// (ready exactly when it is 200) and the readiness probe's answer `probe`, `/health/live`
+    /// 200.
+    async fn assert_health(&self, level: &str, code: StatusCode, probe: &str) {
         let ready = code == StatusCode::OK;
         let (status, health) = self.json("/health").await;
         let fields = (&health["status"], &health["ready"], &health["live"]);
         assert_eq!((status, fields), (code, (&json!(level), &json!(ready), &json!(true))), "{level}");
-        let ready_body = json!({ "ready": ready, "status": level });
+        let ready_body = json!({ "ready": ready, "probe": probe, "status": level });
         assert_eq!(self.json("/health/ready").await, (code, ready_body), "{level}");
-        assert_eq!(self.json("/health/live").await, (StatusCode::OK, json!({ "live": true })), "{level}");
+        let live = json!({ "live": true, "probe": "pass" });
+        assert_eq!(self.json("/health/live").await, (StatusCode::OK, live), "{level}");
     }
 
     async fn stop(self, gov: &Governor) {
@@ -171,8 +173,8 @@ async fn every_route_answers_with_exact_values_while_healthy() {
     for (field, value) in expected.as_object().unwrap() {
         assert_eq!(&health[field], value, "/health {field}");
     }
-    assert_eq!(server.json("/health/live").await, (StatusCode::OK, json!({ "live": true })));
-    let ready = json!({ "ready": true, "status": "healthy" });
+    assert_eq!(server.json("/health/live").await, (StatusCode::OK, json!({ "live": true, "probe": "pass" })));
+    let ready = json!({ "ready": true, "probe": "pass", "status": "healthy" });
     assert_eq!(server.json("/health/ready").await, (StatusCode::OK, ready));
 
     let (status, snapshot) = server.json("/api/system/status").await;
@@ -221,17 +223,17 @@ async fn each_level_gets_its_documented_code_and_critical_sheds_calls() {
     let gov = governor(INTERVAL, script.clone());
     wait_for_level(&gov, HealthLevel::Healthy).await;
     let server = Server::start(&gov).await;
-    server.assert_health("healthy", StatusCode::OK).await;
+    server.assert_health("healthy", StatusCode::OK, "pass").await;
 
     let steps = [
-        ((85.0, 10.0), HealthLevel::Degraded, StatusCode::OK),
-        ((85.0, 90.0), HealthLevel::Unhealthy, StatusCode::SERVICE_UNAVAILABLE),
-        ((97.0, 10.0), HealthLevel::Critical, StatusCode::SERVICE_UNAVAILABLE),
+        ((85.0, 10.0), HealthLevel::Degraded, StatusCode::OK, "pass"),
+        ((85.0, 90.0), HealthLevel::Unhealthy, StatusCode::SERVICE_UNAVAILABLE, "fail: health is unhealthy"),
+        ((97.0, 10.0), HealthLevel::Critical, StatusCode::SERVICE_UNAVAILABLE, "fail: health is critical"),
     ];
-    for ((cpu, memory), level, code) in steps {
+    for ((cpu, memory), level, code, probe) in steps {
         script.set(cpu, memory);
         wait_for_level(&gov, level).await;
-        server.assert_health(&level.to_string(), code).await;
+        server.assert_health(&level.to_string(), code, probe).await;
     }
 
     let shed = gov.run(|| async { Ok::<_, io::Error>(()) }).await.unwrap_err();
@@ -273,7 +275,7 @@ async fn unknown_before_the_first_reading_is_503_until_the_sampler_answers() {
         Gated { open: Arc::clone(&open), readings: Readings::new(20.0, 30.0, 4) },
     );
     let server = Server::start(&gov).await;
-    server.assert_health("unknown", StatusCode::SERVICE_UNAVAILABLE).await;
+    server.assert_health("unknown", StatusCode::SERVICE_UNAVAILABLE, "fail: health is not known yet").await;
     let (_, health) = server.json("/health").await;
     let readings = ["cpu_percent", "memory_percent", "active_threads", "error_rate"];
     assert_eq!(
@@ -284,7 +286,7 @@ async fn unknown_before_the_first_reading_is_503_until_the_sampler_answers() {
 
     open.add_permits(1);
     wait_for_level(&gov, HealthLevel::Healthy).await;
-    server.assert_health("healthy", StatusCode::OK).await;
+    server.assert_health("healthy", StatusCode::OK, "pass").await;
     assert_line(&server.metrics().await, "bursar_health_level 0");
     server.stop(&gov).await;
 }
@@ -294,12 +296,13 @@ async fn with_the_monitor_off_health_is_200_until_shutdown_makes_it_503() {
     let _alone = alone().await;
     let gov = Governor::builder().health(HealthConfig::disabled()).build().unwrap();
     let server = Server::start(&gov).await;
-    server.assert_health("unknown", StatusCode::OK).await;
+    server.assert_health("unknown", StatusCode::OK, "pass").await;
     assert_line(&server.metrics().await, "bursar_health_level -1");
 
     let report = gov.shutdown(Duration::from_secs(1)).await;
     assert_eq!(report.finished + report.cancelled, 0);
-    server.assert_health("unknown", StatusCode::SERVICE_UNAVAILABLE).await;
+    let shutting_down = "fail: the governor is shutting down";
+    server.assert_health("unknown", StatusCode::SERVICE_UNAVAILABLE, shutting_down).await;
     let (status, snapshot) = server.json("/api/system/status").await;
     assert_eq!((status, &snapshot["health"]["ready"]), (StatusCode::OK, &json!(false)));
     server.stop(&gov).await;

@@ -73,14 +73,15 @@ async fn health(State(state): State<StatusState>) -> Response {
 /// `GET /health/live`: the liveness probe.
 async fn live(State(state): State<StatusState>) -> Response {
     let live = state.governor.liveness();
-    (code(live), Json(json!({ "live": live }))).into_response()
+    (code(live.passed()), Json(json!({ "live": live.passed(), "probe": live.to_string() }))).into_response()
 }
 
 /// `GET /health/ready`: the readiness probe and the level behind it.
 async fn ready(State(state): State<StatusState>) -> Response {
     let ready = state.governor.readiness();
     let level = state.governor.health_level();
-    (code(ready), Json(json!({ "ready": ready, "status": level }))).into_response()
+    let body = json!({ "ready": ready.passed(), "probe": ready.to_string(), "status": level });
+    (code(ready.passed()), Json(body)).into_response()
 }
 
 /// `GET /api/system/status`: the whole snapshot.

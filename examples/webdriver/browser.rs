@@ -44,7 +44,7 @@ pub(crate) struct RunReport {
     /// How many chromedriver processes were killed under a job (0 or 1).
     pub(crate) killed: u32,
     /// The pool's counters before shutdown.
-    pub(crate) stats: bursar::pool::PoolStats,
+    pub(crate) stats: bursar::pool::PoolStatus,
     /// The governor's final status, after shutdown.
     pub(crate) status: bursar::Status,
     /// What shutdown did.
@@ -139,7 +139,7 @@ pub(crate) async fn run(
         let (job, title) = joined?;
         titles.insert(job, title);
     }
-    let stats = browsers.stats();
+    let stats = browsers.status();
     let shutdown = gov.shutdown(Duration::from_secs(10)).await;
     let processes_left = processes_marked(&root.display().to_string());
     let _ = std::fs::remove_dir_all(&root);

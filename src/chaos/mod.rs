@@ -17,8 +17,8 @@
 //!     .attempts(10)
 //!     .await;
 //! assert_eq!(page.unwrap(), "<html>"); // the retries got through the injected failures
-//! let stats = chaos.stats();
-//! assert_eq!(stats.calls, stats.passed + stats.failed);
+//! let status = chaos.status();
+//! assert_eq!(status.calls, status.passed + status.failed);
 //! # Ok(()) }
 //! ```
 
@@ -26,4 +26,4 @@ mod config;
 mod monkey;
 
 pub use config::ChaosConfig;
-pub use monkey::{Chaos, ChaosStats, Fault};
+pub use monkey::{Chaos, ChaosStatus, Fault};

@@ -30,7 +30,7 @@ pub enum Fault {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
-pub struct ChaosStats {
+pub struct ChaosStatus {
     /// Every call wrapped (or fault drawn).
     pub calls: u64,
     /// Calls left untouched.
@@ -125,11 +125,11 @@ impl Chaos {
     }
 
     /// What has been injected so far.
-    pub fn stats(&self) -> ChaosStats {
+    pub fn status(&self) -> ChaosStatus {
         // Relaxed: see `next_fault`.
         let [passed, failed, stalled, late, panicked] =
             self.counts.each_ref().map(|count| count.load(Ordering::Relaxed));
-        ChaosStats {
+        ChaosStatus {
             calls: passed + failed + stalled + late + panicked,
             passed,
             failed,

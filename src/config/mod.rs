@@ -22,7 +22,7 @@ mod workers;
 #[cfg(feature = "serde")]
 pub(crate) use map_only::map_only;
 pub use retry::{BudgetConfig, RetryConfig};
-pub(crate) use rules::{count as check_count, duration as check_duration};
+pub(crate) use rules::{check_count, check_duration};
 pub(crate) use setters::setters;
 #[cfg(feature = "toml")]
 pub use sources::ConfigError;

@@ -139,7 +139,7 @@ impl RetryConfig {
         self.backoff().validate()?;
         rules::delay("retry.max_delay", self.max_delay)?;
         if let Some(deadline) = self.deadline {
-            rules::duration("retry.deadline", deadline)?;
+            rules::check_duration("retry.deadline", deadline)?;
         }
         self.budget.build().map(drop)
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::BuildError;
+use crate::{BuildError, InvalidValue};
 
 /// The largest count a limit may have: what a lane's state word holds (31 bits for the calls
 /// waiting, 32 for the free permits; see `workers::lane`), far more than any machine runs.
@@ -13,12 +13,12 @@ pub(crate) const MAX_COUNT: usize = (1 << 31) - 1;
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// A count of workers, threads or queue places: at least 1, at most [`MAX_COUNT`].
-pub(crate) fn count(field: &'static str, value: usize) -> Result<(), BuildError> {
+pub(crate) fn check_count(field: &'static str, value: usize) -> Result<(), InvalidValue> {
     if value == 0 {
-        return Err(BuildError::invalid(field, "must be at least 1", value));
+        return Err(InvalidValue { field, rule: "must be at least 1", value: value.to_string() });
     }
     if value > MAX_COUNT {
-        return Err(BuildError::invalid(field, "must be at most 2147483647", value));
+        return Err(InvalidValue { field, rule: "must be at most 2147483647", value: value.to_string() });
     }
     Ok(())
 }
@@ -28,7 +28,7 @@ pub(crate) fn count(field: &'static str, value: usize) -> Result<(), BuildError>
 pub(crate) const MIN_DURATION: Duration = Duration::from_millis(1);
 
 /// A time limit: at least [`MIN_DURATION`] (1 ms), at most [`MAX_DURATION`] (365 days).
-pub(crate) fn duration(field: &'static str, value: Duration) -> Result<(), BuildError> {
+pub(crate) fn check_duration(field: &'static str, value: Duration) -> Result<(), BuildError> {
     if value.is_zero() {
         return Err(BuildError::invalid(field, "must be longer than zero", format_args!("{value:?}")));
     }

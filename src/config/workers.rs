@@ -67,14 +67,14 @@ impl WorkerConfig {
     ///
     /// The first field that breaks a rule, as [`BuildError::Invalid`].
     pub fn validate(&self) -> Result<(), BuildError> {
-        rules::count("workers.max_workers", self.max_workers)?;
-        rules::count("workers.queue_limit", self.queue_limit)?;
+        rules::check_count("workers.max_workers", self.max_workers)?;
+        rules::check_count("workers.queue_limit", self.queue_limit)?;
         if let Some(timeout) = self.queue_timeout {
-            rules::duration("workers.queue_timeout", timeout)?;
+            rules::check_duration("workers.queue_timeout", timeout)?;
         }
-        rules::duration("workers.max_task_duration", self.max_task_duration)?;
-        rules::count("workers.blocking_threads", self.blocking_threads)?;
-        rules::count("workers.blocking_queue_limit", self.blocking_queue_limit)
+        rules::check_duration("workers.max_task_duration", self.max_task_duration)?;
+        rules::check_count("workers.blocking_threads", self.blocking_threads)?;
+        Ok(rules::check_count("workers.blocking_queue_limit", self.blocking_queue_limit)?)
     }
 }
 

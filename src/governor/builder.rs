@@ -12,7 +12,7 @@ use super::{Governor, Inner};
 use crate::contain::Containment;
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
-use crate::health::{ErrorReport, HealthCheck, HealthConfig, Monitor, Sampler, Thresholds, default_sampler};
+use crate::health::{CheckResult, ErrorReport, HealthConfig, Monitor, Sampler, Thresholds, default_sampler};
 use crate::pool::PoolConfig;
 use crate::ports::{PortAllocator, PortsConfig};
 use crate::retry::{ExponentialBackoff, RetryPolicy};
@@ -100,11 +100,11 @@ impl GovernorBuilder {
     }
 
     /// A custom check, run every sampling interval; its answer adds to the readings (see
-    /// [`HealthCheck`]). A check that does not answer within one interval counts as unhealthy.
+    /// [`CheckResult`]). A check that does not answer within one interval counts as unhealthy.
     pub fn health_check<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HealthCheck> + Send + 'static,
+        Fut: Future<Output = CheckResult> + Send + 'static,
     {
         self.hooks.checks.push((name.into(), boxed_check(check)));
         self
@@ -420,9 +420,9 @@ fn open_breakers_check(breakers: &Arc<Breakers>) -> crate::health::hooks::CheckF
         let open = breakers.open();
         async move {
             match open {
-                0 => HealthCheck::healthy(),
-                1 => HealthCheck::degraded("1 circuit breaker is open"),
-                _ => HealthCheck::degraded(format!("{open} circuit breakers are open")),
+                0 => CheckResult::healthy(),
+                1 => CheckResult::degraded("1 circuit breaker is open"),
+                _ => CheckResult::degraded(format!("{open} circuit breakers are open")),
             }
         }
     })

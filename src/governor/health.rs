@@ -86,18 +86,77 @@ impl Governor {
         self.inner.health.level.subscribe()
     }
 
-    /// The liveness probe: false only if the governor itself is stuck (its monitor has not
+    /// The liveness probe: it fails only if the governor itself is stuck (its monitor has not
     /// had a reading for three intervals: the monitor, or a sampler that times out every
     /// interval).
-    pub fn liveness(&self) -> bool {
-        self.inner.health.is_live()
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// let gov = bursar::Governor::builder().build()?;
+    /// assert_eq!(gov.liveness(), bursar::Probe::Pass);
+    /// # Ok(()) }
+    /// ```
+    pub fn liveness(&self) -> Probe {
+        match self.inner.health.is_live() {
+            true => Probe::Pass,
+            false => Probe::Fail("the health monitor has had no reading for three intervals"),
+        }
     }
 
-    /// The readiness probe: true while the level is `Healthy` or `Degraded` and the governor
-    /// is not shutting down. With the monitor off, ready unless shutting down.
-    pub fn readiness(&self) -> bool {
+    /// The readiness probe: it passes while the level is `Healthy` or `Degraded` (or the
+    /// monitor is off) and the governor is not shutting down, and says which when it fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// let gov = bursar::Governor::builder().build()?;
+    /// let _ = gov.shutdown(std::time::Duration::from_secs(1)).await;
+    /// assert_eq!(gov.readiness(), bursar::Probe::Fail("the governor is shutting down"));
+    /// assert!(!gov.readiness().passed());
+    /// # Ok(()) }
+    /// ```
+    pub fn readiness(&self) -> Probe {
+        if self.inner.workers.drain.is_closed() {
+            return Probe::Fail("the governor is shutting down");
+        }
         let health = &self.inner.health;
-        let level_ok = !health.config.enabled || health.level().is_ready();
-        level_ok && !self.inner.workers.drain.is_closed()
+        match health.level() {
+            _ if !health.config.enabled => Probe::Pass,
+            level if level.is_ready() => Probe::Pass,
+            HealthLevel::Critical => Probe::Fail("health is critical"),
+            HealthLevel::Unhealthy => Probe::Fail("health is unhealthy"),
+            _ => Probe::Fail("health is not known yet"),
+        }
+    }
+}
+
+/// The answer of a liveness or readiness probe: it passes, or it fails and says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Probe {
+    /// The probe passes.
+    Pass,
+    /// The probe fails, for this reason.
+    Fail(&'static str),
+}
+
+impl Probe {
+    /// Whether the probe passes.
+    pub fn passed(self) -> bool {
+        self == Probe::Pass
+    }
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Pass => f.write_str("pass"),
+            Probe::Fail(reason) => write!(f, "fail: {reason}"),
+        }
     }
 }

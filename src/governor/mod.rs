@@ -28,6 +28,7 @@ use background::Background;
 
 pub use builder::GovernorBuilder;
 pub use call::Call;
+pub use health::Probe;
 #[cfg(feature = "tower")]
 pub(crate) use hooks::DEFAULT_HOOKS;
 #[cfg(feature = "tower")]
@@ -89,21 +90,23 @@ impl Governor {
     ///
     /// # Errors
     ///
-    /// [`BuildError::Invalid`](crate::BuildError::Invalid) naming `workers.max_workers` if
-    /// `max_workers` is 0 or larger than 2,147,483,647 (2³¹ − 1).
+    /// [`InvalidValue`](crate::InvalidValue) naming `workers.max_workers` if `max_workers` is
+    /// 0 or larger than 2,147,483,647 (2³¹ − 1).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), bursar::BuildError> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let gov = bursar::Governor::builder().max_workers(10).build()?;
     /// gov.set_max_workers(4)?;
     /// assert_eq!(gov.status().workers.effective_limit, 4);
-    /// assert!(gov.set_max_workers(0).is_err());
+    /// let refused = gov.set_max_workers(0).unwrap_err();
+    /// assert_eq!((refused.field, refused.rule), ("workers.max_workers", "must be at least 1"));
+    /// assert_eq!(gov.status().workers.effective_limit, 4, "unchanged");
     /// # Ok(()) }
     /// ```
-    pub fn set_max_workers(&self, max_workers: usize) -> Result<(), crate::BuildError> {
+    pub fn set_max_workers(&self, max_workers: usize) -> Result<(), crate::InvalidValue> {
         crate::config::check_count("workers.max_workers", max_workers)?;
         self.inner.workers.set_max_workers(max_workers);
         tracing::info!(target: "bursar::workers", max_workers, "worker limit changed");

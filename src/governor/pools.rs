@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use super::Governor;
 use crate::BuildError;
-use crate::health::HealthCheck;
-use crate::pool::{Manager, PoolBuilder, PoolStats, PoolStatus, PoolView, RegisteredPool};
+use crate::health::CheckResult;
+use crate::pool::{AllPoolsStatus, Manager, PoolBuilder, PoolStatus, PoolView, RegisteredPool};
 
 /// A pool at or above this utilisation counts as a warning for the health monitor.
 const BUSY: f64 = 0.8;
@@ -79,15 +79,15 @@ impl Pools {
         live
     }
 
-    pub(crate) fn stats(&self) -> BTreeMap<String, PoolStats> {
-        self.live().into_iter().map(|(name, pool)| (name, pool.stats())).collect()
+    pub(crate) fn status(&self) -> BTreeMap<String, PoolStatus> {
+        self.live().into_iter().map(|(name, pool)| (name, pool.status())).collect()
     }
 
     /// The health monitor's view: a pool with 80 % or more of its connections in use is a
     /// warning (idle connections are capacity, not pressure).
-    pub(crate) fn check(&self) -> HealthCheck {
+    pub(crate) fn check(&self) -> CheckResult {
         let busy: Vec<String> = self
-            .stats()
+            .status()
             .into_iter()
             .filter(|(_, stats)| stats.active as f64 >= BUSY * stats.max_total as f64)
             .map(|(name, stats)| {
@@ -95,8 +95,8 @@ impl Pools {
             })
             .collect();
         match busy.is_empty() {
-            true => HealthCheck::healthy(),
-            false => HealthCheck::degraded(busy.join("; ")),
+            true => CheckResult::healthy(),
+            false => CheckResult::degraded(busy.join("; ")),
         }
     }
 
@@ -131,11 +131,11 @@ pub(crate) struct ClosedPools {
     pub(crate) destroys_unfinished: usize,
 }
 
-/// The pools' section of the status in DESIGN.md's shape: every pool added up.
-pub(crate) fn total(pools: &BTreeMap<String, PoolStats>) -> PoolStatus {
-    let mut total = PoolStatus::default();
-    for stats in pools.values() {
-        let status = stats.status();
+/// The pools' section of the status: every pool added up.
+pub(crate) fn total(pools: &BTreeMap<String, PoolStatus>) -> AllPoolsStatus {
+    let mut total = AllPoolsStatus::default();
+    for pool in pools.values() {
+        let status = pool.summary();
         total.total_sessions += status.total_sessions;
         total.total_active_connections += status.total_active_connections;
         total.idle += status.idle;

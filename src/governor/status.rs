@@ -7,7 +7,7 @@ use crate::CallbackStatus;
 use crate::breaker::BreakerSnapshot;
 use crate::health::state::Totals;
 use crate::health::{CheckStatus, HealthLevel};
-use crate::pool::{PoolStats, PoolStatus};
+use crate::pool::{AllPoolsStatus, PoolStatus};
 use crate::ports::RangeStatus;
 use crate::workers::Count;
 
@@ -67,9 +67,9 @@ pub struct Status {
     /// Each circuit breaker: `"default"` and every keyed one.
     pub breakers: BTreeMap<String, BreakerSnapshot>,
     /// Every connection pool of the governor, added up.
-    pub pool: PoolStatus,
+    pub pool: AllPoolsStatus,
     /// Each connection pool by name, in detail.
-    pub pools: BTreeMap<String, PoolStats>,
+    pub pools: BTreeMap<String, PoolStatus>,
     /// The user's callbacks that panicked or hung: contained, and counted here to alert on.
     pub callbacks: CallbackStatus,
 }
@@ -189,7 +189,7 @@ pub struct HealthStatus {
 impl Governor {
     /// A snapshot of the governor's state and counters.
     pub fn status(&self) -> Status {
-        let pools = self.inner.pools.stats();
+        let pools = self.inner.pools.status();
         Status {
             workers: self.worker_status(),
             health: self.health_status(),
@@ -221,8 +221,8 @@ impl Governor {
             emergency_recoveries: Totals::get(&totals.emergencies),
             checks,
             reasons,
-            live: self.liveness(),
-            ready: self.readiness(),
+            live: self.liveness().passed(),
+            ready: self.readiness().passed(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! [`HealthCheck`]: what a custom check answers.
+//! [`CheckResult`]: what a custom check answers.
 
 use super::HealthLevel;
 
@@ -8,32 +8,32 @@ use super::HealthLevel;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
-pub struct HealthCheck {
+pub struct CheckResult {
     /// The level the check found.
     pub level: HealthLevel,
     /// Why, for a person reading the status.
     pub message: String,
 }
 
-impl HealthCheck {
+impl CheckResult {
     /// All is well.
     pub fn healthy() -> Self {
-        HealthCheck { level: HealthLevel::Healthy, message: String::new() }
+        CheckResult { level: HealthLevel::Healthy, message: String::new() }
     }
 
     /// Something is off but the service copes.
     pub fn degraded(message: impl Into<String>) -> Self {
-        HealthCheck { level: HealthLevel::Degraded, message: message.into() }
+        CheckResult { level: HealthLevel::Degraded, message: message.into() }
     }
 
     /// The service is struggling.
     pub fn unhealthy(message: impl Into<String>) -> Self {
-        HealthCheck { level: HealthLevel::Unhealthy, message: message.into() }
+        CheckResult { level: HealthLevel::Unhealthy, message: message.into() }
     }
 
     /// The service is about to fail: new work is shed.
     pub fn critical(message: impl Into<String>) -> Self {
-        HealthCheck { level: HealthLevel::Critical, message: message.into() }
+        CheckResult { level: HealthLevel::Critical, message: message.into() }
     }
 }
 
@@ -46,5 +46,5 @@ pub struct CheckStatus {
     pub name: String,
     /// Its latest answer.
     #[cfg_attr(feature = "serde", serde(flatten))]
-    pub check: HealthCheck,
+    pub check: CheckResult,
 }

@@ -10,11 +10,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::sampler::DynSampler;
-use super::{ErrorReport, HealthCheck};
+use super::{CheckResult, ErrorReport};
 use crate::BuildError;
 
 pub(crate) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-pub(crate) type CheckFn = Arc<dyn Fn() -> Boxed<HealthCheck> + Send + Sync>;
+pub(crate) type CheckFn = Arc<dyn Fn() -> Boxed<CheckResult> + Send + Sync>;
 pub(crate) type RecoveryFn = Arc<dyn Fn(ErrorReport) -> Boxed<bool> + Send + Sync>;
 pub(crate) type ActionFn = Arc<dyn Fn() -> Boxed<()> + Send + Sync>;
 
@@ -73,7 +73,7 @@ impl fmt::Debug for HealthHooks {
 pub(crate) fn boxed_check<F, Fut>(check: F) -> CheckFn
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = HealthCheck> + Send + 'static,
+    Fut: Future<Output = CheckResult> + Send + 'static,
 {
     Arc::new(move || Box::pin(check()))
 }

@@ -38,7 +38,7 @@ mod report;
 mod sampler;
 pub(crate) mod state;
 
-pub use check::{CheckStatus, HealthCheck};
+pub use check::{CheckResult, CheckStatus};
 pub use config::HealthConfig;
 pub use level::{HealthLevel, Thresholds};
 pub use report::ErrorReport;

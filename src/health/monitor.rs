@@ -12,7 +12,7 @@ use super::hysteresis::Hysteresis;
 use super::level::{Severity, level_of};
 use super::sampler::DynSampler;
 use super::state::{HealthState, Latest, Totals};
-use super::{CheckStatus, HealthCheck, HealthLevel, Readings};
+use super::{CheckResult, CheckStatus, HealthLevel, Readings};
 use crate::contain::{Containment, UserCode};
 use crate::workers::{Count, Workers};
 
@@ -159,11 +159,11 @@ impl Monitor {
         for (name, check) in &self.checks {
             let check = match self
                 .containment
-                .within(UserCode::HealthCheck, self.state.config.interval, || check())
+                .within(UserCode::CheckResult, self.state.config.interval, || check())
                 .await
             {
                 Ok(check) => check,
-                Err(fault) => HealthCheck::unhealthy(format!("the check failed: it {fault}")),
+                Err(fault) => CheckResult::unhealthy(format!("the check failed: it {fault}")),
             };
             results.push(CheckStatus { name: name.clone(), check });
         }

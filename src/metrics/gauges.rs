@@ -7,7 +7,7 @@ use metrics::{counter, gauge};
 use super::*;
 use crate::breaker::{BreakerSnapshot, BreakerState};
 use crate::health::HealthLevel;
-use crate::pool::PoolStats;
+use crate::pool::PoolStatus;
 use crate::ports::RangeStatus;
 use crate::{HealthStatus, Status, WorkerStatus};
 
@@ -52,7 +52,7 @@ fn breaker_state(state: BreakerState) -> f64 {
     }
 }
 
-fn pools(pools: &BTreeMap<String, PoolStats>) {
+fn pools(pools: &BTreeMap<String, PoolStatus>) {
     for (name, pool) in pools {
         gauge!(POOL_CONNECTIONS, "pool" => name.clone(), "state" => "active").set(pool.active as f64);
         gauge!(POOL_CONNECTIONS, "pool" => name.clone(), "state" => "idle").set(pool.idle as f64);

@@ -47,7 +47,7 @@ pub enum PoolError<E> {
     #[error("no port for a new connection: {0}")]
     Ports(#[source] PortError),
     /// The manager's `create` panicked, with this message. The panic was contained (an
-    /// `ERROR` event, counted in [`PoolStats::callback_panics`](super::PoolStats::callback_panics)),
+    /// `ERROR` event, counted in [`PoolStatus::callback_panics`](super::PoolStatus::callback_panics)),
     /// and the new connection's place and ports were given back.
     #[error("the manager's create panicked: {message}")]
     ManagerPanicked {

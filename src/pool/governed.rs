@@ -9,11 +9,11 @@ use std::sync::Weak;
 use tokio::time::Instant;
 
 use super::shared::Shared;
-use super::{CloseReport, Manager, Pool, PoolStats};
+use super::{CloseReport, Manager, Pool, PoolStatus};
 
 /// What the governor asks of a live pool.
 pub(crate) trait PoolView: Send + Sync {
-    fn stats(&self) -> PoolStats;
+    fn status(&self) -> PoolStatus;
     /// Whether the pool was closed (it gives its name up).
     fn is_closed(&self) -> bool;
     /// Destroys every idle connection now; how many.
@@ -26,8 +26,8 @@ pub(crate) trait PoolView: Send + Sync {
 }
 
 impl<M: Manager> PoolView for Pool<M> {
-    fn stats(&self) -> PoolStats {
-        Pool::stats(self)
+    fn status(&self) -> PoolStatus {
+        Pool::status(self)
     }
 
     fn is_closed(&self) -> bool {

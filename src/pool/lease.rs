@@ -39,7 +39,7 @@ use crate::ports::PortLease;
 /// // "connection closed while reading from the driver": do not hand it out again.
 /// Lease::discard(session);
 /// pool.close().await;
-/// assert_eq!((pool.stats().discarded, pool.stats().destroyed), (1, 1));
+/// assert_eq!((pool.status().discarded, pool.status().destroyed), (1, 1));
 /// # Ok(()) }
 /// ```
 #[must_use = "dropping the lease returns the connection at once"]

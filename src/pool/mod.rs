@@ -46,9 +46,9 @@
 //!   `max_lifetime` (1 h, less up to 10 % jitter so a batch made together does not expire
 //!   together), by a background reaper and by `get` itself between its runs.
 //! - A lease held past `leak_threshold` (10 min) is reported once, with the file and line of
-//!   the `get` that took it, in a warning and in [`PoolStats::leaks`].
+//!   the `get` that took it, in a warning and in [`PoolStatus::leaks`].
 //! - An idle connection is lent from the moment a `get` takes it out of the idle list, so
-//!   while it is checked it counts as [active](PoolStats::active), in the leak ledger (a check
+//!   while it is checked it counts as [active](PoolStatus::active), in the leak ledger (a check
 //!   that hangs past the threshold is reported), and in a `close`'s
 //!   [`still_leased`](CloseReport::still_leased). A failed or cut-off check ends that lease.
 //!
@@ -57,7 +57,7 @@
 //! The manager is user code, and the pool keeps its counts exact around it. `create`, `check`
 //! and `destroy` (and the drop of their futures) run contained: a panic is caught, logged as an
 //! `ERROR` event naming the callback (`manager_create`, …), and counted in
-//! [`PoolStats::callback_panics`] — and in the governor's `status().callbacks` for a pool it
+//! [`PoolStatus::callback_panics`] — and in the governor's `status().callbacks` for a pool it
 //! started. The pool then goes on as if the step had failed: a `create` that panicked is a failed
 //! create (its place and ports are given back, `get` returns
 //! [`PoolError::ManagerPanicked`]); a `check` that panicked found the connection broken (it is
@@ -105,7 +105,7 @@
 //! // Full, and only alice's connection is idle: carol's get evicts it instead of waiting.
 //! let carol = pool.get("carol").await?;
 //! assert_eq!((*Lease::key(&carol), *carol), ("carol", 4444));
-//! assert_eq!((pool.stats().evicted, pool.stats().sessions), (1, 2));
+//! assert_eq!((pool.status().evicted, pool.status().sessions), (1, 2));
 //! # drop((bob, carol));
 //! # Ok(()) }
 //! ```
@@ -129,7 +129,7 @@ mod reaper;
 mod sessions;
 mod shared;
 mod state;
-mod stats;
+mod status;
 #[cfg(test)]
 mod tests;
 mod waiters;
@@ -143,4 +143,4 @@ pub use leaks::LeakReport;
 pub use lease::Lease;
 pub use manager::Manager;
 pub use pool::Pool;
-pub use stats::{PoolStats, PoolStatus};
+pub use status::{AllPoolsStatus, PoolStatus};

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::governed::{RegisteredPool, WeakPool};
 use super::shared::Shared;
-use super::{CloseReport, Lease, Manager, PoolBuilder, PoolConfig, PoolError, PoolStats};
+use super::{CloseReport, Lease, Manager, PoolBuilder, PoolConfig, PoolError, PoolStatus};
 
 /// A keyed pool of connections, each created with its own ports, capped in total and per key.
 ///
@@ -61,7 +61,7 @@ use super::{CloseReport, Lease, Manager, PoolBuilder, PoolConfig, PoolError, Poo
 /// let again = pool.get("alice".to_owned()).await?; // the same browser, checked first
 /// assert_eq!(Lease::ports(&again)[0].port(), 5900);
 /// drop(again);
-/// assert_eq!((pool.stats().created, pool.stats().idle), (1, 1));
+/// assert_eq!((pool.status().created, pool.status().idle), (1, 1));
 ///
 /// let report = pool.close().await;
 /// assert_eq!(report.idle_destroyed, 1);
@@ -152,7 +152,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// Never. A panic in the manager's `create`, `check` (or the drop of their futures) is
     /// contained: an `ERROR` event naming the callback, counted in
-    /// [`PoolStats::callback_panics`], and handled as a
+    /// [`PoolStatus::callback_panics`], and handled as a
     /// failed create or a failed check. A `create` or `check` that hangs is cut off by the
     /// checkout timeout like any other wait of the `get` (counted in `timeouts`, not as a
     /// hang: the limit includes the time the `get` spent waiting before it).
@@ -204,7 +204,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// drop(kept); // destroyed, not returned
     /// pool.close().await;
-    /// assert_eq!(pool.stats().destroyed, 2);
+    /// assert_eq!(pool.status().destroyed, 2);
     /// # Ok(()) }
     /// ```
     pub async fn close(&self) -> CloseReport {
@@ -273,15 +273,15 @@ impl<M: Manager> Pool<M> {
     /// let (first, _second) = (pool.get("db-1").await?, pool.get("db-2").await?);
     /// drop(first);
     ///
-    /// let stats = pool.stats();
-    /// assert_eq!((stats.sessions, stats.active, stats.idle, stats.created), (2, 1, 1, 2));
-    /// assert_eq!(stats.utilisation, 0.5);
-    /// let status = stats.status();
-    /// assert_eq!((status.total_active_connections, status.available_capacity), (1, 3));
+    /// let status = pool.status();
+    /// assert_eq!((status.sessions, status.active, status.idle, status.created), (2, 1, 1, 2));
+    /// assert_eq!(status.utilisation, 0.5);
+    /// let summary = status.summary();
+    /// assert_eq!((summary.total_active_connections, summary.available_capacity), (1, 3));
     /// # Ok(()) }
     /// ```
-    pub fn stats(&self) -> PoolStats {
-        self.shared.stats()
+    pub fn status(&self) -> PoolStatus {
+        self.shared.status()
     }
 
     /// [`close`](Self::close), waiting for the destroys until `deadline` (forever if `None`).

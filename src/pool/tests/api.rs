@@ -4,7 +4,7 @@ use std::io;
 
 use super::support::{Fake, config, pool};
 use crate::pool::{
-    CloseReport, LeakReport, Lease, Pool, PoolBuilder, PoolConfig, PoolError, PoolStats, PoolStatus,
+    AllPoolsStatus, CloseReport, LeakReport, Lease, Pool, PoolBuilder, PoolConfig, PoolError, PoolStatus,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -17,8 +17,8 @@ fn handles_values_and_errors_cross_threads() {
     send_sync::<PoolBuilder<Fake>>();
     send_sync::<Lease<Fake>>();
     send_sync::<PoolConfig>();
-    send_sync::<PoolStats>();
     send_sync::<PoolStatus>();
+    send_sync::<AllPoolsStatus>();
     send_sync::<LeakReport>();
     send_sync::<CloseReport>();
     error::<PoolError<io::Error>>();

@@ -52,12 +52,12 @@ async fn run_case(step: Step, behaviour: Behaviour) {
     assert!(exercised > MAX_TOTAL, "{case}: only {exercised} calls");
     if (step, behaviour) == (Step::Create, Behaviour::Never) {
         // The three tasks left unaborted ran into the checkout timeout.
-        assert_eq!((probe.count(&probe.created), pool.stats().timeouts), (0, 3), "{case}");
+        assert_eq!((probe.count(&probe.created), pool.status().timeouts), (0, 3), "{case}");
     }
 
     let report = pool.close().await;
     assert_eq!(report.still_leased, 0, "{case}");
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!(
         (stats.connections, stats.active, stats.idle, stats.waiting, stats.sessions),
         (0, 0, 0, 0, 0),
@@ -77,7 +77,7 @@ async fn fill_with_idle_connections(pool: &Pool<Fake>) {
     for index in 0..MAX_TOTAL {
         leases.push(pool.get((index / MAX_PER_KEY) as u32).await.expect("created"));
     }
-    assert_eq!(pool.stats().connections, MAX_TOTAL);
+    assert_eq!(pool.status().connections, MAX_TOTAL);
 }
 
 /// Each key's `get` polled 0 to 4 times, a fifth of a slow step apart, then dropped.
@@ -173,7 +173,7 @@ async fn a_bounded_close_returns_on_time_whatever_destroy_does() {
             "{case}"
         );
         // A connection whose destroy has not returned still holds its place and its ports.
-        assert_eq!(pool.stats().connections, 1 + unfinished, "{case}");
+        assert_eq!(pool.status().connections, 1 + unfinished, "{case}");
         assert_eq!(ports(&allocator).0, 2 * (1 + unfinished), "{case}: two ports per live connection");
 
         drop(kept); // the pool is closed: destroyed, not returned
@@ -181,6 +181,6 @@ async fn a_bounded_close_returns_on_time_whatever_destroy_does() {
         let left = if behaviour == Behaviour::Never { MAX_TOTAL } else { 0 };
         assert_eq!((again.idle_destroyed, again.destroys_unfinished), (0, left), "{case}");
         assert_eq!(probe.calls().3, MAX_TOTAL - left, "{case}: destroys that returned");
-        assert_eq!(pool.stats().connections, left, "{case}");
+        assert_eq!(pool.status().connections, left, "{case}");
     }
 }

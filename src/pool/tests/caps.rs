@@ -22,7 +22,7 @@ async fn caps_hold_under_a_thousand_concurrent_gets_over_fifty_keys() {
         get.await.expect("no get panics");
     }
 
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.active, stats.waiting, stats.timeouts), (0, 0, 0));
     let live = probe.live();
     assert_eq!((live.max_total, live.max_per_key), (20, 5), "each cap was reached, never passed");
@@ -31,7 +31,7 @@ async fn caps_hold_under_a_thousand_concurrent_gets_over_fifty_keys() {
     let (_, created, _, destroyed) = probe.calls();
     assert_eq!(created, destroyed);
     assert_eq!(probe.live().total, 0);
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.idle, stats.sessions), (0, 0, 0));
     assert_eq!((stats.created, stats.destroyed), (created as u64, destroyed as u64));
     assert!(stats.evicted > 0, "fifty keys over twenty places must evict");

@@ -26,7 +26,7 @@ async fn a_failed_check_replaces_the_connection_within_the_same_get() {
     settle().await;
     assert_eq!(probe.calls(), (2, 2, 1, 1));
     assert_eq!(probe.destroyed_ids(), [1]);
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.check_failed, stats.created, stats.destroyed, stats.connections), (1, 2, 1, 1));
     assert_eq!(probe.live().max_total, 1, "the replacement was created only once the broken one was gone");
 }
@@ -42,7 +42,7 @@ async fn a_failed_check_then_a_failed_create_returns_the_managers_error() {
     assert!(matches!(error, PoolError::Manager(FakeError(Step::Create))), "{error:?}");
     settle().await;
     assert_eq!(probe.calls(), (2, 1, 1, 1));
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.sessions, stats.idle), (0, 0, 0));
 }
 
@@ -56,14 +56,14 @@ async fn a_connection_being_checked_is_lent_and_a_close_meanwhile_counts_it_stil
         async move { pool.get(1).await.map(drop) }
     });
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.active, stats.idle, stats.connections, stats.sessions), (1, 0, 1, 1));
 
     let report = pool.close().await;
     assert_eq!((report.idle_destroyed, report.still_leased), (0, 1));
     assert!(matches!(checking.await.unwrap(), Err(PoolError::Closed)));
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.active, stats.connections, stats.destroyed, stats.check_failed), (0, 0, 1, 0));
     assert_eq!(probe.calls(), (1, 1, 1, 1));
 }
@@ -82,7 +82,7 @@ async fn a_check_that_hangs_past_the_leak_threshold_is_reported_and_ends_when_cu
     });
     tokio::time::sleep(Duration::from_secs(10 * 60)).await;
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.active, stats.leaks_reported), (1, 1));
     let locations: Vec<_> =
         stats.leaks.iter().map(|leak| (leak.key.as_str(), leak.location.clone())).collect();
@@ -90,7 +90,7 @@ async fn a_check_that_hangs_past_the_leak_threshold_is_reported_and_ends_when_cu
 
     hanging.abort();
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.active, stats.idle, stats.connections, stats.leaks.len()), (0, 0, 0, 0));
     assert_eq!((stats.destroyed, stats.check_failed, stats.discarded), (1, 0, 0));
 }

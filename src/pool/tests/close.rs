@@ -23,7 +23,7 @@ async fn close_destroys_idle_connections_frees_their_ports_and_refuses_later_get
     drop(held);
     settle().await;
     assert_eq!(probe.destroyed_ids().len(), 3, "a lease returned after close is destroyed");
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.idle, stats.active, stats.destroyed), (0, 0, 0, 3));
     tokio::time::sleep(QUARANTINE).await;
     assert_eq!(ports(&allocator), (0, 200, 0));
@@ -39,7 +39,7 @@ async fn close_waits_for_slow_destroys_including_earlier_ones() {
 
     let report = pool.close().await;
     assert_eq!((report.idle_destroyed, report.elapsed), (1, SLOW));
-    assert_eq!((probe.calls().3, pool.stats().destroyed), (2, 2));
+    assert_eq!((probe.calls().3, pool.status().destroyed), (2, 2));
 }
 
 #[tokio::test(start_paused = true)]
@@ -51,11 +51,11 @@ async fn close_wakes_waiting_gets_with_closed() {
         async move { pool.get(1).await.map(drop) }
     });
     settle().await;
-    assert_eq!(pool.stats().waiting, 1);
+    assert_eq!(pool.status().waiting, 1);
 
     pool.close().await;
     assert!(matches!(waiting.await.unwrap(), Err(PoolError::Closed)));
-    assert_eq!(pool.stats().waiting, 0);
+    assert_eq!(pool.status().waiting, 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -72,7 +72,7 @@ async fn a_connection_created_while_closing_is_destroyed_not_handed_out() {
     assert!(matches!(creating.await.unwrap(), Err(PoolError::Closed)));
     settle().await;
     assert_eq!(probe.calls(), (1, 1, 0, 1));
-    assert_eq!(pool.stats().connections, 0);
+    assert_eq!(pool.status().connections, 0);
 }
 
 #[tokio::test(start_paused = true)]

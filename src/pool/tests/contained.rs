@@ -16,13 +16,13 @@ async fn a_create_that_panics_is_a_failed_create_that_gives_its_place_and_ports_
     let PoolError::ManagerPanicked { message } = &error else { panic!("expected a panic, got {error:?}") };
     assert_eq!(message, "Create panicked");
     assert_eq!(error.to_string(), "the manager's create panicked: Create panicked");
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.active, stats.idle, stats.sessions), (0, 0, 0, 0));
     assert_eq!((stats.created, stats.callback_panics), (0, 1));
     assert_eq!(ports(&allocator), (0, 198, 2), "both ports given back, resting");
 
     let lease = pool.get(1).await.unwrap();
-    assert_eq!((lease.id, pool.stats().connections, pool.stats().active), (1, 1, 1));
+    assert_eq!((lease.id, pool.status().connections, pool.status().active), (1, 1, 1));
     assert_eq!(ports(&allocator), (2, 196, 2));
 }
 
@@ -35,7 +35,7 @@ async fn a_check_that_panics_finds_the_connection_broken_and_the_get_creates_ano
     let lease = pool.get(1).await.unwrap();
     assert_eq!(lease.id, 2, "a new connection, made in the same get");
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.active, stats.idle), (1, 1, 0));
     assert_eq!((stats.created, stats.destroyed, stats.check_failed, stats.callback_panics), (2, 1, 1, 1));
     assert_eq!(probe.destroyed_ids(), [1]);
@@ -52,7 +52,7 @@ async fn a_destroy_that_panics_is_counted_and_its_ports_and_place_are_freed() {
     Lease::discard(pool.get(1).await.unwrap());
     settle().await;
 
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.active, stats.idle), (0, 0, 0));
     assert_eq!((stats.created, stats.destroyed, stats.discarded, stats.callback_panics), (1, 1, 1, 1));
     assert_eq!(ports(&allocator), (0, 198, 2));
@@ -71,7 +71,7 @@ async fn a_create_that_hangs_is_cut_off_at_the_checkout_timeout_leaving_nothing(
     let error = pool.get(1).await.unwrap_err();
     assert!(matches!(error, PoolError::Timeout { waited } if waited == Duration::from_secs(3)));
     assert_eq!(started.elapsed(), Duration::from_secs(3));
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.active, stats.timeouts, stats.callback_panics), (0, 0, 1, 0));
     assert_eq!(ports(&allocator), (0, 198, 2));
     assert_eq!(pool.get(1).await.unwrap().id, 1);
@@ -88,7 +88,7 @@ async fn a_check_that_hangs_is_cut_off_at_the_checkout_timeout_and_the_connectio
     let error = pool.get(1).await.unwrap_err();
     assert!(matches!(error, PoolError::Timeout { .. }), "got {error:?}");
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.active, stats.idle), (0, 0, 0));
     assert_eq!((stats.destroyed, stats.timeouts, stats.callback_panics), (1, 1, 0));
     assert_eq!(ports(&allocator), (0, 198, 2));

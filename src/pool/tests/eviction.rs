@@ -25,7 +25,7 @@ async fn a_get_for_another_key_evicts_the_least_recently_used_idle_connection_at
     assert_eq!(started.elapsed(), Duration::ZERO, "no waiting behind idle connections of key 1");
     assert_eq!(other.id, 4);
     assert_eq!(probe.destroyed_ids(), [2], "the one idle longest");
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.evicted, stats.destroyed, stats.created), (1, 1, 4));
     assert_eq!((stats.connections, stats.idle, stats.active, stats.sessions), (3, 2, 1, 2));
 }
@@ -40,7 +40,7 @@ async fn a_key_at_its_own_cap_waits_instead_of_evicting() {
 
     let error = pool.get(1).await.unwrap_err();
     assert!(matches!(error, PoolError::Timeout { waited } if waited == Duration::from_secs(1)));
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.evicted, stats.idle, stats.timeouts), (0, 1, 1));
     assert_eq!(probe.calls(), (2, 2, 0, 0));
     drop(held);
@@ -56,7 +56,7 @@ async fn concurrent_gets_evict_exactly_one_connection_each() {
     let (two, three, also_two) = tokio::join!(pool.get(2), pool.get(3), pool.get(2));
     let leases = [two.unwrap(), three.unwrap(), also_two.unwrap()];
     assert_eq!(leases.each_ref().map(|lease| lease.key), [2, 3, 2]);
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.evicted, stats.destroyed, stats.idle, stats.connections), (3, 3, 1, 4));
     assert_eq!(probe.destroyed_ids(), [1, 2, 3], "least recently used first");
 }
@@ -69,10 +69,10 @@ async fn a_get_dropped_while_its_victim_is_destroyed_gives_every_place_back() {
 
     let evicting = tokio::time::timeout(SLOW / 2, pool.get(2)).await;
     assert!(evicting.is_err(), "still waiting for the victim's destroy");
-    assert_eq!((pool.stats().evicted, pool.stats().connections), (1, 1), "the victim still counts");
+    assert_eq!((pool.status().evicted, pool.status().connections), (1, 1), "the victim still counts");
     sleep(SLOW).await;
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.sessions, stats.destroyed), (0, 0, 1));
     assert_eq!(probe.live().total, 0);
     // The place is free again for anyone.

@@ -16,11 +16,11 @@ async fn a_lease_held_past_the_threshold_is_reported_once_with_its_file_and_line
 
     sleep(10 * MINUTE - Duration::from_secs(1)).await;
     settle().await;
-    assert_eq!((pool.stats().leaks_reported, pool.stats().leaks.len()), (0, 0));
+    assert_eq!((pool.status().leaks_reported, pool.status().leaks.len()), (0, 0));
 
     sleep(Duration::from_secs(1)).await;
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!(stats.leaks_reported, 2, "both are held past 10 min");
     let leak = stats.leaks.iter().find(|leak| leak.key == "7").expect("key 7 is reported");
     assert_eq!(leak.location, format!("{}:{line}", file!()));
@@ -28,12 +28,12 @@ async fn a_lease_held_past_the_threshold_is_reported_once_with_its_file_and_line
 
     sleep(10 * MINUTE).await;
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!(stats.leaks_reported, 2, "each lease is reported once");
     assert_eq!(stats.leaks.iter().map(|leak| leak.held_for).collect::<Vec<_>>(), [20 * MINUTE; 2]);
 
     drop(leaked);
-    let leaks = pool.stats().leaks;
+    let leaks = pool.status().leaks;
     assert_eq!(leaks.iter().map(|leak| leak.key.as_str()).collect::<Vec<_>>(), ["8"]);
 }
 
@@ -45,5 +45,5 @@ async fn the_threshold_is_configurable() {
     let _lease = pool.get(1).await.unwrap();
     sleep(Duration::from_secs(5)).await;
     settle().await;
-    assert_eq!((pool.stats().leaks_reported, pool.stats().leaks[0].held_for), (1, Duration::from_secs(5)));
+    assert_eq!((pool.status().leaks_reported, pool.status().leaks[0].held_for), (1, Duration::from_secs(5)));
 }

@@ -12,6 +12,6 @@ mod leaks;
 mod model;
 mod ports;
 mod reaping;
-mod stats;
+mod status;
 mod support;
 mod waiters;

@@ -87,7 +87,7 @@ async fn run(ops: Vec<Op>) {
             Op::Return(_) | Op::Discard(_) => {}
         }
         settle().await;
-        let (stats, live) = (pool.stats(), probe.live());
+        let (stats, live) = (pool.status(), probe.live());
         assert_eq!(stats.active, held.len());
         assert_eq!(stats.connections, stats.active + stats.idle, "nothing is being created or destroyed");
         assert_eq!(live.total, stats.connections);

@@ -37,12 +37,12 @@ async fn ports_are_freed_only_once_destroy_has_returned() {
     Lease::discard(lease);
     settle().await;
     assert_eq!(ports(&allocator), (2, 198, 0), "the browser is still quitting");
-    assert_eq!(pool.stats().connections, 1, "and still counts against the caps");
+    assert_eq!(pool.status().connections, 1, "and still counts against the caps");
 
     tokio::time::sleep(SLOW).await;
     settle().await;
     assert_eq!(ports(&allocator), (0, 198, 2));
-    assert_eq!(pool.stats().connections, 0);
+    assert_eq!(pool.status().connections, 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -61,7 +61,7 @@ async fn exhausted_ports_fail_the_get_and_give_its_place_back() {
     };
     assert_eq!(range, "vnc");
     assert_eq!(probe.calls(), (1, 1, 0, 0), "create is not called without its ports");
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.active, stats.sessions), (1, 1, 1));
 }
 
@@ -102,7 +102,7 @@ async fn an_exhausted_range_evicts_the_least_recently_used_idle_connection_for_i
     assert_eq!(third.ports, [5900], "key 1's port, once it has rested");
     assert_eq!(started.elapsed(), QUARANTINE);
     assert_eq!(probe.destroyed_ids(), [1]);
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.evicted, stats.destroyed, stats.created), (1, 1, 3));
     assert_eq!((stats.connections, stats.idle, stats.active, stats.sessions), (2, 1, 1, 2));
     let vnc = &allocator.status()["vnc"];
@@ -118,7 +118,7 @@ async fn a_get_cut_off_while_its_evicted_port_rests_leaves_the_port_free() {
 
     let error = pool.get(3).await.unwrap_err();
     assert!(matches!(error, PoolError::Timeout { .. }), "got {error:?}");
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.evicted, stats.destroyed, stats.timeouts), (1, 1, 1));
     assert_eq!((stats.connections, stats.idle, stats.active, stats.sessions), (1, 1, 0, 1));
     assert_eq!(probe.destroyed_ids(), [1]);

@@ -24,11 +24,11 @@ async fn idle_connections_are_reaped_on_the_first_tick_after_the_idle_timeout() 
 
     sleep(5 * MINUTE - Duration::from_secs(1)).await; // ticks at 30 s, 60 s, … 270 s
     settle().await;
-    assert_eq!((pool.stats().reaped, pool.stats().idle), (0, 2));
+    assert_eq!((pool.status().reaped, pool.status().idle), (0, 2));
 
     sleep(Duration::from_secs(1)).await; // the tick at 300 s
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!(
         (stats.reaped, stats.destroyed, stats.idle, stats.connections, stats.sessions),
         (2, 2, 0, 0, 0)
@@ -61,7 +61,7 @@ async fn lifetimes_are_cut_by_up_to_the_jitter_so_connections_expire_apart() {
         now = at;
         settle().await;
         let expected = lifetimes.iter().filter(|lifetime| **lifetime <= at).count() as u64;
-        assert_eq!(pool.stats().reaped, expected, "at {at:?}");
+        assert_eq!(pool.status().reaped, expected, "at {at:?}");
         reaped_at_ticks.push(expected);
     }
     assert_eq!(reaped_at_ticks.first(), Some(&0), "nothing expires before 90 % of the lifetime");
@@ -83,7 +83,7 @@ async fn get_never_hands_out_a_connection_past_its_lifetime_between_reaper_ticks
     assert_eq!(pool.get(1).await.unwrap().id, 2);
     settle().await;
     assert_eq!(probe.calls(), (2, 2, 0, 1), "expired: destroyed without a check");
-    assert_eq!((pool.stats().reaped, pool.stats().destroyed), (1, 1));
+    assert_eq!((pool.status().reaped, pool.status().destroyed), (1, 1));
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,7 +97,7 @@ async fn get_never_hands_out_a_connection_past_its_idle_timeout_between_reaper_t
     assert_eq!(pool.get(1).await.unwrap().id, 2);
     settle().await;
     assert_eq!(probe.calls(), (2, 2, 0, 1));
-    assert_eq!(pool.stats().reaped, 1);
+    assert_eq!(pool.status().reaped, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -109,7 +109,7 @@ async fn a_lease_returned_past_its_lifetime_is_destroyed_not_kept() {
     sleep(10 * MINUTE).await;
     drop(lease);
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.reaped, stats.destroyed, stats.idle, stats.connections), (1, 1, 0, 0));
     assert_eq!(probe.calls().3, 1);
 }

@@ -25,7 +25,7 @@ async fn waiting_gets_are_served_in_arrival_order() {
         })
         .collect();
     settle().await;
-    assert_eq!(pool.stats().waiting, 3);
+    assert_eq!(pool.status().waiting, 3);
 
     drop(held);
     for waiter in waiters {
@@ -53,7 +53,7 @@ async fn a_turn_given_to_a_get_dropped_before_it_runs_passes_on() {
     assert_eq!(second.await.unwrap().unwrap(), 1);
     assert_eq!(started.elapsed(), Duration::ZERO, "served at once, not at its timeout");
     assert!(first.await.unwrap_err().is_cancelled());
-    assert_eq!((pool.stats().waiting, pool.stats().timeouts), (0, 0));
+    assert_eq!((pool.status().waiting, pool.status().timeouts), (0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -65,7 +65,7 @@ async fn a_freed_place_wakes_a_waiter_of_another_key() {
         async move { pool.get(2).await.map(|lease| lease.key) }
     });
     settle().await;
-    assert_eq!(pool.stats().waiting, 1);
+    assert_eq!(pool.status().waiting, 1);
 
     crate::pool::Lease::discard(one); // frees a place in the total once destroyed
     assert_eq!(other.await.unwrap().unwrap(), 2);
@@ -86,12 +86,12 @@ async fn returns_of_one_key_look_at_no_waiter_of_another_however_many_wait() {
         })
         .collect();
     for _ in 0..WAITERS {
-        if pool.stats().waiting == WAITERS {
+        if pool.status().waiting == WAITERS {
             break;
         }
         tokio::task::yield_now().await;
     }
-    assert_eq!(pool.stats().waiting, WAITERS);
+    assert_eq!(pool.status().waiting, WAITERS);
     let examined = || pool.shared.state.lock().waiters.examined();
     assert_eq!(examined(), 0);
 
@@ -106,8 +106,8 @@ async fn returns_of_one_key_look_at_no_waiter_of_another_however_many_wait() {
     settle().await;
     // The return looks at key 1's oldest waiter, who takes the connection and passes its turn
     // to the next, who cannot progress yet: two looks, one served.
-    assert_eq!((examined(), pool.stats().waiting), (2, WAITERS - 1));
-    assert_eq!(pool.stats().active, 1);
+    assert_eq!((examined(), pool.status().waiting), (2, WAITERS - 1));
+    assert_eq!(pool.status().active, 1);
     for waiter in waiters {
         waiter.abort();
     }
@@ -123,11 +123,11 @@ async fn a_key_below_its_cap_waits_for_room_and_gets_the_first_freed_place() {
     };
     let (first, second) = (spawn_get(3), spawn_get(4));
     settle().await;
-    assert_eq!(pool.stats().waiting, 2);
+    assert_eq!(pool.status().waiting, 2);
 
     crate::pool::Lease::discard(one); // its place in the total is freed once destroyed
     assert_eq!(first.await.unwrap().unwrap(), 3, "the oldest waiter for room");
     drop(two); // idle now: key 4 evicts it
     assert_eq!(second.await.unwrap().unwrap(), 4);
-    assert_eq!((pool.stats().waiting, pool.stats().evicted), (0, 1));
+    assert_eq!((pool.status().waiting, pool.status().evicted), (0, 1));
 }

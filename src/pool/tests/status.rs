@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use super::support::{Behaviour, Step, config, pool, settle};
-use crate::pool::{Lease, PoolError, PoolStats, PoolStatus};
+use crate::pool::{AllPoolsStatus, Lease, PoolError, PoolStatus};
 
 #[tokio::test(start_paused = true)]
 async fn every_field_is_exact_after_a_scripted_sequence() {
     let mut config = config(4, 2);
     config.checkout_timeout = Duration::from_secs(1);
     let (pool, probe) = pool(config);
-    assert_eq!(pool.stats(), empty());
+    assert_eq!(pool.status(), empty());
 
     // Key 1 at its cap, key 2 with one lease, and a get for key 1 waiting.
     let (a1, a2, b1) = (pool.get(1).await.unwrap(), pool.get(1).await.unwrap(), pool.get(2).await.unwrap());
@@ -19,7 +19,7 @@ async fn every_field_is_exact_after_a_scripted_sequence() {
         async move { pool.get(1).await.map(|lease| lease.id) }
     });
     settle().await;
-    let stats = pool.stats();
+    let stats = pool.status();
     assert_eq!((stats.connections, stats.sessions, stats.active, stats.idle, stats.waiting), (3, 2, 3, 0, 1));
     assert_eq!((stats.created, stats.utilisation), (3, 0.75));
 
@@ -34,7 +34,7 @@ async fn every_field_is_exact_after_a_scripted_sequence() {
     Lease::discard(b1);
     settle().await;
 
-    let expected = PoolStats {
+    let expected = PoolStatus {
         max_total: 4,
         connections: 2,
         sessions: 1,
@@ -53,8 +53,8 @@ async fn every_field_is_exact_after_a_scripted_sequence() {
         utilisation: 0.5,
         leaks: Vec::new(),
     };
-    assert_eq!(pool.stats(), expected);
-    let status = PoolStatus {
+    assert_eq!(pool.status(), expected);
+    let status = AllPoolsStatus {
         total_sessions: 1,
         total_active_connections: 0,
         idle: 2,
@@ -67,7 +67,7 @@ async fn every_field_is_exact_after_a_scripted_sequence() {
         leaks: 0,
         leaks_reported: 0,
     };
-    assert_eq!(pool.stats().status(), status);
+    assert_eq!(pool.status().summary(), status);
     assert_eq!(probe.calls(), (4, 3, 2, 1));
 }
 
@@ -77,19 +77,19 @@ async fn stats_and_status_serialise_with_the_designs_field_names() {
     let (pool, _probe) = pool(config(4, 2));
     let _held = pool.get(1).await.unwrap();
     drop(pool.get(2).await.unwrap());
-    let status = serde_json::to_value(pool.stats().status()).unwrap();
+    let status = serde_json::to_value(pool.status().summary()).unwrap();
     let expected = serde_json::json!({
         "total_sessions": 2, "total_active_connections": 1, "idle": 1, "available_capacity": 3, "waiting": 0,
         "reaped": 0, "evicted": 0, "check_failed": 0, "timeouts": 0, "leaks": 0, "leaks_reported": 0
     });
     assert_eq!(status, expected);
-    let stats = serde_json::to_value(pool.stats()).unwrap();
+    let stats = serde_json::to_value(pool.status()).unwrap();
     assert_eq!((stats["created"].as_u64(), stats["utilisation"].as_f64()), (Some(2), Some(0.5)));
     assert_eq!(stats["leaks"], serde_json::json!([]));
 }
 
-fn empty() -> PoolStats {
-    PoolStats {
+fn empty() -> PoolStatus {
+    PoolStatus {
         max_total: 4,
         connections: 0,
         sessions: 0,

@@ -1,4 +1,4 @@
-//! [`PoolStats`]: a snapshot of the pool, exact counts and gauges, serialisable.
+//! [`PoolStatus`]: a snapshot of the pool, exact counts and gauges, serialisable.
 
 use tokio::time::Instant;
 
@@ -14,7 +14,7 @@ use super::{LeakReport, Manager};
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
-pub struct PoolStats {
+pub struct PoolStatus {
     /// The configured `max_total`.
     pub max_total: usize,
     /// Connections counted against `max_total`: idle, leased, being created or checked, and
@@ -59,12 +59,12 @@ pub struct PoolStats {
     pub leaks: Vec<LeakReport>,
 }
 
-/// The pool's section of the governor's status, named as in the design's status JSON; from
-/// [`PoolStats::status`].
+/// The pools' section of the governor's status (`status().pool`, every pool added up), named
+/// as in the design's status JSON; one pool's share is [`PoolStatus::summary`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
-pub struct PoolStatus {
+pub struct AllPoolsStatus {
     /// Keys with at least one idle or leased connection.
     pub total_sessions: usize,
     /// Connections leased out now.
@@ -85,20 +85,20 @@ pub struct PoolStatus {
     /// `get`s that failed with `PoolError::Timeout`.
     pub timeouts: u64,
     /// Leases held past the leak threshold now (each is listed in its pool's
-    /// [`PoolStats::leaks`]).
+    /// [`PoolStatus::leaks`]).
     pub leaks: usize,
     /// Leases reported as leaked so far (each once).
     pub leaks_reported: u64,
 }
 
-impl PoolStats {
+impl PoolStatus {
     /// The fields the governor's status shows, e.g.
     /// `{ "total_sessions": 5, "total_active_connections": 8, "idle": 2, "available_capacity": 12,
     /// "waiting": 0, "reaped": 3, "evicted": 0, "check_failed": 1, "timeouts": 0, "leaks": 0,
     /// "leaks_reported": 0 }`.
-    pub fn status(&self) -> PoolStatus {
+    pub fn summary(&self) -> AllPoolsStatus {
         let busy = self.connections.saturating_sub(self.idle);
-        PoolStatus {
+        AllPoolsStatus {
             total_sessions: self.sessions,
             total_active_connections: self.active,
             idle: self.idle,
@@ -115,8 +115,8 @@ impl PoolStats {
 }
 
 impl<M: Manager> Shared<M> {
-    /// [`Pool::stats`](super::Pool::stats)'s snapshot.
-    pub(super) fn stats(&self) -> PoolStats {
+    /// [`Pool::status`](super::Pool::status)'s reading.
+    pub(super) fn status(&self) -> PoolStatus {
         let config = &self.config;
         let (counts, waiting, leaks) = {
             let state = self.state.lock();
@@ -125,7 +125,7 @@ impl<M: Manager> Shared<M> {
             (state.sessions.counts(), state.waiters.len(), leaks)
         };
         let counters = &self.backend.counters;
-        PoolStats {
+        PoolStatus {
             max_total: config.max_total,
             connections: counts.connections,
             sessions: counts.sessions,
