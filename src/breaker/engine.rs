@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::config::BreakerConfig;
 use super::gate::{Gate, GateWord};
 use super::notify::{Callback, Notifier};
-use super::permit::Open;
+use super::permit::NotPermitted;
 use super::reopen::ReopenTime;
 use super::snapshot::BreakerSnapshot;
 use super::state::{Admission, Machine, Timing};
@@ -80,18 +80,18 @@ impl Engine {
 
     /// `now` is read only when the breaker is not closed: the hot path reads no clock.
     #[inline(always)]
-    pub(crate) fn admit(&self, now: impl FnOnce() -> Instant) -> Result<Ticket, Open> {
+    pub(crate) fn admit(&self, now: impl FnOnce() -> Instant) -> Result<Ticket, NotPermitted> {
         let word = self.gate.load();
         let state = word.state();
         match state {
             BreakerState::Closed => Ok(Ticket::Closed(word)),
             BreakerState::Disabled => Ok(Ticket::Disabled),
             // The same answers the machine gives, without its lock.
-            BreakerState::ForcedOpen => Err(Open { retry_after: self.open_wait, state }),
+            BreakerState::ForcedOpen => Err(NotPermitted { retry_after: self.open_wait, state }),
             BreakerState::Open => {
                 let now = now();
                 match self.reopen.remaining(now) {
-                    Some(retry_after) => Err(Open { retry_after, state }),
+                    Some(retry_after) => Err(NotPermitted { retry_after, state }),
                     None => self.admit_under_lock(now),
                 }
             }
@@ -111,7 +111,7 @@ impl Engine {
     }
 
     #[cold]
-    fn admit_under_lock(&self, now: Instant) -> Result<Ticket, Open> {
+    fn admit_under_lock(&self, now: Instant) -> Result<Ticket, NotPermitted> {
         self.with_lock(|locked| {
             let (admission, transition) = locked.admit(now);
             locked.apply(transition, self.gate.load().failures());
@@ -121,7 +121,9 @@ impl Engine {
                 }
                 Admission::Call => Ok(Ticket::Disabled),
                 Admission::Probe { epoch } => Ok(Ticket::Probe(epoch)),
-                Admission::Rejected { retry_after } => Err(Open { retry_after, state: locked.state() }),
+                Admission::Rejected { retry_after } => {
+                    Err(NotPermitted { retry_after, state: locked.state() })
+                }
             }
         })
     }

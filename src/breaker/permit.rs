@@ -26,7 +26,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the circuit breaker is {state}; retry after {retry_after:?}")]
 #[non_exhaustive]
-pub struct Open {
+pub struct NotPermitted {
     /// A hint for when to come back. [`Open`](BreakerState::Open): exactly the rest of the
     /// open wait. [`HalfOpen`](BreakerState::HalfOpen) with every probe slot taken: zero, as
     /// the probes decide when they end and no wait is known. [`ForcedOpen`](BreakerState::ForcedOpen):
@@ -37,11 +37,14 @@ pub struct Open {
 }
 
 /// Permission for one call through a breaker. Report how the call ended with
-/// [`record`](Self::record); dropping the permit instead (or calling
-/// [`ignore`](Self::ignore)) reports nothing — the right thing for a cancelled call — and gives
-/// a half-open probe slot back to the next caller.
+/// [`success`](Self::success) or [`failure`](Self::failure); dropping the permit instead (or
+/// calling [`ignore`](Self::ignore)) reports nothing — the right thing for a cancelled call —
+/// and gives a half-open probe slot back to the next caller.
+///
+/// With a [`slow_call`](super::BreakerConfig::slow_call) rule the permit times its call itself,
+/// from its admission to its report; without one it reads no clock for that.
 #[derive(Debug)]
-#[must_use = "dropping the permit reports nothing; call `record` with the call's outcome"]
+#[must_use = "dropping the permit reports nothing; call `success` or `failure` when the call ends"]
 pub struct Permit<'a> {
     held: Held<&'a CircuitBreaker>,
 }
@@ -49,27 +52,44 @@ pub struct Permit<'a> {
 /// A [`Permit`] that holds an `Arc` of its breaker, from
 /// [`try_acquire_owned`](CircuitBreaker::try_acquire_owned).
 #[derive(Debug)]
-#[must_use = "dropping the permit reports nothing; call `record` with the call's outcome"]
+#[must_use = "dropping the permit reports nothing; call `success` or `failure` when the call ends"]
 pub struct OwnedPermit {
     held: Held<Arc<CircuitBreaker>>,
 }
 
 macro_rules! permit_methods {
     () => {
-        /// Reports how the call ended: an `outcome` that took `elapsed` and ended at `now`.
-        /// A success slower than the slow-call threshold counts as a failure.
+        /// Reports that the call succeeded; a success slower than the slow-call threshold
+        /// counts as a failure.
         #[inline]
-        pub fn record(mut self, outcome: Outcome, elapsed: Duration, now: Instant) {
-            if let Some(ticket) = self.held.ticket.take() {
-                self.held.breaker.engine.finish(ticket, outcome, elapsed, || now);
-            }
+        pub fn success(self) {
+            self.record(Outcome::Success);
         }
 
-        /// [`record`](Self::record) reading the clock only if the breaker needs it, in place:
-        /// for a permit its owner keeps, so it is not moved. A second report is ignored.
+        /// Reports that the call failed in a way that says the dependency is unwell.
+        #[inline]
+        pub fn failure(self) {
+            self.record(Outcome::Failure);
+        }
+
+        /// Reports how the call ended: [`success`](Self::success) or
+        /// [`failure`](Self::failure) chosen by a value.
+        #[inline]
+        pub fn record(mut self, outcome: Outcome) {
+            self.held.report(outcome, None);
+        }
+
+        /// [`record`](Self::record) as if the call ended at `now`, for tests that pass explicit
+        /// instants: a slow-call rule times the call from the instant it was admitted at.
+        pub fn record_at(mut self, outcome: Outcome, now: Instant) {
+            self.held.report(outcome, Some(now));
+        }
+
+        /// Reports an outcome that took `elapsed` (timed by the caller), in place: for a permit
+        /// its owner keeps, so it is not moved. A second report is ignored.
         #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
         #[inline(always)]
-        pub(crate) fn record_lazy(&mut self, outcome: Outcome, elapsed: Duration) {
+        pub(crate) fn record_timed(&mut self, outcome: Outcome, elapsed: Duration) {
             if let Some(ticket) = self.held.ticket.take() {
                 self.held.breaker.engine.finish(ticket, outcome, elapsed, Instant::now);
             }
@@ -110,23 +130,45 @@ impl OwnedPermit {
 
 impl<'a> Permit<'a> {
     #[inline(always)]
-    pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket) -> Self {
-        Permit { held: Held { breaker, ticket: Some(ticket) } }
+    pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket, started: Option<Instant>) -> Self {
+        Permit { held: Held { breaker, ticket: Some(ticket), started } }
     }
 }
 
 impl OwnedPermit {
     #[inline]
-    pub(crate) fn new(breaker: Arc<CircuitBreaker>, ticket: Ticket) -> Self {
-        OwnedPermit { held: Held { breaker, ticket: Some(ticket) } }
+    pub(crate) fn new(breaker: Arc<CircuitBreaker>, ticket: Ticket, started: Option<Instant>) -> Self {
+        OwnedPermit { held: Held { breaker, ticket: Some(ticket), started } }
     }
 }
 
-/// A breaker and the ticket a call was admitted with; `None` once reported.
+/// A breaker, the ticket a call was admitted with (`None` once reported) and, under a
+/// slow-call rule, when it was admitted.
 #[derive(Debug)]
 struct Held<B: Deref<Target = CircuitBreaker>> {
     breaker: B,
     ticket: Option<Ticket>,
+    started: Option<Instant>,
+}
+
+impl<B: Deref<Target = CircuitBreaker>> Held<B> {
+    /// Reports `outcome`, at `now` or else reading the clock once, and only if the breaker
+    /// needs it: the call's duration for a slow-call rule, the instant for a failure or a
+    /// time window.
+    #[inline(always)]
+    fn report(&mut self, outcome: Outcome, now: Option<Instant>) {
+        let Some(ticket) = self.ticket.take() else { return };
+        let engine = &self.breaker.engine;
+        match (self.started, now) {
+            (None, None) => engine.finish(ticket, outcome, Duration::ZERO, Instant::now),
+            (started, now) => {
+                let now = now.unwrap_or_else(Instant::now);
+                let elapsed =
+                    started.map_or(Duration::ZERO, |started| now.saturating_duration_since(started));
+                engine.finish(ticket, outcome, elapsed, || now);
+            }
+        }
+    }
 }
 
 impl<B: Deref<Target = CircuitBreaker>> Drop for Held<B> {

@@ -57,7 +57,7 @@ pub(crate) enum Admission {
     Call,
     /// A probe holding one of the half-open slots of period `epoch`.
     Probe { epoch: u64 },
-    /// Rejected; retry after this long (see [`Open`](super::Open) for what it means per state).
+    /// Rejected; retry after this long (see [`NotPermitted`](super::NotPermitted) for what it means per state).
     Rejected { retry_after: Duration },
 }
 

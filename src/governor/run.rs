@@ -206,7 +206,7 @@ impl Governor {
             // The retry deadline counts from the call's start, queueing included; only a call
             // with a deadline reads the clock for it.
             let deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-            let admitted = match breaker.try_acquire_lazy() {
+            let admitted = match breaker.try_acquire() {
                 Ok(probe) => probe,
                 Err(open) => {
                     let rejection = Rejection::CircuitOpen { retry_after: open.retry_after };
@@ -235,7 +235,7 @@ impl Governor {
             // Reported here, after the unwinding, never from a drop: the breaker's transition
             // callback is user code and must not run while a panic unwinds.
             if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
-                probe.record_lazy(Outcome::Failure, Duration::ZERO);
+                probe.record_timed(Outcome::Failure, Duration::ZERO);
             }
             call.settle(outcome, Work::Call)
         }
@@ -364,7 +364,7 @@ impl Governor {
                     return Err(retry_ends(error, plan, format_args!("no worker: {rejection}")));
                 }
             };
-            *probe = match breaker.try_acquire_lazy() {
+            *probe = match breaker.try_acquire() {
                 Ok(fresh) => fresh,
                 Err(_open) => return Err(retry_ends(error, plan, format_args!("the circuit opened"))),
             };
@@ -470,7 +470,7 @@ fn queued<'b, L: Deref<Target = Lane> + Clone>(
         let worker = ticket.ready().await?;
         match kept {
             Some(permit) if !permit.is_stale() => Ok((worker, permit)),
-            _ => match breaker.try_acquire_lazy() {
+            _ => match breaker.try_acquire() {
                 Ok(fresh) => Ok((worker, fresh)),
                 Err(open) => Err(Rejection::CircuitOpen { retry_after: open.retry_after }),
             },
@@ -521,6 +521,6 @@ impl<'p, 'a> Report<'p, 'a> {
             Err(_) => return,
         };
         let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
-        self.probe.record_lazy(outcome, elapsed);
+        self.probe.record_timed(outcome, elapsed);
     }
 }
