@@ -114,24 +114,19 @@
 mod call;
 mod circuit_breaker;
 mod config;
-mod count_window;
 mod engine;
 mod eviction;
+mod failure_window;
 mod gate;
-mod locked;
 mod lru;
 mod notify;
 mod permit;
-mod record;
 mod registry;
 mod reopen;
 mod snapshot;
 mod state;
-mod time_window;
 mod transition;
-mod trip;
 mod trip_rules;
-mod window;
 
 #[cfg(test)]
 mod tests;
