@@ -70,6 +70,16 @@ impl CircuitBreaker {
         CircuitBreaker { engine: Engine::new(config) }
     }
 
+    /// The failure-rate window behind one lock instead of atomics: for the benchmark that
+    /// compares the two.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_locked_window(mut self) -> Self {
+        let rule = self.engine.failure_rate.as_ref();
+        self.engine.window = rule.map(|rate| super::failure_window::FailureWindow::locked(rate.window));
+        self
+    }
+
     /// Names the breaker in its `tracing` events (field `breaker`).
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {

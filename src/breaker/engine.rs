@@ -209,7 +209,7 @@ impl Engine {
             if !self.gate.load().same_period(ticket) {
                 return;
             }
-            window.record(now(), false);
+            window.record(now, false);
         }
         self.gate.clear_failures(ticket);
     }
@@ -219,7 +219,7 @@ impl Engine {
         self.with_lock(|locked| {
             let Some(failures) = self.gate.add_failure(ticket) else { return };
             let reading = self.window.as_ref().map(|window| {
-                window.record(now, true);
+                window.record(|| now, true);
                 window.reading(now)
             });
             let rate = self.failure_rate.as_ref().zip(reading);
