@@ -70,16 +70,6 @@ impl CircuitBreaker {
         CircuitBreaker { engine: Engine::new(config) }
     }
 
-    /// The failure-rate window behind one lock instead of atomics: for the benchmark that
-    /// compares the two.
-    #[doc(hidden)]
-    #[must_use]
-    pub fn with_locked_window(mut self) -> Self {
-        let rule = self.engine.failure_rate.as_ref();
-        self.engine.window = rule.map(|rate| super::failure_window::FailureWindow::locked(rate.window));
-        self
-    }
-
     /// Names the breaker in its `tracing` events (field `breaker`).
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
@@ -135,10 +125,10 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// [`NotPermitted`] with a hint of when to come back, if the call may not go through.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, NotPermitted> {
-        let ticket = self.engine.admit(Instant::now)?;
-        Ok(Permit::new(self, ticket, self.times_calls().then(Instant::now)))
+        let admitted = self.engine.admit(Instant::now);
+        admitted.map(|ticket| Permit::new(self, ticket, self.times_calls().then(Instant::now)))
     }
 
     /// [`try_acquire`](Self::try_acquire) at `now` instead of the clock's reading, for tests
@@ -148,8 +138,8 @@ impl CircuitBreaker {
     ///
     /// As [`try_acquire`](Self::try_acquire).
     pub fn try_acquire_at(&self, now: Instant) -> Result<Permit<'_>, NotPermitted> {
-        let ticket = self.engine.admit(|| now)?;
-        Ok(Permit::new(self, ticket, self.times_calls().then_some(now)))
+        let admitted = self.engine.admit(|| now);
+        admitted.map(|ticket| Permit::new(self, ticket, self.times_calls().then_some(now)))
     }
 
     /// Whether outcomes need the call's duration (a slow-call rule is set).
@@ -165,8 +155,9 @@ impl CircuitBreaker {
     ///
     /// As [`try_acquire`](Self::try_acquire).
     pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, NotPermitted> {
-        let ticket = self.engine.admit(Instant::now)?;
-        Ok(OwnedPermit::new(Arc::clone(self), ticket, self.times_calls().then(Instant::now)))
+        let admitted = self.engine.admit(Instant::now);
+        admitted
+            .map(|ticket| OwnedPermit::new(Arc::clone(self), ticket, self.times_calls().then(Instant::now)))
     }
 
     /// [`try_acquire_owned`](Self::try_acquire_owned) at `now`, for tests.
@@ -175,8 +166,8 @@ impl CircuitBreaker {
     ///
     /// As [`try_acquire`](Self::try_acquire).
     pub fn try_acquire_owned_at(self: &Arc<Self>, now: Instant) -> Result<OwnedPermit, NotPermitted> {
-        let ticket = self.engine.admit(|| now)?;
-        Ok(OwnedPermit::new(Arc::clone(self), ticket, self.times_calls().then_some(now)))
+        let admitted = self.engine.admit(|| now);
+        admitted.map(|ticket| OwnedPermit::new(Arc::clone(self), ticket, self.times_calls().then_some(now)))
     }
 
     /// Where the breaker stands, without a lock.

@@ -17,7 +17,7 @@ use super::config::BreakerConfig;
 use super::failure_window::FailureWindow;
 use super::gate::{Gate, GateWord};
 use super::notify::{Callback, Notifier};
-use super::permit::{NotPermitted, Outcome};
+use super::permit::NotPermitted;
 use super::reopen::ReopenTime;
 use super::snapshot::BreakerSnapshot;
 use super::state::{Admission, Machine, Timing};
@@ -86,6 +86,21 @@ impl Engine {
     #[inline(always)]
     pub(crate) fn admit(&self, now: impl FnOnce() -> Instant) -> Result<Ticket, NotPermitted> {
         let word = self.gate.load();
+        if word.state() == BreakerState::Closed {
+            return Ok(Ticket::Closed(word));
+        }
+        self.admit_unless_closed(word, now)
+    }
+
+    /// [`admit`](Self::admit) for every state but closed. Out of line, so that the closed
+    /// path's ticket stays in registers: merged with these arms it went through the stack and
+    /// a failed store-to-load forward there cost a closed path several times its own length.
+    #[inline(never)]
+    fn admit_unless_closed(
+        &self,
+        word: GateWord,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<Ticket, NotPermitted> {
         let state = word.state();
         match state {
             BreakerState::Closed => Ok(Ticket::Closed(word)),
@@ -173,19 +188,18 @@ impl Engine {
 // takes it to free its slot exactly.
 
 impl Engine {
-    /// Records how an admitted call ended.
+    /// Whether a success that took `elapsed` counts as a failure: slower than the slow-call
+    /// threshold.
+    #[inline(always)]
+    pub(crate) fn is_slow(&self, elapsed: Duration) -> bool {
+        self.slow_call.is_some_and(|threshold| elapsed > threshold)
+    }
+
+    /// Records how an admitted call ended: `failed`, the slow-call rule already applied.
     /// `now` is read only if needed: a closed-state success without a failure-rate window
     /// reads no clock.
     #[inline(always)]
-    pub(crate) fn finish(
-        &self,
-        ticket: Ticket,
-        outcome: Outcome,
-        elapsed: Duration,
-        now: impl FnOnce() -> Instant,
-    ) {
-        let slow = self.slow_call.is_some_and(|threshold| elapsed > threshold);
-        let failed = outcome == Outcome::Failure || slow;
+    pub(crate) fn finish(&self, ticket: Ticket, failed: bool, now: impl FnOnce() -> Instant) {
         match ticket {
             Ticket::Closed(word) if failed => self.closed_failure(word, now()),
             Ticket::Closed(word) => self.closed_success(word, now),

@@ -61,20 +61,20 @@ macro_rules! permit_methods {
     () => {
         /// Reports that the call succeeded; a success slower than the slow-call threshold
         /// counts as a failure.
-        #[inline]
+        #[inline(always)]
         pub fn success(self) {
             self.record(Outcome::Success);
         }
 
         /// Reports that the call failed in a way that says the dependency is unwell.
-        #[inline]
+        #[inline(always)]
         pub fn failure(self) {
             self.record(Outcome::Failure);
         }
 
         /// Reports how the call ended: [`success`](Self::success) or
         /// [`failure`](Self::failure) chosen by a value.
-        #[inline]
+        #[inline(always)]
         pub fn record(mut self, outcome: Outcome) {
             self.held.report(outcome, None);
         }
@@ -91,7 +91,9 @@ macro_rules! permit_methods {
         #[inline(always)]
         pub(crate) fn record_timed(&mut self, outcome: Outcome, elapsed: Duration) {
             if let Some(ticket) = self.held.ticket.take() {
-                self.held.breaker.engine.finish(ticket, outcome, elapsed, Instant::now);
+                let engine = &self.held.breaker.engine;
+                let failed = outcome == Outcome::Failure || engine.is_slow(elapsed);
+                engine.finish(ticket, failed, Instant::now);
             }
         }
 
@@ -152,20 +154,21 @@ struct Held<B: Deref<Target = CircuitBreaker>> {
 }
 
 impl<B: Deref<Target = CircuitBreaker>> Held<B> {
-    /// Reports `outcome`, at `now` or else reading the clock once, and only if the breaker
-    /// needs it: the call's duration for a slow-call rule, the instant for a failure or a
-    /// time window.
+    /// Reports `outcome`, at `now` or else reading the clock only if the breaker needs it:
+    /// once, for the call's duration under a slow-call rule (`started` is set only then), or
+    /// for the instant of a failure or of a time window's record.
     #[inline(always)]
     fn report(&mut self, outcome: Outcome, now: Option<Instant>) {
         let Some(ticket) = self.ticket.take() else { return };
         let engine = &self.breaker.engine;
+        let failure = outcome == Outcome::Failure;
         match (self.started, now) {
-            (None, None) => engine.finish(ticket, outcome, Duration::ZERO, Instant::now),
-            (started, now) => {
+            (None, None) => engine.finish(ticket, failure, Instant::now),
+            (None, Some(now)) => engine.finish(ticket, failure, || now),
+            (Some(started), now) => {
                 let now = now.unwrap_or_else(Instant::now);
-                let elapsed =
-                    started.map_or(Duration::ZERO, |started| now.saturating_duration_since(started));
-                engine.finish(ticket, outcome, elapsed, || now);
+                let slow = engine.is_slow(now.saturating_duration_since(started));
+                engine.finish(ticket, failure || slow, || now);
             }
         }
     }
