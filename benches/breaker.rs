@@ -1,36 +1,50 @@
 //! The circuit breaker's closed-state path: admission plus recording a success — the work a
-//! breaker adds to every call while its dependency is healthy — on 1 and 2 threads.
+//! breaker adds to every call while its dependency is healthy — on 1 and 2 threads; and the
+//! same path under the optional failure-rate rule, whose window every success records in.
 
-use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use tokio::time::Instant;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
 
-use bursar::breaker::{CircuitBreaker, Outcome};
+use bursar::breaker::{BreakerConfig, CircuitBreaker, FailureRate, RateWindow};
 
-fn closed_path(breaker: &CircuitBreaker, now: Instant) {
-    let permit = breaker.try_acquire(black_box(now)).expect("closed");
-    permit.record(Outcome::Success, Duration::ZERO, now);
+/// Admission and a success: a closed breaker without a failure-rate rule reads no clock.
+fn closed_path(breaker: &CircuitBreaker) {
+    breaker.try_acquire().expect("closed").success();
 }
 
-fn breaker(c: &mut Criterion) {
-    let breaker = Arc::new(CircuitBreaker::default());
-    let now = Instant::now();
-    let mut group = c.benchmark_group("breaker, closed path");
-    group.bench_function("1 thread", |b| b.iter(|| closed_path(&breaker, now)));
-    group.bench_function("2 threads", |b| {
+/// The closed path on 1 thread, and on 2 threads sharing the breaker (each makes
+/// `iterations` calls; the wall time of the pair is reported).
+fn rows(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, breaker: &CircuitBreaker) {
+    let row = |threads: &str| if name.is_empty() { threads.to_owned() } else { format!("{name}, {threads}") };
+    group.bench_function(row("1 thread"), |b| b.iter(|| closed_path(breaker)));
+    group.bench_function(row("2 threads"), |b| {
         b.iter_custom(|iterations| {
-            let other = Arc::clone(&breaker);
             let started = std::time::Instant::now();
             std::thread::scope(|scope| {
-                scope.spawn(move || (0..iterations).for_each(|_| closed_path(&other, now)));
-                (0..iterations).for_each(|_| closed_path(&breaker, now));
+                scope.spawn(|| (0..iterations).for_each(|_| closed_path(breaker)));
+                (0..iterations).for_each(|_| closed_path(breaker));
             });
             started.elapsed()
         })
     });
+}
+
+fn breaker(c: &mut Criterion) {
+    let mut group = c.benchmark_group("breaker, closed path");
+    rows(&mut group, "", &CircuitBreaker::default());
+    group.finish();
+
+    let mut group = c.benchmark_group("breaker, failure-rate rule");
+    let windows = [
+        ("count window", RateWindow::Count(100)),
+        ("time window", RateWindow::Time(Duration::from_secs(60))),
+    ];
+    for (name, window) in windows {
+        let mut config = BreakerConfig::default();
+        config.failure_rate = Some(FailureRate::new(0.5, window, 20));
+        rows(&mut group, name, &CircuitBreaker::new(&config).expect("a valid configuration"));
+    }
     group.finish();
 }
 

@@ -7,9 +7,11 @@
 //! an error-rate rule, so it runs its defaults. On 2 threads both threads share one breaker,
 //! each makes `iterations` calls, and the wall time of the pair is reported.
 //!
-//! bursar's breaker takes `now` as an argument: the `bursar` rows pass an instant read once
-//! (as the existing `benches/breaker.rs` does), and the `bursar, clock read per call` rows read
-//! `tokio::time::Instant::now()` on every call, so the cost of the clock is visible.
+//! bursar's rows run its closed path twice over: `bursar` holds the permit itself
+//! (`try_acquire()`, then `success()`), `bursar, call` runs a ready future through
+//! `breaker.call`, polled once — the shape of `failsafe`'s and `recloser`'s `call`. Neither
+//! reads a clock on the closed path.
+//!
 //! tower-resilience exposes its breaker only as a tower `Service`, so its rows drive
 //! `ready().call(1)` around an always-ready `service_fn` on a current-thread runtime per
 //! thread: that is the only way to use it.
@@ -19,17 +21,19 @@
 //! its cost by several nanoseconds (7–16 ns on the machine of BENCHMARKS.md), so every row is
 //! written the same way.
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
 use tokio::runtime::Runtime;
-use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_resilience::circuitbreaker::CircuitBreakerLayer;
 
-use bursar::breaker::{CircuitBreaker, Outcome};
+use bursar::breaker::CircuitBreaker;
 
 /// Runs `call` `iterations` times on this thread and, when `threads` is 2, as many times on a
 /// second thread at once; returns the wall time.
@@ -54,10 +58,18 @@ fn rows<C: Fn() + Sync>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, ca
     }
 }
 
-/// bursar's closed path: admission, then the success recorded at `now`.
-fn bursar_closed_path(breaker: &CircuitBreaker, now: Instant) {
-    let permit = breaker.try_acquire(black_box(now)).expect("closed");
-    permit.record(Outcome::Success, Duration::ZERO, now);
+/// bursar's closed path: admission, then the success.
+fn bursar_closed_path(breaker: &CircuitBreaker) {
+    breaker.try_acquire().expect("closed").success();
+}
+
+/// bursar's `call` around a ready operation, polled once: it finishes in that poll.
+fn bursar_call(breaker: &CircuitBreaker) {
+    let call = pin!(breaker.call(std::future::ready(Ok::<_, ()>(black_box(1u64)))));
+    match call.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => black_box(result.expect("closed")),
+        Poll::Pending => unreachable!("a ready operation finishes in one poll"),
+    };
 }
 
 /// `failsafe`'s closed path: `call` checks admission and records the success.
@@ -72,9 +84,8 @@ fn recloser_closed_path(breaker: &recloser::Recloser) {
 
 fn bursar_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
     let breaker = Arc::new(CircuitBreaker::default());
-    let now = Instant::now();
-    rows(group, "bursar", || bursar_closed_path(&breaker, now));
-    rows(group, "bursar, clock read per call", || bursar_closed_path(&breaker, Instant::now()));
+    rows(group, "bursar", || bursar_closed_path(&breaker));
+    rows(group, "bursar, call", || bursar_call(&breaker));
 }
 
 fn failsafe_rows(group: &mut BenchmarkGroup<'_, WallTime>) {

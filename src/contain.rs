@@ -57,7 +57,7 @@ pub(crate) enum UserCode {
     Transition,
     /// A retry `when` predicate.
     RetryWhen,
-    /// A `failure_when` predicate.
+    /// A `failure_when` predicate, of a call or of a breaker's `call_when`.
     FailureWhen,
     /// A retry `notify` hook.
     RetryNotify,

@@ -1,14 +1,15 @@
 //! The atomics of the lock-free code: std's, or loom's when its models run
 //! (`RUSTFLAGS="--cfg bursar_loom" cargo test --lib loom`), so every interleaving of the breaker's
-//! gate, the drain, the lane's permit debt and the counters can be explored.
+//! gate and failure-rate windows, the drain, the lane's permit debt and the counters can be
+//! explored.
 //!
 //! The cfg is bursar's own: `--cfg loom` would also switch tokio into its own loom mode, which
 //! only builds inside tokio's repository.
 
 #[cfg(all(test, bursar_loom))]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize};
 #[cfg(not(all(test, bursar_loom)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize};
 
 /// A value alone on its cache lines (128 bytes: two 64-byte lines, which adjacent-line
 /// prefetchers pair), so that threads writing it do not slow those using its neighbours —

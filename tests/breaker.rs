@@ -142,11 +142,11 @@ async fn an_open_circuit_fails_fast_without_taking_a_queue_place() {
     let queued = gov.spawn(async { Ok::<_, Io>(()) });
     assert_eq!(gov.status().workers.queued, 1, "the worker is busy and the queue full");
 
-    gov.breaker().force_open(Instant::now());
+    gov.breaker().force_open();
     let started = Instant::now();
     let error = succeed(&gov).await.unwrap_err();
     assert_eq!((started.elapsed(), circuit_open(&error).is_some()), (Duration::ZERO, true));
-    gov.breaker().reset(Instant::now());
+    gov.breaker().reset();
     let full = succeed(&gov).await.unwrap_err();
     assert_eq!(full.rejection(), Some(Rejection::QueueFull { limit: 1 }), "checked after the breaker");
 
@@ -238,7 +238,7 @@ async fn an_open_breaker_degrades_health() {
     let gov = Governor::builder().max_attempts(1).health(health).sampler(Calm).build().unwrap();
     tokio::time::sleep(secs(5)).await;
     assert_eq!(gov.health_level(), bursar::health::HealthLevel::Healthy);
-    gov.breaker().force_open(Instant::now());
+    gov.breaker().force_open();
     tokio::time::sleep(secs(10)).await;
     assert_eq!(gov.health_level(), bursar::health::HealthLevel::Degraded);
     let check =
@@ -262,7 +262,7 @@ async fn every_transition_reaches_the_governors_callback_with_the_breakers_name(
     }
     tokio::time::advance(secs(120)).await;
     gov.call(|| async { Ok::<_, Io>(()) }).key("site").await.unwrap();
-    gov.breaker().force_open(Instant::now());
+    gov.breaker().force_open();
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen,
@@ -309,7 +309,7 @@ async fn a_call_queued_while_the_circuit_opens_is_rejected_when_its_worker_comes
         })
     };
     until(|| gov.status().workers.queued == 1).await;
-    gov.breaker().force_open(Instant::now());
+    gov.breaker().force_open();
     gate.add_permits(1);
     holder.await.unwrap().unwrap();
     let error = queued.await.unwrap().unwrap_err();
@@ -333,12 +333,7 @@ async fn a_call_queued_past_the_open_wait_is_the_probe() {
     until(|| gov.status().workers.queued == 1).await;
     // Five failures reported straight to the breaker open it while the call queues.
     for _ in 0..5 {
-        let now = Instant::now();
-        gov.breaker().try_acquire(now).unwrap().record(
-            bursar::breaker::Outcome::Failure,
-            Duration::ZERO,
-            now,
-        );
+        gov.breaker().try_acquire().unwrap().failure();
     }
     assert_eq!(gov.breaker().state(), BreakerState::Open);
     tokio::time::advance(secs(120)).await; // the open wait ends while the call still queues
@@ -381,9 +376,7 @@ async fn calls_queued_while_the_circuit_opens_make_one_probe_when_it_half_opens(
         until(|| gov.status().workers.queued == call + 1).await;
     }
     for _ in 0..5 {
-        let now = Instant::now();
-        let permit = gov.breaker().try_acquire(now).unwrap();
-        permit.record(bursar::breaker::Outcome::Failure, Duration::ZERO, now);
+        gov.breaker().try_acquire().unwrap().failure();
     }
     tokio::time::advance(secs(120)).await; // the open wait ends while both calls queue
     held.add_permits(1);
@@ -410,9 +403,7 @@ async fn a_probe_waiting_for_a_worker_holds_no_probe_slot() {
     let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
     let (gate, holder) = hold_the_only_worker(&gov).await;
     for _ in 0..5 {
-        let now = Instant::now();
-        let permit = gov.breaker().try_acquire(now).unwrap();
-        permit.record(bursar::breaker::Outcome::Failure, Duration::ZERO, now);
+        gov.breaker().try_acquire().unwrap().failure();
     }
     tokio::time::advance(secs(120)).await;
     let mut queued = Vec::new();

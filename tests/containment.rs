@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bursar::breaker::{BreakerState, CircuitBreaker, Outcome, Transition};
+use bursar::breaker::{BreakerState, CallError, CircuitBreaker, Transition};
 use bursar::health::{CheckResult, HealthConfig, HealthLevel, Readings, Sampler};
 use bursar::{Error, Governor, GovernorBuilder, Rejection};
 use support::{Io, capture_events};
@@ -256,14 +256,40 @@ async fn a_transition_callback_that_panics_into_half_open_leaves_the_probe_slot_
 #[tokio::test(start_paused = true)]
 async fn a_transition_callback_that_panics_on_a_standalone_breaker_is_counted() {
     let breaker = CircuitBreaker::new(&tripping_breaker()).unwrap().with_on_transition(|_| panic!("broke"));
-    let now = tokio::time::Instant::now();
-    breaker.try_acquire(now).unwrap().record(Outcome::Failure, Duration::ZERO, now);
+    breaker.try_acquire().unwrap().failure();
     assert_eq!((breaker.state(), breaker.callback_panics()), (BreakerState::Open, 1));
-    let later = now + Duration::from_secs(30);
-    let probe = breaker.try_acquire(later).expect("the probe is admitted despite the panic");
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let probe = breaker.try_acquire().expect("the probe is admitted despite the panic");
     assert!(probe.is_probe());
-    probe.record(Outcome::Success, Duration::ZERO, later);
+    probe.success();
     assert_eq!((breaker.state(), breaker.callback_panics()), (BreakerState::Closed, 3));
+}
+
+// ---- A breaker's own `call`: the operation and the `call_when` predicate -----------------
+
+#[tokio::test(start_paused = true)]
+async fn an_operation_panicking_in_a_breaker_call_is_a_failure_and_an_error_event() {
+    let (_guard, events) = capture_events();
+    let breaker = CircuitBreaker::new(&tripping_breaker()).unwrap().with_name("grid");
+    let panicked = breaker.call(async { panic!("the operation broke") as Result<(), Io> }).await;
+    let Err(CallError::Panicked { message }) = panicked else { panic!("{panicked:?}") };
+    assert_eq!(message, "the operation broke");
+    assert_eq!(breaker.state(), BreakerState::Open, "counted as a failure");
+    let logged = events.lines_with("the operation panicked");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].contains("ERROR") && logged[0].contains("breaker=\"grid\""), "{}", logged[0]);
+    assert_eq!(breaker.callback_panics(), 0, "the operation's panic is its outcome, not a callback's");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_when_predicate_that_panics_counts_the_error_as_a_failure() {
+    let gov = support::builder().breaker(tripping_breaker()).build().unwrap();
+    let failing = async { Err::<(), _>(support::io_error("down")) };
+    let judged = gov.breaker().call_when(failing, |_: &Io| panic!("call_when broke")).await;
+    assert!(matches!(judged, Err(CallError::Operation(_))), "the operation's error: {judged:?}");
+    assert_eq!(gov.breaker().state(), BreakerState::Open, "counted as a failure");
+    assert_eq!(panics(&gov), counted("failure_when", 1));
+    assert_eq!(gov.breaker().callback_panics(), 1);
 }
 
 /// The scenario that aborted the process: an operation panics, its failure trips the breaker,

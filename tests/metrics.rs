@@ -22,7 +22,6 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Share
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use support::{Io, io_error, poll_once, sleep_secs, until};
-use tokio::time::Instant;
 
 /// A recorder for one test, and what it recorded.
 struct Recording {
@@ -161,10 +160,10 @@ async fn every_call_and_task_is_counted_once_by_how_it_ended() {
     let _local = recording.install();
     let gov = support::builder().max_task_duration(Duration::from_secs(10)).build().unwrap();
 
-    gov.breaker().force_open(Instant::now());
+    gov.breaker().force_open();
     let open = gov.run(ok).await;
     assert!(matches!(open, Err(Error::Rejected(bursar::Rejection::CircuitOpen { .. }))));
-    gov.breaker().reset(Instant::now());
+    gov.breaker().reset();
     for _ in 0..2 {
         gov.run(ok).await.unwrap();
     }
@@ -314,8 +313,8 @@ async fn record_metrics_sets_every_gauge_from_the_status() {
     let bob = browsers.get("bob".to_owned()).await.unwrap();
     drop(browsers.get("carol".to_owned()).await.unwrap());
     let _vnc = gov.ports().allocate("vnc").unwrap();
-    gov.breaker_for("search").force_open(Instant::now());
-    gov.breaker_for("mail").disable(Instant::now());
+    gov.breaker_for("search").force_open();
+    gov.breaker_for("mail").disable();
     for _ in 0..2 {
         gov.report_error(ErrorReport::new("webdriver", "session lost"));
     }

@@ -182,7 +182,7 @@ async fn an_open_circuit_fails_fast_without_reserving_a_worker() {
     let gov = governor(1, 10);
     let calls = Arc::new(AtomicUsize::new(0));
     let mut service = GovernorLayer::new(&gov).key("search").layer(counting(&calls));
-    gov.breaker_for("search").force_open(Instant::now());
+    gov.breaker_for("search").force_open();
 
     assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
     assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (0, 0));
@@ -296,7 +296,7 @@ async fn a_response_future_dropped_mid_call_leaves_every_count_exact() {
     }
     let workers = gov.status().workers;
     assert_eq!((workers.active, workers.in_flight, workers.abandoned, workers.failed), (0, 0, 1, 0));
-    assert_eq!(gov.breaker().snapshot(Instant::now()).failure_rate, 0.0);
+    assert_eq!(gov.breaker().snapshot().failure_rate, 0.0);
 }
 
 /// A service whose readiness fails: with an error, or (`Broken(true)`) with a panic.
@@ -361,11 +361,11 @@ async fn readiness_after_the_circuit_closes_again_holds_a_worker() {
     let gov = governor(1, 10);
     let calls = Arc::new(AtomicUsize::new(0));
     let mut service = GovernorLayer::new(&gov).key("search").layer(counting(&calls));
-    gov.breaker_for("search").force_open(Instant::now());
+    gov.breaker_for("search").force_open();
     assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
     assert_eq!(gov.status().workers.active, 0, "an open circuit reserves nothing");
 
-    gov.breaker_for("search").reset(Instant::now());
+    gov.breaker_for("search").reset();
     assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
     assert_eq!(gov.status().workers.active, 1, "ready again: the service holds the worker");
     // So a plain call now queues behind it instead of taking the worker from under it.

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::config::BreakerConfig;
 use super::engine::Engine;
 use super::notify::Callback;
-use super::permit::{Open, OwnedPermit, Permit};
+use super::permit::{NotPermitted, OwnedPermit, Permit};
 use super::snapshot::BreakerSnapshot;
 use super::transition::{BreakerState, Transition};
 use crate::BuildError;
@@ -17,33 +17,36 @@ use crate::contain::Containment;
 /// Stops calls to a dependency that keeps failing, then lets a few probe calls find out when
 /// it has recovered. See the [module documentation](super) for the states and rules.
 ///
-/// Share one breaker per dependency behind an [`Arc`]. Every method takes `now` instead of
-/// reading a clock, so behaviour over time is tested by passing later instants.
+/// Share one breaker per dependency behind an [`Arc`]. Run a call through it with
+/// [`call`](Self::call), or hold its [`Permit`] yourself: [`try_acquire`](Self::try_acquire),
+/// then [`success`](Permit::success) or [`failure`](Permit::failure). The breaker reads tokio's
+/// clock itself, and only when it needs to (the closed path reads none), so a test on a paused
+/// clock moves it with `tokio::time::advance`; the `*_at` variants take the instant instead.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use tokio::time::Instant;
-/// use bursar::breaker::{BreakerConfig, BreakerState, CircuitBreaker, Outcome};
+/// use bursar::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 ///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), bursar::BuildError> {
 /// let breaker = CircuitBreaker::new(&BreakerConfig::default())?;
-/// let start = Instant::now();
 /// for _ in 0..5 {
-///     let permit = breaker.try_acquire(start).expect("closed");
-///     permit.record(Outcome::Failure, Duration::from_millis(30), start);
+///     breaker.try_acquire().expect("closed").failure();
 /// }
 /// assert_eq!(breaker.state(), BreakerState::Open);
-/// let open = breaker.try_acquire(start + Duration::from_secs(20)).unwrap_err();
-/// assert_eq!(open.retry_after, Duration::from_secs(100));
+/// tokio::time::sleep(Duration::from_secs(20)).await;
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(rejected.retry_after, Duration::from_secs(100));
 ///
 /// // After the open wait, one probe goes through; its success closes the breaker.
-/// let later = start + Duration::from_secs(120);
-/// let probe = breaker.try_acquire(later).expect("a probe");
-/// assert!(probe.is_probe() && breaker.try_acquire(later).is_err());
-/// probe.record(Outcome::Success, Duration::from_millis(30), later);
+/// tokio::time::sleep(rejected.retry_after).await;
+/// let probe = breaker.try_acquire().expect("a probe");
+/// assert!(probe.is_probe() && breaker.try_acquire().is_err());
+/// probe.success();
 /// assert_eq!(breaker.state(), BreakerState::Closed);
-/// # Ok::<(), bursar::BuildError>(())
+/// # Ok(()) }
 /// ```
 #[derive(Debug)]
 pub struct CircuitBreaker {
@@ -102,15 +105,17 @@ impl CircuitBreaker {
         self
     }
 
-    /// Panics of the transition callback caught so far (see
-    /// [`with_on_transition`](Self::with_on_transition)).
+    /// Panics of the breaker's callbacks caught so far: the transition callback (see
+    /// [`with_on_transition`](Self::with_on_transition)) and the predicates of
+    /// [`call_when`](Self::call_when).
     pub fn callback_panics(&self) -> u64 {
         self.engine.notifier.panics()
     }
 
     /// Admits a call now or rejects it at once; never waits.
     ///
-    /// - Closed or disabled: admitted, with one atomic load.
+    /// - Closed or disabled: admitted, with one atomic load and no clock read (unless a
+    ///   slow-call rule needs the call's start).
     /// - Open: rejected, without a lock, until the open wait has passed; then the first caller
     ///   turns the breaker half-open and becomes a probe.
     /// - Half-open: admitted as a probe while one of the `half_open_probes` slots is free. The
@@ -119,10 +124,22 @@ impl CircuitBreaker {
     ///
     /// # Errors
     ///
-    /// [`Open`] with a hint of when to come back, if the call may not go through.
-    #[inline]
-    pub fn try_acquire(&self, now: Instant) -> Result<Permit<'_>, Open> {
-        self.engine.admit(|| now).map(|ticket| Permit::new(self, ticket))
+    /// [`NotPermitted`] with a hint of when to come back, if the call may not go through.
+    #[inline(always)]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, NotPermitted> {
+        let admitted = self.engine.admit(Instant::now);
+        admitted.map(|ticket| Permit::new(self, ticket, self.times_calls().then(Instant::now)))
+    }
+
+    /// [`try_acquire`](Self::try_acquire) at `now` instead of the clock's reading, for tests
+    /// that pass explicit instants.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_at(&self, now: Instant) -> Result<Permit<'_>, NotPermitted> {
+        let admitted = self.engine.admit(|| now);
+        admitted.map(|ticket| Permit::new(self, ticket, self.times_calls().then_some(now)))
     }
 
     /// Whether outcomes need the call's duration (a slow-call rule is set).
@@ -137,8 +154,20 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// As [`try_acquire`](Self::try_acquire).
-    pub fn try_acquire_owned(self: &Arc<Self>, now: Instant) -> Result<OwnedPermit, Open> {
-        self.engine.admit(|| now).map(|ticket| OwnedPermit::new(Arc::clone(self), ticket))
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, NotPermitted> {
+        let admitted = self.engine.admit(Instant::now);
+        admitted
+            .map(|ticket| OwnedPermit::new(Arc::clone(self), ticket, self.times_calls().then(Instant::now)))
+    }
+
+    /// [`try_acquire_owned`](Self::try_acquire_owned) at `now`, for tests.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_owned_at(self: &Arc<Self>, now: Instant) -> Result<OwnedPermit, NotPermitted> {
+        let admitted = self.engine.admit(|| now);
+        admitted.map(|ticket| OwnedPermit::new(Arc::clone(self), ticket, self.times_calls().then_some(now)))
     }
 
     /// Where the breaker stands, without a lock.
@@ -153,24 +182,44 @@ impl CircuitBreaker {
     }
 
     /// Opens the breaker until [`reset`](Self::reset): every call is rejected.
-    pub fn force_open(&self, now: Instant) {
+    pub fn force_open(&self) {
+        self.force_open_at(Instant::now());
+    }
+
+    /// [`force_open`](Self::force_open) at `now`, for tests.
+    pub fn force_open_at(&self, now: Instant) {
         self.engine.change(|machine| machine.force_open(now));
     }
 
     /// Switches the breaker off until [`reset`](Self::reset): every call is admitted and
     /// nothing is counted.
-    pub fn disable(&self, now: Instant) {
+    pub fn disable(&self) {
+        self.disable_at(Instant::now());
+    }
+
+    /// [`disable`](Self::disable) at `now`, for tests.
+    pub fn disable_at(&self, now: Instant) {
         self.engine.change(|machine| machine.disable(now));
     }
 
     /// Closes the breaker with clean counts and the first open wait, whatever its state.
     /// Calls admitted before the reset no longer count when they end.
-    pub fn reset(&self, now: Instant) {
+    pub fn reset(&self) {
+        self.reset_at(Instant::now());
+    }
+
+    /// [`reset`](Self::reset) at `now`, for tests.
+    pub fn reset_at(&self, now: Instant) {
         self.engine.change(|machine| machine.reset(now));
     }
 
-    /// The breaker's state and counts at `now`.
-    pub fn snapshot(&self, now: Instant) -> BreakerSnapshot {
+    /// The breaker's state and counts now.
+    pub fn snapshot(&self) -> BreakerSnapshot {
+        self.snapshot_at(Instant::now())
+    }
+
+    /// The breaker's state and counts at `now`, for tests.
+    pub fn snapshot_at(&self, now: Instant) -> BreakerSnapshot {
         self.engine.snapshot(now)
     }
 }

@@ -13,7 +13,7 @@
 //! | state | calls | leaves when |
 //! |---|---|---|
 //! | [`Closed`](BreakerState::Closed) | all admitted, outcomes counted | a trip rule fires → open |
-//! | [`Open`](BreakerState::Open) | rejected with [`Open`]`{ retry_after }` | the wait is over and a caller comes → half-open |
+//! | [`Open`](BreakerState::Open) | rejected with [`NotPermitted`]`{ retry_after }` | the wait is over and a caller comes → half-open |
 //! | [`HalfOpen`](BreakerState::HalfOpen) | up to `half_open_probes` at a time, as probes | `probes_to_close` probes succeeded → closed; one failed → open |
 //! | [`ForcedOpen`](BreakerState::ForcedOpen) | all rejected | [`reset`](CircuitBreaker::reset) |
 //! | [`Disabled`](BreakerState::Disabled) | all admitted, nothing counted | [`reset`](CircuitBreaker::reset) |
@@ -28,8 +28,19 @@
 //! A call's outcome counts only in the period it was admitted in: a call admitted while closed
 //! that fails after the breaker opened, or a probe that ends after another probe reopened the
 //! breaker, changes nothing. A call cancelled by its caller counts as nothing at all — drop
-//! its [`Permit`] or call [`Permit::ignore`].
+//! its [`Permit`] (or the future of [`CircuitBreaker::call`]) or call [`Permit::ignore`].
 //!
+//! ## Using it
+//!
+//! [`CircuitBreaker::call`] runs a future through the breaker and records its outcome (`Ok` a
+//! success; `Err` and a panic, caught, a failure); [`call_when`](CircuitBreaker::call_when)
+//! lets a predicate say which errors count. For code that cannot be one future, take a
+//! [`Permit`] with [`try_acquire`](CircuitBreaker::try_acquire) and report
+//! [`success`](Permit::success) or [`failure`](Permit::failure). The breaker reads tokio's
+//! clock itself, only when it must (admitting to and succeeding in a closed breaker read no
+//! clock), so on a paused clock time moves with `tokio::time::advance`. The `*_at` variants
+//! (`try_acquire_at`, `record_at`, `reset_at`, …) take an explicit instant instead, for tests.
+
 //! ## Exactly N probes
 //!
 //! Half-open, the breaker is the one place where admitting one call too many defeats it: the
@@ -78,56 +89,53 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tokio::time::{Instant, sleep};
-//! use bursar::breaker::{BreakerConfig, BreakerState, CircuitBreaker, Outcome};
+//! use tokio::time::sleep;
+//! use bursar::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), bursar::BuildError> {
 //! let breaker = CircuitBreaker::new(&BreakerConfig::default())?;
 //! for _ in 0..5 {
-//!     let permit = breaker.try_acquire(Instant::now()).expect("closed");
+//!     let permit = breaker.try_acquire().expect("closed");
 //!     sleep(Duration::from_secs(1)).await; // a call that fails
-//!     permit.record(Outcome::Failure, Duration::from_secs(1), Instant::now());
+//!     permit.failure();
 //! }
-//! let open = breaker.try_acquire(Instant::now()).unwrap_err();
-//! assert_eq!((open.state, open.retry_after), (BreakerState::Open, Duration::from_secs(120)));
+//! let rejected = breaker.try_acquire().unwrap_err();
+//! assert_eq!((rejected.state, rejected.retry_after), (BreakerState::Open, Duration::from_secs(120)));
 //!
-//! sleep(open.retry_after).await;
-//! let probe = breaker.try_acquire(Instant::now()).expect("the probe");
-//! assert!(breaker.try_acquire(Instant::now()).is_err(), "one probe at a time");
-//! probe.record(Outcome::Success, Duration::from_millis(80), Instant::now());
+//! sleep(rejected.retry_after).await;
+//! let probe = breaker.try_acquire().expect("the probe");
+//! assert!(breaker.try_acquire().is_err(), "one probe at a time");
+//! probe.success();
 //! assert_eq!(breaker.state(), BreakerState::Closed);
 //! # Ok(()) }
 //! ```
 
+mod call;
 mod circuit_breaker;
 mod config;
-mod count_window;
 mod engine;
 mod eviction;
+mod failure_window;
 mod gate;
-mod locked;
 mod lru;
 mod notify;
 mod permit;
-mod record;
 mod registry;
 mod reopen;
 mod snapshot;
 mod state;
-mod time_window;
 mod transition;
-mod trip;
 mod trip_rules;
-mod window;
 
 #[cfg(test)]
 mod tests;
 
+pub use call::CallError;
 pub use circuit_breaker::CircuitBreaker;
 pub use config::BreakerConfig;
 pub(crate) use permit::Held;
-pub use permit::{Open, Outcome, OwnedPermit, Permit};
+pub use permit::{NotPermitted, Outcome, OwnedPermit, Permit};
 pub use registry::BreakerRegistry;
 pub use snapshot::BreakerSnapshot;
 pub use transition::{BreakerState, Transition, TransitionReason};

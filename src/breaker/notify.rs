@@ -18,7 +18,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::transition::Transition;
-use crate::contain::{Containment, UserCode};
+use crate::contain::{Containment, Fault, UserCode};
 use crate::sync::AtomicU64;
 
 pub(crate) type Callback = Box<dyn Fn(&Transition) + Send + Sync>;
@@ -27,7 +27,7 @@ pub(crate) type Callback = Box<dyn Fn(&Transition) + Send + Sync>;
 pub(crate) struct Notifier {
     callback: Option<Callback>,
     containment: Arc<Containment>,
-    /// Panics of this breaker's callback.
+    /// Panics of this breaker's callbacks.
     panics: AtomicU64,
     pending: Mutex<VecDeque<Transition>>,
     delivering: Mutex<()>,
@@ -48,7 +48,18 @@ impl Notifier {
         Arc::clone(&self.containment)
     }
 
-    /// Panics of the callback caught so far.
+    /// Runs one of the breaker's callbacks contained: a panic is logged and counted, here
+    /// and in the containment.
+    pub(crate) fn contain<R>(&self, kind: UserCode, code: impl FnOnce() -> R) -> Result<R, Fault> {
+        let result = self.containment.call(kind, code);
+        if result.is_err() {
+            // Relaxed: a statistic.
+            self.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Panics of the breaker's callbacks caught so far.
     pub(crate) fn panics(&self) -> u64 {
         // Relaxed: a statistic.
         self.panics.load(std::sync::atomic::Ordering::Relaxed)
@@ -72,10 +83,7 @@ impl Notifier {
             {
                 let Some(_delivering) = self.delivering.try_lock() else { return };
                 while let Some(transition) = self.next() {
-                    if self.containment.call(UserCode::Transition, || callback(&transition)).is_err() {
-                        // Relaxed: a statistic.
-                        self.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
+                    let _ = self.contain(UserCode::Transition, || callback(&transition));
                 }
             }
             // Something queued after our last look, while the delivery lock was still ours,

@@ -26,7 +26,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the circuit breaker is {state}; retry after {retry_after:?}")]
 #[non_exhaustive]
-pub struct Open {
+pub struct NotPermitted {
     /// A hint for when to come back. [`Open`](BreakerState::Open): exactly the rest of the
     /// open wait. [`HalfOpen`](BreakerState::HalfOpen) with every probe slot taken: zero, as
     /// the probes decide when they end and no wait is known. [`ForcedOpen`](BreakerState::ForcedOpen):
@@ -37,11 +37,14 @@ pub struct Open {
 }
 
 /// Permission for one call through a breaker. Report how the call ended with
-/// [`record`](Self::record); dropping the permit instead (or calling
-/// [`ignore`](Self::ignore)) reports nothing — the right thing for a cancelled call — and gives
-/// a half-open probe slot back to the next caller.
+/// [`success`](Self::success) or [`failure`](Self::failure); dropping the permit instead (or
+/// calling [`ignore`](Self::ignore)) reports nothing — the right thing for a cancelled call —
+/// and gives a half-open probe slot back to the next caller.
+///
+/// With a [`slow_call`](super::BreakerConfig::slow_call) rule the permit times its call itself,
+/// from its admission to its report; without one it reads no clock for that.
 #[derive(Debug)]
-#[must_use = "dropping the permit reports nothing; call `record` with the call's outcome"]
+#[must_use = "dropping the permit reports nothing; call `success` or `failure` when the call ends"]
 pub struct Permit<'a> {
     held: Held<&'a CircuitBreaker>,
 }
@@ -49,44 +52,37 @@ pub struct Permit<'a> {
 /// A [`Permit`] that holds an `Arc` of its breaker, from
 /// [`try_acquire_owned`](CircuitBreaker::try_acquire_owned).
 #[derive(Debug)]
-#[must_use = "dropping the permit reports nothing; call `record` with the call's outcome"]
+#[must_use = "dropping the permit reports nothing; call `success` or `failure` when the call ends"]
 pub struct OwnedPermit {
     held: Held<Arc<CircuitBreaker>>,
 }
 
 macro_rules! permit_methods {
     () => {
-        /// Reports how the call ended: an `outcome` that took `elapsed` and ended at `now`.
-        /// A success slower than the slow-call threshold counts as a failure.
-        #[inline]
-        pub fn record(mut self, outcome: Outcome, elapsed: Duration, now: Instant) {
-            if let Some(ticket) = self.held.ticket.take() {
-                self.held.breaker.engine.finish(ticket, outcome, elapsed, || now);
-            }
-        }
-
-        /// [`record`](Self::record) reading the clock only if the breaker needs it, in place:
-        /// for a permit its owner keeps, so it is not moved. A second report is ignored.
-        #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
+        /// Reports that the call succeeded; a success slower than the slow-call threshold
+        /// counts as a failure.
         #[inline(always)]
-        pub(crate) fn record_lazy(&mut self, outcome: Outcome, elapsed: Duration) {
-            if let Some(ticket) = self.held.ticket.take() {
-                self.held.breaker.engine.finish(ticket, outcome, elapsed, Instant::now);
-            }
+        pub fn success(self) {
+            self.record(Outcome::Success);
         }
 
-        /// Whether the breaker moved on since this permit was given — its closed period ended,
-        /// or it is no longer disabled — so that the call should ask it again.
-        #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
-        pub(crate) fn is_stale(&self) -> bool {
-            self.held.ticket.as_ref().is_some_and(|ticket| !self.held.breaker.engine.is_current(ticket))
-        }
-
-        /// Whether the outcome was reported already.
-        #[allow(dead_code, reason = "each permit type uses its own half of the macro")]
+        /// Reports that the call failed in a way that says the dependency is unwell.
         #[inline(always)]
-        pub(crate) fn is_reported(&self) -> bool {
-            self.held.ticket.is_none()
+        pub fn failure(self) {
+            self.record(Outcome::Failure);
+        }
+
+        /// Reports how the call ended: [`success`](Self::success) or
+        /// [`failure`](Self::failure) chosen by a value.
+        #[inline(always)]
+        pub fn record(mut self, outcome: Outcome) {
+            self.held.report(outcome, None);
+        }
+
+        /// [`record`](Self::record) as if the call ended at `now`, for tests that pass explicit
+        /// instants: a slow-call rule times the call from the instant it was admitted at.
+        pub fn record_at(mut self, outcome: Outcome, now: Instant) {
+            self.held.report(outcome, Some(now));
         }
 
         /// Reports nothing: the call was cancelled or never really tried. The same as dropping
@@ -110,23 +106,46 @@ impl OwnedPermit {
 
 impl<'a> Permit<'a> {
     #[inline(always)]
-    pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket) -> Self {
-        Permit { held: Held { breaker, ticket: Some(ticket) } }
+    pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket, started: Option<Instant>) -> Self {
+        Permit { held: Held { breaker, ticket: Some(ticket), started } }
     }
 }
 
 impl OwnedPermit {
     #[inline]
-    pub(crate) fn new(breaker: Arc<CircuitBreaker>, ticket: Ticket) -> Self {
-        OwnedPermit { held: Held { breaker, ticket: Some(ticket) } }
+    pub(crate) fn new(breaker: Arc<CircuitBreaker>, ticket: Ticket, started: Option<Instant>) -> Self {
+        OwnedPermit { held: Held { breaker, ticket: Some(ticket), started } }
     }
 }
 
-/// A breaker and the ticket a call was admitted with; `None` once reported.
+/// A breaker, the ticket a call was admitted with (`None` once reported) and, under a
+/// slow-call rule, when it was admitted.
 #[derive(Debug)]
 pub(crate) struct Held<B: Deref<Target = CircuitBreaker>> {
     breaker: B,
     ticket: Option<Ticket>,
+    started: Option<Instant>,
+}
+
+impl<B: Deref<Target = CircuitBreaker>> Held<B> {
+    /// Reports `outcome`, at `now` or else reading the clock only if the breaker needs it:
+    /// once, for the call's duration under a slow-call rule (`started` is set only then), or
+    /// for the instant of a failure or of a time window's record.
+    #[inline(always)]
+    fn report(&mut self, outcome: Outcome, now: Option<Instant>) {
+        let Some(ticket) = self.ticket.take() else { return };
+        let engine = &self.breaker.engine;
+        let failure = outcome == Outcome::Failure;
+        match (self.started, now) {
+            (None, None) => engine.finish(ticket, failure, Instant::now),
+            (None, Some(now)) => engine.finish(ticket, failure, || now),
+            (Some(started), now) => {
+                let now = now.unwrap_or_else(Instant::now);
+                let slow = engine.is_slow(now.saturating_duration_since(started));
+                engine.finish(ticket, failure || slow, || now);
+            }
+        }
+    }
 }
 
 impl<B: Deref<Target = CircuitBreaker>> Drop for Held<B> {
@@ -143,7 +162,7 @@ impl<B: Deref<Target = CircuitBreaker>> Drop for Held<B> {
 impl<B: Deref<Target = CircuitBreaker>> Held<B> {
     /// The breaker `breaker`, no permit yet.
     pub(crate) fn unasked(breaker: B) -> Self {
-        Held { breaker, ticket: None }
+        Held { breaker, ticket: None, started: None }
     }
 
     pub(crate) fn breaker(&self) -> &CircuitBreaker {
@@ -153,7 +172,7 @@ impl<B: Deref<Target = CircuitBreaker>> Held<B> {
     /// Asks for a permit, reading the clock only if the breaker is not closed. A permit still
     /// held is given back first.
     #[inline(always)]
-    pub(crate) fn ask(&mut self) -> Result<(), Open> {
+    pub(crate) fn ask(&mut self) -> Result<(), NotPermitted> {
         if let Some(ticket) = self.ticket.take() {
             self.breaker.engine.abandon(ticket);
         }
@@ -165,7 +184,9 @@ impl<B: Deref<Target = CircuitBreaker>> Held<B> {
     #[inline(always)]
     pub(crate) fn record(&mut self, outcome: Outcome, elapsed: Duration) {
         if let Some(ticket) = self.ticket.take() {
-            self.breaker.engine.finish(ticket, outcome, elapsed, Instant::now);
+            let engine = &self.breaker.engine;
+            let failed = outcome == Outcome::Failure || engine.is_slow(elapsed);
+            engine.finish(ticket, failed, Instant::now);
         }
     }
 

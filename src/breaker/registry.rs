@@ -45,18 +45,15 @@ type CallbackFactory<K> = Box<dyn Fn(&K) -> Callback + Send + Sync>;
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
-/// use tokio::time::Instant;
-/// use bursar::breaker::{BreakerConfig, BreakerRegistry, BreakerState, Outcome};
+/// use bursar::breaker::{BreakerConfig, BreakerRegistry, BreakerState};
 ///
 /// let mut config = BreakerConfig::default();
 /// config.failure_threshold = 1;
 /// let registry = BreakerRegistry::new(&config)?;
-/// let now = Instant::now();
-/// let permit = registry.get(&"api.example.com", now).try_acquire_owned(now).expect("closed");
-/// permit.record(Outcome::Failure, Duration::from_secs(1), now);
-/// assert_eq!(registry.get(&"api.example.com", now).state(), BreakerState::Open);
-/// assert_eq!(registry.get(&"cdn.example.com", now).state(), BreakerState::Closed);
+/// let permit = registry.get(&"api.example.com").try_acquire_owned().expect("closed");
+/// permit.failure();
+/// assert_eq!(registry.get(&"api.example.com").state(), BreakerState::Open);
+/// assert_eq!(registry.get(&"cdn.example.com").state(), BreakerState::Closed);
 /// assert_eq!(registry.len(), 2);
 /// # Ok::<(), bursar::BuildError>(())
 /// ```
@@ -103,13 +100,18 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
     }
 
     /// The breaker of `key`, created closed if there is none; marks it most recently used.
-    /// `now` decides whether an open breaker's wait is over, should one have to be evicted.
-    pub fn get(&self, key: &K, now: Instant) -> Arc<CircuitBreaker> {
-        self.get_lazy(key, || now)
+    /// The clock is read only if a breaker has to be evicted (to tell whether an open
+    /// breaker's wait is over).
+    pub fn get(&self, key: &K) -> Arc<CircuitBreaker> {
+        self.get_with(key, Instant::now)
     }
 
-    /// [`get`](Self::get) reading the clock only if a breaker has to be evicted.
-    pub(crate) fn get_lazy(&self, key: &K, now: impl FnOnce() -> Instant) -> Arc<CircuitBreaker> {
+    /// [`get`](Self::get) at `now` instead of the clock's reading, for tests.
+    pub fn get_at(&self, key: &K, now: Instant) -> Arc<CircuitBreaker> {
+        self.get_with(key, || now)
+    }
+
+    fn get_with(&self, key: &K, now: impl FnOnce() -> Instant) -> Arc<CircuitBreaker> {
         let mut entries = self.entries.lock();
         if let Some(breaker) = entries.touch(key) {
             return breaker;
@@ -137,11 +139,16 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
         self.config.max_keys
     }
 
-    /// Every key with its breaker's snapshot at `now`, the most recently used first. Taken
-    /// without holding the registry's lock while the breakers are read.
-    pub fn snapshot(&self, now: Instant) -> Vec<(K, BreakerSnapshot)> {
+    /// Every key with its breaker's snapshot, the most recently used first. Taken without
+    /// holding the registry's lock while the breakers are read.
+    pub fn snapshot(&self) -> Vec<(K, BreakerSnapshot)> {
+        self.snapshot_at(Instant::now())
+    }
+
+    /// [`snapshot`](Self::snapshot) at `now`, for tests.
+    pub fn snapshot_at(&self, now: Instant) -> Vec<(K, BreakerSnapshot)> {
         let breakers = self.entries.lock().newest_first();
-        breakers.into_iter().map(|(key, breaker)| (key, breaker.snapshot(now))).collect()
+        breakers.into_iter().map(|(key, breaker)| (key, breaker.snapshot_at(now))).collect()
     }
 
     fn create(&self, key: &K) -> CircuitBreaker {

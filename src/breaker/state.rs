@@ -1,7 +1,7 @@
 //! The pure state machine behind a breaker: open waits, half-open probe slots and the manual
 //! states. No clock, no atomics, no I/O: every step takes `now` and returns the
 //! [`Transition`] it made, so it is tested on its own. The closed state's counting lives in the
-//! breaker's atomics instead; [`trip_reason`](super::trip::trip_reason) judges those counts.
+//! breaker's atomics instead; [`trip_reason`](super::trip_rules::trip_reason) judges those counts.
 
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ pub(crate) enum Admission {
     Call,
     /// A probe holding one of the half-open slots of period `epoch`.
     Probe { epoch: u64 },
-    /// Rejected; retry after this long (see [`Open`](super::Open) for what it means per state).
+    /// Rejected; retry after this long (see [`NotPermitted`](super::NotPermitted) for what it means per state).
     Rejected { retry_after: Duration },
 }
 

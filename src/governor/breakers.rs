@@ -81,7 +81,7 @@ impl Breakers {
         match key {
             None => BreakerRef::Default(&self.default),
             Some(key) if key == DEFAULT_BREAKER => BreakerRef::Default(&self.default),
-            Some(key) => BreakerRef::Keyed(self.keyed.get_lazy(key, Instant::now)),
+            Some(key) => BreakerRef::Keyed(self.keyed.get(key)),
         }
     }
 
@@ -90,23 +90,22 @@ impl Breakers {
         if key == DEFAULT_BREAKER {
             return Arc::clone(&self.default);
         }
-        self.keyed.get_lazy(&key.to_owned(), Instant::now)
+        self.keyed.get(&key.to_owned())
     }
 
     /// Every breaker's state, the default one under `"default"` and the others by key (no
     /// keyed breaker is named `"default"`: that key is the default breaker's).
     pub(crate) fn snapshot(&self) -> BTreeMap<String, BreakerSnapshot> {
         let now = Instant::now();
-        let mut all: BTreeMap<String, BreakerSnapshot> = self.keyed.snapshot(now).into_iter().collect();
-        all.insert(DEFAULT_BREAKER.to_owned(), self.default.snapshot(now));
+        let mut all: BTreeMap<String, BreakerSnapshot> = self.keyed.snapshot_at(now).into_iter().collect();
+        all.insert(DEFAULT_BREAKER.to_owned(), self.default.snapshot_at(now));
         all
     }
 
     /// How many breakers are open or forced open: a signal for the health monitor.
     pub(crate) fn open(&self) -> usize {
         let is_open = |state| matches!(state, BreakerState::Open | BreakerState::ForcedOpen);
-        let keyed =
-            self.keyed.snapshot(Instant::now()).into_iter().filter(|(_, snap)| is_open(snap.state)).count();
+        let keyed = self.keyed.snapshot().into_iter().filter(|(_, snap)| is_open(snap.state)).count();
         keyed + usize::from(is_open(self.default.state()))
     }
 }

@@ -300,7 +300,7 @@ impl GovernorBuilder {
     ///         eprintln!("breaker {name}: {} -> {}", transition.from, transition.to);
     ///     })
     ///     .build()?;
-    /// gov.breaker().force_open(tokio::time::Instant::now()); // "breaker default: closed -> forced_open"
+    /// gov.breaker().force_open(); // "breaker default: closed -> forced_open"
     /// # Ok(()) }
     /// ```
     pub fn on_breaker_transition<F>(mut self, callback: F) -> Self

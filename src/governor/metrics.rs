@@ -27,7 +27,7 @@ impl Governor {
     /// let _local = metrics::set_default_local_recorder(&recorder);
     ///
     /// let gov = bursar::Governor::builder().max_workers(4).build()?;
-    /// gov.breaker().force_open(tokio::time::Instant::now());
+    /// gov.breaker().force_open();
     /// let _vnc = gov.ports().allocate("vnc")?;
     /// gov.record_metrics();
     ///

@@ -145,7 +145,7 @@ impl Governor {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), bursar::BuildError> {
     /// let gov = bursar::Governor::builder().build()?;
-    /// gov.breaker().force_open(tokio::time::Instant::now());
+    /// gov.breaker().force_open();
     /// let rejected = gov.run(|| async { Ok::<_, std::io::Error>(()) }).await.unwrap_err();
     /// assert!(rejected.retry_after().is_some());
     /// # Ok(()) }

@@ -711,7 +711,7 @@ where
     }
 }
 
-fn circuit_open(open: crate::breaker::Open) -> Rejection {
+fn circuit_open(open: crate::breaker::NotPermitted) -> Rejection {
     Rejection::CircuitOpen { retry_after: open.retry_after }
 }
 

@@ -62,7 +62,7 @@
 //! assert_eq!(service.clone().oneshot("https://example.test".to_owned()).await?, 20);
 //!
 //! // A rejection comes back as a bursar error.
-//! gov.breaker().force_open(tokio::time::Instant::now());
+//! gov.breaker().force_open();
 //! let error = service.oneshot("https://example.test".to_owned()).await.unwrap_err();
 //! let error = error.downcast_ref::<GovernedError>().expect("a bursar error");
 //! assert!(error.retry_after().is_some());

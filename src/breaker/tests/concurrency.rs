@@ -2,11 +2,10 @@
 //! exactly one slot, and a burst of failures opens the breaker exactly once.
 
 use std::sync::Barrier;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::support::{SECOND, at, breaker, fail_times, watched};
+use super::support::{at, breaker, fail_times, watched};
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Permit};
 
 const CALLERS: usize = 100;
@@ -19,7 +18,7 @@ fn race(breaker: &CircuitBreaker, now: Instant) -> Vec<Permit<'_>> {
             .map(|_| {
                 scope.spawn(|| {
                     barrier.wait();
-                    breaker.try_acquire(now).ok()
+                    breaker.try_acquire_at(now).ok()
                 })
             })
             .collect();
@@ -44,7 +43,7 @@ fn a_hundred_racing_callers_get_exactly_three_probes() {
         assert_eq!(race(&breaker, due).len(), 0);
 
         for probe in probes.into_iter().chain(replacements) {
-            probe.record(Outcome::Success, SECOND, due);
+            probe.record_at(Outcome::Success, due);
         }
         assert_eq!(breaker.state(), BreakerState::Closed);
     }
@@ -58,12 +57,12 @@ fn a_burst_of_failures_opens_the_breaker_exactly_once() {
     assert_eq!(permits.len(), CALLERS, "a closed breaker admits everyone");
     std::thread::scope(|scope| {
         for permit in permits {
-            scope.spawn(move || permit.record(Outcome::Failure, SECOND, now));
+            scope.spawn(move || permit.record_at(Outcome::Failure, now));
         }
     });
     assert_eq!(breaker.state(), BreakerState::Open);
     assert_eq!(seen.lock().len(), 1);
-    assert_eq!(breaker.snapshot(now).consecutive_failures, 5, "later failures belong to the ended period");
+    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 5, "later failures belong to the ended period");
 }
 
 #[test]
@@ -77,12 +76,12 @@ fn concurrent_successes_fill_the_window_without_a_lock() {
         for _ in 0..8 {
             scope.spawn(|| {
                 for _ in 0..5_000 {
-                    let permit = breaker.try_acquire(now).expect("closed");
-                    permit.record(Outcome::Success, Duration::from_millis(1), now);
+                    let permit = breaker.try_acquire_at(now).expect("closed");
+                    permit.record_at(Outcome::Success, now);
                 }
             });
         }
     });
-    let snapshot = breaker.snapshot(now);
+    let snapshot = breaker.snapshot_at(now);
     assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (100, 0.0));
 }

@@ -13,13 +13,13 @@ use crate::breaker::{BreakerState, CircuitBreaker, Outcome, Transition, Transiti
 fn forced_open_rejects_every_call_until_reset() {
     let breaker = breaker(|_| {});
     let start = Instant::now();
-    breaker.force_open(start);
+    breaker.force_open_at(start);
     for later in [0, 120, 86_400] {
-        let open = breaker.try_acquire(at(start, later)).unwrap_err();
+        let open = breaker.try_acquire_at(at(start, later)).unwrap_err();
         assert_eq!((open.state, open.retry_after), (BreakerState::ForcedOpen, 120 * SECOND));
     }
-    assert_eq!(breaker.snapshot(start).retry_after, None);
-    breaker.reset(start);
+    assert_eq!(breaker.snapshot_at(start).retry_after, None);
+    breaker.reset_at(start);
     call(&breaker, start, Outcome::Success);
 }
 
@@ -28,12 +28,12 @@ fn disabled_admits_every_call_and_counts_none() {
     let breaker = breaker(|_| {});
     let now = Instant::now();
     fail_times(&breaker, now, 3);
-    breaker.disable(now);
+    breaker.disable_at(now);
     fail_times(&breaker, now, 50);
     assert_eq!(breaker.state(), BreakerState::Disabled);
-    assert_eq!(breaker.snapshot(now).consecutive_failures, 3, "nothing counted while disabled");
-    breaker.reset(now);
-    assert_eq!(breaker.snapshot(now).consecutive_failures, 0);
+    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 3, "nothing counted while disabled");
+    breaker.reset_at(now);
+    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 0);
 }
 
 #[test]
@@ -47,15 +47,15 @@ fn reset_closes_with_clean_counts_and_forgets_calls_admitted_before() {
     let start = Instant::now();
     fail_times(&breaker, start, 5);
     call(&breaker, at(start, 120), Outcome::Failure); // the wait grows to 240 s
-    breaker.reset(at(start, 130));
-    let snapshot = breaker.snapshot(at(start, 130));
+    breaker.reset_at(at(start, 130));
+    let snapshot = breaker.snapshot_at(at(start, 130));
     assert_eq!(snapshot.state, BreakerState::Closed);
     assert_eq!((snapshot.consecutive_failures, snapshot.calls_in_window, snapshot.retry_after), (0, 0, None));
 
-    let before_reset = breaker.try_acquire(at(start, 130)).expect("closed");
+    let before_reset = breaker.try_acquire_at(at(start, 130)).expect("closed");
     fail_times(&breaker, at(start, 130), 4);
-    breaker.reset(at(start, 131)); // closed already: no transition, but clean counts
-    before_reset.record(Outcome::Failure, SECOND, at(start, 131));
+    breaker.reset_at(at(start, 131)); // closed already: no transition, but clean counts
+    before_reset.record_at(Outcome::Failure, at(start, 131));
     fail_times(&breaker, at(start, 131), 4);
     assert_eq!(breaker.state(), BreakerState::Closed, "4 failures since the reset");
     fail_times(&breaker, at(start, 131), 1);
@@ -69,11 +69,11 @@ fn every_transition_reaches_the_callback_once_in_order() {
     fail_times(&breaker, start, 5);
     call(&breaker, at(start, 120), Outcome::Failure);
     call(&breaker, at(start, 240), Outcome::Success);
-    breaker.force_open(at(start, 241));
-    breaker.force_open(at(start, 241));
-    breaker.disable(at(start, 242));
-    breaker.reset(at(start, 243));
-    breaker.reset(at(start, 243));
+    breaker.force_open_at(at(start, 241));
+    breaker.force_open_at(at(start, 241));
+    breaker.disable_at(at(start, 242));
+    breaker.reset_at(at(start, 243));
+    breaker.reset_at(at(start, 243));
     use BreakerState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
     let expected = [
         (Closed, Open, TransitionReason::ConsecutiveFailures { failures: 5 }),
@@ -109,7 +109,7 @@ fn a_callback_may_call_its_own_breaker() {
         keep.lock().push(transition.to);
         let breaker = find.get().and_then(Weak::upgrade).expect("the breaker is alive");
         if transition.to == BreakerState::Open {
-            breaker.force_open(transition.at); // a transition from inside a transition's callback
+            breaker.force_open_at(transition.at); // a transition from inside a transition's callback
         }
     }));
     own.set(Arc::downgrade(&breaker)).expect("set once");
@@ -165,7 +165,7 @@ fn the_snapshot_serialises_with_snake_case_states_and_text_durations() {
     let breaker = breaker(|_| {});
     let start = Instant::now();
     fail_times(&breaker, start, 5);
-    let json = serde_json::to_value(breaker.snapshot(at(start, 20))).expect("serialisable");
+    let json = serde_json::to_value(breaker.snapshot_at(at(start, 20))).expect("serialisable");
     let expected = serde_json::json!({
         "state": "open", "failure_rate": 0.0, "calls_in_window": 0,
         "consecutive_failures": 5, "retry_after": "100s"

@@ -24,7 +24,7 @@ const MIN_CALLS: usize = 4;
 #[derive(Debug, Clone)]
 enum Step {
     Acquire,
-    Record { permit: Index, failed: bool, elapsed: u64 },
+    Record { permit: Index, failed: bool },
     Drop(Index),
     Advance(u64),
     ForceOpen,
@@ -35,8 +35,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         5 => Just(Step::Acquire),
-        5 => (any::<Index>(), any::<bool>(), 0..=2 * SLOW_AFTER)
-            .prop_map(|(permit, failed, elapsed)| Step::Record { permit, failed, elapsed }),
+        5 => (any::<Index>(), any::<bool>()).prop_map(|(permit, failed)| Step::Record { permit, failed }),
         1 => any::<Index>().prop_map(Step::Drop),
         2 => (0..=2 * OPEN_WAIT).prop_map(Step::Advance),
         1 => prop_oneof![Just(Step::ForceOpen), Just(Step::Disable), Just(Step::Reset)],
@@ -197,48 +196,49 @@ proptest! {
         });
         let mut model = Model::new();
         let (start, mut now) = (Instant::now(), 0u64);
-        let mut held: Vec<(Permit<'_>, Kind)> = Vec::new();
+        // Each permit with the second it was admitted at: the permit times its call itself.
+        let mut held: Vec<(Permit<'_>, Kind, u64)> = Vec::new();
         for step in steps {
             let at = start + Duration::from_secs(now);
             match step {
-                Step::Acquire => match (breaker.try_acquire(at), model.acquire(now)) {
+                Step::Acquire => match (breaker.try_acquire_at(at), model.acquire(now)) {
                     (Ok(permit), Ok(kind)) => {
                         prop_assert_eq!(permit.is_probe(), matches!(kind, Kind::Probe(_)));
-                        held.push((permit, kind));
+                        held.push((permit, kind, now));
                     }
                     (Err(open), Err((state, retry_after))) => {
                         prop_assert_eq!((open.state, open.retry_after), (state, Duration::from_secs(retry_after)));
                     }
                     (real, modelled) => prop_assert!(false, "breaker {:?}, model {:?}", real.map(|_| ()), modelled),
                 },
-                Step::Record { permit, failed, elapsed } if !held.is_empty() => {
-                    let (permit, kind) = held.remove(permit.index(held.len()));
+                Step::Record { permit, failed } if !held.is_empty() => {
+                    let (permit, kind, admitted) = held.remove(permit.index(held.len()));
                     let outcome = if failed { Outcome::Failure } else { Outcome::Success };
-                    permit.record(outcome, Duration::from_secs(elapsed), at);
-                    model.record(kind, failed || elapsed > SLOW_AFTER, now);
+                    permit.record_at(outcome, at);
+                    model.record(kind, failed || now - admitted > SLOW_AFTER, now);
                 }
                 Step::Drop(permit) if !held.is_empty() => {
-                    let (permit, kind) = held.remove(permit.index(held.len()));
+                    let (permit, kind, _) = held.remove(permit.index(held.len()));
                     drop(permit);
                     model.drop_permit(kind);
                 }
                 Step::Record { .. } | Step::Drop(_) => {}
                 Step::Advance(seconds) => now += seconds,
                 Step::ForceOpen => {
-                    breaker.force_open(at);
+                    breaker.force_open_at(at);
                     model.enter_unless_there(BreakerState::ForcedOpen);
                 }
                 Step::Disable => {
-                    breaker.disable(at);
+                    breaker.disable_at(at);
                     model.enter_unless_there(BreakerState::Disabled);
                 }
                 Step::Reset => {
-                    breaker.reset(at);
+                    breaker.reset_at(at);
                     model.close();
                 }
             }
             let at = start + Duration::from_secs(now);
-            let snapshot = breaker.snapshot(at);
+            let snapshot = breaker.snapshot_at(at);
             let real = (snapshot.state, snapshot.consecutive_failures, snapshot.calls_in_window, snapshot.failure_rate, snapshot.retry_after);
             prop_assert_eq!(real, model.expected(now));
             prop_assert_eq!(breaker.state(), model.state);

@@ -22,7 +22,7 @@ fn five_failures_in_a_row_open_it_and_the_wait_counts_down_exactly() {
     }
     let almost = start + Duration::from_nanos(119_999_999_999);
     assert_eq!(rejected_for(&breaker, almost), Duration::from_nanos(1));
-    let snapshot = breaker.snapshot(at(start, 20));
+    let snapshot = breaker.snapshot_at(at(start, 20));
     assert_eq!((snapshot.consecutive_failures, snapshot.retry_after), (5, Some(100 * SECOND)));
 }
 
@@ -32,7 +32,7 @@ fn a_success_ends_the_run_of_failures() {
     let now = Instant::now();
     fail_times(&breaker, now, 4);
     call(&breaker, now, Outcome::Success);
-    assert_eq!(breaker.snapshot(now).consecutive_failures, 0);
+    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 0);
     fail_times(&breaker, now, 4);
     assert_eq!(breaker.state(), BreakerState::Closed);
     fail_times(&breaker, now, 1);
@@ -45,16 +45,16 @@ fn after_the_wait_one_probe_goes_through_and_its_success_closes() {
     let start = Instant::now();
     fail_times(&breaker, start, 5);
     let due = at(start, 120);
-    let probe = breaker.try_acquire(due).expect("the probe");
+    let probe = breaker.try_acquire_at(due).expect("the probe");
     assert!(probe.is_probe());
     assert_eq!(breaker.state(), BreakerState::HalfOpen);
-    let second = breaker.try_acquire(due).unwrap_err();
+    let second = breaker.try_acquire_at(due).unwrap_err();
     assert_eq!((second.state, second.retry_after), (BreakerState::HalfOpen, Duration::ZERO));
-    probe.record(Outcome::Success, SECOND, due);
+    probe.record_at(Outcome::Success, due);
     assert_eq!(breaker.state(), BreakerState::Closed);
-    let snapshot = breaker.snapshot(due);
+    let snapshot = breaker.snapshot_at(due);
     assert_eq!((snapshot.consecutive_failures, snapshot.retry_after), (0, None));
-    assert!(!breaker.try_acquire(due).expect("closed").is_probe());
+    assert!(!breaker.try_acquire_at(due).expect("closed").is_probe());
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn a_failed_probe_reopens_for_another_wait() {
     call(&breaker, at(start, 120), Outcome::Failure);
     assert_eq!(breaker.state(), BreakerState::Open);
     assert_eq!(rejected_for(&breaker, at(start, 120)), 120 * SECOND);
-    assert_eq!(breaker.snapshot(at(start, 120)).consecutive_failures, 6);
+    assert_eq!(breaker.snapshot_at(at(start, 120)).consecutive_failures, 6);
     call(&breaker, at(start, 240), Outcome::Success);
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
@@ -96,9 +96,9 @@ fn several_successful_probes_may_be_needed_one_at_a_time() {
     fail_times(&breaker, start, 5);
     let due = at(start, 120);
     for _ in 0..2 {
-        let probe = breaker.try_acquire(due).expect("a probe");
-        assert!(breaker.try_acquire(due).is_err(), "one probe at a time");
-        probe.record(Outcome::Success, SECOND, due);
+        let probe = breaker.try_acquire_at(due).expect("a probe");
+        assert!(breaker.try_acquire_at(due).is_err(), "one probe at a time");
+        probe.record_at(Outcome::Success, due);
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
     }
     call(&breaker, due, Outcome::Success);
@@ -109,18 +109,18 @@ fn several_successful_probes_may_be_needed_one_at_a_time() {
 fn outcomes_of_an_ended_period_change_nothing() {
     let breaker = breaker(|_| {});
     let start = Instant::now();
-    let late_failure = breaker.try_acquire(start).expect("closed");
-    let late_success = breaker.try_acquire(start).expect("closed");
+    let late_failure = breaker.try_acquire_at(start).expect("closed");
+    let late_success = breaker.try_acquire_at(start).expect("closed");
     fail_times(&breaker, start, 5);
-    late_success.record(Outcome::Success, SECOND, start);
-    assert_eq!(breaker.snapshot(start).consecutive_failures, 5, "the success came after the trip");
+    late_success.record_at(Outcome::Success, start);
+    assert_eq!(breaker.snapshot_at(start).consecutive_failures, 5, "the success came after the trip");
     let due = at(start, 120);
     call(&breaker, due, Outcome::Success);
     assert_eq!(breaker.state(), BreakerState::Closed);
     fail_times(&breaker, due, 4);
-    late_failure.record(Outcome::Failure, SECOND, due);
+    late_failure.record_at(Outcome::Failure, due);
     assert_eq!(breaker.state(), BreakerState::Closed, "a failure of the old period is not the fifth");
-    assert_eq!(breaker.snapshot(due).consecutive_failures, 4);
+    assert_eq!(breaker.snapshot_at(due).consecutive_failures, 4);
 }
 
 #[test]
@@ -128,26 +128,25 @@ fn a_cancelled_call_counts_as_nothing() {
     let breaker = breaker(|_| {});
     let now = Instant::now();
     fail_times(&breaker, now, 4);
-    breaker.try_acquire(now).expect("closed").ignore();
-    drop(breaker.try_acquire(now).expect("closed"));
-    assert_eq!(breaker.snapshot(now).consecutive_failures, 4);
+    breaker.try_acquire_at(now).expect("closed").ignore();
+    drop(breaker.try_acquire_at(now).expect("closed"));
+    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 4);
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_owned_permit_moves_into_a_spawned_task() {
     let breaker = Arc::new(breaker(|config| config.failure_threshold = 1));
-    let permit = breaker.try_acquire_owned(Instant::now()).expect("closed");
-    let started = Instant::now();
+    let permit = breaker.try_acquire_owned().expect("closed");
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        permit.record(Outcome::Failure, started.elapsed(), Instant::now());
+        permit.failure();
     })
     .await
     .expect("the task ends");
-    assert_eq!(rejected_for(&breaker, Instant::now()), 120 * SECOND);
+    assert_eq!(breaker.try_acquire().unwrap_err().retry_after, 120 * SECOND);
     tokio::time::sleep(120 * SECOND).await;
-    let probe = breaker.try_acquire_owned(Instant::now()).expect("the probe");
+    let probe = breaker.try_acquire_owned().expect("the probe");
     assert!(probe.is_probe());
     tokio::spawn(async move { drop(probe) }).await.expect("the task ends");
-    assert!(breaker.try_acquire(Instant::now()).expect("the slot came back").is_probe());
+    assert!(breaker.try_acquire().expect("the slot came back").is_probe());
 }

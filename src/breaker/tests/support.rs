@@ -22,10 +22,10 @@ pub(super) fn at(start: Instant, seconds: u64) -> Instant {
     start + Duration::from_secs(seconds)
 }
 
-/// Admits one call at `now` and records `outcome` after 10 ms.
+/// Admits one call at `now` and records `outcome` at `now` too.
 pub(super) fn call(breaker: &CircuitBreaker, now: Instant, outcome: Outcome) {
-    let permit = breaker.try_acquire(now).expect("the breaker admits the call");
-    permit.record(outcome, Duration::from_millis(10), now);
+    let permit = breaker.try_acquire_at(now).expect("the breaker admits the call");
+    permit.record_at(outcome, now);
 }
 
 pub(super) fn fail_times(breaker: &CircuitBreaker, now: Instant, times: usize) {
@@ -34,7 +34,7 @@ pub(super) fn fail_times(breaker: &CircuitBreaker, now: Instant, times: usize) {
 
 /// `retry_after` of a rejection at `now`; panics if the call is admitted.
 pub(super) fn rejected_for(breaker: &CircuitBreaker, now: Instant) -> Duration {
-    match breaker.try_acquire(now) {
+    match breaker.try_acquire_at(now) {
         Ok(_) => panic!("expected a rejection, the call was admitted"),
         Err(open) => open.retry_after,
     }
