@@ -24,7 +24,11 @@ pub(crate) struct RetryPolicy {
     /// the failure's path). `settle` deposits the growth of that total since the last
     /// settlement; it runs when a retry is considered and from the governor's settler once
     /// every budget slot, so no call is deposited more than one slot (a tenth of the budget's
-    /// time-to-live) after its first attempt ended.
+    /// time-to-live) after its first attempt ended. A deposit per call would be simpler but
+    /// is not free on the hot path: an atomic add per call (still settled by the settler), or a
+    /// clock read per call to stamp each deposit with its slot (no settler, as tower's
+    /// `TpsBudget` does), each costs a governed call more than the noise; the derived count
+    /// is read only when a retry is considered and once per slot.
     first_failures: AtomicU64,
     /// Calls that completed on a retry: in the completed count, but already counted here.
     retried_successes: AtomicU64,

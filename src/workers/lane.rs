@@ -31,8 +31,10 @@ fn waiting_of(word: u64) -> usize {
 /// A lane's free permits are in one of two places. While nobody waits, a release makes its
 /// permit *spare* — one atomic update of the state word, no lock — and the next call takes it
 /// with one more. While calls wait, releases go to the semaphore, which hands them to the
-/// waiters in order. (Tokio's semaphore takes its waiter lock on every release; the spare
-/// count keeps that lock off the hot path.)
+/// waiters in order. A plain semaphore (`try_acquire`, then `add_permits` on release) would be
+/// simpler, but tokio's semaphore takes its waiter lock on every release, waiters or not: on
+/// the uncontended path that lock costs a governed call well beyond the noise, while with the
+/// queue in use the two cost the same. The spare count keeps the lock off the hot path.
 ///
 /// The spare permits and the calls waiting share one word, so each decision sees both at
 /// once: a release makes a permit spare only while no call waits, and a call joins the queue
