@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
-use bursar::breaker::{BreakerConfig, BreakerRegistry, BreakerSnapshot, CircuitBreaker, OwnedPermit, Permit};
+use bursar::breaker::{BreakerConfig, BreakerRegistry, BreakerStatus, CircuitBreaker, OwnedPermit, Permit};
 use bursar::health::{CheckResult, ErrorReport, HealthConfig, Readings};
 use bursar::pool::{
     AllPoolsStatus, LeakReport, Lease, Manager, Pool, PoolBuilder, PoolConfig, PoolError, PoolStatus,
@@ -60,7 +60,7 @@ fn the_parts_handles_and_guards_cross_threads() {
     send_sync::<CircuitBreaker>();
     send_sync::<BreakerRegistry<String>>();
     send_sync::<BreakerConfig>();
-    send_sync::<BreakerSnapshot>();
+    send_sync::<BreakerStatus>();
     send_sync::<Permit<'static>>();
     send_sync::<OwnedPermit>();
     unpin::<OwnedPermit>();

@@ -296,7 +296,7 @@ async fn a_response_future_dropped_mid_call_leaves_every_count_exact() {
     }
     let workers = gov.status().workers;
     assert_eq!((workers.active, workers.in_flight, workers.abandoned, workers.failed), (0, 0, 1, 0));
-    assert_eq!(gov.breaker().snapshot().failure_rate, 0.0);
+    assert_eq!(gov.breaker().status().failure_rate, 0.0);
 }
 
 /// A service whose readiness fails: with an error, or (`Broken(true)`) with a panic.

@@ -118,9 +118,9 @@ impl CircuitBreaker {
     ///     let not_found = breaker.call_when(async { Err::<(), _>(Http::NotFound) }, is_failure).await;
     ///     assert!(matches!(not_found, Err(CallError::Operation(Http::NotFound))));
     /// }
-    /// assert_eq!(breaker.snapshot().consecutive_failures, 0);
+    /// assert_eq!(breaker.status().consecutive_failures, 0);
     /// let _ = breaker.call_when(async { Err::<(), _>(Http::Unavailable) }, is_failure).await;
-    /// assert_eq!(breaker.snapshot().consecutive_failures, 1);
+    /// assert_eq!(breaker.status().consecutive_failures, 1);
     /// # Ok(()) }
     /// ```
     pub async fn call_when<T, E>(

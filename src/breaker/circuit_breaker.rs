@@ -9,7 +9,7 @@ use super::config::BreakerConfig;
 use super::engine::Engine;
 use super::notify::Callback;
 use super::permit::{NotPermitted, OwnedPermit, Permit};
-use super::snapshot::BreakerSnapshot;
+use super::status::BreakerStatus;
 use super::transition::{BreakerState, Transition};
 use crate::BuildError;
 use crate::contain::Containment;
@@ -214,13 +214,13 @@ impl CircuitBreaker {
     }
 
     /// The breaker's state and counts now.
-    pub fn snapshot(&self) -> BreakerSnapshot {
-        self.snapshot_at(Instant::now())
+    pub fn status(&self) -> BreakerStatus {
+        self.status_at(Instant::now())
     }
 
     /// The breaker's state and counts at `now`, for tests.
-    pub fn snapshot_at(&self, now: Instant) -> BreakerSnapshot {
-        self.engine.snapshot(now)
+    pub fn status_at(&self, now: Instant) -> BreakerStatus {
+        self.engine.status(now)
     }
 }
 

@@ -19,8 +19,8 @@ use super::gate::{Gate, GateWord};
 use super::notify::{Callback, Notifier};
 use super::permit::NotPermitted;
 use super::reopen::ReopenTime;
-use super::snapshot::BreakerSnapshot;
 use super::state::{Admission, Machine, Timing};
+use super::status::BreakerStatus;
 use super::transition::{BreakerState, Transition};
 use super::trip_rules::{FailureRate, trip_reason};
 
@@ -160,10 +160,10 @@ impl Engine {
         });
     }
 
-    pub(crate) fn snapshot(&self, now: Instant) -> BreakerSnapshot {
+    pub(crate) fn status(&self, now: Instant) -> BreakerStatus {
         let machine = self.machine.lock();
         let reading = self.window.as_ref().map(|window| window.reading(now)).unwrap_or_default();
-        BreakerSnapshot {
+        BreakerStatus {
             state: machine.state(),
             failure_rate: reading.rate(),
             calls_in_window: reading.calls,

@@ -79,7 +79,7 @@
 //!
 //! Every transition is a `tracing` event (target `bursar::breaker`; warn when it opens, info
 //! otherwise) and, if set, a callback ([`CircuitBreaker::with_on_transition`]) called once per
-//! transition, in order. [`CircuitBreaker::snapshot`] is a serialisable [`BreakerSnapshot`].
+//! transition, in order. [`CircuitBreaker::status`] is a serialisable [`BreakerStatus`].
 //!
 //! ## Keyed breakers
 //!
@@ -123,8 +123,8 @@ mod notify;
 mod permit;
 mod registry;
 mod reopen;
-mod snapshot;
 mod state;
+mod status;
 mod transition;
 mod trip_rules;
 
@@ -137,6 +137,6 @@ pub use config::BreakerConfig;
 pub(crate) use permit::Held;
 pub use permit::{NotPermitted, Outcome, OwnedPermit, Permit};
 pub use registry::BreakerRegistry;
-pub use snapshot::BreakerSnapshot;
+pub use status::BreakerStatus;
 pub use transition::{BreakerState, Transition, TransitionReason};
 pub use trip_rules::{FailureRate, RateWindow, SlowCall};

@@ -12,7 +12,7 @@ use super::circuit_breaker::CircuitBreaker;
 use super::config::BreakerConfig;
 use super::eviction::Entries;
 use super::notify::Callback;
-use super::snapshot::BreakerSnapshot;
+use super::status::BreakerStatus;
 use super::transition::Transition;
 use crate::BuildError;
 use crate::contain::Containment;
@@ -139,16 +139,16 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
         self.config.max_keys
     }
 
-    /// Every key with its breaker's snapshot, the most recently used first. Taken without
+    /// Every key with its breaker's status, the most recently used first. Taken without
     /// holding the registry's lock while the breakers are read.
-    pub fn snapshot(&self) -> Vec<(K, BreakerSnapshot)> {
-        self.snapshot_at(Instant::now())
+    pub fn status(&self) -> Vec<(K, BreakerStatus)> {
+        self.status_at(Instant::now())
     }
 
-    /// [`snapshot`](Self::snapshot) at `now`, for tests.
-    pub fn snapshot_at(&self, now: Instant) -> Vec<(K, BreakerSnapshot)> {
+    /// [`status`](Self::status) at `now`, for tests.
+    pub fn status_at(&self, now: Instant) -> Vec<(K, BreakerStatus)> {
         let breakers = self.entries.lock().newest_first();
-        breakers.into_iter().map(|(key, breaker)| (key, breaker.snapshot_at(now))).collect()
+        breakers.into_iter().map(|(key, breaker)| (key, breaker.status_at(now))).collect()
     }
 
     fn create(&self, key: &K) -> CircuitBreaker {

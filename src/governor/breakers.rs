@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::BuildError;
 use crate::breaker::Held;
 use crate::breaker::{
-    BreakerConfig, BreakerRegistry, BreakerSnapshot, BreakerState, CircuitBreaker, Transition,
+    BreakerConfig, BreakerRegistry, BreakerState, BreakerStatus, CircuitBreaker, Transition,
 };
 use crate::contain::Containment;
 
@@ -95,17 +95,17 @@ impl Breakers {
 
     /// Every breaker's state, the default one under `"default"` and the others by key (no
     /// keyed breaker is named `"default"`: that key is the default breaker's).
-    pub(crate) fn snapshot(&self) -> BTreeMap<String, BreakerSnapshot> {
+    pub(crate) fn status(&self) -> BTreeMap<String, BreakerStatus> {
         let now = Instant::now();
-        let mut all: BTreeMap<String, BreakerSnapshot> = self.keyed.snapshot_at(now).into_iter().collect();
-        all.insert(DEFAULT_BREAKER.to_owned(), self.default.snapshot_at(now));
+        let mut all: BTreeMap<String, BreakerStatus> = self.keyed.status_at(now).into_iter().collect();
+        all.insert(DEFAULT_BREAKER.to_owned(), self.default.status_at(now));
         all
     }
 
     /// How many breakers are open or forced open: a signal for the health monitor.
     pub(crate) fn open(&self) -> usize {
         let is_open = |state| matches!(state, BreakerState::Open | BreakerState::ForcedOpen);
-        let keyed = self.keyed.snapshot().into_iter().filter(|(_, snap)| is_open(snap.state)).count();
+        let keyed = self.keyed.status().into_iter().filter(|(_, snap)| is_open(snap.state)).count();
         keyed + usize::from(is_open(self.default.state()))
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::Governor;
 use crate::CallbackStatus;
-use crate::breaker::BreakerSnapshot;
+use crate::breaker::BreakerStatus;
 use crate::health::state::Totals;
 use crate::health::{CheckStatus, HealthLevel};
 use crate::pool::{AllPoolsStatus, PoolStatus};
@@ -65,7 +65,7 @@ pub struct Status {
     /// Each port range: leased, free and resting ports.
     pub ports: BTreeMap<String, RangeStatus>,
     /// Each circuit breaker: `"default"` and every keyed one.
-    pub breakers: BTreeMap<String, BreakerSnapshot>,
+    pub breakers: BTreeMap<String, BreakerStatus>,
     /// Every connection pool of the governor, added up.
     pub pool: AllPoolsStatus,
     /// Each connection pool by name, in detail.
@@ -194,7 +194,7 @@ impl Governor {
             workers: self.worker_status(),
             health: self.health_status(),
             ports: self.inner.ports.status(),
-            breakers: self.inner.breakers.snapshot(),
+            breakers: self.inner.breakers.status(),
             pool: super::pools::total(&pools),
             pools,
             callbacks: self.inner.workers.containment.status(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use metrics::{counter, gauge};
 
 use super::*;
-use crate::breaker::{BreakerSnapshot, BreakerState};
+use crate::breaker::{BreakerState, BreakerStatus};
 use crate::health::HealthLevel;
 use crate::pool::PoolStatus;
 use crate::ports::RangeStatus;
@@ -35,7 +35,7 @@ fn workers(workers: &WorkerStatus) {
     gauge!(BLOCKING_QUEUED).set(blocking.queued as f64);
 }
 
-fn breakers(breakers: &BTreeMap<String, BreakerSnapshot>) {
+fn breakers(breakers: &BTreeMap<String, BreakerStatus>) {
     for (key, breaker) in breakers {
         gauge!(BREAKER_STATE, "key" => key.clone()).set(breaker_state(breaker.state));
     }

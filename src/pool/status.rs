@@ -6,7 +6,7 @@ use super::counters::PoolCount;
 use super::shared::Shared;
 use super::{LeakReport, Manager};
 
-/// A snapshot of a [`Pool`](super::Pool), from [`Pool::stats`](super::Pool::stats).
+/// What a [`Pool`](super::Pool) is now, from [`Pool::status`](super::Pool::status).
 ///
 /// Gauges are read together under the pool's lock, so they agree with each other; counters
 /// count since the pool was built and are exact once the pool is quiet (after

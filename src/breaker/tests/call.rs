@@ -32,7 +32,7 @@ async fn call_records_successes_and_failures_and_rejects_without_polling() {
         assert!(matches!(breaker.call(fails()).await, Err(CallError::Operation(_))));
     }
     assert_eq!(breaker.call(answers()).await.unwrap(), 7);
-    assert_eq!(breaker.snapshot().consecutive_failures, 0, "the success ended the run");
+    assert_eq!(breaker.status().consecutive_failures, 0, "the success ended the run");
     for _ in 0..5 {
         assert!(matches!(breaker.call(fails()).await, Err(CallError::Operation(_))));
     }
@@ -66,7 +66,7 @@ async fn call_when_counts_only_the_errors_its_predicate_names() {
             breaker.call_when(async { Err::<(), _>(Io::from(std::io::ErrorKind::NotFound)) }, is_failure);
         assert!(matches!(not_found.await, Err(CallError::Operation(_))));
     }
-    assert_eq!(breaker.snapshot().consecutive_failures, 0, "a 404 is the dependency answering");
+    assert_eq!(breaker.status().consecutive_failures, 0, "a 404 is the dependency answering");
     for _ in 0..3 {
         let _ = breaker.call_when(fails(), is_failure).await;
     }
@@ -108,7 +108,7 @@ async fn a_panicking_operation_is_a_failure_recorded_after_the_unwinding() {
     assert_eq!(message, "the operation broke");
     assert_eq!(breaker.state(), BreakerState::Open);
     assert_eq!(*seen.lock(), [(BreakerState::Open, false)], "the callback ran after the unwinding");
-    assert_eq!((breaker.snapshot().consecutive_failures, breaker.callback_panics()), (1, 0));
+    assert_eq!((breaker.status().consecutive_failures, breaker.callback_panics()), (1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,7 +134,7 @@ async fn a_dropped_call_records_nothing_and_gives_its_probe_slot_back() {
         }));
         assert!(call.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
     }
-    assert_eq!(breaker.snapshot().consecutive_failures, 4, "the dropped call counted as nothing");
+    assert_eq!(breaker.status().consecutive_failures, 4, "the dropped call counted as nothing");
     let _ = breaker.call(fails()).await;
     sleep(120 * SECOND).await;
     {
@@ -156,11 +156,11 @@ async fn a_permit_times_its_call_for_the_slow_call_rule() {
     let permit = breaker.try_acquire().expect("closed");
     sleep(30 * SECOND).await;
     permit.success();
-    assert_eq!(breaker.snapshot().consecutive_failures, 0, "exactly the threshold is not slow");
+    assert_eq!(breaker.status().consecutive_failures, 0, "exactly the threshold is not slow");
     let permit = breaker.try_acquire().expect("closed");
     sleep(31 * SECOND).await;
     permit.success();
-    assert_eq!(breaker.snapshot().consecutive_failures, 1, "a slow success is a failure");
+    assert_eq!(breaker.status().consecutive_failures, 1, "a slow success is a failure");
     let slow = breaker.call(async {
         sleep(31 * SECOND).await;
         answers().await
@@ -181,5 +181,5 @@ async fn the_manual_controls_read_the_clock_themselves() {
         breaker.try_acquire().expect("closed").failure();
     }
     sleep(20 * SECOND).await;
-    assert_eq!(breaker.snapshot().retry_after, Some(100 * SECOND));
+    assert_eq!(breaker.status().retry_after, Some(100 * SECOND));
 }

@@ -62,7 +62,7 @@ fn a_burst_of_failures_opens_the_breaker_exactly_once() {
     });
     assert_eq!(breaker.state(), BreakerState::Open);
     assert_eq!(seen.lock().len(), 1);
-    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 5, "later failures belong to the ended period");
+    assert_eq!(breaker.status_at(now).consecutive_failures, 5, "later failures belong to the ended period");
 }
 
 #[test]
@@ -82,6 +82,6 @@ fn concurrent_successes_fill_the_window_without_a_lock() {
             });
         }
     });
-    let snapshot = breaker.snapshot_at(now);
+    let snapshot = breaker.status_at(now);
     assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (100, 0.0));
 }

@@ -18,7 +18,7 @@ fn forced_open_rejects_every_call_until_reset() {
         let open = breaker.try_acquire_at(at(start, later)).unwrap_err();
         assert_eq!((open.state, open.retry_after), (BreakerState::ForcedOpen, 120 * SECOND));
     }
-    assert_eq!(breaker.snapshot_at(start).retry_after, None);
+    assert_eq!(breaker.status_at(start).retry_after, None);
     breaker.reset_at(start);
     call(&breaker, start, Outcome::Success);
 }
@@ -31,9 +31,9 @@ fn disabled_admits_every_call_and_counts_none() {
     breaker.disable_at(now);
     fail_times(&breaker, now, 50);
     assert_eq!(breaker.state(), BreakerState::Disabled);
-    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 3, "nothing counted while disabled");
+    assert_eq!(breaker.status_at(now).consecutive_failures, 3, "nothing counted while disabled");
     breaker.reset_at(now);
-    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 0);
+    assert_eq!(breaker.status_at(now).consecutive_failures, 0);
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn reset_closes_with_clean_counts_and_forgets_calls_admitted_before() {
     fail_times(&breaker, start, 5);
     call(&breaker, at(start, 120), Outcome::Failure); // the wait grows to 240 s
     breaker.reset_at(at(start, 130));
-    let snapshot = breaker.snapshot_at(at(start, 130));
+    let snapshot = breaker.status_at(at(start, 130));
     assert_eq!(snapshot.state, BreakerState::Closed);
     assert_eq!((snapshot.consecutive_failures, snapshot.calls_in_window, snapshot.retry_after), (0, 0, None));
 
@@ -165,7 +165,7 @@ fn the_snapshot_serialises_with_snake_case_states_and_text_durations() {
     let breaker = breaker(|_| {});
     let start = Instant::now();
     fail_times(&breaker, start, 5);
-    let json = serde_json::to_value(breaker.snapshot_at(at(start, 20))).expect("serialisable");
+    let json = serde_json::to_value(breaker.status_at(at(start, 20))).expect("serialisable");
     let expected = serde_json::json!({
         "state": "open", "failure_rate": 0.0, "calls_in_window": 0,
         "consecutive_failures": 5, "retry_after": "100s"

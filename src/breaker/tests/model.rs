@@ -238,7 +238,7 @@ proptest! {
                 }
             }
             let at = start + Duration::from_secs(now);
-            let snapshot = breaker.snapshot_at(at);
+            let snapshot = breaker.status_at(at);
             let real = (snapshot.state, snapshot.consecutive_failures, snapshot.calls_in_window, snapshot.failure_rate, snapshot.retry_after);
             prop_assert_eq!(real, model.expected(now));
             prop_assert_eq!(breaker.state(), model.state);

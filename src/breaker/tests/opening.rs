@@ -22,7 +22,7 @@ fn five_failures_in_a_row_open_it_and_the_wait_counts_down_exactly() {
     }
     let almost = start + Duration::from_nanos(119_999_999_999);
     assert_eq!(rejected_for(&breaker, almost), Duration::from_nanos(1));
-    let snapshot = breaker.snapshot_at(at(start, 20));
+    let snapshot = breaker.status_at(at(start, 20));
     assert_eq!((snapshot.consecutive_failures, snapshot.retry_after), (5, Some(100 * SECOND)));
 }
 
@@ -32,7 +32,7 @@ fn a_success_ends_the_run_of_failures() {
     let now = Instant::now();
     fail_times(&breaker, now, 4);
     call(&breaker, now, Outcome::Success);
-    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 0);
+    assert_eq!(breaker.status_at(now).consecutive_failures, 0);
     fail_times(&breaker, now, 4);
     assert_eq!(breaker.state(), BreakerState::Closed);
     fail_times(&breaker, now, 1);
@@ -52,7 +52,7 @@ fn after_the_wait_one_probe_goes_through_and_its_success_closes() {
     assert_eq!((second.state, second.retry_after), (BreakerState::HalfOpen, Duration::ZERO));
     probe.record_at(Outcome::Success, due);
     assert_eq!(breaker.state(), BreakerState::Closed);
-    let snapshot = breaker.snapshot_at(due);
+    let snapshot = breaker.status_at(due);
     assert_eq!((snapshot.consecutive_failures, snapshot.retry_after), (0, None));
     assert!(!breaker.try_acquire_at(due).expect("closed").is_probe());
 }
@@ -65,7 +65,7 @@ fn a_failed_probe_reopens_for_another_wait() {
     call(&breaker, at(start, 120), Outcome::Failure);
     assert_eq!(breaker.state(), BreakerState::Open);
     assert_eq!(rejected_for(&breaker, at(start, 120)), 120 * SECOND);
-    assert_eq!(breaker.snapshot_at(at(start, 120)).consecutive_failures, 6);
+    assert_eq!(breaker.status_at(at(start, 120)).consecutive_failures, 6);
     call(&breaker, at(start, 240), Outcome::Success);
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
@@ -113,14 +113,14 @@ fn outcomes_of_an_ended_period_change_nothing() {
     let late_success = breaker.try_acquire_at(start).expect("closed");
     fail_times(&breaker, start, 5);
     late_success.record_at(Outcome::Success, start);
-    assert_eq!(breaker.snapshot_at(start).consecutive_failures, 5, "the success came after the trip");
+    assert_eq!(breaker.status_at(start).consecutive_failures, 5, "the success came after the trip");
     let due = at(start, 120);
     call(&breaker, due, Outcome::Success);
     assert_eq!(breaker.state(), BreakerState::Closed);
     fail_times(&breaker, due, 4);
     late_failure.record_at(Outcome::Failure, due);
     assert_eq!(breaker.state(), BreakerState::Closed, "a failure of the old period is not the fifth");
-    assert_eq!(breaker.snapshot_at(due).consecutive_failures, 4);
+    assert_eq!(breaker.status_at(due).consecutive_failures, 4);
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn a_cancelled_call_counts_as_nothing() {
     fail_times(&breaker, now, 4);
     breaker.try_acquire_at(now).expect("closed").ignore();
     drop(breaker.try_acquire_at(now).expect("closed"));
-    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 4);
+    assert_eq!(breaker.status_at(now).consecutive_failures, 4);
 }
 
 #[tokio::test(start_paused = true)]

@@ -24,7 +24,7 @@ fn below_min_calls_even_all_failures_do_not_trip() {
     let now = Instant::now();
     fail_times(&breaker, now, 9);
     assert_eq!(breaker.state(), BreakerState::Closed);
-    let snapshot = breaker.snapshot_at(now);
+    let snapshot = breaker.status_at(now);
     assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (9, 1.0));
     fail_times(&breaker, now, 1);
     assert_eq!(breaker.state(), BreakerState::Open);
@@ -37,11 +37,11 @@ fn an_open_breaker_shows_no_rate_of_the_closed_period_that_ended() {
     (0..5).for_each(|_| call(&breaker, now, Outcome::Success));
     fail_times(&breaker, now, 5);
     assert_eq!(breaker.state(), BreakerState::Open);
-    let snapshot = breaker.snapshot_at(now);
+    let snapshot = breaker.status_at(now);
     assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (0, 0.0), "while open");
     let later = now + breaker_open_wait();
     let probe = breaker.try_acquire_at(later).unwrap();
-    let snapshot = breaker.snapshot_at(later);
+    let snapshot = breaker.status_at(later);
     assert_eq!(
         (snapshot.state, snapshot.calls_in_window, snapshot.failure_rate),
         (BreakerState::HalfOpen, 0, 0.0)
@@ -49,7 +49,7 @@ fn an_open_breaker_shows_no_rate_of_the_closed_period_that_ended() {
     probe.record_at(Outcome::Success, later);
     assert_eq!(breaker.state(), BreakerState::Closed);
     call(&breaker, later, Outcome::Failure);
-    let snapshot = breaker.snapshot_at(later);
+    let snapshot = breaker.status_at(later);
     assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (1, 1.0), "the new closed period's own");
 }
 
@@ -71,7 +71,7 @@ fn exactly_the_threshold_trips_and_just_below_does_not() {
     (0..6).for_each(|_| call(&breaker, now, Outcome::Success));
     fail_times(&breaker, now, 4);
     assert_eq!(breaker.state(), BreakerState::Closed, "4 of 10 is below 0.5");
-    assert_eq!(breaker.snapshot_at(now).failure_rate, 0.4);
+    assert_eq!(breaker.status_at(now).failure_rate, 0.4);
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn the_count_window_forgets_calls_older_than_the_last_n() {
     let now = Instant::now();
     fail_times(&breaker, now, 4);
     (0..10).for_each(|_| call(&breaker, now, Outcome::Success));
-    let snapshot = breaker.snapshot_at(now);
+    let snapshot = breaker.status_at(now);
     assert_eq!((snapshot.calls_in_window, snapshot.failure_rate), (10, 0.0));
     fail_times(&breaker, now, 4);
     assert_eq!(breaker.state(), BreakerState::Closed, "4 of the last 10");
@@ -104,9 +104,9 @@ fn the_time_window_forgets_calls_once_the_window_has_passed() {
     let breaker = rate_breaker(RateWindow::Time(Duration::from_secs(60)), 4);
     let start = Instant::now();
     fail_times(&breaker, start, 3);
-    assert_eq!(breaker.snapshot_at(at(start, 59)).calls_in_window, 3);
+    assert_eq!(breaker.status_at(at(start, 59)).calls_in_window, 3);
     let later = at(start, 60);
-    assert_eq!(breaker.snapshot_at(later).calls_in_window, 0);
+    assert_eq!(breaker.status_at(later).calls_in_window, 0);
     fail_times(&breaker, later, 3);
     assert_eq!(breaker.state(), BreakerState::Closed, "three calls are below min_calls");
     fail_times(&breaker, at(start, 61), 1);
@@ -119,7 +119,7 @@ fn a_closed_breaker_starts_with_an_empty_window() {
     let start = Instant::now();
     fail_times(&breaker, start, 10);
     call(&breaker, at(start, 120), Outcome::Success);
-    let snapshot = breaker.snapshot_at(at(start, 120));
+    let snapshot = breaker.status_at(at(start, 120));
     assert_eq!((snapshot.state, snapshot.calls_in_window), (BreakerState::Closed, 0));
 }
 
@@ -131,7 +131,7 @@ fn a_slow_success_counts_as_a_failure() {
         breaker.try_acquire_at(now).expect("closed").record_at(Outcome::Success, now + 31 * SECOND);
     }
     breaker.try_acquire_at(now).expect("closed").record_at(Outcome::Success, now + 30 * SECOND);
-    assert_eq!(breaker.snapshot_at(now).consecutive_failures, 0, "exactly the threshold is not slow");
+    assert_eq!(breaker.status_at(now).consecutive_failures, 0, "exactly the threshold is not slow");
     for _ in 0..5 {
         breaker.try_acquire_at(now).expect("closed").record_at(Outcome::Success, now + 31 * SECOND);
     }

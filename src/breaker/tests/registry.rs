@@ -70,7 +70,7 @@ fn an_open_breaker_is_kept_until_its_wait_is_over() {
 
 /// The registry's keys, the most recently used first.
 fn keys<K: std::hash::Hash + Eq + Clone>(registry: &BreakerRegistry<K>, now: Instant) -> Vec<K> {
-    registry.snapshot_at(now).into_iter().map(|(key, _)| key).collect()
+    registry.status_at(now).into_iter().map(|(key, _)| key).collect()
 }
 
 #[test]
@@ -124,6 +124,6 @@ fn the_public_types_are_send_and_sync() {
     assert_send_sync::<crate::breaker::OwnedPermit>();
     assert_send_sync::<crate::breaker::NotPermitted>();
     assert_send_sync::<crate::breaker::CallError<std::io::Error>>();
-    assert_send_sync::<crate::breaker::BreakerSnapshot>();
+    assert_send_sync::<crate::breaker::BreakerStatus>();
     assert_send_sync::<Transition>();
 }

@@ -1,4 +1,4 @@
-//! Every field of the stats, exact after a scripted sequence.
+//! Every field of the status, exact after a scripted sequence.
 
 use std::time::Duration;
 

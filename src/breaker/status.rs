@@ -1,4 +1,4 @@
-//! [`BreakerSnapshot`]: what a breaker reports to a status page.
+//! [`BreakerStatus`]: what a breaker reports to a status page.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use super::transition::BreakerState;
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
-pub struct BreakerSnapshot {
+pub struct BreakerStatus {
     /// Where the breaker stands. An open breaker whose wait has passed still reads
     /// [`Open`](BreakerState::Open) (with `retry_after` zero) until a caller comes for the probe.
     pub state: BreakerState,
