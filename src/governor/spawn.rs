@@ -3,15 +3,12 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::panic::resume_unwind;
-use std::pin::Pin;
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-
-use pin_project_lite::pin_project;
 
 use super::{Governor, TaskHandle};
-use crate::contain::{UserCode, catch};
-use crate::workers::{InFlight, Lane, LaneKind, Supervised, Watch, Work, Workers};
+use crate::contain::UserCode;
+use crate::workers::{InFlight, Lane, LaneKind, Supervised, Work, Workers, supervise};
 use crate::{Error, Rejection};
 
 impl Governor {
@@ -116,102 +113,52 @@ impl Governor {
 /// A spawned task's guard: it holds the task's place in its lane, a queue place then a worker.
 type Task = InFlight<Arc<Workers>>;
 
-pin_project! {
-    /// One spawned task's whole life: it waits for its worker, runs the work `start` makes
-    /// under supervision (max task duration, panics, shutdown), settles and logs the outcome.
-    /// The max task duration starts once the task has its worker: time in the queue has its
-    /// own limit.
-    ///
-    /// This future is most of the runtime's allocation for the task, so it is kept small: the
-    /// wait for a worker and the watch are boxed apart, and the task's place in its lane is
-    /// kept in its `InFlight`. A unit test below holds a small task's future to the size that
-    /// keeps the whole task in two of the runtime's lines.
-    struct Spawned<S, Fut> {
-        // The step first: the work is dropped before the task's guard, so a task dropped
-        // mid-way frees its worker before it counts as ended.
-        #[pin]
-        step: TaskStep<S, Fut>,
-        task: Option<Task>,
-        watch: Watch<'static>,
-    }
-}
-
-pin_project! {
-    /// Where a spawned task is.
-    #[project = TaskStepProj]
-    enum TaskStep<S, Fut> {
-        /// Not started: waiting for its worker, if the lane had none free.
-        Waiting { start: Option<S>, wait: Option<WorkerWait> },
-        Running { #[pin] work: Fut },
-        Done,
-    }
-}
-
-/// A task's wait for its worker, boxed: only tasks that queue need one.
-type WorkerWait = Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>;
-
-fn supervised<S: FnOnce(&mut Task) -> Fut, Fut>(task: Task, start: S) -> Spawned<S, Fut> {
-    let step = TaskStep::Waiting { start: Some(start), wait: None };
-    Spawned { step, task: Some(task), watch: Watch::default() }
-}
-
-impl<S, Fut, T, E> Future for Spawned<S, Fut>
+/// One spawned task's whole life: it waits for its worker, runs the work `start` makes under
+/// supervision (max task duration, panics, shutdown), settles and logs the outcome. The max
+/// task duration starts once the task has its worker: time in the queue has its own limit.
+///
+/// This future is most of the runtime's allocation for the task, so it is kept small: one
+/// `async` block, whose wait for a worker borrows the task's lane and shares its place with the
+/// work (a task waits or runs, never both), holding one handle to the workers (the task's place
+/// is in its `InFlight`). A unit test below holds a small task's future to the size that keeps
+/// the whole task in two of the runtime's lines; as an `async fn`, which keeps a second copy of
+/// its arguments, it would not fit.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an `async fn` keeps a second copy of its arguments (size test below)"
+)]
+fn supervised<S, Fut, T, E>(mut task: Task, start: S) -> impl Future<Output = Result<T, Error<E>>>
 where
     S: FnOnce(&mut Task) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: Debug,
 {
-    type Output = Result<T, Error<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let (mut step, held) = (this.step, this.task);
-        let task = held.as_mut().expect("a spawned task's future is not polled after it completed");
-        if let TaskStepProj::Waiting { start, wait } = step.as_mut().project() {
-            if let Some(lane) = task.queued_on() {
-                let wait = wait.get_or_insert_with(|| Box::pin(wait_for_worker(Arc::clone(lane))));
-                if let Err(rejection) = ready!(wait.as_mut().poll(cx)) {
-                    step.set(TaskStep::Done);
-                    let rejection = task.reject(rejection);
-                    held.take();
-                    return Poll::Ready(Err(rejection.into()));
-                }
-                task.got_worker();
+    async move {
+        if let Some(lane) = task.queued_on() {
+            let waited = match lane.queue_timeout {
+                None => Lane::granted(lane.acquire().await),
+                Some(waited) => lane.acquire_within(waited).await,
+            };
+            if let Err(rejection) = waited {
+                return Err(task.reject(rejection).into());
             }
-            let start = start.take().expect("a task starts once");
-            let work = start(task);
-            step.set(TaskStep::Running { work });
+            task.got_worker();
         }
-        let TaskStepProj::Running { work } = step.as_mut().project() else {
-            unreachable!("a task runs once it has its worker")
-        };
-        let max_duration = task.workers().max_task_duration;
-        let outcome = match catch(|| work.poll(cx)) {
-            Ok(Poll::Ready(result)) => Supervised::Finished(result),
-            Err(message) => Supervised::Panicked(message),
-            Ok(Poll::Pending) => {
-                ready!(this.watch.poll_shared(max_duration, task.shared(), cx)).outcome(max_duration)
+        let outcome = {
+            let mut work = pin!(Some(start(&mut task)));
+            let workers = task.workers();
+            let outcome = supervise(work.as_mut(), workers).await;
+            // Work cut off still holds its future, whose drop is user code: dropped contained,
+            // before the task settles and gives its worker back.
+            if !matches!(outcome, Supervised::Finished(_)) {
+                let _ = workers.containment.call(UserCode::OperationDrop, || work.set(None));
             }
+            outcome
         };
-        // Work cut off still holds its future, whose drop is user code: dropped contained,
-        // before the task settles and gives its worker back.
-        if !matches!(outcome, Supervised::Finished(_)) {
-            let _ = task.workers().containment.call(UserCode::OperationDrop, || step.set(TaskStep::Done));
-        }
-        step.set(TaskStep::Done);
-        let task = held.take().expect("settled once");
         let name = task.name();
         let result = task.settle(outcome.map(|result| result.map_err(Error::Operation)), Work::Task);
         log_task_failure(&result, name);
-        Poll::Ready(result)
-    }
-}
-
-/// Waits in `lane`'s queue until a permit is free (the task's `InFlight` holds its place).
-async fn wait_for_worker(lane: Arc<Lane>) -> Result<(), Rejection> {
-    match lane.queue_timeout {
-        None => Lane::granted(lane.acquire().await),
-        Some(waited) => lane.acquire_within(waited).await,
+        result
     }
 }
 

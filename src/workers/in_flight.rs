@@ -84,11 +84,6 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         Ok(())
     }
 
-    /// How the guard holds the workers (an `Arc` for a spawned task).
-    pub(crate) fn shared(&self) -> &W {
-        &self.workers
-    }
-
     /// The lane whose queue the task waits in, if it waits.
     pub(crate) fn queued_on(&self) -> Option<&Arc<Lane>> {
         match self.place {

@@ -35,7 +35,7 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use supervise::{Supervised, Watch, is_nested, marked};
+pub(crate) use supervise::{Supervised, Watch, is_nested, marked, supervise};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;

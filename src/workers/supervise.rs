@@ -7,7 +7,6 @@
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::Workers;
 use super::drain::Drain;
+use crate::contain::catch;
 
 /// How supervised work ended.
 #[derive(Debug)]
@@ -80,20 +80,42 @@ impl<'a> Watch<'a> {
     }
 }
 
-impl Watch<'static> {
-    /// [`poll`](Self::poll) for a spawned task, which holds the workers by an `Arc`.
-    #[inline(never)]
-    pub(crate) fn poll_shared(
-        &mut self,
-        max_duration: Duration,
-        workers: &Arc<Workers>,
-        cx: &mut Context<'_>,
-    ) -> Poll<End> {
-        let armed = self.0.get_or_insert_with(|| {
-            let workers = Arc::clone(workers);
-            Box::pin(async move { watch_for_an_end(max_duration, &workers.drain).await })
-        });
-        armed.as_mut().poll(cx)
+/// Drives a spawned task's work to an outcome: every poll guarded, and once the work waits, the
+/// max task duration and the shutdown's cancellation watched. The work is pinned where its
+/// owner made it, in an `Option`, so that the owner can drop it in place, contained, once it
+/// was cut off. A struct rather than an `async` block around a `poll_fn`, which would carry
+/// each field twice in every spawned task's future.
+pub(crate) fn supervise<'a, F: Future>(
+    work: Pin<&'a mut Option<F>>,
+    workers: &'a Workers,
+) -> Supervise<'a, F> {
+    Supervise { work, workers, watch: Watch::default() }
+}
+
+/// The future of [`supervise`].
+pub(crate) struct Supervise<'a, F> {
+    work: Pin<&'a mut Option<F>>,
+    workers: &'a Workers,
+    watch: Watch<'a>,
+}
+
+impl<F: Future> Future for Supervise<'_, F> {
+    type Output = Supervised<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(work) = this.work.as_mut().as_pin_mut() else {
+            // Dropped by its owner after it was cut off: it never runs again.
+            return Poll::Ready(Supervised::Cancelled);
+        };
+        match catch(|| work.poll(cx)) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Supervised::Finished(output)),
+            Err(message) => Poll::Ready(Supervised::Panicked(message)),
+            Ok(Poll::Pending) => {
+                let (workers, max_duration) = (this.workers, this.workers.max_task_duration);
+                this.watch.poll(max_duration, &workers.drain, cx).map(|end| end.outcome(max_duration))
+            }
+        }
     }
 }
 
@@ -137,8 +159,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_watch_is_boxed_apart() {
+    fn supervision_is_four_words_and_its_watch_is_boxed_apart() {
         let word = std::mem::size_of::<usize>();
+        assert_eq!(std::mem::size_of::<Supervise<'_, std::future::Ready<()>>>(), 4 * word);
         // Armed only when work waits, in an allocation of its own: the future carries a pointer.
         assert_eq!(std::mem::size_of::<Watch<'_>>(), 2 * word);
         let drain = Drain::default();
