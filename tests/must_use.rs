@@ -1,5 +1,5 @@
 //! Compile-fail tests: a `#[must_use]` guard, call or builder left unused is a compile error
-//! under `deny(unused_must_use)`, with the message that says what dropping it does. Each case
+//! under `deny(unused_must_use)`, with the message that says what dropping it does (a breaker `Permit`, too). Each case
 //! in `tests/must_use/` is compiled by trybuild and its error compared with its `.stderr`.
 
 #[test]
