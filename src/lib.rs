@@ -29,6 +29,9 @@
 //!   before reuse and destroyed by your [`pool::Manager`], each holding its own ports; caps per
 //!   key and in all, idle and lifetime limits, leak reports. [`Governor::pool`] starts one that
 //!   the governor's status, health and shutdown cover.
+//! - **Child processes** (`bursar::process`, feature `process`). A browser or driver and every
+//!   process it starts in a process group of their own, stopped and reaped as one: no zombie, no
+//!   orphan; a crash is seen at once and logged.
 //! - [`Governor::status`] is a serialisable snapshot; [`Governor::shutdown`] drains
 //!   gracefully and reports exactly what it did.
 //!
@@ -121,6 +124,9 @@ pub mod health;
 pub mod metrics;
 pub mod pool;
 pub mod ports;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
+pub mod process;
 pub mod retry;
 mod sync;
 mod telemetry;
