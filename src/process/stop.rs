@@ -9,6 +9,7 @@ use super::Supervised;
 
 /// How long [`Supervised::stop`] waits for the group to be gone after SIGKILL. Only a process
 /// stuck in the kernel (uninterruptible sleep) outlives SIGKILL that long.
+#[cfg(target_os = "linux")]
 pub(super) const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// What [`Supervised::stop`] did.
