@@ -468,3 +468,32 @@ async fn gov_call_and_retry_ext_make_the_same_attempts_for_the_same_limits() {
     );
     assert_eq!(times.len(), 1000);
 }
+
+/// Without a governor the hooks run contained too, and decide as `gov.call`'s: a panicking
+/// `adjust` keeps the schedule's delay, a panicking `notify` lets the retry go on, a panicking
+/// `when` retries nothing. Each panic is counted in `hook_status`.
+#[tokio::test(start_paused = true)]
+async fn retry_ext_hooks_that_panic_are_contained_counted_and_survived() {
+    use bursar::retry::hook_status;
+    let count = |hook: &str| hook_status().panics.get(hook).copied().unwrap_or(0);
+    let before = (count("when"), count("notify"), count("adjust"));
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let result = failing(start, &mut times)
+        .retry(vec![secs(1), secs(3)])
+        .attempts(3)
+        .adjust(|_: &Error<Io>, _delay| -> Duration { panic!("a bug in adjust") })
+        .notify(|_, _: &Error<Io>, _| panic!("a bug in notify"))
+        .await;
+    assert_eq!(result.unwrap_err().to_string(), DRIVER_CLOSED);
+    assert_eq!(times, [secs(0), secs(1), secs(4)], "the scheduled delays, unchanged");
+    assert_eq!((count("notify"), count("adjust")), (before.1 + 2, before.2 + 2));
+
+    let (start, mut times) = (Instant::now(), Vec::new());
+    let result = failing(start, &mut times)
+        .retry(vec![secs(1)])
+        .when(|_: &Io| -> bool { panic!("a bug in when") })
+        .await;
+    assert_eq!(result.unwrap_err().to_string(), DRIVER_CLOSED);
+    assert_eq!(times, [secs(0)], "a `when` that panics retries nothing");
+    assert_eq!(count("when"), before.0 + 1);
+}

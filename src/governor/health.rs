@@ -125,8 +125,10 @@ impl Governor {
             return Probe::Fail("the governor is shutting down");
         }
         let health = &self.inner.health;
+        if !health.config.enabled {
+            return Probe::Pass;
+        }
         match health.level() {
-            _ if !health.config.enabled => Probe::Pass,
             level if level.is_ready() => Probe::Pass,
             HealthLevel::Critical => Probe::Fail("health is critical"),
             HealthLevel::Unhealthy => Probe::Fail("health is unhealthy"),

@@ -151,7 +151,7 @@ where
             // Work cut off still holds its future, whose drop is user code: dropped contained,
             // before the task settles and gives its worker back.
             if !matches!(outcome, Supervised::Finished(_)) {
-                let _ = workers.containment.call(UserCode::OperationDrop, || work.set(None));
+                workers.containment.drop_in_place(UserCode::OperationDrop, work);
             }
             outcome
         };

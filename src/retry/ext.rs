@@ -3,7 +3,7 @@
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
@@ -11,7 +11,8 @@ use tokio::time::{Instant, sleep};
 use super::RetryBudget;
 use super::attempts::{Attempts, clamp_attempts};
 use super::hooks::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
-use crate::Error;
+use crate::contain::{Containment, UserCode};
+use crate::{CallbackStatus, Error};
 
 /// Adds [`retry`](RetryExt::retry) to every `FnMut() -> impl Future<Output = Result<T, E>>`.
 ///
@@ -160,12 +161,19 @@ where
                 Err(error) => error,
             };
             let failed = attempts.made();
-            if !self.when.retryable(&error) {
+            // Each hook runs contained and decides as `gov.call`'s: a `when` that panics retries
+            // nothing, an `adjust` that panics keeps the scheduled delay, a `notify` that panics
+            // lets the retry go on.
+            let hooks = &*HOOKS;
+            if !hooks.call(UserCode::RetryWhen, || self.when.retryable(&error)).unwrap_or(false) {
                 return Err(error);
             }
             // The hooks see the error as `gov.call`'s see theirs.
             let error = Error::Operation(error);
-            let delay = match attempts.next_delay(|delay| self.adjust.adjust(&error, delay), Duration::ZERO) {
+            let adjust = &mut self.adjust;
+            let adjusted =
+                |delay| hooks.call(UserCode::RetryAdjust, || adjust.adjust(&error, delay)).unwrap_or(delay);
+            let delay = match attempts.next_delay(adjusted, Duration::ZERO) {
                 Ok(delay) => delay,
                 Err(stop) => {
                     tracing::debug!(target: "bursar::retry", ?stop, "retrying ends");
@@ -176,7 +184,7 @@ where
                 tracing::warn!(target: "bursar::retry", "retry budget spent; returning the last error");
                 return Err(operation(error));
             }
-            self.notify.notify(failed, &error, delay);
+            let _ = hooks.call(UserCode::RetryNotify, || self.notify.notify(failed, &error, delay));
             tracing::debug!(target: "bursar::retry", attempt = failed, ?delay, "attempt failed; retrying");
             sleep(delay).await;
         }
@@ -200,6 +208,34 @@ where
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run())
     }
+}
+
+/// Where the hooks of every retry without a governor run: there is no governor to count them,
+/// so they are counted process-wide ([`hook_status`]).
+static HOOKS: LazyLock<Containment> = LazyLock::new(Containment::default);
+
+/// The panics caught in the hooks (`when`, `notify`, `adjust`) of retries made without a
+/// governor ([`RetryExt`]), in this process, by hook name. Each was also an `ERROR` event, and
+/// the retry went on as the hook's docs say.
+///
+/// # Examples
+///
+/// ```
+/// use bursar::retry::{RetryExt, hook_status};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let before = hook_status().panics.get("when").copied().unwrap_or(0);
+/// let failed = (|| async { Err::<(), _>("reset") })
+///     .retry(vec![std::time::Duration::from_secs(1)])
+///     .when(|_: &&str| -> bool { panic!("a bug in the predicate") })
+///     .await;
+/// assert_eq!(failed, Err("reset"), "a `when` that panics retries nothing");
+/// assert_eq!(hook_status().panics["when"], before + 1);
+/// # }
+/// ```
+pub fn hook_status() -> CallbackStatus {
+    HOOKS.status()
 }
 
 /// The operation's error, wrapped for the hooks.
