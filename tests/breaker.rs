@@ -422,3 +422,34 @@ async fn a_probe_waiting_for_a_worker_holds_no_probe_slot() {
     let workers = gov.status().workers;
     assert_eq!((workers.completed, workers.rejected_circuit_open, workers.in_flight), (3, 0, 0));
 }
+
+/// Under a slow-call rule a governed call is timed from the start of its attempt: a success
+/// slower than the threshold counts as a failure, while time spent waiting for a worker does not.
+#[tokio::test(start_paused = true)]
+async fn a_slow_attempt_counts_as_a_failure_but_the_wait_for_a_worker_does_not() {
+    let mut breaker = BreakerConfig::default();
+    breaker.failure_threshold = 2;
+    breaker.slow_call = Some(bursar::breaker::SlowCall::new(secs(1)));
+    let gov = support::builder().max_attempts(1).max_workers(1).breaker(breaker).build().unwrap();
+    let slow = || async {
+        tokio::time::sleep(secs(2)).await;
+        Ok::<_, Io>(())
+    };
+    // Queued 5 s behind a busy worker, then done at once: not slow.
+    let busy = gov.spawn(async {
+        tokio::time::sleep(secs(5)).await;
+        Ok::<_, Io>(())
+    });
+    until(|| gov.status().workers.active == 1).await;
+    let started = Instant::now();
+    assert!(succeed(&gov).await.is_ok());
+    assert_eq!(started.elapsed(), secs(5));
+    busy.unwrap().await.unwrap();
+    assert_eq!(gov.breaker().status().consecutive_failures, 0, "the wait was not the call's");
+
+    // Two successes of 2 s each are two slow calls: the second opens the circuit.
+    assert!(gov.run(slow).await.is_ok());
+    assert_eq!(gov.breaker().status().consecutive_failures, 1);
+    assert!(gov.run(slow).await.is_ok());
+    assert_eq!(gov.breaker().state(), BreakerState::Open);
+}

@@ -180,14 +180,17 @@ impl<B: Deref<Target = CircuitBreaker>> Held<B> {
         Ok(())
     }
 
+    /// The attempt the permit is for starts now: under a slow-call rule its duration counts
+    /// from here, not from the ask (a call may wait for a worker in between).
+    #[inline(always)]
+    pub(crate) fn start_timing(&mut self) {
+        self.started = self.breaker.times_calls().then(Instant::now);
+    }
+
     /// Reports the permit's outcome, once.
     #[inline(always)]
-    pub(crate) fn record(&mut self, outcome: Outcome, elapsed: Duration) {
-        if let Some(ticket) = self.ticket.take() {
-            let engine = &self.breaker.engine;
-            let failed = outcome == Outcome::Failure || engine.is_slow(elapsed);
-            engine.finish(ticket, failed, Instant::now);
-        }
+    pub(crate) fn record(&mut self, outcome: Outcome) {
+        self.report(outcome, None);
     }
 
     /// Gives a half-open probe's permit back; an ordinary permit is kept.

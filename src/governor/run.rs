@@ -235,8 +235,6 @@ pub(crate) struct CallState<'g, Op, E, H, P, Wk: Deref<Target = Workers>> {
     admitted: Option<InFlight<Wk>>,
     /// The call's breaker, and the permit of its current attempt.
     breaker: CallBreaker<'g>,
-    /// When the current attempt started, if the breaker times calls.
-    attempt_started: Option<Instant>,
     /// The retry deadline, counted from the call's start.
     deadline: Option<Instant>,
     /// The retries' state, made after the first retryable failure.
@@ -311,7 +309,6 @@ where
             hooks,
             admitted: None,
             breaker: CallBreaker::unasked(breaker),
-            attempt_started: None,
             deadline: None,
             retries: None,
             watch: Watch::default(),
@@ -540,7 +537,7 @@ where
             retries.last = None;
             self.gov.inner.workers.counters.add(Count::Retries);
         }
-        self.attempt_started = self.breaker.breaker().times_calls().then(Instant::now);
+        self.breaker.start_timing();
         let op = (self.op)();
         match self.plan.borrow().attempt_timeout {
             None => Attempt::Plain { op },
@@ -645,8 +642,7 @@ where
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
             Err(_) => return,
         };
-        let elapsed = self.attempt_started.map_or(Duration::ZERO, |started| started.elapsed());
-        self.breaker.record(outcome, elapsed);
+        self.breaker.record(outcome);
     }
 
     /// Counts how the work ended, once, and returns the call's result. Work cut off or
@@ -661,7 +657,7 @@ where
             let _ = self.contained().call(UserCode::OperationDrop, || step.set(Step::Done));
         }
         if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
-            self.breaker.record(Outcome::Failure, Duration::ZERO);
+            self.breaker.record(Outcome::Failure);
         }
         let admitted = self.admitted.take().expect("a call's work runs admitted");
         admitted.settle(outcome, Work::Call)
