@@ -2,15 +2,20 @@
 //! workers, each taking a pooled browser session, loading a page served from 127.0.0.1 and
 //! checking its title. Midway the test kills one session's `chromedriver`; the job's next
 //! WebDriver call fails at the connection level, the session is discarded and the retry gets a
-//! fresh one. At the end no chromedriver or Chromium process of the test is left and no port is
-//! leased.
+//! fresh one. Each session's processes are in its chromedriver's process group but for
+//! Chromium's two crash handlers, which leave it by `setsid` and which the manager reaps by
+//! pid. At the end no process of the test is left (running or zombie), no port is leased and
+//! no profile directory is left.
 //!
 //! The browser `Manager` is the one of `examples/webdriver`. Needs Debian's `chromium` and
 //! `chromium-driver` (`/usr/bin/chromium`, `/usr/bin/chromedriver`); nothing is downloaded.
-//! Run it with `cargo test --test webdriver -- --ignored`.
+//! Run it with `cargo test --features process --test webdriver -- --ignored`.
 
-#[path = "../examples/webdriver/browser.rs"]
-mod browser;
+#[allow(dead_code, unused_imports, reason = "each Chromium test uses its part of the rig")]
+#[path = "../examples/webdriver/browsers/mod.rs"]
+mod browsers;
+
+use browsers::{Rig, SessionTree};
 
 const JOBS: u64 = 20;
 /// The job whose session loses its chromedriver halfway through.
@@ -19,45 +24,74 @@ const VICTIM_JOB: u64 = 10;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and chromedriver"]
 async fn twenty_jobs_survive_a_killed_chromedriver_and_leave_nothing_behind() {
-    let report = browser::run("test", JOBS, VICTIM_JOB, false).await.unwrap();
-    let stats = &report.stats;
+    let _alone = browsers::one_run_at_a_time().await;
+    let report = browsers::run("test", JOBS, VICTIM_JOB, false).await.unwrap();
+    let (stats, left) = (&report.stats, &report.left);
     println!(
-        "{} jobs, {} sessions created, {} discarded, {} destroyed at shutdown, {} processes left, {:.1} s",
-        report.titles.len(),
+        "{} jobs, {} sessions created, {} discarded, {} destroyed at shutdown, {} groups stopped \
+         ({} forced), {} crash handlers reaped outside the groups; left: {left}; {:.1} s",
+        report.outcomes.len(),
         stats.created,
         stats.discarded,
-        report.shutdown.pool_connections_destroyed,
-        report.processes_left.len(),
+        left.shutdown.pool_connections_destroyed,
+        left.stops.stopped,
+        left.stops.forced,
+        left.stops.strays_reaped,
         report.elapsed.as_secs_f32()
     );
-    assert_eq!(report.titles.len() as u64, JOBS, "every job ended");
-    for (job, title) in &report.titles {
-        assert_eq!(title.as_deref(), Ok(format!("Page {job}").as_str()), "job {job}");
+    assert_eq!(report.outcomes.len() as u64, JOBS, "every job ended");
+    for outcome in &report.outcomes {
+        let job = outcome.job;
+        assert_eq!(outcome.title.as_deref().ok(), Some(format!("Page {job}").as_str()), "job {job}");
     }
-    assert_eq!(report.killed, 1, "one chromedriver was killed");
+    let killed: Vec<u64> =
+        report.outcomes.iter().filter(|outcome| outcome.killed.is_some()).map(|o| o.job).collect();
+    assert_eq!(killed, [VICTIM_JOB], "one chromedriver was killed, under the victim");
     assert_eq!(stats.discarded, 1, "exactly the killed session was discarded: {stats:?}");
     assert_eq!(stats.check_failed, 0, "no live session failed its pre-ping: {stats:?}");
-    // Every session ever created ended exactly once: discarded, or destroyed at shutdown.
-    assert_eq!(
-        stats.created,
-        stats.discarded + report.shutdown.pool_connections_destroyed as u64,
-        "created = discarded + destroyed at shutdown: {stats:?} {:?}",
-        report.shutdown
-    );
-    // The victim's session was discarded and the victim's page still loaded: its retry ran on
-    // a session created after the kill.
-    let workers = &report.status.workers;
+    // Every session ever created ended exactly once: discarded, or destroyed at shutdown; and
+    // each one's group was stopped once, with its two crash handlers reaped.
+    let destroyed = stats.discarded + left.shutdown.pool_connections_destroyed as u64;
+    assert_eq!(stats.created, destroyed, "created = discarded + destroyed at shutdown: {stats:?}");
+    assert_eq!(left.stops.stopped, stats.created, "one stop per session");
+    assert_eq!(left.stops.failed, 0);
+    assert_eq!(left.stops.strays_reaped, 2 * stats.created, "two crash handlers per Chromium");
+    // The victim's page still loaded: its retry ran on a session created after the kill.
+    let workers = &left.status.workers;
     assert_eq!(workers.completed, JOBS);
     assert_eq!(workers.failed, 0);
     assert_eq!(workers.retries, 1, "only the victim job was retried, once");
-    assert_eq!(report.shutdown.pool_connections_still_leased, 0);
-    assert!(report.sessions_left.is_empty(), "every session was destroyed: {:?}", report.sessions_left);
-    assert_eq!(
-        report.processes_left,
-        Vec::<u32>::new(),
-        "no chromedriver or Chromium process is left running"
-    );
-    for (range, ports) in &report.status.ports {
-        assert_eq!(ports.leased, 0, "range {range} still has leased ports");
+    assert_eq!(left.shutdown.pool_connections_still_leased, 0);
+    assert!(left.is_empty(), "left behind: {left}: {:?}", left.census);
+}
+
+/// The process groups as `/proc/<pid>/stat` has them: chromedriver leads its session's group,
+/// Chromium is its child in that group, and so is every other Chromium process but the two
+/// crash handlers, which lead groups (and sessions) of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver"]
+async fn a_session_is_one_process_group_but_for_chromiums_crash_handlers() {
+    let _alone = browsers::one_run_at_a_time().await;
+    let rig = Rig::start("groups", 1, 9515..=9534, |config| config).await.unwrap();
+    let session = rig.browsers.get("alice".to_owned()).await.unwrap();
+    session.client.goto(&format!("http://{}/page/1", rig.pages)).await.unwrap();
+    let tree = SessionTree::of(&session);
+    print!("{tree}");
+    let leader = tree.in_group.iter().find(|process| process.pid == tree.group).expect("the leader");
+    assert_eq!(leader.command, "chromedriver");
+    let chromium = session.chromium().expect("Chromium's browser process");
+    assert_eq!((chromium.parent, chromium.group), (tree.group, tree.group), "{chromium}");
+    let helpers = tree.in_group.iter().filter(|process| process.command == "chromium").count();
+    assert!(helpers >= 4, "Chromium, its zygotes and at least a renderer are in the group: {tree}");
+    assert_eq!(tree.outside.len(), 2, "the crash handlers: {tree}");
+    for stray in &tree.outside {
+        assert_eq!(stray.command, "chrome_crashpad");
+        assert_eq!(stray.group, stray.session, "setsid: it leads a session of its own: {stray}");
+        assert_ne!(stray.group, tree.group, "{stray}");
+        assert_eq!(stray.parent, std::process::id(), "came back to the subreaper: {stray}");
     }
+    drop(session);
+    let left = rig.finish().await;
+    assert!(left.is_empty(), "left behind: {left}: {:?}", left.census);
+    assert_eq!((left.stops.stopped, left.stops.strays_reaped), (1, 2));
 }

@@ -1,15 +1,21 @@
-//! Governed WebDriver sessions in real headless Chromium.
+//! Governed WebDriver sessions in real headless Chromium, their processes supervised.
 //!
-//! A pool of browser sessions (see `browser.rs`: each session leases a port from the governor's
-//! `"webdriver"` range, runs its own `chromedriver --port=<lease>` and a headless Chromium) serves
-//! ten page loads through a governor of 3 workers. Job 5 has its chromedriver killed under it:
-//! the WebDriver call fails at the connection level, which is transient, so the session is
-//! discarded and the retry gets a fresh one. At the end no browser process and no port is left.
+//! A pool of browser sessions (see `browsers/`: each session leases a port from the governor's
+//! `"webdriver"` range, gets a profile directory of its own, and runs its own
+//! `chromedriver --port=<lease>` through `bursar::process::Supervised`, in a process group of
+//! its own that the headless Chromium it starts shares) serves ten page loads through a governor
+//! of 3 workers. First the example shows one session's processes with their process groups, as
+//! `/proc` has them. Job 5 has its chromedriver killed under it: the WebDriver call fails at
+//! the connection level, which is transient, so the session is discarded and the retry gets a
+//! fresh one; the orphaned Chromium came back to this process (the child subreaper) in the same
+//! group, and the discard's stop ends and reaps it. At the end no browser process, zombie, port
+//! or profile directory is left.
 //!
 //! Uses Debian's `chromium` and `chromium-driver`; nothing is downloaded. Without them it says
-//! so and exits successfully. Run it with `cargo run --example webdriver`.
+//! so and exits successfully. Run it with `cargo run --features process --example webdriver`.
 
-mod browser;
+#[allow(dead_code, unused_imports, reason = "shared with the Chromium tests, which use the rest")]
+mod browsers;
 
 use std::path::Path;
 
@@ -21,43 +27,46 @@ const VICTIM_JOB: u64 = 5;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter("bursar=warn").with_target(false).with_ansi(colour).init();
-    let browsers = [browser::CHROMIUM, browser::CHROMEDRIVER];
-    if let Some(missing) = browsers.into_iter().find(|path| !Path::new(path).exists()) {
+    let programs = [browsers::CHROMIUM, browsers::CHROMEDRIVER];
+    if let Some(missing) = programs.into_iter().find(|path| !Path::new(path).exists()) {
         println!("{missing} is not installed; this example needs Debian's chromium and chromium-driver:");
         println!("    apt-get install -y chromium chromium-driver");
         return Ok(());
     }
     println!(
         "{JOBS} page loads through {} workers, each in a pooled headless Chromium session\n",
-        browser::WORKERS
+        browsers::WORKERS
     );
-    let report = browser::run("example", JOBS, VICTIM_JOB, true).await?;
+    let report = browsers::run("example", JOBS, VICTIM_JOB, true).await?;
 
-    let loaded = report.titles.values().filter(|title| title.is_ok()).count();
-    for (job, title) in &report.titles {
-        if let Err(error) = title {
-            println!("  job {job} failed for good: {error}");
+    let loaded = report.outcomes.iter().filter(|outcome| outcome.title.is_ok()).count();
+    for outcome in &report.outcomes {
+        if let Err(error) = &outcome.title {
+            println!("  job {} failed for good: {error}", outcome.job);
         }
     }
-    let leased: usize = report.status.ports.values().map(|range| range.leased).sum();
+    let (stats, left) = (&report.stats, &report.left);
+    let killed = report.outcomes.iter().filter(|outcome| outcome.killed.is_some()).count();
     println!(
         "\n{loaded} of {JOBS} pages loaded in {:.1} s; sessions: {} created, {} discarded, {} destroyed at shutdown",
         report.elapsed.as_secs_f32(),
-        report.stats.created,
-        report.stats.discarded,
-        report.shutdown.pool_connections_destroyed
+        stats.created,
+        stats.discarded,
+        left.shutdown.pool_connections_destroyed
     );
     println!(
-        "chromedrivers killed: {}; left behind: {} sessions, {} browser processes, {leased} leased ports",
-        report.killed,
-        report.sessions_left.len(),
-        report.processes_left.len()
+        "process groups stopped: {} ({} needed SIGKILL after the {:?} grace; {} orphaned processes reaped); chromedrivers killed: {killed}",
+        left.stops.stopped,
+        left.stops.forced,
+        browsers::STOP_GRACE,
+        left.stops.descendants_reaped
     );
-    if loaded as u64 != JOBS
-        || !report.sessions_left.is_empty()
-        || !report.processes_left.is_empty()
-        || leased != 0
-    {
+    println!(
+        "outside the groups: {} crash handlers (chrome_crashpad_handler leaves its group by setsid), reaped by the example ({} needed SIGKILL)",
+        left.stops.strays_reaped, left.stops.strays_killed
+    );
+    println!("left behind: {left}");
+    if loaded as u64 != JOBS || !left.is_empty() || left.stops.failed != 0 {
         return Err("a page did not load or something was left behind".into());
     }
     Ok(())

@@ -1,0 +1,128 @@
+//! What of a browser run is still there, read from `/proc`: the example's closing line and the
+//! Chromium tests' assertions.
+//!
+//! A process belongs to a run if any of these holds, so that none escapes by one route: its
+//! environment carries the run's marker (chromedriver and Chromium's browser process; Chromium
+//! writes its helpers' titles over the memory where their environment was), its command line
+//! names the run's directory (every Chromium process carries `--user-data-dir=<profile>`), its
+//! process group is one the run started, or its parent chain leads to this process.
+
+use std::collections::BTreeSet;
+
+/// One process as `/proc/<pid>/stat` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Process {
+    pub(crate) pid: u32,
+    pub(crate) command: String,
+    /// `R`, `S`, `D`, `Z` (a zombie: ended, not yet waited for) and so on.
+    pub(crate) state: char,
+    pub(crate) parent: u32,
+    pub(crate) group: u32,
+    pub(crate) session: u32,
+}
+
+impl Process {
+    /// Reads `/proc/<pid>/stat`; `None` if the process is gone.
+    pub(crate) fn read(pid: u32) -> Option<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may hold spaces and parentheses itself.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let command = head.split_once('(')?.1.to_owned();
+        let mut fields = rest.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let mut number = || fields.next()?.parse::<u32>().ok();
+        Some(Process { pid, command, state, parent: number()?, group: number()?, session: number()? })
+    }
+
+    pub(crate) fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} pid {} ({}, parent {}, group {}, session {})",
+            self.command, self.pid, self.state, self.parent, self.group, self.session
+        )
+    }
+}
+
+/// The processes of a run: `running` ones and `zombies`.
+#[derive(Debug, Default)]
+pub(crate) struct Census {
+    pub(crate) running: Vec<Process>,
+    pub(crate) zombies: Vec<Process>,
+}
+
+/// What makes a process one of ours.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    /// An environment variable's start, `NAME=value`.
+    pub(crate) marker: String,
+    /// A directory that the command line names.
+    pub(crate) dir: String,
+    /// Process groups.
+    pub(crate) groups: BTreeSet<u32>,
+    /// Whether a descendant of this process is ours too.
+    pub(crate) descendants: bool,
+}
+
+/// Every process now in `scope` (this process itself aside).
+pub(crate) fn take(scope: &Scope) -> Census {
+    let me = std::process::id();
+    let all: Vec<Process> = pids().filter_map(Process::read).collect();
+    let mut census = Census::default();
+    for process in all.iter().filter(|process| process.pid != me) {
+        let ours = scope.groups.contains(&process.group)
+            || (scope.descendants && descends_from(process, me, &all))
+            || names(process.pid, &scope.dir)
+            || carries(process.pid, &scope.marker);
+        match (ours, process.is_zombie()) {
+            (false, _) => {}
+            (true, true) => census.zombies.push(process.clone()),
+            (true, false) => census.running.push(process.clone()),
+        }
+    }
+    census
+}
+
+/// The processes now in process group `group`, zombies included.
+pub(crate) fn group(group: u32) -> Vec<Process> {
+    pids().filter_map(Process::read).filter(|process| process.group == group).collect()
+}
+
+fn pids() -> impl Iterator<Item = u32> {
+    let entries = std::fs::read_dir("/proc").into_iter().flatten();
+    entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+}
+
+fn descends_from(process: &Process, ancestor: u32, all: &[Process]) -> bool {
+    let mut parent = process.parent;
+    // A parent chain is at most as long as the process table; the bound guards against a table
+    // read while it changed.
+    for _ in 0..all.len() {
+        if parent == ancestor {
+            return true;
+        }
+        match all.iter().find(|candidate| candidate.pid == parent) {
+            Some(next) if parent > 1 => parent = next.parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn names(pid: u32, text: &str) -> bool {
+    if text.is_empty() {
+        return false;
+    }
+    let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    command_line.windows(text.len()).any(|window| window == text.as_bytes())
+}
+
+fn carries(pid: u32, marker: &str) -> bool {
+    let environment = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environment.split(|byte| *byte == 0).any(|variable| variable.starts_with(marker.as_bytes()))
+}
