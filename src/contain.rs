@@ -69,6 +69,10 @@ pub(crate) enum UserCode {
     ManagerCheck,
     /// `Manager::destroy`.
     ManagerDestroy,
+    /// `Manager::is_broken`.
+    ManagerIsBroken,
+    /// `Manager::process_group`.
+    ManagerProcessGroup,
     /// A tower service wrapped by the governor's layer.
     TowerService,
     /// The metrics recorder, through the `metrics` facade.
@@ -76,7 +80,7 @@ pub(crate) enum UserCode {
 }
 
 impl UserCode {
-    const ALL: [UserCode; 15] = [
+    const ALL: [UserCode; 17] = [
         UserCode::OperationDrop,
         UserCode::Sampler,
         UserCode::CheckResult,
@@ -90,6 +94,8 @@ impl UserCode {
         UserCode::ManagerCreate,
         UserCode::ManagerCheck,
         UserCode::ManagerDestroy,
+        UserCode::ManagerIsBroken,
+        UserCode::ManagerProcessGroup,
         UserCode::TowerService,
         UserCode::MetricsRecorder,
     ];
@@ -111,6 +117,8 @@ impl UserCode {
             UserCode::ManagerCreate => "manager_create",
             UserCode::ManagerCheck => "manager_check",
             UserCode::ManagerDestroy => "manager_destroy",
+            UserCode::ManagerIsBroken => "manager_is_broken",
+            UserCode::ManagerProcessGroup => "manager_process_group",
             UserCode::TowerService => "tower_service",
             UserCode::MetricsRecorder => "metrics_recorder",
         }
