@@ -104,13 +104,21 @@ impl<M: Manager> Backend<M> {
         output
     }
 
-    /// `Manager::is_broken`, contained: a panic counts as broken. Skipped (not broken) while
-    /// the thread unwinds, as user code never runs in a drop then; the next checkout asks.
-    pub(super) fn is_broken(&self, connection: &M::Connection) -> bool {
-        if std::thread::panicking() {
+    /// `Manager::is_broken`, contained: a panic counts as broken. A lease's return asks from
+    /// the lease's `Drop`, so it passes `in_drop`: while the thread unwinds it is not asked
+    /// (user code never runs in a drop then) and counts as not broken; the next checkout asks.
+    #[inline]
+    pub(super) fn is_broken(&self, connection: &M::Connection, in_drop: bool) -> bool {
+        if in_drop && std::thread::panicking() {
             return false;
         }
-        self.call_contained(UserCode::ManagerIsBroken, || self.manager.is_broken(connection)).unwrap_or(true)
+        let asked = self
+            .containment
+            .call_outside_drop(UserCode::ManagerIsBroken, || self.manager.is_broken(connection));
+        asked.unwrap_or_else(|_| {
+            self.counters.add(PoolCount::CallbackPanics, 1);
+            true
+        })
     }
 
     /// `Manager::process_group`, contained: a panic counts as none.

@@ -59,7 +59,7 @@ impl<M: Manager> Shared<M> {
                     // Bound by reference: checked where `next` put it, not moved (copied) first.
                     Next::Reuse(ref mut checking) => {
                         let (backend, session) = (&self.backend, checking.session());
-                        let failed = if backend.is_broken(checking.connection()) {
+                        let failed = if backend.is_broken(checking.connection(), false) {
                             self.found_broken(checking)
                         } else {
                             let checked = {

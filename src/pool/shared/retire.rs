@@ -61,7 +61,7 @@ impl<M: Manager> Shared<M> {
     fn retired(&self, conn: &Conn<M>, discard: bool, now: Instant) -> Option<PoolCount> {
         if discard {
             Some(PoolCount::Discarded)
-        } else if self.backend.is_broken(&conn.connection) {
+        } else if self.backend.is_broken(&conn.connection, true) {
             Some(PoolCount::Broken)
         } else if self.config.max_uses.is_some_and(|max| u64::from(conn.uses) >= max) {
             Some(PoolCount::Recycled)
