@@ -6,9 +6,11 @@
 //! must create takes a turn here first, holding its place in the caps while it waits, so the
 //! burst queues instead of stampeding. The wait is bounded by the `get`'s checkout timeout.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::sync::{AtomicUsize, CountedWhileAlive};
 
 /// Turns to run `Manager::create`.
 #[derive(Debug)]
@@ -41,7 +43,8 @@ impl Creates {
         if let Ok(turn) = self.turns.try_acquire() {
             return Ok(turn);
         }
-        let _waiting = Waiting::enter(&self.waiting);
+        // Relaxed: see `waiting`.
+        let _waiting = CountedWhileAlive::enter(&self.waiting, Ordering::Relaxed);
         self.turns.acquire().await.map_err(|_| CreatesClosed)
     }
 
@@ -59,23 +62,5 @@ impl Creates {
     pub(super) fn waiting(&self) -> usize {
         // Relaxed: a gauge for the status; it orders nothing.
         self.waiting.load(Ordering::Relaxed)
-    }
-}
-
-/// One create counted as waiting while it lives.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        // Relaxed: see `Creates::waiting`.
-        count.fetch_add(1, Ordering::Relaxed);
-        Waiting(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        // Relaxed: see `Creates::waiting`.
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
