@@ -69,6 +69,10 @@ pub(crate) enum UserCode {
     ManagerCheck,
     /// `Manager::destroy`.
     ManagerDestroy,
+    /// `Manager::is_broken`.
+    ManagerIsBroken,
+    /// `Manager::process_group`.
+    ManagerProcessGroup,
     /// A tower service wrapped by the governor's layer.
     TowerService,
     /// The metrics recorder, through the `metrics` facade.
@@ -76,7 +80,7 @@ pub(crate) enum UserCode {
 }
 
 impl UserCode {
-    const ALL: [UserCode; 15] = [
+    const ALL: [UserCode; 17] = [
         UserCode::OperationDrop,
         UserCode::Sampler,
         UserCode::CheckResult,
@@ -90,6 +94,8 @@ impl UserCode {
         UserCode::ManagerCreate,
         UserCode::ManagerCheck,
         UserCode::ManagerDestroy,
+        UserCode::ManagerIsBroken,
+        UserCode::ManagerProcessGroup,
         UserCode::TowerService,
         UserCode::MetricsRecorder,
     ];
@@ -111,6 +117,8 @@ impl UserCode {
             UserCode::ManagerCreate => "manager_create",
             UserCode::ManagerCheck => "manager_check",
             UserCode::ManagerDestroy => "manager_destroy",
+            UserCode::ManagerIsBroken => "manager_is_broken",
+            UserCode::ManagerProcessGroup => "manager_process_group",
             UserCode::TowerService => "tower_service",
             UserCode::MetricsRecorder => "metrics_recorder",
         }
@@ -177,6 +185,17 @@ impl Containment {
         if std::thread::panicking() {
             return Err(self.fault(kind, Fault::Unwinding));
         }
+        self.call_outside_drop(kind, code)
+    }
+
+    /// [`call`](Self::call) for code that is never called from a `Drop`, so never while the
+    /// thread unwinds: without that check, for paths where it would be a measurable part.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault::Panicked`] if it panicked.
+    #[inline]
+    pub(crate) fn call_outside_drop<R>(&self, kind: UserCode, code: impl FnOnce() -> R) -> Result<R, Fault> {
         catch(code).map_err(|message| self.fault(kind, Fault::Panicked(message)))
     }
 

@@ -26,3 +26,21 @@ impl<T> std::ops::Deref for OwnLine<T> {
         &self.0
     }
 }
+
+/// Counts one in `count` while it lives, however its owner ends (a wait that is dropped too):
+/// for gauges such as the spawners waiting for a queue place or the creates waiting for a turn.
+pub(crate) struct CountedWhileAlive<'a>(&'a AtomicUsize);
+
+impl<'a> CountedWhileAlive<'a> {
+    /// Adds one with `ordering`; the drop takes it back (`Relaxed`: leaving publishes nothing).
+    pub(crate) fn enter(count: &'a AtomicUsize, ordering: std::sync::atomic::Ordering) -> Self {
+        count.fetch_add(1, ordering);
+        CountedWhileAlive(count)
+    }
+}
+
+impl Drop for CountedWhileAlive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}

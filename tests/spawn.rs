@@ -199,3 +199,51 @@ async fn until_real(mut done: impl FnMut() -> bool) {
     }
     panic!("condition never held");
 }
+
+#[tokio::test(start_paused = true)]
+async fn spawn_queued_paces_a_loop_of_100_000_tasks_and_rejects_none() {
+    let gov = support::builder().max_workers(4).queue_limit(8).build().unwrap();
+    let gauge = Arc::new(Gauge::default());
+    let started = tokio::time::Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..100_000u64 {
+        let gauge = Arc::clone(&gauge);
+        let task = async move {
+            let _inside = gauge.enter();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok::<_, Io>(i)
+        };
+        handles.push(gov.spawn_queued(task).await.unwrap());
+        // Never more than the workers plus the queue are spawned and unfinished.
+        assert!(handles.len() as u64 - gov.status().workers.completed <= 12);
+    }
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await.unwrap();
+    }
+    let workers = gov.status().workers;
+    assert_eq!((total, gauge.peak()), ((0..100_000).sum(), 4));
+    assert_eq!((workers.completed, workers.rejected, workers.abandoned), (100_000, 0, 0));
+    // 100,000 tasks of 10 ms, 4 at a time.
+    assert_eq!(started.elapsed(), Duration::from_millis(250_000));
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawn_queued_waiting_for_a_place_ends_at_shutdown_and_a_dropped_one_is_abandoned() {
+    let gov = support::builder().max_workers(1).queue_limit(1).build().unwrap();
+    let running = (spawn_sleeping(&gov, 60, ()), spawn_sleeping(&gov, 60, ())); // a worker, the queue
+    let waiting = tokio::spawn({
+        let gov = gov.clone();
+        async move { gov.spawn_queued(async { Ok::<_, Io>(()) }).await.map(drop) }
+    });
+    let dropped =
+        tokio::time::timeout(Duration::from_secs(1), gov.spawn_queued(async { Ok::<_, Io>(()) })).await;
+    assert!(dropped.is_err(), "no place within 1 s");
+    assert_eq!(gov.status().workers.abandoned, 1);
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert!(matches!(waiting.await.unwrap(), Err(Rejection::ShuttingDown)));
+    let workers = gov.status().workers;
+    // The waiting spawner and the task that held the queue place.
+    assert_eq!((workers.rejected_shutting_down, workers.rejected_queue_full), (2, 0), "{report:?}");
+    drop(running);
+}

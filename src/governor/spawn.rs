@@ -41,6 +41,60 @@ impl Governor {
         self.spawn_governed(LaneKind::Tasks, "task", |_task| task)
     }
 
+    /// [`spawn`](Self::spawn) for a loop that spawns more work than the queue holds: where
+    /// `spawn` fails at once with [`Rejection::QueueFull`], this waits until a worker or a
+    /// place in the queue is given back, so the loop goes at the pace of the workers and no
+    /// task is turned away. Everything else is `spawn`'s: the same queue, queue timeout, max
+    /// task duration, events and counters; a task is counted as rejected only if it is.
+    ///
+    /// # Errors
+    ///
+    /// A [`Rejection`] if the governor is shutting down (also while this waits) or health
+    /// sheds work; never `QueueFull`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped while it waits, it spawns nothing, holds nothing, and the task is
+    /// dropped (counted as abandoned, as a dropped queued call is).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    ///
+    /// let gov = bursar::Governor::builder().max_workers(4).queue_limit(8).build()?;
+    /// let mut handles = Vec::new();
+    /// for page in 0..1_000 {
+    ///     // `gov.spawn` would reject most of these: 4 run and 8 wait at a time.
+    ///     let task = async move {
+    ///         tokio::time::sleep(Duration::from_millis(100)).await;
+    ///         Ok::<_, std::io::Error>(page)
+    ///     };
+    ///     handles.push(gov.spawn_queued(task).await?);
+    /// }
+    /// for handle in handles {
+    ///     handle.await?;
+    /// }
+    /// assert_eq!((gov.status().workers.completed, gov.status().workers.rejected), (1_000, 0));
+    /// # Ok(()) }
+    /// ```
+    pub async fn spawn_queued<F, T, E>(&self, task: F) -> Result<TaskHandle<T, E>, Rejection>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Debug + Send + 'static,
+    {
+        let workers = &self.inner.workers;
+        let mut guard = InFlight::enter(Arc::clone(workers), "task")?;
+        let lane = workers.lane(LaneKind::Tasks);
+        if let Err(rejection) = lane.wait_for_place(|| guard.try_hold(LaneKind::Tasks)).await {
+            return Err(guard.reject(rejection));
+        }
+        Ok(TaskHandle::new(self.inner.runtime.spawn(supervised(guard, |_task| task))))
+    }
+
     /// Runs the blocking closure `work` on Tokio's blocking threads, at most
     /// `blocking_threads` at once, behind its own bounded queue. A failure or panic is logged
     /// and counted like [`spawn`](Self::spawn).

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,16 +54,16 @@ impl<M: Manager> Backend<M> {
         place: CapPlace<M>,
         then: Option<oneshot::Sender<CapPlace<M>>>,
     ) {
-        let pending = Pending::enter(Arc::clone(self));
-        let job = async move {
+        let backend = Arc::clone(self);
+        self.spawn_counted(async move {
             let Conn { connection, ports, key, .. } = conn;
-            let backend = &pending.0;
+            let backend = &backend;
             if backend.contained(UserCode::ManagerDestroy, backend.manager.destroy(connection)).await.is_err()
             {
                 tracing::debug!(target: "bursar::pool", ?key, "destroy panicked; the connection's ports and place are freed all the same");
             }
             drop(ports);
-            pending.0.counters.add(PoolCount::Destroyed, 1);
+            backend.counters.add(PoolCount::Destroyed, 1);
             tracing::trace!(target: "bursar::pool", ?key, "connection destroyed");
             // If nobody listens any more, the place comes back here and is given back.
             let unwanted = match then {
@@ -70,10 +71,18 @@ impl<M: Manager> Backend<M> {
                 None => Some(place),
             };
             drop(unwanted);
-            // `pending` drops last: a `close` that sees no destroys left sees their places back.
+        });
+    }
+
+    /// Runs `job` on a task of its own, counted until it ends however it ends, so a pool's
+    /// `close` waits for it: every destroy, and every create that keeps a key warm.
+    pub(super) fn spawn_counted(self: &Arc<Self>, job: impl Future<Output = ()> + Send + 'static) {
+        let pending = Pending::enter(Arc::clone(self));
+        drop(self.runtime.spawn(async move {
+            job.await;
+            // `pending` drops last: a `close` that sees no task left sees their places back.
             drop(pending);
-        };
-        drop(self.runtime.spawn(job));
+        }));
     }
 
     /// Runs one of the manager's futures contained: a panic in it (or in its drop) is caught,
@@ -89,6 +98,40 @@ impl<M: Manager> Backend<M> {
     /// Cancel safe: dropping it drops `future`, contained.
     pub(super) async fn contained<F: Future>(&self, kind: UserCode, future: F) -> Result<F::Output, Fault> {
         let output = self.containment.in_place(kind, future).await;
+        if output.is_err() {
+            self.counters.add(PoolCount::CallbackPanics, 1);
+        }
+        output
+    }
+
+    /// `Manager::is_broken`, contained: a panic counts as broken. A lease's return asks from
+    /// the lease's `Drop`, so it passes `in_drop`: while the thread unwinds it is not asked
+    /// (user code never runs in a drop then) and counts as not broken; the next checkout asks.
+    #[inline]
+    pub(super) fn is_broken(&self, connection: &M::Connection, in_drop: bool) -> bool {
+        if in_drop && std::thread::panicking() {
+            return false;
+        }
+        let asked = self
+            .containment
+            .call_outside_drop(UserCode::ManagerIsBroken, || self.manager.is_broken(connection));
+        asked.unwrap_or_else(|_| {
+            self.counters.add(PoolCount::CallbackPanics, 1);
+            true
+        })
+    }
+
+    /// `Manager::process_group`, contained: a panic counts as none.
+    pub(super) fn process_group(&self, connection: &M::Connection) -> Option<NonZeroU32> {
+        let group =
+            self.call_contained(UserCode::ManagerProcessGroup, || self.manager.process_group(connection));
+        group.ok().flatten().and_then(NonZeroU32::new)
+    }
+
+    /// Runs a synchronous method of the manager contained, counted like
+    /// [`contained`](Self::contained).
+    fn call_contained<R>(&self, kind: UserCode, code: impl FnOnce() -> R) -> Result<R, Fault> {
+        let output = self.containment.call(kind, code);
         if output.is_err() {
             self.counters.add(PoolCount::CallbackPanics, 1);
         }

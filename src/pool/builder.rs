@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::backend::Backend;
+use super::memory::{ReadMemory, read_proc};
 use super::shared::Shared;
 use super::{Manager, Pool, PoolConfig, reaper};
 use crate::BuildError;
@@ -55,6 +56,8 @@ pub struct PoolBuilder<M: Manager> {
     containment: Option<Arc<Containment>>,
     /// Run once the pool is built: how a governor registers the pools it starts.
     on_build: Option<Box<OnBuild<M>>>,
+    /// How `max_rss` reads memory: from `/proc` unless a test sets readings.
+    read_memory: Option<ReadMemory>,
 }
 
 /// A hook run with the pool once it is built; an error refuses the pool.
@@ -69,6 +72,7 @@ impl<M: Manager> PoolBuilder<M> {
             lifetime_seed: None,
             containment: None,
             on_build: None,
+            read_memory: None,
         }
     }
 
@@ -102,6 +106,14 @@ impl<M: Manager> PoolBuilder<M> {
         self
     }
 
+    /// Reads connections' memory for `max_rss` with `read` instead of from `/proc`, for tests
+    /// that set exact readings.
+    #[cfg(test)]
+    pub(super) fn read_memory(mut self, read: ReadMemory) -> Self {
+        self.read_memory = Some(read);
+        self
+    }
+
     /// Fixes the random source of the lifetime jitter, for reproducible tests.
     #[cfg(test)]
     pub(super) fn lifetime_seed(mut self, seed: u64) -> Self {
@@ -127,8 +139,10 @@ impl<M: Manager> PoolBuilder<M> {
         let reap_interval = self.config.reap_interval;
         let containment = self.containment.unwrap_or_default();
         let backend = Backend::new(self.manager, runtime.clone(), containment);
-        let shared = Arc::new(Shared::new(backend, self.config, self.allocator, seed));
-        let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval));
+        let read_memory = self.read_memory.unwrap_or_else(|| Arc::new(read_proc));
+        let shared = Arc::new(Shared::new(backend, self.config, self.allocator, seed, read_memory));
+        let poke = Arc::clone(&shared.warm_poke);
+        let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval, poke));
         shared.track_reaper(reaper.abort_handle());
         let pool = Pool { shared };
         if let Some(hook) = self.on_build {

@@ -21,6 +21,11 @@ use crate::config::{check_count, check_duration};
 /// | `reap_interval` | 30 s |
 /// | `leak_threshold` | 10 min |
 /// | `ports` | none |
+/// | `max_uses` | none: a connection serves any number of leases |
+/// | `max_rss` | none: memory is not watched |
+/// | `min_idle` | 0 |
+/// | `min_idle_per_key` | 0 |
+/// | `max_concurrent_creates` | 4 |
 ///
 /// # Examples
 ///
@@ -86,6 +91,25 @@ pub struct PoolConfig {
     /// named is a cap on the pool (100 ports are at most 100 connections). Name them:
     /// `gov.pool_config().ports(["vnc", "ws"])`.
     pub ports: Vec<String>,
+    /// A connection is destroyed when it comes back from its `max_uses`th lease (counted as
+    /// `recycled`), so a browser that grows with every page is replaced before it bloats.
+    /// At least 1; `None` never recycles.
+    pub max_uses: Option<u64>,
+    /// The most resident memory, in bytes, of one connection's whole process group — the
+    /// group [`Manager::process_group`](super::Manager::process_group) names, read from `/proc`
+    /// every `reap_interval` (Linux; elsewhere nothing is read). A connection over it is
+    /// destroyed at once if idle, and when it comes back if leased (counted as
+    /// `retired_for_memory`). At least 1; `None` reads no memory.
+    pub max_rss: Option<u64>,
+    /// Idle connections kept ready over every key named by [`Pool::warm`](super::Pool::warm),
+    /// created in the background within the caps (a warm connection never evicts another).
+    pub min_idle: usize,
+    /// Idle connections kept ready for each key named by [`Pool::warm`](super::Pool::warm).
+    /// The idle timeout does not reap a warm key's connections below it.
+    pub min_idle_per_key: usize,
+    /// The most `Manager::create` calls that run at once, so a burst of new sessions queues
+    /// (within the checkout timeout) instead of launching every browser together. At least 1.
+    pub max_concurrent_creates: usize,
 }
 
 impl Default for PoolConfig {
@@ -100,6 +124,11 @@ impl Default for PoolConfig {
             reap_interval: Duration::from_secs(30),
             leak_threshold: Duration::from_secs(10 * 60),
             ports: Vec::new(),
+            max_uses: None,
+            max_rss: None,
+            min_idle: 0,
+            min_idle_per_key: 0,
+            max_concurrent_creates: 4,
         }
     }
 }
@@ -120,6 +149,23 @@ impl PoolConfig {
         check_duration("pool.max_lifetime", self.max_lifetime)?;
         check_duration("pool.reap_interval", self.reap_interval)?;
         check_duration("pool.leak_threshold", self.leak_threshold)?;
+        check_count("pool.max_concurrent_creates", self.max_concurrent_creates)?;
+        for (field, limit) in [("pool.max_uses", self.max_uses), ("pool.max_rss", self.max_rss)] {
+            if limit == Some(0) {
+                return Err(BuildError::invalid(field, "must be at least 1", 0));
+            }
+        }
+        if self.min_idle > self.max_total {
+            return Err(BuildError::invalid(
+                "pool.min_idle",
+                "must be at most `pool.max_total`",
+                self.min_idle,
+            ));
+        }
+        if self.min_idle_per_key > self.max_per_key.min(self.max_total) {
+            let rule = "must be at most `pool.max_per_key` and `pool.max_total`";
+            return Err(BuildError::invalid("pool.min_idle_per_key", rule, self.min_idle_per_key));
+        }
         if !(0.0..1.0).contains(&self.lifetime_jitter) {
             return Err(BuildError::invalid(
                 "pool.lifetime_jitter",
@@ -147,6 +193,13 @@ crate::config::setters!(PoolConfig {
     lifetime_jitter: f64,
     reap_interval: Duration,
     leak_threshold: Duration,
+    min_idle: usize,
+    min_idle_per_key: usize,
+    max_concurrent_creates: usize,
+}
+into {
+    max_uses: Option<u64>,
+    max_rss: Option<u64>,
 });
 
 impl PoolConfig {

@@ -8,6 +8,7 @@
 //! request, so it is never put back.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 
 use tokio::sync::oneshot;
@@ -31,6 +32,10 @@ pub(super) struct Conn<M: Manager> {
     pub(super) session: SessionId,
     /// The end of its (jittered) lifetime.
     pub(super) expires_at: Instant,
+    /// Leases it has come back from, for `max_uses`.
+    pub(super) uses: u32,
+    /// The process group that runs it, for `max_rss` (asked of the manager once).
+    pub(super) group: Option<NonZeroU32>,
 }
 
 /// Destroys its connection when dropped, unless the connection was handed on first.

@@ -22,8 +22,34 @@ pub(super) enum PoolCount {
     Timeouts,
     /// A lease held past the leak threshold was reported.
     LeaksReported,
-    /// The manager's `create`, `check` or `destroy` panicked (contained).
+    /// Destroyed on its return from its `max_uses`th lease.
+    Recycled,
+    /// Destroyed for holding more than `max_rss` of resident memory.
+    RetiredForMemory,
+    /// Destroyed because `Manager::is_broken` said so.
+    Broken,
+    /// The manager's code panicked (contained).
     CallbackPanics,
+}
+
+impl PoolCount {
+    /// Its name in events: the status field that counts it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            PoolCount::Created => "created",
+            PoolCount::Destroyed => "destroyed",
+            PoolCount::Reaped => "reaped",
+            PoolCount::Evicted => "evicted",
+            PoolCount::CheckFailed => "check_failed",
+            PoolCount::Discarded => "discarded",
+            PoolCount::Timeouts => "timeouts",
+            PoolCount::LeaksReported => "leaks_reported",
+            PoolCount::Recycled => "recycled",
+            PoolCount::RetiredForMemory => "retired_for_memory",
+            PoolCount::Broken => "broken",
+            PoolCount::CallbackPanics => "callback_panics",
+        }
+    }
 }
 
 const KINDS: usize = PoolCount::CallbackPanics as usize + 1;

@@ -5,6 +5,8 @@
 //! `get` is `#[track_caller]`, so the ledger records the caller's file and line, and the
 //! reaper reports each lease held past the threshold once, as a warning.
 
+use std::collections::HashSet;
+use std::num::NonZeroU32;
 use std::panic::Location;
 use std::time::Duration;
 
@@ -30,6 +32,10 @@ pub(super) struct CheckoutId(usize);
 struct LedgerEntry {
     /// Its key's session, which the lease's place keeps alive.
     session: SessionId,
+    /// The process group that runs the leased connection, for `max_rss`.
+    group: Option<NonZeroU32>,
+    /// Found over `max_rss` while out: the connection is destroyed when it comes back.
+    over_memory: bool,
     location: &'static Location<'static>,
     since: Instant,
     reported: bool,
@@ -44,11 +50,12 @@ impl Checkouts {
     #[inline]
     pub(super) fn open(
         &mut self,
-        session: SessionId,
+        (session, group): (SessionId, Option<NonZeroU32>),
         location: &'static Location<'static>,
         now: Instant,
     ) -> CheckoutId {
-        let checkout = Some(LedgerEntry { session, location, since: now, reported: false });
+        let (since, reported, over_memory) = (now, false, false);
+        let checkout = Some(LedgerEntry { session, group, over_memory, location, since, reported });
         match self.vacant.pop() {
             Some(index) => {
                 self.out[index] = checkout;
@@ -61,12 +68,31 @@ impl Checkouts {
         }
     }
 
+    /// Closes a lease's entry; whether its connection was found over `max_rss` while out.
     #[inline]
-    pub(super) fn close(&mut self, id: CheckoutId) {
-        if let Some(entry) = self.out.get_mut(id.0).filter(|entry| entry.is_some()) {
-            *entry = None;
-            self.vacant.push(id.0);
-        }
+    pub(super) fn close(&mut self, id: CheckoutId) -> bool {
+        let Some(slot) = self.out.get_mut(id.0) else { return false };
+        let Some(entry) = slot.take() else { return false };
+        self.vacant.push(id.0);
+        entry.over_memory
+    }
+
+    /// The process groups of the leased connections that have one.
+    pub(super) fn groups(&self, into: &mut Vec<u32>) {
+        into.extend(self.out.iter().flatten().filter_map(|entry| entry.group).map(NonZeroU32::get));
+    }
+
+    /// Marks the leases whose connection runs in one of `over` as over `max_rss`; returns the
+    /// sessions of those newly marked.
+    pub(super) fn mark_over_memory(&mut self, over: &HashSet<u32>) -> Vec<SessionId> {
+        let out = self.out.iter_mut().flatten().filter(|entry| !entry.over_memory);
+        let marked = out.filter(|entry| entry.group.is_some_and(|group| over.contains(&group.get())));
+        marked
+            .map(|entry| {
+                entry.over_memory = true;
+                entry.session
+            })
+            .collect()
     }
 
     /// Leases held at least `threshold` and not reported before, now marked reported;

@@ -111,6 +111,30 @@ pub trait Manager: Send + Sync + 'static {
     /// Ends a connection for good. It runs on its own task, so it is never cancelled by a
     /// caller giving up; a pool's `close` waits for it.
     fn destroy(&self, connection: Self::Connection) -> impl Future<Output = ()> + Send;
+
+    /// Whether the connection is broken beyond any check: e.g. the browser process behind it
+    /// has exited (`bursar::process::Supervised::try_status`, with the `process` feature).
+    /// The pool asks when a connection comes back and before it checks an idle one; `true`
+    /// destroys it without calling `check` (counted as `broken`). It must be cheap and must
+    /// not block: it runs under no lock but on the caller's task. A panic counts as `true`.
+    ///
+    /// By default, `false`: only `check` finds a connection broken.
+    fn is_broken(&self, connection: &Self::Connection) -> bool {
+        let _ = connection;
+        false
+    }
+
+    /// The process group that runs the connection (a browser and its driver started in one
+    /// group, as `bursar::process::Supervised` does), asked once after `create`. With
+    /// [`PoolConfig::max_rss`](super::PoolConfig::max_rss) set, the reaper sums the resident
+    /// memory of that group's processes every `reap_interval` and retires a connection over
+    /// the cap. A panic counts as `None`.
+    ///
+    /// By default, `None`: the connection's memory is not watched.
+    fn process_group(&self, connection: &Self::Connection) -> Option<u32> {
+        let _ = connection;
+        None
+    }
 }
 
 /// A shared manager is a manager: keep an `Arc` of it to read its own counters or settings
@@ -137,5 +161,13 @@ impl<M: Manager> Manager for std::sync::Arc<M> {
 
     fn destroy(&self, connection: Self::Connection) -> impl Future<Output = ()> + Send {
         M::destroy(self, connection)
+    }
+
+    fn is_broken(&self, connection: &Self::Connection) -> bool {
+        M::is_broken(self, connection)
+    }
+
+    fn process_group(&self, connection: &Self::Connection) -> Option<u32> {
+        M::process_group(self, connection)
     }
 }

@@ -118,11 +118,13 @@ mod close;
 mod config;
 mod connection;
 mod counters;
+mod creates;
 mod error;
 mod governed;
 mod leaks;
 mod lease;
 mod manager;
+mod memory;
 #[allow(clippy::module_inception, reason = "named for the type it holds, where a reader looks for it")]
 mod pool;
 mod reaper;
@@ -133,6 +135,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod waiters;
+mod warm;
 
 pub use builder::PoolBuilder;
 pub use close::CloseReport;

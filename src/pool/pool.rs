@@ -164,6 +164,48 @@ impl<M: Manager> Pool<M> {
         self.shared.check_out(key)
     }
 
+    /// Keeps `key` warm: idle connections of it are created in the background, before any
+    /// `get` asks, up to [`PoolConfig::min_idle_per_key`] for each warm key and
+    /// [`PoolConfig::min_idle`] over all of them, and made again as they are lent out, reaped
+    /// or retired. Warm-ups take the same turns to create as `get`s
+    /// ([`PoolConfig::max_concurrent_creates`]) and never evict: a key at `max_per_key` or a
+    /// full pool stays as it is. A failed warm-up is a `WARN` event, and the next waits for the
+    /// reaper's next tick. With both minimums 0 (the default), it only remembers the key.
+    ///
+    /// Naming a key twice is naming it once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use bursar::pool::{Manager, Pool, PoolConfig};
+    /// # use bursar::ports::PortLease;
+    /// # struct Browsers;
+    /// # impl Manager for Browsers {
+    /// #     type Key = &'static str;
+    /// #     type Connection = ();
+    /// #     type Error = std::io::Error;
+    /// #     async fn create(&self, _: &&'static str, _: &[PortLease]) -> Result<(), Self::Error> { Ok(()) }
+    /// #     async fn check(&self, _: &mut ()) -> Result<(), Self::Error> { Ok(()) }
+    /// #     async fn destroy(&self, _: ()) {}
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = PoolConfig::default().min_idle_per_key(2);
+    /// let pool = Pool::builder(Browsers).config(config).build()?;
+    /// pool.warm("alice");
+    /// tokio::time::sleep(std::time::Duration::from_millis(1)).await; // the background works
+    /// assert_eq!((pool.status().idle, pool.status().created), (2, 2));
+    ///
+    /// let browser = pool.get("alice").await?; // a warm one, no launch
+    /// tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    /// assert_eq!((pool.status().idle, pool.status().created), (2, 3)); // replaced
+    /// # drop(browser);
+    /// # Ok(()) }
+    /// ```
+    pub fn warm(&self, key: M::Key) {
+        self.shared.warm(key);
+    }
+
     /// Closes the pool: every later `get` (and every `get` still waiting) fails with
     /// [`PoolError::Closed`](PoolError::Closed), the reaper stops, every idle
     /// connection is destroyed and its ports freed, and the call returns once every

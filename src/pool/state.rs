@@ -21,6 +21,8 @@ pub(super) struct State<M: Manager> {
     pub(super) sessions: Sessions<M>,
     pub(super) waiters: Waiters<M::Key>,
     pub(super) checkouts: Checkouts,
+    /// Keys named by `Pool::warm`, kept at `min_idle_per_key` (and `min_idle` over all).
+    pub(super) warm_keys: Vec<M::Key>,
 }
 
 /// A `get`'s next step, as decided under the lock.
@@ -32,7 +34,8 @@ pub(super) enum Plan<M: Manager> {
 
 impl<M: Manager> State<M> {
     pub(super) fn new(limits: PoolLimits) -> Self {
-        State { sessions: Sessions::new(limits), waiters: Waiters::new(), checkouts: Checkouts::new() }
+        let (waiters, checkouts, warm_keys) = (Waiters::new(), Checkouts::new(), Vec::new());
+        State { sessions: Sessions::new(limits), waiters, checkouts, warm_keys }
     }
 
     /// Decides a `get`'s next step and keeps its place in the queue in line with it: it joins
@@ -48,7 +51,7 @@ impl<M: Manager> State<M> {
         expired: &mut Vec<Conn<M>>,
     ) -> (Plan<M>, Option<Arc<Notify>>) {
         let checkouts = &mut self.checkouts;
-        let open = |session| checkouts.open(session, location, now);
+        let open = |lent| checkouts.open(lent, location, now);
         let (step, was_woken) = match self.sessions.decide(key, now, expired, open) {
             None => {
                 let at_cap = self.sessions.at_cap(key);
@@ -69,10 +72,11 @@ impl<M: Manager> State<M> {
         (step, if was_woken { self.wake_next(Some(key)) } else { None })
     }
 
-    /// Ends a lease of `session`: out of the ledger and no longer counted active.
-    pub(super) fn end_lease(&mut self, checkout: CheckoutId, session: SessionId) {
-        self.checkouts.close(checkout);
+    /// Ends a lease of `session`: out of the ledger and no longer counted active. Returns
+    /// whether its connection was found over `max_rss` while out.
+    pub(super) fn end_lease(&mut self, checkout: CheckoutId, session: SessionId) -> bool {
         self.sessions.end_lease(session);
+        self.checkouts.close(checkout)
     }
 
     /// Removes a waiting `get` that was dropped; returns whom its turn passes on to.

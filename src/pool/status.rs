@@ -29,6 +29,18 @@ pub struct PoolStatus {
     pub idle: usize,
     /// `get`s waiting for a connection of their key to be free or for room to create one.
     pub waiting: usize,
+    /// `Manager::create` calls running now (at most `max_concurrent_creates`).
+    pub creating: usize,
+    /// `get`s (and warm-ups) holding a place and waiting for a turn to create, beyond
+    /// `max_concurrent_creates`.
+    pub create_waiting: usize,
+    /// The configured `max_uses`.
+    pub max_uses: Option<u64>,
+    /// The configured `max_rss`, in bytes.
+    pub max_rss: Option<u64>,
+    /// The most resident memory one connection's process group held at the reaper's last
+    /// reading, in bytes; `None` before the first reading, or when `max_rss` is not set.
+    pub largest_rss: Option<u64>,
     /// Connections `create` returned.
     pub created: u64,
     /// Connections `destroy` has returned for, whatever the reason (those below, closing, a
@@ -43,12 +55,18 @@ pub struct PoolStatus {
     pub check_failed: u64,
     /// Connections sent to `destroy` by `Lease::discard`.
     pub discarded: u64,
+    /// Connections sent to `destroy` on their return from their `max_uses`th lease.
+    pub recycled: u64,
+    /// Connections sent to `destroy` for holding more than `max_rss` of resident memory.
+    pub retired_for_memory: u64,
+    /// Connections sent to `destroy` because `Manager::is_broken` said so (a crashed browser).
+    pub broken: u64,
     /// `get`s that failed with `PoolError::Timeout`.
     pub timeouts: u64,
     /// Leases reported as leaked (each once).
     pub leaks_reported: u64,
-    /// Panics in this pool's manager — `create`, `check` or `destroy` — each contained: an
-    /// `ERROR` event naming the callback, and the documented fallback (a failed create, a
+    /// Panics in this pool's manager — `create`, `check`, `destroy`, `is_broken` or
+    /// `process_group` — each contained: an `ERROR` event naming the callback, and the documented fallback (a failed create, a
     /// failed check, a destroy whose ports and place are freed all the same). A pool started
     /// by a governor counts them in the governor's
     /// [`Status::callbacks`](crate::Status::callbacks) too.
@@ -132,12 +150,20 @@ impl<M: Manager> Shared<M> {
             active: counts.active,
             idle: counts.idle,
             waiting,
+            creating: self.creates.running(),
+            create_waiting: self.creates.waiting(),
+            max_uses: config.max_uses,
+            max_rss: config.max_rss,
+            largest_rss: self.largest_rss(),
             created: counters.get(PoolCount::Created),
             destroyed: counters.get(PoolCount::Destroyed),
             reaped: counters.get(PoolCount::Reaped),
             evicted: counters.get(PoolCount::Evicted),
             check_failed: counters.get(PoolCount::CheckFailed),
             discarded: counters.get(PoolCount::Discarded),
+            recycled: counters.get(PoolCount::Recycled),
+            retired_for_memory: counters.get(PoolCount::RetiredForMemory),
+            broken: counters.get(PoolCount::Broken),
             timeouts: counters.get(PoolCount::Timeouts),
             leaks_reported: counters.get(PoolCount::LeaksReported),
             callback_panics: counters.get(PoolCount::CallbackPanics),

@@ -72,15 +72,24 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     ///
     /// The lane's [`Rejection`] (queue full, shutting down), recorded as this call's.
     pub(crate) fn hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
-        let reserved = match WorkerTicket::reserve(&**self.workers.lane(kind)) {
-            Ok(WorkerTicket::Ready(permit)) => {
+        self.try_hold(kind).map_err(|rejection| self.reject(rejection))
+    }
+
+    /// [`hold`](Self::hold), with a rejection not recorded: the caller waits and tries again
+    /// (or records it with [`reject`](Self::reject)).
+    ///
+    /// # Errors
+    ///
+    /// The lane's [`Rejection`] (queue full, shutting down).
+    pub(crate) fn try_hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
+        let reserved = match WorkerTicket::reserve(&**self.workers.lane(kind))? {
+            WorkerTicket::Ready(permit) => {
                 permit.hand_over();
-                Ok(Place::Working(kind))
+                Place::Working(kind)
             }
-            Ok(WorkerTicket::Waiting(slot)) => Ok(Place::Queued(kind, slot.hand_over())),
-            Err(rejection) => Err(rejection),
+            WorkerTicket::Waiting(slot) => Place::Queued(kind, slot.hand_over()),
         };
-        self.place = Some(reserved.map_err(|rejection| self.reject(rejection))?);
+        self.place = Some(reserved);
         Ok(())
     }
 

@@ -2,14 +2,15 @@
 //! The governor has two: one for async work, one for blocking closures.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{AcquireError, Semaphore, SemaphorePermit, TryAcquireError};
+use tokio::sync::{AcquireError, Notify, Semaphore, SemaphorePermit, TryAcquireError};
 
 use crate::Rejection;
-use crate::sync::{AtomicU64, AtomicUsize, OwnLine};
+use crate::sync::{AtomicU64, AtomicUsize, CountedWhileAlive, OwnLine};
 use crate::telemetry::LaneLabel;
 
 /// The lane's state word: spare permits in the low 32 bits, calls waiting in the next 31, and
@@ -61,6 +62,10 @@ pub(crate) struct Lane {
     pub(crate) queue_timeout: Option<Duration>,
     /// Which lane this is, for the `lane` label of the queue-wait histogram.
     pub(crate) label: LaneLabel,
+    /// Spawners waiting for a place ([`wait_for_place`](Self::wait_for_place)), and how they
+    /// are woken. Releases look at the count, so with nobody waiting they notify nothing.
+    place_waiters: AtomicUsize,
+    places: Notify,
 }
 
 /// How a call joined a lane's queue: with a permit made spare just before, or as a waiter.
@@ -81,6 +86,8 @@ impl Lane {
             queue_limit,
             queue_timeout,
             label: LaneLabel::Tasks,
+            place_waiters: AtomicUsize::new(0),
+            places: Notify::new(),
         }
     }
 
@@ -171,8 +178,44 @@ impl Lane {
 
     /// Leaves the queue, with or without a permit.
     pub(crate) fn leave_queue(&self) {
-        // Release: the place is free for the next caller's `join_queue`.
-        self.state.fetch_sub(ONE_WAITING, Ordering::Release);
+        // SeqCst: the place is free for the next caller's `join_queue`, and ordered before the
+        // look at `place_waiters` (see `wait_for_place`).
+        self.state.fetch_sub(ONE_WAITING, Ordering::SeqCst);
+        self.place_freed();
+    }
+
+    /// Calls `attempt` until it no longer finds the lane full: each time it answers
+    /// `QueueFull`, waits until a place in the queue (or a worker) is given back, or the lane
+    /// closes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped wait holds nothing.
+    pub(crate) async fn wait_for_place<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, Rejection>,
+    ) -> Result<T, Rejection> {
+        // SeqCst: see `place_freed`.
+        let _waiting = CountedWhileAlive::enter(&self.place_waiters, Ordering::SeqCst);
+        loop {
+            let mut freed = pin!(self.places.notified());
+            // Enabled before the attempt, so a place given back after it is not missed.
+            freed.as_mut().enable();
+            match attempt() {
+                Err(Rejection::QueueFull { .. }) => freed.await,
+                done => return done,
+            }
+        }
+    }
+
+    /// A worker or queue place came back: wakes the spawners waiting for one, if any.
+    #[inline]
+    fn place_freed(&self) {
+        // SeqCst: pairs with the waiter's count in `wait_for_place`, so either this sees the waiter or the
+        // waiter's attempt sees the place (see `wait_for_place`).
+        if self.place_waiters.load(Ordering::SeqCst) > 0 {
+            self.places.notify_waiters();
+        }
     }
 
     /// Waits for the semaphore to hand this caller a permit, in arrival order, with no time
@@ -248,11 +291,14 @@ impl Lane {
             return;
         }
         // AcqRel: publishes this holder's work to the permit's next taker (see `Lane`).
-        let spared = self.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+        // SeqCst: also orders the spare permit before `place_freed`'s look (a full barrier on
+        // x86 and ARM's read-modify-writes, as AcqRel already was).
+        let spared = self.state.fetch_update(Ordering::SeqCst, Ordering::Acquire, |word| {
             (waiting_of(word) == 0).then_some(word + permits as u64)
         });
-        if spared.is_err() {
-            self.semaphore.add_permits(permits);
+        match spared {
+            Ok(_) => self.place_freed(),
+            Err(_) => self.semaphore.add_permits(permits),
         }
     }
 
@@ -272,6 +318,7 @@ impl Lane {
         // AcqRel: see `try_take`.
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
         self.semaphore.close();
+        self.places.notify_waiters();
     }
 }
 

@@ -31,6 +31,15 @@ impl<M: Manager> Shared<M> {
         checking.failed()
     }
 
+    /// A connection taken from the idle list is broken (`Manager::is_broken`): replaced like
+    /// one that failed its check, without running the check.
+    #[cold]
+    pub(super) fn found_broken(&self, checking: &mut Checking<M>) -> oneshot::Receiver<CapPlace<M>> {
+        self.backend.counters.add(PoolCount::Broken, 1);
+        tracing::debug!(target: "bursar::pool", key = ?checking.key(), "idle connection broken; replaced without a check");
+        checking.failed()
+    }
+
     /// A connection taken from the idle list passed its check: its lease is the caller's,
     /// unless the pool closed meanwhile. Taken by reference, so the connection stays where it
     /// is until the lease is made.
@@ -54,6 +63,10 @@ pub(super) struct Checking<M: Manager> {
 impl<M: Manager> Checking<M> {
     pub(super) fn new(held: ConnectionGuard<M>, checkout: CheckoutId) -> Self {
         Checking { held, checkout }
+    }
+
+    pub(super) fn connection(&self) -> &M::Connection {
+        &self.held.conn().connection
     }
 
     pub(super) fn connection_mut(&mut self) -> &mut M::Connection {

@@ -10,8 +10,9 @@ use super::GetResult;
 use super::deadline::{Deadline, Elapsed};
 use crate::contain::UserCode;
 use crate::pool::cap_place::CapPlace;
-use crate::pool::connection::ConnectionGuard;
+use crate::pool::connection::{Conn, ConnectionGuard};
 use crate::pool::counters::PoolCount;
+use crate::pool::creates::CreatesClosed;
 use crate::pool::sessions::SessionId;
 use crate::pool::shared::Shared;
 use crate::pool::{Lease, Manager, PoolError};
@@ -31,13 +32,32 @@ impl<M: Manager> Shared<M> {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
+        let conn = self.make(key, session, deadline).await?;
+        self.hand_out(ConnectionGuard::new(conn, place, Arc::clone(&self.backend)), location, Instant::now())
+    }
+
+    /// A new connection for `key`'s `session`: a turn to create, its ports, and `create`,
+    /// unless `deadline` passes first. The caller holds its place.
+    pub(in crate::pool) async fn make(
+        self: &Arc<Self>,
+        key: &M::Key,
+        session: SessionId,
+        deadline: &mut Deadline<'_>,
+    ) -> Result<Conn<M>, PoolError<M::Error>> {
+        // The turn comes before the ports, so a create waiting for one holds none.
+        let turn = match deadline.within(pin!(self.creates.turn())).await {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(CreatesClosed)) => return Err(PoolError::Closed),
+            Err(Elapsed) => return Err(self.timeout_error(key)),
+        };
         let ports = self.lease_ports(key, deadline).await?;
         let backend = &self.backend;
         let create = backend.contained(UserCode::ManagerCreate, backend.manager.create(key, &ports));
         let created = match deadline.within(pin!(create)).await {
             Ok(created) => created,
-            Err(Elapsed) => return self.timed_out(key),
+            Err(Elapsed) => return Err(self.timeout_error(key)),
         };
+        drop(turn);
         let connection =
             created.map_err(|fault| PoolError::ManagerPanicked { message: fault.into_message() })?;
         let connection = connection.map_err(|error| {
@@ -46,8 +66,7 @@ impl<M: Manager> Shared<M> {
         })?;
         self.backend.counters.add(PoolCount::Created, 1);
         tracing::trace!(target: "bursar::pool", ?key, "connection created");
-        let conn = self.connection(key.clone(), session, connection, ports);
-        self.hand_out(ConnectionGuard::new(conn, place, Arc::clone(&self.backend)), location, Instant::now())
+        Ok(self.connection(key.clone(), session, connection, ports))
     }
 
     /// Lends the connection out, recorded in the leak ledger as taken at `since`; destroys it
@@ -58,14 +77,14 @@ impl<M: Manager> Shared<M> {
         location: &'static Location<'static>,
         since: Instant,
     ) -> GetResult<M> {
-        let session = held.conn().session;
+        let (session, group) = (held.conn().session, held.conn().group);
         let checkout = {
             let mut state = self.state.lock();
             if state.sessions.closed {
                 None
             } else {
                 state.sessions.lend(session);
-                Some(state.checkouts.open(session, location, since))
+                Some(state.checkouts.open((session, group), location, since))
             }
         };
         let Some(checkout) = checkout else {

@@ -16,20 +16,20 @@ use std::time::Duration;
 use tokio::time::{Sleep, sleep};
 
 /// The checkout timeout of one `get`; its timer lives pinned in the `get`'s future.
-pub(super) struct Deadline<'a> {
-    pub(super) limit: Duration,
+pub(in crate::pool) struct Deadline<'a> {
+    pub(in crate::pool) limit: Duration,
     /// `None` until an await has to wait.
-    pub(super) timer: Pin<&'a mut Option<Sleep>>,
+    pub(in crate::pool) timer: Pin<&'a mut Option<Sleep>>,
 }
 
 /// The deadline passed before the future awaited under it completed.
 #[derive(Debug)]
-pub(super) struct Elapsed;
+pub(in crate::pool) struct Elapsed;
 
 impl Deadline<'_> {
     /// Awaits `future`, or gives up with [`Elapsed`] once the checkout timeout has passed since
     /// the `get`'s first wait. The future is polled first, so one that is ready always counts.
-    pub(super) fn within<'f, F: Future>(
+    pub(in crate::pool) fn within<'f, F: Future>(
         &'f mut self,
         mut future: Pin<&'f mut F>,
     ) -> impl Future<Output = Result<F::Output, Elapsed>> + 'f {

@@ -29,7 +29,7 @@ use crate::contain::UserCode;
 
 mod check;
 mod create;
-mod deadline;
+pub(super) mod deadline;
 mod next;
 mod ports;
 
@@ -59,22 +59,26 @@ impl<M: Manager> Shared<M> {
                     // Bound by reference: checked where `next` put it, not moved (copied) first.
                     Next::Reuse(ref mut checking) => {
                         let (backend, session) = (&self.backend, checking.session());
-                        let checked = {
-                            let mut check = pin!(Some(backend.manager.check(checking.connection_mut())));
-                            let contained = poll_fn(|cx| {
-                                backend.poll_contained(UserCode::ManagerCheck, check.as_mut(), cx)
-                            });
-                            let checked = deadline.within(pin!(contained)).await;
-                            // Cut off by the deadline: its drop is the manager's code too.
-                            backend.drop_contained(UserCode::ManagerCheck, check);
-                            checked
-                        };
-                        // A check that panicked found the connection broken, as one that failed.
-                        let failed = match checked {
-                            Ok(Ok(Ok(()))) => return self.checked(checking),
-                            Ok(Ok(Err(error))) => self.check_failed(checking, &error),
-                            Ok(Err(fault)) => self.check_failed(checking, &fault),
-                            Err(Elapsed) => return self.timed_out(&key),
+                        let failed = if backend.is_broken(checking.connection(), false) {
+                            self.found_broken(checking)
+                        } else {
+                            let checked = {
+                                let mut check = pin!(Some(backend.manager.check(checking.connection_mut())));
+                                let contained = poll_fn(|cx| {
+                                    backend.poll_contained(UserCode::ManagerCheck, check.as_mut(), cx)
+                                });
+                                let checked = deadline.within(pin!(contained)).await;
+                                // Cut off by the deadline: its drop is the manager's code too.
+                                backend.drop_contained(UserCode::ManagerCheck, check);
+                                checked
+                            };
+                            // A check that panicked found the connection broken, as one that failed.
+                            match checked {
+                                Ok(Ok(Ok(()))) => return self.checked(checking),
+                                Ok(Ok(Err(error))) => self.check_failed(checking, &error),
+                                Ok(Err(fault)) => self.check_failed(checking, &fault),
+                                Err(Elapsed) => return self.timed_out(&key),
+                            }
                         };
                         deadline
                             .within(pin!(failed))

@@ -69,6 +69,7 @@ impl<M: Manager> Shared<M> {
         match decision {
             Decision::Closed => Next::Closed,
             Decision::Reuse(conn, handles, checkout) => {
+                self.poke_warm_up();
                 Next::Reuse(Checking::new(ConnectionGuard::kept(conn, handles), checkout))
             }
             Decision::Create(session) => {

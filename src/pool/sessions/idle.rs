@@ -3,6 +3,8 @@
 //! recently used one to evict, and the expired ones to reap — each keeping the idle count in
 //! step.
 
+use std::collections::HashSet;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -30,6 +32,19 @@ impl<M: Manager> Sessions<M> {
     /// Takes every idle connection past its idle timeout or lifetime out (places still held).
     pub(in crate::pool) fn take_expired(&mut self, now: Instant) -> Vec<Conn<M>> {
         self.take_idle_where(Some(now))
+    }
+
+    /// Takes every idle connection that runs in one of `groups` out (places still held).
+    pub(in crate::pool) fn take_idle_in_groups(&mut self, groups: &HashSet<u32>) -> Vec<Conn<M>> {
+        let in_groups =
+            |idle: &IdleConnection<M>| idle.conn.group.is_some_and(|group| groups.contains(&group.get()));
+        self.take_idle_if(in_groups)
+    }
+
+    /// The process groups of the idle connections that have one.
+    pub(in crate::pool) fn idle_groups(&self, into: &mut Vec<u32>) {
+        let idle = self.slab.iter().flatten().flat_map(|session| &session.idle);
+        into.extend(idle.filter_map(|idle| idle.conn.group).map(NonZeroU32::get));
     }
 
     /// Takes every idle connection out (places still held).
@@ -68,12 +83,17 @@ impl<M: Manager> Sessions<M> {
 
     /// Takes the idle connections expired at `now` (`None`: all) out.
     fn take_idle_where(&mut self, now: Option<Instant>) -> Vec<Conn<M>> {
-        let mut taken = Vec::new();
+        self.take_idle_if(|idle| now.is_none_or(|now| idle.is_expired(now)))
+    }
+
+    /// Takes the idle connections `taken` picks out.
+    fn take_idle_if(&mut self, taken: impl Fn(&IdleConnection<M>) -> bool) -> Vec<Conn<M>> {
+        let mut into = Vec::new();
         for session in self.slab.iter_mut().flatten() {
-            session.take_idle(now, &mut taken);
+            session.take_idle(&taken, &mut into);
         }
-        self.idle -= taken.len();
-        taken
+        self.idle -= into.len();
+        into
     }
 }
 
@@ -124,10 +144,9 @@ impl<M: Manager> Session<M> {
         (!self.idle.is_empty()).then(|| self.idle.remove(0).conn)
     }
 
-    /// Takes out the idle connections expired at `now` (`None`: all).
-    fn take_idle(&mut self, now: Option<Instant>, into: &mut Vec<Conn<M>>) {
-        let expired = |idle: &IdleConnection<M>| now.is_none_or(|now| idle.is_expired(now));
-        let (taken, kept): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(expired);
+    /// Takes out the idle connections `taken` picks out.
+    fn take_idle(&mut self, taken: impl Fn(&IdleConnection<M>) -> bool, into: &mut Vec<Conn<M>>) {
+        let (taken, kept): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(taken);
         self.idle = kept;
         into.extend(taken.into_iter().map(|idle| idle.conn));
     }

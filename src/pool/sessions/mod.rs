@@ -7,7 +7,7 @@
 //! so two `get`s never evict for one place and a key never evicts beyond its cap.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -18,6 +18,8 @@ use super::leaks::CheckoutId;
 use super::waiters::KeyState;
 
 mod idle;
+mod warm;
+pub(super) use warm::WarmTargets;
 
 use idle::IdleConnection;
 
@@ -74,6 +76,8 @@ struct Session<M: Manager> {
     /// destroyed, and reservations of `get`s waiting for an evicted connection to go.
     places: usize,
     active: usize,
+    /// Connections being created in the background to keep the key warm (each holds a place).
+    warming: usize,
     /// Oldest return first. A `Vec`, not a `VecDeque`: returns push and reuses pop at the
     /// back, where a `Vec`'s inlined `push` writes the entry in place; only an eviction takes
     /// from the front, shifting at most `max_per_key` entries.
@@ -82,7 +86,7 @@ struct Session<M: Manager> {
 
 impl<M: Manager> Session<M> {
     fn new(key: M::Key) -> Self {
-        Session { key, places: 0, active: 0, idle: Vec::new() }
+        Session { key, places: 0, active: 0, warming: 0, idle: Vec::new() }
     }
 
     fn idle(&self) -> usize {
@@ -130,14 +134,14 @@ impl<M: Manager> Sessions<M> {
         key: &M::Key,
         now: Instant,
         expired: &mut Vec<Conn<M>>,
-        open: impl FnOnce(SessionId) -> CheckoutId,
+        open: impl FnOnce((SessionId, Option<NonZeroU32>)) -> CheckoutId,
     ) -> Option<Decision<M>> {
         if self.closed {
             return Some(Decision::Closed);
         }
         let found = self.by_key.get(key).copied();
         if let Some((conn, handles)) = found.and_then(|id| self.take_idle(id, now, expired)) {
-            let checkout = open(conn.session);
+            let checkout = open((conn.session, conn.group));
             self.lend(conn.session);
             return Some(Decision::Reuse(conn, handles, checkout));
         }

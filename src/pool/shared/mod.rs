@@ -10,13 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::backend::Backend;
 use super::cap_place::CapPlace;
 use super::connection::Conn;
+use super::creates::Creates;
 use super::leaks::CheckoutId;
+use super::memory::{MemoryWatch, ReadMemory};
 use super::sessions::{PoolLimits, SessionId};
 use super::state::{State, wake};
 use super::{Manager, PoolConfig};
@@ -35,6 +38,14 @@ pub(super) struct Shared<M: Manager> {
     /// Taken once per connection; each value seeds that connection's lifetime jitter.
     lifetime_seed: AtomicU64,
     reaper: Mutex<Option<AbortHandle>>,
+    /// Turns to run `Manager::create`, `max_concurrent_creates` at once.
+    pub(super) creates: Creates,
+    /// How `max_rss` reads memory, and the last reading.
+    pub(super) memory: MemoryWatch,
+    /// Wakes the reaper's task to warm keys up (see `warm.rs`).
+    pub(super) warm_poke: Arc<Notify>,
+    /// Set by a failed warm-up create: no more until the reaper's next tick.
+    pub(super) warm_paused: AtomicBool,
 }
 
 impl<M: Manager> Shared<M> {
@@ -43,12 +54,14 @@ impl<M: Manager> Shared<M> {
         config: PoolConfig,
         allocator: Option<Arc<PortAllocator>>,
         lifetime_seed: u64,
+        read_memory: ReadMemory,
     ) -> Self {
         let limits = PoolLimits {
             max_total: config.max_total,
             max_per_key: config.max_per_key,
             idle_timeout: config.idle_timeout,
         };
+        let creates = Creates::new(config.max_concurrent_creates);
         Shared {
             state: Mutex::new(State::new(limits)),
             backend: Arc::new(backend),
@@ -57,7 +70,16 @@ impl<M: Manager> Shared<M> {
             allocator,
             lifetime_seed: AtomicU64::new(lifetime_seed),
             reaper: Mutex::new(None),
+            creates,
+            memory: MemoryWatch::new(read_memory),
+            warm_poke: Arc::new(Notify::new()),
+            warm_paused: AtomicBool::new(false),
         }
+    }
+
+    /// The largest connection's resident memory at the last reading, for the status.
+    pub(super) fn largest_rss(&self) -> Option<u64> {
+        self.memory.largest()
     }
 
     pub(super) fn track_reaper(&self, task: AbortHandle) {
@@ -81,12 +103,14 @@ impl<M: Manager> Shared<M> {
         state.sessions.closed = true;
         // Relaxed: see `is_closed`.
         self.closed.store(true, Ordering::Relaxed);
+        self.creates.close();
     }
 
     /// Ends a lease whose connection goes to `destroy` instead of back: a check that failed or
     /// was cut off.
     pub(super) fn end_lease(&self, checkout: CheckoutId, session: SessionId) {
-        self.state.lock().end_lease(checkout, session);
+        // Over `max_rss` or not, the connection is destroyed already.
+        let _over_memory = self.state.lock().end_lease(checkout, session);
     }
 
     /// Gives a place back (a [`CapPlace`] was dropped) and wakes a waiter it helps.
@@ -100,6 +124,7 @@ impl<M: Manager> Shared<M> {
             state.wake_next(key.as_ref())
         };
         wake(waiter);
+        self.poke_warm_up();
     }
 
     /// Removes a waiting `get` that was dropped, passing its turn on if it had one.
@@ -128,7 +153,12 @@ impl<M: Manager> Shared<M> {
         let cut = self.config.lifetime_jitter * SplitMix64::new(seed).next_f64();
         let lifetime = self.config.max_lifetime.mul_f64(1.0 - cut);
         let ports = ports.into_boxed_slice();
-        Conn { connection, ports, key, session, expires_at: Instant::now() + lifetime }
+        let group = match self.config.max_rss {
+            Some(_) => self.backend.process_group(&connection),
+            None => None,
+        };
+        let expires_at = Instant::now() + lifetime;
+        Conn { connection, ports, key, session, expires_at, uses: 0, group }
     }
 }
 

@@ -16,22 +16,26 @@ use crate::pool::state::wake;
 
 impl<M: Manager> Shared<M> {
     /// Takes a returned lease's connection back (with the handles that keep its place): idle
-    /// again, or destroyed if it was discarded, has outlived its lifetime, or the pool is
-    /// closed.
+    /// again, or destroyed if it was discarded, is broken, has served `max_uses` leases, was
+    /// found over `max_rss`, has outlived its lifetime, or the pool is closed.
     #[inline]
     pub(in crate::pool) fn give_back(
         &self,
         checkout: CheckoutId,
-        conn: Conn<M>,
+        mut conn: Conn<M>,
         handles: Handles<M>,
         discard: bool,
     ) {
         let now = Instant::now();
-        let expired = now >= conn.expires_at;
+        conn.uses = conn.uses.saturating_add(1);
+        let mut retired = self.retired(&conn, discard, now);
         let (refused, waiter) = {
             let mut state = self.state.lock();
-            state.end_lease(checkout, conn.session);
-            match discard || expired || state.sessions.closed {
+            let over_memory = state.end_lease(checkout, conn.session);
+            if over_memory && retired.is_none() {
+                retired = Some(PoolCount::RetiredForMemory);
+            }
+            match retired.is_some() || state.sessions.closed {
                 true => (Some((conn, handles)), None),
                 false => {
                     // Cloned only for waiters to look at: a return nobody waits for clones nothing.
@@ -44,14 +48,28 @@ impl<M: Manager> Shared<M> {
         wake(waiter);
         let Some((conn, handles)) = refused else { return };
         let (conn, place, backend) = handles.into_guards(conn);
-        if discard {
-            self.backend.counters.add(PoolCount::Discarded, 1);
-            tracing::debug!(target: "bursar::pool", key = ?conn.key, "lease discarded; connection destroyed");
-        } else if expired {
-            self.backend.counters.add(PoolCount::Reaped, 1);
-            tracing::debug!(target: "bursar::pool", key = ?conn.key, "returned past its lifetime; connection destroyed");
+        if let Some(reason) = retired {
+            self.backend.counters.add(reason, 1);
+            tracing::debug!(target: "bursar::pool", key = ?conn.key, uses = conn.uses, reason = reason.name(), "returned connection destroyed");
         }
         backend.destroy(conn, place, None);
+    }
+
+    /// Why a returned connection is destroyed rather than kept, by what it says of the
+    /// connection itself (being over `max_rss` is in the ledger); `None` to keep it.
+    #[inline]
+    fn retired(&self, conn: &Conn<M>, discard: bool, now: Instant) -> Option<PoolCount> {
+        if discard {
+            Some(PoolCount::Discarded)
+        } else if self.backend.is_broken(&conn.connection, true) {
+            Some(PoolCount::Broken)
+        } else if self.config.max_uses.is_some_and(|max| u64::from(conn.uses) >= max) {
+            Some(PoolCount::Recycled)
+        } else if now >= conn.expires_at {
+            Some(PoolCount::Reaped)
+        } else {
+            None
+        }
     }
 
     /// Evicts the least recently used idle connection of any key for the port of `range` it

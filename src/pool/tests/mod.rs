@@ -12,6 +12,7 @@ mod leaks;
 mod model;
 mod ports;
 mod reaping;
+mod recycling;
 mod status;
 mod support;
 mod waiters;

@@ -61,6 +61,14 @@ pub(super) struct Probe {
     behaviour: Mutex<HashMap<Step, Behaviour>>,
     /// Behaviours for the next calls only, before `behaviour` applies again.
     once: Mutex<HashMap<Step, VecDeque<Behaviour>>>,
+    /// Connections (by id) whose `is_broken` says `true`.
+    broken: Mutex<Vec<usize>>,
+    /// `is_broken` and `process_group` panic.
+    pub(super) sync_calls_panic: std::sync::atomic::AtomicBool,
+    /// Calls of `is_broken`.
+    pub(super) broken_asked: AtomicUsize,
+    /// Resident memory by process group, as the pool's reader sees it.
+    memory: Mutex<HashMap<u32, u64>>,
 }
 
 /// Connections alive now and the most ever alive at once.
@@ -106,7 +114,22 @@ impl Manager for Fake {
         self.0.destroyed_ids.lock().push(conn.id);
         self.0.destroyed.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn is_broken(&self, conn: &FakeConn) -> bool {
+        self.0.broken_asked.fetch_add(1, Ordering::SeqCst);
+        assert!(!self.0.sync_calls_panic.load(Ordering::SeqCst), "is_broken panicked");
+        self.0.broken.lock().contains(&conn.id)
+    }
+
+    /// Connection `n` runs in process group `GROUPS + n`.
+    fn process_group(&self, conn: &FakeConn) -> Option<u32> {
+        assert!(!self.0.sync_calls_panic.load(Ordering::SeqCst), "process_group panicked");
+        Some(GROUPS + conn.id as u32)
+    }
 }
+
+/// The process group of the fake's connection 0 (none has that id: ids start at 1).
+pub(super) const GROUPS: u32 = 1000;
 
 impl Drop for FakeConn {
     fn drop(&mut self) {
@@ -173,6 +196,22 @@ impl Probe {
     pub(super) fn live(&self) -> Live {
         self.live.lock().clone()
     }
+
+    /// Connection `id`'s `is_broken` says `true` from now on (its process died).
+    pub(super) fn break_connection(&self, id: usize) {
+        self.broken.lock().push(id);
+    }
+
+    /// Connection `id`'s process group holds `bytes` from now on.
+    pub(super) fn set_memory(&self, id: usize, bytes: u64) {
+        self.memory.lock().insert(GROUPS + id as u32, bytes);
+    }
+
+    /// What the pool reads: the memory set for each group asked for.
+    pub(super) fn read_memory(&self, groups: &[u32]) -> HashMap<u32, u64> {
+        let memory = self.memory.lock();
+        groups.iter().filter_map(|group| Some((*group, *memory.get(group)?))).collect()
+    }
 }
 
 /// A configuration with these caps and otherwise the defaults.
@@ -180,11 +219,14 @@ pub(super) fn config(max_total: usize, max_per_key: usize) -> PoolConfig {
     PoolConfig { max_total, max_per_key, ..PoolConfig::default() }
 }
 
-/// A pool over a fresh fake manager, without ports.
+/// A pool over a fresh fake manager, without ports; it reads its connections' memory from
+/// the probe.
 pub(super) fn pool(config: PoolConfig) -> (Pool<Fake>, Arc<Probe>) {
     let probe = Arc::new(Probe::default());
-    let pool = Pool::builder(Fake(Arc::clone(&probe))).config(config).build().expect("a valid test pool");
-    (pool, probe)
+    let reader = Arc::clone(&probe);
+    let builder = Pool::builder(Fake(Arc::clone(&probe))).config(config);
+    let pool = builder.read_memory(Arc::new(move |groups| reader.read_memory(groups))).build();
+    (pool.expect("a valid test pool"), probe)
 }
 
 /// How long a released port rests in the tests' allocators.
