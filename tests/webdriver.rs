@@ -1,8 +1,9 @@
 //! Governed WebDriver sessions in real headless Chromium: 20 jobs through a governor of 3
 //! workers, each taking a pooled browser session, loading a page served from 127.0.0.1 and
 //! checking its title. Midway the test kills one session's `chromedriver`; the job's next
-//! WebDriver call fails at the connection level, the session is discarded and the retry gets a
-//! fresh one. Each session's processes are in its chromedriver's process group but for
+//! WebDriver call fails at the connection level, the session comes back with its chromedriver
+//! exited and the pool destroys it as broken (`Manager::is_broken`), and the retry gets a fresh
+//! one. Each session's processes are in its chromedriver's process group but for
 //! Chromium's two crash handlers, which leave it by `setsid` and which the manager reaps by
 //! pid. At the end no process of the test is left (running or zombie), no port is leased and
 //! no profile directory is left.
@@ -28,11 +29,11 @@ async fn twenty_jobs_survive_a_killed_chromedriver_and_leave_nothing_behind() {
     let report = browsers::run("test", JOBS, VICTIM_JOB, false).await.unwrap();
     let (stats, left) = (&report.stats, &report.left);
     println!(
-        "{} jobs, {} sessions created, {} discarded, {} destroyed at shutdown, {} groups stopped \
+        "{} jobs, {} sessions created, {} broken, {} destroyed at shutdown, {} groups stopped \
          ({} forced), {} crash handlers reaped outside the groups; left: {left}; {:.1} s",
         report.outcomes.len(),
         stats.created,
-        stats.discarded,
+        stats.broken,
         left.shutdown.pool_connections_destroyed,
         left.stops.stopped,
         left.stops.forced,
@@ -47,12 +48,13 @@ async fn twenty_jobs_survive_a_killed_chromedriver_and_leave_nothing_behind() {
     let killed: Vec<u64> =
         report.outcomes.iter().filter(|outcome| outcome.killed.is_some()).map(|o| o.job).collect();
     assert_eq!(killed, [VICTIM_JOB], "one chromedriver was killed, under the victim");
-    assert_eq!(stats.discarded, 1, "exactly the killed session was discarded: {stats:?}");
+    assert_eq!(stats.broken, 1, "exactly the killed session was destroyed as broken: {stats:?}");
+    assert_eq!(stats.discarded, 0, "{stats:?}");
     assert_eq!(stats.check_failed, 0, "no live session failed its pre-ping: {stats:?}");
-    // Every session ever created ended exactly once: discarded, or destroyed at shutdown; and
+    // Every session ever created ended exactly once: broken, or destroyed at shutdown; and
     // each one's group was stopped once, with its two crash handlers reaped.
-    let destroyed = stats.discarded + left.shutdown.pool_connections_destroyed as u64;
-    assert_eq!(stats.created, destroyed, "created = discarded + destroyed at shutdown: {stats:?}");
+    let destroyed = stats.broken + left.shutdown.pool_connections_destroyed as u64;
+    assert_eq!(stats.created, destroyed, "created = broken + destroyed at shutdown: {stats:?}");
     assert_eq!(left.stops.stopped, stats.created, "one stop per session");
     assert_eq!(left.stops.failed, 0);
     assert_eq!(left.stops.strays_reaped, 2 * stats.created, "two crash handlers per Chromium");
@@ -94,4 +96,45 @@ async fn a_session_is_one_process_group_but_for_chromiums_crash_handlers() {
     let left = rig.finish().await;
     assert!(left.is_empty(), "left behind: {left}: {:?}", left.census);
     assert_eq!((left.stops.stopped, left.stops.strays_reaped), (1, 2));
+}
+
+/// A `get` given up while its session is being created — chromedriver starting, Chromium
+/// starting, the session opening — leaves nothing: the dropped `create` kills the group,
+/// removes the profile and reaps Chromium's crash handlers on a task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver"]
+async fn launches_given_up_midway_leave_nothing_behind() {
+    let _alone = browsers::one_run_at_a_time().await;
+    let rig = Rig::start("cancelled", 1, 9515..=9534, |config| config).await.unwrap();
+    let mut given_up = 0;
+    for (attempt, after_ms) in [50, 150, 300, 500, 700, 900, 1200].into_iter().enumerate() {
+        let get = rig.browsers.get(format!("user-{attempt}"));
+        match tokio::time::timeout(std::time::Duration::from_millis(after_ms), get).await {
+            Ok(session) => drop(session.unwrap()),
+            Err(_) => given_up += 1,
+        }
+    }
+    // The reaping of a dropped `create` runs on tasks: give them their grace.
+    tokio::time::sleep(browsers::STOP_GRACE * 3).await;
+    let stats = rig.browsers.status();
+    let live: Vec<u32> = rig.manager().live().into_values().collect();
+    let census = rig.census();
+    let (crash_handlers, others): (Vec<_>, Vec<_>) =
+        census.running.iter().partition(|process| process.command == "chrome_crashpad");
+    let outside_live: Vec<_> = others.into_iter().filter(|process| !live.contains(&process.group)).collect();
+    let left = rig.finish().await;
+    println!(
+        "{given_up} launches given up, {} created; then: {} processes outside the live sessions' \
+         groups, {} crash handlers for {} live sessions, {} zombies; at the end: {left}",
+        stats.created,
+        outside_live.len(),
+        crash_handlers.len(),
+        live.len(),
+        census.zombies.len()
+    );
+    assert!(given_up >= 4, "most launches were given up midway: {given_up}");
+    assert_eq!(outside_live, Vec::<&browsers::census::Process>::new(), "given-up launches left nothing");
+    assert_eq!(census.zombies, [], "no zombie");
+    assert_eq!(crash_handlers.len(), 2 * live.len(), "only the live sessions' crash handlers run");
+    assert!(left.is_empty(), "left behind: {left}: {:?}", left.census);
 }

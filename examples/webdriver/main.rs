@@ -6,10 +6,11 @@
 //! its own that the headless Chromium it starts shares) serves ten page loads through a governor
 //! of 3 workers. First the example shows one session's processes with their process groups, as
 //! `/proc` has them. Job 5 has its chromedriver killed under it: the WebDriver call fails at
-//! the connection level, which is transient, so the session is discarded and the retry gets a
-//! fresh one; the orphaned Chromium came back to this process (the child subreaper) in the same
-//! group, and the discard's stop ends and reaps it. At the end no browser process, zombie, port
-//! or profile directory is left.
+//! the connection level, which is transient, so the job is retried; the session comes back with
+//! its chromedriver exited, so the pool destroys it as broken (`Manager::is_broken`) and the
+//! retry gets a fresh one. The orphaned Chromium came back to this process (the child
+//! subreaper) in the same group, and the broken session's stop ends and reaps it. At the end no
+//! browser process, zombie, port or profile directory is left.
 //!
 //! Uses Debian's `chromium` and `chromium-driver`; nothing is downloaded. Without them it says
 //! so and exits successfully. Run it with `cargo run --features process --example webdriver`.
@@ -48,10 +49,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (stats, left) = (&report.stats, &report.left);
     let killed = report.outcomes.iter().filter(|outcome| outcome.killed.is_some()).count();
     println!(
-        "\n{loaded} of {JOBS} pages loaded in {:.1} s; sessions: {} created, {} discarded, {} destroyed at shutdown",
+        "\n{loaded} of {JOBS} pages loaded in {:.1} s; sessions: {} created, {} broken, {} destroyed at shutdown",
         report.elapsed.as_secs_f32(),
         stats.created,
-        stats.discarded,
+        stats.broken,
         left.shutdown.pool_connections_destroyed
     );
     println!(

@@ -93,6 +93,24 @@ pub(crate) fn group(group: u32) -> Vec<Process> {
     pids().filter_map(Process::read).filter(|process| process.group == group).collect()
 }
 
+/// The children of `parent` now, zombies included.
+pub(crate) fn children(parent: u32) -> Vec<Process> {
+    pids().filter_map(Process::read).filter(|process| process.parent == parent).collect()
+}
+
+/// The resident memory, in bytes, of every process now in process group `group`: the sum of
+/// their `VmRSS`, as the pool reads it for `max_rss`.
+pub(crate) fn resident_bytes(group: u32) -> u64 {
+    let members = self::group(group).into_iter().map(|process| process.pid);
+    members.filter_map(vm_rss_kilobytes).sum::<u64>() * 1024
+}
+
+fn vm_rss_kilobytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn pids() -> impl Iterator<Item = u32> {
     let entries = std::fs::read_dir("/proc").into_iter().flatten();
     entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bursar::pool::Manager;
@@ -84,6 +84,37 @@ pub(crate) struct Browsers {
     /// Every process group started, for the census.
     groups: Mutex<BTreeSet<u32>>,
     pub(crate) stops: Mutex<Stops>,
+    /// `create`s running now, and the most there were at once.
+    pub(crate) launches: Launches,
+}
+
+/// A gauge of the `create`s running, with its peak.
+#[derive(Debug, Default)]
+pub(crate) struct Launches {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Launches {
+    /// The most `create`s that ran at once.
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> Launching<'_> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        Launching(self)
+    }
+}
+
+/// One `create` running; dropping it (however the `create` ends) counts it out.
+struct Launching<'a>(&'a Launches);
+
+impl Drop for Launching<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Browsers {
@@ -94,6 +125,7 @@ impl Browsers {
             live: Mutex::default(),
             groups: Mutex::default(),
             stops: Mutex::default(),
+            launches: Launches::default(),
         }
     }
 
@@ -114,6 +146,7 @@ impl Manager for Browsers {
     type Error = BrowserError;
 
     async fn create(&self, _key: &String, ports: &[PortLease]) -> Result<Browser, BrowserError> {
+        let _launching = self.launches.enter();
         let port = ports[0].port();
         let session = self.sessions.fetch_add(1, Ordering::Relaxed);
         let mut processes = Processes::start(port, self.root.join(format!("session-{session}")))?;
@@ -149,6 +182,19 @@ impl Manager for Browsers {
             let _ = timeout(Duration::from_secs(5), browser.client.close()).await;
         }
         browser.processes.stop(&self.stops).await;
+    }
+
+    /// A session whose chromedriver has exited (crashed: only `destroy` stops it) is broken:
+    /// the pool destroys it when it comes back or before it would check it, with no WebDriver
+    /// call. A session whose Chromium died under a live chromedriver fails its check instead.
+    fn is_broken(&self, browser: &Browser) -> bool {
+        browser.driver_exited()
+    }
+
+    /// The session's group, whose resident memory the pool reads for `max_rss`: chromedriver,
+    /// Chromium and every helper of it (the crash handlers, outside it, are small).
+    fn process_group(&self, browser: &Browser) -> Option<u32> {
+        Some(browser.group())
     }
 }
 

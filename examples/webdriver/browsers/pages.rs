@@ -34,8 +34,9 @@ pub(super) async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<St
 }
 
 /// Serves, from 127.0.0.1 until the run ends, `/page/<n>` (a page titled `Page <n>`) and
-/// `/allocate/<megabytes>` (a page whose script fills and keeps that many megabytes of typed
-/// arrays, then takes the title `Allocated <megabytes> MB`).
+/// `/allocate/<megabytes>/after/<ms>` (a page whose script, `ms` after the page has loaded,
+/// fills and keeps that many megabytes of typed arrays, then takes the title
+/// `Allocated <megabytes> MB`).
 pub(super) async fn serve_pages() -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -63,16 +64,21 @@ fn page(path: &str) -> (&'static str, String) {
     if let Some(page) = path.strip_prefix("/page/") {
         return ("200 OK", titled(&format!("Page {page}")));
     }
-    match path.strip_prefix("/allocate/").and_then(|megabytes| megabytes.parse::<u32>().ok()) {
+    let allocation = path.strip_prefix("/allocate/").and_then(|rest| rest.split_once("/after/"));
+    match allocation
+        .and_then(|(megabytes, ms)| Some((megabytes.parse::<u32>().ok()?, ms.parse::<u32>().ok()?)))
+    {
         // Filled with ones, so that every page of it is resident, not a shared zero page.
-        Some(megabytes) => (
+        Some((megabytes, ms)) => (
             "200 OK",
             format!(
-                "<html><head><title>Allocating</title></head><body><script>\
-             window.kept = [];\
-             for (let i = 0; i < {megabytes}; i++) {{ window.kept.push(new Uint8Array(1 << 20).fill(1)); }}\
-             document.title = 'Allocated {megabytes} MB';\
-             </script></body></html>"
+                "<html><head><title>Loaded</title></head><body><script>\
+                 window.kept = [];\
+                 setTimeout(() => {{\
+                   for (let i = 0; i < {megabytes}; i++) {{ window.kept.push(new Uint8Array(1 << 20).fill(1)); }}\
+                   document.title = 'Allocated {megabytes} MB';\
+                 }}, {ms});\
+                 </script></body></html>"
             ),
         ),
         None => ("404 Not Found", titled("Not found")),

@@ -5,11 +5,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bursar::health::HealthConfig;
-use bursar::pool::{Lease, Pool, PoolConfig};
+use bursar::pool::{Pool, PoolConfig};
 use bursar::ports::{PortRange, PortsConfig};
 use bursar::retry::ExponentialBackoff;
 use bursar::{Governor, ShutdownReport};
@@ -130,44 +129,59 @@ impl Rig {
     }
 
     /// Runs one job: a session of `key`, `/page/<job>` loaded and its title read, retried on a
-    /// transient failure with a fresh session. On the first attempt `fault` strikes between the
-    /// two WebDriver calls. A session that failed at the connection level is discarded.
+    /// transient failure. On the first attempt `fault` strikes between the two WebDriver calls.
+    /// The job gives every session back as it is: the pool destroys one whose chromedriver has
+    /// exited (`is_broken`) and checks the others before their next lease, so the retry gets a
+    /// working one.
     pub(crate) async fn job(&self, key: String, job: u64, fault: Option<Fault>, narrate: bool) -> JobOutcome {
         let url = format!("http://{}/page/{job}", self.pages);
-        let attempts = AtomicU64::new(0);
-        let struck = Mutex::new(None);
+        let log = Mutex::new(JobLog::default());
+        let mut retried = Vec::new();
         let title = self
             .gov
-            .call(|| async {
-                let session = self.browsers.get(key.clone()).await?;
-                let first = attempts.fetch_add(1, Ordering::Relaxed) == 0;
-                session.client.goto(&url).await.map_err(BrowserError::Command)?;
-                if let Some(fault) = fault.filter(|_| first) {
-                    let killed = fault.strike(&session).await?;
-                    if narrate {
-                        println!("  job {job}: killed {killed} under it (port {})", session.port);
-                    }
-                    *struck.lock() = Some(killed);
-                }
-                let title = session.client.title().await.map_err(BrowserError::Command);
-                if narrate {
-                    match &title {
-                        Ok(title) => {
-                            println!("  job {job}: \"{title}\" (chromedriver on port {})", session.port)
-                        }
-                        Err(error) => println!("  job {job}: {error}"),
-                    }
-                }
-                if title.as_ref().is_err_and(BrowserError::is_transient) {
-                    Lease::discard(session); // a dead session is not handed out again
-                }
-                title
-            })
+            .call(|| self.attempt(&key, &url, fault, &log, narrate.then_some(job)))
             .when(BrowserError::is_transient)
+            .notify(|_, error, _| retried.push(error.to_string()))
             .timeout(Duration::from_secs(30))
             .name("load-page")
             .await;
-        JobOutcome { job, title, killed: struck.into_inner(), attempts: attempts.into_inner() }
+        let JobLog { killed, served_by, .. } = log.into_inner();
+        JobOutcome { job, title, killed, served_by, retried }
+    }
+
+    /// One attempt of a job; `narrate` is the job's number if each step is to be printed.
+    async fn attempt(
+        &self,
+        key: &str,
+        url: &str,
+        fault: Option<Fault>,
+        log: &Mutex<JobLog>,
+        narrate: Option<u64>,
+    ) -> Result<String, BrowserError> {
+        let session = self.browsers.get(key.to_owned()).await?;
+        let first = {
+            let mut log = log.lock();
+            log.served_by = Some(session.group());
+            log.attempts += 1;
+            log.attempts == 1
+        };
+        session.client.goto(url).await.map_err(BrowserError::Command)?;
+        if let Some(fault) = fault.filter(|_| first) {
+            let killed = fault.strike(&session).await?;
+            if let Some(job) = narrate {
+                println!("  job {job}: killed {killed} under it (port {})", session.port);
+            }
+            log.lock().killed = Some(killed);
+        }
+        let title = session.client.title().await.map_err(BrowserError::Command);
+        match (narrate, &title) {
+            (Some(job), Ok(title)) => {
+                println!("  job {job}: \"{title}\" (chromedriver on port {})", session.port)
+            }
+            (Some(job), Err(error)) => println!("  job {job}: {error}"),
+            (None, _) => {}
+        }
+        title
     }
 
     /// Shuts the governor down (its pool closes, destroying every session) and takes stock of
@@ -186,6 +200,14 @@ impl Rig {
     }
 }
 
+/// What a job's attempts did, as they go.
+#[derive(Debug, Default)]
+struct JobLog {
+    attempts: u32,
+    killed: Option<Killed>,
+    served_by: Option<u32>,
+}
+
 /// How one job ended.
 #[derive(Debug)]
 pub(crate) struct JobOutcome {
@@ -194,8 +216,10 @@ pub(crate) struct JobOutcome {
     pub(crate) title: Result<String, bursar::Error<BrowserError>>,
     /// The process its fault killed, if one did.
     pub(crate) killed: Option<Killed>,
-    /// Attempts made.
-    pub(crate) attempts: u64,
+    /// The process group of the session its last attempt ran on.
+    pub(crate) served_by: Option<u32>,
+    /// The errors of the attempts that were retried, in order.
+    pub(crate) retried: Vec<String>,
 }
 
 /// What the example's run did and what it left behind.
@@ -211,7 +235,8 @@ pub(crate) struct RunReport {
 /// Runs `jobs` page loads through a governor of [`WORKERS`] workers, each in a pooled browser
 /// session keyed by one of three users. On its first attempt job `victim` has its session's
 /// chromedriver killed, as a crash would: the next WebDriver call fails at the connection
-/// level, which is transient, so the session is discarded and the retry gets a fresh one.
+/// level, which is transient; the session comes back broken (its chromedriver exited), the pool
+/// destroys it, and the retry gets a fresh one.
 /// With `narrate`, each step is printed as it happens, and the first session's processes with
 /// their process groups.
 pub(crate) async fn run(

@@ -5,8 +5,11 @@
 //! and `Supervised::stop`, which reaps the group, does not wait for them. Their intermediate
 //! parent exits at once, so they come back to this process (the child subreaper), and when
 //! Chromium ends they end too and stay zombies until this process waits for them. bursar reaps
-//! only a supervised group (it never waits for "any child"), so a session keeps their pids and
-//! reaps them itself, by pid, after its group has stopped.
+//! only a supervised group (it never waits for "any child"), so the example does the rest: a
+//! session notes its strays' pids while they run (a zombie's environment, which carries the
+//! session's marker, is gone), sends SIGKILL to those still running a grace after its group
+//! stopped, and reaps every zombie child of this process that left this process's session by
+//! `setsid` — its own strays, and those of a launch given up before they could be noted.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use rustix::process::{Pid, Signal, WaitOptions, kill_process, waitpid};
 use tokio::time::{Instant, sleep};
 
 use super::MARKER;
-use super::census::{self, Scope};
+use super::census::{self, Process, Scope};
 
 /// How often the reaping looks again.
 const POLL: Duration = Duration::from_millis(10);
@@ -25,18 +28,20 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// The processes of a session outside its group that are children of this process.
 #[derive(Debug, Default)]
 pub(super) struct Strays {
-    pids: Vec<Pid>,
-    /// The session's profile and group, to find more when dropped (a cancelled `create`).
+    pids: Vec<u32>,
+    /// The session's profile and group, to find more when dropped (a cancelled `create`);
+    /// empty once reaped.
     profile: String,
     group: u32,
 }
 
-/// What reaping the strays did.
+/// What reaping strays did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Reaped {
-    /// Strays reaped, each once.
+    /// Zombie children of this process that had left its session, reaped (a session's own
+    /// strays, and any others that had ended by then).
     pub(crate) reaped: usize,
-    /// Of them, strays still running after the grace and sent SIGKILL.
+    /// The session's strays still running a grace after its group stopped, sent SIGKILL.
     pub(crate) killed: usize,
 }
 
@@ -46,8 +51,8 @@ impl Strays {
         Strays { pids: Vec::new(), profile: profile.display().to_string(), group }
     }
 
-    /// Adds the running processes that carry the session's marker, are outside its group and
-    /// are children of this process. Run it while they run: a zombie's environment is gone.
+    /// Notes the running processes that carry the session's marker, are outside its group and
+    /// are children of this process.
     pub(super) fn find(&mut self) {
         let scope = Scope {
             marker: format!("{MARKER}={}", self.profile),
@@ -57,55 +62,44 @@ impl Strays {
         };
         let me = std::process::id();
         for process in census::take(&scope).running {
-            let pid = i32::try_from(process.pid).ok().and_then(Pid::from_raw);
-            let stray = process.group != self.group && process.parent == me;
-            if let Some(pid) = pid.filter(|pid| stray && !self.pids.contains(pid)) {
-                self.pids.push(pid);
+            if process.group != self.group && process.parent == me && !self.pids.contains(&process.pid) {
+                self.pids.push(process.pid);
             }
         }
     }
 
-    /// Waits up to `grace` for every stray to end on its own (they end with Chromium), sends
-    /// SIGKILL to those still running, and reaps each one.
+    /// Reaps the strays as they end (they end with Chromium), sends SIGKILL to those of the
+    /// session still running after `grace`, and returns once none of them is left.
     pub(super) async fn reap(mut self, grace: Duration) -> Reaped {
         self.profile.clear(); // reaped here: nothing for `drop` to do
-        let mut left = std::mem::take(&mut self.pids);
         let (mut done, started) = (Reaped::default(), Instant::now());
         loop {
-            left.retain(|pid| match waitpid(Some(*pid), WaitOptions::NOHANG) {
-                Ok(None) => true,
-                Ok(Some(_)) => {
-                    done.reaped += 1;
-                    false
-                }
-                Err(error) => {
-                    tracing::error!(pid = pid.as_raw_nonzero(), %error, "waiting for a crash handler failed");
-                    false
-                }
-            });
+            done.reaped += reap_escaped();
+            // A stray is a child of this process that only this code waits for: its pid cannot
+            // be reused before it is reaped here.
+            self.pids.retain(|pid| Process::read(*pid).is_some());
             let waited = started.elapsed();
-            if left.is_empty() || waited >= grace + KILL_WAIT {
+            if self.pids.is_empty() || waited >= grace + KILL_WAIT {
                 break;
             }
             if waited >= grace && done.killed == 0 {
-                // A stray is a child of this process that only this code waits for: its pid
-                // cannot have been reused before it is reaped here.
-                for pid in &left {
-                    let _ = kill_process(*pid, Signal::KILL);
+                for pid in self.pids.iter().filter_map(|pid| pid_of(*pid)) {
+                    let _ = kill_process(pid, Signal::KILL);
                 }
-                done.killed = left.len();
+                done.killed = self.pids.len();
             }
             sleep(POLL).await;
         }
-        if !left.is_empty() {
-            tracing::error!(strays = ?left, "crash handlers outlived SIGKILL");
+        if !self.pids.is_empty() {
+            tracing::error!(strays = ?self.pids, "crash handlers outlived SIGKILL");
         }
         done
     }
 }
 
-/// A cancelled `create`: the strays that run now are found before the group is killed (this
-/// field drops first) and reaped on a task, if there is a runtime.
+/// A cancelled `create`: the strays that run now are noted before the group is killed (this
+/// field drops first); a task then waits out the grace and reaps them, with any that started
+/// too late to be noted, if there is a runtime.
 impl Drop for Strays {
     fn drop(&mut self) {
         if self.profile.is_empty() {
@@ -115,8 +109,28 @@ impl Drop for Strays {
         self.profile.clear();
         let strays =
             Strays { pids: std::mem::take(&mut self.pids), profile: String::new(), group: self.group };
-        if let (false, Ok(runtime)) = (strays.pids.is_empty(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(strays.reap(super::STOP_GRACE));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                sleep(super::STOP_GRACE).await;
+                strays.reap(super::STOP_GRACE).await
+            });
         }
     }
+}
+
+/// Reaps every zombie child of this process that is in another session than this process:
+/// one that left it by `setsid`. No other child of this process does that — tokio's children
+/// and the supervised groups stay in this session — so none that tokio waits for is taken.
+fn reap_escaped() -> usize {
+    let Some(me) = Process::read(std::process::id()) else { return 0 };
+    let escaped =
+        census::children(me.pid).into_iter().filter(|child| child.is_zombie() && child.session != me.session);
+    let reaped = escaped
+        .filter_map(|child| pid_of(child.pid))
+        .filter(|pid| matches!(waitpid(Some(*pid), WaitOptions::NOHANG), Ok(Some(_))));
+    reaped.count()
+}
+
+fn pid_of(pid: u32) -> Option<Pid> {
+    i32::try_from(pid).ok().and_then(Pid::from_raw)
 }
