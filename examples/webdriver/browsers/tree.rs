@@ -48,8 +48,11 @@ impl fmt::Display for SessionTree {
         match self.outside.as_slice() {
             [] => writeln!(f, "  none of the session's processes is outside the group"),
             outside => {
+                let leader = self.in_group.iter().find(|process| process.pid == self.group);
                 for process in outside {
-                    writeln!(f, "  OUTSIDE the group: {process}")?;
+                    let setsid = leader.is_some_and(|leader| process.session != leader.session);
+                    let how = if setsid { "left it by setsid, " } else { "" };
+                    writeln!(f, "  OUTSIDE the group ({how}reaped by pid): {process}")?;
                 }
                 Ok(())
             }
