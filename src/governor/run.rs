@@ -37,7 +37,8 @@ pub(crate) struct CallPlan {
 }
 
 impl CallPlan {
-    /// The governor's default plan (kept in the governor, so `run` builds none per call).
+    /// The governor's default plan, owned (a call borrows it; the tower layer keeps a copy).
+    #[cfg(feature = "tower")]
     pub(crate) fn new(gov: &Governor) -> Self {
         gov.inner.default_plan.clone()
     }
@@ -296,7 +297,8 @@ where
     L: Deref<Target = Lane>,
 {
     pub(crate) fn new(gov: &'g Governor, op: Op, plan: P, hooks: H, step: Step<'g, Fut, L>) -> Self {
-        // The default breaker is known without a lookup; a keyed one is looked up (and
+        // The default breaker is known without a lookup (`Call::key` and `Call::breaker` chose
+        // theirs already, see `with_breaker`); the tower layer's keyed one is looked up (and
         // perhaps created) at admission, since nothing happens before the first poll.
         let breaker = match plan.borrow().key {
             None => BreakerRef::Default(&gov.inner.breakers.default),
@@ -314,6 +316,12 @@ where
             watch: Watch::default(),
         };
         Calling { step, call }
+    }
+
+    /// The call uses `breaker`, chosen by its caller, instead of the one its plan names.
+    pub(crate) fn with_breaker(mut self, breaker: BreakerRef<'g>) -> Self {
+        self.call.breaker = CallBreaker::unasked(breaker);
+        self
     }
 
     /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
@@ -424,7 +432,7 @@ where
         }
         let plan = self.plan.borrow();
         if plan.key.is_some() {
-            self.breaker = CallBreaker::unasked(self.gov.inner.breakers.for_key(plan.key.as_ref()));
+            self.breaker = CallBreaker::unasked(self.gov.inner.breakers.for_key(plan.key.as_deref()));
         }
         // The retry deadline counts from the call's start, queueing included; only a call
         // with a deadline reads the clock for it.
