@@ -356,7 +356,8 @@ async fn an_overload_when_that_panics_counts_the_error_as_no_overload() {
     let adaptive = bursar::AdaptiveConfig::default().window(1);
     let builder = support::builder().limit(bursar::LimitKind::Aimd).min_workers(4).max_workers(8);
     let gov = builder.adaptive(adaptive).build().unwrap();
-    let result = gov.call(fails_once()).overload_when(|_: &Io| panic!("overload_when broke")).attempts(1).await;
+    let result =
+        gov.call(fails_once()).overload_when(|_: &Io| panic!("overload_when broke")).attempts(1).await;
     assert!(matches!(result, Err(Error::Operation(_))));
     assert_eq!(panics(&gov), counted("overload_when", 1));
     let adaptive = gov.status().workers.adaptive.expect("adaptive");

@@ -115,7 +115,8 @@ mod tests {
     #[test]
     fn slow_start_grows_by_thirty_percent_until_the_latency_rises() {
         let config = AdaptiveConfig::default();
-        let mut limiter = Limiter::new(LimitKind::Gradient, &config, Bounds { min: 2.0, max: 100.0 }).expect("adaptive");
+        let mut limiter =
+            Limiter::new(LimitKind::Gradient, &config, Bounds { min: 2.0, max: 100.0 }).expect("adaptive");
         let mut clock = 0;
         assert_eq!(feed(&mut limiter, 10, 100, 2, &mut clock), [0_usize; 0], "the baseline");
         assert_eq!(feed(&mut limiter, 30, 100, 20, &mut clock), [3, 4]);
