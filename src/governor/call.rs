@@ -11,7 +11,7 @@ use super::hooks::{DEFAULT_HOOKS, Hooks};
 use super::run::CallPlan;
 use crate::Error;
 use crate::breaker::CircuitBreaker;
-use crate::retry::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
+use crate::retry::{AnyError, NoError, RetryAdjust, RetryNotify, RetryWhen};
 
 impl Governor {
     /// Starts a governed call of `op` with settings of its own; `.await` it.
@@ -69,36 +69,39 @@ impl Governor {
 /// Every setting not given is the governor's: its [`RetryConfig`](crate::RetryConfig)
 /// attempts and deadline, every operation error retryable, no per-attempt timeout.
 #[must_use = "a call does nothing until it is awaited"]
-pub struct Call<'g, Op, W = AnyError, N = (), A = (), F = AnyError> {
+pub struct Call<'g, Op, W = AnyError, N = (), A = (), F = AnyError, O = NoError> {
     gov: &'g Governor,
     op: Op,
     /// The governor's default plan, borrowed until a setter changes it.
     plan: Cow<'g, CallPlan>,
-    hooks: Hooks<W, N, A, F>,
+    hooks: Hooks<W, N, A, F, O>,
     /// The breaker chosen by `key` or `breaker`; `None`: the default one.
     breaker: Option<BreakerRef<'g>>,
 }
 
-impl<'g, Op, Fut, T, E, W, N, A, F> Call<'g, Op, W, N, A, F>
+impl<'g, Op, Fut, T, E, W, N, A, F, O> Call<'g, Op, W, N, A, F, O>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     /// Retries only operation errors for which `when` is true; others are returned at once.
     /// Attempt timeouts are always retryable; rejections by the governor never are.
-    pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A, F> {
+    pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A, F, O> {
         let Call { gov, op, plan, hooks, breaker } = self;
         Call { gov, op, plan, hooks: hooks.with_when(when), breaker }
     }
 
     /// Calls `notify(failed_attempt, &error, delay)` before each retry.
-    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A, F> {
+    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A, F, O> {
         let Call { gov, op, plan, hooks, breaker } = self;
         Call { gov, op, plan, hooks: hooks.with_notify(notify), breaker }
     }
 
     /// Replaces each retry's delay with `adjust(&error, delay)`, e.g. a server's `Retry-After`.
-    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(self, adjust: A2) -> Call<'g, Op, W, N, A2, F> {
+    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(
+        self,
+        adjust: A2,
+    ) -> Call<'g, Op, W, N, A2, F, O> {
         let Call { gov, op, plan, hooks, breaker } = self;
         Call { gov, op, plan, hooks: hooks.with_adjust(adjust), breaker }
     }
@@ -106,9 +109,39 @@ where
     /// Counts only operation errors for which `failure_when` is true as failures of the
     /// circuit breaker; other errors count as successes (the dependency answered). Timeouts
     /// and panics always count; cancelled and rejected calls never do.
-    pub fn failure_when<F2: Fn(&E) -> bool>(self, failure_when: F2) -> Call<'g, Op, W, N, A, F2> {
+    pub fn failure_when<F2: Fn(&E) -> bool>(self, failure_when: F2) -> Call<'g, Op, W, N, A, F2, O> {
         let Call { gov, op, plan, hooks, breaker } = self;
         Call { gov, op, plan, hooks: hooks.with_failure_when(failure_when), breaker }
+    }
+
+    /// Tells an adaptive worker limit (`workers.limit`, see
+    /// [`LimitKind`](crate::LimitKind)) that the dependency is overloaded when
+    /// `overload_when` is true of an operation error — an HTTP 429 or 503, say: the limit is
+    /// cut at once. Attempt timeouts always say so. Other errors say nothing about load, and
+    /// their latency is not taken as the dependency's (a fast error must not make it look
+    /// fast). With `limit = "fixed"` it is never called.
+    ///
+    /// It runs contained: one that panics counts as "not an overload".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use bursar::LimitKind;
+    ///
+    /// let gov = bursar::Governor::builder().limit(LimitKind::Gradient).max_workers(64).build()?;
+    /// let answer = gov
+    ///     .call(|| async { Err::<(), u16>(429) })
+    ///     .overload_when(|status: &u16| matches!(status, 429 | 503))
+    ///     .attempts(1)
+    ///     .await;
+    /// assert!(matches!(answer, Err(bursar::Error::Operation(429))));
+    /// # Ok(()) }
+    /// ```
+    pub fn overload_when<O2: Fn(&E) -> bool>(self, overload_when: O2) -> Call<'g, Op, W, N, A, F, O2> {
+        let Call { gov, op, plan, hooks, breaker } = self;
+        Call { gov, op, plan, hooks: hooks.with_overload_when(overload_when), breaker }
     }
 
     /// Uses the circuit breaker of `key` (a site, a session) instead of the default one.
@@ -136,7 +169,9 @@ where
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let gov = bursar::Governor::builder().build()?;
+    /// # // Health off: a busy machine's sample must not shed the doctest's calls.
+    /// # let health = bursar::health::HealthConfig::disabled();
+    /// let gov = bursar::Governor::builder().health(health).build()?;
     /// let site = gov.breaker_for("example.com");
     /// for _ in 0..3 {
     ///     let refused = || async { Err::<(), _>(std::io::Error::other("503")) };
@@ -197,6 +232,7 @@ where
         N: RetryNotify<Error<E>>,
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
+        O: RetryWhen<E>,
     {
         let Call { gov, op, plan, hooks, breaker } = self;
         let call = gov.execute(op, plan, hooks);
@@ -207,7 +243,7 @@ where
     }
 }
 
-impl<'g, Op, Fut, T, E, W, N, A, F> IntoFuture for Call<'g, Op, W, N, A, F>
+impl<'g, Op, Fut, T, E, W, N, A, F, O> IntoFuture for Call<'g, Op, W, N, A, F, O>
 where
     Op: FnMut() -> Fut + Send + 'g,
     Fut: Future<Output = Result<T, E>> + Send + 'g,
@@ -217,6 +253,7 @@ where
     N: RetryNotify<Error<E>> + Send + 'g,
     A: RetryAdjust<Error<E>> + Send + 'g,
     F: RetryWhen<E> + Send + 'g,
+    O: RetryWhen<E> + Send + 'g,
 {
     type Output = Result<T, Error<E>>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send + 'g>>;
@@ -226,7 +263,7 @@ where
     }
 }
 
-impl<Op, W, N, A, F> std::fmt::Debug for Call<'_, Op, W, N, A, F> {
+impl<Op, W, N, A, F, O> std::fmt::Debug for Call<'_, Op, W, N, A, F, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call").field("plan", &self.plan).finish_non_exhaustive()
     }

@@ -19,6 +19,7 @@ use super::hooks::{CallHooks, DEFAULT_HOOKS};
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome};
 use crate::contain::{Containment, UserCode, catch};
 use crate::retry::{Attempts, ExponentialDelays, Stop};
+use crate::workers::limit::Verdict;
 use crate::workers::{
     Count, InFlight, Lane, QueueSlot, Supervised, Watch, Work, WorkerPermit, WorkerTicket, Workers,
     is_nested, marked,
@@ -545,7 +546,7 @@ where
             retries.last = None;
             self.gov.inner.workers.counters.add(Count::Retries);
         }
-        self.breaker.start_timing();
+        self.breaker.start_timing(self.gov.inner.workers.adaptive.is_some());
         let op = (self.op)();
         match self.plan.borrow().attempt_timeout {
             None => Attempt::Plain { op },
@@ -556,7 +557,10 @@ where
     /// An attempt ended: the breaker hears of it, and a retryable failure backs off if another
     /// attempt may follow.
     fn attempt_ended(&mut self, result: Result<T, Error<E>>) -> Next<T, E> {
-        self.report(&result);
+        match self.workers().adaptive {
+            None => self.report(&result, None),
+            Some(_) => self.report_adaptive(&result),
+        }
         let retry = &self.gov.inner.retry;
         let error = match result {
             Ok(value) => {
@@ -637,7 +641,7 @@ where
     /// Tells the breaker how the attempt ended; an error `failure_when` says is not the
     /// dependency's fault counts as a success, and a `failure_when` that panics as a failure.
     #[inline(always)]
-    fn report(&mut self, result: &Result<T, Error<E>>) {
+    fn report(&mut self, result: &Result<T, Error<E>>, now: Option<Instant>) {
         let outcome = match result {
             Ok(_) => Outcome::Success,
             Err(Error::Operation(error)) => {
@@ -650,7 +654,33 @@ where
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
             Err(_) => return,
         };
-        self.breaker.record(outcome);
+        match now {
+            None => self.breaker.record(outcome),
+            Some(now) => self.breaker.record_at(outcome, now),
+        }
+    }
+
+    /// [`report`](Self::report), and the attempt's latency and verdict to the adaptive limit:
+    /// an attempt timeout or an error `overload_when` says is an overload (one that panics
+    /// says no), another error is only counted, a success is served.
+    #[inline(never)]
+    fn report_adaptive(&mut self, result: &Result<T, Error<E>>) {
+        let now = Instant::now();
+        let verdict = match result {
+            Ok(_) => Verdict::Served,
+            Err(Error::Operation(error)) => {
+                match self.contained().call(UserCode::OverloadWhen, || self.hooks.is_overload(error)) {
+                    Ok(true) => Verdict::Overloaded,
+                    Ok(false) | Err(_) => Verdict::Failed,
+                }
+            }
+            Err(Error::AttemptTimeout { .. }) => Verdict::Overloaded,
+            Err(_) => Verdict::Failed,
+        };
+        if let Some(started) = self.breaker.started() {
+            self.workers().observe(started, now, verdict);
+        }
+        self.report(result, Some(now));
     }
 
     /// Counts how the work ended, once, and returns the call's result. Work cut off or

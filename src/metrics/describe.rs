@@ -50,6 +50,21 @@ fn describe_events() {
 fn describe_workers() {
     describe_gauge!(WORKERS_MAX, Unit::Count, "The configured limit on concurrent work.");
     describe_gauge!(WORKERS_EFFECTIVE_LIMIT, Unit::Count, "The worker limit in force (health shrinks it).");
+    describe_gauge!(
+        WORKERS_ADAPTIVE_LIMIT,
+        Unit::Count,
+        "An adaptive algorithm's worker limit (why it last changed: status().workers.adaptive.reason)."
+    );
+    describe_gauge!(
+        WORKERS_ADAPTIVE_BASELINE_SECONDS,
+        Unit::Seconds,
+        "An adaptive algorithm's no-queue latency."
+    );
+    describe_gauge!(
+        WORKERS_ADAPTIVE_SAMPLE_SECONDS,
+        Unit::Seconds,
+        "The last window's median attempt latency."
+    );
     describe_gauge!(WORKERS_ACTIVE, Unit::Count, "Operations holding a worker.");
     describe_gauge!(WORKERS_QUEUED, Unit::Count, "Calls waiting for a worker.");
     describe_gauge!(WORKERS_QUEUE_LIMIT, Unit::Count, "The most calls that may wait for a worker.");

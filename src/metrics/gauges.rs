@@ -33,6 +33,15 @@ fn workers(workers: &WorkerStatus) {
     gauge!(BLOCKING_MAX).set(blocking.max_threads as f64);
     gauge!(BLOCKING_ACTIVE).set(blocking.active as f64);
     gauge!(BLOCKING_QUEUED).set(blocking.queued as f64);
+    if let Some(adaptive) = &workers.adaptive {
+        gauge!(WORKERS_ADAPTIVE_LIMIT).set(adaptive.limit as f64);
+        if let Some(baseline) = adaptive.baseline {
+            gauge!(WORKERS_ADAPTIVE_BASELINE_SECONDS).set(baseline.as_secs_f64());
+        }
+        if let Some(sample) = adaptive.sample_latency {
+            gauge!(WORKERS_ADAPTIVE_SAMPLE_SECONDS).set(sample.as_secs_f64());
+        }
+    }
 }
 
 fn breakers(breakers: &BTreeMap<String, BreakerStatus>) {

@@ -111,6 +111,12 @@ pub const QUEUE_WAIT_SECONDS: &str = "bursar_queue_wait_seconds";
 pub const WORKERS_MAX: &str = "bursar_workers_max";
 /// Gauge `bursar_workers_effective_limit`: the worker limit in force.
 pub const WORKERS_EFFECTIVE_LIMIT: &str = "bursar_workers_effective_limit";
+/// Gauge `bursar_workers_adaptive_limit`: an adaptive algorithm's worker limit.
+pub const WORKERS_ADAPTIVE_LIMIT: &str = "bursar_workers_adaptive_limit";
+/// Gauge `bursar_workers_adaptive_baseline_seconds`: an adaptive algorithm's baseline latency.
+pub const WORKERS_ADAPTIVE_BASELINE_SECONDS: &str = "bursar_workers_adaptive_baseline_seconds";
+/// Gauge `bursar_workers_adaptive_sample_seconds`: the last window's median latency.
+pub const WORKERS_ADAPTIVE_SAMPLE_SECONDS: &str = "bursar_workers_adaptive_sample_seconds";
 /// Gauge `bursar_workers_active`: operations holding a worker.
 pub const WORKERS_ACTIVE: &str = "bursar_workers_active";
 /// Gauge `bursar_workers_queued`: calls waiting for a worker.
