@@ -131,6 +131,8 @@ pub mod process;
 pub mod retry;
 mod sync;
 mod telemetry;
+#[cfg(all(test, feature = "process", target_os = "linux"))]
+mod testing;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
