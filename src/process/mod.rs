@@ -86,11 +86,13 @@
 mod group;
 #[cfg(target_os = "linux")]
 mod guardian;
+mod live;
 mod stop;
 mod supervised;
 #[cfg(all(test, target_os = "linux"))]
 mod tests;
 
+pub(crate) use live::live_supervised;
 pub use stop::{StopError, Stopped};
 pub use supervised::Supervised;
 

@@ -58,6 +58,7 @@ impl Supervised {
         let pid = child.id().expect("a child that was never polled has its pid");
         #[cfg(target_os = "linux")]
         super::guardian::register(super::group::Group::of(pid));
+        let live = super::live::Live::count();
         let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (report, exit) = watch::channel(None);
         let this = Self {
@@ -70,7 +71,7 @@ impl Supervised {
             #[cfg(not(target_os = "linux"))]
             kill: Arc::default(),
         };
-        tokio::spawn(this.watch(child, report));
+        tokio::spawn(this.watch(child, report, live));
         Ok(this)
     }
 
@@ -132,6 +133,7 @@ impl Supervised {
         &self,
         child: Child,
         report: watch::Sender<Option<ExitStatus>>,
+        live: super::live::Live,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (name, pid, stopping) = (Arc::clone(&self.name), self.pid, Arc::clone(&self.stopping));
         #[cfg(not(target_os = "linux"))]
@@ -141,6 +143,7 @@ impl Supervised {
             let status = wait(child).await;
             #[cfg(not(target_os = "linux"))]
             let status = fallback::wait_or_kill(child, &kill).await;
+            drop(live);
             #[cfg(target_os = "linux")]
             super::guardian::release_if_empty(super::group::Group::of(pid));
             match status {

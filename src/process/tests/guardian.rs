@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 use tokio::process::Command;
 
-use super::super::Supervised;
 use super::super::group::Group;
 use super::super::guardian::inspect;
+use super::super::{Supervised, live_supervised};
 use super::{GRACE, SERIAL, capture_warnings, members, processes, spawn_with_sleeps, zombie_children};
 
 /// Set in the child process that plays the service.
@@ -127,33 +127,33 @@ fn signal_within_a_second(child: &mut std::process::Child) -> Option<i32> {
 }
 
 #[tokio::test]
-async fn a_group_is_registered_from_its_spawn_until_it_is_empty_and_reaped() {
+async fn a_group_is_registered_and_its_leader_counted_from_its_spawn_until_reaped() {
     let _serial = SERIAL.lock().await;
-    let now = inspect::registered;
-    assert_eq!(now(), Vec::<u32>::new());
+    let now = || (inspect::registered(), live_supervised());
+    assert_eq!(now(), (vec![], 0));
     let first = spawn_with_sleeps("first", "sleep 300 & sleep 300 & wait").await;
     let second = spawn_with_sleeps("second", "trap '' TERM; sleep 300 & sleep 300 & wait").await;
     let mut both = vec![first.id(), second.id()];
     both.sort_unstable();
-    assert_eq!(now(), both);
+    assert_eq!(now(), (both, 2));
     first.stop(GRACE).await.unwrap();
-    assert_eq!(now(), vec![second.id()]);
+    assert_eq!(now(), (vec![second.id()], 1));
 
     // A leader that exits alone ends its group: released before its exit is published.
     let mut command = Command::new("sh");
     command.args(["-c", "exit 3"]);
     let exits = Supervised::spawn("exits", command).unwrap();
     assert_eq!(exits.exited().await.code(), Some(3));
-    assert_eq!(now(), vec![second.id()]);
+    assert_eq!(now(), (vec![second.id()], 1));
 
     drop(second); // SIGKILL, reaped in the background
     let started = Instant::now();
-    while !now().is_empty() {
+    while now() != (vec![], 0) {
         assert!(started.elapsed() < Duration::from_secs(1), "{:?}", now());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     exits.stop(GRACE).await.unwrap();
-    assert_eq!((now(), zombie_children()), (Vec::<u32>::new(), 0));
+    assert_eq!((now(), zombie_children()), ((vec![], 0), 0));
 }
 
 #[tokio::test]
