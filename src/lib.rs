@@ -128,9 +128,16 @@ pub mod ports;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
+/// Without the feature only the count of live supervised processes, always 0.
+#[cfg(not(feature = "process"))]
+#[path = "process/absent.rs"]
+mod process;
 pub mod retry;
 mod sync;
+mod system;
 mod telemetry;
+#[cfg(all(test, target_os = "linux"))]
+mod testing;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;

@@ -8,7 +8,7 @@ use bursar::metrics::*;
 use serde_json::Value;
 
 /// Every metric `bursar::metrics` documents.
-const METRICS: [&str; 29] = [
+const METRICS: [&str; 32] = [
     CALLS_TOTAL,
     REJECTIONS_TOTAL,
     RETRIES_TOTAL,
@@ -35,6 +35,9 @@ const METRICS: [&str; 29] = [
     HEALTH_CPU_PERCENT,
     HEALTH_MEMORY_PERCENT,
     HEALTH_THREADS,
+    HEALTH_FDS_PERCENT,
+    HEALTH_NPROC_PERCENT,
+    HEALTH_SUPERVISED_PROCESSES,
     HEALTH_ERROR_RATE,
     HEALTH_ERRORS_TOTAL,
     HEALTH_RECOVERIES_TOTAL,
@@ -77,7 +80,7 @@ fn the_dashboard_is_json_over_bursars_own_metrics() {
         .filter(|p| p["type"] != "row")
         .map(|p| p["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles.len(), 13, "{titles:?}");
+    assert_eq!(titles.len(), 15, "{titles:?}");
     let queries = queries(&dashboard);
     let names = metric_names(&queries.join("\n"));
     assert_eq!(unknown(&names), Vec::<&String>::new());

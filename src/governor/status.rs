@@ -197,6 +197,14 @@ pub struct HealthStatus {
     pub memory_percent: Option<f64>,
     /// This process's threads at the last sample.
     pub active_threads: Option<usize>,
+    /// This process's open file descriptors at the last sample, percent of its soft
+    /// `RLIMIT_NOFILE`.
+    pub fds_percent: Option<f64>,
+    /// The processes and threads of this process's user at the last sample, percent of its soft
+    /// `RLIMIT_NPROC`; `None` where no such limit is enforced (for root, say).
+    pub nproc_percent: Option<f64>,
+    /// The supervised processes alive at the last sample (feature `process`; 0 without it).
+    pub supervised_processes: Option<usize>,
     /// Failed fraction of the calls in the error window (reported errors included); none
     /// until enough calls ended in it.
     pub error_rate: Option<f64>,
@@ -250,6 +258,9 @@ impl Governor {
             cpu_percent: readings.cpu_percent,
             memory_percent: readings.memory_percent,
             active_threads: readings.threads,
+            fds_percent: readings.fds_percent,
+            nproc_percent: readings.nproc_percent,
+            supervised_processes: readings.supervised_processes,
             error_rate,
             total_errors: Totals::get(&totals.errors),
             total_recoveries: Totals::get(&totals.recoveries),

@@ -96,6 +96,21 @@ fn describe_health() {
     describe_gauge!(HEALTH_CPU_PERCENT, Unit::Percent, "System CPU use at the last health sample.");
     describe_gauge!(HEALTH_MEMORY_PERCENT, Unit::Percent, "System memory in use at the last health sample.");
     describe_gauge!(HEALTH_THREADS, Unit::Count, "This process's threads at the last health sample.");
+    describe_gauge!(
+        HEALTH_FDS_PERCENT,
+        Unit::Percent,
+        "Open file descriptors, percent of the soft RLIMIT_NOFILE."
+    );
+    describe_gauge!(
+        HEALTH_NPROC_PERCENT,
+        Unit::Percent,
+        "Processes and threads of this user, percent of the soft RLIMIT_NPROC."
+    );
+    describe_gauge!(
+        HEALTH_SUPERVISED_PROCESSES,
+        Unit::Count,
+        "Supervised processes alive at the last health sample."
+    );
     describe_gauge!(HEALTH_ERROR_RATE, "Failed fraction of the calls in the error window, 0 to 1.");
     describe_counter!(HEALTH_ERRORS_TOTAL, Unit::Count, "Errors reported to the health monitor.");
     describe_counter!(HEALTH_RECOVERIES_TOTAL, Unit::Count, "Recoveries that ran and returned true.");

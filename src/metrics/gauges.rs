@@ -81,18 +81,21 @@ fn ports(ranges: &BTreeMap<String, RangeStatus>) {
 
 fn health(health: &HealthStatus) {
     gauge!(HEALTH_LEVEL).set(health_level(health.status));
+    let count = |count: Option<usize>| count.map(|count| count as f64);
+    let readings = [
+        (HEALTH_CPU_PERCENT, health.cpu_percent),
+        (HEALTH_MEMORY_PERCENT, health.memory_percent),
+        (HEALTH_THREADS, count(health.active_threads)),
+        (HEALTH_FDS_PERCENT, health.fds_percent),
+        (HEALTH_NPROC_PERCENT, health.nproc_percent),
+        (HEALTH_SUPERVISED_PROCESSES, count(health.supervised_processes)),
+        (HEALTH_ERROR_RATE, health.error_rate),
+    ];
     // A reading not known yet stays unset: a 0 would read as an idle, healthy machine.
-    if let Some(cpu) = health.cpu_percent {
-        gauge!(HEALTH_CPU_PERCENT).set(cpu);
-    }
-    if let Some(memory) = health.memory_percent {
-        gauge!(HEALTH_MEMORY_PERCENT).set(memory);
-    }
-    if let Some(threads) = health.active_threads {
-        gauge!(HEALTH_THREADS).set(threads as f64);
-    }
-    if let Some(rate) = health.error_rate {
-        gauge!(HEALTH_ERROR_RATE).set(rate);
+    for (name, reading) in readings {
+        if let Some(value) = reading {
+            gauge!(name).set(value);
+        }
     }
     // Counted by the health state itself; set whole so they equal the status exactly.
     counter!(HEALTH_ERRORS_TOTAL).absolute(health.total_errors);
