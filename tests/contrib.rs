@@ -92,8 +92,8 @@ fn the_dashboard_is_json_over_bursars_own_metrics() {
 fn the_alert_rules_name_only_bursars_metrics() {
     let rules = read("contrib/prometheus/alerts.yml");
     let expressions: Vec<&str> = rules.lines().filter_map(|line| line.trim().strip_prefix("expr:")).collect();
-    assert_eq!(expressions.len(), 7);
+    assert_eq!(expressions.len(), 9);
     let names = metric_names(&expressions.join("\n"));
     assert_eq!(unknown(&names), Vec::<&String>::new());
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 10, "{names:?}");
 }
