@@ -7,7 +7,8 @@
 //!   timeout (1800 s, bursar's max task duration) around a `service_fn`;
 //! - `tower-resilience stack`: its circuit breaker (5 consecutive failures) → bulkhead (10)
 //!   around the same `service_fn`;
-//! - and, for context, `bursar gov.call().key()`: the same call with a breaker key.
+//! - `bursar gov.call().key()`: the same call with a breaker key, and
+//!   `bursar gov.call().breaker()`: with that key's breaker kept from `gov.breaker_for`.
 //!
 //! Every row runs one operation per iteration that returns `Ok(1)` at once; each loop owns
 //! its service (cloned once per sample, as a server clones its stack per connection), so no
@@ -120,8 +121,8 @@ fn bursar_run(c: &mut Criterion, runtime: &Runtime) {
     });
 }
 
-/// For context (no peer): the same call through the builder with a breaker key, as a service
-/// with a breaker per site makes it — the key's `String`, the keyed registry's lookup.
+/// The same call through the builder with a breaker key, as a service with a breaker per site
+/// makes it: the keyed registry's lookup on top of `gov.run`.
 fn bursar_keyed_call(c: &mut Criterion, runtime: &Runtime) {
     let gov = governor(runtime);
     c.benchmark_group("hot path").bench_function("bursar gov.call().key()", |b| {
@@ -131,6 +132,25 @@ fn bursar_keyed_call(c: &mut Criterion, runtime: &Runtime) {
                 let started = Instant::now();
                 for _ in 0..iterations {
                     let call = gov.call(|| operation(1)).key("api.example.com");
+                    black_box(call.await.expect("the call succeeds"));
+                }
+                started.elapsed()
+            }
+        })
+    });
+}
+
+/// The same keyed call with the key's breaker looked up once and kept (`gov.breaker_for`).
+fn bursar_kept_breaker(c: &mut Criterion, runtime: &Runtime) {
+    let gov = governor(runtime);
+    let site = gov.breaker_for("api.example.com");
+    c.benchmark_group("hot path").bench_function("bursar gov.call().breaker()", |b| {
+        b.to_async(runtime).iter_custom(|iterations| {
+            let (gov, site) = (gov.clone(), Arc::clone(&site));
+            async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    let call = gov.call(|| operation(1)).breaker(&site);
                     black_box(call.await.expect("the call succeeds"));
                 }
                 started.elapsed()
@@ -168,6 +188,7 @@ fn hot_path(c: &mut Criterion) {
     bare_semaphore(c, &runtime);
     bursar_run(c, &runtime);
     bursar_keyed_call(c, &runtime);
+    bursar_kept_breaker(c, &runtime);
     tower_stack(c, &runtime);
     tower_resilience_stack(c, &runtime);
 }

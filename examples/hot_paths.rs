@@ -19,6 +19,7 @@
 //! |---|---|
 //! | `gov_run` | `gov.run(\|\| async { Ok(black_box(i)) })` |
 //! | `keyed_call` | `gov.call(op).key("site").run()`, the same op |
+//! | `keyed_breaker` | `gov.call(op).breaker(&site).run()`, with `site = gov.breaker_for("site")` kept |
 //! | `breaker` | a standalone `CircuitBreaker`'s closed path: `try_acquire()`, then `success()` |
 //! | `pool` | `Pool::get` of the connection idle on one key, and dropping the lease |
 //! | `spawn` | `gov.spawn(async { Ok(black_box(i)) })`, then awaiting its handle |
@@ -53,9 +54,10 @@ use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 type Failure = Box<dyn Error + Send + Sync>;
 
 /// Every path's name and what one iteration does (`--list` prints the names).
-const PATHS: [(&str, &str); 6] = [
+const PATHS: [(&str, &str); 7] = [
     ("gov_run", "gov.run(|| async { Ok(i) })"),
     ("keyed_call", "gov.call(op).key(\"site\").run()"),
+    ("keyed_breaker", "gov.call(op).breaker(&site).run(), site = gov.breaker_for(\"site\")"),
     ("breaker", "CircuitBreaker: try_acquire(), success()"),
     ("pool", "Pool::get of an idle connection, one key, lease dropped"),
     ("spawn", "gov.spawn(async { Ok(i) }), handle awaited"),
@@ -97,11 +99,20 @@ async fn gov_run(gov: &Governor, iterations: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The same call through the builder with a breaker key: the key's `String` and the keyed
-/// registry's lookup on top of the hot path.
+/// The same call through the builder with a breaker key: the keyed registry's lookup on top
+/// of the hot path.
 async fn keyed_call(gov: &Governor, iterations: u64) -> Result<(), Failure> {
     for i in 0..iterations {
         black_box(gov.call(|| operation(i)).key("site").run().await?);
+    }
+    Ok(())
+}
+
+/// The same keyed call with the key's breaker looked up once and kept.
+async fn keyed_breaker(gov: &Governor, iterations: u64) -> Result<(), Failure> {
+    let site = gov.breaker_for("site");
+    for i in 0..iterations {
+        black_box(gov.call(|| operation(i)).breaker(&site).run().await?);
     }
     Ok(())
 }
@@ -152,6 +163,7 @@ fn run(name: &str, iterations: u64) -> Result<(), Failure> {
         match name {
             "gov_run" => gov_run(&gov, iterations).await,
             "keyed_call" => keyed_call(&gov, iterations).await,
+            "keyed_breaker" => keyed_breaker(&gov, iterations).await,
             "breaker" => breaker(iterations),
             "pool" => pool(iterations).await,
             "spawn" => spawn(&gov, iterations).await,

@@ -59,6 +59,8 @@ pub(crate) enum UserCode {
     RetryWhen,
     /// A `failure_when` predicate, of a call or of a breaker's `call_when`.
     FailureWhen,
+    /// An `overload_when` predicate of a call.
+    OverloadWhen,
     /// A retry `notify` hook.
     RetryNotify,
     /// A retry `adjust` hook.
@@ -80,7 +82,7 @@ pub(crate) enum UserCode {
 }
 
 impl UserCode {
-    const ALL: [UserCode; 17] = [
+    const ALL: [UserCode; 18] = [
         UserCode::OperationDrop,
         UserCode::Sampler,
         UserCode::CheckResult,
@@ -89,6 +91,7 @@ impl UserCode {
         UserCode::Transition,
         UserCode::RetryWhen,
         UserCode::FailureWhen,
+        UserCode::OverloadWhen,
         UserCode::RetryNotify,
         UserCode::RetryAdjust,
         UserCode::ManagerCreate,
@@ -112,6 +115,7 @@ impl UserCode {
             UserCode::Transition => "on_transition",
             UserCode::RetryWhen => "when",
             UserCode::FailureWhen => "failure_when",
+            UserCode::OverloadWhen => "overload_when",
             UserCode::RetryNotify => "notify",
             UserCode::RetryAdjust => "adjust",
             UserCode::ManagerCreate => "manager_create",

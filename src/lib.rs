@@ -128,9 +128,16 @@ pub mod ports;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
+/// Without the feature only the count of live supervised processes, always 0.
+#[cfg(not(feature = "process"))]
+#[path = "process/absent.rs"]
+mod process;
 pub mod retry;
 mod sync;
+mod system;
 mod telemetry;
+#[cfg(all(test, target_os = "linux"))]
+mod testing;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
@@ -139,13 +146,14 @@ mod workers;
 #[cfg(feature = "toml")]
 #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
 pub use config::ConfigError;
-pub use config::{BudgetConfig, GovernorConfig, RetryConfig, WorkerConfig};
+pub use config::{AdaptiveConfig, BudgetConfig, GovernorConfig, LimitKind, RetryConfig, WorkerConfig};
 pub use contain::CallbackStatus;
 pub use error::{BuildError, Error, InvalidValue, Rejection};
 pub use governor::{
-    BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, Probe, ShutdownReport, Status, TaskHandle,
-    WorkerStatus,
+    AdaptiveStatus, BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, Probe, ShutdownReport,
+    Status, TaskHandle, WorkerStatus,
 };
+pub use workers::limit::LimitReason;
 
 /// Every code block of the README, compiled as a doctest (with every feature the README uses:
 /// CI runs `cargo test --all-features`).

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bursar::health::Thresholds;
 use bursar::{BuildError, Governor, GovernorBuilder, GovernorConfig};
 
 #[test]
@@ -77,6 +78,18 @@ fn every_invalid_value_names_its_field_and_rule() {
         (with_health(|h| h.interval = Duration::ZERO), "health.interval", "must be longer than zero"),
         (with_health(|h| h.cpu_percent.warn = 99.0), "health.cpu_percent", "warn <= critical"),
         (with_health(|h| h.error_rate.critical = 2.0), "health.error_rate", "critical <= 1"),
+        (with_health(|h| h.fds_percent.warn = 96.0), "health.fds_percent", "0 <= warn <= critical <= 100"),
+        (with_health(|h| h.nproc_percent.critical = 101.0), "health.nproc_percent", "critical <= 100 (got"),
+        (
+            with_health(|h| h.supervised_processes = Some(Thresholds { warn: 60.0, critical: 48.0 })),
+            "health.supervised_processes",
+            "must have 0 <= warn <= critical, both finite (got warn 60, critical 48)",
+        ),
+        (
+            with_health(|h| h.supervised_processes = Some(Thresholds { warn: 4.0, critical: f64::INFINITY })),
+            "health.supervised_processes",
+            "both finite (got warn 4, critical inf)",
+        ),
         (with_health(|h| h.degraded_worker_ratio = 0.0), "health.degraded_worker_ratio", "above 0"),
         (
             with_health(|h| h.unhealthy_worker_ratio = f64::INFINITY),

@@ -13,6 +13,15 @@ fn the_documented_example_file_is_exactly_the_defaults() {
 }
 
 #[test]
+fn the_supervised_processes_thresholds_are_counts_in_toml() {
+    let config =
+        GovernorConfig::from_toml("[health]\nsupervised_processes = { warn = 48, critical = 60 }").unwrap();
+    let expected = bursar::health::Thresholds { warn: 48.0, critical: 60.0 };
+    assert_eq!(config.health.supervised_processes, Some(expected));
+    assert_eq!(config.health.fds_percent, bursar::health::Thresholds { warn: 80.0, critical: 95.0 });
+}
+
+#[test]
 fn a_bad_key_or_value_in_toml_names_the_key() {
     let typo = GovernorConfig::from_toml("[workers]\nmax_wrokers = 3").unwrap_err().to_string();
     assert!(typo.contains("max_wrokers"), "{typo}");

@@ -352,6 +352,21 @@ async fn a_failure_when_that_panics_counts_the_error_as_a_failure() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_overload_when_that_panics_counts_the_error_as_no_overload() {
+    let adaptive = bursar::AdaptiveConfig::default().window(1);
+    let builder = support::builder().limit(bursar::LimitKind::Aimd).min_workers(4).max_workers(8);
+    let gov = builder.adaptive(adaptive).build().unwrap();
+    let result =
+        gov.call(fails_once()).overload_when(|_: &Io| panic!("overload_when broke")).attempts(1).await;
+    assert!(matches!(result, Err(Error::Operation(_))));
+    assert_eq!(panics(&gov), counted("overload_when", 1));
+    let adaptive = gov.status().workers.adaptive.expect("adaptive");
+    // An overload would have cut 4 by the backoff to the floor and said so; no overload
+    // and the limit not reached: held where it started.
+    assert_eq!((adaptive.limit, adaptive.reason), (4, bursar::LimitReason::Started));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_notify_that_panics_does_not_stop_the_retry_and_retries_are_exact() {
     let gov = support::builder().build().unwrap();
     let result = gov.call(fails_once()).notify(|_, _: &Error<Io>, _| panic!("notify broke")).await;

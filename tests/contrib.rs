@@ -8,7 +8,7 @@ use bursar::metrics::*;
 use serde_json::Value;
 
 /// Every metric `bursar::metrics` documents.
-const METRICS: [&str; 29] = [
+const METRICS: [&str; 32] = [
     CALLS_TOTAL,
     REJECTIONS_TOTAL,
     RETRIES_TOTAL,
@@ -35,6 +35,9 @@ const METRICS: [&str; 29] = [
     HEALTH_CPU_PERCENT,
     HEALTH_MEMORY_PERCENT,
     HEALTH_THREADS,
+    HEALTH_FDS_PERCENT,
+    HEALTH_NPROC_PERCENT,
+    HEALTH_SUPERVISED_PROCESSES,
     HEALTH_ERROR_RATE,
     HEALTH_ERRORS_TOTAL,
     HEALTH_RECOVERIES_TOTAL,
@@ -77,7 +80,7 @@ fn the_dashboard_is_json_over_bursars_own_metrics() {
         .filter(|p| p["type"] != "row")
         .map(|p| p["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles.len(), 13, "{titles:?}");
+    assert_eq!(titles.len(), 15, "{titles:?}");
     let queries = queries(&dashboard);
     let names = metric_names(&queries.join("\n"));
     assert_eq!(unknown(&names), Vec::<&String>::new());
@@ -89,8 +92,8 @@ fn the_dashboard_is_json_over_bursars_own_metrics() {
 fn the_alert_rules_name_only_bursars_metrics() {
     let rules = read("contrib/prometheus/alerts.yml");
     let expressions: Vec<&str> = rules.lines().filter_map(|line| line.trim().strip_prefix("expr:")).collect();
-    assert_eq!(expressions.len(), 7);
+    assert_eq!(expressions.len(), 9);
     let names = metric_names(&expressions.join("\n"));
     assert_eq!(unknown(&names), Vec::<&String>::new());
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 10, "{names:?}");
 }

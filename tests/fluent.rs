@@ -112,6 +112,9 @@ fn the_breaker_health_and_ports_configs_written_fluently_equal_them_assigned() {
         .dwell(secs(20))
         .cpu_percent(cpu)
         .memory_percent(cpu)
+        .fds_percent(Thresholds { warn: 50.0, critical: 60.0 })
+        .nproc_percent(Thresholds { warn: 70.0, critical: 75.0 })
+        .supervised_processes(Thresholds { warn: 10.0, critical: 20.0 })
         .error_rate(Thresholds { warn: 0.2, critical: 0.6 })
         .error_window(secs(60))
         .error_min_calls(5)
@@ -122,6 +125,9 @@ fn the_breaker_health_and_ports_configs_written_fluently_equal_them_assigned() {
     let mut assigned = HealthConfig::default();
     (assigned.enabled, assigned.interval, assigned.dwell) = (false, secs(5), Some(secs(20)));
     (assigned.cpu_percent, assigned.memory_percent) = (cpu, cpu);
+    assigned.fds_percent = Thresholds { warn: 50.0, critical: 60.0 };
+    assigned.nproc_percent = Thresholds { warn: 70.0, critical: 75.0 };
+    assigned.supervised_processes = Some(Thresholds { warn: 10.0, critical: 20.0 });
     assigned.error_rate = Thresholds { warn: 0.2, critical: 0.6 };
     (assigned.error_window, assigned.error_min_calls) = (secs(60), 5);
     (assigned.degraded_worker_ratio, assigned.unhealthy_worker_ratio) = (0.8, 0.4);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bursar::health::{CheckResult, ErrorReport, HealthConfig, HealthLevel, Readings, Sampler};
+use bursar::health::{CheckResult, ErrorReport, HealthConfig, HealthLevel, Readings, Sampler, Thresholds};
 use bursar::{Error, Governor, GovernorBuilder, Probe, Rejection};
 
 /// Why liveness fails.
@@ -30,6 +30,14 @@ impl Script {
 
     fn set(&self, cpu: f64, memory: f64) {
         *self.readings.lock().unwrap() = Readings::new(cpu, memory, 12);
+    }
+
+    /// CPU and memory fine, and the limits' readings as given.
+    fn set_limits(&self, fds_percent: f64, nproc_percent: Option<f64>, supervised: usize) {
+        let mut readings = Readings::new(10.0, 10.0, 12);
+        (readings.fds_percent, readings.nproc_percent) = (Some(fds_percent), nproc_percent);
+        readings.supervised_processes = Some(supervised);
+        *self.readings.lock().unwrap() = readings;
     }
 }
 
@@ -176,6 +184,81 @@ async fn the_status_names_the_level_that_lowers_the_worker_limit_and_why() {
     next_sample().await;
     next_sample().await;
     assert_eq!(why(&gov), (8, 8, None, vec![]));
+}
+
+/// What the status shows of the limits, and why the level is what it is.
+fn limits_and_why(gov: &Governor) -> (HealthLevel, Option<f64>, Option<f64>, Option<usize>, Vec<String>) {
+    let health = gov.status().health;
+    (health.status, health.fds_percent, health.nproc_percent, health.supervised_processes, health.reasons)
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_files_processes_and_supervised_processes_set_the_level_and_say_why() {
+    let script = Script::new(10.0, 10.0);
+    script.set_limits(10.0, Some(10.0), 2);
+    let supervised = Thresholds { warn: 4.0, critical: 8.0 };
+    let gov = Governor::builder()
+        .max_workers(8)
+        .health(config().supervised_processes(supervised))
+        .sampler(script.clone())
+        .build()
+        .unwrap();
+    first_sample().await;
+    assert_eq!(limits_and_why(&gov), (HealthLevel::Healthy, Some(10.0), Some(10.0), Some(2), vec![]));
+
+    script.set_limits(85.0, Some(10.0), 2);
+    next_sample().await;
+    let fds = "fds_percent 85 is at or above its warning threshold 80".to_owned();
+    assert_eq!(
+        limits_and_why(&gov),
+        (HealthLevel::Degraded, Some(85.0), Some(10.0), Some(2), vec![fds.clone()])
+    );
+    assert_eq!(gov.status().workers.effective_limit, 6);
+
+    script.set_limits(85.0, Some(80.0), 4);
+    next_sample().await;
+    let nproc = "nproc_percent 80 is at or above its warning threshold 80".to_owned();
+    let supervised = "supervised_processes 4 is at or above its warning threshold 4".to_owned();
+    let three = vec![fds.clone(), nproc, supervised];
+    assert_eq!(limits_and_why(&gov), (HealthLevel::Unhealthy, Some(85.0), Some(80.0), Some(4), three));
+
+    script.set_limits(95.0, Some(10.0), 8);
+    next_sample().await;
+    let fds = "fds_percent 95 is at or above its critical threshold 95".to_owned();
+    let supervised = "supervised_processes 8 is at or above its critical threshold 8".to_owned();
+    let why = vec![fds, supervised];
+    assert_eq!(limits_and_why(&gov), (HealthLevel::Critical, Some(95.0), Some(10.0), Some(8), why));
+    let shed = gov.run(|| async { Ok::<_, Io>(()) }).await;
+    assert_eq!(shed.unwrap_err().rejection(), Some(Rejection::Overloaded { level: HealthLevel::Critical }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_process_limit_not_enforced_and_supervised_processes_without_thresholds_are_not_judged() {
+    let script = Script::new(10.0, 10.0);
+    script.set_limits(79.0, None, 1000);
+    let gov = monitored(&script).build().unwrap();
+    first_sample().await;
+    assert_eq!(limits_and_why(&gov), (HealthLevel::Healthy, Some(79.0), None, Some(1000), vec![]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_files_above_the_limit_are_critical_and_a_negative_reading_is_a_missed_sample() {
+    let script = Script::new(10.0, 10.0);
+    script.set_limits(120.0, Some(10.0), 0);
+    let gov = monitored(&script).build().unwrap();
+    first_sample().await;
+    let fds = "fds_percent 120 is at or above its critical threshold 95".to_owned();
+    assert_eq!(
+        limits_and_why(&gov),
+        (HealthLevel::Critical, Some(120.0), Some(10.0), Some(0), vec![fds.clone()])
+    );
+    script.set_limits(-1.0, Some(10.0), 0);
+    next_sample().await;
+    assert_eq!(
+        limits_and_why(&gov),
+        (HealthLevel::Critical, Some(120.0), Some(10.0), Some(0), vec![fds]),
+        "the valid readings are kept"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -526,7 +609,10 @@ async fn the_default_sampler_reads_sane_values_on_this_machine() {
         let memory = readings.memory_percent.expect("memory");
         assert!((0.0..=100.0).contains(&cpu), "cpu {cpu}");
         assert!((0.0..=100.0).contains(&memory) && memory > 0.0, "memory {memory}");
+        assert_eq!(readings.supervised_processes, Some(0), "this test supervises no process");
         if cfg!(target_os = "linux") {
+            let fds = readings.fds_percent.expect("open files");
+            assert!(0.0 < fds && fds < 100.0, "fds {fds}");
             // The runtime's workers, this test's thread and the blocking thread that read.
             let threads = readings.threads.expect("threads");
             assert!(threads >= WORKERS + 2, "{threads} threads");
@@ -547,6 +633,16 @@ async fn the_default_sampler_reads_sane_values_on_this_machine() {
             assert_eq!(threads, Some(before));
             break;
         }
+    }
+    #[cfg(feature = "process")]
+    {
+        // The one test of this binary that supervises a process, so the count is exact.
+        let mut command = tokio::process::Command::new("sleep");
+        command.arg("300");
+        let sleeper = bursar::process::Supervised::spawn("sleeper", command).unwrap();
+        assert_eq!(sampler.sample().await.supervised_processes, Some(1));
+        sleeper.stop(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(sampler.sample().await.supervised_processes, Some(0));
     }
 }
 

@@ -432,6 +432,23 @@ async fn the_monitor_publishes_the_gauges_after_every_sample() {
     assert_eq!(published(&recording.take(), HEALTH_LEVEL), Some(0.0), "not set since the last take");
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_limits_readings_are_gauges_and_a_limit_not_enforced_stays_unset() {
+    let recording = Recording::new();
+    let _local = recording.install();
+    let script = Script::new(10.0, 20.0, 6);
+    let mut readings = Readings::new(10.0, 20.0, 6);
+    (readings.fds_percent, readings.supervised_processes) = (Some(42.5), Some(3));
+    *script.0.lock().unwrap() = readings;
+    let _gov = monitored(&script).build().unwrap();
+    sleep_secs(5).await; // the first sample, published by the monitor
+    let gauges = recording.take().gauges;
+    let published = |series: &str| gauges.get(series).copied();
+    assert_eq!(published(HEALTH_FDS_PERCENT), Some(42.5));
+    assert_eq!(published(HEALTH_SUPERVISED_PROCESSES), Some(3.0));
+    assert_eq!(published(HEALTH_NPROC_PERCENT), None, "no process limit enforced: not a 0");
+}
+
 /// Captures `describe_*` calls; records nothing.
 #[derive(Debug, Default)]
 struct Descriptions(Mutex<BTreeMap<String, (MetricKind, Option<Unit>)>>);
@@ -495,10 +512,16 @@ async fn building_a_governor_describes_every_metric_of_the_table() {
         (PORTS_LEASED, G, count),
         (PORTS_FREE, G, count),
         (PORTS_QUARANTINED, G, count),
+        (WORKERS_ADAPTIVE_LIMIT, G, count),
+        (WORKERS_ADAPTIVE_BASELINE_SECONDS, G, Some(Unit::Seconds)),
+        (WORKERS_ADAPTIVE_SAMPLE_SECONDS, G, Some(Unit::Seconds)),
         (HEALTH_LEVEL, G, None),
         (HEALTH_CPU_PERCENT, G, percent),
         (HEALTH_MEMORY_PERCENT, G, percent),
         (HEALTH_THREADS, G, count),
+        (HEALTH_FDS_PERCENT, G, percent),
+        (HEALTH_NPROC_PERCENT, G, percent),
+        (HEALTH_SUPERVISED_PROCESSES, G, count),
         (HEALTH_ERROR_RATE, G, None),
         (HEALTH_ERRORS_TOTAL, C, count),
         (HEALTH_RECOVERIES_TOTAL, C, count),

@@ -1,6 +1,7 @@
 //! The registry's bookkeeping — a hash map from key to slab index and a least-recently-used
 //! list — and its eviction policy, documented on [`BreakerRegistry`](super::BreakerRegistry).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -14,13 +15,13 @@ use super::lru::Lru;
 const EVICTION_LOOKAHEAD: usize = 16;
 
 pub(crate) struct Entries<K> {
-    index_of: HashMap<K, usize>,
+    index_of: HashMap<K, usize, foldhash::fast::RandomState>,
     order: Lru<K, Arc<CircuitBreaker>>,
 }
 
 impl<K> Entries<K> {
     pub(crate) fn new() -> Self {
-        Entries { index_of: HashMap::new(), order: Lru::new() }
+        Entries { index_of: HashMap::default(), order: Lru::new() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -30,16 +31,20 @@ impl<K> Entries<K> {
 
 impl<K: Hash + Eq + Clone> Entries<K> {
     /// The breaker of `key`, if there is one, marked most recently used.
-    pub(crate) fn touch(&mut self, key: &K) -> Option<Arc<CircuitBreaker>> {
+    pub(crate) fn touch<Q>(&mut self, key: &Q) -> Option<Arc<CircuitBreaker>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let index = *self.index_of.get(key)?;
         self.order.touch(index);
         self.order.entry(index).map(|(_, breaker)| Arc::clone(breaker))
     }
 
     /// Adds `key`, which must be new, as the most recently used.
-    pub(crate) fn insert(&mut self, key: &K, breaker: Arc<CircuitBreaker>) {
+    pub(crate) fn insert(&mut self, key: K, breaker: Arc<CircuitBreaker>) {
         let index = self.order.push(key.clone(), breaker);
-        self.index_of.insert(key.clone(), index);
+        self.index_of.insert(key, index);
     }
 
     /// Every key and breaker, the most recently used first.

@@ -182,15 +182,26 @@ impl<B: Deref<Target = CircuitBreaker>> Held<B> {
 
     /// The attempt the permit is for starts now: under a slow-call rule its duration counts
     /// from here, not from the ask (a call may wait for a worker in between).
+    /// `always` times it also without one (for an adaptive worker limit).
     #[inline(always)]
-    pub(crate) fn start_timing(&mut self) {
-        self.started = self.breaker.times_calls().then(Instant::now);
+    pub(crate) fn start_timing(&mut self, always: bool) {
+        self.started = (always || self.breaker.times_calls()).then(Instant::now);
+    }
+
+    /// When the attempt started, if it is timed.
+    pub(crate) fn started(&self) -> Option<Instant> {
+        self.started
     }
 
     /// Reports the permit's outcome, once.
     #[inline(always)]
     pub(crate) fn record(&mut self, outcome: Outcome) {
         self.report(outcome, None);
+    }
+
+    /// Reports the permit's outcome, once, as of `now`.
+    pub(crate) fn record_at(&mut self, outcome: Outcome, now: Instant) {
+        self.report(outcome, Some(now));
     }
 
     /// Gives a half-open probe's permit back; an ordinary permit is kept.

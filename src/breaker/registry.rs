@@ -1,6 +1,7 @@
 //! [`BreakerRegistry`]: one breaker per key — per host, per tenant, per browser session —
 //! created on first use from a shared configuration and kept within a hard cap.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -101,17 +102,30 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
 
     /// The breaker of `key`, created closed if there is none; marks it most recently used.
     /// The clock is read only if a breaker has to be evicted (to tell whether an open
-    /// breaker's wait is over).
-    pub fn get(&self, key: &K) -> Arc<CircuitBreaker> {
+    /// breaker's wait is over). `key` may be any borrowed form of the key type, e.g. a `&str`
+    /// for a registry of `String`s: it is copied only when a new breaker is made.
+    pub fn get<Q>(&self, key: &Q) -> Arc<CircuitBreaker>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         self.get_with(key, Instant::now)
     }
 
     /// [`get`](Self::get) at `now` instead of the clock's reading, for tests.
-    pub fn get_at(&self, key: &K, now: Instant) -> Arc<CircuitBreaker> {
+    pub fn get_at<Q>(&self, key: &Q, now: Instant) -> Arc<CircuitBreaker>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         self.get_with(key, || now)
     }
 
-    fn get_with(&self, key: &K, now: impl FnOnce() -> Instant) -> Arc<CircuitBreaker> {
+    fn get_with<Q>(&self, key: &Q, now: impl FnOnce() -> Instant) -> Arc<CircuitBreaker>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut entries = self.entries.lock();
         if let Some(breaker) = entries.touch(key) {
             return breaker;
@@ -119,7 +133,8 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
         if entries.len() >= self.config.max_keys {
             entries.evict_one(now());
         }
-        let breaker = Arc::new(self.create(key));
+        let key = key.to_owned();
+        let breaker = Arc::new(self.create(&key));
         entries.insert(key, Arc::clone(&breaker));
         breaker
     }

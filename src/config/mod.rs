@@ -8,6 +8,7 @@
 pub(crate) mod duration_text;
 #[cfg(feature = "toml")]
 mod env;
+mod limit;
 #[cfg(feature = "serde")]
 pub(crate) mod map_only;
 #[cfg(feature = "toml")]
@@ -19,6 +20,7 @@ mod setters;
 mod sources;
 mod workers;
 
+pub use limit::{AdaptiveConfig, LimitKind};
 #[cfg(feature = "serde")]
 pub(crate) use map_only::map_only;
 pub use retry::{BudgetConfig, RetryConfig};

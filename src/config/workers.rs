@@ -5,6 +5,7 @@ use std::time::Duration;
 #[cfg(feature = "serde")]
 use super::duration_text;
 use super::rules;
+use super::{AdaptiveConfig, LimitKind};
 use crate::BuildError;
 
 /// The bounded worker pool: how much governed work runs at once and how much may wait.
@@ -19,7 +20,10 @@ use crate::BuildError;
 /// | `max_task_duration` | 1800 s (30 minutes) |
 /// | `blocking_threads` | 10 |
 /// | `blocking_queue_limit` | 1000 |
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// | `limit` | `"fixed"`: `max_workers` is the limit |
+/// | `min_workers` | 1 (the floor of an adaptive limit) |
+/// | `adaptive` | see [`AdaptiveConfig`] |
+#[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
 #[non_exhaustive]
@@ -45,6 +49,15 @@ pub struct WorkerConfig {
     pub blocking_threads: usize,
     /// At most this many blocking closures wait for a thread (at least 1).
     pub blocking_queue_limit: usize,
+    /// How the limit on concurrent work is set: `fixed` at `max_workers`, or moved by an
+    /// adaptive algorithm between `min_workers` and `max_workers` (see [`LimitKind`]). The
+    /// health monitor's shrinking applies on top: the smaller limit is in force.
+    pub limit: LimitKind,
+    /// An adaptive limit never goes below this, and starts here (at least 1, at most
+    /// `max_workers`). Unused with `limit = "fixed"`.
+    pub min_workers: usize,
+    /// The adaptive algorithms' parameters.
+    pub adaptive: AdaptiveConfig,
 }
 
 impl Default for WorkerConfig {
@@ -56,6 +69,9 @@ impl Default for WorkerConfig {
             max_task_duration: Duration::from_secs(1800),
             blocking_threads: 10,
             blocking_queue_limit: 1000,
+            limit: LimitKind::Fixed,
+            min_workers: 1,
+            adaptive: AdaptiveConfig::default(),
         }
     }
 }
@@ -74,7 +90,13 @@ impl WorkerConfig {
         }
         rules::check_duration("workers.max_task_duration", self.max_task_duration)?;
         rules::check_count("workers.blocking_threads", self.blocking_threads)?;
-        Ok(rules::check_count("workers.blocking_queue_limit", self.blocking_queue_limit)?)
+        rules::check_count("workers.blocking_queue_limit", self.blocking_queue_limit)?;
+        rules::check_count("workers.min_workers", self.min_workers)?;
+        if self.min_workers > self.max_workers {
+            let rule = "must be at most workers.max_workers";
+            return Err(BuildError::invalid("workers.min_workers", rule, self.min_workers));
+        }
+        self.adaptive.validate()
     }
 }
 
@@ -84,6 +106,9 @@ crate::config::setters!(WorkerConfig {
     max_task_duration: Duration,
     blocking_threads: usize,
     blocking_queue_limit: usize,
+    limit: LimitKind,
+    min_workers: usize,
+    adaptive: AdaptiveConfig,
 } into {
     queue_timeout: Option<Duration>,
 });

@@ -35,9 +35,10 @@ pub(crate) struct Breakers {
     pub(crate) keyed: BreakerRegistry<String>,
 }
 
-/// The breaker a call uses: the default one, borrowed, or its key's, shared.
+/// The breaker a call uses: the default one or one its caller keeps, borrowed, or its key's,
+/// shared.
 pub(crate) enum BreakerRef<'a> {
-    /// Not chosen yet: a keyed call is looked up at admission.
+    /// Not chosen yet: a keyed call of the tower layer is looked up at admission.
     Unchosen,
     Default(&'a CircuitBreaker),
     Keyed(Arc<CircuitBreaker>),
@@ -77,10 +78,10 @@ impl Breakers {
 
     /// The breaker of a call with `key`; `None` and `"default"` are the default one. The clock
     /// is read only if a new key has to evict one.
-    pub(crate) fn for_key(&self, key: Option<&String>) -> BreakerRef<'_> {
+    pub(crate) fn for_key(&self, key: Option<&str>) -> BreakerRef<'_> {
         match key {
             None => BreakerRef::Default(&self.default),
-            Some(key) if key == DEFAULT_BREAKER => BreakerRef::Default(&self.default),
+            Some(DEFAULT_BREAKER) => BreakerRef::Default(&self.default),
             Some(key) => BreakerRef::Keyed(self.keyed.get(key)),
         }
     }
@@ -90,7 +91,7 @@ impl Breakers {
         if key == DEFAULT_BREAKER {
             return Arc::clone(&self.default);
         }
-        self.keyed.get(&key.to_owned())
+        self.keyed.get(key)
     }
 
     /// Every breaker's state, the default one under `"default"` and the others by key (no

@@ -170,6 +170,26 @@ impl GovernorBuilder {
         self
     }
 
+    /// How the worker limit is set: `Fixed` at `max_workers` (the default), or moved by an
+    /// adaptive algorithm between [`min_workers`](Self::min_workers) and `max_workers` from
+    /// each attempt's latency and overloads (see [`LimitKind`](crate::LimitKind)).
+    pub fn limit(mut self, limit: crate::LimitKind) -> Self {
+        self.config.workers.limit = limit;
+        self
+    }
+
+    /// The floor of an adaptive limit, and where it starts. Default 1.
+    pub fn min_workers(mut self, min_workers: usize) -> Self {
+        self.config.workers.min_workers = min_workers;
+        self
+    }
+
+    /// The adaptive algorithms' parameters (see [`AdaptiveConfig`](crate::AdaptiveConfig)).
+    pub fn adaptive(mut self, adaptive: crate::AdaptiveConfig) -> Self {
+        self.config.workers.adaptive = adaptive;
+        self
+    }
+
     /// At most this many calls wait for a worker. Default 1000.
     pub fn queue_limit(mut self, queue_limit: usize) -> Self {
         self.config.workers.queue_limit = queue_limit;

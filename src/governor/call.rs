@@ -1,14 +1,17 @@
 //! [`Call`]: one governed call with its own retry settings, built by [`Governor::call`].
 
+use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
 use super::Governor;
+use super::breakers::BreakerRef;
 use super::hooks::{DEFAULT_HOOKS, Hooks};
 use super::run::CallPlan;
 use crate::Error;
-use crate::retry::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
+use crate::breaker::CircuitBreaker;
+use crate::retry::{AnyError, NoError, RetryAdjust, RetryNotify, RetryWhen};
 
 impl Governor {
     /// Starts a governed call of `op` with settings of its own; `.await` it.
@@ -45,8 +48,8 @@ impl Governor {
     /// # Ok(()) }
     /// ```
     pub fn call<Op>(&self, op: Op) -> Call<'_, Op> {
-        let plan = CallPlan::new(self);
-        Call { gov: self, op, plan, hooks: DEFAULT_HOOKS }
+        let plan = Cow::Borrowed(&self.inner.default_plan);
+        Call { gov: self, op, plan, hooks: DEFAULT_HOOKS, breaker: None }
     }
 }
 
@@ -66,56 +69,128 @@ impl Governor {
 /// Every setting not given is the governor's: its [`RetryConfig`](crate::RetryConfig)
 /// attempts and deadline, every operation error retryable, no per-attempt timeout.
 #[must_use = "a call does nothing until it is awaited"]
-pub struct Call<'g, Op, W = AnyError, N = (), A = (), F = AnyError> {
+pub struct Call<'g, Op, W = AnyError, N = (), A = (), F = AnyError, O = NoError> {
     gov: &'g Governor,
     op: Op,
-    plan: CallPlan,
-    hooks: Hooks<W, N, A, F>,
+    /// The governor's default plan, borrowed until a setter changes it.
+    plan: Cow<'g, CallPlan>,
+    hooks: Hooks<W, N, A, F, O>,
+    /// The breaker chosen by `key` or `breaker`; `None`: the default one.
+    breaker: Option<BreakerRef<'g>>,
 }
 
-impl<'g, Op, Fut, T, E, W, N, A, F> Call<'g, Op, W, N, A, F>
+impl<'g, Op, Fut, T, E, W, N, A, F, O> Call<'g, Op, W, N, A, F, O>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     /// Retries only operation errors for which `when` is true; others are returned at once.
     /// Attempt timeouts are always retryable; rejections by the governor never are.
-    pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A, F> {
-        let Call { gov, op, plan, hooks } = self;
-        Call { gov, op, plan, hooks: hooks.with_when(when) }
+    pub fn when<W2: Fn(&E) -> bool>(self, when: W2) -> Call<'g, Op, W2, N, A, F, O> {
+        let Call { gov, op, plan, hooks, breaker } = self;
+        Call { gov, op, plan, hooks: hooks.with_when(when), breaker }
     }
 
     /// Calls `notify(failed_attempt, &error, delay)` before each retry.
-    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A, F> {
-        let Call { gov, op, plan, hooks } = self;
-        Call { gov, op, plan, hooks: hooks.with_notify(notify) }
+    pub fn notify<N2: FnMut(u32, &Error<E>, Duration)>(self, notify: N2) -> Call<'g, Op, W, N2, A, F, O> {
+        let Call { gov, op, plan, hooks, breaker } = self;
+        Call { gov, op, plan, hooks: hooks.with_notify(notify), breaker }
     }
 
     /// Replaces each retry's delay with `adjust(&error, delay)`, e.g. a server's `Retry-After`.
-    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(self, adjust: A2) -> Call<'g, Op, W, N, A2, F> {
-        let Call { gov, op, plan, hooks } = self;
-        Call { gov, op, plan, hooks: hooks.with_adjust(adjust) }
+    pub fn adjust<A2: FnMut(&Error<E>, Duration) -> Duration>(
+        self,
+        adjust: A2,
+    ) -> Call<'g, Op, W, N, A2, F, O> {
+        let Call { gov, op, plan, hooks, breaker } = self;
+        Call { gov, op, plan, hooks: hooks.with_adjust(adjust), breaker }
     }
 
     /// Counts only operation errors for which `failure_when` is true as failures of the
     /// circuit breaker; other errors count as successes (the dependency answered). Timeouts
     /// and panics always count; cancelled and rejected calls never do.
-    pub fn failure_when<F2: Fn(&E) -> bool>(self, failure_when: F2) -> Call<'g, Op, W, N, A, F2> {
-        let Call { gov, op, plan, hooks } = self;
-        Call { gov, op, plan, hooks: hooks.with_failure_when(failure_when) }
+    pub fn failure_when<F2: Fn(&E) -> bool>(self, failure_when: F2) -> Call<'g, Op, W, N, A, F2, O> {
+        let Call { gov, op, plan, hooks, breaker } = self;
+        Call { gov, op, plan, hooks: hooks.with_failure_when(failure_when), breaker }
+    }
+
+    /// Tells an adaptive worker limit (`workers.limit`, see
+    /// [`LimitKind`](crate::LimitKind)) that the dependency is overloaded when
+    /// `overload_when` is true of an operation error — an HTTP 429 or 503, say: the limit is
+    /// cut at once. Attempt timeouts always say so. Other errors say nothing about load, and
+    /// their latency is not taken as the dependency's (a fast error must not make it look
+    /// fast). With `limit = "fixed"` it is never called.
+    ///
+    /// It runs contained: one that panics counts as "not an overload".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use bursar::LimitKind;
+    ///
+    /// let gov = bursar::Governor::builder().limit(LimitKind::Gradient).max_workers(64).build()?;
+    /// let answer = gov
+    ///     .call(|| async { Err::<(), u16>(429) })
+    ///     .overload_when(|status: &u16| matches!(status, 429 | 503))
+    ///     .attempts(1)
+    ///     .await;
+    /// assert!(matches!(answer, Err(bursar::Error::Operation(429))));
+    /// # Ok(()) }
+    /// ```
+    pub fn overload_when<O2: Fn(&E) -> bool>(self, overload_when: O2) -> Call<'g, Op, W, N, A, F, O2> {
+        let Call { gov, op, plan, hooks, breaker } = self;
+        Call { gov, op, plan, hooks: hooks.with_overload_when(overload_when), breaker }
     }
 
     /// Uses the circuit breaker of `key` (a site, a session) instead of the default one.
-    /// Keyed breakers live in a registry bounded by `breaker.max_keys`.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.plan.key = Some(key.into());
+    /// Keyed breakers live in a registry bounded by `breaker.max_keys`; the key `"default"`
+    /// is the default breaker. The breaker is looked up (or made) here, by the borrowed key:
+    /// the key is copied only into a new breaker's entry.
+    ///
+    /// A caller that makes many calls with one key can look its breaker up once, with
+    /// [`Governor::breaker_for`], and pass it to [`breaker`](Self::breaker).
+    pub fn key(mut self, key: impl AsRef<str>) -> Self {
+        self.breaker = Some(self.gov.inner.breakers.for_key(Some(key.as_ref())));
+        self
+    }
+
+    /// Uses `breaker` — one the caller keeps, from [`Governor::breaker_for`] — instead of the
+    /// default one: the same as [`key`](Self::key) with that breaker's key, without looking
+    /// it up again for every call.
+    ///
+    /// A breaker the registry has since evicted to make room (it holds at most
+    /// `breaker.max_keys`; one a caller still holds counts as in use and goes last) still
+    /// works for the calls given it, but no longer shows in `status().breakers`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # // Health off: a busy machine's sample must not shed the doctest's calls.
+    /// # let health = bursar::health::HealthConfig::disabled();
+    /// let gov = bursar::Governor::builder().health(health).build()?;
+    /// let site = gov.breaker_for("example.com");
+    /// for _ in 0..3 {
+    ///     let refused = || async { Err::<(), _>(std::io::Error::other("503")) };
+    ///     assert!(gov.call(refused).attempts(1).breaker(&site).await.is_err());
+    /// }
+    /// let breakers = gov.status().breakers;
+    /// assert_eq!(breakers["example.com"].consecutive_failures, 3);
+    /// assert_eq!(breakers["default"].consecutive_failures, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn breaker(mut self, breaker: &'g CircuitBreaker) -> Self {
+        self.breaker = Some(BreakerRef::Default(breaker));
         self
     }
 
     /// Attempts in all, the first included: 0 is taken as 1, more than 1000 as 1000 (the same
     /// as [`RetryExt`](crate::retry::RetryExt)'s `attempts`).
     pub fn attempts(mut self, max_attempts: u32) -> Self {
-        self.plan.max_attempts = crate::retry::clamp_attempts(max_attempts);
+        self.plan.to_mut().max_attempts = crate::retry::clamp_attempts(max_attempts);
         self
     }
 
@@ -125,20 +200,20 @@ where
     /// below 1 ms acts as 1 ms, tokio's timer resolution (unlike the configuration's limits,
     /// which `build()` checks, a call's setters cannot fail).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.plan.attempt_timeout = Some(timeout);
+        self.plan.to_mut().attempt_timeout = Some(timeout);
         self
     }
 
     /// No retry starts that would end later than `deadline` after the call began (time spent
     /// in the queue for the first worker counts).
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.plan.deadline = Some(deadline);
+        self.plan.to_mut().deadline = Some(deadline);
         self
     }
 
     /// The name the call's `tracing` events carry.
     pub fn name(mut self, name: &'static str) -> Self {
-        self.plan.name = name;
+        self.plan.to_mut().name = name;
         self
     }
 
@@ -157,13 +232,18 @@ where
         N: RetryNotify<Error<E>>,
         A: RetryAdjust<Error<E>>,
         F: RetryWhen<E>,
+        O: RetryWhen<E>,
     {
-        let Call { gov, op, plan, hooks } = self;
-        gov.execute(op, plan, hooks).await
+        let Call { gov, op, plan, hooks, breaker } = self;
+        let call = gov.execute(op, plan, hooks);
+        match breaker {
+            Some(breaker) => call.with_breaker(breaker).await,
+            None => call.await,
+        }
     }
 }
 
-impl<'g, Op, Fut, T, E, W, N, A, F> IntoFuture for Call<'g, Op, W, N, A, F>
+impl<'g, Op, Fut, T, E, W, N, A, F, O> IntoFuture for Call<'g, Op, W, N, A, F, O>
 where
     Op: FnMut() -> Fut + Send + 'g,
     Fut: Future<Output = Result<T, E>> + Send + 'g,
@@ -173,6 +253,7 @@ where
     N: RetryNotify<Error<E>> + Send + 'g,
     A: RetryAdjust<Error<E>> + Send + 'g,
     F: RetryWhen<E> + Send + 'g,
+    O: RetryWhen<E> + Send + 'g,
 {
     type Output = Result<T, Error<E>>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send + 'g>>;
@@ -182,7 +263,7 @@ where
     }
 }
 
-impl<Op, W, N, A, F> std::fmt::Debug for Call<'_, Op, W, N, A, F> {
+impl<Op, W, N, A, F, O> std::fmt::Debug for Call<'_, Op, W, N, A, F, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call").field("plan", &self.plan).finish_non_exhaustive()
     }

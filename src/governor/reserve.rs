@@ -18,7 +18,7 @@ impl Governor {
     /// True if the breaker for `key` turns calls away now (open or forced open): a
     /// reservation should not take a queue place for a call the breaker will reject.
     pub(crate) fn circuit_is_open(&self, key: Option<&String>) -> bool {
-        super::run::is_open(&self.inner.breakers.for_key(key))
+        super::run::is_open(&self.inner.breakers.for_key(key.map(String::as_str)))
     }
 
     /// Admits one call and takes its first worker if one is free, or a queue place.

@@ -19,6 +19,7 @@ use super::hooks::{CallHooks, DEFAULT_HOOKS};
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome};
 use crate::contain::{Containment, UserCode, catch};
 use crate::retry::{Attempts, ExponentialDelays, Stop};
+use crate::workers::limit::Verdict;
 use crate::workers::{
     Count, InFlight, Lane, QueueSlot, Supervised, Watch, Work, WorkerPermit, WorkerTicket, Workers,
     is_nested, marked,
@@ -37,7 +38,8 @@ pub(crate) struct CallPlan {
 }
 
 impl CallPlan {
-    /// The governor's default plan (kept in the governor, so `run` builds none per call).
+    /// The governor's default plan, owned (a call borrows it; the tower layer keeps a copy).
+    #[cfg(feature = "tower")]
     pub(crate) fn new(gov: &Governor) -> Self {
         gov.inner.default_plan.clone()
     }
@@ -296,7 +298,8 @@ where
     L: Deref<Target = Lane>,
 {
     pub(crate) fn new(gov: &'g Governor, op: Op, plan: P, hooks: H, step: Step<'g, Fut, L>) -> Self {
-        // The default breaker is known without a lookup; a keyed one is looked up (and
+        // The default breaker is known without a lookup (`Call::key` and `Call::breaker` chose
+        // theirs already, see `with_breaker`); the tower layer's keyed one is looked up (and
         // perhaps created) at admission, since nothing happens before the first poll.
         let breaker = match plan.borrow().key {
             None => BreakerRef::Default(&gov.inner.breakers.default),
@@ -314,6 +317,12 @@ where
             watch: Watch::default(),
         };
         Calling { step, call }
+    }
+
+    /// The call uses `breaker`, chosen by its caller, instead of the one its plan names.
+    pub(crate) fn with_breaker(mut self, breaker: BreakerRef<'g>) -> Self {
+        self.call.breaker = CallBreaker::unasked(breaker);
+        self
     }
 
     /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
@@ -424,7 +433,7 @@ where
         }
         let plan = self.plan.borrow();
         if plan.key.is_some() {
-            self.breaker = CallBreaker::unasked(self.gov.inner.breakers.for_key(plan.key.as_ref()));
+            self.breaker = CallBreaker::unasked(self.gov.inner.breakers.for_key(plan.key.as_deref()));
         }
         // The retry deadline counts from the call's start, queueing included; only a call
         // with a deadline reads the clock for it.
@@ -537,7 +546,7 @@ where
             retries.last = None;
             self.gov.inner.workers.counters.add(Count::Retries);
         }
-        self.breaker.start_timing();
+        self.breaker.start_timing(self.gov.inner.workers.adaptive.is_some());
         let op = (self.op)();
         match self.plan.borrow().attempt_timeout {
             None => Attempt::Plain { op },
@@ -548,7 +557,10 @@ where
     /// An attempt ended: the breaker hears of it, and a retryable failure backs off if another
     /// attempt may follow.
     fn attempt_ended(&mut self, result: Result<T, Error<E>>) -> Next<T, E> {
-        self.report(&result);
+        match self.workers().adaptive {
+            None => self.report(&result, None),
+            Some(_) => self.report_adaptive(&result),
+        }
         let retry = &self.gov.inner.retry;
         let error = match result {
             Ok(value) => {
@@ -629,7 +641,7 @@ where
     /// Tells the breaker how the attempt ended; an error `failure_when` says is not the
     /// dependency's fault counts as a success, and a `failure_when` that panics as a failure.
     #[inline(always)]
-    fn report(&mut self, result: &Result<T, Error<E>>) {
+    fn report(&mut self, result: &Result<T, Error<E>>, now: Option<Instant>) {
         let outcome = match result {
             Ok(_) => Outcome::Success,
             Err(Error::Operation(error)) => {
@@ -642,7 +654,33 @@ where
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
             Err(_) => return,
         };
-        self.breaker.record(outcome);
+        match now {
+            None => self.breaker.record(outcome),
+            Some(now) => self.breaker.record_at(outcome, now),
+        }
+    }
+
+    /// [`report`](Self::report), and the attempt's latency and verdict to the adaptive limit:
+    /// an attempt timeout or an error `overload_when` says is an overload (one that panics
+    /// says no), another error is only counted, a success is served.
+    #[inline(never)]
+    fn report_adaptive(&mut self, result: &Result<T, Error<E>>) {
+        let now = Instant::now();
+        let verdict = match result {
+            Ok(_) => Verdict::Served,
+            Err(Error::Operation(error)) => {
+                match self.contained().call(UserCode::OverloadWhen, || self.hooks.is_overload(error)) {
+                    Ok(true) => Verdict::Overloaded,
+                    Ok(false) | Err(_) => Verdict::Failed,
+                }
+            }
+            Err(Error::AttemptTimeout { .. }) => Verdict::Overloaded,
+            Err(_) => Verdict::Failed,
+        };
+        if let Some(started) = self.breaker.started() {
+            self.workers().observe(started, now, verdict);
+        }
+        self.report(result, Some(now));
     }
 
     /// Counts how the work ended, once, and returns the call's result. Work cut off or

@@ -64,7 +64,9 @@ impl Governor {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
     ///
-    /// let gov = bursar::Governor::builder().max_workers(4).queue_limit(8).build()?;
+    /// # // Health off: a busy machine's sample must not shed the doctest's calls.
+    /// # let health = bursar::health::HealthConfig::disabled();
+    /// let gov = bursar::Governor::builder().max_workers(4).queue_limit(8).health(health).build()?;
     /// let mut handles = Vec::new();
     /// for page in 0..1_000 {
     ///     // `gov.spawn` would reject most of these: 4 run and 8 wait at a time.

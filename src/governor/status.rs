@@ -25,7 +25,7 @@ use crate::workers::Count;
 /// | that status | `status()` as JSON | Prometheus (feature `metrics`) |
 /// |---|---|---|
 /// | `initialized` | — (a built `Governor` is running; see `health.live`) | — |
-/// | `resource_manager.max_workers` | `workers.max_workers` (the limit in force: `workers.effective_limit`) | `bursar_workers_max`, `bursar_workers_effective_limit` |
+/// | `resource_manager.max_workers` | `workers.max_workers` (the limit in force: `workers.effective_limit`; an adaptive one's estimate: `workers.adaptive`) | `bursar_workers_max`, `bursar_workers_effective_limit`, `bursar_workers_adaptive_limit`, `bursar_workers_adaptive_baseline_seconds`, `bursar_workers_adaptive_sample_seconds` |
 /// | `resource_manager.active_threads` | `workers.active` | `bursar_workers_active` |
 /// | `resource_manager.completed_threads` | `workers.completed` (and `workers.failed`) | `bursar_calls_total{outcome="ok"}` |
 /// | `resource_manager.circuit_breaker_state` | `breakers.default.state` (one per key: `breakers.<key>.state`) | `bursar_breaker_state{key="default"}` |
@@ -81,7 +81,8 @@ pub struct Status {
 pub struct WorkerStatus {
     /// The configured limit on concurrent work.
     pub max_workers: usize,
-    /// The limit in force now (lower than `max_workers` while health shrinks it).
+    /// The limit in force now (lower than `max_workers` while health shrinks it, or an
+    /// adaptive limit holds it lower).
     pub effective_limit: usize,
     /// Why `effective_limit` is below `max_workers`: the health level that shrinks it
     /// (`degraded` to 75 %, `unhealthy` and `critical` to 50 %, rounded up); the readings
@@ -133,6 +134,41 @@ pub struct WorkerStatus {
     pub rejected_circuit_open: u64,
     /// The blocking lane used by [`Governor::spawn_blocking`].
     pub blocking: BlockingStatus,
+    /// The adaptive limit (`workers.limit`), unless it is `fixed`.
+    pub adaptive: Option<AdaptiveStatus>,
+}
+
+/// The adaptive worker limit's section of [`WorkerStatus`]: what its algorithm believes.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), bursar::BuildError> {
+/// use bursar::{LimitKind, LimitReason};
+///
+/// let gov = bursar::Governor::builder().limit(LimitKind::Gradient).min_workers(2).max_workers(50).build()?;
+/// let adaptive = gov.status().workers.adaptive.expect("an adaptive limit");
+/// assert_eq!((adaptive.algorithm, adaptive.limit, adaptive.reason), (LimitKind::Gradient, 2, LimitReason::Started));
+/// assert_eq!((adaptive.baseline, adaptive.sample_latency), (None, None), "nothing measured yet");
+/// assert_eq!(gov.status().workers.effective_limit, 2);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct AdaptiveStatus {
+    /// The algorithm.
+    pub algorithm: crate::LimitKind,
+    /// The algorithm's limit; `effective_limit` is the smaller of this and health's.
+    pub limit: usize,
+    /// The dependency's latency with no queue in front of it, as last measured (`gradient`
+    /// and `vegas`); `None` until measured.
+    pub baseline: Option<std::time::Duration>,
+    /// The median latency of the successful attempts of the last window judged.
+    pub sample_latency: Option<std::time::Duration>,
+    /// Why the limit last changed.
+    pub reason: crate::LimitReason,
 }
 
 /// The blocking lane's section of [`WorkerStatus`].
@@ -161,6 +197,14 @@ pub struct HealthStatus {
     pub memory_percent: Option<f64>,
     /// This process's threads at the last sample.
     pub active_threads: Option<usize>,
+    /// This process's open file descriptors at the last sample, percent of its soft
+    /// `RLIMIT_NOFILE`.
+    pub fds_percent: Option<f64>,
+    /// The processes and threads of this process's user at the last sample, percent of its soft
+    /// `RLIMIT_NPROC`; `None` where no such limit is enforced (for root, say).
+    pub nproc_percent: Option<f64>,
+    /// The supervised processes alive at the last sample (feature `process`; 0 without it).
+    pub supervised_processes: Option<usize>,
     /// Failed fraction of the calls in the error window (reported errors included); none
     /// until enough calls ended in it.
     pub error_rate: Option<f64>,
@@ -214,6 +258,9 @@ impl Governor {
             cpu_percent: readings.cpu_percent,
             memory_percent: readings.memory_percent,
             active_threads: readings.threads,
+            fds_percent: readings.fds_percent,
+            nproc_percent: readings.nproc_percent,
+            supervised_processes: readings.supervised_processes,
             error_rate,
             total_errors: Totals::get(&totals.errors),
             total_recoveries: Totals::get(&totals.recoveries),
@@ -258,6 +305,13 @@ impl Governor {
                 active: workers.blocking.in_use(),
                 queued: workers.blocking.waiting(),
             },
+            adaptive: workers.adaptive_estimate().map(|(algorithm, limit, estimate)| AdaptiveStatus {
+                algorithm,
+                limit,
+                baseline: estimate.baseline,
+                sample_latency: estimate.sample,
+                reason: estimate.reason,
+            }),
         }
     }
 }

@@ -17,6 +17,9 @@ use crate::config::check_duration;
 /// | `dwell` | none: two intervals |
 /// | `cpu_percent` | warn 80, critical 95 |
 /// | `memory_percent` | warn 85, critical 95 |
+/// | `fds_percent` | warn 80, critical 95 |
+/// | `nproc_percent` | warn 80, critical 95 |
+/// | `supervised_processes` | none: not judged |
 /// | `error_rate` | warn 0.10, critical 0.50 |
 /// | `error_window` | 5 min |
 /// | `error_min_calls` | 20 |
@@ -24,6 +27,23 @@ use crate::config::check_duration;
 /// | `unhealthy_worker_ratio` | 0.5 |
 /// | `shed_when_critical` | true |
 /// | `recovery_cooldown` | 10 s |
+///
+/// The two limits warn at 80 % and are critical at 95 %, as CPU: a service that has used 95 %
+/// of its descriptors or processes fails its next `accept`, `pipe` or browser start within
+/// moments, and shedding new work there is what keeps it up. How many supervised processes are
+/// too many only the service knows (a browser farm of 50 is healthy, one that leaks is not at
+/// 50), so that reading is shown but judged only when thresholds are set.
+///
+/// # Examples
+///
+/// ```
+/// use bursar::health::{HealthConfig, Thresholds};
+///
+/// // A farm of 40 browsers: more than 48 alive is a leak, more than 60 an emergency.
+/// let health = HealthConfig::default().supervised_processes(Thresholds { warn: 48.0, critical: 60.0 });
+/// assert_eq!(health.validate(), Ok(()));
+/// assert_eq!(health.fds_percent, Thresholds { warn: 80.0, critical: 95.0 });
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(remote = "Self", default, deny_unknown_fields))]
@@ -43,6 +63,13 @@ pub struct HealthConfig {
     pub cpu_percent: Thresholds,
     /// System memory in use, percent.
     pub memory_percent: Thresholds,
+    /// This process's open file descriptors, percent of its soft `RLIMIT_NOFILE`.
+    pub fds_percent: Thresholds,
+    /// The processes and threads of this process's user, percent of its soft `RLIMIT_NPROC`
+    /// (not judged where no such limit is enforced).
+    pub nproc_percent: Thresholds,
+    /// The supervised processes alive, a count (feature `process`); `None`: not judged.
+    pub supervised_processes: Option<Thresholds>,
     /// Fraction of governed calls (and reported errors) that failed within `error_window`.
     pub error_rate: Thresholds,
     /// The window the error rate is measured over. At least 1 ms, tokio's timer resolution.
@@ -70,6 +97,9 @@ impl Default for HealthConfig {
             dwell: None,
             cpu_percent: Thresholds { warn: 80.0, critical: 95.0 },
             memory_percent: Thresholds { warn: 85.0, critical: 95.0 },
+            fds_percent: Thresholds { warn: 80.0, critical: 95.0 },
+            nproc_percent: Thresholds { warn: 80.0, critical: 95.0 },
+            supervised_processes: None,
             error_rate: Thresholds { warn: 0.10, critical: 0.50 },
             error_window: Duration::from_secs(300),
             error_min_calls: 20,
@@ -113,12 +143,19 @@ impl HealthConfig {
         }
         thresholds("health.cpu_percent", self.cpu_percent, 100.0)?;
         thresholds("health.memory_percent", self.memory_percent, 100.0)?;
+        thresholds("health.fds_percent", self.fds_percent, 100.0)?;
+        thresholds("health.nproc_percent", self.nproc_percent, 100.0)?;
+        if let Some(supervised) = self.supervised_processes {
+            thresholds("health.supervised_processes", supervised, f64::INFINITY)?;
+        }
         thresholds("health.error_rate", self.error_rate, 1.0)?;
         ratio("health.degraded_worker_ratio", self.degraded_worker_ratio)?;
         ratio("health.unhealthy_worker_ratio", self.unhealthy_worker_ratio)
     }
 }
 
+/// `0 <= warn <= critical <= max`, both finite; `max` is 1 (a rate), 100 (a percentage) or
+/// infinite (a count).
 fn thresholds(field: &'static str, value: Thresholds, max: f64) -> Result<(), BuildError> {
     let valid = value.warn.is_finite()
         && value.critical.is_finite()
@@ -128,10 +165,10 @@ fn thresholds(field: &'static str, value: Thresholds, max: f64) -> Result<(), Bu
     if valid {
         return Ok(());
     }
-    let rule = if max == 1.0 {
-        "must have 0 <= warn <= critical <= 1"
-    } else {
-        "must have 0 <= warn <= critical <= 100"
+    let rule = match max {
+        1.0 => "must have 0 <= warn <= critical <= 1",
+        100.0 => "must have 0 <= warn <= critical <= 100",
+        _ => "must have 0 <= warn <= critical, both finite",
     };
     Err(BuildError::invalid_debug(
         field,
@@ -152,6 +189,8 @@ crate::config::setters!(HealthConfig {
     interval: Duration,
     cpu_percent: Thresholds,
     memory_percent: Thresholds,
+    fds_percent: Thresholds,
+    nproc_percent: Thresholds,
     error_rate: Thresholds,
     error_window: Duration,
     error_min_calls: u64,
@@ -161,6 +200,7 @@ crate::config::setters!(HealthConfig {
     recovery_cooldown: Duration,
 } into {
     dwell: Option<Duration>,
+    supervised_processes: Option<Thresholds>,
 });
 
 #[cfg(feature = "serde")]

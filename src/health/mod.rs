@@ -3,8 +3,10 @@
 //!
 //! Services rarely die at once; they degrade for minutes first — CPU pinned, memory
 //! climbing, errors creeping up — and crash when something finally runs out. The monitor
-//! samples the machine (through a [`Sampler`]; by default [`SystemSampler`] over `sysinfo`)
-//! and the governor's own outcomes every interval, and turns them into a [`HealthLevel`]:
+//! samples the machine (through a [`Sampler`]; by default [`SystemSampler`] over `sysinfo`),
+//! this process's limits (open files against `RLIMIT_NOFILE`, its user's processes against
+//! `RLIMIT_NPROC`, the supervised processes alive: see [`Readings`]) and the governor's own
+//! outcomes every interval, and turns them into a [`HealthLevel`]:
 //!
 //! | readings at their warning threshold | level |
 //! |---|---|
@@ -25,12 +27,15 @@
 //! [`Governor::readiness`](crate::Governor::readiness) answer the two probes an orchestrator
 //! asks.
 
+mod blocking_read;
 mod check;
 mod config;
 mod error_rate;
 pub(crate) mod hooks;
 mod hysteresis;
+mod judged;
 mod level;
+mod limits;
 mod monitor;
 pub(crate) mod reasons;
 pub(crate) mod recovery;
@@ -50,21 +55,11 @@ pub use sampler::{Readings, Sampler};
 pub(crate) use monitor::Monitor;
 pub(crate) use sampler::DynSampler;
 
-/// The sampler used when none is given: the system's, or none without the `sysinfo` feature.
+/// The sampler used when none is given: the system's, or this process's limits alone without
+/// the `sysinfo` feature.
 pub(crate) fn default_sampler() -> Box<dyn DynSampler> {
     #[cfg(feature = "sysinfo")]
     return Box::new(SystemSampler::new());
     #[cfg(not(feature = "sysinfo"))]
-    return Box::new(NoReadings);
-}
-
-/// Reads nothing: the level then comes from the error rate and the custom checks alone.
-#[cfg(not(feature = "sysinfo"))]
-struct NoReadings;
-
-#[cfg(not(feature = "sysinfo"))]
-impl Sampler for NoReadings {
-    async fn sample(&mut self) -> Readings {
-        Readings::default()
-    }
+    return Box::new(limits::LimitsSampler::default());
 }

@@ -9,6 +9,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 use super::error_rate::{CallTotals, ErrorWindow};
 use super::hooks::CheckFn;
 use super::hysteresis::Hysteresis;
+use super::judged::judged;
 use super::level::{Severity, level_of};
 use super::sampler::DynSampler;
 use super::state::{HealthState, Latest, Totals};
@@ -137,19 +138,15 @@ impl Monitor {
     /// The rule over every reading and check: a degraded check is one more warning, an
     /// unhealthy one two, a critical one critical.
     fn judge(&self, readings: &Readings, error_rate: Option<f64>, checks: &[CheckStatus]) -> HealthLevel {
-        let config = &self.state.config;
-        let readings = [
-            readings.cpu_percent.map(|cpu| config.cpu_percent.severity(cpu)),
-            readings.memory_percent.map(|memory| config.memory_percent.severity(memory)),
-            error_rate.map(|rate| config.error_rate.severity(rate)),
-        ];
+        let readings = judged(&self.state.config, readings, error_rate);
+        let readings = readings.map(|(_, value, thresholds)| thresholds.severity(value));
         let checks = checks.iter().flat_map(|check| match check.check.level {
             HealthLevel::Degraded => [Severity::Warn, Severity::Fine],
             HealthLevel::Unhealthy => [Severity::Warn, Severity::Warn],
             HealthLevel::Critical => [Severity::Critical, Severity::Fine],
             _ => [Severity::Fine, Severity::Fine],
         });
-        level_of(readings.into_iter().flatten().chain(checks))
+        level_of(readings.chain(checks))
     }
 
     /// Runs every custom check, contained; one that panics or does not answer within an

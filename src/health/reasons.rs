@@ -1,19 +1,16 @@
 //! Why the level is what it is: each reading at or above a threshold and each check that
 //! is not healthy, as a line a person reads in `status().health.reasons`.
 
+use super::judged::judged;
 use super::level::Severity;
 use super::state::Latest;
 use super::{HealthConfig, HealthLevel, Thresholds};
 
-/// The reasons of the latest sample, in the order the monitor judges them: CPU, memory, the
-/// error rate, then the checks.
+/// The reasons of the latest sample, in the order the monitor judges them (see
+/// [`judged`]), then the checks.
 pub(crate) fn reasons(config: &HealthConfig, latest: &Latest) -> Vec<String> {
-    let readings = [
-        ("cpu_percent", latest.readings.cpu_percent, config.cpu_percent),
-        ("memory_percent", latest.readings.memory_percent, config.memory_percent),
-        ("error_rate", latest.error_rate, config.error_rate),
-    ];
-    let over = readings.into_iter().filter_map(|(name, value, thresholds)| over(name, value?, thresholds));
+    let readings = judged(config, &latest.readings, latest.error_rate);
+    let over = readings.filter_map(|(name, value, thresholds)| over(name, value, thresholds));
     let checks =
         latest.checks.iter().filter(|status| status.check.level > HealthLevel::Healthy).map(|status| {
             format!("check `{}` is {}: {}", status.name, status.check.level, status.check.message)

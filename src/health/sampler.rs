@@ -5,6 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// One sample of the machine and the process. A sampler leaves out what it cannot read.
+///
+/// A sampler of your own sets the fields it reads on a value from [`Readings::new`] or
+/// `Readings::default()`: `readings.fds_percent = Some(42.0)`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -15,27 +18,41 @@ pub struct Readings {
     pub memory_percent: Option<f64>,
     /// Threads of this process.
     pub threads: Option<usize>,
+    /// This process's open file descriptors as a percentage of its soft `RLIMIT_NOFILE` (at 100,
+    /// `open`, `socket` and `pipe` fail with `EMFILE`). At least 0; above 100 when the limit was
+    /// lowered below what is open.
+    pub fds_percent: Option<f64>,
+    /// The processes and threads of this process's real user as a percentage of its soft
+    /// `RLIMIT_NPROC` (at 100, `fork` and new threads fail with `EAGAIN`); `None` where no such
+    /// limit is enforced. At least 0; above 100 when the limit was lowered below what runs.
+    pub nproc_percent: Option<f64>,
+    /// The processes started with `bursar::process::Supervised` (feature `process`) that are
+    /// alive: spawned and not yet reaped. The leaders only, not the rest of their groups; 0
+    /// without the feature.
+    pub supervised_processes: Option<usize>,
 }
 
 impl Readings {
-    /// The first reading that is not a number in its range (percentages 0–100), if any.
+    /// The first reading that is not a number in its range, if any: the CPU and memory
+    /// percentages 0–100, the two limits' percentages at least 0.
     pub(crate) fn invalid(&self) -> Option<&'static str> {
-        let in_range = |value: Option<f64>| value.is_none_or(|value| (0.0..=100.0).contains(&value));
-        if !in_range(self.cpu_percent) {
-            Some("cpu_percent")
-        } else if !in_range(self.memory_percent) {
-            Some("memory_percent")
-        } else {
-            None
-        }
+        let in_range = |value: Option<f64>, max: f64| value.is_none_or(|value| (0.0..=max).contains(&value));
+        let percentages = [
+            ("cpu_percent", self.cpu_percent, 100.0),
+            ("memory_percent", self.memory_percent, 100.0),
+            ("fds_percent", self.fds_percent, f64::MAX),
+            ("nproc_percent", self.nproc_percent, f64::MAX),
+        ];
+        percentages.into_iter().find(|(_, value, max)| !in_range(*value, *max)).map(|(name, ..)| name)
     }
 
-    /// Readings with the given CPU and memory percentages and thread count.
+    /// Readings with the given CPU and memory percentages and thread count, and no other.
     pub fn new(cpu_percent: f64, memory_percent: f64, threads: usize) -> Self {
         Readings {
             cpu_percent: Some(cpu_percent),
             memory_percent: Some(memory_percent),
             threads: Some(threads),
+            ..Readings::default()
         }
     }
 }
@@ -96,12 +113,15 @@ pub use system::SystemSampler;
 #[cfg(feature = "sysinfo")]
 mod system {
     use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-    use tokio::task::{JoinHandle, spawn_blocking};
 
+    use super::super::blocking_read::OneRead;
+    use super::super::limits::with_limits;
     use super::{Readings, Sampler};
 
     /// The default sampler: system CPU and memory and this process's threads, read with
-    /// `sysinfo` on a blocking thread, refreshing only those.
+    /// `sysinfo` on a blocking thread, refreshing only those; and, from `/proc` on Linux, this
+    /// process's open files and its user's processes against their limits, and the supervised
+    /// processes alive.
     ///
     /// CPU use is measured between two refreshes: the first sample refreshes twice, 200 ms
     /// apart; later samples measure since the previous one.
@@ -112,8 +132,8 @@ mod system {
     #[derive(Debug, Default)]
     pub struct SystemSampler {
         system: Option<System>,
-        /// The read of a sample that was given up, still running.
-        reading: Option<JoinHandle<(System, Readings)>>,
+        /// The read of a sample, still running if that sample was given up.
+        reading: OneRead<(System, Readings)>,
     }
 
     impl SystemSampler {
@@ -126,10 +146,7 @@ mod system {
     impl Sampler for SystemSampler {
         async fn sample(&mut self) -> Readings {
             let previous = self.system.take();
-            let reading = self.reading.get_or_insert_with(|| spawn_blocking(move || read(previous)));
-            let read = reading.await;
-            self.reading = None;
-            match read {
+            match self.reading.run(move || read(previous)).await {
                 Ok((system, readings)) => {
                     self.system = Some(system);
                     readings
@@ -155,7 +172,7 @@ mod system {
         let memory_percent = (total > 0).then(|| system.used_memory() as f64 * 100.0 / total as f64);
         let threads = threads_now(&mut system);
         let cpu_percent = Some(f64::from(system.global_cpu_usage()).clamp(0.0, 100.0));
-        (system, Readings { cpu_percent, memory_percent, threads })
+        (system, with_limits(Readings { cpu_percent, memory_percent, threads, ..Readings::default() }))
     }
 
     /// This process's threads: on Linux from `/proc/self/stat`, one small read (refreshing one

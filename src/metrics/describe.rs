@@ -50,6 +50,21 @@ fn describe_events() {
 fn describe_workers() {
     describe_gauge!(WORKERS_MAX, Unit::Count, "The configured limit on concurrent work.");
     describe_gauge!(WORKERS_EFFECTIVE_LIMIT, Unit::Count, "The worker limit in force (health shrinks it).");
+    describe_gauge!(
+        WORKERS_ADAPTIVE_LIMIT,
+        Unit::Count,
+        "An adaptive algorithm's worker limit (why it last changed: status().workers.adaptive.reason)."
+    );
+    describe_gauge!(
+        WORKERS_ADAPTIVE_BASELINE_SECONDS,
+        Unit::Seconds,
+        "An adaptive algorithm's no-queue latency."
+    );
+    describe_gauge!(
+        WORKERS_ADAPTIVE_SAMPLE_SECONDS,
+        Unit::Seconds,
+        "The last window's median attempt latency."
+    );
     describe_gauge!(WORKERS_ACTIVE, Unit::Count, "Operations holding a worker.");
     describe_gauge!(WORKERS_QUEUED, Unit::Count, "Calls waiting for a worker.");
     describe_gauge!(WORKERS_QUEUE_LIMIT, Unit::Count, "The most calls that may wait for a worker.");
@@ -81,6 +96,21 @@ fn describe_health() {
     describe_gauge!(HEALTH_CPU_PERCENT, Unit::Percent, "System CPU use at the last health sample.");
     describe_gauge!(HEALTH_MEMORY_PERCENT, Unit::Percent, "System memory in use at the last health sample.");
     describe_gauge!(HEALTH_THREADS, Unit::Count, "This process's threads at the last health sample.");
+    describe_gauge!(
+        HEALTH_FDS_PERCENT,
+        Unit::Percent,
+        "Open file descriptors, percent of the soft RLIMIT_NOFILE."
+    );
+    describe_gauge!(
+        HEALTH_NPROC_PERCENT,
+        Unit::Percent,
+        "Processes and threads of this user, percent of the soft RLIMIT_NPROC."
+    );
+    describe_gauge!(
+        HEALTH_SUPERVISED_PROCESSES,
+        Unit::Count,
+        "Supervised processes alive at the last health sample."
+    );
     describe_gauge!(HEALTH_ERROR_RATE, "Failed fraction of the calls in the error window, 0 to 1.");
     describe_counter!(HEALTH_ERRORS_TOTAL, Unit::Count, "Errors reported to the health monitor.");
     describe_counter!(HEALTH_RECOVERIES_TOTAL, Unit::Count, "Recoveries that ran and returned true.");

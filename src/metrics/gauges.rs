@@ -33,6 +33,15 @@ fn workers(workers: &WorkerStatus) {
     gauge!(BLOCKING_MAX).set(blocking.max_threads as f64);
     gauge!(BLOCKING_ACTIVE).set(blocking.active as f64);
     gauge!(BLOCKING_QUEUED).set(blocking.queued as f64);
+    if let Some(adaptive) = &workers.adaptive {
+        gauge!(WORKERS_ADAPTIVE_LIMIT).set(adaptive.limit as f64);
+        if let Some(baseline) = adaptive.baseline {
+            gauge!(WORKERS_ADAPTIVE_BASELINE_SECONDS).set(baseline.as_secs_f64());
+        }
+        if let Some(sample) = adaptive.sample_latency {
+            gauge!(WORKERS_ADAPTIVE_SAMPLE_SECONDS).set(sample.as_secs_f64());
+        }
+    }
 }
 
 fn breakers(breakers: &BTreeMap<String, BreakerStatus>) {
@@ -72,18 +81,21 @@ fn ports(ranges: &BTreeMap<String, RangeStatus>) {
 
 fn health(health: &HealthStatus) {
     gauge!(HEALTH_LEVEL).set(health_level(health.status));
+    let count = |count: Option<usize>| count.map(|count| count as f64);
+    let readings = [
+        (HEALTH_CPU_PERCENT, health.cpu_percent),
+        (HEALTH_MEMORY_PERCENT, health.memory_percent),
+        (HEALTH_THREADS, count(health.active_threads)),
+        (HEALTH_FDS_PERCENT, health.fds_percent),
+        (HEALTH_NPROC_PERCENT, health.nproc_percent),
+        (HEALTH_SUPERVISED_PROCESSES, count(health.supervised_processes)),
+        (HEALTH_ERROR_RATE, health.error_rate),
+    ];
     // A reading not known yet stays unset: a 0 would read as an idle, healthy machine.
-    if let Some(cpu) = health.cpu_percent {
-        gauge!(HEALTH_CPU_PERCENT).set(cpu);
-    }
-    if let Some(memory) = health.memory_percent {
-        gauge!(HEALTH_MEMORY_PERCENT).set(memory);
-    }
-    if let Some(threads) = health.active_threads {
-        gauge!(HEALTH_THREADS).set(threads as f64);
-    }
-    if let Some(rate) = health.error_rate {
-        gauge!(HEALTH_ERROR_RATE).set(rate);
+    for (name, reading) in readings {
+        if let Some(value) = reading {
+            gauge!(name).set(value);
+        }
     }
     // Counted by the health state itself; set whole so they equal the status exactly.
     counter!(HEALTH_ERRORS_TOTAL).absolute(health.total_errors);

@@ -45,6 +45,9 @@
 //! | `bursar_health_cpu_percent` | gauge | | percent | system CPU use at the last sample |
 //! | `bursar_health_memory_percent` | gauge | | percent | system memory in use at the last sample |
 //! | `bursar_health_threads` | gauge | | count | this process's threads at the last sample |
+//! | `bursar_health_fds_percent` | gauge | | percent | this process's open file descriptors, of its soft `RLIMIT_NOFILE` |
+//! | `bursar_health_nproc_percent` | gauge | | percent | the processes and threads of this process's user, of its soft `RLIMIT_NPROC` (unset where none is enforced) |
+//! | `bursar_health_supervised_processes` | gauge | | count | supervised processes alive (feature `process`) |
 //! | `bursar_health_error_rate` | gauge | | | failed fraction of the calls in the error window, 0 to 1 |
 //! | `bursar_health_errors_total` | counter | | count | errors reported with `report_error` |
 //! | `bursar_health_recoveries_total` | counter | | count | recoveries that ran and returned `true` |
@@ -111,6 +114,12 @@ pub const QUEUE_WAIT_SECONDS: &str = "bursar_queue_wait_seconds";
 pub const WORKERS_MAX: &str = "bursar_workers_max";
 /// Gauge `bursar_workers_effective_limit`: the worker limit in force.
 pub const WORKERS_EFFECTIVE_LIMIT: &str = "bursar_workers_effective_limit";
+/// Gauge `bursar_workers_adaptive_limit`: an adaptive algorithm's worker limit.
+pub const WORKERS_ADAPTIVE_LIMIT: &str = "bursar_workers_adaptive_limit";
+/// Gauge `bursar_workers_adaptive_baseline_seconds`: an adaptive algorithm's baseline latency.
+pub const WORKERS_ADAPTIVE_BASELINE_SECONDS: &str = "bursar_workers_adaptive_baseline_seconds";
+/// Gauge `bursar_workers_adaptive_sample_seconds`: the last window's median latency.
+pub const WORKERS_ADAPTIVE_SAMPLE_SECONDS: &str = "bursar_workers_adaptive_sample_seconds";
 /// Gauge `bursar_workers_active`: operations holding a worker.
 pub const WORKERS_ACTIVE: &str = "bursar_workers_active";
 /// Gauge `bursar_workers_queued`: calls waiting for a worker.
@@ -149,6 +158,13 @@ pub const HEALTH_CPU_PERCENT: &str = "bursar_health_cpu_percent";
 pub const HEALTH_MEMORY_PERCENT: &str = "bursar_health_memory_percent";
 /// Gauge `bursar_health_threads`: this process's threads at the last sample.
 pub const HEALTH_THREADS: &str = "bursar_health_threads";
+/// Gauge `bursar_health_fds_percent`: open file descriptors, percent of the soft `RLIMIT_NOFILE`.
+pub const HEALTH_FDS_PERCENT: &str = "bursar_health_fds_percent";
+/// Gauge `bursar_health_nproc_percent`: the user's processes and threads, percent of the soft
+/// `RLIMIT_NPROC`.
+pub const HEALTH_NPROC_PERCENT: &str = "bursar_health_nproc_percent";
+/// Gauge `bursar_health_supervised_processes`: supervised processes alive.
+pub const HEALTH_SUPERVISED_PROCESSES: &str = "bursar_health_supervised_processes";
 /// Gauge `bursar_health_error_rate`: failed fraction of the calls in the error window.
 pub const HEALTH_ERROR_RATE: &str = "bursar_health_error_rate";
 /// Counter `bursar_health_errors_total`: errors reported with `report_error`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::backend::Backend;
-use super::memory::{ReadMemory, read_proc};
+use super::memory::ReadMemory;
 use super::shared::Shared;
 use super::{Manager, Pool, PoolConfig, reaper};
 use crate::BuildError;
@@ -139,7 +139,7 @@ impl<M: Manager> PoolBuilder<M> {
         let reap_interval = self.config.reap_interval;
         let containment = self.containment.unwrap_or_default();
         let backend = Backend::new(self.manager, runtime.clone(), containment);
-        let read_memory = self.read_memory.unwrap_or_else(|| Arc::new(read_proc));
+        let read_memory = self.read_memory.unwrap_or_else(|| Arc::new(crate::system::group_resident_bytes));
         let shared = Arc::new(Shared::new(backend, self.config, self.allocator, seed, read_memory));
         let poke = Arc::clone(&shared.warm_poke);
         let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval, poke));

@@ -15,13 +15,13 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::Manager;
 use super::cap_place::CapPlace;
 use super::checkout::deadline::Deadline;
 use super::connection::Handles;
 use super::sessions::{SessionId, WarmTargets};
 use super::shared::Shared;
 use super::state::wake;
+use super::{Manager, PoolError};
 
 impl<M: Manager> Shared<M> {
     /// Whether any connection is kept warm.
@@ -82,6 +82,8 @@ impl<M: Manager> Shared<M> {
         self.state.lock().sessions.warmed(session);
         let conn = match made {
             Ok(conn) => conn,
+            // Closing ends the wait for a turn: nothing failed.
+            Err(PoolError::Closed) => return,
             Err(error) => {
                 // Relaxed: see `warm_up`.
                 self.warm_paused.store(true, Ordering::Relaxed);

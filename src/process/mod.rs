@@ -27,15 +27,25 @@
 //! children of the service can only be descendants of the leader that came back to the
 //! subreaper. Do not start other processes into a supervised group.
 //!
-//! ## The parent-death signal
+//! ## When the service dies
 //!
-//! `prctl(PR_SET_PDEATHSIG)` acts on the calling process, so it has to run in the child between
-//! `fork` and `exec`, which only [`std::os::unix::process::CommandExt::pre_exec`] offers, and
-//! that is `unsafe`. bursar is `forbid(unsafe_code)`, so it does not set it: a service killed
-//! with SIGKILL leaves its supervised groups running. Two ways to close that gap, both outside
-//! bursar's own code: start the command through util-linux's
-//! `setpriv --pdeathsig KILL -- program args`, which sets it and then execs the program, or set
-//! it in `pre_exec` in your own code.
+//! A service killed with SIGKILL runs no code of its own, so on Linux the first
+//! [`Supervised::spawn`] starts a **guardian**: a small `/bin/sh` script in a process group of its
+//! own, reading a pipe whose write end only the service holds. The service tells it of each
+//! supervised group when the group is created, and again once the group is empty and reaped (so
+//! a group id the kernel hands out again is never killed). When the service dies, by any signal,
+//! the kernel closes the pipe; the guardian reads its end, sends SIGKILL to every group still
+//! registered, and exits. A service that exits normally has the same effect on the groups it
+//! did not stop.
+//!
+//! `prctl(PR_SET_PDEATHSIG)` would not do: it needs `unsafe` `pre_exec` (bursar is
+//! `forbid(unsafe_code)`), it reaches only the direct child, not its group, and it fires when the
+//! *thread* that forked exits — tokio's blocking threads end after 10 s idle — not the service.
+//!
+//! A guardian that dies (killed by someone, say) is a `WARN` at the next spawn, which starts
+//! another and registers every live group with it again. A write to the guardian that fails is a
+//! `WARN` too, never a wait: the guardian is ended and the next spawn starts another. Between the
+//! two, groups outlive a service killed with SIGKILL.
 //!
 //! ## Other platforms
 //!
@@ -74,11 +84,15 @@
 
 #[cfg(target_os = "linux")]
 mod group;
+#[cfg(target_os = "linux")]
+mod guardian;
+mod live;
 mod stop;
 mod supervised;
 #[cfg(all(test, target_os = "linux"))]
 mod tests;
 
+pub(crate) use live::live_supervised;
 pub use stop::{StopError, Stopped};
 pub use supervised::Supervised;
 

@@ -80,7 +80,7 @@ impl Supervised {
         let failed = |source| StopError::Signal { group: group.id(), source };
         let mut reaped = 0;
         let mut forced = false;
-        if !self.try_status().is_some_and(|_| group.is_empty()) {
+        if !self.try_status().is_some_and(|_| super::guardian::release_if_empty(group)) {
             group.signal(Signal::TERM).map_err(failed)?;
             if !reap_until_empty(self, group, grace, &mut reaped).await {
                 forced = true;
@@ -130,7 +130,8 @@ impl Supervised {
 #[cfg(target_os = "linux")]
 const POLL: Duration = Duration::from_millis(5);
 
-/// Reaps what it may of `group` until it is empty (`true`) or `within` has passed (`false`).
+/// Reaps what it may of `group` until it is empty (`true`: the guardian forgets it) or `within`
+/// has passed (`false`).
 /// The rest of the group is reaped only once the child's own handle has reaped the child.
 #[cfg(target_os = "linux")]
 async fn reap_until_empty(
@@ -144,7 +145,7 @@ async fn reap_until_empty(
         if child.try_status().is_some() {
             *reaped += group.reap();
         }
-        if group.is_empty() {
+        if super::guardian::release_if_empty(group) {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {

@@ -56,6 +56,9 @@ impl Supervised {
         command.process_group(0);
         let mut child = command.spawn()?;
         let pid = child.id().expect("a child that was never polled has its pid");
+        #[cfg(target_os = "linux")]
+        super::guardian::register(super::group::Group::of(pid));
+        let live = super::live::Live::count();
         let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (report, exit) = watch::channel(None);
         let this = Self {
@@ -68,7 +71,7 @@ impl Supervised {
             #[cfg(not(target_os = "linux"))]
             kill: Arc::default(),
         };
-        tokio::spawn(this.watch(child, report));
+        tokio::spawn(this.watch(child, report, live));
         Ok(this)
     }
 
@@ -124,11 +127,13 @@ impl Supervised {
     }
 
     /// The watching task: waits for the child, publishes its status, and logs an exit that no
-    /// stop asked for.
+    /// stop asked for. A child that leaves no process in its group is its group's end: the
+    /// guardian forgets the group before the exit is published.
     fn watch(
         &self,
         child: Child,
         report: watch::Sender<Option<ExitStatus>>,
+        live: super::live::Live,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (name, pid, stopping) = (Arc::clone(&self.name), self.pid, Arc::clone(&self.stopping));
         #[cfg(not(target_os = "linux"))]
@@ -138,6 +143,9 @@ impl Supervised {
             let status = wait(child).await;
             #[cfg(not(target_os = "linux"))]
             let status = fallback::wait_or_kill(child, &kill).await;
+            drop(live);
+            #[cfg(target_os = "linux")]
+            super::guardian::release_if_empty(super::group::Group::of(pid));
             match status {
                 Ok(status) if stopping.load(Ordering::SeqCst) => {
                     tracing::debug!(process = %name, pid, %status, "supervised process stopped");

@@ -23,6 +23,17 @@ impl<E> RetryWhen<E> for AnyError {
     }
 }
 
+/// The default of [`Call::overload_when`](crate::Call::overload_when): no error says the
+/// dependency is overloaded (timeouts still do).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoError;
+
+impl<E> RetryWhen<E> for NoError {
+    fn retryable(&self, _error: &E) -> bool {
+        false
+    }
+}
+
 impl<E, F: Fn(&E) -> bool> RetryWhen<E> for F {
     fn retryable(&self, error: &E) -> bool {
         self(error)

@@ -66,7 +66,7 @@ pub(crate) use attempts::{Attempts, MAX_ATTEMPTS, Stop, clamp_attempts};
 pub(crate) use policy::RetryPolicy;
 
 pub use ext::{Retry, RetryExt, hook_status};
-pub use hooks::{AnyError, RetryAdjust, RetryNotify, RetryWhen};
+pub use hooks::{AnyError, NoError, RetryAdjust, RetryNotify, RetryWhen};
 #[cfg(feature = "backoff")]
 #[cfg_attr(docsrs, doc(cfg(feature = "backoff")))]
 pub use interop::FromBackoff;

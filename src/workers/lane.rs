@@ -117,6 +117,13 @@ impl Lane {
         total.saturating_sub(self.available())
     }
 
+    /// Permits in use right now, without the resize lock: a hint, exact when nothing moves.
+    pub(crate) fn in_use_hint(&self) -> usize {
+        // Relaxed: a reading for an adaptive limit's sample, which tolerates a stale count.
+        let total = self.limit_hint.load(Ordering::Relaxed) + self.debt.load(Ordering::Relaxed);
+        total.saturating_sub(self.available())
+    }
+
     /// Calls waiting for a permit right now.
     pub(crate) fn waiting(&self) -> usize {
         // Relaxed: a status reading.

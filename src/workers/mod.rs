@@ -11,6 +11,7 @@ mod counters;
 mod drain;
 mod in_flight;
 mod lane;
+pub(crate) mod limit;
 mod permit;
 mod supervise;
 
@@ -44,6 +45,7 @@ use crate::WorkerConfig;
 use crate::health::HealthLevel;
 use counters::Counters;
 use drain::Drain;
+use limit::{Bounds, Estimate, Limiter, Sample, Verdict};
 
 /// Everything the worker pool shares between governor handles and spawned tasks.
 #[derive(Debug)]
@@ -61,9 +63,19 @@ pub(crate) struct Workers {
     /// Wakes the calls sleeping between attempts when the governor closes.
     closed: Notify,
     gate: HealthGate,
-    /// `max_workers` and the health level, changed together so the limit is never stale.
-    sizing: Mutex<(usize, HealthLevel)>,
+    /// `max_workers`, the health level and the adaptive algorithm's limit (`usize::MAX` when
+    /// fixed), changed together so the limit is never stale: the smallest is in force.
+    sizing: Mutex<(usize, HealthLevel, usize)>,
     shedding: AtomicBool,
+    /// The adaptive limit's algorithm, unless `workers.limit` is `fixed`.
+    pub(crate) adaptive: Option<Adaptive>,
+}
+
+/// An adaptive limit: its algorithm, and the instant its samples' clock starts from.
+#[derive(Debug)]
+pub(crate) struct Adaptive {
+    limiter: Mutex<Limiter>,
+    epoch: tokio::time::Instant,
 }
 
 /// How health shrinks the worker limit and sheds work.
@@ -84,6 +96,11 @@ impl HealthGate {
         };
         ((max_workers as f64 * ratio).ceil() as usize).clamp(1, max_workers)
     }
+
+    /// The limit in force: health's, or the adaptive algorithm's if smaller.
+    fn effective(&self, (max_workers, level, adaptive): (usize, HealthLevel, usize)) -> usize {
+        self.limit(max_workers, level).min(adaptive)
+    }
 }
 
 impl Workers {
@@ -94,9 +111,15 @@ impl Workers {
     ) -> Self {
         let blocking = Lane::new(config.blocking_threads, config.blocking_queue_limit, config.queue_timeout);
         let blocking = blocking.labelled(crate::telemetry::LaneLabel::Blocking);
+        let bounds = Bounds { min: config.min_workers as f64, max: config.max_workers as f64 };
+        let limiter = Limiter::new(config.limit, &config.adaptive, bounds);
+        let adaptive_limit = limiter.as_ref().map_or(usize::MAX, Limiter::workers);
+        let adaptive = limiter
+            .map(|limiter| Adaptive { limiter: Mutex::new(limiter), epoch: tokio::time::Instant::now() });
+        let limit = config.max_workers.min(adaptive_limit);
         Workers {
             containment,
-            tasks: Arc::new(Lane::new(config.max_workers, config.queue_limit, config.queue_timeout)),
+            tasks: Arc::new(Lane::new(limit, config.queue_limit, config.queue_timeout)),
             blocking: Arc::new(blocking),
             drain: Drain::default(),
             counters: Counters::default(),
@@ -105,8 +128,9 @@ impl Workers {
             backing_off: AtomicUsize::new(0),
             closed: Notify::new(),
             gate,
-            sizing: Mutex::new((config.max_workers, HealthLevel::Unknown)),
+            sizing: Mutex::new((config.max_workers, HealthLevel::Unknown, adaptive_limit)),
             shedding: AtomicBool::new(false),
+            adaptive,
         }
     }
 
@@ -127,7 +151,7 @@ impl Workers {
         sizing.0 = max_workers;
         // Relaxed: see `max_workers`.
         self.max_workers.store(max_workers, Ordering::Relaxed);
-        self.tasks.resize(self.gate.limit(max_workers, sizing.1));
+        self.tasks.resize(self.gate.effective(*sizing));
     }
 
     /// Follows a new health level: shrinks or restores the limit, sheds when critical.
@@ -138,13 +162,49 @@ impl Workers {
         // Relaxed: admission reads it as a hint; a call admitted just before the flip is
         // in-flight work, which shedding lets finish anyway.
         self.shedding.store(shed, Ordering::Relaxed);
-        self.tasks.resize(self.gate.limit(sizing.0, level));
+        self.tasks.resize(self.gate.effective(*sizing));
     }
 
     /// The health level that holds the worker limit below `max_workers`, if one does.
     pub(crate) fn limited_by(&self) -> Option<HealthLevel> {
-        let (max_workers, level) = *self.sizing.lock();
+        let (max_workers, level, _) = *self.sizing.lock();
         (self.gate.limit(max_workers, level) < max_workers).then_some(level)
+    }
+
+    /// Feeds an attempt that ran from `started` to `now` and ended as `verdict` to the adaptive
+    /// limit, if there is one, and follows the limit it gives.
+    pub(crate) fn observe(&self, started: tokio::time::Instant, now: tokio::time::Instant, verdict: Verdict) {
+        let Some(adaptive) = &self.adaptive else { return };
+        let sample = Sample {
+            latency: now.saturating_duration_since(started),
+            verdict,
+            // The attempt's worker went back just before, to a waiting call if there was one.
+            in_flight: self.tasks.in_use_hint(),
+            ended: now.saturating_duration_since(adaptive.epoch),
+        };
+        // The algorithm's lock is held while the lane follows, so changes apply in order.
+        let mut limiter = adaptive.limiter.lock();
+        if let Some(limit) = limiter.observe(sample) {
+            let mut sizing = self.sizing.lock();
+            sizing.2 = limit;
+            self.tasks.resize(self.gate.effective(*sizing));
+            let estimate = limiter.estimate();
+            tracing::debug!(
+                target: "bursar::workers",
+                limit,
+                effective_limit = self.tasks.limit(),
+                reason = %estimate.reason,
+                baseline = ?estimate.baseline,
+                sample = ?estimate.sample,
+                "adaptive worker limit changed"
+            );
+        }
+    }
+
+    /// The adaptive algorithm, its lane limit and its estimate, if the limit is adaptive.
+    pub(crate) fn adaptive_estimate(&self) -> Option<(crate::LimitKind, usize, Estimate)> {
+        let limiter = self.adaptive.as_ref()?.limiter.lock();
+        Some((limiter.kind(), limiter.workers(), limiter.estimate()))
     }
 
     pub(crate) fn is_shedding(&self) -> bool {

@@ -50,7 +50,8 @@ impl SessionId {
 }
 
 pub(super) struct Sessions<M: Manager> {
-    by_key: HashMap<M::Key, SessionId>,
+    /// Hashed with foldhash: every checkout hashes the user's key once.
+    by_key: HashMap<M::Key, SessionId, foldhash::fast::RandomState>,
     /// By [`SessionId`]; `None` where a session ended, its index then in `vacant` for reuse.
     slab: Vec<Option<Session<M>>>,
     vacant: Vec<usize>,
@@ -121,7 +122,7 @@ pub(super) struct Occupancy {
 impl<M: Manager> Sessions<M> {
     pub(super) fn new(limits: PoolLimits) -> Self {
         let (total, idle, active, returns) = (0, 0, 0, 0);
-        let (by_key, slab, vacant) = (HashMap::new(), Vec::new(), Vec::new());
+        let (by_key, slab, vacant) = (HashMap::default(), Vec::new(), Vec::new());
         Sessions { by_key, slab, vacant, limits, total, idle, active, returns, closed: false }
     }
 

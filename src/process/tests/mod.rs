@@ -8,8 +8,10 @@ use tokio::process::Command;
 
 use super::Supervised;
 
+mod guardian;
+
 /// One test at a time: each asserts that this process has no zombie child at all.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::testing::CHILD_PROCESSES as SERIAL;
 
 const GRACE: Duration = Duration::from_millis(200);
 
