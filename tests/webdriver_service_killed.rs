@@ -8,10 +8,11 @@
 //! and whatever carries the run's marker or names its directory), sends the service SIGKILL,
 //! and looks for them again.
 //!
-//! SIGKILL runs no code of the service: only something outside it can end its groups — the
-//! parent-death signal, or a guardian process that outlives it. Until `bursar::process` has
-//! one, its chromedrivers and Chromiums are left running (reparented to PID 1) and this test
-//! fails, saying which; it then kills them itself so that nothing outlives the test.
+//! SIGKILL runs no code of the service: only something outside it can end its groups, here
+//! bursar's process guardian (a `/bin/sh` child of the service, counted in its tree), which
+//! sends SIGKILL to every supervised group once the service is gone. Chromium's crash handlers,
+//! outside the groups, end with their Chromium. Should anything survive, the test names it, then
+//! kills it itself so that nothing outlives the test.
 //!
 //! The browser `Manager` is the one of `examples/webdriver`. Needs Debian's `chromium` and
 //! `chromium-driver`; nothing is downloaded. Run it with
@@ -64,16 +65,18 @@ fn a_service_killed_with_sigkill_leaves_no_chromium_or_chromedriver_running() {
     let killed = Instant::now();
     let mut survivors = tree.clone();
     while !survivors.is_empty() && killed.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
         survivors = survivors.iter().filter_map(still_running).collect();
     }
+    let waited = killed.elapsed();
     let profiles = std::fs::read_dir(&root).map(Iterator::count).unwrap_or(0);
     println!(
-        "the service (pid {}) held {SESSIONS} sessions: {} processes ({}); 5 s after its SIGKILL: {} \
-         still running ({}), {profiles} profile directories",
+        "the service (pid {}) held {SESSIONS} sessions: {} processes ({}); {} ms after its SIGKILL: {} \
+         still running ({}); {profiles} profile directories left (nothing of the service runs to remove them)",
         service.id(),
         tree.len(),
         by_command(&tree),
+        waited.as_millis(),
         survivors.len(),
         by_command(&survivors),
     );

@@ -5,7 +5,9 @@
 //! environment carries the run's marker (chromedriver and Chromium's browser process; Chromium
 //! writes its helpers' titles over the memory where their environment was), its command line
 //! names the run's directory (every Chromium process carries `--user-data-dir=<profile>`), its
-//! process group is one the run started, or its parent chain leads to this process.
+//! process group is one the run started, or its parent chain leads to this process — except
+//! bursar's process guardian, a `/bin/sh` child that every `Supervised::spawn` of this process
+//! shares and that lives as long as this process does.
 
 use std::collections::BTreeSet;
 
@@ -74,7 +76,7 @@ pub(crate) fn take(scope: &Scope) -> Census {
     let me = std::process::id();
     let all: Vec<Process> = pids().filter_map(Process::read).collect();
     let mut census = Census::default();
-    for process in all.iter().filter(|process| process.pid != me) {
+    for process in all.iter().filter(|process| process.pid != me && !is_guardian(process, me)) {
         let ours = scope.groups.contains(&process.group)
             || (scope.descendants && descends_from(process, me, &all))
             || names(process.pid, &scope.dir)
@@ -114,6 +116,15 @@ fn vm_rss_kilobytes(pid: u32) -> Option<u64> {
 fn pids() -> impl Iterator<Item = u32> {
     let entries = std::fs::read_dir("/proc").into_iter().flatten();
     entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+}
+
+/// Whether `process` is bursar's process guardian: a child of this process running `/bin/sh`
+/// in a group of its own, with the script that ends in `kill -s KILL` to every group.
+fn is_guardian(process: &Process, me: u32) -> bool {
+    process.command == "sh"
+        && process.parent == me
+        && process.group == process.pid
+        && names(process.pid, "kill -s KILL")
 }
 
 fn descends_from(process: &Process, ancestor: u32, all: &[Process]) -> bool {
