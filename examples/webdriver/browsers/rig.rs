@@ -246,7 +246,12 @@ pub(crate) async fn run(
     narrate: bool,
 ) -> Result<RunReport, Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let rig = std::sync::Arc::new(Rig::start(label, WORKERS, 9515..=9534, |config| config).await?);
+    // The recycling and launch settings a browser service runs with: a session is replaced
+    // after 25 pages or once its processes hold 2 GiB, and at most 2 Chromiums launch at once.
+    // (The runs here are too short to reach the first two; tests/webdriver_recycling.rs
+    // shows each at work.)
+    let configure = |config: PoolConfig| config.max_uses(25).max_rss(2 << 30).max_concurrent_creates(2);
+    let rig = std::sync::Arc::new(Rig::start(label, WORKERS, 9515..=9534, configure).await?);
     if narrate {
         let session = rig.browsers.get("user-0".to_owned()).await.map_err(BrowserError::from)?;
         println!("{}", SessionTree::of(&session));
