@@ -58,6 +58,14 @@ pub enum Error<E> {
     /// A spawned task was aborted through [`TaskHandle::abort`](crate::TaskHandle::abort) (or
     /// its runtime shut down) before it ended.
     Aborted,
+    /// The call's fleet lease was lost while the operation ran (a renewal found it gone: the
+    /// process was paused past the lease's TTL, or the backend lost it), so the governor
+    /// cancelled the operation: work holding no lease would overshoot the fleet's cap. Never
+    /// retried. See [`fleet`](crate::fleet).
+    LeaseLost {
+        /// The lost lease's fencing token: a resource that checks tokens refuses it by now.
+        token: u64,
+    },
     /// The operation itself returned this error.
     Operation(E),
 }
@@ -99,6 +107,7 @@ impl<E> Error<E> {
             Error::Panicked { message } => Error::Panicked { message },
             Error::Cancelled => Error::Cancelled,
             Error::Aborted => Error::Aborted,
+            Error::LeaseLost { token } => Error::LeaseLost { token },
             Error::Operation(error) => Error::Operation(f(error)),
         }
     }
@@ -119,6 +128,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Panicked { message } => write!(f, "the operation panicked: {message}"),
             Error::Cancelled => f.write_str("cancelled by the governor's shutdown"),
             Error::Aborted => f.write_str("the task was aborted"),
+            Error::LeaseLost { token } => {
+                write!(f, "the fleet lease (token {token}) was lost; the operation was cancelled")
+            }
             // Transparent: the user sees their own error's message.
             Error::Operation(error) => error.fmt(f),
         }
@@ -167,6 +179,10 @@ pub enum Rejection {
         /// The health level that sheds work.
         level: crate::health::HealthLevel,
     },
+    /// The fleet backend could not be asked for a lease and `fleet.on_backend_down` refuses the
+    /// call (`fail_closed`, or `local_share` with this process's share of the cap in use).
+    #[error("the fleet backend is down and the call was refused")]
+    FleetUnavailable,
 }
 
 /// A configuration value broke a rule, found by [`GovernorBuilder::build`](crate::GovernorBuilder::build).

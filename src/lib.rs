@@ -118,6 +118,7 @@ mod config;
 mod contain;
 mod counter_set;
 mod error;
+pub mod fleet;
 mod governor;
 pub mod health;
 #[cfg(feature = "metrics")]

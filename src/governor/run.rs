@@ -18,6 +18,7 @@ use super::breakers::{BreakerRef, CallBreaker};
 use super::hooks::{CallHooks, DEFAULT_HOOKS};
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome};
 use crate::contain::{Containment, UserCode, catch};
+use crate::fleet::FleetAttempt;
 use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::{
     Count, InFlight, Lane, QueueSlot, Supervised, Watch, Work, WorkerPermit, WorkerTicket, Workers,
@@ -223,6 +224,8 @@ pin_project! {
     pub(crate) enum Attempt<Fut> {
         Plain { #[pin] op: Fut },
         Timed { #[pin] op: Fut, timer: Pin<Box<Sleep>>, after: Duration },
+        /// Under a fleet lease (`GovernorConfig::fleet`), which times the attempt itself.
+        Leased { #[pin] op: Fut, fleet: Box<FleetAttempt> },
     }
 }
 
@@ -547,6 +550,9 @@ where
         }
         self.breaker.start_timing();
         let op = (self.op)();
+        if let Some(fleet) = &self.gov.inner.fleet {
+            return leased(fleet, op, self.plan.borrow().attempt_timeout);
+        }
         match self.plan.borrow().attempt_timeout {
             None => Attempt::Plain { op },
             Some(after) => Attempt::Timed { op, timer: Box::pin(sleep(after)), after },
@@ -711,8 +717,16 @@ where
                     timer.as_mut().poll(cx).map(|()| Err(Error::AttemptTimeout { after: *after }))
                 }
             },
+            AttemptProj::Leased { op, fleet } => fleet.poll_attempt(op, cx),
         }
     }
+}
+
+/// An attempt under a fleet lease: out of line, so calls without a fleet resource pay a branch.
+#[cold]
+#[inline(never)]
+fn leased<Fut>(fleet: &Arc<crate::fleet::Fleet>, op: Fut, attempt_timeout: Option<Duration>) -> Attempt<Fut> {
+    Attempt::Leased { op, fleet: FleetAttempt::start(fleet, attempt_timeout) }
 }
 
 fn circuit_open(open: crate::breaker::NotPermitted) -> Rejection {

@@ -15,13 +15,13 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::{Manager, PoolError};
 use super::cap_place::CapPlace;
 use super::checkout::deadline::Deadline;
 use super::connection::Handles;
 use super::sessions::{SessionId, WarmTargets};
 use super::shared::Shared;
 use super::state::wake;
+use super::{Manager, PoolError};
 
 impl<M: Manager> Shared<M> {
     /// Whether any connection is kept warm.
