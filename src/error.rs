@@ -62,10 +62,10 @@ pub enum Error<E> {
     /// process was paused past the lease's TTL, or the backend lost it), so the governor
     /// cancelled the operation: work holding no lease would overshoot the fleet's cap. Never
     /// retried. See [`fleet`](crate::fleet).
-    LeaseLost {
-        /// The lost lease's fencing token: a resource that checks tokens refuses it by now.
-        token: u64,
-    },
+    ///
+    /// A unit variant: a payload would cost every call's result a word (it would take the
+    /// enum's niche); the lost lease's token is in the `WARN` event.
+    LeaseLost,
     /// The operation itself returned this error.
     Operation(E),
 }
@@ -107,7 +107,7 @@ impl<E> Error<E> {
             Error::Panicked { message } => Error::Panicked { message },
             Error::Cancelled => Error::Cancelled,
             Error::Aborted => Error::Aborted,
-            Error::LeaseLost { token } => Error::LeaseLost { token },
+            Error::LeaseLost => Error::LeaseLost,
             Error::Operation(error) => Error::Operation(f(error)),
         }
     }
@@ -128,9 +128,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Panicked { message } => write!(f, "the operation panicked: {message}"),
             Error::Cancelled => f.write_str("cancelled by the governor's shutdown"),
             Error::Aborted => f.write_str("the task was aborted"),
-            Error::LeaseLost { token } => {
-                write!(f, "the fleet lease (token {token}) was lost; the operation was cancelled")
-            }
+            Error::LeaseLost => f.write_str("the fleet lease was lost; the operation was cancelled"),
             // Transparent: the user sees their own error's message.
             Error::Operation(error) => error.fmt(f),
         }

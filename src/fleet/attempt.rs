@@ -1,5 +1,6 @@
-//! [`FleetAttempt`]: the fleet's part of one attempt of a governed call — waiting for the
-//! lease, the token set while the operation is polled, and the lost lease that cancels it.
+//! [`AttemptGuard`]: what guards one attempt of a governed call besides its worker — the attempt
+//! timeout, and the fleet's part: waiting for the lease, the token set while the operation is
+//! polled, and the lost lease that cancels it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,11 +15,12 @@ use super::engine::Fleet;
 use super::lease::{Grant, LeaseHandle};
 use crate::{Error, Rejection};
 
-/// What an attempt of a call on a fleet resource holds besides its operation. Boxed by the
-/// call path, so calls without a fleet resource carry none of it.
+/// What an attempt with a timeout or a fleet lease holds besides its operation. Boxed by the
+/// call path, so calls with neither carry none of it.
 #[derive(Debug)]
-pub(crate) struct FleetAttempt {
-    lease: LeaseHandle,
+pub(crate) struct AttemptGuard {
+    /// The lease task's channels, with a fleet resource.
+    lease: Option<LeaseHandle>,
     /// `false` until the lease task said the attempt may run.
     granted: bool,
     lost_seen: bool,
@@ -27,18 +29,25 @@ pub(crate) struct FleetAttempt {
     timer: Option<(Pin<Box<Sleep>>, Duration)>,
 }
 
-impl FleetAttempt {
-    pub(crate) fn start(fleet: &Arc<Fleet>, attempt_timeout: Option<Duration>) -> Box<Self> {
-        Box::new(FleetAttempt {
-            lease: fleet.start_lease(),
-            granted: false,
+impl AttemptGuard {
+    /// The guard of an attempt timed out after `attempt_timeout`, leased from `fleet`; out of
+    /// line, off the path of calls with neither.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn start(attempt_timeout: Option<Duration>, fleet: Option<&Arc<Fleet>>) -> Box<Self> {
+        Box::new(AttemptGuard {
+            lease: fleet.map(Fleet::start_lease),
+            granted: fleet.is_none(),
             lost_seen: false,
             token: None,
             timer: attempt_timeout.map(|after| (Box::pin(sleep(after)), after)),
         })
     }
 
-    /// Polls the attempt: the lease first, then the operation with the lease's token current.
+    /// Polls the attempt: the lease first, then the operation with the lease's token current,
+    /// then the timer (as tokio's `timeout`: an operation that is ready wins).
+    #[cold]
+    #[inline(never)]
     pub(crate) fn poll_attempt<Fut, T, E>(
         &mut self,
         op: Pin<&mut Fut>,
@@ -47,8 +56,8 @@ impl FleetAttempt {
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        if !self.granted {
-            match Pin::new(&mut self.lease.granted).poll(cx) {
+        if let (false, Some(lease)) = (self.granted, &mut self.lease) {
+            match Pin::new(&mut lease.granted).poll(cx) {
                 Poll::Ready(Ok(Grant::Leased(token))) => self.token = Some(token),
                 Poll::Ready(Ok(Grant::Unleased)) => {}
                 // The task ended without a grant only if the runtime is shutting down.
@@ -59,12 +68,11 @@ impl FleetAttempt {
             }
             self.granted = true;
         }
-        if !self.lost_seen {
-            if let Poll::Ready(lost) = Pin::new(&mut self.lease.lost).poll(cx) {
+        if let (false, Some(lease)) = (self.lost_seen, &mut self.lease) {
+            if let Poll::Ready(lost) = Pin::new(&mut lease.lost).poll(cx) {
                 self.lost_seen = true;
                 if lost.is_ok() {
-                    let token = self.token.map_or(0, FencingToken::get);
-                    return Poll::Ready(Err(Error::LeaseLost { token }));
+                    return Poll::Ready(Err(Error::LeaseLost));
                 }
             }
         }

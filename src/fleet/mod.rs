@@ -7,7 +7,9 @@
 //! runs 30 browsers, and 30 connections to a database whose `max_connections` did not triple.
 //! A fleet resource ([`FleetConfig`], `GovernorConfig::fleet`) adds a lease to every governed
 //! call: the call takes its local worker, then a lease on the resource, which at most `cap`
-//! calls fleet-wide hold at once.
+//! calls fleet-wide hold at once. Calls take leases — [`Governor::run`](crate::Governor::run),
+//! [`Governor::call`](crate::Governor::call) and the tower layer, each attempt its own lease;
+//! work started with `spawn` or `spawn_blocking` does not (yet).
 //!
 //! # Leases
 //!
@@ -97,7 +99,7 @@ mod status;
 mod tests;
 mod token;
 
-pub(crate) use attempt::FleetAttempt;
+pub(crate) use attempt::AttemptGuard;
 pub use backend::{Acquire, BackendFuture, FleetBackend, LeaseRequest, Renewal};
 pub use config::{FleetConfig, OnBackendDown};
 pub(crate) use engine::Fleet;

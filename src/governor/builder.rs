@@ -400,7 +400,7 @@ impl GovernorBuilder {
         }
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
         let pool_config = config.pool.clone();
-        let default_plan = super::run::CallPlan::of(&retry);
+        let default_plan = super::run::CallPlan::of(&retry, config.fleet.is_some());
         let fleet = config
             .fleet
             .zip(fleet_backend)

@@ -22,7 +22,7 @@ pub(crate) fn settled<T, E>(result: &Result<T, Error<E>>) {
             }
             Err(Error::Panicked { .. }) => counter!(CALLS_TOTAL, "outcome" => "panic"),
             Err(Error::Cancelled) => counter!(CALLS_TOTAL, "outcome" => "cancelled"),
-            Err(Error::LeaseLost { .. }) => counter!(CALLS_TOTAL, "outcome" => "lease_lost"),
+            Err(Error::LeaseLost) => counter!(CALLS_TOTAL, "outcome" => "lease_lost"),
             // Counted by `rejected`, which every rejection passes through with its reason; an
             // aborted task's end was counted as `abandoned` when its work was dropped.
             Err(Error::Rejected(_) | Error::Aborted) => return,

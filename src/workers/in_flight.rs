@@ -203,9 +203,9 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                 self.exit = Some(Exit::Cancelled);
                 tracing::info!(target: "bursar::workers", call, "work cancelled by shutdown");
             }
-            Error::LeaseLost { token } => {
+            Error::LeaseLost => {
                 counters.add(Count::Failed);
-                tracing::warn!(target: "bursar::workers", call, token, "work cancelled: its fleet lease was lost");
+                tracing::warn!(target: "bursar::workers", call, "work cancelled: its fleet lease was lost");
             }
             // Made by a task's handle, after its work was dropped (counted as abandoned then).
             Error::Aborted => {}

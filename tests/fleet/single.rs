@@ -56,7 +56,7 @@ async fn a_lost_lease_cancels_the_call() {
     let (ended, (removed, removed_at)) = tokio::join!(call, remove);
     assert_eq!(removed, 1, "the lease's set was there");
     let cancelled_after = removed_at.elapsed();
-    assert!(matches!(ended, Err(Error::LeaseLost { .. })), "{ended:?}");
+    assert!(matches!(ended, Err(Error::LeaseLost)), "{ended:?}");
     println!(
         "fleet lost lease: the call was cancelled {:.0} ms after its lease was removed",
         ms(removed_at.elapsed())
