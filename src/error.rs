@@ -58,6 +58,14 @@ pub enum Error<E> {
     /// A spawned task was aborted through [`TaskHandle::abort`](crate::TaskHandle::abort) (or
     /// its runtime shut down) before it ended.
     Aborted,
+    /// The call's fleet lease was lost while the operation ran (a renewal found it gone: the
+    /// process was paused past the lease's TTL, or the backend lost it), so the governor
+    /// cancelled the operation: work holding no lease would overshoot the fleet's cap. Never
+    /// retried. See [`fleet`](crate::fleet).
+    ///
+    /// A unit variant: a payload would cost every call's result a word (it would take the
+    /// enum's niche); the lost lease's token is in the `WARN` event.
+    LeaseLost,
     /// The operation itself returned this error.
     Operation(E),
 }
@@ -99,6 +107,7 @@ impl<E> Error<E> {
             Error::Panicked { message } => Error::Panicked { message },
             Error::Cancelled => Error::Cancelled,
             Error::Aborted => Error::Aborted,
+            Error::LeaseLost => Error::LeaseLost,
             Error::Operation(error) => Error::Operation(f(error)),
         }
     }
@@ -119,6 +128,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Panicked { message } => write!(f, "the operation panicked: {message}"),
             Error::Cancelled => f.write_str("cancelled by the governor's shutdown"),
             Error::Aborted => f.write_str("the task was aborted"),
+            Error::LeaseLost => f.write_str("the fleet lease was lost; the operation was cancelled"),
             // Transparent: the user sees their own error's message.
             Error::Operation(error) => error.fmt(f),
         }
@@ -167,6 +177,10 @@ pub enum Rejection {
         /// The health level that sheds work.
         level: crate::health::HealthLevel,
     },
+    /// The fleet backend could not be asked for a lease and `fleet.on_backend_down` refuses the
+    /// call (`fail_closed`, or `local_share` with this process's share of the cap in use).
+    #[error("the fleet backend is down and the call was refused")]
+    FleetUnavailable,
 }
 
 /// A configuration value broke a rule, found by [`GovernorBuilder::build`](crate::GovernorBuilder::build).

@@ -29,6 +29,9 @@
 //!   before reuse and destroyed by your [`pool::Manager`], each holding its own ports; caps per
 //!   key and in all, idle and lifetime limits, leak reports. [`Governor::pool`] starts one that
 //!   the governor's status, health and shutdown cover.
+//! - **One cap across the fleet** ([`fleet`], Redis with feature `redis`). A resource capped
+//!   across every process and machine of a service: each call takes a lease renewed while it
+//!   runs, freed at its TTL if the process dies, with a fencing token that only grows.
 //! - **Child processes** (`bursar::process`, feature `process`). A browser or driver and every
 //!   process it starts in a process group of their own, stopped and reaped as one: no zombie, no
 //!   orphan; a crash is seen at once and logged.
@@ -118,6 +121,7 @@ mod config;
 mod contain;
 mod counter_set;
 mod error;
+pub mod fleet;
 mod governor;
 pub mod health;
 #[cfg(feature = "metrics")]

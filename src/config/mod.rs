@@ -64,6 +64,11 @@ pub struct GovernorConfig {
     pub breaker: crate::breaker::BreakerConfig,
     /// What [`Governor::pool`](crate::Governor::pool) starts each pool from.
     pub pool: crate::pool::PoolConfig,
+    /// A resource capped across every process of the service, through the backend given to
+    /// [`GovernorBuilder::fleet_backend`](crate::GovernorBuilder::fleet_backend); `None` (the
+    /// default): no fleet limit, and the call path is the local one alone.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 impl GovernorConfig {
@@ -81,6 +86,9 @@ impl GovernorConfig {
         self.ports.validate()?;
         self.breaker.validate()?;
         self.pool.validate()?;
+        if let Some(fleet) = &self.fleet {
+            fleet.validate()?;
+        }
         rules::known_ranges(&self.pool.ports, &self.ports.ranges)
     }
 }
@@ -92,6 +100,8 @@ setters!(GovernorConfig {
     ports: crate::ports::PortsConfig,
     breaker: crate::breaker::BreakerConfig,
     pool: crate::pool::PoolConfig,
+} into {
+    fleet: Option<crate::fleet::FleetConfig>,
 });
 
 #[cfg(feature = "serde")]

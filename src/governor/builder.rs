@@ -10,6 +10,7 @@ use super::breakers::{Breakers, TransitionHook};
 use super::pools::Pools;
 use super::{Governor, Inner};
 use crate::contain::Containment;
+use crate::fleet::{Fleet, FleetBackend, FleetConfig};
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
 use crate::health::{CheckResult, ErrorReport, HealthConfig, Monitor, Sampler, Thresholds, default_sampler};
@@ -72,12 +73,13 @@ pub struct GovernorBuilder {
     config: GovernorConfig,
     hooks: HealthHooks,
     transitions: Option<TransitionHook>,
+    fleet_backend: Option<Arc<dyn FleetBackend>>,
 }
 
 impl GovernorBuilder {
     /// Starts from a whole configuration, e.g. one read from a file.
     pub fn from_config(config: GovernorConfig) -> Self {
-        GovernorBuilder { config, hooks: HealthHooks::default(), transitions: None }
+        GovernorBuilder { config, hooks: HealthHooks::default(), transitions: None, fleet_backend: None }
     }
 
     /// Every health monitor setting at once; [`HealthConfig::disabled`] turns it off.
@@ -331,6 +333,33 @@ impl GovernorBuilder {
         self
     }
 
+    /// Caps `fleet.resource` across every process of the service (see [`fleet`](crate::fleet)):
+    /// each governed call takes its local worker, then a lease from the backend given to
+    /// [`fleet_backend`](Self::fleet_backend).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bursar::fleet::FleetConfig;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let refused = bursar::Governor::builder().fleet(FleetConfig::new("browsers", 40)).build().unwrap_err();
+    /// assert_eq!(refused.field(), Some("fleet"), "a fleet resource needs a backend");
+    /// # }
+    /// ```
+    pub fn fleet(mut self, fleet: FleetConfig) -> Self {
+        self.config.fleet = Some(fleet);
+        self
+    }
+
+    /// The backend of the fleet resource (`RedisBackend` with the `redis` feature, or your own
+    /// [`FleetBackend`]).
+    pub fn fleet_backend(mut self, backend: Arc<dyn FleetBackend>) -> Self {
+        self.fleet_backend = Some(backend);
+        self
+    }
+
     /// Checks the configuration and builds the governor.
     ///
     /// It needs a Tokio runtime, since it starts the health monitor and the retry budget's
@@ -341,7 +370,8 @@ impl GovernorBuilder {
     ///
     /// - [`BuildError::Invalid`] naming the first field that breaks a rule (zero workers,
     ///   zero queue, time limits under 1 ms or over 365 days, …), or `on_error` given a second
-    ///   recovery for one error kind. The configuration is checked first, so a bad one is
+    ///   recovery for one error kind; `fleet` without a backend, or `fleet_backend` without a
+    ///   `fleet` section. The configuration is checked first, so a bad one is
     ///   named even outside a runtime.
     /// - [`BuildError::NoRuntime`] if called outside a Tokio runtime (never a panic).
     ///
@@ -351,9 +381,10 @@ impl GovernorBuilder {
     pub fn build(self) -> Result<Governor, BuildError> {
         self.config.validate()?;
         self.hooks.validate()?;
+        check_fleet(&self.config.fleet, self.fleet_backend.is_some())?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         tracing::debug!(target: "bursar", config = ?self.config, hooks = ?self.hooks, "governor built");
-        let GovernorBuilder { config, hooks, transitions } = self;
+        let GovernorBuilder { config, hooks, transitions, fleet_backend } = self;
         let health_config = &config.health;
         let gate = HealthGate {
             degraded_ratio: health_config.degraded_worker_ratio,
@@ -389,7 +420,11 @@ impl GovernorBuilder {
         }
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
         let pool_config = config.pool.clone();
-        let default_plan = super::run::CallPlan::of(&retry);
+        let default_plan = super::run::CallPlan::of(&retry, config.fleet.is_some());
+        let fleet = config
+            .fleet
+            .zip(fleet_backend)
+            .map(|(fleet, backend)| Arc::new(Fleet::new(fleet, backend, runtime.clone())));
         let inner = Inner {
             workers,
             retry,
@@ -399,6 +434,7 @@ impl GovernorBuilder {
             pools,
             pool_config,
             default_plan,
+            fleet,
             runtime,
             background,
         };
@@ -411,6 +447,21 @@ impl GovernorBuilder {
         }
         crate::telemetry::describe();
         Ok(Governor { inner })
+    }
+}
+
+/// A fleet section needs a backend, and a backend a fleet section to govern.
+fn check_fleet(fleet: &Option<FleetConfig>, has_backend: bool) -> Result<(), BuildError> {
+    match (fleet, has_backend) {
+        (Some(fleet), false) => Err(BuildError::invalid_debug(
+            "fleet",
+            "needs a backend: `GovernorBuilder::fleet_backend`",
+            &fleet.resource,
+        )),
+        (None, true) => {
+            Err(BuildError::invalid("fleet_backend", "needs a `fleet` section to govern", "a backend"))
+        }
+        _ => Ok(()),
     }
 }
 

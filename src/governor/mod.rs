@@ -73,6 +73,8 @@ struct Inner {
     pool_config: crate::pool::PoolConfig,
     /// The call plan of `run`: the retry policy's settings, built once.
     default_plan: run::CallPlan,
+    /// The fleet resource, if one is configured: every call's attempts take a lease on it.
+    fleet: Option<Arc<crate::fleet::Fleet>>,
     runtime: tokio::runtime::Handle,
     /// The monitor task: stopped by shutdown, or when the last handle drops this.
     background: Background,

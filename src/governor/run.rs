@@ -11,13 +11,14 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep};
+use tokio::time::{Instant, sleep};
 
 use super::Governor;
 use super::breakers::{BreakerRef, CallBreaker};
 use super::hooks::{CallHooks, DEFAULT_HOOKS};
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome};
 use crate::contain::{Containment, UserCode, catch};
+use crate::fleet::AttemptGuard;
 use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
@@ -30,6 +31,9 @@ use crate::{Error, Rejection};
 #[derive(Debug, Clone)]
 pub(crate) struct CallPlan {
     pub(crate) max_attempts: u32,
+    /// Whether each attempt takes a fleet lease (the governor has a fleet resource): read
+    /// beside the attempt timeout, so calls without either pay one test.
+    pub(crate) leased: bool,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) deadline: Option<Duration>,
     pub(crate) name: &'static str,
@@ -45,9 +49,10 @@ impl CallPlan {
     }
 
     /// The plan the retry policy gives.
-    pub(crate) fn of(retry: &crate::retry::RetryPolicy) -> Self {
+    pub(crate) fn of(retry: &crate::retry::RetryPolicy, leased: bool) -> Self {
         CallPlan {
             max_attempts: retry.max_attempts,
+            leased,
             attempt_timeout: None,
             deadline: retry.deadline,
             name: "call",
@@ -223,7 +228,8 @@ pin_project! {
     #[project = AttemptProj]
     pub(crate) enum Attempt<Fut> {
         Plain { #[pin] op: Fut },
-        Timed { #[pin] op: Fut, timer: Pin<Box<Sleep>>, after: Duration },
+        /// Under the attempt timeout, a fleet lease (`GovernorConfig::fleet`), or both.
+        Guarded { #[pin] op: Fut, guard: Box<AttemptGuard> },
     }
 }
 
@@ -548,9 +554,12 @@ where
         }
         self.breaker.start_timing(self.gov.inner.workers.adaptive.is_some());
         let op = (self.op)();
-        match self.plan.borrow().attempt_timeout {
-            None => Attempt::Plain { op },
-            Some(after) => Attempt::Timed { op, timer: Box::pin(sleep(after)), after },
+        let plan = self.plan.borrow();
+        match (plan.attempt_timeout, plan.leased) {
+            (None, false) => Attempt::Plain { op },
+            (timeout, _) => {
+                Attempt::Guarded { op, guard: AttemptGuard::start(timeout, self.gov.inner.fleet.as_ref()) }
+            }
         }
     }
 
@@ -734,13 +743,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             AttemptProj::Plain { op } => op.poll(cx).map(|result| result.map_err(Error::Operation)),
-            AttemptProj::Timed { op, timer, after } => match op.poll(cx) {
-                Poll::Ready(result) => Poll::Ready(result.map_err(Error::Operation)),
-                // As tokio's `timeout`: the operation first, so one that is ready wins.
-                Poll::Pending => {
-                    timer.as_mut().poll(cx).map(|()| Err(Error::AttemptTimeout { after: *after }))
-                }
-            },
+            AttemptProj::Guarded { op, guard } => guard.poll_attempt(op, cx),
         }
     }
 }

@@ -72,6 +72,9 @@ pub struct Status {
     pub pools: BTreeMap<String, PoolStatus>,
     /// The user's callbacks that panicked or hung: contained, and counted here to alert on.
     pub callbacks: CallbackStatus,
+    /// The resource capped across the fleet, if one is configured.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub fleet: Option<crate::fleet::FleetStatus>,
 }
 
 /// The worker pool's section of [`Status`].
@@ -242,6 +245,7 @@ impl Governor {
             pool: super::pools::total(&pools),
             pools,
             callbacks: self.inner.workers.containment.status(),
+            fleet: self.inner.fleet.as_ref().map(|fleet| fleet.status()),
         }
     }
 

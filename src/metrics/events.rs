@@ -22,6 +22,7 @@ pub(crate) fn settled<T, E>(result: &Result<T, Error<E>>) {
             }
             Err(Error::Panicked { .. }) => counter!(CALLS_TOTAL, "outcome" => "panic"),
             Err(Error::Cancelled) => counter!(CALLS_TOTAL, "outcome" => "cancelled"),
+            Err(Error::LeaseLost) => counter!(CALLS_TOTAL, "outcome" => "lease_lost"),
             // Counted by `rejected`, which every rejection passes through with its reason; an
             // aborted task's end was counted as `abandoned` when its work was dropped.
             Err(Error::Rejected(_) | Error::Aborted) => return,
@@ -46,6 +47,7 @@ pub(crate) fn rejected(rejection: Rejection) {
             Rejection::ShuttingDown => counter!(REJECTIONS_TOTAL, "reason" => "shutting_down"),
             Rejection::Overloaded { .. } => counter!(REJECTIONS_TOTAL, "reason" => "overloaded"),
             Rejection::CircuitOpen { .. } => counter!(REJECTIONS_TOTAL, "reason" => "circuit_open"),
+            Rejection::FleetUnavailable => counter!(REJECTIONS_TOTAL, "reason" => "fleet_unavailable"),
         };
         reason.increment(1);
         counter!(CALLS_TOTAL, "outcome" => "rejected").increment(1);

@@ -25,9 +25,10 @@ pub(crate) enum Count {
     ShuttingDown,
     Overloaded,
     CircuitOpen,
+    FleetUnavailable,
 }
 
-const KINDS: usize = Count::CircuitOpen as usize + 1;
+const KINDS: usize = Count::FleetUnavailable as usize + 1;
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters(CounterSet<KINDS>);
@@ -54,13 +55,21 @@ impl Counters {
             Rejection::ShuttingDown => Count::ShuttingDown,
             Rejection::Overloaded { .. } => Count::Overloaded,
             Rejection::CircuitOpen { .. } => Count::CircuitOpen,
+            Rejection::FleetUnavailable => Count::FleetUnavailable,
         });
     }
 
     pub(crate) fn rejected(&self) -> u64 {
-        [Count::QueueFull, Count::QueueTimeout, Count::ShuttingDown, Count::Overloaded, Count::CircuitOpen]
-            .into_iter()
-            .map(|count| self.get(count))
-            .sum()
+        [
+            Count::QueueFull,
+            Count::QueueTimeout,
+            Count::ShuttingDown,
+            Count::Overloaded,
+            Count::CircuitOpen,
+            Count::FleetUnavailable,
+        ]
+        .into_iter()
+        .map(|count| self.get(count))
+        .sum()
     }
 }

@@ -203,6 +203,10 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                 self.exit = Some(Exit::Cancelled);
                 tracing::info!(target: "bursar::workers", call, "work cancelled by shutdown");
             }
+            Error::LeaseLost => {
+                counters.add(Count::Failed);
+                tracing::warn!(target: "bursar::workers", call, "work cancelled: its fleet lease was lost");
+            }
             // Made by a task's handle, after its work was dropped (counted as abandoned then).
             Error::Aborted => {}
         }

@@ -1,0 +1,156 @@
+//! [`FleetBackend`]: the four operations a fleet store answers, each one round trip.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use super::{FencingToken, FleetError};
+
+/// A backend operation's future: boxed, so the governor can hold any backend as
+/// `Arc<dyn FleetBackend>` (see [`FleetBackend`]'s design note).
+pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, FleetError>> + Send + 'a>>;
+
+/// One lease as a backend sees it: which resource, which lease, whose, the cap and the TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseRequest<'a> {
+    /// The resource's name (`fleet.resource`).
+    pub resource: &'a str,
+    /// The lease's id, unique across the fleet (the instance's id and a counter).
+    pub lease_id: &'a str,
+    /// The process that holds it: counted among the live instances for one TTL.
+    pub instance: &'a str,
+    /// At most this many live leases on the resource (`fleet.cap`).
+    pub cap: u32,
+    /// The lease lives this long after it is granted or renewed, by the backend's clock.
+    pub ttl: Duration,
+}
+
+impl<'a> LeaseRequest<'a> {
+    /// A request for `lease_id` of `instance` on `resource`, with its cap and TTL.
+    pub fn new(resource: &'a str, lease_id: &'a str, instance: &'a str, cap: u32, ttl: Duration) -> Self {
+        LeaseRequest { resource, lease_id, instance, cap, ttl }
+    }
+}
+
+/// What an acquire found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Acquire {
+    /// The lease is granted with this fencing token.
+    Granted {
+        /// Larger than every token granted on the resource before.
+        token: FencingToken,
+        /// Instances that acquired or renewed within one TTL, this one included.
+        live_instances: u32,
+    },
+    /// `cap` live leases are held; the earliest of them expires in `retry_in` unless renewed.
+    Full {
+        /// The time until the earliest lease's expiry: a hint for the next try.
+        retry_in: Duration,
+        /// Instances that acquired or renewed within one TTL, this one included.
+        live_instances: u32,
+    },
+}
+
+/// What a renewal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Renewal {
+    /// The lease lives one more TTL from now, by the backend's clock.
+    Renewed {
+        /// Instances that acquired or renewed within one TTL, this one included.
+        live_instances: u32,
+    },
+    /// The lease was gone (expired, or the backend lost it): the holder must stop.
+    Lost,
+}
+
+/// A store of fleet leases: every process of the service asks the same one.
+///
+/// Each operation is one round trip and atomic on the backend, and every instant is the
+/// backend's own clock, never a client's: two processes whose clocks disagree still agree on
+/// which leases are live.
+///
+/// # Design: object-safe, boxed futures
+///
+/// The governor is not generic over its backend (a `Governor` is one type whatever it
+/// governs), so it holds one as `Arc<dyn FleetBackend>`; each method returns a boxed future
+/// ([`BackendFuture`]) to be object-safe. The box costs one allocation per operation, next to a
+/// network round trip of a hundred microseconds or more, and nothing on calls without a fleet
+/// resource.
+///
+/// # Implementing
+///
+/// Methods take `&self` and may be called from many tasks at once. The backend's operations
+/// need no time limit of their own: the governor cuts each off at `fleet.backend_timeout`.
+/// See `RedisBackend` (feature `redis`) for one on Redis.
+///
+/// # Examples
+///
+/// ```
+/// use bursar::fleet::{Acquire, BackendFuture, FencingToken, FleetBackend, LeaseRequest, Renewal};
+///
+/// /// A backend that grants everything: enough for a test, no limit at all.
+/// #[derive(Debug, Default)]
+/// struct Unlimited(std::sync::atomic::AtomicU64);
+///
+/// impl FleetBackend for Unlimited {
+///     fn acquire<'a>(&'a self, _lease: LeaseRequest<'a>) -> BackendFuture<'a, Acquire> {
+///         let token = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+///         Box::pin(async move {
+///             Ok(Acquire::Granted { token: FencingToken::new(token), live_instances: 1 })
+///         })
+///     }
+///     fn renew<'a>(&'a self, _lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
+///         Box::pin(async { Ok(Renewal::Renewed { live_instances: 1 }) })
+///     }
+///     fn release<'a>(&'a self, _resource: &'a str, _lease_id: &'a str) -> BackendFuture<'a, bool> {
+///         Box::pin(async { Ok(true) })
+///     }
+///     fn live_leases<'a>(&'a self, _resource: &'a str) -> BackendFuture<'a, u64> {
+///         Box::pin(async { Ok(0) })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let backend = Unlimited::default();
+/// let lease = LeaseRequest::new("browsers", "a:1", "a", 40, std::time::Duration::from_secs(10));
+/// let granted = backend.acquire(lease).await.unwrap();
+/// assert_eq!(granted, Acquire::Granted { token: FencingToken::new(1), live_instances: 1 });
+/// # }
+/// ```
+pub trait FleetBackend: fmt::Debug + Send + Sync + 'static {
+    /// Removes the resource's expired leases, then grants `lease` if fewer than `lease.cap`
+    /// are live, with a fencing token larger than any before.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError`] if the backend could not be asked or answered wrongly; nothing was granted
+    /// that the caller knows of (a grant whose answer was lost expires at its TTL).
+    fn acquire<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Acquire>;
+
+    /// Extends `lease` by its TTL from now if it is still live; [`Renewal::Lost`] otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError`] if the backend could not be asked or answered wrongly.
+    fn renew<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal>;
+
+    /// Removes the lease; `true` if it was still there. Releasing twice is harmless.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError`] if the backend could not be asked or answered wrongly (the lease then
+    /// expires at its TTL).
+    fn release<'a>(&'a self, resource: &'a str, lease_id: &'a str) -> BackendFuture<'a, bool>;
+
+    /// The resource's live (unexpired) leases, fleet-wide.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError`] if the backend could not be asked or answered wrongly.
+    fn live_leases<'a>(&'a self, resource: &'a str) -> BackendFuture<'a, u64>;
+}

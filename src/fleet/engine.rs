@@ -1,0 +1,186 @@
+//! [`Fleet`]: one fleet resource of a governor — the backend, its state as last seen, and the
+//! counts of the status section.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use super::backend::BackendFuture;
+use super::{BackendState, FleetBackend, FleetConfig, FleetError, FleetStatus, LeaseRequest, OnBackendDown};
+
+/// One fleet resource: every count is `Relaxed`, each one a statistic read on its own.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    pub(super) backend: Arc<dyn FleetBackend>,
+    pub(super) config: FleetConfig,
+    /// This process among the fleet's: its pid and start time.
+    pub(super) instance: String,
+    pub(super) runtime: tokio::runtime::Handle,
+    next_lease: AtomicU64,
+    /// A [`BackendState`] as its index.
+    backend_state: AtomicU8,
+    /// The live instances the backend last told; 0 before it told any.
+    live_instances: AtomicU32,
+    pub(super) held: AtomicU64,
+    pub(super) unleased: AtomicU64,
+    pub(super) acquired: AtomicU64,
+    pub(super) lost: AtomicU64,
+    fallbacks: AtomicU64,
+    refused: AtomicU64,
+    backend_errors: AtomicU64,
+}
+
+/// How a call may run when the backend is down.
+pub(super) enum Fallback {
+    /// Without a lease (counted in `unleased` until it ends).
+    Unleased,
+    Refused,
+}
+
+impl Fleet {
+    pub(crate) fn new(
+        config: FleetConfig,
+        backend: Arc<dyn FleetBackend>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Fleet {
+            backend,
+            config,
+            instance: instance_id(),
+            runtime,
+            next_lease: AtomicU64::new(0),
+            backend_state: AtomicU8::new(BackendState::Unknown as u8),
+            live_instances: AtomicU32::new(0),
+            held: AtomicU64::new(0),
+            unleased: AtomicU64::new(0),
+            acquired: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            backend_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// A lease id no other lease of the fleet has.
+    pub(super) fn lease_id(&self) -> String {
+        format!("{}:{}", self.instance, self.next_lease.fetch_add(1, Relaxed))
+    }
+
+    pub(super) fn request<'a>(&'a self, lease_id: &'a str) -> LeaseRequest<'a> {
+        let config = &self.config;
+        LeaseRequest::new(&config.resource, lease_id, &self.instance, config.cap, config.lease_ttl)
+    }
+
+    /// Asks the backend, within `backend_timeout`; the answer moves the backend's state, and a
+    /// failure is a `tracing` event (an `ERROR` when the backend goes down, a `WARN` after).
+    pub(super) async fn ask<T>(
+        &self,
+        operation: &'static str,
+        answer: BackendFuture<'_, T>,
+    ) -> Result<T, FleetError> {
+        let after = self.config.backend_timeout;
+        let answer = tokio::time::timeout(after, answer).await.unwrap_or(Err(FleetError::TimedOut { after }));
+        match &answer {
+            Ok(_) => self.backend_answered(),
+            Err(error) => self.backend_failed(operation, error),
+        }
+        answer
+    }
+
+    fn backend_answered(&self) {
+        if self.backend_state.swap(BackendState::Up as u8, Relaxed) == BackendState::Down as u8 {
+            tracing::info!(target: "bursar::fleet", resource = %self.config.resource, "the fleet backend answers again");
+        }
+    }
+
+    #[cold]
+    fn backend_failed(&self, operation: &'static str, error: &FleetError) {
+        self.backend_errors.fetch_add(1, Relaxed);
+        let resource = &self.config.resource;
+        if self.backend_state.swap(BackendState::Down as u8, Relaxed) != BackendState::Down as u8 {
+            let mode = self.config.on_backend_down;
+            tracing::error!(target: "bursar::fleet", %resource, operation, %error, ?mode, "the fleet backend is down");
+        } else {
+            tracing::warn!(target: "bursar::fleet", %resource, operation, %error, "a fleet backend operation failed");
+        }
+    }
+
+    pub(super) fn saw_instances(&self, live: u32) {
+        self.live_instances.store(live, Relaxed);
+    }
+
+    /// What `on_backend_down` allows a call the backend could not admit.
+    #[cold]
+    pub(super) fn fallback(&self) -> Fallback {
+        let resource = &self.config.resource;
+        let admitted = match self.config.on_backend_down {
+            OnBackendDown::FailClosed => false,
+            OnBackendDown::FailOpen => {
+                self.unleased.fetch_add(1, Relaxed);
+                true
+            }
+            OnBackendDown::LocalShare => self.take_share(),
+        };
+        if admitted {
+            self.fallbacks.fetch_add(1, Relaxed);
+            tracing::warn!(target: "bursar::fleet", %resource, "fleet backend down: the call runs without a lease");
+            Fallback::Unleased
+        } else {
+            self.refused.fetch_add(1, Relaxed);
+            tracing::warn!(target: "bursar::fleet", %resource, "fleet backend down: the call is refused");
+            Fallback::Refused
+        }
+    }
+
+    /// A place of this process's share, `cap / live instances` (none before the backend told
+    /// how many are live), if the calls it runs — leased before the backend went down, or not —
+    /// leave one.
+    fn take_share(&self) -> bool {
+        let live = self.live_instances.load(Relaxed);
+        let share = u64::from(self.config.cap).checked_div(u64::from(live)).unwrap_or(0);
+        let leased = self.held.load(Relaxed);
+        let fits = |running: u64| (running + leased < share).then_some(running + 1);
+        self.unleased.fetch_update(Relaxed, Relaxed, fits).is_ok()
+    }
+
+    /// A call that ran without a lease ended.
+    pub(super) fn unleased_ended(&self) {
+        self.unleased.fetch_sub(1, Relaxed);
+    }
+
+    pub(crate) fn status(&self) -> FleetStatus {
+        let live = self.live_instances.load(Relaxed);
+        FleetStatus {
+            resource: self.config.resource.clone(),
+            cap: self.config.cap,
+            backend: match self.backend_state.load(Relaxed) {
+                0 => BackendState::Unknown,
+                1 => BackendState::Up,
+                _ => BackendState::Down,
+            },
+            leases_held: self.held.load(Relaxed),
+            running_unleased: self.unleased.load(Relaxed),
+            live_instances: (live > 0).then_some(live),
+            acquired: self.acquired.load(Relaxed),
+            lost: self.lost.load(Relaxed),
+            fallbacks: self.fallbacks.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            backend_errors: self.backend_errors.load(Relaxed),
+        }
+    }
+
+    /// How long a call waits before asking again when the cap is reached: the earliest
+    /// lease's expiry, but never longer than [`FULL_POLL`] since leases are released early.
+    pub(super) fn full_pause(retry_in: Duration) -> Duration {
+        retry_in.clamp(Duration::from_millis(1), FULL_POLL)
+    }
+}
+
+/// The longest pause between two acquires of a call that found the cap reached.
+const FULL_POLL: Duration = Duration::from_millis(10);
+
+/// This process's id among the fleet's: its pid and its start in nanoseconds.
+fn instance_id() -> String {
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}-{:x}", std::process::id(), started.as_nanos())
+}

@@ -1,0 +1,146 @@
+//! The task that holds one call's fleet lease: acquires it (waiting while the cap is reached),
+//! renews it every third of its TTL, and releases it when the call's attempt ends — however it
+//! ends, since the attempt only drops its end of a channel. No user code runs here.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
+
+use tokio::sync::oneshot;
+
+use super::engine::{Fallback, Fleet};
+use super::{Acquire, FencingToken, Renewal};
+
+/// What the task tells the attempt when it may start.
+#[derive(Debug)]
+pub(crate) enum Grant {
+    /// Holding a lease with this token.
+    Leased(FencingToken),
+    /// The backend is down and `on_backend_down` lets the call run without a lease.
+    Unleased,
+    /// The backend is down and `on_backend_down` refuses the call.
+    Refused,
+}
+
+/// The attempt's ends of the lease task's channels. Dropping it ends the lease.
+#[derive(Debug)]
+pub(crate) struct LeaseHandle {
+    pub(crate) granted: oneshot::Receiver<Grant>,
+    /// Sent when a renewal found the lease gone.
+    pub(crate) lost: oneshot::Receiver<()>,
+    /// Never sent: its drop tells the task that the attempt ended.
+    _ended: oneshot::Sender<()>,
+}
+
+impl Fleet {
+    /// Starts the task that holds a lease for one attempt.
+    pub(crate) fn start_lease(self: &Arc<Self>) -> LeaseHandle {
+        let (granted_tx, granted) = oneshot::channel();
+        let (lost_tx, lost) = oneshot::channel();
+        let (_ended, ended) = oneshot::channel();
+        self.runtime.spawn(Arc::clone(self).hold(granted_tx, lost_tx, ended));
+        LeaseHandle { granted, lost, _ended }
+    }
+
+    async fn hold(
+        self: Arc<Self>,
+        granted: oneshot::Sender<Grant>,
+        lost: oneshot::Sender<()>,
+        mut ended: oneshot::Receiver<()>,
+    ) {
+        let lease_id = self.lease_id();
+        let Some(grant) = self.acquire(&lease_id, &mut ended).await else {
+            return;
+        };
+        match grant {
+            Grant::Leased(token) => {
+                self.held.fetch_add(1, Relaxed);
+                if granted.send(Grant::Leased(token)).is_ok() {
+                    self.keep(&lease_id, token, lost, &mut ended).await;
+                } else {
+                    self.release(&lease_id).await;
+                }
+                self.held.fetch_sub(1, Relaxed);
+            }
+            Grant::Unleased => {
+                let _ = granted.send(Grant::Unleased);
+                let _ = (&mut ended).await;
+                self.unleased_ended();
+            }
+            Grant::Refused => {
+                let _ = granted.send(Grant::Refused);
+            }
+        }
+    }
+
+    /// Asks for the lease until it is granted or the backend is down; `None` if the attempt
+    /// ended first.
+    async fn acquire(&self, lease_id: &str, ended: &mut oneshot::Receiver<()>) -> Option<Grant> {
+        loop {
+            match self.ask("acquire", self.backend.acquire(self.request(lease_id))).await {
+                Ok(Acquire::Granted { token, live_instances }) => {
+                    self.saw_instances(live_instances);
+                    self.acquired.fetch_add(1, Relaxed);
+                    return Some(Grant::Leased(token));
+                }
+                Ok(Acquire::Full { retry_in, live_instances }) => {
+                    self.saw_instances(live_instances);
+                    let pause = tokio::time::sleep(Fleet::full_pause(retry_in));
+                    until_ended(pause, ended).await?;
+                }
+                Err(_) => {
+                    return Some(match self.fallback() {
+                        Fallback::Unleased => Grant::Unleased,
+                        Fallback::Refused => Grant::Refused,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Renews the lease every third of its TTL until the attempt ends, then releases it. A
+    /// renewal that finds the lease gone is a `WARN`, counted, and tells the attempt.
+    async fn keep(
+        &self,
+        lease_id: &str,
+        token: FencingToken,
+        lost: oneshot::Sender<()>,
+        ended: &mut oneshot::Receiver<()>,
+    ) {
+        let every = self.config.renew_every();
+        while until_ended(tokio::time::sleep(every), ended).await.is_some() {
+            match self.ask("renew", self.backend.renew(self.request(lease_id))).await {
+                Ok(Renewal::Renewed { live_instances }) => self.saw_instances(live_instances),
+                Ok(Renewal::Lost) => {
+                    self.lost.fetch_add(1, Relaxed);
+                    let resource = &self.config.resource;
+                    tracing::warn!(target: "bursar::fleet", %resource, %token, "fleet lease lost at renewal; the call is cancelled");
+                    let _ = lost.send(());
+                    return;
+                }
+                // Logged by `ask`; the next renewal tries again while the lease may live.
+                Err(_) => {}
+            }
+        }
+        self.release(lease_id).await;
+    }
+
+    async fn release(&self, lease_id: &str) {
+        // A failure is logged by `ask`; the lease then expires at its TTL.
+        let _ = self.ask("release", self.backend.release(&self.config.resource, lease_id)).await;
+    }
+}
+
+/// Runs `work` unless the attempt ends first (its handle dropped): `None` then.
+async fn until_ended<F: Future>(work: F, ended: &mut oneshot::Receiver<()>) -> Option<F::Output> {
+    let mut work = pin!(work);
+    poll_fn(|cx| {
+        if std::pin::Pin::new(&mut *ended).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        work.as_mut().poll(cx).map(Some)
+    })
+    .await
+}

@@ -1,0 +1,111 @@
+//! Fleet-wide limits: one cap on a resource shared by every process and machine that runs the
+//! service, through a [`FleetBackend`] ([`RedisBackend`] with the `redis` feature).
+//!
+//! # Why
+//!
+//! A governor caps what one process runs. A service with three replicas and `max_workers = 10`
+//! runs 30 browsers, and 30 connections to a database whose `max_connections` did not triple.
+//! A fleet resource ([`FleetConfig`], `GovernorConfig::fleet`) adds a lease to every governed
+//! call: the call takes its local worker, then a lease on the resource, which at most `cap`
+//! calls fleet-wide hold at once. Calls take leases — [`Governor::run`](crate::Governor::run),
+//! [`Governor::call`](crate::Governor::call) and the tower layer, each attempt its own lease;
+//! work started with `spawn` or `spawn_blocking` does not (yet).
+//!
+//! # Leases
+//!
+//! A lease lives `lease_ttl` by the backend's clock. While the call runs, the governor renews
+//! it every third of the TTL from a task of its own, and releases it when the attempt ends —
+//! returned, failed, timed out, cancelled, panicked or dropped. A process that dies loses its
+//! leases one TTL after its last renewal. A renewal that finds the lease gone (the process was
+//! paused past the TTL, or the backend lost its data) is a `WARN` event, counted in
+//! [`FleetStatus::lost`], and cancels the call with [`Error::LeaseLost`](crate::Error::LeaseLost):
+//! work that holds no lease is how fleet caps overshoot.
+//!
+//! # Fencing
+//!
+//! Every lease carries a [`FencingToken`], larger than every one granted before on the
+//! resource; the operation reads its own with [`FencingToken::current`]. A lease cannot stop a
+//! paused process from waking up and writing: a resource that must refuse it remembers the
+//! largest token it has seen and rejects smaller ones (see [`FencingToken`]'s example).
+//!
+//! # When the backend is down
+//!
+//! Each backend operation is given up after `backend_timeout` (an `ERROR` event when the
+//! backend goes down, a `WARN` for each failure after; [`FleetStatus::backend`]). A call that
+//! could not be admitted then does as `on_backend_down` says ([`OnBackendDown`]): it is refused
+//! with [`Rejection::FleetUnavailable`](crate::Rejection::FleetUnavailable), runs within this
+//! process's share of the cap, or runs without a lease. A renewal that fails keeps the call
+//! running and tries again at the next third of the TTL.
+//!
+//! # Examples
+//!
+//! A fleet resource of 2, on a backend kept in this process (a test's fake):
+//!
+//! ```
+//! # use std::sync::{Arc, Mutex};
+//! # use std::time::Duration;
+//! use bursar::fleet::{Acquire, BackendFuture, FencingToken, FleetBackend, FleetConfig, LeaseRequest, Renewal};
+//!
+//! #[derive(Debug, Default)]
+//! struct InMemory { leases: Mutex<(Vec<String>, u64)> }
+//!
+//! impl FleetBackend for InMemory {
+//!     fn acquire<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Acquire> {
+//!         let mut state = self.leases.lock().unwrap();
+//!         let answer = if state.0.len() < lease.cap as usize {
+//!             state.0.push(lease.lease_id.to_owned());
+//!             state.1 += 1;
+//!             Acquire::Granted { token: FencingToken::new(state.1), live_instances: 1 }
+//!         } else {
+//!             Acquire::Full { retry_in: Duration::from_millis(5), live_instances: 1 }
+//!         };
+//!         Box::pin(async move { Ok(answer) })
+//!     }
+//!     fn renew<'a>(&'a self, _lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
+//!         Box::pin(async { Ok(Renewal::Renewed { live_instances: 1 }) })
+//!     }
+//!     fn release<'a>(&'a self, _resource: &'a str, lease_id: &'a str) -> BackendFuture<'a, bool> {
+//!         self.leases.lock().unwrap().0.retain(|id| id != lease_id);
+//!         Box::pin(async { Ok(true) })
+//!     }
+//!     fn live_leases<'a>(&'a self, _resource: &'a str) -> BackendFuture<'a, u64> {
+//!         let live = self.leases.lock().unwrap().0.len() as u64;
+//!         Box::pin(async move { Ok(live) })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let gov = bursar::Governor::builder()
+//!     .fleet(FleetConfig::new("browsers", 2))
+//!     .fleet_backend(Arc::new(InMemory::default()))
+//!     .build()?;
+//! let token = gov.run(|| async { Ok::<_, std::io::Error>(FencingToken::current()) }).await?;
+//! assert_eq!(token, Some(FencingToken::new(1)));
+//! assert_eq!(gov.status().fleet.unwrap().acquired, 1);
+//! # Ok(()) }
+//! ```
+
+mod attempt;
+mod backend;
+mod config;
+mod engine;
+mod error;
+mod lease;
+#[cfg(feature = "redis")]
+mod redis;
+mod status;
+#[cfg(test)]
+mod tests;
+mod token;
+
+pub(crate) use attempt::AttemptGuard;
+pub use backend::{Acquire, BackendFuture, FleetBackend, LeaseRequest, Renewal};
+pub use config::{FleetConfig, OnBackendDown};
+pub(crate) use engine::Fleet;
+pub use error::FleetError;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisBackend;
+pub use status::{BackendState, FleetStatus};
+pub use token::FencingToken;

@@ -1,0 +1,174 @@
+//! [`RedisBackend`]: the fleet's leases in Redis, each operation one Lua script.
+
+mod scripts;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+
+use super::backend::BackendFuture;
+use super::{Acquire, FencingToken, FleetBackend, FleetError, LeaseRequest, Renewal};
+
+/// A [`FleetBackend`] on Redis (or Valkey) 7 or later, through redis-rs's reconnecting
+/// `ConnectionManager`.
+///
+/// Each operation is one Lua script — one round trip, atomic on the server — timed by the
+/// server's `TIME`, never a client's clock. A resource's leases are a sorted set of lease ids
+/// scored by expiry; expired ones are removed before every acquire, so a process that dies
+/// loses its leases one TTL after its last renewal. Fencing tokens come from an `INCR`
+/// counter raised to the server's time in milliseconds × 1024 whenever it is below, so they
+/// only grow, also across a restart that lost the data (as long as the server's clock does
+/// not go back).
+///
+/// What it does not promise: Redis replication is asynchronous, so a failover to a replica
+/// that had not yet received a grant can lose it and admit one lease too many until it
+/// expires. Resources that must never be used twice check [`FencingToken`]s.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use bursar::fleet::{FleetConfig, RedisBackend};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let redis = RedisBackend::open("redis://127.0.0.1:6379")?;
+/// let gov = bursar::Governor::builder()
+///     .fleet(FleetConfig::new("browsers", 40))
+///     .fleet_backend(Arc::new(redis))
+///     .build()?;
+/// let token = gov
+///     .run(|| async { Ok::<_, std::io::Error>(bursar::fleet::FencingToken::current()) })
+///     .await?;
+/// assert!(token.is_some(), "the operation ran under a fleet lease");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    connection: ConnectionManager,
+    acquire: Script,
+    renew: Script,
+    release: Script,
+    count: Script,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend").finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// A backend on the Redis at `url` (`redis://host:port/db`), connected lazily: the first
+    /// operation connects, and a lost connection is made again in the background.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Unexpected`] if `url` is not a Redis URL.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a Tokio runtime.
+    pub fn open(url: &str) -> Result<Self, FleetError> {
+        let client = redis::Client::open(url).map_err(unexpected)?;
+        // Reconnects are quick and few: the governor gives each operation up at
+        // `fleet.backend_timeout` and decides what a call does meanwhile.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(unexpected)?;
+        Ok(RedisBackend {
+            connection,
+            acquire: Script::new(&scripts::acquire()),
+            renew: Script::new(&scripts::renew()),
+            release: Script::new(&scripts::release()),
+            count: Script::new(&scripts::count()),
+        })
+    }
+}
+
+/// The keys of `resource`: its leases, its instances, its fence.
+fn keys(resource: &str) -> [String; 3] {
+    ["leases", "instances", "fence"].map(|key| format!("bursar:{{{resource}}}:{key}"))
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl FleetBackend for RedisBackend {
+    fn acquire<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Acquire> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [leases, instances, fence] = keys(lease.resource);
+            let mut call = self.acquire.key(leases);
+            call.key(instances).key(fence);
+            call.arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.instance).arg(lease.cap);
+            let (granted, value, live): (u8, i64, u32) =
+                call.invoke_async(&mut connection).await.map_err(failed)?;
+            Ok(match granted {
+                1 => Acquire::Granted { token: FencingToken::new(non_negative(value)), live_instances: live },
+                _ => Acquire::Full {
+                    retry_in: Duration::from_millis(non_negative(value)),
+                    live_instances: live,
+                },
+            })
+        })
+    }
+
+    fn renew<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [leases, instances, _] = keys(lease.resource);
+            let mut call = self.renew.key(leases);
+            call.key(instances).arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.instance);
+            let (renewed, live): (u8, u32) = call.invoke_async(&mut connection).await.map_err(failed)?;
+            Ok(match renewed {
+                1 => Renewal::Renewed { live_instances: live },
+                _ => Renewal::Lost,
+            })
+        })
+    }
+
+    fn release<'a>(&'a self, resource: &'a str, lease_id: &'a str) -> BackendFuture<'a, bool> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [leases, ..] = keys(resource);
+            let removed: u8 =
+                self.release.key(leases).arg(lease_id).invoke_async(&mut connection).await.map_err(failed)?;
+            Ok(removed == 1)
+        })
+    }
+
+    fn live_leases<'a>(&'a self, resource: &'a str) -> BackendFuture<'a, u64> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [leases, ..] = keys(resource);
+            self.count.key(leases).invoke_async(&mut connection).await.map_err(failed)
+        })
+    }
+}
+
+fn non_negative(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn unexpected(error: RedisError) -> FleetError {
+    FleetError::Unexpected { reason: error.to_string() }
+}
+
+/// A client error: the connection's (unreachable, timed out) or the answer's.
+fn failed(error: RedisError) -> FleetError {
+    if error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+    {
+        FleetError::Unreachable { reason: error.to_string() }
+    } else {
+        unexpected(error)
+    }
+}

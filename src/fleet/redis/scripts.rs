@@ -1,0 +1,72 @@
+//! The Lua scripts of the Redis backend: one per operation, each reading the time from the
+//! server's `TIME` (Redis 7 replicates scripts by their effects, so `TIME` is safe inside one).
+//!
+//! Keys of a resource share one hash tag, `bursar:{<resource>}:`, so they live on one slot of
+//! a cluster: `leases` (a sorted set of lease ids scored by expiry, in ms of server time),
+//! `instances` (a sorted set of instance ids scored by expiry) and `fence` (the token counter).
+
+/// The server's time in milliseconds, then every lease and instance that expired removed.
+const NOW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+";
+
+/// Keeps the instance `ARGV[3]` live for one TTL (`ARGV[2]` ms); `live` counts the live ones.
+const INSTANCE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
+local live = redis.call('ZCARD', KEYS[2])
+";
+
+/// KEYS: leases, instances, fence. ARGV: lease id, TTL in ms, instance, cap.
+/// Returns `{1, token, live}` or `{0, ms until the earliest expiry, live}`.
+///
+/// The token is `INCR fence` after raising `fence` to `now * 1024` if it is below: so tokens
+/// grow with the server's clock (1024 a millisecond at most before they run ahead of it), and
+/// a server that lost `fence` (restarted without persistence) still gives larger ones than
+/// before, unless its clock went back. `now * 1024` stays below 2^53, exact in Lua's numbers.
+pub(super) fn acquire() -> String {
+    format!(
+        "{NOW}{INSTANCE}
+local held = redis.call('ZCARD', KEYS[1])
+if held >= tonumber(ARGV[4]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {{0, tonumber(first[2]) - now, live}}
+end
+local floor = now * 1024
+local fence = tonumber(redis.call('GET', KEYS[3]) or '0')
+if fence < floor then
+  redis.call('SET', KEYS[3], string.format('%.0f', floor))
+end
+local token = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return {{1, token, live}}
+"
+    )
+}
+
+/// KEYS: leases, instances. ARGV: lease id, TTL in ms, instance.
+/// Returns `{1, live}` if the lease was live and now expires one TTL from now, `{0, live}` if
+/// it was gone.
+pub(super) fn renew() -> String {
+    format!(
+        "{NOW}{INSTANCE}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return {{0, live}}
+end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+return {{1, live}}
+"
+    )
+}
+
+/// KEYS: leases. ARGV: lease id. Returns 1 if the lease was live.
+pub(super) fn release() -> String {
+    format!("{NOW}return redis.call('ZREM', KEYS[1], ARGV[1])")
+}
+
+/// KEYS: leases. Returns the number of live leases.
+pub(super) fn count() -> String {
+    format!("{NOW}return redis.call('ZCARD', KEYS[1])")
+}

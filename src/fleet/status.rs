@@ -1,0 +1,59 @@
+//! [`FleetStatus`]: the `fleet` section of the governor's status.
+
+/// Whether the fleet backend answers, as its last operation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum BackendState {
+    /// Not asked yet.
+    Unknown,
+    /// The last operation was answered.
+    Up,
+    /// The last operation failed: unreachable, too slow, or a wrong answer.
+    Down,
+}
+
+/// The fleet section of [`Status`](crate::Status): the resource capped across the fleet, and
+/// this process's part in it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), bursar::BuildError> {
+/// let gov = bursar::Governor::builder().build()?;
+/// assert_eq!(gov.status().fleet, None, "no fleet resource configured");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct FleetStatus {
+    /// The resource's name (`fleet.resource`).
+    pub resource: String,
+    /// The fleet-wide cap (`fleet.cap`).
+    pub cap: u32,
+    /// Whether the backend answers.
+    pub backend: BackendState,
+    /// Leases this process holds now.
+    pub leases_held: u64,
+    /// Calls running now without a lease because the backend was down (`local_share` or
+    /// `fail_open`).
+    pub running_unleased: u64,
+    /// Instances that acquired or renewed within one TTL, as the backend last told; `None`
+    /// before its first answer.
+    pub live_instances: Option<u32>,
+    /// Leases granted to this process.
+    pub acquired: u64,
+    /// Leases a renewal found gone: each one cancelled its call.
+    pub lost: u64,
+    /// Calls admitted without a lease because the backend was down (`local_share` or
+    /// `fail_open`).
+    pub fallbacks: u64,
+    /// Calls refused because the backend was down (`fail_closed`, or `local_share` over its
+    /// share).
+    pub refused: u64,
+    /// Backend operations that failed (each one a `tracing` event).
+    pub backend_errors: u64,
+}

@@ -1,0 +1,88 @@
+//! The fleet section's rules, each naming its field, and a fleet needing its backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fake::FakeBackend;
+use crate::fleet::{FleetBackend, FleetConfig};
+use crate::{BuildError, Governor};
+
+fn refused(config: FleetConfig) -> (Option<&'static str>, String) {
+    let error = config.validate().expect_err("breaks a rule");
+    (error.field(), error.to_string())
+}
+
+#[test]
+fn each_rule_names_its_field() {
+    let cases = [
+        (FleetConfig::new("", 4), "fleet.resource", "must be 1 to 128 characters (got \"\")"),
+        (
+            FleetConfig::new("a{b}", 4),
+            "fleet.resource",
+            "must not contain `{`, `}` or whitespace (got \"a{b}\")",
+        ),
+        (FleetConfig::new("x".repeat(129), 4), "fleet.resource", "must be 1 to 128 characters"),
+        (FleetConfig::new("browsers", 0), "fleet.cap", "must be at least 1 (got 0)"),
+        (
+            FleetConfig::new("browsers", 4).lease_ttl(Duration::from_millis(299)),
+            "fleet.lease_ttl",
+            "must be 300 ms to 1 day (got 299ms)",
+        ),
+        (
+            FleetConfig::new("browsers", 4).backend_timeout(Duration::ZERO),
+            "fleet.backend_timeout",
+            "must be longer than zero (got 0ns)",
+        ),
+        (
+            FleetConfig::new("browsers", 4)
+                .lease_ttl(Duration::from_secs(3))
+                .backend_timeout(Duration::from_secs(1)),
+            "fleet.backend_timeout",
+            "must be less than a third of `fleet.lease_ttl` (got 1s)",
+        ),
+    ];
+    for (config, field, rule) in cases {
+        let (named, message) = refused(config);
+        assert_eq!(named, Some(field));
+        assert!(message.contains(rule), "{message}");
+    }
+    assert_eq!(FleetConfig::new("browsers", 40).validate(), Ok(()));
+}
+
+#[test]
+fn the_governor_config_checks_its_fleet_section() {
+    let config = crate::GovernorConfig::default().fleet(FleetConfig::new("browsers", 0));
+    assert_eq!(config.validate().expect_err("cap 0").field(), Some("fleet.cap"));
+}
+
+#[tokio::test]
+async fn a_fleet_needs_a_backend_and_a_backend_a_fleet() {
+    let error = Governor::builder().fleet(FleetConfig::new("browsers", 4)).build().expect_err("no backend");
+    assert_eq!(
+        error,
+        BuildError::Invalid {
+            field: "fleet",
+            rule: "needs a backend: `GovernorBuilder::fleet_backend`",
+            value: "\"browsers\"".to_owned()
+        }
+    );
+    let backend: Arc<dyn FleetBackend> = FakeBackend::new();
+    let error = Governor::builder().fleet_backend(backend).build().expect_err("no fleet");
+    assert_eq!(error.field(), Some("fleet_backend"));
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn the_fleet_section_reads_from_toml() {
+    let config: crate::GovernorConfig = toml::from_str(
+        "[fleet]\nresource = \"browsers\"\ncap = 40\nlease_ttl = \"15s\"\non_backend_down = \"fail_closed\"\n",
+    )
+    .expect("a valid file");
+    let fleet = config.fleet.expect("a fleet section");
+    assert_eq!(
+        (fleet.resource.as_str(), fleet.cap, fleet.lease_ttl),
+        ("browsers", 40, Duration::from_secs(15))
+    );
+    assert_eq!(fleet.on_backend_down, crate::fleet::OnBackendDown::FailClosed);
+    assert_eq!(fleet.backend_timeout, Duration::from_millis(250));
+}

@@ -1,0 +1,142 @@
+//! A fleet backend in memory, on tokio's clock: leases expire as the paused clock advances,
+//! and a test can take it down, make it hang, or make it lose every lease.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::fleet::{
+    Acquire, BackendFuture, FencingToken, FleetBackend, FleetConfig, FleetError, LeaseRequest, Renewal,
+};
+use crate::{Governor, GovernorConfig};
+
+#[derive(Debug, Default)]
+pub(super) struct FakeBackend {
+    leases: Mutex<HashMap<String, Instant>>,
+    tokens: AtomicU64,
+    pub(super) down: AtomicBool,
+    pub(super) hang: AtomicBool,
+    /// The live instances it tells (1 unless set).
+    pub(super) instances: AtomicU32,
+    pub(super) renewals: AtomicU64,
+    pub(super) releases: AtomicU64,
+}
+
+impl FakeBackend {
+    pub(super) fn new() -> Arc<Self> {
+        let fake = FakeBackend::default();
+        fake.instances.store(1, SeqCst);
+        Arc::new(fake)
+    }
+
+    /// The leases live now.
+    pub(super) fn live(&self) -> usize {
+        let now = Instant::now();
+        self.leases.lock().values().filter(|expiry| **expiry > now).count()
+    }
+
+    /// Forgets every lease, as a backend that restarted without its data.
+    pub(super) fn lose_all(&self) {
+        self.leases.lock().clear();
+    }
+
+    /// The answer of a backend that is down or hangs, if this one is.
+    fn failure<T: Send + 'static>(&self) -> Option<BackendFuture<'static, T>> {
+        if self.hang.load(SeqCst) {
+            return Some(Box::pin(std::future::pending()));
+        }
+        self.down.load(SeqCst).then(|| -> BackendFuture<'static, T> {
+            Box::pin(async { Err(FleetError::Unreachable { reason: "connection refused".to_owned() }) })
+        })
+    }
+
+    fn answer<T: Send + 'static>(answer: T) -> BackendFuture<'static, T> {
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+impl FleetBackend for FakeBackend {
+    fn acquire<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Acquire> {
+        if let Some(failed) = self.failure() {
+            return failed;
+        }
+        let now = Instant::now();
+        let live_instances = self.instances.load(SeqCst);
+        let mut leases = self.leases.lock();
+        leases.retain(|_, expiry| *expiry > now);
+        let answer = if leases.len() < lease.cap as usize {
+            leases.insert(lease.lease_id.to_owned(), now + lease.ttl);
+            let token = FencingToken::new(self.tokens.fetch_add(1, SeqCst) + 1);
+            Acquire::Granted { token, live_instances }
+        } else {
+            let earliest = leases.values().min().copied().unwrap_or(now);
+            Acquire::Full { retry_in: earliest - now, live_instances }
+        };
+        drop(leases);
+        Self::answer(answer)
+    }
+
+    fn renew<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
+        self.renewals.fetch_add(1, SeqCst);
+        if let Some(failed) = self.failure() {
+            return failed;
+        }
+        let now = Instant::now();
+        let live_instances = self.instances.load(SeqCst);
+        let mut leases = self.leases.lock();
+        let answer = match leases.get_mut(lease.lease_id) {
+            Some(expiry) if *expiry > now => {
+                *expiry = now + lease.ttl;
+                Renewal::Renewed { live_instances }
+            }
+            _ => Renewal::Lost,
+        };
+        drop(leases);
+        Self::answer(answer)
+    }
+
+    fn release<'a>(&'a self, _resource: &'a str, lease_id: &'a str) -> BackendFuture<'a, bool> {
+        self.releases.fetch_add(1, SeqCst);
+        if let Some(failed) = self.failure() {
+            return failed;
+        }
+        let removed = self.leases.lock().remove(lease_id).is_some();
+        Self::answer(removed)
+    }
+
+    fn live_leases<'a>(&'a self, _resource: &'a str) -> BackendFuture<'a, u64> {
+        if let Some(failed) = self.failure() {
+            return failed;
+        }
+        Self::answer(self.live() as u64)
+    }
+}
+
+/// A governor of `max_workers` whose fleet resource is `fleet`, on `backend`.
+pub(super) fn governor(fleet: FleetConfig, backend: &Arc<FakeBackend>, max_workers: usize) -> Governor {
+    let mut config = GovernorConfig::default();
+    config.workers.max_workers = max_workers;
+    config.health.enabled = false;
+    config.retry.max_attempts = 1;
+    crate::GovernorBuilder::from_config(config)
+        .fleet(fleet)
+        .fleet_backend(Arc::clone(backend) as Arc<dyn FleetBackend>)
+        .build()
+        .expect("a valid governor")
+}
+
+/// A resource of `cap` with a TTL of 3 s: renewed every second.
+pub(super) fn resource(cap: u32) -> FleetConfig {
+    FleetConfig::new("browsers", cap).lease_ttl(Duration::from_secs(3))
+}
+
+/// Lets the lease tasks run (release, the end of an unleased call) without moving the clock.
+pub(super) async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
