@@ -120,6 +120,7 @@ mod counter_set;
 mod error;
 mod governor;
 pub mod health;
+mod memory;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -150,8 +151,8 @@ pub use config::{AdaptiveConfig, BudgetConfig, GovernorConfig, LimitKind, RetryC
 pub use contain::CallbackStatus;
 pub use error::{BuildError, Error, InvalidValue, Rejection};
 pub use governor::{
-    AdaptiveStatus, BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, Probe, ShutdownReport,
-    Status, TaskHandle, WorkerStatus,
+    AdaptiveStatus, BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, MemoryStatus, Probe,
+    ShutdownReport, Status, TaskHandle, WorkerStatus,
 };
 pub use workers::limit::LimitReason;
 

@@ -35,6 +35,8 @@ pub(crate) struct CallPlan {
     pub(crate) name: &'static str,
     /// The breaker key; `None` uses the default breaker.
     pub(crate) key: Option<String>,
+    /// The memory the call reserves while it runs, in bytes (`Call::cost`); 0: none.
+    pub(crate) cost: u64,
 }
 
 impl CallPlan {
@@ -52,6 +54,7 @@ impl CallPlan {
             deadline: retry.deadline,
             name: "call",
             key: None,
+            cost: 0,
         }
     }
 }
@@ -202,6 +205,9 @@ pin_project! {
         /// Not polled yet: nothing is held. A call whose worker was reserved ahead (the tower
         /// layer's readiness) carries it.
         Admission { reserved: Option<WorkerPermit<L>> },
+        /// Waiting for memory to reserve the call's cost (`Call::cost`), admitted, before the
+        /// breaker and the queue.
+        Reserving { wait: Wait<'g, Result<(), Rejection>> },
         /// Waiting in the queue for a worker.
         Queued { wait: Wait<'g, Result<WorkerPermit<L>, Rejection>> },
         /// An attempt, holding its worker.
@@ -235,6 +241,9 @@ pub(crate) struct CallState<'g, Op, E, H, P, Wk: Deref<Target = Workers>> {
     hooks: H,
     /// The call's guard, from admission to the end: counts it in and out exactly once.
     admitted: Option<InFlight<Wk>>,
+    /// The bytes of memory reserved for the call's cost (`Call::cost`), given back when the call
+    /// settles or its future is dropped; 0 without a reservation.
+    reserved_bytes: u64,
     /// The call's breaker, and the permit of its current attempt.
     breaker: CallBreaker<'g>,
     /// The retry deadline, counted from the call's start.
@@ -311,6 +320,7 @@ where
             op,
             hooks,
             admitted: None,
+            reserved_bytes: 0,
             breaker: CallBreaker::unasked(breaker),
             deadline: None,
             retries: None,
@@ -408,8 +418,22 @@ where
             let ticket = match step.as_mut().project() {
                 StepProj::Admission { reserved } => {
                     let reserved = reserved.take();
+                    if self.plan.borrow().cost != 0 {
+                        match self.admit_costly() {
+                            Ok(None) => {}
+                            Ok(Some(wait)) => {
+                                step.set(Step::Reserving { wait });
+                                continue;
+                            }
+                            Err(rejection) => return Poll::Ready(Err(self.reject(rejection))),
+                        }
+                    }
                     self.admit(reserved)
                 }
+                StepProj::Reserving { wait } => ready!(wait.as_mut().poll(cx)).and_then(|()| {
+                    self.reserved_bytes = self.plan.borrow().cost;
+                    self.admit(None)
+                }),
                 StepProj::Queued { wait } if self.retries.is_none() => {
                     ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
                 }
@@ -422,6 +446,24 @@ where
                 Err(rejection) => return Poll::Ready(Err(self.reject(rejection))),
             }
         }
+    }
+
+    /// Admission of a call with a cost: counted in (a shutting-down or shedding governor turns
+    /// it away), then its memory reserved, or the wait for it (within the queue timeout).
+    #[cold]
+    #[inline(never)]
+    fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<(), Rejection>>>, Rejection> {
+        let (gov, plan) = (self.gov, self.plan.borrow());
+        if self.admitted.is_none() {
+            self.admitted = Some(InFlight::enter(Wk::workers(gov), plan.name)?);
+        }
+        let gate = &*gov.inner.workers.memory;
+        if gate.try_reserve(plan.cost) {
+            self.reserved_bytes = plan.cost;
+            return Ok(None);
+        }
+        gate.waits(plan.cost, plan.name);
+        Ok(Some(Box::pin(gate.reserve(plan.cost, gov.inner.workers.tasks.queue_timeout))))
     }
 
     /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
@@ -523,7 +565,9 @@ where
                 StepProj::Queued { wait } => {
                     ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
                 }
-                StepProj::Admission { .. } | StepProj::Done => unreachable!("the work starts with a worker"),
+                StepProj::Admission { .. } | StepProj::Reserving { .. } | StepProj::Done => {
+                    unreachable!("the work starts with a worker")
+                }
             };
             match ticket {
                 Ok(WorkerTicket::Ready(worker)) => {
@@ -697,8 +741,30 @@ where
         if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
             self.breaker.record(Outcome::Failure);
         }
+        if self.reserved_bytes != 0 {
+            // The memory first: it is free before the call counts as ended.
+            self.release_memory();
+        }
         let admitted = self.admitted.take().expect("a call's work runs admitted");
         admitted.settle(outcome, Work::Call)
+    }
+}
+
+impl<Op, E, H, P, Wk: Deref<Target = Workers>> CallState<'_, Op, E, H, P, Wk> {
+    /// Gives back the memory reserved for the call's cost.
+    #[cold]
+    #[inline(never)]
+    fn release_memory(&mut self) {
+        self.gov.inner.workers.memory.release(std::mem::take(&mut self.reserved_bytes));
+    }
+}
+
+/// A call dropped before it settled gives its memory back (no user code runs here).
+impl<Op, E, H, P, Wk: Deref<Target = Workers>> Drop for CallState<'_, Op, E, H, P, Wk> {
+    fn drop(&mut self) {
+        if self.reserved_bytes != 0 {
+            self.release_memory();
+        }
     }
 }
 
