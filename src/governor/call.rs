@@ -224,7 +224,8 @@ where
     /// this one, would fall below the floor; a wait longer than the queue timeout is rejected
     /// with [`Rejection::QueueTimeout`](crate::Rejection::QueueTimeout). The bytes stay
     /// reserved, across retries, until the call ends however it ends (dropped too), and show
-    /// in `status().workers.memory`. 0, the default, reserves nothing.
+    /// in `status().workers.memory`. 0, the default, reserves nothing; other costs are rounded up
+    /// to a whole KiB (at most 4 TiB).
     ///
     /// # Examples
     ///
@@ -262,7 +263,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn cost(mut self, bytes: u64) -> Self {
-        self.plan.to_mut().cost = bytes;
+        self.plan.to_mut().cost_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
         self
     }
 

@@ -35,8 +35,10 @@ pub(crate) struct CallPlan {
     pub(crate) name: &'static str,
     /// The breaker key; `None` uses the default breaker.
     pub(crate) key: Option<String>,
-    /// The memory the call reserves while it runs, in bytes (`Call::cost`); 0: none.
-    pub(crate) cost: u64,
+    /// The memory the call reserves while it runs, in KiB rounded up (`Call::cost`); 0: none.
+    /// In KiB so that it fits beside `max_attempts`: a word more in the plan, which the keyed
+    /// calls copy, cost them 22 instructions a call in memory copies.
+    pub(crate) cost_kib: u32,
 }
 
 impl CallPlan {
@@ -54,7 +56,7 @@ impl CallPlan {
             deadline: retry.deadline,
             name: "call",
             key: None,
-            cost: 0,
+            cost_kib: 0,
         }
     }
 }
@@ -241,9 +243,6 @@ pub(crate) struct CallState<'g, Op, E, H, P, Wk: Deref<Target = Workers>> {
     hooks: H,
     /// The call's guard, from admission to the end: counts it in and out exactly once.
     admitted: Option<InFlight<Wk>>,
-    /// The bytes of memory reserved for the call's cost (`Call::cost`), given back when the call
-    /// settles or its future is dropped; 0 without a reservation.
-    reserved_bytes: u64,
     /// The call's breaker, and the permit of its current attempt.
     breaker: CallBreaker<'g>,
     /// The retry deadline, counted from the call's start.
@@ -320,7 +319,6 @@ where
             op,
             hooks,
             admitted: None,
-            reserved_bytes: 0,
             breaker: CallBreaker::unasked(breaker),
             deadline: None,
             retries: None,
@@ -418,7 +416,7 @@ where
             let ticket = match step.as_mut().project() {
                 StepProj::Admission { reserved } => {
                     let reserved = reserved.take();
-                    if self.plan.borrow().cost != 0 {
+                    if self.plan.borrow().cost_kib != 0 {
                         match self.admit_costly() {
                             Ok(None) => {}
                             Ok(Some(wait)) => {
@@ -431,7 +429,7 @@ where
                     self.admit(reserved)
                 }
                 StepProj::Reserving { wait } => ready!(wait.as_mut().poll(cx)).and_then(|()| {
-                    self.reserved_bytes = self.plan.borrow().cost;
+                    self.holds_memory();
                     self.admit(None)
                 }),
                 StepProj::Queued { wait } if self.retries.is_none() => {
@@ -457,13 +455,19 @@ where
         if self.admitted.is_none() {
             self.admitted = Some(InFlight::enter(Wk::workers(gov), plan.name)?);
         }
-        let gate = &*gov.inner.workers.memory;
-        if gate.try_reserve(plan.cost) {
-            self.reserved_bytes = plan.cost;
+        let (gate, cost) = (&*gov.inner.workers.memory, u64::from(plan.cost_kib) * 1024);
+        if gate.try_reserve(cost) {
+            self.holds_memory();
             return Ok(None);
         }
-        gate.waits(plan.cost, plan.name);
-        Ok(Some(Box::pin(gate.reserve(plan.cost, gov.inner.workers.tasks.queue_timeout))))
+        gate.waits(cost, plan.name);
+        Ok(Some(Box::pin(gate.reserve(cost, gov.inner.workers.tasks.queue_timeout))))
+    }
+
+    /// The call's cost is reserved: its guard gives it back when the call ends, however it ends.
+    fn holds_memory(&mut self) {
+        let admitted = self.admitted.as_mut().expect("a call reserves memory once admitted");
+        admitted.holds_memory(self.plan.borrow().cost_kib);
     }
 
     /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
@@ -741,30 +745,8 @@ where
         if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
             self.breaker.record(Outcome::Failure);
         }
-        if self.reserved_bytes != 0 {
-            // The memory first: it is free before the call counts as ended.
-            self.release_memory();
-        }
         let admitted = self.admitted.take().expect("a call's work runs admitted");
         admitted.settle(outcome, Work::Call)
-    }
-}
-
-impl<Op, E, H, P, Wk: Deref<Target = Workers>> CallState<'_, Op, E, H, P, Wk> {
-    /// Gives back the memory reserved for the call's cost.
-    #[cold]
-    #[inline(never)]
-    fn release_memory(&mut self) {
-        self.gov.inner.workers.memory.release(std::mem::take(&mut self.reserved_bytes));
-    }
-}
-
-/// A call dropped before it settled gives its memory back (no user code runs here).
-impl<Op, E, H, P, Wk: Deref<Target = Workers>> Drop for CallState<'_, Op, E, H, P, Wk> {
-    fn drop(&mut self) {
-        if self.reserved_bytes != 0 {
-            self.release_memory();
-        }
     }
 }
 
