@@ -8,7 +8,10 @@
 //! - `tower-resilience stack`: its circuit breaker (5 consecutive failures) → bulkhead (10)
 //!   around the same `service_fn`;
 //! - `bursar gov.call().key()`: the same call with a breaker key, and
-//!   `bursar gov.call().breaker()`: with that key's breaker kept from `gov.breaker_for`.
+//!   `bursar gov.call().breaker()`: with that key's breaker kept from `gov.breaker_for`;
+//! - `bursar gov.run, adaptive gradient`: `gov.run` on a governor whose worker limit is
+//!   adaptive (`limit = "gradient"`, its defaults): each attempt is timed and fed to the
+//!   algorithm (issue 21's bar: at most 1.3x the fixed limit's `gov.run`).
 //!
 //! Every row runs one operation per iteration that returns `Ok(1)` at once; each loop owns
 //! its service (cloned once per sample, as a server clones its stack per connection), so no
@@ -95,10 +98,16 @@ fn bare_semaphore(c: &mut Criterion, runtime: &Runtime) {
 /// The governor every bursar row uses: the defaults, with the health monitor off so no
 /// sample can gate a call.
 fn governor(runtime: &Runtime) -> bursar::Governor {
+    with_limit(runtime, bursar::LimitKind::Fixed)
+}
+
+/// [`governor`] with the worker limit `limit`.
+fn with_limit(runtime: &Runtime, limit: bursar::LimitKind) -> bursar::Governor {
     runtime.block_on(async {
         bursar::Governor::builder()
             .max_workers(WORKERS)
             .max_attempts(ATTEMPTS)
+            .limit(limit)
             .health(bursar::health::HealthConfig::disabled())
             .build()
             .expect("a valid governor")
@@ -106,8 +115,17 @@ fn governor(runtime: &Runtime) -> bursar::Governor {
 }
 
 fn bursar_run(c: &mut Criterion, runtime: &Runtime) {
-    let gov = governor(runtime);
-    c.benchmark_group("hot path").bench_function("bursar gov.run", |b| {
+    governed_run(c, runtime, "bursar gov.run", governor(runtime));
+}
+
+/// `gov.run` with an adaptive limit: the attempt's clock reads and the algorithm's update.
+fn bursar_adaptive_run(c: &mut Criterion, runtime: &Runtime) {
+    let gov = with_limit(runtime, bursar::LimitKind::Gradient);
+    governed_run(c, runtime, "bursar gov.run, adaptive gradient", gov);
+}
+
+fn governed_run(c: &mut Criterion, runtime: &Runtime, name: &str, gov: bursar::Governor) {
+    c.benchmark_group("hot path").bench_function(name, |b| {
         b.to_async(runtime).iter_custom(|iterations| {
             let gov = gov.clone();
             async move {
@@ -187,6 +205,7 @@ fn hot_path(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     bare_semaphore(c, &runtime);
     bursar_run(c, &runtime);
+    bursar_adaptive_run(c, &runtime);
     bursar_keyed_call(c, &runtime);
     bursar_kept_breaker(c, &runtime);
     tower_stack(c, &runtime);

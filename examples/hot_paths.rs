@@ -18,6 +18,7 @@
 //! | path | one iteration |
 //! |---|---|
 //! | `gov_run` | `gov.run(\|\| async { Ok(black_box(i)) })` |
+//! | `adaptive_run` | the same, on a governor with an adaptive limit (`LimitKind::Gradient`, defaults) |
 //! | `keyed_call` | `gov.call(op).key("site").run()`, the same op |
 //! | `keyed_breaker` | `gov.call(op).breaker(&site).run()`, with `site = gov.breaker_for("site")` kept |
 //! | `breaker` | a standalone `CircuitBreaker`'s closed path: `try_acquire()`, then `success()` |
@@ -42,20 +43,21 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use bursar::Governor;
 use bursar::breaker::CircuitBreaker;
 use bursar::health::HealthConfig;
 use bursar::pool::{Manager, Pool};
 use bursar::ports::PortLease;
 use bursar::tower::GovernorLayer;
+use bursar::{Governor, LimitKind};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
 /// Whatever a path fails with.
 type Failure = Box<dyn Error + Send + Sync>;
 
 /// Every path's name and what one iteration does (`--list` prints the names).
-const PATHS: [(&str, &str); 7] = [
+const PATHS: [(&str, &str); 8] = [
     ("gov_run", "gov.run(|| async { Ok(i) })"),
+    ("adaptive_run", "gov.run(|| async { Ok(i) }), limit = \"gradient\""),
     ("keyed_call", "gov.call(op).key(\"site\").run()"),
     ("keyed_breaker", "gov.call(op).breaker(&site).run(), site = gov.breaker_for(\"site\")"),
     ("breaker", "CircuitBreaker: try_acquire(), success()"),
@@ -162,6 +164,13 @@ fn run(name: &str, iterations: u64) -> Result<(), Failure> {
         let gov = Governor::builder().health(HealthConfig::disabled()).build()?;
         match name {
             "gov_run" => gov_run(&gov, iterations).await,
+            "adaptive_run" => {
+                let adaptive = Governor::builder()
+                    .health(HealthConfig::disabled())
+                    .limit(LimitKind::Gradient)
+                    .build()?;
+                gov_run(&adaptive, iterations).await
+            }
             "keyed_call" => keyed_call(&gov, iterations).await,
             "keyed_breaker" => keyed_breaker(&gov, iterations).await,
             "breaker" => breaker(iterations),
@@ -177,7 +186,7 @@ fn usage() -> ExitCode {
     eprintln!("usage: hot_paths [<path> <iterations> | --list]");
     eprintln!("paths:");
     for (name, what) in PATHS {
-        eprintln!("  {name:<11} {what}");
+        eprintln!("  {name:<13} {what}");
     }
     ExitCode::from(2)
 }
@@ -189,7 +198,7 @@ fn main() -> ExitCode {
             let started = Instant::now();
             run(name, SMOKE_ITERATIONS)?;
             let each = started.elapsed() / u32::try_from(SMOKE_ITERATIONS)?;
-            println!("{name:<11} {SMOKE_ITERATIONS} iterations, {each:>10.1?} each (with set-up): {what}");
+            println!("{name:<13} {SMOKE_ITERATIONS} iterations, {each:>10.1?} each (with set-up): {what}");
             Ok(())
         }),
         [list] if list == "--list" => {

@@ -124,6 +124,7 @@ mod error;
 pub mod fleet;
 mod governor;
 pub mod health;
+mod memory;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -154,8 +155,8 @@ pub use config::{AdaptiveConfig, BudgetConfig, GovernorConfig, LimitKind, RetryC
 pub use contain::CallbackStatus;
 pub use error::{BuildError, Error, InvalidValue, Rejection};
 pub use governor::{
-    AdaptiveStatus, BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, Probe, ShutdownReport,
-    Status, TaskHandle, WorkerStatus,
+    AdaptiveStatus, BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, MemoryStatus, Probe,
+    ShutdownReport, Status, TaskHandle, WorkerStatus,
 };
 pub use workers::limit::LimitReason;
 

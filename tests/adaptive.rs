@@ -3,6 +3,9 @@
 #[path = "support/sim.rs"]
 mod sim;
 
+#[path = "support/plot.rs"]
+mod plot;
+
 use bursar::LimitKind;
 use sim::{Limiter, MAIN, Scenario, Trace, figures, first_second, limit_at_most};
 
@@ -58,6 +61,7 @@ fn assert_phase(trace: &Trace, phase: usize, c: f64) {
 async fn gradient_meets_every_bar_of_the_simulation() {
     let trace = sim::run(MAIN, Limiter::Bursar(LimitKind::Gradient), 21).await;
     report("gradient", &trace);
+    plot::assert_current("bursar gradient", &trace);
     for (phase, c) in [10.0, 4.0, 16.0].into_iter().enumerate() {
         assert_phase(&trace, phase, c);
     }
@@ -79,6 +83,7 @@ async fn gradient_meets_every_bar_of_the_simulation() {
 async fn a_fixed_limit_of_ten_misses_the_capacity_changes() {
     let trace = sim::run(MAIN, Limiter::Fixed(10), 21).await;
     report("fixed 10", &trace);
+    plot::assert_current("fixed 10", &trace);
     assert!(figures(&trace, 80.0, 120.0).p99_ms > 300.0, "queued behind C = 4");
     assert!(figures(&trace, 140.0, 180.0).goodput < 0.92 * 160.0, "C = 16 left unused");
 }

@@ -6,9 +6,16 @@
 //! traits (tower-resilience's `ConcurrencyAlgorithm`, tower-acc's `Algorithm`), and their
 //! limit is applied to the same governor with `set_max_workers`: the same lane, queue, retry
 //! and backend as bursar's own algorithms.
+//!
+//! It also draws `docs/adaptive.svg` (`support/plot.rs`): bursar's gradient, the fixed limit
+//! and each peer, from the same runs. `tests/adaptive.rs` checks in every plain `cargo test`
+//! that the committed plot still shows bursar's own runs as they are.
 
 #[path = "support/sim.rs"]
 mod sim;
+
+#[path = "support/plot.rs"]
+mod plot;
 
 use std::time::Duration;
 
@@ -67,18 +74,23 @@ fn row(name: &str, trace: &sim::Trace) {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "the comparison table of BENCHMARKS.md: eight runs of 180 simulated seconds"]
+#[ignore = "the comparison table and the plot of BENCHMARKS.md: eight runs of 180 simulated seconds"]
 async fn the_comparison_table() {
     println!(
         "| limiter | p1 goodput | p1 p99 | p1 limit | p1 cv | p2 goodput | p2 p99 | p2 limit | p2 cv | p3 goodput | p3 p99 | p3 limit | p3 cv | overloads | limit ≤ 7 after (s) | p99 64–74 s | 144/s in second |"
     );
+    let mut drawn: Vec<(String, sim::Trace)> = Vec::new();
     for (name, limiter) in [
         ("bursar gradient", Limiter::Bursar(LimitKind::Gradient)),
         ("bursar vegas", Limiter::Bursar(LimitKind::Vegas)),
         ("bursar aimd", Limiter::Bursar(LimitKind::Aimd)),
         ("fixed 10", Limiter::Fixed(10)),
     ] {
-        row(name, &sim::run(MAIN, limiter, 21).await);
+        let trace = sim::run(MAIN, limiter, 21).await;
+        row(name, &trace);
+        if matches!(name, "bursar gradient" | "fixed 10") {
+            drawn.push((name.to_owned(), trace));
+        }
     }
     let resilience_aimd = tower_resilience::adaptive::Aimd::builder()
         .max_limit(200)
@@ -96,6 +108,12 @@ async fn the_comparison_table() {
     ];
     for peer in peers {
         let name = peer.name();
-        row(&name, &sim::run(MAIN, Limiter::Peer(peer), 21).await);
+        let trace = sim::run(MAIN, Limiter::Peer(peer), 21).await;
+        row(&name, &trace);
+        drawn.push((name, trace));
     }
+    let rows: Vec<(&str, &sim::Trace)> = drawn.iter().map(|(name, trace)| (name.as_str(), trace)).collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(plot::PLOT);
+    std::fs::write(&path, plot::plot(&rows)).expect("the plot is written");
+    println!("wrote {}", path.display());
 }

@@ -392,7 +392,12 @@ impl GovernorBuilder {
             shed_when_critical: health_config.shed_when_critical,
         };
         let containment = Arc::new(Containment::default());
-        let workers = Arc::new(Workers::new(&config.workers, gate, Arc::clone(&containment)));
+        let workers = Arc::new(Workers::new(
+            &config.workers,
+            gate,
+            Arc::clone(&containment),
+            health_config.memory_floor,
+        ));
         let pools = Arc::new(Pools::default());
         let mut emergency = vec![reap_idle_connections(&pools)];
         emergency.extend(hooks.emergency);

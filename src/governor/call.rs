@@ -217,6 +217,56 @@ where
         self
     }
 
+    /// Declares that the call takes `bytes` of memory while it runs (a browser context: 100–300
+    /// MB). With a memory floor (`health.memory_floor`), admission waits — within the queue
+    /// timeout, before the breaker and the queue for a worker — while the available memory at
+    /// the health monitor's last sample, less the costs of the admitted work still running and
+    /// this one, would fall below the floor; a wait longer than the queue timeout is rejected
+    /// with [`Rejection::QueueTimeout`](crate::Rejection::QueueTimeout). The bytes stay
+    /// reserved, across retries, until the call ends however it ends (dropped too), and show
+    /// in `status().workers.memory`. 0, the default, reserves nothing; other costs are rounded up
+    /// to a whole KiB (at most 4 TiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bursar::health::{HealthConfig, Readings, Sampler};
+    ///
+    /// /// 3 GiB available of 10 GiB.
+    /// struct Machine;
+    ///
+    /// impl Sampler for Machine {
+    ///     async fn sample(&mut self) -> Readings {
+    ///         let mut readings = Readings::new(10.0, 70.0, 8);
+    ///         (readings.memory_available, readings.memory_total) = Some((3 << 30, 10 << 30)).unzip();
+    ///         readings
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Keep 10 % of memory (1 GiB) free: 2 GiB for the work in flight.
+    /// let health = HealthConfig::default().memory_floor(10.0);
+    /// let gov = bursar::Governor::builder().health(health).sampler(Machine).build()?;
+    /// tokio::time::sleep(std::time::Duration::from_secs(1)).await; // the first sample
+    ///
+    /// let page = gov
+    ///     .call(|| async {
+    ///         let memory = gov.status().workers.memory;
+    ///         assert_eq!((memory.reserved, memory.floor), (300 << 20, Some(1 << 30)));
+    ///         Ok::<_, std::io::Error>("<html>")
+    ///     })
+    ///     .cost(300 << 20)
+    ///     .await?;
+    /// assert_eq!(page, "<html>");
+    /// assert_eq!(gov.status().workers.memory.reserved, 0, "given back when the call ended");
+    /// # Ok(()) }
+    /// ```
+    pub fn cost(mut self, bytes: u64) -> Self {
+        self.plan.to_mut().cost_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        self
+    }
+
     /// Runs the call: see [`Governor::run`] for the order of events and the errors.
     ///
     /// # Errors

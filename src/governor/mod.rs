@@ -36,7 +36,7 @@ pub(crate) use reserve::{Admitted, ReservedWorker};
 #[cfg(feature = "tower")]
 pub(crate) use run::{CallPlan, Calling};
 pub use shutdown::ShutdownReport;
-pub use status::{AdaptiveStatus, BlockingStatus, HealthStatus, Status, WorkerStatus};
+pub use status::{AdaptiveStatus, BlockingStatus, HealthStatus, MemoryStatus, Status, WorkerStatus};
 pub use task_handle::TaskHandle;
 
 /// The one handle a service wraps around every browser or database call.

@@ -218,6 +218,7 @@ impl Governor {
             .config(self.inner.pool_config.clone())
             .ports(Arc::clone(&self.inner.ports))
             .containment(Arc::clone(&self.inner.workers.containment))
+            .memory(Arc::clone(&self.inner.workers.memory))
             .on_build(move |pool| pools.register(name, pool.registration()))
     }
 

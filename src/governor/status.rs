@@ -139,6 +139,39 @@ pub struct WorkerStatus {
     pub blocking: BlockingStatus,
     /// The adaptive limit (`workers.limit`), unless it is `fixed`.
     pub adaptive: Option<AdaptiveStatus>,
+    /// Memory-aware admission: the bytes reserved and the floor.
+    pub memory: MemoryStatus,
+}
+
+/// Memory-aware admission's section of [`WorkerStatus`]: what the calls with a
+/// [`cost`](crate::Call::cost) and the governor's pools' creates with a
+/// [`create_cost`](crate::pool::PoolConfig::create_cost) hold, against the health monitor's last
+/// reading of memory and the floor (`health.memory_floor`).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), bursar::BuildError> {
+/// let gov = bursar::Governor::builder().health(bursar::health::HealthConfig::disabled()).build()?;
+/// let memory = gov.status().workers.memory;
+/// assert_eq!((memory.reserved, memory.available, memory.floor, memory.waiting), (0, None, None, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct MemoryStatus {
+    /// Bytes reserved by the admitted work that has not ended.
+    pub reserved: u64,
+    /// The machine's available memory in bytes at the last sample; `None` before one, or if
+    /// the sampler does not read memory.
+    pub available: Option<u64>,
+    /// The floor in bytes (`health.memory_floor` of the machine's memory at the last sample);
+    /// `None` without a floor or a reading.
+    pub floor: Option<u64>,
+    /// Calls and creates waiting for memory now.
+    pub waiting: usize,
 }
 
 /// The adaptive worker limit's section of [`WorkerStatus`]: what its algorithm believes.
@@ -316,6 +349,15 @@ impl Governor {
                 sample_latency: estimate.sample,
                 reason: estimate.reason,
             }),
+            memory: {
+                let figures = workers.memory.figures();
+                MemoryStatus {
+                    reserved: figures.reserved,
+                    available: figures.available,
+                    floor: figures.floor,
+                    waiting: figures.waiting,
+                }
+            },
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::config::check_duration;
 /// | `unhealthy_worker_ratio` | 0.5 |
 /// | `shed_when_critical` | true |
 /// | `recovery_cooldown` | 10 s |
+/// | `memory_floor` | none: memory-aware admission never waits |
 ///
 /// The two limits warn at 80 % and are critical at 95 %, as CPU: a service that has used 95 %
 /// of its descriptors or processes fails its next `accept`, `pipe` or browser start within
@@ -87,6 +88,14 @@ pub struct HealthConfig {
     /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub recovery_cooldown: Duration,
+    /// Memory-aware admission's floor, a percentage of the machine's memory (above 0, below
+    /// 100): a call with a [`cost`](crate::Call::cost), or a pool's create with a
+    /// [`create_cost`](crate::pool::PoolConfig::create_cost), waits (within the queue or
+    /// checkout timeout) while the available memory at the last sample, less the costs of the
+    /// admitted work still running and its own, would fall below it. `None`: costs are counted
+    /// (`status().workers.memory`) but never wait. Read on the sampler's cadence, so it needs
+    /// the monitor on and a sampler that reads memory (bursar's own do).
+    pub memory_floor: Option<f64>,
 }
 
 impl Default for HealthConfig {
@@ -107,6 +116,7 @@ impl Default for HealthConfig {
             unhealthy_worker_ratio: 0.5,
             shed_when_critical: true,
             recovery_cooldown: Duration::from_secs(10),
+            memory_floor: None,
         }
     }
 }
@@ -150,7 +160,17 @@ impl HealthConfig {
         }
         thresholds("health.error_rate", self.error_rate, 1.0)?;
         ratio("health.degraded_worker_ratio", self.degraded_worker_ratio)?;
-        ratio("health.unhealthy_worker_ratio", self.unhealthy_worker_ratio)
+        ratio("health.unhealthy_worker_ratio", self.unhealthy_worker_ratio)?;
+        match self.memory_floor {
+            Some(floor) if !(floor.is_finite() && 0.0 < floor && floor < 100.0) => {
+                Err(BuildError::invalid_debug(
+                    "health.memory_floor",
+                    "must be above 0 and below 100 (percent)",
+                    floor,
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -201,6 +221,7 @@ crate::config::setters!(HealthConfig {
 } into {
     dwell: Option<Duration>,
     supervised_processes: Option<Thresholds>,
+    memory_floor: Option<f64>,
 });
 
 #[cfg(feature = "serde")]

@@ -31,9 +31,17 @@ pub(crate) struct LimitsSampler(OneRead<Readings>);
 #[cfg(not(feature = "sysinfo"))]
 impl Sampler for LimitsSampler {
     async fn sample(&mut self) -> Readings {
-        self.0.run(|| with_limits(Readings::default())).await.unwrap_or_else(|error| {
+        self.0.run(|| with_limits(with_memory(Readings::default()))).await.unwrap_or_else(|error| {
             tracing::warn!(target: "bursar::health", %error, "reading the process limits failed");
             Readings::default()
         })
     }
+}
+
+/// `readings` with the machine's memory from `/proc/meminfo`, the sampler without `sysinfo`
+/// reads it there.
+#[cfg(not(feature = "sysinfo"))]
+fn with_memory(readings: Readings) -> Readings {
+    let (memory_available, memory_total) = crate::system::machine_memory();
+    Readings { memory_available, memory_total, ..readings }
 }

@@ -68,7 +68,10 @@ impl Monitor {
         let now = Instant::now();
         let error_rate = self.errors.observe(now, self.totals());
         let (readings, sampled_at) = match fresh {
-            Some(readings) => (readings, Some(now)),
+            Some(readings) => {
+                self.workers.memory.observe(readings.memory_available, readings.memory_total);
+                (readings, Some(now))
+            }
             None => self.previous_readings(),
         };
         if sampled_at.is_none() {

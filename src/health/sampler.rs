@@ -30,6 +30,12 @@ pub struct Readings {
     /// alive: spawned and not yet reaped. The leaders only, not the rest of their groups; 0
     /// without the feature.
     pub supervised_processes: Option<usize>,
+    /// The machine's available memory in bytes (Linux's `MemAvailable`: free memory and the
+    /// caches the kernel can drop). With [`memory_total`](Self::memory_total), what
+    /// memory-aware admission (`health.memory_floor`) reads.
+    pub memory_available: Option<u64>,
+    /// The machine's memory in bytes.
+    pub memory_total: Option<u64>,
 }
 
 impl Readings {
@@ -172,7 +178,17 @@ mod system {
         let memory_percent = (total > 0).then(|| system.used_memory() as f64 * 100.0 / total as f64);
         let threads = threads_now(&mut system);
         let cpu_percent = Some(f64::from(system.global_cpu_usage()).clamp(0.0, 100.0));
-        (system, with_limits(Readings { cpu_percent, memory_percent, threads, ..Readings::default() }))
+        let memory_total = (total > 0).then_some(total);
+        let memory_available = memory_total.map(|_| system.available_memory());
+        let readings = Readings {
+            cpu_percent,
+            memory_percent,
+            threads,
+            memory_available,
+            memory_total,
+            ..Readings::default()
+        };
+        (system, with_limits(readings))
     }
 
     /// This process's threads: on Linux from `/proc/self/stat`, one small read (refreshing one

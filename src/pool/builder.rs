@@ -58,6 +58,8 @@ pub struct PoolBuilder<M: Manager> {
     on_build: Option<Box<OnBuild<M>>>,
     /// How `max_rss` reads memory: from `/proc` unless a test sets readings.
     read_memory: Option<ReadMemory>,
+    /// The governor's memory-aware admission, for `create_cost`.
+    admission: Option<Arc<crate::memory::MemoryGate>>,
 }
 
 /// A hook run with the pool once it is built; an error refuses the pool.
@@ -73,6 +75,7 @@ impl<M: Manager> PoolBuilder<M> {
             containment: None,
             on_build: None,
             read_memory: None,
+            admission: None,
         }
     }
 
@@ -93,6 +96,12 @@ impl<M: Manager> PoolBuilder<M> {
     /// a containment of the pool's own.
     pub(crate) fn containment(mut self, containment: Arc<Containment>) -> Self {
         self.containment = Some(containment);
+        self
+    }
+
+    /// Reserves each create's `create_cost` from `gate` (the governor's memory-aware admission).
+    pub(crate) fn memory(mut self, gate: Arc<crate::memory::MemoryGate>) -> Self {
+        self.admission = Some(gate);
         self
     }
 
@@ -140,7 +149,8 @@ impl<M: Manager> PoolBuilder<M> {
         let containment = self.containment.unwrap_or_default();
         let backend = Backend::new(self.manager, runtime.clone(), containment);
         let read_memory = self.read_memory.unwrap_or_else(|| Arc::new(crate::system::group_resident_bytes));
-        let shared = Arc::new(Shared::new(backend, self.config, self.allocator, seed, read_memory));
+        let shared =
+            Arc::new(Shared::new(backend, self.config, self.allocator, seed, read_memory, self.admission));
         let poke = Arc::clone(&shared.warm_poke);
         let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval, poke));
         shared.track_reaper(reaper.abort_handle());

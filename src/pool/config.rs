@@ -26,6 +26,7 @@ use crate::config::{check_count, check_duration};
 /// | `min_idle` | 0 |
 /// | `min_idle_per_key` | 0 |
 /// | `max_concurrent_creates` | 4 |
+/// | `create_cost` | none: a create reserves no memory |
 ///
 /// # Examples
 ///
@@ -110,6 +111,13 @@ pub struct PoolConfig {
     /// The most `Manager::create` calls that run at once, so a burst of new sessions queues
     /// (within the checkout timeout) instead of launching every browser together. At least 1.
     pub max_concurrent_creates: usize,
+    /// The memory, in bytes, one `Manager::create` is expected to take (a browser: 100–300 MB).
+    /// A create waits for its turn, then reserves this much from the governor's memory-aware
+    /// admission (`health.memory_floor`) until `create` returns, waiting — within the checkout
+    /// timeout — while the available memory would fall below the floor. Only pools started with
+    /// [`Governor::pool`](crate::Governor::pool) have a governor to reserve from. At least 1;
+    /// `None` reserves nothing.
+    pub create_cost: Option<u64>,
 }
 
 impl Default for PoolConfig {
@@ -129,6 +137,7 @@ impl Default for PoolConfig {
             min_idle: 0,
             min_idle_per_key: 0,
             max_concurrent_creates: 4,
+            create_cost: None,
         }
     }
 }
@@ -150,7 +159,12 @@ impl PoolConfig {
         check_duration("pool.reap_interval", self.reap_interval)?;
         check_duration("pool.leak_threshold", self.leak_threshold)?;
         check_count("pool.max_concurrent_creates", self.max_concurrent_creates)?;
-        for (field, limit) in [("pool.max_uses", self.max_uses), ("pool.max_rss", self.max_rss)] {
+        let limits = [
+            ("pool.max_uses", self.max_uses),
+            ("pool.max_rss", self.max_rss),
+            ("pool.create_cost", self.create_cost),
+        ];
+        for (field, limit) in limits {
             if limit == Some(0) {
                 return Err(BuildError::invalid(field, "must be at least 1", 0));
             }
@@ -200,6 +214,7 @@ crate::config::setters!(PoolConfig {
 into {
     max_uses: Option<u64>,
     max_rss: Option<u64>,
+    create_cost: Option<u64>,
 });
 
 impl PoolConfig {

@@ -9,9 +9,12 @@
 
 mod groups;
 mod limits;
+mod meminfo;
 mod proc_files;
 #[cfg(all(test, target_os = "linux"))]
 mod tests;
 
 pub(crate) use groups::group_resident_bytes;
 pub(crate) use limits::{Usage, open_files, user_tasks};
+#[cfg(any(test, not(feature = "sysinfo")))]
+pub(crate) use meminfo::machine_memory;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::groups::resident_bytes_in;
 use super::limits::{Usage, open_files_in, user_tasks_in};
+use super::meminfo::memory_in;
 use super::proc_files::{ProcRoot, group_in_stat, soft_limit, status_field};
 use crate::testing::CHILD_PROCESSES;
 
@@ -238,4 +239,18 @@ fn opening_files_counts_each_exactly_in_this_process() {
     assert_eq!(used(), before + 10);
     drop(opened);
     assert_eq!(used(), before);
+}
+
+#[test]
+fn the_machine_memory_is_mem_available_and_mem_total_in_bytes() {
+    let tree = FakeProc::new("meminfo").file(
+        "meminfo",
+        "MemTotal:       16302548 kB\nMemFree:          812344 kB\nMemAvailable:    9876543 kB\n",
+    );
+    assert_eq!(memory_in(tree.root()), (Some(9_876_543 * 1024), Some(16_302_548 * 1024)));
+    let empty = FakeProc::new("meminfo-empty");
+    assert_eq!(memory_in(empty.root()), (None, None));
+    let (available, total) = super::machine_memory();
+    let (available, total) = (available.expect("MemAvailable"), total.expect("MemTotal"));
+    assert!(0 < available && available <= total, "{available} of {total}");
 }

@@ -25,6 +25,9 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     /// waiting task's future holds one handle to the workers, not two (and fits in fewer of
     /// the runtime's cache lines). `None` for calls, whose guards hold their places.
     place: Option<Place>,
+    /// The memory a call's cost reserved (`Call::cost`), in KiB, given back when it ends; 0:
+    /// none. KiB, and here, so that it takes no room a call's future did not already have.
+    reserved_kib: u32,
 }
 
 /// Where a spawned task is in its lane.
@@ -50,7 +53,14 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
             return Err(record_rejection(&workers, rejection, name));
         }
         if workers.drain.enter() {
-            return Ok(InFlight { workers, name, exit: None, succeeded: false, place: None });
+            return Ok(InFlight {
+                workers,
+                name,
+                exit: None,
+                succeeded: false,
+                place: None,
+                reserved_kib: 0,
+            });
         }
         workers.drain.leave(None, false);
         Err(record_rejection(&workers, Rejection::ShuttingDown, name))
@@ -91,6 +101,18 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         };
         self.place = Some(reserved);
         Ok(())
+    }
+
+    /// The call holds `kib` KiB of memory reserved (`MemoryGate`), given back when it ends.
+    pub(crate) fn holds_memory(&mut self, kib: u32) {
+        self.reserved_kib = kib;
+    }
+
+    /// Gives the call's memory back, if it holds some.
+    #[cold]
+    #[inline(never)]
+    fn release_memory(&mut self) {
+        self.workers.memory.release(u64::from(std::mem::take(&mut self.reserved_kib)) * 1024);
     }
 
     /// The lane whose queue the task waits in, if it waits.
@@ -217,6 +239,10 @@ impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
     #[inline]
     fn drop(&mut self) {
         self.leave_lane();
+        if self.reserved_kib != 0 {
+            // Free before the work counts as ended.
+            self.release_memory();
+        }
         let exit = match self.exit {
             Some(exit) => exit,
             None => self.abandoned(),

@@ -69,6 +69,9 @@ pub(crate) struct Workers {
     shedding: AtomicBool,
     /// The adaptive limit's algorithm, unless `workers.limit` is `fixed`.
     pub(crate) adaptive: Option<Adaptive>,
+    /// Memory-aware admission: what calls with a cost (and the governor's pools' creates)
+    /// reserve, and the health monitor's last reading of memory.
+    pub(crate) memory: Arc<crate::memory::MemoryGate>,
 }
 
 /// An adaptive limit: its algorithm, and the instant its samples' clock starts from.
@@ -108,6 +111,7 @@ impl Workers {
         config: &WorkerConfig,
         gate: HealthGate,
         containment: Arc<crate::contain::Containment>,
+        memory_floor: Option<f64>,
     ) -> Self {
         let blocking = Lane::new(config.blocking_threads, config.blocking_queue_limit, config.queue_timeout);
         let blocking = blocking.labelled(crate::telemetry::LaneLabel::Blocking);
@@ -131,6 +135,7 @@ impl Workers {
             sizing: Mutex::new((config.max_workers, HealthLevel::Unknown, adaptive_limit)),
             shedding: AtomicBool::new(false),
             adaptive,
+            memory: Arc::new(crate::memory::MemoryGate::new(memory_floor)),
         }
     }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::GetResult;
 use super::deadline::{Deadline, Elapsed};
 use crate::contain::UserCode;
+use crate::memory::Reserved;
 use crate::pool::cap_place::CapPlace;
 use crate::pool::connection::{Conn, ConnectionGuard};
 use crate::pool::counters::PoolCount;
@@ -36,8 +37,9 @@ impl<M: Manager> Shared<M> {
         self.hand_out(ConnectionGuard::new(conn, place, Arc::clone(&self.backend)), location, Instant::now())
     }
 
-    /// A new connection for `key`'s `session`: a turn to create, its ports, and `create`,
-    /// unless `deadline` passes first. The caller holds its place.
+    /// A new connection for `key`'s `session`: a turn to create, its `create_cost` of memory,
+    /// its ports, and `create`, unless `deadline` passes first. The caller holds its place; the
+    /// turn and the memory are given back when `create` returns, or when this is dropped.
     pub(in crate::pool) async fn make(
         self: &Arc<Self>,
         key: &M::Key,
@@ -50,6 +52,16 @@ impl<M: Manager> Shared<M> {
             Ok(Err(CreatesClosed)) => return Err(PoolError::Closed),
             Err(Elapsed) => return Err(self.timeout_error(key)),
         };
+        // Then the memory, so a create waiting for it holds no ports either.
+        let reserved = match (&self.admission, self.config.create_cost) {
+            (Some(gate), Some(cost)) => {
+                match deadline.within(pin!(Reserved::wait(gate, cost, "create"))).await {
+                    Ok(reserved) => Some(reserved),
+                    Err(Elapsed) => return Err(self.timeout_error(key)),
+                }
+            }
+            _ => None,
+        };
         let ports = self.lease_ports(key, deadline).await?;
         let backend = &self.backend;
         let create = backend.contained(UserCode::ManagerCreate, backend.manager.create(key, &ports));
@@ -57,7 +69,7 @@ impl<M: Manager> Shared<M> {
             Ok(created) => created,
             Err(Elapsed) => return Err(self.timeout_error(key)),
         };
-        drop(turn);
+        drop((turn, reserved));
         let connection =
             created.map_err(|fault| PoolError::ManagerPanicked { message: fault.into_message() })?;
         let connection = connection.map_err(|error| {

@@ -46,6 +46,8 @@ pub(super) struct Shared<M: Manager> {
     pub(super) warm_poke: Arc<Notify>,
     /// Set by a failed warm-up create: no more until the reaper's next tick.
     pub(super) warm_paused: AtomicBool,
+    /// The governor's memory-aware admission, which `create_cost` reserves from.
+    pub(super) admission: Option<Arc<crate::memory::MemoryGate>>,
 }
 
 impl<M: Manager> Shared<M> {
@@ -55,6 +57,7 @@ impl<M: Manager> Shared<M> {
         allocator: Option<Arc<PortAllocator>>,
         lifetime_seed: u64,
         read_memory: ReadMemory,
+        admission: Option<Arc<crate::memory::MemoryGate>>,
     ) -> Self {
         let limits = PoolLimits {
             max_total: config.max_total,
@@ -74,6 +77,7 @@ impl<M: Manager> Shared<M> {
             memory: MemoryWatch::new(read_memory),
             warm_poke: Arc::new(Notify::new()),
             warm_paused: AtomicBool::new(false),
+            admission,
         }
     }
 

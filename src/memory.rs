@@ -1,0 +1,271 @@
+//! Memory-aware admission: work that declares a cost in bytes — a call's
+//! [`Call::cost`](crate::Call::cost), a pool's `create_cost` — waits while the machine's
+//! available memory, less the cost of the admitted work still running, would fall below the
+//! floor (`health.memory_floor`).
+//!
+//! Used by the call path and by the pool, so it lives below both. The health monitor writes the
+//! last reading here after each sample ([`MemoryGate::observe`]); admission reads one atomic, so
+//! no call reads the machine.
+//!
+//! # Why a reservation counts until the work ends
+//!
+//! The reading cannot tell which bytes a running piece of work already uses: a browser grows to
+//! its size over seconds, so a sample taken meanwhile shows part of it. Counting the cost of
+//! admitted work in full, whatever the reading already shows of it, errs towards waiting — work
+//! admitted late rather than a machine out of memory.
+
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::Rejection;
+use crate::sync::{AtomicU64, AtomicUsize, CountedWhileAlive};
+
+/// No reading, or no floor: admission does not wait.
+const UNLIMITED: u64 = u64::MAX;
+
+/// The memory admitted work may still reserve, and what it has reserved.
+#[derive(Debug)]
+pub(crate) struct MemoryGate {
+    /// `health.memory_floor`: a percentage of the machine's memory; `None` never waits.
+    floor_percent: Option<f64>,
+    /// Bytes the work in flight may reserve in all: available less the floor at the last
+    /// reading, or [`UNLIMITED`].
+    allowance: AtomicU64,
+    /// The last reading's available bytes and floor in bytes, for the status ([`UNLIMITED`]:
+    /// none).
+    available: AtomicU64,
+    floor: AtomicU64,
+    /// The cost of the admitted work that has not ended.
+    reserved: AtomicU64,
+    /// Work waiting for memory now.
+    waiting: AtomicUsize,
+    /// Wakes the waiting work when memory is released or a new reading arrives.
+    changed: Notify,
+}
+
+/// The gate's figures for the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemoryFigures {
+    pub(crate) reserved: u64,
+    pub(crate) available: Option<u64>,
+    pub(crate) floor: Option<u64>,
+    pub(crate) waiting: usize,
+}
+
+impl MemoryGate {
+    pub(crate) fn new(floor_percent: Option<f64>) -> Self {
+        MemoryGate {
+            floor_percent,
+            allowance: AtomicU64::new(UNLIMITED),
+            available: AtomicU64::new(UNLIMITED),
+            floor: AtomicU64::new(UNLIMITED),
+            reserved: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Takes a sample's available and total memory in bytes; `None` (not read) lets every
+    /// reservation through until a reading arrives.
+    pub(crate) fn observe(&self, available: Option<u64>, total: Option<u64>) {
+        let floor =
+            self.floor_percent.zip(total).map(|(percent, total)| (total as f64 * percent / 100.0) as u64);
+        let allowance = match (available, floor) {
+            (Some(available), Some(floor)) => available.saturating_sub(floor),
+            _ => UNLIMITED,
+        };
+        // Relaxed: each is a reading on its own; the waiters are woken through `changed`.
+        self.available.store(available.unwrap_or(UNLIMITED), Ordering::Relaxed);
+        self.floor.store(floor.unwrap_or(UNLIMITED), Ordering::Relaxed);
+        self.allowance.store(allowance, Ordering::Relaxed);
+        self.changed.notify_waiters();
+    }
+
+    /// Reserves `cost` bytes if they fit in the allowance with what is reserved.
+    pub(crate) fn try_reserve(&self, cost: u64) -> bool {
+        // Relaxed: a count compared with a reading; nothing else is published through it.
+        let allowance = self.allowance.load(Ordering::Relaxed);
+        let mut reserved = self.reserved.load(Ordering::Relaxed);
+        loop {
+            let after = reserved.saturating_add(cost);
+            if after > allowance {
+                return false;
+            }
+            // Relaxed: see above; the compare-exchange alone keeps the count exact.
+            match self.reserved.compare_exchange_weak(reserved, after, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => reserved = now,
+            }
+        }
+    }
+
+    /// Reserves `cost` bytes, waiting for them at most `within` (`None`: as long as it takes).
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::QueueTimeout`] once `within` has passed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the bytes are reserved in the poll that returns them, so a dropped wait
+    /// has reserved nothing.
+    pub(crate) async fn reserve(&self, cost: u64, within: Option<Duration>) -> Result<(), Rejection> {
+        let Some(waited) = within else {
+            self.wait_for(cost).await;
+            return Ok(());
+        };
+        tokio::time::timeout(waited, self.wait_for(cost)).await.map_err(|_elapsed| {
+            tracing::warn!(target: "bursar::workers", cost, ?waited, figures = ?self.figures(), "no memory for the work within the queue timeout");
+            Rejection::QueueTimeout { waited }
+        })
+    }
+
+    /// Says that `what` (a call's name, or a pool's create) waits for `cost` bytes.
+    #[cold]
+    pub(crate) fn waits(&self, cost: u64, what: &'static str) {
+        let figures = self.figures();
+        tracing::info!(
+            target: "bursar::workers",
+            what,
+            cost,
+            reserved = figures.reserved,
+            available = ?figures.available,
+            floor = ?figures.floor,
+            "admission waits for memory"
+        );
+    }
+
+    async fn wait_for(&self, cost: u64) {
+        // Relaxed: a gauge for the status.
+        let _waiting = CountedWhileAlive::enter(&self.waiting, Ordering::Relaxed);
+        loop {
+            let mut changed = pin!(self.changed.notified());
+            // Listening before trying, so a release between the two wakes this wait.
+            changed.as_mut().enable();
+            if self.try_reserve(cost) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Gives back `cost` bytes reserved with [`try_reserve`](Self::try_reserve) or
+    /// [`reserve`](Self::reserve), and wakes the work waiting for memory.
+    pub(crate) fn release(&self, cost: u64) {
+        // Relaxed: see `try_reserve`.
+        self.reserved.fetch_sub(cost, Ordering::Relaxed);
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn figures(&self) -> MemoryFigures {
+        let known = |value: u64| (value != UNLIMITED).then_some(value);
+        // Relaxed: gauges for the status, read one after another.
+        MemoryFigures {
+            reserved: self.reserved.load(Ordering::Relaxed),
+            available: known(self.available.load(Ordering::Relaxed)),
+            floor: known(self.floor.load(Ordering::Relaxed)),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Bytes reserved for a piece of work, given back when it is dropped.
+#[derive(Debug)]
+#[must_use = "the bytes are given back when the reservation is dropped"]
+pub(crate) struct Reserved<'a> {
+    gate: &'a MemoryGate,
+    cost: u64,
+}
+
+impl<'a> Reserved<'a> {
+    /// Reserves `cost` bytes of `gate`, waiting as long as it takes (a caller's deadline bounds
+    /// it).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`MemoryGate::reserve`].
+    pub(crate) async fn wait(gate: &'a MemoryGate, cost: u64, what: &'static str) -> Self {
+        if !gate.try_reserve(cost) {
+            gate.waits(cost, what);
+            gate.wait_for(cost).await;
+        }
+        Reserved { gate, cost }
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.gate.release(self.cost);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GB: u64 = 1 << 30;
+
+    #[test]
+    fn without_a_reading_or_a_floor_every_reservation_fits() {
+        let unread = MemoryGate::new(Some(10.0));
+        assert!(unread.try_reserve(u64::MAX / 2));
+        let no_floor = MemoryGate::new(None);
+        no_floor.observe(Some(GB), Some(10 * GB));
+        assert!(no_floor.try_reserve(5 * GB));
+        assert_eq!(
+            no_floor.figures(),
+            MemoryFigures { reserved: 5 * GB, available: Some(GB), floor: None, waiting: 0 }
+        );
+    }
+
+    #[test]
+    fn reservations_fit_within_available_less_the_floor() {
+        let gate = MemoryGate::new(Some(10.0));
+        gate.observe(Some(3 * GB), Some(10 * GB)); // 2 GB above the 1 GB floor
+        assert!(gate.try_reserve(GB));
+        assert!(gate.try_reserve(GB));
+        assert!(!gate.try_reserve(1), "the floor is reached");
+        gate.release(GB);
+        assert!(!gate.try_reserve(GB + 1));
+        assert!(gate.try_reserve(GB));
+        assert_eq!(
+            gate.figures(),
+            MemoryFigures { reserved: 2 * GB, available: Some(3 * GB), floor: Some(GB), waiting: 0 }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_ends_at_a_release_and_a_dropped_wait_reserves_nothing() {
+        let gate = MemoryGate::new(Some(10.0));
+        gate.observe(Some(3 * GB), Some(10 * GB));
+        let first = Reserved::wait(&gate, 2 * GB, "first").await;
+        let dropped =
+            tokio::time::timeout(Duration::from_secs(1), Reserved::wait(&gate, GB, "dropped")).await;
+        assert!(dropped.is_err(), "no memory until the first is released");
+        assert_eq!(gate.figures().reserved, 2 * GB);
+        let timed_out = gate.reserve(GB, Some(Duration::from_secs(2))).await.unwrap_err();
+        assert_eq!(timed_out, Rejection::QueueTimeout { waited: Duration::from_secs(2) });
+        let mut second = pin!(Reserved::wait(&gate, GB, "second"));
+        assert!(futures_poll(second.as_mut()).is_none());
+        assert_eq!(gate.figures().waiting, 1);
+        drop(first);
+        let second = futures_poll(second.as_mut()).expect("woken by the release");
+        assert_eq!(
+            gate.figures(),
+            MemoryFigures { reserved: GB, available: Some(3 * GB), floor: Some(GB), waiting: 0 }
+        );
+        drop(second);
+        assert_eq!(gate.figures().reserved, 0);
+    }
+
+    fn futures_poll<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.poll(&mut cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        }
+    }
+}
