@@ -17,7 +17,6 @@
 //! its service (cloned once per sample, as a server clones its stack per connection), so no
 //! row pays a clone per call that it would not pay in use.
 
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,58 +24,13 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{BoxError, ServiceBuilder, service_fn};
 use tower_resilience::bulkhead::BulkheadLayer;
 use tower_resilience::circuitbreaker::CircuitBreakerLayer;
 
-/// Workers (permits) on every row: bursar's default.
-const WORKERS: usize = 10;
-/// Attempts per call on every row that retries: bursar's default.
-const ATTEMPTS: u32 = 3;
-/// The timeout of the tower stack: bursar's default max task duration.
-const TIMEOUT: Duration = Duration::from_secs(1800);
-
-/// The operation every row runs: succeeds at once.
-async fn operation(value: u64) -> Result<u64, std::io::Error> {
-    Ok(black_box(value))
-}
-
-/// tower's retry policy: up to [`ATTEMPTS`] attempts, retrying every error at once. The hot
-/// path never retries, so a backoff would never be reached.
-#[derive(Clone, Copy)]
-struct Attempts(u32);
-
-impl<Res, E> tower::retry::Policy<u64, Res, E> for Attempts {
-    type Future = Ready<()>;
-
-    fn retry(&mut self, _request: &mut u64, result: &mut Result<Res, E>) -> Option<Self::Future> {
-        match result {
-            Err(_) if self.0 > 1 => {
-                self.0 -= 1;
-                Some(ready(()))
-            }
-            _ => None,
-        }
-    }
-
-    fn clone_request(&mut self, request: &u64) -> Option<u64> {
-        Some(*request)
-    }
-}
-
-/// Times `iterations` calls of a readied tower service.
-async fn drive<S>(mut service: S, iterations: u64) -> Duration
-where
-    S: Service<u64, Response = u64>,
-    S::Error: std::fmt::Debug,
-{
-    let started = Instant::now();
-    for _ in 0..iterations {
-        let ready = service.ready().await.expect("ready");
-        black_box(ready.call(black_box(1)).await.expect("the call succeeds"));
-    }
-    started.elapsed()
-}
+#[path = "support/tower_peers.rs"]
+mod tower_peers;
+use tower_peers::{ATTEMPTS, Attempts, TIMEOUT, WORKERS, drive, operation};
 
 fn bare_semaphore(c: &mut Criterion, runtime: &Runtime) {
     let semaphore = Arc::new(Semaphore::new(WORKERS));

@@ -10,59 +10,16 @@
 //! Every request succeeds at once, so each row counts its middleware. Needs the `tower`
 //! feature: `cargo bench --features tower --bench tower_layer`.
 
-use std::future::{Ready, ready};
-use std::hint::black_box;
-use std::time::{Duration, Instant};
-
 use bursar::tower::GovernorLayer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{BoxError, Service, ServiceBuilder, service_fn};
 
-const WORKERS: usize = 10;
-const ATTEMPTS: u32 = 3;
-const TIMEOUT: Duration = Duration::from_secs(1800);
+#[path = "support/tower_peers.rs"]
+mod tower_peers;
+use tower_peers::{ATTEMPTS, Attempts, TIMEOUT, WORKERS, drive, operation};
+
 const GROUP: &str = "tower layer";
-
-async fn operation(value: u64) -> Result<u64, std::io::Error> {
-    Ok(black_box(value))
-}
-
-/// tower's retry policy with the same number of attempts as the governor's.
-#[derive(Clone, Copy)]
-struct Attempts(u32);
-
-impl<Res, E> tower::retry::Policy<u64, Res, E> for Attempts {
-    type Future = Ready<()>;
-
-    fn retry(&mut self, _request: &mut u64, result: &mut Result<Res, E>) -> Option<Self::Future> {
-        match result {
-            Err(_) if self.0 > 1 => {
-                self.0 -= 1;
-                Some(ready(()))
-            }
-            _ => None,
-        }
-    }
-
-    fn clone_request(&mut self, request: &u64) -> Option<u64> {
-        Some(*request)
-    }
-}
-
-/// Times `iterations` requests through `service`, each after its readiness.
-async fn drive<S>(mut service: S, iterations: u64) -> Duration
-where
-    S: Service<u64, Response = u64>,
-    S::Error: std::fmt::Debug,
-{
-    let started = Instant::now();
-    for _ in 0..iterations {
-        let ready = service.ready().await.expect("ready");
-        black_box(ready.call(black_box(1)).await.expect("the request succeeds"));
-    }
-    started.elapsed()
-}
 
 fn row<S>(c: &mut Criterion, runtime: &Runtime, name: &str, service: S)
 where
