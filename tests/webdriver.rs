@@ -107,7 +107,10 @@ async fn launches_given_up_midway_leave_nothing_behind() {
     let _alone = browsers::one_run_at_a_time().await;
     let rig = Rig::start("cancelled", 1, 9515..=9534, |config| config).await.unwrap();
     let mut given_up = 0;
-    for (attempt, after_ms) in [50, 150, 300, 500, 700, 900, 1200].into_iter().enumerate() {
+    // Given up at every stage of a launch; how many a machine finishes in time depends on its
+    // speed (a quiet 2-core machine finishes those given 500 ms or more), so the test needs only
+    // the first ones cut off, and checks that nothing is left by any.
+    for (attempt, after_ms) in [20, 50, 150, 300, 500, 700, 1200].into_iter().enumerate() {
         let get = rig.browsers.get(format!("user-{attempt}"));
         match tokio::time::timeout(std::time::Duration::from_millis(after_ms), get).await {
             Ok(session) => drop(session.unwrap()),
@@ -132,7 +135,7 @@ async fn launches_given_up_midway_leave_nothing_behind() {
         live.len(),
         census.zombies.len()
     );
-    assert!(given_up >= 4, "most launches were given up midway: {given_up}");
+    assert!(given_up >= 2, "launches were given up midway: {given_up}");
     assert_eq!(outside_live, Vec::<&browsers::census::Process>::new(), "given-up launches left nothing");
     assert_eq!(census.zombies, [], "no zombie");
     assert_eq!(crash_handlers.len(), 2 * live.len(), "only the live sessions' crash handlers run");
