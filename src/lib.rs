@@ -155,8 +155,8 @@ pub use config::{AdaptiveConfig, BudgetConfig, GovernorConfig, LimitKind, RetryC
 pub use contain::CallbackStatus;
 pub use error::{BuildError, Error, InvalidValue, Rejection};
 pub use governor::{
-    AdaptiveStatus, BlockingStatus, Call, Governor, GovernorBuilder, HealthStatus, MemoryStatus, Probe,
-    ShutdownReport, Status, TaskHandle, WorkerStatus,
+    AdaptiveStatus, BlockingStatus, Call, CallFuture, Governor, GovernorBuilder, HealthStatus, MemoryStatus,
+    Probe, ShutdownReport, Status, TaskHandle, WorkerStatus,
 };
 pub use workers::limit::LimitReason;
 

@@ -193,6 +193,65 @@ async fn keyed_breakers_open_alone_and_show_in_the_status() {
     assert_eq!(gov.breaker_for("jobs.example.com").state(), BreakerState::Open);
 }
 
+/// A governor whose registry holds at most two keyed breakers.
+fn two_keys() -> Governor {
+    let mut breaker = BreakerConfig::default();
+    breaker.max_keys = 2;
+    support::builder().max_attempts(1).breaker(breaker).build().unwrap()
+}
+
+async fn keyed(gov: &Governor, key: &str) {
+    gov.call(|| async { Ok::<_, Io>(()) }).key(key).await.unwrap();
+}
+
+fn keys(gov: &Governor) -> Vec<String> {
+    gov.status().breakers.into_keys().filter(|key| key != "default").collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_threads_last_key_is_not_used_once_its_breaker_was_evicted() {
+    let gov = two_keys();
+    for _ in 0..3 {
+        let _ = gov.call(|| async { Err::<(), _>(io_error("502")) }).key("a").await;
+    }
+    // Every breaker held, so none is idle: the oldest, "a", is evicted for "c" though alive.
+    let held = ["a", "b", "c"].map(|key| gov.breaker_for(key));
+    assert_eq!(keys(&gov), ["b", "c"]);
+    // This thread's last keyed call had "a": the next one gets the registry's new "a".
+    let _ = gov.call(|| async { Err::<(), _>(io_error("502")) }).key("a").await;
+    assert_eq!(gov.status().breakers["a"].consecutive_failures, 1);
+    assert_eq!(held[0].status().consecutive_failures, 3, "the evicted one counts nothing more");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_used_again_without_the_registry_is_not_the_one_evicted() {
+    let gov = two_keys();
+    keyed(&gov, "a").await;
+    drop(gov.breaker_for("b")); // the registry's order: "a", then "b"
+    keyed(&gov, "a").await; // this thread's last key: found without the registry
+    keyed(&gov, "c").await; // full: "a" is the oldest in the registry's order, but was used
+    assert_eq!(keys(&gov), ["a", "c"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_threads_last_key_keeps_no_breaker_nor_callback_alive() {
+    let alive = Arc::new(());
+    let held = Arc::clone(&alive);
+    let gov = support::builder()
+        .on_breaker_transition(move |_, _| {
+            let _ = &held;
+        })
+        .build()
+        .unwrap();
+    keyed(&gov, "site").await;
+    keyed(&gov, "site").await;
+    let site = gov.breaker_for("site");
+    assert_eq!(Arc::strong_count(&site), 2, "the registry's and this one: no thread's");
+    drop((site, gov));
+    tokio::task::yield_now().await;
+    assert_eq!(Arc::strong_count(&alive), 1, "the callback went with the governor");
+}
+
 #[tokio::test(start_paused = true)]
 async fn each_kind_of_outcome_counts_as_the_contract_says() {
     let gov = governor();

@@ -2,6 +2,7 @@
 //! [`Engine`].
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use tokio::time::Instant;
 
@@ -51,6 +52,9 @@ use crate::contain::Containment;
 #[derive(Debug)]
 pub struct CircuitBreaker {
     pub(crate) engine: Engine,
+    /// Set when a keyed call used the breaker without asking its registry (the governor
+    /// remembers each thread's last key); the registry's eviction takes it as a recent use.
+    pub(crate) used_unseen: AtomicBool,
 }
 
 impl CircuitBreaker {
@@ -67,7 +71,7 @@ impl CircuitBreaker {
 
     /// A breaker from a configuration already validated.
     pub(crate) fn from_valid(config: &BreakerConfig) -> Self {
-        CircuitBreaker { engine: Engine::new(config) }
+        CircuitBreaker { engine: Engine::new(config), used_unseen: AtomicBool::new(false) }
     }
 
     /// Names the breaker in its `tracing` events (field `breaker`).

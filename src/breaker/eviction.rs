@@ -5,6 +5,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
@@ -63,8 +64,14 @@ impl<K: Hash + Eq + Clone> Entries<K> {
         let order = &self.order;
         let is_idle = |index: usize| {
             let breaker = order.entry(index).map(|(_, breaker)| breaker);
-            // Under the registry's lock no one can take a new `Arc` of a breaker held only here.
-            breaker.is_some_and(|breaker| Arc::strong_count(breaker) == 1 && breaker.engine.is_idle(now))
+            // Under the registry's lock no one can take a new `Arc` of a breaker held only here;
+            // a use the registry did not see (see `CircuitBreaker::used_unseen`) is a use, seen
+            // now: it buys one more pass.
+            breaker.is_some_and(|breaker| {
+                Arc::strong_count(breaker) == 1
+                    && !breaker.used_unseen.swap(false, Ordering::Relaxed)
+                    && breaker.engine.is_idle(now)
+            })
         };
         let busy_before_idle = order.oldest_first().take(EVICTION_LOOKAHEAD).position(is_idle).unwrap_or(0);
         // The busy ones are the oldest: each touch sends the current oldest to the recent end.

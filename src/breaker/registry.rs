@@ -5,6 +5,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::time::Instant;
@@ -33,7 +34,9 @@ type CallbackFactory<K> = Box<dyn Fn(&K) -> Callback + Send + Sync>;
 /// `Arc`) and it is closed, or open with its wait already over. Busy breakers looked at on the
 /// way — open ones still waiting, half-open, forced open, disabled, or in use — are moved to
 /// the recently used end, so an open breaker keeps rejecting while keys churn around it. If
-/// none of the 16 is idle, the least recently used is evicted anyway: the cap is hard. An
+/// none of the 16 is idle, the least recently used is evicted anyway: the cap is hard. A
+/// breaker a governor's keyed call found without asking the registry (each thread remembers its
+/// last key) counts as used since the registry last looked, and goes to the recent end. An
 /// evicted breaker's counts are forgotten; a caller still holding it keeps a working but
 /// unregistered breaker, and the next `get` of its key starts a fresh one.
 ///
@@ -64,6 +67,9 @@ pub struct BreakerRegistry<K> {
     /// Where the breakers' callback panics are counted besides each breaker.
     containment: Option<Arc<Containment>>,
     entries: Mutex<Entries<K>>,
+    /// Breakers evicted so far: a breaker found outside the registry is still its key's while
+    /// this has not moved.
+    evictions: AtomicU64,
 }
 
 impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
@@ -75,7 +81,13 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
     pub fn new(config: &BreakerConfig) -> Result<Self, BuildError> {
         config.validate()?;
         let entries = Mutex::new(Entries::new());
-        Ok(BreakerRegistry { config: config.clone(), on_transition: None, containment: None, entries })
+        Ok(BreakerRegistry {
+            config: config.clone(),
+            on_transition: None,
+            containment: None,
+            entries,
+            evictions: AtomicU64::new(0),
+        })
     }
 
     /// Counts the callback panics of every breaker it creates in `containment`.
@@ -132,11 +144,18 @@ impl<K: Hash + Eq + Clone> BreakerRegistry<K> {
         }
         if entries.len() >= self.config.max_keys {
             entries.evict_one(now());
+            // Release: a reader that sees the new count sees the breaker gone.
+            self.evictions.fetch_add(1, Ordering::Release);
         }
         let key = key.to_owned();
         let breaker = Arc::new(self.create(&key));
         entries.insert(key, Arc::clone(&breaker));
         breaker
+    }
+
+    /// How many breakers have been evicted to make room for new keys.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Acquire)
     }
 
     /// How many breakers the registry holds (at most `max_keys`).

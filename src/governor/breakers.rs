@@ -1,9 +1,11 @@
 //! The governor's circuit breakers: one for calls without a key, and a bounded registry of
 //! breakers per key (per site, per session).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use tokio::time::Instant;
 
@@ -33,6 +35,26 @@ pub(crate) const DEFAULT_BREAKER: &str = "default";
 pub(crate) struct Breakers {
     pub(crate) default: Arc<CircuitBreaker>,
     pub(crate) keyed: BreakerRegistry<String>,
+    /// This registry's number, for the threads' memory of their last key ([`LastKeyed`]).
+    id: u64,
+}
+
+/// Numbers the governors' registries: an address could be reused by a later governor's.
+static REGISTRY_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// The keyed breaker a thread's last keyed call used, so that a run of calls with one key on
+/// one thread (a worker serving one site) skips the registry's lock, hash and list. Valid
+/// while its registry has evicted nothing since; `Weak`, so a thread keeps no breaker (nor the
+/// user's callback in it) alive.
+struct LastKeyed {
+    registry: u64,
+    evictions: u64,
+    key: String,
+    breaker: Weak<CircuitBreaker>,
+}
+
+thread_local! {
+    static LAST_KEYED: RefCell<Option<LastKeyed>> = const { RefCell::new(None) };
 }
 
 /// The breaker a call uses: the default one or one its caller keeps, borrowed, or its key's,
@@ -73,7 +95,8 @@ impl Breakers {
             default = default.with_on_transition(move |transition| for_default(DEFAULT_BREAKER, transition));
             keyed = keyed.with_on_transition(move |key: &String, transition| hook(key, transition));
         }
-        Ok(Breakers { default: Arc::new(default), keyed })
+        let id = REGISTRY_IDS.fetch_add(1, Ordering::Relaxed);
+        Ok(Breakers { default: Arc::new(default), keyed, id })
     }
 
     /// The breaker of a call with `key`; `None` and `"default"` are the default one. The clock
@@ -82,8 +105,46 @@ impl Breakers {
         match key {
             None => BreakerRef::Default(&self.default),
             Some(DEFAULT_BREAKER) => BreakerRef::Default(&self.default),
-            Some(key) => BreakerRef::Keyed(self.keyed.get(key)),
+            Some(key) => BreakerRef::Keyed(self.keyed_remembered(key)),
         }
+    }
+
+    /// The breaker of `key` in the registry: the one this thread's last keyed call used, if it
+    /// had this key and nothing was evicted since, else the registry's, remembered.
+    fn keyed_remembered(&self, key: &str) -> Arc<CircuitBreaker> {
+        // Read before the registry is asked: an eviction after it makes the memory stale.
+        let evictions = self.keyed.evictions();
+        // `try_with`: a call made while the thread's locals are destroyed just goes without.
+        let remembered = LAST_KEYED.try_with(|last| {
+            let last = last.borrow();
+            let last = last.as_ref()?;
+            let same = last.registry == self.id && last.evictions == evictions && last.key == key;
+            if same { last.breaker.upgrade() } else { None }
+        });
+        let remembered = remembered.ok().flatten();
+        if let Some(breaker) = remembered {
+            // The registry did not see this use: its eviction reads it here. Read first, so
+            // that a run of calls does not write the breaker's line each time.
+            if !breaker.used_unseen.load(Ordering::Relaxed) {
+                breaker.used_unseen.store(true, Ordering::Relaxed);
+            }
+            return breaker;
+        }
+        let breaker = self.keyed.get(key);
+        let (registry, remembered) = (self.id, Arc::downgrade(&breaker));
+        let _ = LAST_KEYED.try_with(|last| match &mut *last.borrow_mut() {
+            Some(last) => {
+                (last.registry, last.evictions, last.breaker) = (registry, evictions, remembered);
+                // The key's buffer is reused: a thread alternating keys allocates nothing.
+                last.key.clear();
+                last.key.push_str(key);
+            }
+            last @ None => {
+                let key = key.to_owned();
+                *last = Some(LastKeyed { registry, evictions, key, breaker: remembered });
+            }
+        });
+        breaker
     }
 
     /// The breaker of `key` as an `Arc`, created if needed; `"default"` is the unkeyed one.

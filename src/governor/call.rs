@@ -3,7 +3,10 @@
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use pin_project_lite::pin_project;
 
 use super::Governor;
 use super::breakers::BreakerRef;
@@ -53,16 +56,12 @@ impl Governor {
     }
 }
 
-/// A governed call being set up; `.await` it (one allocation), or call [`run`](Self::run)
-/// to await it without any.
+/// A governed call being set up; `.await` it.
 ///
-/// # `Send`
-///
-/// `.await` on a `Call` boxes its future as `Send` (the [`IntoFuture`] output must be one
-/// named type), so it needs the operation, its future, its output and error and every hook to
-/// be `Send`. [`run`](Self::run) — `gov.call(op).run().await` — has no such bound, as
-/// [`Governor::run`] has none: use it for an operation that is not `Send` (one holding an
-/// `Rc`, or a `!Send` browser handle).
+/// Awaiting it polls its [`CallFuture`] in place: no allocation, and no `Send` bound. The
+/// future is `Send` when the operation, its future, its output and error and every hook are,
+/// so an operation that is not `Send` (one holding an `Rc`, or a `!Send` browser handle) can
+/// be awaited on a current-thread runtime or a `LocalSet`.
 ///
 /// # Default
 ///
@@ -267,7 +266,8 @@ where
         self
     }
 
-    /// Runs the call: see [`Governor::run`] for the order of events and the errors.
+    /// Runs the call: see [`Governor::run`] for the order of events and the errors. The same
+    /// as `.await` on the call itself.
     ///
     /// # Errors
     ///
@@ -276,7 +276,7 @@ where
     /// # Cancel safety
     ///
     /// Cancel safe, as [`Governor::run`].
-    pub async fn run(self) -> Result<T, Error<E>>
+    pub fn run(self) -> CallFuture<'g, Op, Fut, E, W, N, A, F, O>
     where
         W: RetryWhen<E>,
         N: RetryNotify<Error<E>>,
@@ -285,31 +285,70 @@ where
         O: RetryWhen<E>,
     {
         let Call { gov, op, plan, hooks, breaker } = self;
-        let call = gov.execute(op, plan, hooks);
-        match breaker {
-            Some(breaker) => call.with_breaker(breaker).await,
-            None => call.await,
-        }
+        CallFuture { inner: gov.execute(op, plan, hooks, breaker) }
     }
 }
 
 impl<'g, Op, Fut, T, E, W, N, A, F, O> IntoFuture for Call<'g, Op, W, N, A, F, O>
 where
-    Op: FnMut() -> Fut + Send + 'g,
-    Fut: Future<Output = Result<T, E>> + Send + 'g,
-    T: Send + 'g,
-    E: Send + 'g,
-    W: RetryWhen<E> + Send + 'g,
-    N: RetryNotify<Error<E>> + Send + 'g,
-    A: RetryAdjust<Error<E>> + Send + 'g,
-    F: RetryWhen<E> + Send + 'g,
-    O: RetryWhen<E> + Send + 'g,
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    W: RetryWhen<E>,
+    N: RetryNotify<Error<E>>,
+    A: RetryAdjust<Error<E>>,
+    F: RetryWhen<E>,
+    O: RetryWhen<E>,
 {
     type Output = Result<T, Error<E>>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send + 'g>>;
+    type IntoFuture = CallFuture<'g, Op, Fut, E, W, N, A, F, O>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        self.run()
+    }
+}
+
+pin_project! {
+    /// The future of a [`Call`]: what `.await` on it, and [`Call::run`], poll. Its steps are
+    /// those of [`Governor::run`]'s `# Order`.
+    ///
+    /// Like an `async fn`'s future it is not `Unpin` when the operation's future is not: to
+    /// poll it by reference (in a `select!` loop, say), pin it first with
+    /// [`std::pin::pin!`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`Governor::run`]: dropping it frees everything the call holds.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct CallFuture<'g, Op, Fut, E, W, N, A, F, O> {
+        #[pin]
+        inner: CallOf<'g, Op, Fut, E, W, N, A, F, O>,
+    }
+}
+
+/// The call path's future for a [`Call`]'s hooks and plan.
+type CallOf<'g, Op, Fut, E, W, N, A, F, O> =
+    super::run::CallFuture<'g, Op, Fut, E, Hooks<W, N, A, F, O>, Cow<'g, CallPlan>>;
+
+impl<Op, Fut, T, E, W, N, A, F, O> Future for CallFuture<'_, Op, Fut, E, W, N, A, F, O>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    W: RetryWhen<E>,
+    N: RetryNotify<Error<E>>,
+    A: RetryAdjust<Error<E>>,
+    F: RetryWhen<E>,
+    O: RetryWhen<E>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<Op, Fut, E, W, N, A, F, O> std::fmt::Debug for CallFuture<'_, Op, Fut, E, W, N, A, F, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallFuture").finish_non_exhaustive()
     }
 }
 

@@ -27,7 +27,7 @@ use crate::workers::Workers;
 use background::Background;
 
 pub use builder::GovernorBuilder;
-pub use call::Call;
+pub use call::{Call, CallFuture};
 pub use health::Probe;
 #[cfg(feature = "tower")]
 pub(crate) use hooks::DEFAULT_HOOKS;

@@ -151,23 +151,25 @@ impl Governor {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute(op, &self.inner.default_plan, DEFAULT_HOOKS)
+        self.execute(op, &self.inner.default_plan, DEFAULT_HOOKS, None)
     }
 
-    /// A call of `op` with `plan` and `hooks`, from admission on.
-    pub(crate) fn execute<Op, Fut, T, E, H, P>(
-        &self,
+    /// A call of `op` with `plan` and `hooks`, and `breaker` if its caller chose one, from
+    /// admission on.
+    pub(crate) fn execute<'g, Op, Fut, T, E, H, P>(
+        &'g self,
         op: Op,
         plan: P,
         hooks: H,
-    ) -> CallFuture<'_, Op, Fut, E, H, P>
+        breaker: Option<BreakerRef<'g>>,
+    ) -> CallFuture<'g, Op, Fut, E, H, P>
     where
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         H: CallHooks<E>,
         P: Borrow<CallPlan>,
     {
-        CallFuture::new(self, op, plan, hooks, Step::Admission { reserved: None })
+        CallFuture::new(self, op, plan, hooks, breaker, Step::Admission { reserved: None })
     }
 }
 
@@ -311,14 +313,22 @@ where
     Wk: Deref<Target = Workers>,
     L: Deref<Target = Lane>,
 {
-    pub(crate) fn new(gov: &'g Governor, op: Op, plan: P, hooks: H, step: Step<'g, Fut, L>) -> Self {
-        // The default breaker is known without a lookup (`Call::key` and `Call::breaker` chose
-        // theirs already, see `with_breaker`); the tower layer's keyed one is looked up (and
-        // perhaps created) at admission, since nothing happens before the first poll.
-        let breaker = match plan.borrow().key {
+    /// A call that uses `breaker`, if its caller chose one (`Call::key`, `Call::breaker`),
+    /// else the one its plan names.
+    pub(crate) fn new(
+        gov: &'g Governor,
+        op: Op,
+        plan: P,
+        hooks: H,
+        breaker: Option<BreakerRef<'g>>,
+        step: Step<'g, Fut, L>,
+    ) -> Self {
+        // The default breaker is known without a lookup; the tower layer's keyed one is looked
+        // up (and perhaps created) at admission, since nothing happens before the first poll.
+        let breaker = breaker.unwrap_or_else(|| match plan.borrow().key {
             None => BreakerRef::Default(&gov.inner.breakers.default),
             Some(_) => BreakerRef::Unchosen,
-        };
+        });
         let call = CallState {
             gov,
             plan,
@@ -333,12 +343,6 @@ where
         Calling { step, call }
     }
 
-    /// The call uses `breaker`, chosen by its caller, instead of the one its plan names.
-    pub(crate) fn with_breaker(mut self, breaker: BreakerRef<'g>) -> Self {
-        self.call.breaker = CallBreaker::unasked(breaker);
-        self
-    }
-
     /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
     /// starts at the breaker.
     #[cfg(feature = "tower")]
@@ -350,7 +354,7 @@ where
         plan: P,
         hooks: H,
     ) -> Self {
-        let mut call = Self::new(gov, op, plan, hooks, Step::Admission { reserved: Some(worker) });
+        let mut call = Self::new(gov, op, plan, hooks, None, Step::Admission { reserved: Some(worker) });
         call.call.admitted = Some(admitted);
         call
     }
@@ -600,7 +604,7 @@ where
             retries.last = None;
             self.gov.inner.workers.counters.add(Count::Retries);
         }
-        self.breaker.start_timing(self.gov.inner.workers.adaptive.is_some());
+        self.breaker.start_timing(self.gov.inner.workers.times_attempt());
         let op = (self.op)();
         let plan = self.plan.borrow();
         match (plan.attempt_timeout, plan.leased) {
@@ -719,10 +723,10 @@ where
 
     /// [`report`](Self::report), and the attempt's latency and verdict to the adaptive limit:
     /// an attempt timeout or an error `overload_when` says is an overload (one that panics
-    /// says no), another error is only counted, a success is served.
+    /// says no), another error is only counted, a success is served. An attempt that was not
+    /// timed is fed only if it was an overload.
     #[inline(never)]
     fn report_adaptive(&mut self, result: &Result<T, Error<E>>) {
-        let now = Instant::now();
         let verdict = match result {
             Ok(_) => Verdict::Served,
             Err(Error::Operation(error)) => {
@@ -734,9 +738,13 @@ where
             Err(Error::AttemptTimeout { .. }) => Verdict::Overloaded,
             Err(_) => Verdict::Failed,
         };
-        if let Some(started) = self.breaker.started() {
-            self.workers().observe(started, now, verdict);
+        let started = self.breaker.started();
+        if started.is_none() && verdict != Verdict::Overloaded {
+            // Not timed (see `Workers::times_attempt`): only an overload is news without a latency.
+            return self.report(result, None);
         }
+        let now = Instant::now();
+        self.workers().observe(started, now, verdict);
         self.report(result, Some(now));
     }
 

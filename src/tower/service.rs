@@ -177,7 +177,7 @@ where
             // The breaker was open at readiness, a rejection there is stale, or `call` came
             // without readiness: the plain call path decides, failing fast while the circuit
             // is open.
-            _ => Box::pin(async move { gov.execute(op, plan, hooks).await.map_err(boxed) }),
+            _ => Box::pin(async move { gov.execute(op, plan, hooks, None).await.map_err(boxed) }),
         }
     }
 }

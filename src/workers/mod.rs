@@ -45,7 +45,7 @@ use crate::WorkerConfig;
 use crate::health::HealthLevel;
 use counters::Counters;
 use drain::Drain;
-use limit::{Bounds, Estimate, Limiter, Sample, Verdict};
+use limit::{Bounds, Estimate, Limiter, Sample, Timing, Verdict};
 
 /// Everything the worker pool shares between governor handles and spawned tasks.
 #[derive(Debug)]
@@ -74,10 +74,12 @@ pub(crate) struct Workers {
     pub(crate) memory: Arc<crate::memory::MemoryGate>,
 }
 
-/// An adaptive limit: its algorithm, and the instant its samples' clock starts from.
+/// An adaptive limit: its algorithm, which attempts it times, and the instant its samples'
+/// clock starts from.
 #[derive(Debug)]
 pub(crate) struct Adaptive {
     limiter: Mutex<Limiter>,
+    timing: Timing,
     epoch: tokio::time::Instant,
 }
 
@@ -118,8 +120,11 @@ impl Workers {
         let bounds = Bounds { min: config.min_workers as f64, max: config.max_workers as f64 };
         let limiter = Limiter::new(config.limit, &config.adaptive, bounds);
         let adaptive_limit = limiter.as_ref().map_or(usize::MAX, Limiter::workers);
-        let adaptive = limiter
-            .map(|limiter| Adaptive { limiter: Mutex::new(limiter), epoch: tokio::time::Instant::now() });
+        let adaptive = limiter.map(|limiter| Adaptive {
+            limiter: Mutex::new(limiter),
+            timing: Timing::default(),
+            epoch: tokio::time::Instant::now(),
+        });
         let limit = config.max_workers.min(adaptive_limit);
         Workers {
             containment,
@@ -176,19 +181,38 @@ impl Workers {
         (self.gate.limit(max_workers, level) < max_workers).then_some(level)
     }
 
-    /// Feeds an attempt that ran from `started` to `now` and ended as `verdict` to the adaptive
-    /// limit, if there is one, and follows the limit it gives.
-    pub(crate) fn observe(&self, started: tokio::time::Instant, now: tokio::time::Instant, verdict: Verdict) {
+    /// Whether the attempt starting now is timed for the adaptive limit: never with a fixed
+    /// limit, one in a few when attempts end faster than about one a millisecond (see
+    /// `limit/timing.rs`).
+    #[inline]
+    pub(crate) fn times_attempt(&self) -> bool {
+        self.adaptive.as_ref().is_some_and(|adaptive| adaptive.timing.due())
+    }
+
+    /// Feeds an attempt that ended at `now` as `verdict`, timed from `started` if it was
+    /// timed, to the adaptive limit, if there is one, and follows the limit it gives.
+    pub(crate) fn observe(
+        &self,
+        started: Option<tokio::time::Instant>,
+        now: tokio::time::Instant,
+        verdict: Verdict,
+    ) {
         let Some(adaptive) = &self.adaptive else { return };
+        let ended = now.saturating_duration_since(adaptive.epoch);
         let sample = Sample {
-            latency: now.saturating_duration_since(started),
+            // An untimed attempt is fed only for its verdict (an overload), whose latency the
+            // algorithms do not read.
+            latency: started.map_or(Duration::ZERO, |started| now.saturating_duration_since(started)),
             verdict,
             // The attempt's worker went back just before, to a waiting call if there was one.
             in_flight: self.tasks.in_use_hint(),
-            ended: now.saturating_duration_since(adaptive.epoch),
+            ended,
         };
         // The algorithm's lock is held while the lane follows, so changes apply in order.
         let mut limiter = adaptive.limiter.lock();
+        if started.is_some() {
+            adaptive.timing.paced(ended);
+        }
         if let Some(limit) = limiter.observe(sample) {
             let mut sizing = self.sizing.lock();
             sizing.2 = limit;

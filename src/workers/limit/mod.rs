@@ -7,6 +7,10 @@
 //! attempt: its latency, whether it timed out or the dependency said it was overloaded
 //! (`overload_when`), and how many attempts were running when it ended.
 //!
+//! Not every attempt is fed: above about a thousand a second, one in a few is timed
+//! ([`timing`]), which fills the windows as well and keeps the clock reads and the lock off
+//! most calls.
+//!
 //! Every algorithm here is pure: fed the same [`Sample`]s it gives the same limits, with no
 //! clock and no randomness of its own, so its tests are exact sequences.
 //!
@@ -32,6 +36,7 @@ mod aimd;
 mod baseline;
 mod core;
 mod gradient;
+mod timing;
 mod vegas;
 mod window;
 
@@ -40,6 +45,7 @@ use std::time::Duration;
 
 pub(crate) use aimd::Aimd;
 pub(crate) use gradient::Gradient;
+pub(crate) use timing::Timing;
 pub(crate) use vegas::Vegas;
 
 use crate::config::{AdaptiveConfig, LimitKind};
