@@ -102,7 +102,9 @@ impl MemoryGate {
         }
     }
 
-    /// Reserves `cost` bytes, waiting for them at most `within` (`None`: as long as it takes).
+    /// Reserves `cost` bytes, waiting for them at most `within` (`None`: as long as it takes);
+    /// returns how long it waited, which the wait for a worker that follows deducts from the
+    /// same queue timeout.
     ///
     /// # Errors
     ///
@@ -112,15 +114,17 @@ impl MemoryGate {
     ///
     /// Cancel safe: the bytes are reserved in the poll that returns them, so a dropped wait
     /// has reserved nothing.
-    pub(crate) async fn reserve(&self, cost: u64, within: Option<Duration>) -> Result<(), Rejection> {
+    pub(crate) async fn reserve(&self, cost: u64, within: Option<Duration>) -> Result<Duration, Rejection> {
+        let started = tokio::time::Instant::now();
         let Some(waited) = within else {
             self.wait_for(cost).await;
-            return Ok(());
+            return Ok(started.elapsed());
         };
         tokio::time::timeout(waited, self.wait_for(cost)).await.map_err(|_elapsed| {
             tracing::warn!(target: "bursar::workers", cost, ?waited, figures = ?self.figures(), "no memory for the work within the queue timeout");
             Rejection::QueueTimeout { waited }
-        })
+        })?;
+        Ok(started.elapsed())
     }
 
     /// Says that `what` (a call's name, or a pool's create) waits for `cost` bytes.

@@ -13,6 +13,7 @@ use bursar::pool::{Manager, PoolError};
 use bursar::ports::PortLease;
 use bursar::{BuildError, Error, Governor, Rejection};
 use support::{Gauge, Io, capture_events, poll_once, until};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 
 const MB: u64 = 1 << 20;
@@ -135,6 +136,63 @@ async fn a_call_waiting_longer_than_the_queue_timeout_for_memory_is_rejected_and
     assert_eq!((status.completed, status.rejected_queue_timeout, status.memory.reserved), (6, 1, 0));
     assert_eq!(events.lines_with("admission waits for memory").len(), 1);
     assert_eq!(events.lines_with("no memory for the work within the queue timeout").len(), 1);
+}
+
+/// A call of `cost` that runs `ms`, awaited on a task of its own; its result and when it
+/// ended, from `started`.
+fn spawn_call(
+    gov: &Governor,
+    cost: u64,
+    ms: u64,
+    started: Instant,
+) -> JoinHandle<(Result<(), Error<Io>>, Duration)> {
+    let gov = gov.clone();
+    tokio::spawn(async move {
+        let call = gov.call(|| async move {
+            sleep(Duration::from_millis(ms)).await;
+            Ok::<_, Io>(())
+        });
+        (call.cost(cost).await, started.elapsed())
+    })
+}
+
+/// Two workers, a queue timeout of 300 ms. At 0 ms one worker is held for a second and the
+/// other by a call of 1.9 GB for 200 ms; a call without a cost queues for a worker; a call of
+/// 300 MB waits for memory (2.2 GB would pass the 2 GB above the floor). At 200 ms the queued
+/// call takes the freed worker and the 300 MB are reserved: the call of 300 MB waited 200 ms of
+/// its 300 for memory, so it waits 100 ms for a worker and is turned away at 300 ms, not 500.
+#[tokio::test(start_paused = true)]
+async fn the_waits_for_memory_and_for_a_worker_share_one_queue_timeout() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let machine = Machine::default();
+    let health = HealthConfig::default().interval(Duration::from_secs(1)).memory_floor(10.0);
+    let gov = Governor::builder()
+        .health(health)
+        .sampler(machine.clone())
+        .max_workers(2)
+        .queue_timeout(Duration::from_millis(300))
+        .build()
+        .expect("a valid governor");
+    sleep(Duration::from_millis(500)).await; // the first sample, at 0 s
+    let started = Instant::now();
+    let holder = spawn_call(&gov, 0, 1000, started);
+    let big = spawn_call(&gov, 1900 * MB, 200, started);
+    let queued = spawn_call(&gov, 0, 1000, started);
+    let costly = spawn_call(&gov, COST, 100, started);
+    let (result, ended) = costly.await.expect("the call's task");
+    assert_eq!(
+        result.unwrap_err().rejection(),
+        Some(Rejection::QueueTimeout { waited: Duration::from_millis(300) })
+    );
+    assert_eq!(ended, Duration::from_millis(300));
+    let mut ends = Vec::new();
+    for task in [holder, big, queued] {
+        let (result, ended) = task.await.expect("a call's task");
+        ends.push((result.is_ok(), ended.as_millis()));
+    }
+    assert_eq!(ends, [(true, 1000), (true, 200), (true, 1200)]);
+    let status = gov.status().workers;
+    assert_eq!((status.completed, status.rejected_queue_timeout, status.memory.reserved), (3, 1, 0));
 }
 
 #[tokio::test(start_paused = true)]

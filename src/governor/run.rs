@@ -216,7 +216,7 @@ pin_project! {
         Admission { reserved: Option<WorkerPermit<L>> },
         /// Waiting for memory to reserve the call's cost (`Call::cost`), admitted, before the
         /// breaker and the queue.
-        Reserving { wait: Wait<'g, Result<(), Rejection>> },
+        Reserving { wait: Wait<'g, Result<Duration, Rejection>> },
         /// Waiting in the queue for a worker.
         Queued { wait: Wait<'g, Result<WorkerPermit<L>, Rejection>> },
         /// An attempt, holding its worker.
@@ -422,6 +422,8 @@ where
         mut step: Pin<&mut Step<'g, Fut, L>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<WorkerPermit<L>>, Rejection>> {
+        // Of the queue timeout, what a wait for memory took: the wait for a worker has the rest.
+        let mut spent = Duration::ZERO;
         loop {
             let ticket = match step.as_mut().project() {
                 StepProj::Admission { reserved } => {
@@ -438,7 +440,8 @@ where
                     }
                     self.admit(reserved)
                 }
-                StepProj::Reserving { wait } => ready!(wait.as_mut().poll(cx)).and_then(|()| {
+                StepProj::Reserving { wait } => ready!(wait.as_mut().poll(cx)).and_then(|waited| {
+                    spent = waited;
                     self.holds_memory();
                     self.admit(None)
                 }),
@@ -450,7 +453,7 @@ where
             };
             match ticket {
                 Ok(WorkerTicket::Ready(worker)) => return Poll::Ready(Ok(Some(worker))),
-                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot)),
+                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot, spent)),
                 Err(rejection) => return Poll::Ready(Err(self.reject(rejection))),
             }
         }
@@ -460,7 +463,7 @@ where
     /// it away), then its memory reserved, or the wait for it (within the queue timeout).
     #[cold]
     #[inline(never)]
-    fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<(), Rejection>>>, Rejection> {
+    fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<Duration, Rejection>>>, Rejection> {
         let (gov, plan) = (self.gov, self.plan.borrow());
         if self.admitted.is_none() {
             self.admitted = Some(InFlight::enter(Wk::workers(gov), plan.name)?);
@@ -513,11 +516,12 @@ where
 
     /// The wait for a worker. A probe's breaker permit is given back while the call waits, so
     /// that the probe is a call that can run.
+    /// `spent`: what a wait for memory took of the queue timeout.
     #[cold]
-    fn queue(&mut self, slot: QueueSlot<L>) -> Step<'g, Fut, L> {
+    fn queue(&mut self, slot: QueueSlot<L>, spent: Duration) -> Step<'g, Fut, L> {
         warn_if_nested(self.workers(), self.plan.borrow().name);
         self.breaker.give_back_probe();
-        Step::Queued { wait: Box::pin(slot.wait()) }
+        Step::Queued { wait: Box::pin(slot.wait_after(spent)) }
     }
 
     /// The worker came after a wait. A breaker permit given back for the wait, or one that went
@@ -587,7 +591,7 @@ where
                 Ok(WorkerTicket::Ready(worker)) => {
                     step.set(Step::Running { attempt: self.start_attempt(), worker })
                 }
-                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot)),
+                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot, Duration::ZERO)),
                 Err(rejection) => {
                     step.set(Step::Done);
                     return Poll::Ready(Err(self.retry_ends(format_args!("no retry: {rejection}"))));

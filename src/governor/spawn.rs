@@ -193,7 +193,7 @@ where
         if let Some(lane) = task.queued_on() {
             let waited = match lane.queue_timeout {
                 None => Lane::granted(lane.acquire().await),
-                Some(waited) => lane.acquire_within(waited).await,
+                Some(waited) => lane.acquire_within(waited, waited).await,
             };
             if let Err(rejection) = waited {
                 return Err(task.reject(rejection).into());

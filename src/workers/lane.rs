@@ -237,18 +237,20 @@ impl Lane {
         self.semaphore.acquire()
     }
 
-    /// Waits like [`acquire`](Self::acquire), at most `waited` (the queue timeout); its
-    /// timer is boxed, so only calls that queue with a queue timeout set carry it.
+    /// Waits like [`acquire`](Self::acquire), at most `within` (what is left of the queue
+    /// timeout `waited`); its timer is boxed, so only calls that queue with a queue timeout set
+    /// carry it.
     ///
     /// # Errors
     ///
-    /// `QueueTimeout` when `waited` passes first; `ShuttingDown` once the lane has closed.
+    /// `QueueTimeout { waited }` when `within` passes first; `ShuttingDown` once the lane has
+    /// closed.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe, like `acquire`.
-    pub(crate) async fn acquire_within(&self, waited: Duration) -> Result<(), Rejection> {
-        match Box::pin(tokio::time::timeout(waited, self.semaphore.acquire())).await {
+    pub(crate) async fn acquire_within(&self, within: Duration, waited: Duration) -> Result<(), Rejection> {
+        match Box::pin(tokio::time::timeout(within, self.semaphore.acquire())).await {
             Ok(acquired) => Self::granted(acquired),
             Err(_elapsed) => Err(Rejection::QueueTimeout { waited }),
         }

@@ -3,6 +3,7 @@
 //! for a call awaited in place, `Arc<Lane>` for a spawned task — and releases on drop.
 
 use std::ops::Deref;
+use std::time::Duration;
 
 use tokio::sync::TryAcquireError;
 
@@ -117,10 +118,20 @@ impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
     ///
     /// Cancel safe: dropping the future leaves the queue and holds no permit.
     pub(crate) async fn wait(self) -> Result<WorkerPermit<L>, Rejection> {
+        self.wait_after(Duration::ZERO).await
+    }
+
+    /// [`wait`](Self::wait) for a call that already spent `spent` of the queue timeout
+    /// waiting for memory: admission waits at most the queue timeout in all.
+    ///
+    /// # Cancel safety
+    ///
+    /// As `wait`.
+    pub(crate) async fn wait_after(self, spent: Duration) -> Result<WorkerPermit<L>, Rejection> {
         let lane = &*self.lane;
         match lane.queue_timeout {
             None => Lane::granted(lane.acquire().await),
-            Some(waited) => lane.acquire_within(waited).await,
+            Some(waited) => lane.acquire_within(waited.saturating_sub(spent), waited).await,
         }?;
         self.queued_at.waited(lane.label);
         // The slot is dropped on return: the call leaves the queue holding its permit.
