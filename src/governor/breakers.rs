@@ -60,8 +60,6 @@ thread_local! {
 /// The breaker a call uses: the default one or one its caller keeps, borrowed, or its key's,
 /// shared.
 pub(crate) enum BreakerRef<'a> {
-    /// Not chosen yet: a keyed call of the tower layer is looked up at admission.
-    Unchosen,
     Default(&'a CircuitBreaker),
     Keyed(Arc<CircuitBreaker>),
 }
@@ -69,11 +67,11 @@ pub(crate) enum BreakerRef<'a> {
 impl Deref for BreakerRef<'_> {
     type Target = CircuitBreaker;
 
+    #[inline]
     fn deref(&self) -> &CircuitBreaker {
         match self {
             BreakerRef::Default(breaker) => breaker,
             BreakerRef::Keyed(breaker) => breaker,
-            BreakerRef::Unchosen => unreachable!("a call chooses its breaker at admission"),
         }
     }
 }

@@ -286,7 +286,8 @@ where
         O: RetryWhen<E>,
     {
         let Call { gov, op, plan, hooks, breaker } = self;
-        CallFuture { inner: gov.execute(op, plan, hooks, breaker) }
+        let breaker = breaker.unwrap_or(BreakerRef::Default(&gov.inner.breakers.default));
+        CallFuture { inner: gov.execute(op, plan, hooks, Some(breaker)) }
     }
 }
 

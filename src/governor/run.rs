@@ -151,7 +151,12 @@ impl Governor {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute(op, &self.inner.default_plan, DEFAULT_HOOKS, None)
+        self.execute(
+            op,
+            &self.inner.default_plan,
+            DEFAULT_HOOKS,
+            Some(BreakerRef::Default(&self.inner.breakers.default)),
+        )
     }
 
     /// A call of `op` with `plan` and `hooks`, and `breaker` if its caller chose one, from
@@ -324,11 +329,8 @@ where
         step: Step<'g, Fut, L>,
     ) -> Self {
         // The default breaker is known without a lookup; the tower layer's keyed one is looked
-        // up (and perhaps created) at admission, since nothing happens before the first poll.
-        let breaker = breaker.unwrap_or_else(|| match plan.borrow().key {
-            None => BreakerRef::Default(&gov.inner.breakers.default),
-            Some(_) => BreakerRef::Unchosen,
-        });
+        // up (and perhaps made) here, when the layer makes the call's future.
+        let breaker = breaker.unwrap_or_else(|| gov.inner.breakers.for_key(plan.borrow().key.as_deref()));
         let call = CallState {
             gov,
             plan,
@@ -491,12 +493,11 @@ where
             self.admitted = Some(InFlight::enter(Wk::workers(self.gov), self.plan.borrow().name)?);
         }
         let plan = self.plan.borrow();
-        if plan.key.is_some() {
-            self.breaker = CallBreaker::unasked(self.gov.inner.breakers.for_key(plan.key.as_deref()));
-        }
         // The retry deadline counts from the call's start, queueing included; only a call
         // with a deadline reads the clock for it.
-        self.deadline = plan.deadline.and_then(|deadline| Instant::now().checked_add(deadline));
+        if let Some(deadline) = plan.deadline {
+            self.deadline = Instant::now().checked_add(deadline);
+        }
         self.breaker_then_worker(reserved)
     }
 
