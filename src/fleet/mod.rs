@@ -9,7 +9,10 @@
 //! call: the call takes its local worker, then a lease on the resource, which at most `cap`
 //! calls fleet-wide hold at once. Calls take leases — [`Governor::run`](crate::Governor::run),
 //! [`Governor::call`](crate::Governor::call) and the tower layer, each attempt its own lease;
-//! work started with `spawn` or `spawn_blocking` does not (yet).
+//! so does a task of [`Governor::spawn`](crate::Governor::spawn) and
+//! [`spawn_queued`](crate::Governor::spawn_queued), once it has its worker (a lost lease ends it
+//! with [`Error::LeaseLost`](crate::Error::LeaseLost)). A blocking closure of `spawn_blocking`
+//! takes none: it cannot be stopped when its lease is lost.
 //!
 //! # Leases
 //!

@@ -1,21 +1,23 @@
 //! Fire-and-forget work under the pool: tracked, bounded, and never silent.
 
 use std::fmt::Debug;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::resume_unwind;
 use std::pin::pin;
 use std::sync::Arc;
 
 use super::{Governor, TaskHandle};
 use crate::contain::UserCode;
+use crate::fleet::{AttemptGuard, Fleet};
 use crate::workers::{InFlight, Lane, LaneKind, Supervised, Work, Workers, supervise};
 use crate::{Error, Rejection};
 
 impl Governor {
     /// Spawns `task` on the runtime under the worker pool: it waits for a worker like any
     /// call, runs at most the max task duration, and a failure or panic is a `tracing`
-    /// warning or error and a counter — never silent. The returned handle may be awaited for
-    /// the result or dropped to detach.
+    /// warning or error and a counter — never silent. With a fleet resource
+    /// (`GovernorConfig::fleet`) it also runs under a lease, as a call's attempt does. The
+    /// returned handle may be awaited for the result or dropped to detach.
     ///
     /// # Errors
     ///
@@ -38,7 +40,13 @@ impl Governor {
         E: Debug + Send + 'static,
     {
         // The task's worker is held by its `InFlight` while the task runs.
-        self.spawn_governed(LaneKind::Tasks, "task", |_task| task)
+        match &self.inner.fleet {
+            None => self.spawn_governed(LaneKind::Tasks, "task", |_task| task),
+            Some(fleet) => {
+                let fleet = Arc::clone(fleet);
+                self.spawn_governed(LaneKind::Tasks, "task", move |_task| leased(task, &fleet))
+            }
+        }
     }
 
     /// [`spawn`](Self::spawn) for a loop that spawns more work than the queue holds: where
@@ -94,7 +102,14 @@ impl Governor {
         if let Err(rejection) = lane.wait_for_place(|| guard.try_hold(LaneKind::Tasks)).await {
             return Err(guard.reject(rejection));
         }
-        Ok(TaskHandle::new(self.inner.runtime.spawn(supervised(guard, |_task| task))))
+        let spawned = match &self.inner.fleet {
+            None => self.inner.runtime.spawn(supervised(guard, |_task| task)),
+            Some(fleet) => {
+                let fleet = Arc::clone(fleet);
+                self.inner.runtime.spawn(supervised(guard, move |_task| leased(task, &fleet)))
+            }
+        };
+        Ok(TaskHandle::new(spawned))
     }
 
     /// Runs the blocking closure `work` on Tokio's blocking threads, at most
@@ -156,7 +171,8 @@ impl Governor {
     ) -> Result<TaskHandle<T, E>, Rejection>
     where
         S: FnOnce(&mut Task) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: WorkOutput<T, E>,
         T: Send + 'static,
         E: Debug + Send + 'static,
     {
@@ -186,7 +202,8 @@ type Task = InFlight<Arc<Workers>>;
 fn supervised<S, Fut, T, E>(mut task: Task, start: S) -> impl Future<Output = Result<T, Error<E>>>
 where
     S: FnOnce(&mut Task) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future,
+    Fut::Output: WorkOutput<T, E>,
     E: Debug,
 {
     async move {
@@ -212,9 +229,46 @@ where
             outcome
         };
         let name = task.name();
-        let result = task.settle(outcome.map(|result| result.map_err(Error::Operation)), Work::Task);
+        let result = task.settle(outcome.map(WorkOutput::into_result), Work::Task);
         log_task_failure(&result, name);
         result
+    }
+}
+
+/// What a spawned task's work ends with: the task's own result, or, under a fleet lease, the
+/// governor's (the lease refused or lost).
+trait WorkOutput<T, E> {
+    fn into_result(self) -> Result<T, Error<E>>;
+}
+
+impl<T, E> WorkOutput<T, E> for Result<T, E> {
+    fn into_result(self) -> Result<T, Error<E>> {
+        self.map_err(Error::Operation)
+    }
+}
+
+/// The result of work run under a fleet lease.
+struct Leased<T, E>(Result<T, Error<E>>);
+
+impl<T, E> WorkOutput<T, E> for Leased<T, E> {
+    fn into_result(self) -> Result<T, Error<E>> {
+        self.0
+    }
+}
+
+/// `work` under a lease on the governor's fleet resource, as each attempt of a call takes one:
+/// it waits for the lease, runs with the lease's [`FencingToken`](crate::fleet::FencingToken)
+/// current, and ends with [`Error::LeaseLost`] if a renewal finds the lease gone (or with the
+/// rejection `on_backend_down` gives when the backend cannot be asked). The lease goes back
+/// when the work ends or is dropped.
+fn leased<F, T, E>(work: F, fleet: &Arc<Fleet>) -> impl Future<Output = Leased<T, E>> + use<F, T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut guard = AttemptGuard::start(None, Some(fleet));
+    async move {
+        let mut work = pin!(work);
+        Leased(poll_fn(|cx| guard.poll_attempt(work.as_mut(), cx)).await)
     }
 }
 

@@ -106,27 +106,19 @@ impl<L: Deref<Target = Lane> + Clone> WorkerTicket<L> {
     pub(crate) async fn ready(self) -> Result<WorkerPermit<L>, Rejection> {
         match self {
             WorkerTicket::Ready(permit) => Ok(permit),
-            WorkerTicket::Waiting(slot) => slot.wait().await,
+            WorkerTicket::Waiting(slot) => slot.wait_after(Duration::ZERO).await,
         }
     }
 }
 
 impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
-    /// Waits in the queue until a permit is free, then leaves it holding the permit.
+    /// Waits in the queue until a permit is free, then leaves it holding the permit. `spent`
+    /// is what the call already spent of the queue timeout waiting for memory: admission waits
+    /// at most the queue timeout in all.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future leaves the queue and holds no permit.
-    pub(crate) async fn wait(self) -> Result<WorkerPermit<L>, Rejection> {
-        self.wait_after(Duration::ZERO).await
-    }
-
-    /// [`wait`](Self::wait) for a call that already spent `spent` of the queue timeout
-    /// waiting for memory: admission waits at most the queue timeout in all.
-    ///
-    /// # Cancel safety
-    ///
-    /// As `wait`.
     pub(crate) async fn wait_after(self, spent: Duration) -> Result<WorkerPermit<L>, Rejection> {
         let lane = &*self.lane;
         match lane.queue_timeout {

@@ -128,3 +128,63 @@ async fn a_dropped_call_and_a_panicked_one_release_their_leases() {
     assert_eq!((backend.live(), backend.releases.load(SeqCst)), (0, 2));
     assert_eq!(gov.status().fleet.expect("a fleet section").leases_held, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn spawned_tasks_take_leases_within_the_cap_and_give_them_back() {
+    let backend = FakeBackend::new();
+    let gov = governor(resource(2), &backend, 6);
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for queued in [false, false, false, true, true, true] {
+        let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+        let task = async move {
+            most.fetch_max(running.fetch_add(1, SeqCst) + 1, SeqCst);
+            sleep(Duration::from_millis(100)).await;
+            running.fetch_sub(1, SeqCst);
+            Ok::<_, std::io::Error>(FencingToken::current().expect("leased").get())
+        };
+        handles.push(match queued {
+            false => gov.spawn(task).expect("admitted"),
+            true => gov.spawn_queued(task).await.expect("admitted"),
+        });
+    }
+    let mut tokens = Vec::new();
+    for handle in handles {
+        tokens.push(handle.await.expect("each task gets its lease"));
+    }
+    tokens.sort_unstable();
+    assert_eq!(tokens, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(most.load(SeqCst), 2, "six workers, a cap of two");
+    // Three rounds of two. A task turned away by a full resource asks again every 10 ms: the
+    // ask at 100 ms comes just before the first round's releases, so the second round starts
+    // at 110 ms, and the third at 220 ms.
+    assert_eq!(started.elapsed(), Duration::from_millis(320));
+    settle().await;
+    assert_eq!((backend.live(), backend.releases.load(SeqCst)), (0, 6));
+    let status = gov.status().fleet.expect("a fleet section");
+    assert_eq!((status.acquired, status.leases_held), (6, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawned_task_whose_lease_is_lost_ends_with_lease_lost() {
+    let backend = FakeBackend::new();
+    let gov = governor(resource(1), &backend, 1);
+    let losing = Arc::clone(&backend);
+    tokio::spawn(async move {
+        sleep(Duration::from_millis(2_500)).await;
+        losing.lose_all();
+    });
+    let started = Instant::now();
+    let handle = gov
+        .spawn(async {
+            sleep(Duration::from_secs(60)).await;
+            Ok::<_, std::io::Error>(())
+        })
+        .expect("admitted");
+    let ended = handle.await;
+    assert!(matches!(ended, Err(Error::LeaseLost)), "{ended:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(3), "the renewal after the loss");
+    let status = gov.status();
+    assert_eq!((status.fleet.expect("a fleet section").lost, status.workers.failed), (1, 1));
+}
