@@ -89,11 +89,7 @@ async fn a_long_call_keeps_its_lease_by_renewing_every_third_of_the_ttl() {
 async fn a_lost_lease_cancels_the_call_at_the_next_renewal() {
     let backend = FakeBackend::new();
     let gov = governor(resource(1), &backend, 1);
-    let losing = Arc::clone(&backend);
-    tokio::spawn(async move {
-        sleep(Duration::from_millis(2_500)).await;
-        losing.lose_all();
-    });
+    lose_all_at(&backend, Duration::from_millis(2_500));
     let started = Instant::now();
     let cancelled = gov
         .run(|| async {
@@ -170,11 +166,7 @@ async fn spawned_tasks_take_leases_within_the_cap_and_give_them_back() {
 async fn a_spawned_task_whose_lease_is_lost_ends_with_lease_lost() {
     let backend = FakeBackend::new();
     let gov = governor(resource(1), &backend, 1);
-    let losing = Arc::clone(&backend);
-    tokio::spawn(async move {
-        sleep(Duration::from_millis(2_500)).await;
-        losing.lose_all();
-    });
+    lose_all_at(&backend, Duration::from_millis(2_500));
     let started = Instant::now();
     let handle = gov
         .spawn(async {
@@ -187,4 +179,13 @@ async fn a_spawned_task_whose_lease_is_lost_ends_with_lease_lost() {
     assert_eq!(started.elapsed(), Duration::from_secs(3), "the renewal after the loss");
     let status = gov.status();
     assert_eq!((status.fleet.expect("a fleet section").lost, status.workers.failed), (1, 1));
+}
+
+/// Makes the backend forget every lease `after` from now.
+fn lose_all_at(backend: &Arc<FakeBackend>, after: Duration) {
+    let losing = Arc::clone(backend);
+    tokio::spawn(async move {
+        sleep(after).await;
+        losing.lose_all();
+    });
 }
