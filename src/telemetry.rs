@@ -74,6 +74,15 @@ pub(crate) fn rejected(rejection: Rejection) {
     let _ = rejection;
 }
 
+/// An adaptive worker limit changed, for `reason`.
+#[inline]
+pub(crate) fn limit_changed(reason: crate::workers::limit::LimitReason) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::events::limit_changed(reason);
+    #[cfg(not(feature = "metrics"))]
+    let _ = reason;
+}
+
 /// A retry ran.
 #[inline]
 pub(crate) fn retried() {

@@ -299,6 +299,50 @@ async fn queue_wait_is_zero_without_a_wait_and_the_paused_wait_when_queued() {
     assert_eq!(*unit, Some(Unit::Seconds));
 }
 
+/// Eight callers, each making calls of exactly 100 ms, under a `gradient` limit from 1 to 8:
+/// the first window of 10 sets the baseline, then each window's latency is the baseline and
+/// the limit grows by 30 % (slow start) — 1.3, 1.69, 2.2, 2.86, 3.71, 4.83, 6.27, 8.16 (8) —
+/// so the lane's rounded limit changes six times: 2, 3, 4, 5, 6, 8.
+#[tokio::test(start_paused = true)]
+async fn each_change_of_an_adaptive_limit_is_counted_by_its_reason() {
+    let recording = Recording::new();
+    let _local = recording.install();
+    let gov = support::builder()
+        .limit(bursar::LimitKind::Gradient)
+        .min_workers(1)
+        .max_workers(8)
+        .queue_limit(100)
+        .build()
+        .unwrap();
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let gov = gov.clone();
+        callers.spawn(async move {
+            for _ in 0..20 {
+                gov.run(|| async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, Io>(())
+                })
+                .await
+                .expect("the call succeeds");
+            }
+        });
+    }
+    while let Some(caller) = callers.join_next().await {
+        caller.expect("no caller panicked");
+    }
+    let adaptive = gov.status().workers.adaptive.expect("an adaptive limit");
+    assert_eq!((adaptive.limit, adaptive.reason), (8, bursar::LimitReason::Grew));
+    let recorded = recording.take();
+    let changes: Vec<_> = recorded
+        .counters
+        .iter()
+        .filter(|(series, _)| series.starts_with(WORKERS_ADAPTIVE_CHANGES_TOTAL))
+        .collect();
+    let grew = format!("{WORKERS_ADAPTIVE_CHANGES_TOTAL}{{reason=grew}}");
+    assert_eq!(changes, [(&grew, &6)]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn record_metrics_sets_every_gauge_from_the_status() {
     let recording = Recording::new();
@@ -513,6 +557,7 @@ async fn building_a_governor_describes_every_metric_of_the_table() {
         (PORTS_FREE, G, count),
         (PORTS_QUARANTINED, G, count),
         (WORKERS_ADAPTIVE_LIMIT, G, count),
+        (WORKERS_ADAPTIVE_CHANGES_TOTAL, C, count),
         (WORKERS_ADAPTIVE_BASELINE_SECONDS, G, Some(Unit::Seconds)),
         (WORKERS_ADAPTIVE_SAMPLE_SECONDS, G, Some(Unit::Seconds)),
         (HEALTH_LEVEL, G, None),

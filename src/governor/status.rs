@@ -25,7 +25,7 @@ use crate::workers::Count;
 /// | that status | `status()` as JSON | Prometheus (feature `metrics`) |
 /// |---|---|---|
 /// | `initialized` | — (a built `Governor` is running; see `health.live`) | — |
-/// | `resource_manager.max_workers` | `workers.max_workers` (the limit in force: `workers.effective_limit`; an adaptive one's estimate: `workers.adaptive`) | `bursar_workers_max`, `bursar_workers_effective_limit`, `bursar_workers_adaptive_limit`, `bursar_workers_adaptive_baseline_seconds`, `bursar_workers_adaptive_sample_seconds` |
+/// | `resource_manager.max_workers` | `workers.max_workers` (the limit in force: `workers.effective_limit`; an adaptive one's estimate: `workers.adaptive`) | `bursar_workers_max`, `bursar_workers_effective_limit`, `bursar_workers_adaptive_limit`, `bursar_workers_adaptive_baseline_seconds`, `bursar_workers_adaptive_sample_seconds`, `bursar_workers_adaptive_changes_total{reason}` |
 /// | `resource_manager.active_threads` | `workers.active` | `bursar_workers_active` |
 /// | `resource_manager.completed_threads` | `workers.completed` (and `workers.failed`) | `bursar_calls_total{outcome="ok"}` |
 /// | `resource_manager.circuit_breaker_state` | `breakers.default.state` (one per key: `breakers.<key>.state`) | `bursar_breaker_state{key="default"}` |

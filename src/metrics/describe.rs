@@ -55,6 +55,11 @@ fn describe_workers() {
         Unit::Count,
         "An adaptive algorithm's worker limit (why it last changed: status().workers.adaptive.reason)."
     );
+    describe_counter!(
+        WORKERS_ADAPTIVE_CHANGES_TOTAL,
+        Unit::Count,
+        "Changes of an adaptive algorithm's worker limit, by why it changed."
+    );
     describe_gauge!(
         WORKERS_ADAPTIVE_BASELINE_SECONDS,
         Unit::Seconds,

@@ -6,9 +6,13 @@
 
 use metrics::{counter, histogram};
 
-use super::{CALLS_TOTAL, QUEUE_WAIT_SECONDS, REJECTIONS_TOTAL, RETRIES_TOTAL, RETRY_BUDGET_EXHAUSTED_TOTAL};
+use super::{
+    CALLS_TOTAL, QUEUE_WAIT_SECONDS, REJECTIONS_TOTAL, RETRIES_TOTAL, RETRY_BUDGET_EXHAUSTED_TOTAL,
+    WORKERS_ADAPTIVE_CHANGES_TOTAL,
+};
 use crate::contain::recording;
 use crate::telemetry::LaneLabel;
+use crate::workers::limit::LimitReason;
 use crate::{Error, Rejection};
 
 /// Counts how a settled call ended: `ok`, `error`, `timeout`, `panic` or `cancelled`.
@@ -72,5 +76,20 @@ pub(crate) fn queue_waited(lane: LaneLabel, seconds: f64) {
             LaneLabel::Blocking => histogram!(QUEUE_WAIT_SECONDS, "lane" => "blocking"),
         };
         histogram.record(seconds);
+    });
+}
+
+/// Counts a change of an adaptive worker limit, by its reason.
+pub(crate) fn limit_changed(reason: LimitReason) {
+    recording(|| {
+        let counter = match reason {
+            LimitReason::Started => counter!(WORKERS_ADAPTIVE_CHANGES_TOTAL, "reason" => "started"),
+            LimitReason::Grew => counter!(WORKERS_ADAPTIVE_CHANGES_TOTAL, "reason" => "grew"),
+            LimitReason::LatencyRose => counter!(WORKERS_ADAPTIVE_CHANGES_TOTAL, "reason" => "latency_rose"),
+            LimitReason::Overloaded => counter!(WORKERS_ADAPTIVE_CHANGES_TOTAL, "reason" => "overloaded"),
+            LimitReason::Probing => counter!(WORKERS_ADAPTIVE_CHANGES_TOTAL, "reason" => "probing"),
+            LimitReason::Probed => counter!(WORKERS_ADAPTIVE_CHANGES_TOTAL, "reason" => "probed"),
+        };
+        counter.increment(1);
     });
 }

@@ -118,6 +118,9 @@ pub const WORKERS_EFFECTIVE_LIMIT: &str = "bursar_workers_effective_limit";
 pub const WORKERS_ADAPTIVE_LIMIT: &str = "bursar_workers_adaptive_limit";
 /// Gauge `bursar_workers_adaptive_baseline_seconds`: an adaptive algorithm's baseline latency.
 pub const WORKERS_ADAPTIVE_BASELINE_SECONDS: &str = "bursar_workers_adaptive_baseline_seconds";
+/// Counter `bursar_workers_adaptive_changes_total{reason}`: changes of an adaptive algorithm's
+/// worker limit, by why it changed (`grew`, `latency_rose`, `overloaded`, `probing`, `probed`).
+pub const WORKERS_ADAPTIVE_CHANGES_TOTAL: &str = "bursar_workers_adaptive_changes_total";
 /// Gauge `bursar_workers_adaptive_sample_seconds`: the last window's median latency.
 pub const WORKERS_ADAPTIVE_SAMPLE_SECONDS: &str = "bursar_workers_adaptive_sample_seconds";
 /// Gauge `bursar_workers_active`: operations holding a worker.

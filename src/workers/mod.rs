@@ -218,6 +218,7 @@ impl Workers {
             sizing.2 = limit;
             self.tasks.resize(self.gate.effective(*sizing));
             let estimate = limiter.estimate();
+            crate::telemetry::limit_changed(estimate.reason);
             tracing::debug!(
                 target: "bursar::workers",
                 limit,
