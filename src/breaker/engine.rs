@@ -160,6 +160,16 @@ impl Engine {
         });
     }
 
+    /// A step of the fleet (`fleet::breaker`): always installed, since holding a breaker open
+    /// longer moves its end without a new period.
+    pub(crate) fn steer(&self, step: impl FnOnce(&mut Machine) -> Option<Transition>) {
+        self.with_lock(|locked| {
+            let transition = step(locked);
+            locked.install(self.gate.load().failures());
+            locked.report(transition);
+        });
+    }
+
     pub(crate) fn status(&self, now: Instant) -> BreakerStatus {
         let machine = self.machine.lock();
         let reading = self.window.as_ref().map(|window| window.reading(now)).unwrap_or_default();
@@ -175,6 +185,9 @@ impl Engine {
     /// Closed, or open with its wait over: a registry evicts such a breaker first.
     pub(crate) fn is_idle(&self, now: Instant) -> bool {
         let machine = self.machine.lock();
+        if machine.is_held() {
+            return false; // the fleet's: a new breaker would admit calls until the next sync
+        }
         match machine.state() {
             BreakerState::Closed => true,
             BreakerState::Open => machine.retry_after(now) == Some(Duration::ZERO),
