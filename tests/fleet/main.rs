@@ -8,6 +8,7 @@
 //! `tests/containment.rs` does).
 #![cfg(target_os = "linux")]
 
+mod breaker;
 mod processes;
 mod single;
 
