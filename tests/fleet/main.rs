@@ -62,6 +62,27 @@ pub(crate) fn child(test: &str, role: &str) -> std::process::Command {
     command
 }
 
+/// Runs `count` children of `role` for `test` at once, each told its `FLEET_INDEX` and the
+/// `settings`; waits for them all to succeed, and returns the lines they printed.
+pub(crate) fn run_children(test: &str, role: &str, count: usize, settings: &[(&str, String)]) -> Vec<String> {
+    let children: Vec<_> = (0..count)
+        .map(|index| {
+            let mut command = child(test, role);
+            command
+                .envs(settings.iter().map(|(name, value)| (name, value)))
+                .env("FLEET_INDEX", index.to_string());
+            command.stdout(std::process::Stdio::piped()).spawn().expect("a child process")
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().expect("the child ends");
+        assert!(output.status.success(), "a child failed: {:?}", output.status);
+        lines.extend(String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned));
+    }
+    lines
+}
+
 /// The role this process plays, if it is a child.
 pub(crate) fn role() -> Option<String> {
     std::env::var(CHILD).ok()
