@@ -25,6 +25,10 @@ use super::{
 /// only grow, also across a restart that lost the data (as long as the server's clock does
 /// not go back).
 ///
+/// Fleet-wide breakers live beside the leases under the same hash tag: a sorted set of votes
+/// scored by expiry, a hash of the open time's end and the epoch (raised to the server's time
+/// like the fence), and the probe lease, `SET NX PX`.
+///
 /// What it does not promise: Redis replication is asynchronous, so a failover to a replica
 /// that had not yet received a grant can lose it and admit one lease too many until it
 /// expires. Resources that must never be used twice check [`FencingToken`]s.
