@@ -9,6 +9,7 @@
 #![cfg(target_os = "linux")]
 
 mod breaker;
+mod breaker_scripts;
 mod processes;
 mod single;
 

@@ -46,12 +46,12 @@ impl FleetBreakers {
             Event::Vote { key, open_for } => {
                 let breaker = self.key(&self.keys[key]);
                 let (window, quorum) = (self.config.vote_window, self.config.quorum);
-                let vote = BreakerVote { breaker, window, quorum, open_for };
+                let vote = BreakerVote::new(breaker, window, quorum, open_for);
                 (key, "breaker_vote", self.backend.breaker_vote(vote))
             }
             Event::ProbeEnded { key, epoch, succeeded, open_for } => {
                 let breaker = self.key(&self.keys[key]);
-                let outcome = ProbeOutcome { breaker, epoch, succeeded, open_for };
+                let outcome = ProbeOutcome::new(breaker, epoch, succeeded, open_for);
                 (key, "breaker_probe_ended", self.backend.breaker_probe_ended(outcome))
             }
         };

@@ -89,6 +89,13 @@ pub struct BreakerVote<'a> {
     pub open_for: Duration,
 }
 
+impl<'a> BreakerVote<'a> {
+    /// A vote on `breaker` that counts for `window`, opening at `quorum` for `open_for`.
+    pub fn new(breaker: BreakerKey<'a>, window: Duration, quorum: u32, open_for: Duration) -> Self {
+        BreakerVote { breaker, window, quorum, open_for }
+    }
+}
+
 /// The outcome of the fleet's probe, as the instance that ran it tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -102,4 +109,11 @@ pub struct ProbeOutcome<'a> {
     pub succeeded: bool,
     /// How long a failed probe reopens the breaker.
     pub open_for: Duration,
+}
+
+impl<'a> ProbeOutcome<'a> {
+    /// The outcome of the probe of `epoch` on `breaker`; a failure reopens it for `open_for`.
+    pub fn new(breaker: BreakerKey<'a>, epoch: u64, succeeded: bool, open_for: Duration) -> Self {
+        ProbeOutcome { breaker, epoch, succeeded, open_for }
+    }
 }
