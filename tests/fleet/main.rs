@@ -1,7 +1,8 @@
 //! The fleet on a real `redis-server` (`REDIS_URL`, e.g. `redis://127.0.0.1:6390`): the cap
 //! held by several processes, leases of `kill -9`ed processes freed at their TTL, renewal, a
 //! lost lease, tokens across a restart (`REDIS_RESTART`, a shell command that restarts the same
-//! private server without its data). `.ci/run` starts the server; each test is `#[ignore]`d in
+//! private server without its data), the fleet-wide breaker (8 processes, its scripts, Redis cut
+//! off). `.ci/run` starts the server; each test is `#[ignore]`d in
 //! plain `cargo test`.
 //!
 //! Processes are this test binary run again, `FLEET_CHILD` naming the role (as
@@ -9,6 +10,7 @@
 #![cfg(target_os = "linux")]
 
 mod breaker;
+mod breaker_down;
 mod breaker_scripts;
 mod processes;
 mod single;
