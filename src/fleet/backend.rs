@@ -1,4 +1,5 @@
-//! [`FleetBackend`]: the four operations a fleet store answers, each one round trip.
+//! [`FleetBackend`]: the operations a fleet store answers — four for leases, three for the
+//! fleet-wide breakers — each one round trip.
 
 use std::fmt;
 use std::future::Future;
@@ -86,6 +87,9 @@ pub enum Renewal {
 ///
 /// Methods take `&self` and may be called from many tasks at once. The backend's operations
 /// need no time limit of their own: the governor cuts each off at `fleet.backend_timeout`.
+/// The lease operations are required; the three breaker operations have default bodies that
+/// answer [`FleetError::Unsupported`], so a backend without them keeps `fleet.breaker`'s
+/// breakers local (each failed operation a `tracing` event).
 /// See `RedisBackend` (feature `redis`) for one on Redis.
 ///
 /// # Examples

@@ -9,7 +9,10 @@ use tokio::time::{Instant, sleep};
 
 use super::fake::{FakeBackend, resource, settle};
 use crate::breaker::BreakerState;
-use crate::fleet::{FleetBackend, FleetBreakerConfig, FleetBreakerState, FleetBreakerStatus};
+use crate::fleet::{
+    Acquire, BackendFuture, FleetBackend, FleetBreakerConfig, FleetBreakerState, FleetBreakerStatus,
+    LeaseRequest, Renewal,
+};
 use crate::{Error, Governor, GovernorConfig, Rejection};
 
 const SYNC: Duration = Duration::from_secs(1);
@@ -217,4 +220,42 @@ async fn without_the_backend_every_breaker_is_local_until_it_answers() {
     // The fleet is still open past its time: `a` holds the probe or rejects for another's.
     assert_eq!(back.state, Some(FleetBreakerState::Probing));
     assert_ne!(local(&a), BreakerState::Closed);
+}
+
+/// Leases from the fake, and no breaker operations: the trait's defaults.
+#[derive(Debug)]
+struct LeasesOnly(Arc<FakeBackend>);
+
+impl FleetBackend for LeasesOnly {
+    fn acquire<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Acquire> {
+        self.0.acquire(lease)
+    }
+    fn renew<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
+        self.0.renew(lease)
+    }
+    fn release<'a>(&'a self, resource: &'a str, lease_id: &'a str) -> BackendFuture<'a, bool> {
+        self.0.release(resource, lease_id)
+    }
+    fn live_leases<'a>(&'a self, resource: &'a str) -> BackendFuture<'a, u64> {
+        self.0.live_leases(resource)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_without_breaker_operations_keeps_the_breakers_local() {
+    let mut config = GovernorConfig::default();
+    config.health.enabled = false;
+    config.retry.max_attempts = 1;
+    config.breaker.failure_threshold = 1;
+    let gov = crate::GovernorBuilder::from_config(config)
+        .fleet(resource(4).breaker(FleetBreakerConfig::new(["default"])))
+        .fleet_backend(Arc::new(LeasesOnly(FakeBackend::new())))
+        .build()
+        .expect("a valid governor");
+    settle().await;
+    let status = shared(&gov);
+    assert_eq!((status.local_only, status.state, status.votes), (true, None, 0));
+    assert!(matches!(call(&gov, true, Duration::ZERO).await, Err(Error::Operation(_))));
+    assert_eq!(local(&gov), BreakerState::Open, "the local breaker works alone");
+    assert_eq!(gov.status().fleet.expect("a fleet section").acquired, 1, "leases still work");
 }
