@@ -160,12 +160,16 @@ impl Engine {
         });
     }
 
-    /// A step of the fleet (`fleet::breaker`): always installed, since holding a breaker open
-    /// longer moves its end without a new period.
+    /// A step of the fleet (`fleet::breaker`). Installed when it started a new period or moved
+    /// the end of a held open one — and only then: the fleet's syncs of a breaker it leaves
+    /// alone must not clear its failures in a row or its window.
     pub(crate) fn steer(&self, step: impl FnOnce(&mut Machine) -> Option<Transition>) {
         self.with_lock(|locked| {
+            let before = (locked.epoch(), locked.open_window());
             let transition = step(locked);
-            locked.install(self.gate.load().failures());
+            if (locked.epoch(), locked.open_window()) != before {
+                locked.install(self.gate.load().failures());
+            }
             locked.report(transition);
         });
     }

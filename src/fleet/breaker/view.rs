@@ -14,8 +14,9 @@ pub enum FleetBreakerState {
     /// Every instance rejects: `quorum` instances voted within the vote window, or the fleet's
     /// probe failed.
     Open,
-    /// The open time is over and one instance holds the probe lease: the others reject until
-    /// its probe closes or reopens the breaker, or its lease expires.
+    /// The open time is over: one instance holds the probe lease (or the next to sync takes
+    /// it), and the others reject until its probe closes or reopens the breaker, or its lease
+    /// expires.
     Probing,
 }
 

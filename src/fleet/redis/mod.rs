@@ -27,7 +27,8 @@ use super::{
 ///
 /// Fleet-wide breakers live beside the leases under the same hash tag: a sorted set of votes
 /// scored by expiry, a hash of the open time's end and the epoch (raised to the server's time
-/// like the fence), and the probe lease, `SET NX PX`.
+/// like the fence), and the probe lease, `SET NX PX`. A restart that loses the data closes
+/// every fleet-wide breaker; each instance's own breaker keeps what it saw.
 ///
 /// What it does not promise: Redis replication is asynchronous, so a failover to a replica
 /// that had not yet received a grant can lose it and admit one lease too many until it

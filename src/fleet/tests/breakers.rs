@@ -24,10 +24,15 @@ const STAGGER: Duration = Duration::from_millis(300);
 
 /// An instance: its default breaker shared with quorum 2, opening on one failure for 10 s.
 fn instance(backend: &Arc<FakeBackend>) -> Governor {
+    instance_tripping_at(backend, 1)
+}
+
+/// An instance whose breaker opens after `failures` in a row.
+fn instance_tripping_at(backend: &Arc<FakeBackend>, failures: u32) -> Governor {
     let mut config = GovernorConfig::default();
     config.health.enabled = false;
     config.retry.max_attempts = 1;
-    config.breaker.failure_threshold = 1;
+    config.breaker.failure_threshold = failures;
     config.breaker.open_wait = OPEN_WAIT;
     let shared = FleetBreakerConfig::new(["default"])
         .quorum(2)
@@ -258,4 +263,17 @@ async fn a_backend_without_breaker_operations_keeps_the_breakers_local() {
     assert!(matches!(call(&gov, true, Duration::ZERO).await, Err(Error::Operation(_))));
     assert_eq!(local(&gov), BreakerState::Open, "the local breaker works alone");
     assert_eq!(gov.status().fleet.expect("a fleet section").acquired, 1, "leases still work");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_syncs_of_a_closed_fleet_leave_the_local_counts_alone() {
+    let backend = FakeBackend::new();
+    let gov = instance_tripping_at(&backend, 3);
+    for _ in 0..2 {
+        assert!(matches!(call(&gov, true, Duration::ZERO).await, Err(Error::Operation(_))));
+        sleep(3 * SYNC).await;
+    }
+    assert_eq!(gov.status().breakers["default"].consecutive_failures, 2, "three syncs passed each");
+    assert!(matches!(call(&gov, true, Duration::ZERO).await, Err(Error::Operation(_))));
+    assert_eq!(local(&gov), BreakerState::Open, "the third failure in a row");
 }
