@@ -217,6 +217,29 @@ impl CircuitBreaker {
         self.engine.change(|machine| machine.reset(now));
     }
 
+    /// The fleet holds the breaker open until `until`, and after it until it says otherwise.
+    pub(crate) fn fleet_hold_open(&self, now: Instant, until: Instant) {
+        self.engine.steer(|machine| machine.hold_open(now, until));
+    }
+
+    /// The fleet lets this instance run its one probe.
+    pub(crate) fn fleet_probe(&self, now: Instant) {
+        self.engine.steer(|machine| machine.release_for_probe(now));
+    }
+
+    /// The fleet closed: a breaker it held closes.
+    pub(crate) fn fleet_closed(&self, now: Instant) {
+        self.engine.steer(|machine| machine.release_closed(now));
+    }
+
+    /// The fleet cannot be asked: a breaker it held follows its own rules again.
+    pub(crate) fn fleet_let_go(&self) {
+        self.engine.steer(|machine| {
+            machine.release_to_local();
+            None
+        });
+    }
+
     /// The breaker's state and counts now.
     pub fn status(&self) -> BreakerStatus {
         self.status_at(Instant::now())

@@ -160,6 +160,20 @@ impl Engine {
         });
     }
 
+    /// A step of the fleet (`fleet::breaker`). Installed when it started a new period or moved
+    /// the end of a held open one — and only then: the fleet's syncs of a breaker it leaves
+    /// alone must not clear its failures in a row or its window.
+    pub(crate) fn steer(&self, step: impl FnOnce(&mut Machine) -> Option<Transition>) {
+        self.with_lock(|locked| {
+            let before = (locked.epoch(), locked.open_window());
+            let transition = step(locked);
+            if (locked.epoch(), locked.open_window()) != before {
+                locked.install(self.gate.load().failures());
+            }
+            locked.report(transition);
+        });
+    }
+
     pub(crate) fn status(&self, now: Instant) -> BreakerStatus {
         let machine = self.machine.lock();
         let reading = self.window.as_ref().map(|window| window.reading(now)).unwrap_or_default();
@@ -175,6 +189,9 @@ impl Engine {
     /// Closed, or open with its wait over: a registry evicts such a breaker first.
     pub(crate) fn is_idle(&self, now: Instant) -> bool {
         let machine = self.machine.lock();
+        if machine.is_held() {
+            return false; // the fleet's: a new breaker would admit calls until the next sync
+        }
         match machine.state() {
             BreakerState::Closed => true,
             BreakerState::Open => machine.retry_after(now) == Some(Duration::ZERO),

@@ -50,6 +50,18 @@ enum Phase {
     Disabled,
 }
 
+/// Whether a fleet-wide breaker (`fleet::breaker`) holds the machine, overriding its own
+/// timing: the fleet decides when it stops rejecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// The machine follows its own rules.
+    Free,
+    /// Open for the fleet: it does not turn half-open when its wait ends.
+    Open,
+    /// Half-open for the fleet's one probe: one slot, and one outcome decides.
+    Probe,
+}
+
 /// What [`Machine::admit`] decided for one caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
@@ -69,11 +81,12 @@ pub(crate) struct Machine {
     /// The current (or, when closed, the first) open wait.
     wait: Duration,
     timing: Timing,
+    hold: Hold,
 }
 
 impl Machine {
     pub(crate) fn new(timing: Timing) -> Self {
-        Machine { phase: Phase::Closed, epoch: 0, wait: timing.open_wait, timing }
+        Machine { phase: Phase::Closed, epoch: 0, wait: timing.open_wait, timing, hold: Hold::Free }
     }
 
     pub(crate) fn state(&self) -> BreakerState {
@@ -114,12 +127,17 @@ impl Machine {
             if now < until {
                 return (Admission::Rejected { retry_after: until - now }, None);
             }
+            if self.hold == Hold::Open {
+                // The fleet decides when it probes: its next sync comes soon.
+                return (Admission::Rejected { retry_after: Duration::ZERO }, None);
+            }
             let half_open = Phase::HalfOpen { probes_in_flight: 0, successes: 0 };
             transition = Some(self.move_to(half_open, now, TransitionReason::WaitElapsed));
         }
+        let slots = self.probe_slots();
         let admission = match &mut self.phase {
             Phase::Closed | Phase::Disabled => Admission::Call,
-            Phase::HalfOpen { probes_in_flight, .. } if *probes_in_flight < self.timing.half_open_probes => {
+            Phase::HalfOpen { probes_in_flight, .. } if *probes_in_flight < slots => {
                 *probes_in_flight += 1;
                 Admission::Probe { epoch: self.epoch }
             }
@@ -152,7 +170,7 @@ impl Machine {
             return Some(self.open(now, TransitionReason::ProbeFailed));
         }
         *successes += 1;
-        if *successes < self.timing.probes_to_close {
+        if *successes < self.timing.probes_to_close && self.hold != Hold::Probe {
             return None;
         }
         self.wait = self.timing.open_wait;
@@ -168,6 +186,16 @@ impl Machine {
         }
         *probes_in_flight -= 1;
         Some(successes)
+    }
+
+    /// Half-open slots: the configured ones, or the fleet's single probe.
+    fn probe_slots(&self) -> u32 {
+        if self.hold == Hold::Probe { 1 } else { self.timing.half_open_probes }
+    }
+
+    /// Whether a fleet-wide breaker holds the machine open or half-open.
+    pub(crate) fn is_held(&self) -> bool {
+        self.hold != Hold::Free
     }
 
     pub(crate) fn force_open(&mut self, now: Instant) -> Option<Transition> {
@@ -208,7 +236,60 @@ impl Machine {
         let from = self.state();
         self.phase = phase;
         self.epoch += 1;
+        // Every change frees the machine; the fleet's own steps hold it again after.
+        self.hold = Hold::Free;
         Transition { from, to: self.state(), at: now, reason, open_wait: None }
+    }
+}
+
+// The fleet's steps (`fleet::breaker`): the fleet can hold a breaker open, release it for the
+// fleet's one probe, and let it go. The manual states win over all of them.
+
+impl Machine {
+    /// Holds the breaker open until `until` (and after, until the fleet says otherwise). A
+    /// breaker already held open only moves its end, without a transition.
+    pub(crate) fn hold_open(&mut self, now: Instant, until: Instant) -> Option<Transition> {
+        match self.phase {
+            Phase::ForcedOpen | Phase::Disabled => None,
+            Phase::Open { since, .. } if self.hold == Hold::Open => {
+                self.phase = Phase::Open { since, until };
+                None
+            }
+            _ => {
+                let mut transition =
+                    self.move_to(Phase::Open { since: now, until }, now, TransitionReason::FleetOpened);
+                transition.open_wait = Some(until.saturating_duration_since(now));
+                self.hold = Hold::Open;
+                Some(transition)
+            }
+        }
+    }
+
+    /// Turns a breaker held open half-open for the fleet's one probe: one slot, and its
+    /// outcome closes or reopens the breaker.
+    pub(crate) fn release_for_probe(&mut self, now: Instant) -> Option<Transition> {
+        if self.hold != Hold::Open {
+            return None;
+        }
+        let half_open = Phase::HalfOpen { probes_in_flight: 0, successes: 0 };
+        let transition = self.move_to(half_open, now, TransitionReason::FleetProbe);
+        self.hold = Hold::Probe;
+        Some(transition)
+    }
+
+    /// The fleet closed: a held breaker closes with the first open wait.
+    pub(crate) fn release_closed(&mut self, now: Instant) -> Option<Transition> {
+        if self.hold == Hold::Free {
+            return None;
+        }
+        self.wait = self.timing.open_wait;
+        Some(self.move_to(Phase::Closed, now, TransitionReason::FleetClosed))
+    }
+
+    /// The fleet cannot be asked: a held breaker follows its own rules again from where it
+    /// is (open until its wait ends, or half-open with its own slots).
+    pub(crate) fn release_to_local(&mut self) {
+        self.hold = Hold::Free;
     }
 }
 
@@ -332,5 +413,38 @@ mod tests {
         let epoch = machine.epoch();
         assert_eq!(machine.reset(now), None);
         assert_eq!(machine.epoch(), epoch + 1, "a reset always starts a new period");
+    }
+
+    #[test]
+    fn the_fleet_holds_open_past_the_wait_then_allows_one_probe() {
+        let mut machine = machine(|config| config.half_open_probes = 3);
+        let now = Instant::now();
+        let held = machine.hold_open(now, now + SECOND).unwrap();
+        assert_eq!(
+            (held.to, held.reason, held.open_wait),
+            (BreakerState::Open, TransitionReason::FleetOpened, Some(SECOND))
+        );
+        assert_eq!(machine.hold_open(now, now + 2 * SECOND), None, "only the end moves");
+        let late = now + 5 * SECOND;
+        assert_eq!(machine.admit(late), (Admission::Rejected { retry_after: Duration::ZERO }, None));
+        assert_eq!(machine.release_for_probe(late).unwrap().reason, TransitionReason::FleetProbe);
+        let epoch = probe(&mut machine, late);
+        assert!(matches!(machine.admit(late).0, Admission::Rejected { .. }), "one slot, not three");
+        let closed = machine.end_probe(epoch, true, late).unwrap();
+        assert_eq!((closed.to, machine.is_held()), (BreakerState::Closed, false));
+        machine.hold_open(late, late + SECOND);
+        assert_eq!(machine.release_closed(late).unwrap().reason, TransitionReason::FleetClosed);
+        machine.force_open(late);
+        assert_eq!(machine.hold_open(late, late + SECOND), None, "the manual states win");
+    }
+
+    #[test]
+    fn let_go_the_machine_ends_its_wait_by_its_own_rules() {
+        let mut machine = machine(|_| {});
+        let now = Instant::now();
+        machine.hold_open(now, now + SECOND);
+        machine.release_to_local();
+        assert_eq!(machine.admit(now + SECOND).0, Admission::Probe { epoch: 2 });
+        assert_eq!(machine.release_closed(now + SECOND), None, "not held: the fleet's close is not its");
     }
 }

@@ -71,6 +71,13 @@ pub enum TransitionReason {
     Disabled,
     /// [`reset`](super::CircuitBreaker::reset) was called.
     Reset,
+    /// → open: the fleet-wide breaker is open (a quorum of instances saw failures, or the
+    /// fleet's probe failed); held open until the fleet closes or lets this instance probe.
+    FleetOpened,
+    /// Open → half-open: this instance holds the fleet's probe lease and runs its one probe.
+    FleetProbe,
+    /// → closed: the fleet-wide breaker closed (its probe succeeded).
+    FleetClosed,
 }
 
 /// One change of a breaker's state, given to the callback set with

@@ -1,10 +1,12 @@
-//! [`FleetBackend`]: the four operations a fleet store answers, each one round trip.
+//! [`FleetBackend`]: the operations a fleet store answers — four for leases, three for the
+//! fleet-wide breakers — each one round trip.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::breaker::{BreakerKey, BreakerVote, FleetBreakerView, ProbeOutcome};
 use super::{FencingToken, FleetError};
 
 /// A backend operation's future: boxed, so the governor can hold any backend as
@@ -85,6 +87,9 @@ pub enum Renewal {
 ///
 /// Methods take `&self` and may be called from many tasks at once. The backend's operations
 /// need no time limit of their own: the governor cuts each off at `fleet.backend_timeout`.
+/// The lease operations are required; the three breaker operations have default bodies that
+/// answer [`FleetError::Unsupported`], so a backend without them keeps `fleet.breaker`'s
+/// breakers local (each failed operation a `tracing` event).
 /// See `RedisBackend` (feature `redis`) for one on Redis.
 ///
 /// # Examples
@@ -153,4 +158,45 @@ pub trait FleetBackend: fmt::Debug + Send + Sync + 'static {
     ///
     /// [`FleetError`] if the backend could not be asked or answered wrongly.
     fn live_leases<'a>(&'a self, resource: &'a str) -> BackendFuture<'a, u64>;
+
+    /// Records `vote` (one live vote per instance, expiring after `vote.window`), then opens
+    /// the breaker for `vote.open_for` with a new epoch if it was closed and `vote.quorum`
+    /// votes are live. Answers the breaker as it is after.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError`] if the backend could not be asked or answered wrongly;
+    /// [`FleetError::Unsupported`] unless implemented (the fleet's breakers then stay local).
+    fn breaker_vote<'a>(&'a self, vote: BreakerVote<'a>) -> BackendFuture<'a, FleetBreakerView> {
+        let _ = vote;
+        Box::pin(async { Err(FleetError::Unsupported { operation: "breaker_vote" }) })
+    }
+
+    /// Reads the breaker; if it is open, its open time is over and nobody holds a live probe
+    /// lease, grants one to `breaker.instance` for `probe_ttl` with a new epoch (`SET NX`).
+    ///
+    /// # Errors
+    ///
+    /// As [`breaker_vote`](Self::breaker_vote).
+    fn breaker_sync<'a>(
+        &'a self,
+        breaker: BreakerKey<'a>,
+        probe_ttl: Duration,
+    ) -> BackendFuture<'a, FleetBreakerView> {
+        let _ = (breaker, probe_ttl);
+        Box::pin(async { Err(FleetError::Unsupported { operation: "breaker_sync" }) })
+    }
+
+    /// Ends the probe of `outcome.epoch`: if that is still the breaker's epoch, a success
+    /// closes it and clears its votes, a failure opens it again for `outcome.open_for` with a
+    /// new epoch; the probe lease is freed either way. An outcome of another epoch changes
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`breaker_vote`](Self::breaker_vote).
+    fn breaker_probe_ended<'a>(&'a self, outcome: ProbeOutcome<'a>) -> BackendFuture<'a, FleetBreakerView> {
+        let _ = outcome;
+        Box::pin(async { Err(FleetError::Unsupported { operation: "breaker_probe_ended" }) })
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::FleetBreakerConfig;
 use crate::BuildError;
 use crate::config::check_duration;
 #[cfg(feature = "serde")]
@@ -39,6 +40,7 @@ pub enum OnBackendDown {
 /// | `lease_ttl` | 10 s |
 /// | `backend_timeout` | 250 ms |
 /// | `on_backend_down` | `local_share` |
+/// | `breaker` | `None`: every breaker local |
 ///
 /// # Examples
 ///
@@ -75,6 +77,8 @@ pub struct FleetConfig {
     pub backend_timeout: Duration,
     /// What a call does when the backend cannot be asked.
     pub on_backend_down: OnBackendDown,
+    /// Circuit breakers shared by the fleet: `None` (the default) keeps every breaker local.
+    pub breaker: Option<FleetBreakerConfig>,
 }
 
 impl Default for FleetConfig {
@@ -85,6 +89,7 @@ impl Default for FleetConfig {
             lease_ttl: Duration::from_secs(10),
             backend_timeout: Duration::from_millis(250),
             on_backend_down: OnBackendDown::LocalShare,
+            breaker: None,
         }
     }
 }
@@ -135,7 +140,10 @@ impl FleetConfig {
                 self.backend_timeout,
             ));
         }
-        Ok(())
+        match &self.breaker {
+            Some(breaker) => breaker.validate(self.backend_timeout),
+            None => Ok(()),
+        }
     }
 
     /// How often a running call renews its lease: a third of the TTL.
@@ -150,6 +158,8 @@ crate::config::setters!(FleetConfig {
     lease_ttl: Duration,
     backend_timeout: Duration,
     on_backend_down: OnBackendDown,
+} into {
+    breaker: Option<FleetBreakerConfig>,
 });
 
 #[cfg(feature = "serde")]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use super::backend::BackendFuture;
+use super::breaker::FleetBreakers;
 use super::{BackendState, FleetBackend, FleetConfig, FleetError, FleetStatus, LeaseRequest, OnBackendDown};
 
 /// One fleet resource: every count is `Relaxed`, each one a statistic read on its own.
@@ -28,6 +29,8 @@ pub(crate) struct Fleet {
     fallbacks: AtomicU64,
     refused: AtomicU64,
     backend_errors: AtomicU64,
+    /// The fleet-wide breakers (`fleet.breaker`), if any.
+    breakers: Option<Arc<FleetBreakers>>,
 }
 
 /// How a call may run when the backend is down.
@@ -43,10 +46,21 @@ impl Fleet {
         backend: Arc<dyn FleetBackend>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
+        let instance = instance_id();
+        let breakers = config.breaker.clone().map(|breaker| {
+            let backend = Arc::clone(&backend);
+            Arc::new(FleetBreakers::new(
+                breaker,
+                &config.resource,
+                &instance,
+                backend,
+                config.backend_timeout,
+            ))
+        });
         Fleet {
             backend,
             config,
-            instance: instance_id(),
+            instance,
             runtime,
             next_lease: AtomicU64::new(0),
             backend_state: AtomicU8::new(BackendState::Unknown as u8),
@@ -58,7 +72,13 @@ impl Fleet {
             fallbacks: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             backend_errors: AtomicU64::new(0),
+            breakers,
         }
+    }
+
+    /// The fleet-wide breakers, if `fleet.breaker` names any.
+    pub(crate) fn breakers(&self) -> Option<&Arc<FleetBreakers>> {
+        self.breakers.as_ref()
     }
 
     /// A lease id no other lease of the fleet has.
@@ -78,8 +98,7 @@ impl Fleet {
         operation: &'static str,
         answer: BackendFuture<'_, T>,
     ) -> Result<T, FleetError> {
-        let after = self.config.backend_timeout;
-        let answer = tokio::time::timeout(after, answer).await.unwrap_or(Err(FleetError::TimedOut { after }));
+        let answer = timed(self.config.backend_timeout, answer).await;
         match &answer {
             Ok(_) => self.backend_answered(),
             Err(error) => self.backend_failed(operation, error),
@@ -166,6 +185,7 @@ impl Fleet {
             fallbacks: self.fallbacks.load(Relaxed),
             refused: self.refused.load(Relaxed),
             backend_errors: self.backend_errors.load(Relaxed),
+            breakers: self.breakers.as_ref().map(|breakers| breakers.status()).unwrap_or_default(),
         }
     }
 
@@ -176,11 +196,19 @@ impl Fleet {
     }
 }
 
+/// The backend's `answer`, or [`FleetError::TimedOut`] after `after`.
+pub(super) async fn timed<T>(after: Duration, answer: BackendFuture<'_, T>) -> Result<T, FleetError> {
+    tokio::time::timeout(after, answer).await.unwrap_or(Err(FleetError::TimedOut { after }))
+}
+
 /// The longest pause between two acquires of a call that found the cap reached.
 const FULL_POLL: Duration = Duration::from_millis(10);
 
-/// This process's id among the fleet's: its pid and its start in nanoseconds.
+/// This process's id among the fleet's: its pid, its start in nanoseconds, and the number of
+/// the governor in it (two governors of one process are two instances).
 fn instance_id() -> String {
+    static GOVERNORS: AtomicU64 = AtomicU64::new(0);
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{}-{:x}", std::process::id(), started.as_nanos())
+    let governor = GOVERNORS.fetch_add(1, Relaxed);
+    format!("{}-{:x}-{governor}", std::process::id(), started.as_nanos())
 }

@@ -37,6 +37,13 @@ pub enum FleetError {
         /// What was wrong with the answer.
         reason: String,
     },
+    /// The backend does not implement this operation (a backend written before fleet-wide
+    /// breakers): those breakers stay local.
+    #[error("the fleet backend does not support `{operation}`")]
+    Unsupported {
+        /// The operation's name.
+        operation: &'static str,
+    },
 }
 
 impl FleetError {

@@ -40,6 +40,93 @@
 //! process's share of the cap, or runs without a lease. A renewal that fails keeps the call
 //! running and tries again at the next third of the TTL.
 //!
+//! # Fleet-wide circuit breakers
+//!
+//! With `fleet.breaker` ([`FleetBreakerConfig`]), the breakers it names (by key, `"default"`
+//! for calls without one) open across the fleet — but only when the dependency fails for
+//! `quorum` distinct instances within `vote_window`: one sick replica does not trip the fleet.
+//!
+//! - Each local breaker opens on its own failures as always, and its opening is a vote
+//!   (one backend round trip, from a task: never on a call's path).
+//! - When the vote that makes the quorum arrives, the fleet's breaker opens with a new epoch
+//!   for the voter's open wait. Every instance reads it every `sync_every` and holds its local
+//!   breaker open: calls are rejected as by any open breaker, lock-free, without asking the
+//!   backend. All instances reject within one `sync_every` (and a round trip) of the quorum.
+//! - When the open time ends, the first instance to sync takes the probe lease (`SET NX`, for
+//!   `probe_ttl`, with a new epoch) and its breaker admits one probe; every other instance keeps
+//!   rejecting. The probe's success closes the fleet's breaker — only if its epoch is still
+//!   current — and every instance closes at its next sync; its failure opens it again. A probe
+//!   that outlives its lease lets another instance probe, and its late outcome changes nothing.
+//! - When the backend cannot be asked, every fleet-wide breaker falls back to its local one
+//!   (an `ERROR` event, [`FleetBreakerStatus::local_only`]), and is shared again at the first
+//!   answer. Calls with no fleet-wide breaker never see any of this: their path is unchanged.
+//!
+//! ```
+//! # use std::collections::BTreeSet;
+//! # use std::sync::{Arc, Mutex};
+//! # use std::time::Duration;
+//! # use bursar::fleet::*;
+//! /// A backend in memory (a test's fake): the breaker opens at two votes and stays open.
+//! #[derive(Debug, Default)]
+//! struct InMemory { votes: Mutex<BTreeSet<String>> }
+//!
+//! impl InMemory {
+//!     fn view(&self) -> FleetBreakerView {
+//!         let votes = self.votes.lock().unwrap().len() as u32;
+//!         if votes >= 2 { FleetBreakerView::open(votes, 1, Duration::from_secs(60), false) }
+//!         else { FleetBreakerView::closed(votes, 0) }
+//!     }
+//! }
+//!
+//! impl FleetBackend for InMemory {
+//!     fn breaker_vote<'a>(&'a self, vote: BreakerVote<'a>) -> BackendFuture<'a, FleetBreakerView> {
+//!         self.votes.lock().unwrap().insert(vote.breaker.instance.to_owned());
+//!         let view = self.view();
+//!         Box::pin(async move { Ok(view) })
+//!     }
+//!     fn breaker_sync<'a>(&'a self, _: BreakerKey<'a>, _: Duration) -> BackendFuture<'a, FleetBreakerView> {
+//!         let view = self.view();
+//!         Box::pin(async move { Ok(view) })
+//!     }
+//! #   fn acquire<'a>(&'a self, _: LeaseRequest<'a>) -> BackendFuture<'a, Acquire> {
+//! #       Box::pin(async { Ok(Acquire::Granted { token: FencingToken::new(1), live_instances: 2 }) })
+//! #   }
+//! #   fn renew<'a>(&'a self, _: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
+//! #       Box::pin(async { Ok(Renewal::Renewed { live_instances: 2 }) })
+//! #   }
+//! #   fn release<'a>(&'a self, _: &'a str, _: &'a str) -> BackendFuture<'a, bool> { Box::pin(async { Ok(true) }) }
+//! #   fn live_leases<'a>(&'a self, _: &'a str) -> BackendFuture<'a, u64> { Box::pin(async { Ok(0) }) }
+//!     // acquire, renew, release, live_leases: as in the example below.
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = Arc::new(InMemory::default());
+//! let instance = || {
+//!     bursar::Governor::builder()
+//! #       .health(bursar::health::HealthConfig::disabled())
+//!         .max_attempts(1)
+//!         .failure_threshold(1)
+//!         .fleet(FleetConfig::new("grid", 10).breaker(FleetBreakerConfig::new(["default"]).quorum(2)))
+//!         .fleet_backend(Arc::clone(&backend) as Arc<dyn FleetBackend>)
+//!         .build()
+//! };
+//! let (first, second, healthy) = (instance()?, instance()?, instance()?);
+//! let sick = || async { Err::<(), _>(std::io::Error::other("503")) };
+//! let _ = first.run(sick).await;
+//! tokio::time::sleep(Duration::from_secs(2)).await;
+//! let fine = healthy.run(|| async { Ok::<_, std::io::Error>(()) }).await;
+//! assert!(fine.is_ok(), "one vote opens nothing: {fine:?}");
+//!
+//! let _ = second.run(sick).await;
+//! tokio::time::sleep(Duration::from_millis(1_100)).await; // one `sync_every` and a little
+//! let refused = healthy.run(|| async { Ok::<_, std::io::Error>(()) }).await;
+//! assert!(matches!(refused, Err(bursar::Error::Rejected(bursar::Rejection::CircuitOpen { .. }))));
+//! let shared = &healthy.status().fleet.unwrap().breakers[0];
+//! assert_eq!((shared.votes, shared.state), (2, Some(FleetBreakerState::Open)));
+//! # Ok(()) }
+//! ```
+//!
 //! # Examples
 //!
 //! A fleet resource of 2, on a backend kept in this process (a test's fake):
@@ -91,6 +178,7 @@
 
 mod attempt;
 mod backend;
+mod breaker;
 mod config;
 mod engine;
 mod error;
@@ -104,6 +192,11 @@ mod token;
 
 pub(crate) use attempt::AttemptGuard;
 pub use backend::{Acquire, BackendFuture, FleetBackend, LeaseRequest, Renewal};
+pub(crate) use breaker::FleetBreakers;
+pub use breaker::{
+    BreakerKey, BreakerVote, FleetBreakerConfig, FleetBreakerState, FleetBreakerStatus, FleetBreakerView,
+    ProbeOutcome,
+};
 pub use config::{FleetConfig, OnBackendDown};
 pub(crate) use engine::Fleet;
 pub use error::FleetError;

@@ -1,5 +1,7 @@
 //! [`FleetStatus`]: the `fleet` section of the governor's status.
 
+use super::FleetBreakerStatus;
+
 /// Whether the fleet backend answers, as its last operation found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -56,4 +58,7 @@ pub struct FleetStatus {
     pub refused: u64,
     /// Backend operations that failed (each one a `tracing` event).
     pub backend_errors: u64,
+    /// The fleet-wide circuit breakers (`fleet.breaker`), in the order of their keys; empty
+    /// without them.
+    pub breakers: Vec<FleetBreakerStatus>,
 }

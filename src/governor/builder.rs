@@ -7,6 +7,7 @@ use std::future::Future;
 
 use super::background::Background;
 use super::breakers::{Breakers, TransitionHook};
+use super::fleet_breakers;
 use super::pools::Pools;
 use super::{Governor, Inner};
 use crate::contain::Containment;
@@ -402,8 +403,21 @@ impl GovernorBuilder {
         let mut emergency = vec![reap_idle_connections(&pools)];
         emergency.extend(hooks.emergency);
         let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, emergency));
+        let fleet = config
+            .fleet
+            .clone()
+            .zip(fleet_backend)
+            .map(|(fleet, backend)| Arc::new(Fleet::new(fleet, backend, runtime.clone())));
+        let shared_breakers = fleet.as_ref().and_then(|fleet| fleet.breakers().cloned());
+        let transitions = match &shared_breakers {
+            Some(shared) => Some(fleet_breakers::hear_transitions(shared, transitions)),
+            None => transitions,
+        };
         let breakers = Arc::new(Breakers::new(&config.breaker, transitions, &containment)?);
         let background = Background::default();
+        if let Some(shared) = shared_breakers {
+            background.track(fleet_breakers::start(shared, &breakers, &runtime));
+        }
         let mut monitor = None;
         if health_config.enabled {
             let sampler = hooks.sampler.unwrap_or_else(default_sampler);
@@ -425,11 +439,7 @@ impl GovernorBuilder {
         }
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
         let pool_config = config.pool.clone();
-        let default_plan = super::run::CallPlan::of(&retry, config.fleet.is_some());
-        let fleet = config
-            .fleet
-            .zip(fleet_backend)
-            .map(|(fleet, backend)| Arc::new(Fleet::new(fleet, backend, runtime.clone())));
+        let default_plan = super::run::CallPlan::of(&retry, fleet.is_some());
         let inner = Inner {
             workers,
             retry,

@@ -4,6 +4,7 @@ mod background;
 mod breakers;
 mod builder;
 mod call;
+mod fleet_breakers;
 mod health;
 mod hooks;
 #[cfg(feature = "metrics")]

@@ -1,13 +1,17 @@
 //! The fleet on a real `redis-server` (`REDIS_URL`, e.g. `redis://127.0.0.1:6390`): the cap
 //! held by several processes, leases of `kill -9`ed processes freed at their TTL, renewal, a
 //! lost lease, tokens across a restart (`REDIS_RESTART`, a shell command that restarts the same
-//! private server without its data). `.ci/run` starts the server; each test is `#[ignore]`d in
+//! private server without its data), the fleet-wide breaker (8 processes, its scripts, Redis cut
+//! off). `.ci/run` starts the server; each test is `#[ignore]`d in
 //! plain `cargo test`.
 //!
 //! Processes are this test binary run again, `FLEET_CHILD` naming the role (as
 //! `tests/containment.rs` does).
 #![cfg(target_os = "linux")]
 
+mod breaker;
+mod breaker_down;
+mod breaker_scripts;
 mod processes;
 mod single;
 
@@ -59,6 +63,27 @@ pub(crate) fn child(test: &str, role: &str) -> std::process::Command {
     let mut command = std::process::Command::new(std::env::current_exe().expect("the test binary"));
     command.args(["--exact", test, "--nocapture", "--ignored", "--test-threads=1"]).env(CHILD, role);
     command
+}
+
+/// Runs `count` children of `role` for `test` at once, each told its `FLEET_INDEX` and the
+/// `settings`; waits for them all to succeed, and returns the lines they printed.
+pub(crate) fn run_children(test: &str, role: &str, count: usize, settings: &[(&str, String)]) -> Vec<String> {
+    let children: Vec<_> = (0..count)
+        .map(|index| {
+            let mut command = child(test, role);
+            command
+                .envs(settings.iter().map(|(name, value)| (name, value)))
+                .env("FLEET_INDEX", index.to_string());
+            command.stdout(std::process::Stdio::piped()).spawn().expect("a child process")
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().expect("the child ends");
+        assert!(output.status.success(), "a child failed: {:?}", output.status);
+        lines.extend(String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned));
+    }
+    lines
 }
 
 /// The role this process plays, if it is a child.

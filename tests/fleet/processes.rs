@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bursar::fleet::{FencingToken, FleetBackend, FleetConfig};
 
-use crate::{child, governor, monotonic_ns, ms, role, setting, unique};
+use crate::{child, governor, monotonic_ns, ms, role, run_children, setting, unique};
 
 /// One operation, as a process logged it: its start and end on the machine's monotonic clock,
 /// and its lease's token.
@@ -34,23 +34,9 @@ fn the_cap_holds_across_processes() {
     }
     let seconds: u64 = std::env::var("FLEET_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let resource = unique("saturate");
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|index| {
-            child("processes::the_cap_holds_across_processes", "saturate")
-                .env("FLEET_RESOURCE", &resource)
-                .env("FLEET_SECS", seconds.to_string())
-                .env("FLEET_INDEX", index.to_string())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("a child process")
-        })
-        .collect();
-    let mut intervals = Vec::new();
-    for child in children {
-        let output = child.wait_with_output().expect("the child ends");
-        assert!(output.status.success(), "a child failed: {:?}", output.status);
-        intervals.extend(String::from_utf8_lossy(&output.stdout).lines().filter_map(parse));
-    }
+    let settings = [("FLEET_RESOURCE", resource), ("FLEET_SECS", seconds.to_string())];
+    let lines = run_children("processes::the_cap_holds_across_processes", "saturate", PROCESSES, &settings);
+    let intervals: Vec<Interval> = lines.iter().filter_map(|line| parse(line)).collect();
     let report = sweep(&intervals);
     println!(
         "fleet saturation: {PROCESSES} processes x {WORKERS} calls, cap {CAP}, {seconds} s: {} operations, \

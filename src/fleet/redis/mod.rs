@@ -1,5 +1,6 @@
 //! [`RedisBackend`]: the fleet's leases in Redis, each operation one Lua script.
 
+mod breaker_scripts;
 mod scripts;
 
 use std::time::Duration;
@@ -8,7 +9,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 
 use super::backend::BackendFuture;
-use super::{Acquire, FencingToken, FleetBackend, FleetError, LeaseRequest, Renewal};
+use super::{
+    Acquire, BreakerKey, BreakerVote, FencingToken, FleetBackend, FleetBreakerView, FleetError, LeaseRequest,
+    ProbeOutcome, Renewal,
+};
 
 /// A [`FleetBackend`] on Redis (or Valkey) 7 or later, through redis-rs's reconnecting
 /// `ConnectionManager`.
@@ -20,6 +24,11 @@ use super::{Acquire, FencingToken, FleetBackend, FleetError, LeaseRequest, Renew
 /// counter raised to the server's time in milliseconds × 1024 whenever it is below, so they
 /// only grow, also across a restart that lost the data (as long as the server's clock does
 /// not go back).
+///
+/// Fleet-wide breakers live beside the leases under the same hash tag: a sorted set of votes
+/// scored by expiry, a hash of the open time's end and the epoch (raised to the server's time
+/// like the fence), and the probe lease, `SET NX PX`. A restart that loses the data closes
+/// every fleet-wide breaker; each instance's own breaker keeps what it saw.
 ///
 /// What it does not promise: Redis replication is asynchronous, so a failover to a replica
 /// that had not yet received a grant can lose it and admit one lease too many until it
@@ -51,6 +60,9 @@ pub struct RedisBackend {
     renew: Script,
     release: Script,
     count: Script,
+    vote: Script,
+    sync: Script,
+    probe_ended: Script,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -86,6 +98,9 @@ impl RedisBackend {
             renew: Script::new(&scripts::renew()),
             release: Script::new(&scripts::release()),
             count: Script::new(&scripts::count()),
+            vote: Script::new(&breaker_scripts::vote()),
+            sync: Script::new(&breaker_scripts::sync()),
+            probe_ended: Script::new(&breaker_scripts::probe_ended()),
         })
     }
 }
@@ -93,6 +108,34 @@ impl RedisBackend {
 /// The keys of `resource`: its leases, its instances, its fence.
 fn keys(resource: &str) -> [String; 3] {
     ["leases", "instances", "fence"].map(|key| format!("bursar:{{{resource}}}:{key}"))
+}
+
+/// The keys of one fleet-wide breaker: its votes, its state, its probe lease.
+fn breaker_keys(breaker: BreakerKey<'_>) -> [String; 3] {
+    let (resource, key) = (breaker.resource, breaker.key);
+    ["votes", "state", "probe"].map(|part| format!("bursar:{{{resource}}}:breaker:{key}:{part}"))
+}
+
+/// Runs a breaker script on `breaker`'s keys with the instance and `args`, and reads its view.
+async fn breaker_view(
+    script: &Script,
+    mut connection: ConnectionManager,
+    breaker: BreakerKey<'_>,
+    args: &[u64],
+) -> Result<FleetBreakerView, FleetError> {
+    let [votes, state, probe] = breaker_keys(breaker);
+    let mut call = script.key(votes);
+    call.key(state).key(probe).arg(breaker.instance);
+    for arg in args {
+        call.arg(*arg);
+    }
+    let (votes, open, epoch, open_for, mine): (u32, u8, i64, i64, u8) =
+        call.invoke_async(&mut connection).await.map_err(failed)?;
+    let epoch = non_negative(epoch);
+    Ok(match open {
+        0 => FleetBreakerView::closed(votes, epoch),
+        _ => FleetBreakerView::open(votes, epoch, Duration::from_millis(non_negative(open_for)), mine == 1),
+    })
 }
 
 fn ttl_ms(ttl: Duration) -> u64 {
@@ -149,6 +192,26 @@ impl FleetBackend for RedisBackend {
             let [leases, ..] = keys(resource);
             self.count.key(leases).invoke_async(&mut connection).await.map_err(failed)
         })
+    }
+
+    fn breaker_vote<'a>(&'a self, vote: BreakerVote<'a>) -> BackendFuture<'a, FleetBreakerView> {
+        let args = [ttl_ms(vote.window), u64::from(vote.quorum), ttl_ms(vote.open_for)];
+        Box::pin(async move { breaker_view(&self.vote, self.connection.clone(), vote.breaker, &args).await })
+    }
+
+    fn breaker_sync<'a>(
+        &'a self,
+        breaker: BreakerKey<'a>,
+        probe_ttl: Duration,
+    ) -> BackendFuture<'a, FleetBreakerView> {
+        let args = [ttl_ms(probe_ttl)];
+        Box::pin(async move { breaker_view(&self.sync, self.connection.clone(), breaker, &args).await })
+    }
+
+    fn breaker_probe_ended<'a>(&'a self, outcome: ProbeOutcome<'a>) -> BackendFuture<'a, FleetBreakerView> {
+        let args = [outcome.epoch, u64::from(outcome.succeeded), ttl_ms(outcome.open_for)];
+        let connection = self.connection.clone();
+        Box::pin(async move { breaker_view(&self.probe_ended, connection, outcome.breaker, &args).await })
     }
 }
 

@@ -6,7 +6,7 @@
 //! `instances` (a sorted set of instance ids scored by expiry) and `fence` (the token counter).
 
 /// The server's time in milliseconds, then every lease and instance that expired removed.
-const NOW: &str = r"
+pub(super) const NOW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)

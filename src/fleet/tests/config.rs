@@ -4,12 +4,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::fake::FakeBackend;
-use crate::fleet::{FleetBackend, FleetConfig};
+use crate::fleet::{FleetBackend, FleetBreakerConfig, FleetConfig};
 use crate::{BuildError, Governor};
 
 fn refused(config: FleetConfig) -> (Option<&'static str>, String) {
     let error = config.validate().expect_err("breaks a rule");
     (error.field(), error.to_string())
+}
+
+/// Each configuration is refused naming `field`, with a message containing `rule`.
+fn each_refused<const N: usize>(cases: [(FleetConfig, &str, &str); N]) {
+    for (config, field, rule) in cases {
+        let (named, message) = refused(config);
+        assert_eq!(named, Some(field));
+        assert!(message.contains(rule), "{message}");
+    }
 }
 
 #[test]
@@ -41,12 +50,54 @@ fn each_rule_names_its_field() {
             "must be less than a third of `fleet.lease_ttl` (got 1s)",
         ),
     ];
-    for (config, field, rule) in cases {
-        let (named, message) = refused(config);
-        assert_eq!(named, Some(field));
-        assert!(message.contains(rule), "{message}");
-    }
+    each_refused(cases);
     assert_eq!(FleetConfig::new("browsers", 40).validate(), Ok(()));
+}
+
+#[test]
+fn each_breaker_rule_names_its_field() {
+    let shared = || FleetBreakerConfig::new(["default"]);
+    let with = |breaker: FleetBreakerConfig| FleetConfig::new("browsers", 4).breaker(breaker);
+    let cases = [
+        (
+            with(FleetBreakerConfig::new(Vec::<String>::new())),
+            "fleet.breaker.keys",
+            "must name at least one breaker (got [])",
+        ),
+        (
+            with(FleetBreakerConfig::new([""])),
+            "fleet.breaker.keys",
+            "must be 1 to 128 characters each (got \"\")",
+        ),
+        (
+            with(FleetBreakerConfig::new(["a", "b", "a"])),
+            "fleet.breaker.keys",
+            "must not repeat a key (got \"a\")",
+        ),
+        (with(shared().quorum(0)), "fleet.breaker.quorum", "must be at least 1 (got 0)"),
+        (
+            with(shared().vote_window(Duration::ZERO)),
+            "fleet.breaker.vote_window",
+            "must be 1 ms to 1 day (got 0ns)",
+        ),
+        (
+            with(shared().sync_every(Duration::from_millis(250))),
+            "fleet.breaker.sync_every",
+            "must be longer than `fleet.backend_timeout` and at most `fleet.breaker.vote_window` (got 250ms)",
+        ),
+        (
+            with(shared().vote_window(Duration::from_secs(2)).sync_every(Duration::from_secs(3))),
+            "fleet.breaker.sync_every",
+            "(got 3s)",
+        ),
+        (
+            with(shared().probe_ttl(Duration::from_millis(999))),
+            "fleet.breaker.probe_ttl",
+            "must be `fleet.breaker.sync_every` to 1 day (got 999ms)",
+        ),
+    ];
+    each_refused(cases);
+    assert_eq!(with(shared()).validate(), Ok(()));
 }
 
 #[test]
@@ -85,4 +136,18 @@ fn the_fleet_section_reads_from_toml() {
     );
     assert_eq!(fleet.on_backend_down, crate::fleet::OnBackendDown::FailClosed);
     assert_eq!(fleet.backend_timeout, Duration::from_millis(250));
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn the_fleet_breakers_read_from_toml() {
+    let config: crate::GovernorConfig = toml::from_str(
+        "[fleet]\nresource = \"browsers\"\ncap = 40\n[fleet.breaker]\nkeys = [\"default\", \"grid\"]\nquorum = 3\nsync_every = \"500ms\"\n",
+    )
+    .expect("a valid file");
+    let breaker = config.fleet.expect("a fleet section").breaker.expect("a breaker section");
+    assert_eq!(
+        breaker,
+        FleetBreakerConfig::new(["default", "grid"]).quorum(3).sync_every(Duration::from_millis(500))
+    );
 }

@@ -9,8 +9,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use super::fake_breakers::BreakerBook;
 use crate::fleet::{
-    Acquire, BackendFuture, FencingToken, FleetBackend, FleetConfig, FleetError, LeaseRequest, Renewal,
+    Acquire, BackendFuture, BreakerKey, BreakerVote, FencingToken, FleetBackend, FleetBreakerView,
+    FleetConfig, FleetError, LeaseRequest, ProbeOutcome, Renewal,
 };
 use crate::{Governor, GovernorConfig};
 
@@ -24,6 +26,7 @@ pub(super) struct FakeBackend {
     pub(super) instances: AtomicU32,
     pub(super) renewals: AtomicU64,
     pub(super) releases: AtomicU64,
+    pub(super) breakers: Mutex<BreakerBook>,
 }
 
 impl FakeBackend {
@@ -113,6 +116,22 @@ impl FleetBackend for FakeBackend {
             return failed;
         }
         Self::answer(self.live() as u64)
+    }
+
+    fn breaker_vote<'a>(&'a self, vote: BreakerVote<'a>) -> BackendFuture<'a, FleetBreakerView> {
+        self.failure().unwrap_or_else(|| Self::answer(self.breakers.lock().vote(vote)))
+    }
+
+    fn breaker_sync<'a>(
+        &'a self,
+        key: BreakerKey<'a>,
+        probe_ttl: Duration,
+    ) -> BackendFuture<'a, FleetBreakerView> {
+        self.failure().unwrap_or_else(|| Self::answer(self.breakers.lock().sync(key, probe_ttl)))
+    }
+
+    fn breaker_probe_ended<'a>(&'a self, outcome: ProbeOutcome<'a>) -> BackendFuture<'a, FleetBreakerView> {
+        self.failure().unwrap_or_else(|| Self::answer(self.breakers.lock().probe_ended(outcome)))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The fleet's unit tests, on a fake backend kept in memory and tokio's paused clock.
 
+mod breakers;
 mod config;
 mod fake;
+mod fake_breakers;
 mod leases;
 mod modes;
