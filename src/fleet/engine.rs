@@ -13,7 +13,7 @@ use super::{BackendState, FleetBackend, FleetConfig, FleetError, FleetStatus, Le
 pub(crate) struct Fleet {
     pub(super) backend: Arc<dyn FleetBackend>,
     pub(super) config: FleetConfig,
-    /// This process among the fleet's: its pid and start time.
+    /// This governor among the fleet's instances.
     pub(super) instance: String,
     pub(super) runtime: tokio::runtime::Handle,
     next_lease: AtomicU64,
@@ -179,8 +179,12 @@ impl Fleet {
 /// The longest pause between two acquires of a call that found the cap reached.
 const FULL_POLL: Duration = Duration::from_millis(10);
 
-/// This process's id among the fleet's: its pid and its start in nanoseconds.
+/// This governor's id among the fleet's instances: its process's pid and start in
+/// nanoseconds, and its rank among the process's governors (each one is an instance, with its
+/// own share of the cap).
 fn instance_id() -> String {
+    static GOVERNORS: AtomicU64 = AtomicU64::new(0);
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{}-{:x}", std::process::id(), started.as_nanos())
+    let rank = GOVERNORS.fetch_add(1, Relaxed);
+    format!("{}-{:x}-{rank}", std::process::id(), started.as_nanos())
 }

@@ -10,7 +10,7 @@ use super::breakers::{Breakers, TransitionHook};
 use super::pools::Pools;
 use super::{Governor, Inner};
 use crate::contain::Containment;
-use crate::fleet::{Fleet, FleetBackend, FleetConfig};
+use crate::fleet::{Fleet, FleetBackend, FleetConfig, Membership};
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
 use crate::health::{CheckResult, ErrorReport, HealthConfig, Monitor, Sampler, Thresholds, default_sampler};
@@ -430,6 +430,7 @@ impl GovernorBuilder {
             .fleet
             .zip(fleet_backend)
             .map(|(fleet, backend)| Arc::new(Fleet::new(fleet, backend, runtime.clone())));
+        let membership = fleet.as_ref().map(Membership::start);
         let inner = Inner {
             workers,
             retry,
@@ -440,6 +441,7 @@ impl GovernorBuilder {
             pool_config,
             default_plan,
             fleet,
+            membership,
             runtime,
             background,
         };

@@ -1,6 +1,6 @@
 //! The fleet on a real `redis-server` (`REDIS_URL`, e.g. `redis://127.0.0.1:6390`): the cap
-//! held by several processes, leases of `kill -9`ed processes freed at their TTL, renewal, a
-//! lost lease, tokens across a restart (`REDIS_RESTART`, a shell command that restarts the same
+//! held by several processes, leases of `kill -9`ed processes freed at their TTL, live
+//! instances across processes, renewal, a lost lease, tokens across a restart (`REDIS_RESTART`, a shell command that restarts the same
 //! private server without its data). `.ci/run` starts the server; each test is `#[ignore]`d in
 //! plain `cargo test`.
 //!
@@ -8,6 +8,7 @@
 //! `tests/containment.rs` does).
 #![cfg(target_os = "linux")]
 
+mod instances;
 mod processes;
 mod single;
 

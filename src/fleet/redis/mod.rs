@@ -16,7 +16,8 @@ use super::{Acquire, FencingToken, FleetBackend, FleetError, LeaseRequest, Renew
 /// Each operation is one Lua script — one round trip, atomic on the server — timed by the
 /// server's `TIME`, never a client's clock. A resource's leases are a sorted set of lease ids
 /// scored by expiry; expired ones are removed before every acquire, so a process that dies
-/// loses its leases one TTL after its last renewal. Fencing tokens come from an `INCR`
+/// loses its leases one TTL after its last renewal. Its live instances are another, kept by
+/// each governor's heartbeat and left when the governor stops. Fencing tokens come from an `INCR`
 /// counter raised to the server's time in milliseconds × 1024 whenever it is below, so they
 /// only grow, also across a restart that lost the data (as long as the server's clock does
 /// not go back).
@@ -51,6 +52,8 @@ pub struct RedisBackend {
     renew: Script,
     release: Script,
     count: Script,
+    heartbeat: Script,
+    leave: Script,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -86,6 +89,8 @@ impl RedisBackend {
             renew: Script::new(&scripts::renew()),
             release: Script::new(&scripts::release()),
             count: Script::new(&scripts::count()),
+            heartbeat: Script::new(&scripts::heartbeat()),
+            leave: Script::new(&scripts::leave()),
         })
     }
 }
@@ -148,6 +153,36 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let [leases, ..] = keys(resource);
             self.count.key(leases).invoke_async(&mut connection).await.map_err(failed)
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        resource: &'a str,
+        instance: &'a str,
+        ttl: Duration,
+    ) -> BackendFuture<'a, u32> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [_, instances, _] = keys(resource);
+            let mut call = self.heartbeat.key(instances);
+            call.arg(instance).arg(ttl_ms(ttl));
+            call.invoke_async(&mut connection).await.map_err(failed)
+        })
+    }
+
+    fn leave<'a>(&'a self, resource: &'a str, instance: &'a str) -> BackendFuture<'a, bool> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [_, instances, _] = keys(resource);
+            let removed: u8 = self
+                .leave
+                .key(instances)
+                .arg(instance)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(failed)?;
+            Ok(removed == 1)
         })
     }
 }

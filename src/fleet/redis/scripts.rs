@@ -5,7 +5,8 @@
 //! a cluster: `leases` (a sorted set of lease ids scored by expiry, in ms of server time),
 //! `instances` (a sorted set of instance ids scored by expiry) and `fence` (the token counter).
 
-/// The server's time in milliseconds, then every lease and instance that expired removed.
+/// The server's time in milliseconds, then every expired member of `KEYS[1]` (leases, or
+/// instances) removed.
 const NOW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -69,4 +70,18 @@ pub(super) fn release() -> String {
 /// KEYS: leases. Returns the number of live leases.
 pub(super) fn count() -> String {
     format!("{NOW}return redis.call('ZCARD', KEYS[1])")
+}
+
+/// KEYS: instances. ARGV: instance, TTL in ms. Keeps the instance live for one TTL; returns
+/// the number of live instances, this one included.
+pub(super) fn heartbeat() -> String {
+    format!(
+        "{NOW}redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return redis.call('ZCARD', KEYS[1])"
+    )
+}
+
+/// KEYS: instances. ARGV: instance. Returns 1 if the instance was live.
+pub(super) fn leave() -> String {
+    format!("{NOW}return redis.call('ZREM', KEYS[1], ARGV[1])")
 }

@@ -2,5 +2,6 @@
 
 mod config;
 mod fake;
+mod instances;
 mod leases;
 mod modes;
