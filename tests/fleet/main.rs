@@ -3,12 +3,14 @@
 //! instances across processes, renewal, a lost lease, tokens across a restart (`REDIS_RESTART`,
 //! a shell command that restarts the same private server without its data), the server paused
 //! and killed in each `on_backend_down` mode (`REDIS_PIDFILE`, its pidfile, and `REDIS_START`,
-//! a command that starts it again and returns once it answers). `.ci/run` starts the server; each test is `#[ignore]`d in plain `cargo test`.
+//! a command that starts it again and returns once it answers), fencing under a holder paused
+//! with SIGSTOP. `.ci/run` starts the server; each test is `#[ignore]`d in plain `cargo test`.
 //!
 //! Processes are this test binary run again, `FLEET_CHILD` naming the role (as
 //! `tests/containment.rs` does).
 #![cfg(target_os = "linux")]
 
+mod fencing;
 mod instances;
 mod outage;
 mod processes;

@@ -1,7 +1,7 @@
 //! The test's private redis-server, taken down and brought back: paused with SIGSTOP and
 //! continued with SIGCONT (its pid from `REDIS_PIDFILE`), or killed with SIGKILL and started
-//! again with `REDIS_START`. Each way down is a guard that brings the server back when dropped,
-//! so a failing test does not leave it stopped for the next ones.
+//! again with `REDIS_START`; and a child process paused the same way. Each is a guard that
+//! brings the process back when dropped, so a failing test leaves nothing stopped.
 
 use rustix::process::{Pid, Signal, kill_process};
 
@@ -19,13 +19,25 @@ fn signal(pid: Pid, signal: Signal) {
         .unwrap_or_else(|error| panic!("{signal:?} to the redis-server {pid:?}: {error}"));
 }
 
-/// A server stopped with SIGSTOP: its sockets stay open and nothing answers.
-#[must_use = "dropping it continues the server"]
+/// A process stopped with SIGSTOP (the server: its sockets stay open and nothing answers),
+/// continued with SIGCONT when dropped.
+#[must_use = "dropping it continues the process"]
 pub(crate) struct Paused(Pid);
 
 impl Paused {
+    /// Pauses the test's redis-server.
     pub(crate) fn pause() -> Self {
-        let pid = server_pid();
+        Paused::process(server_pid())
+    }
+
+    /// Pauses the child process `child` (its pid checked > 1).
+    pub(crate) fn child(child: &std::process::Child) -> Self {
+        let raw = i32::try_from(child.id()).expect("a pid fits an i32");
+        assert!(raw > 1, "a child's pid is never {raw}");
+        Paused::process(Pid::from_raw(raw).expect("a positive pid"))
+    }
+
+    fn process(pid: Pid) -> Self {
         signal(pid, Signal::STOP);
         Paused(pid)
     }
@@ -34,7 +46,7 @@ impl Paused {
 impl Drop for Paused {
     fn drop(&mut self) {
         if let Err(error) = kill_process(self.0, Signal::CONT) {
-            eprintln!("SIGCONT to the redis-server {:?} failed: {error}", self.0);
+            eprintln!("SIGCONT to the paused process {:?} failed: {error}", self.0);
         }
     }
 }
