@@ -22,7 +22,7 @@ const HOLD: Duration = Duration::from_millis(50);
 /// live in Redis when the test counts them.
 const TTL: Duration = Duration::from_secs(3);
 const OUTAGE: Duration = Duration::from_millis(1500);
-/// Shared mode must be back this long after Redis answers again.
+/// Shared mode must be back this long after Redis is brought back (SIGCONT, or the start command).
 const BACK_WITHIN: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
@@ -106,19 +106,23 @@ async fn outage(mode: OnBackendDown, way: Way) {
     let lanes: Vec<_> = (0..LANES).map(|_| tokio::spawn(lane(gov.clone(), Arc::clone(&stop)))).collect();
     sleep(Duration::from_millis(500)).await;
 
+    // Redis may answer again from the instant the signal or the start command is sent: the
+    // outage ends there.
     let fault = Instant::now();
     let resumed = match way {
         Way::Paused => {
             let paused = Paused::pause();
             sleep(OUTAGE).await;
+            let resumed = Instant::now();
             drop(paused);
-            Instant::now()
+            resumed
         }
         Way::Killed => {
             let killed = Killed::kill();
             sleep(OUTAGE).await;
+            let resumed = Instant::now();
             tokio::task::spawn_blocking(move || killed.start()).await.expect("started");
-            Instant::now()
+            resumed
         }
     };
     sleep(BACK_WITHIN + Duration::from_millis(200)).await;
@@ -139,7 +143,7 @@ async fn outage(mode: OnBackendDown, way: Way) {
     assert_eq!(
         (in_redis, fleet.leases_held, fleet.running_unleased),
         (0, 0, 0),
-        "{:.0} ms after Redis came back, every call ended: no lease left in Redis",
+        "{:.0} ms after Redis was brought back, every call ended: no lease left in Redis",
         ms(Instant::now() - resumed)
     );
     let running = all_leased_at_once(&gov, &resource).await;
@@ -147,8 +151,8 @@ async fn outage(mode: OnBackendDown, way: Way) {
     let report = Report::of(&calls, fault, resumed);
     println!(
         "fleet outage ({mode:?}, {way:?} for {} ms): first fallback {:.0} ms after the fault; during it \
-         {} leased, {} unleased, {} refused, at most {} running; shared mode {:.0} ms after Redis answered \
-         again; then 0 leases in Redis with every call ended, and {running} with {CAP} calls running",
+         {} leased, {} unleased, {} refused, at most {} running; shared mode {:.0} ms after the SIGCONT \
+         or the start command; then 0 leases in Redis with every call ended, and {running} with {CAP} calls running",
         OUTAGE.as_millis(),
         ms(report.first_fallback - fault),
         report.during[0],
@@ -196,12 +200,12 @@ async fn all_leased_at_once(gov: &Governor, resource: &str) -> u64 {
 /// The calls around the outage.
 struct Report {
     first_fallback: Instant,
-    /// Leased, unleased and refused decisions from the first fallback until Redis came back.
+    /// Leased, unleased and refused decisions from the first fallback until Redis was brought back.
     during: [usize; 3],
     /// The most calls running at once among those decided in that time.
     peak_during: usize,
     first_leased_after: Instant,
-    /// Decisions from `BACK_WITHIN` after Redis came back: each one leased.
+    /// Decisions from `BACK_WITHIN` after Redis was brought back: each one leased.
     late_fallbacks: usize,
     before: Vec<Outcome>,
 }
