@@ -19,8 +19,7 @@ pub struct LeaseRequest<'a> {
     pub resource: &'a str,
     /// The lease's id, unique across the fleet (the instance's id and a counter).
     pub lease_id: &'a str,
-    /// The process that holds it: counted among the live instances for one TTL, as a
-    /// [`heartbeat`](FleetBackend::heartbeat) does.
+    /// The instance (governor) that holds it.
     pub instance: &'a str,
     /// At most this many live leases on the resource (`fleet.cap`).
     pub cap: u32,
@@ -43,14 +42,14 @@ pub enum Acquire {
     Granted {
         /// Larger than every token granted on the resource before.
         token: FencingToken,
-        /// Instances that acquired or renewed within one TTL, this one included.
+        /// The live instances, as their [`heartbeat`](FleetBackend::heartbeat)s keep them.
         live_instances: u32,
     },
     /// `cap` live leases are held; the earliest of them expires in `retry_in` unless renewed.
     Full {
         /// The time until the earliest lease's expiry: a hint for the next try.
         retry_in: Duration,
-        /// Instances that acquired or renewed within one TTL, this one included.
+        /// The live instances, as their [`heartbeat`](FleetBackend::heartbeat)s keep them.
         live_instances: u32,
     },
 }
@@ -61,7 +60,7 @@ pub enum Acquire {
 pub enum Renewal {
     /// The lease lives one more TTL from now, by the backend's clock.
     Renewed {
-        /// Instances that acquired or renewed within one TTL, this one included.
+        /// The live instances, as their [`heartbeat`](FleetBackend::heartbeat)s keep them.
         live_instances: u32,
     },
     /// The lease was gone (expired, or the backend lost it): the holder must stop.
@@ -165,8 +164,9 @@ pub trait FleetBackend: fmt::Debug + Send + Sync + 'static {
     /// Keeps `instance` among the resource's live instances for `ttl` from now, by the
     /// backend's clock, after removing the instances whose time ran out; returns how many are
     /// live, this one included. The governor calls it every third of `fleet.lease_ttl` while it
-    /// runs, whether or not it holds leases, so that `local_share` divides the cap among the
-    /// instances that are alive.
+    /// runs, whether or not it holds leases, with a `ttl` of two thirds of the lease TTL (one
+    /// heartbeat may be late), so that `local_share` divides the cap among the instances that
+    /// are alive.
     ///
     /// # Errors
     ///
@@ -180,6 +180,6 @@ pub trait FleetBackend: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`FleetError`] if the backend could not be asked or answered wrongly (the instance then
-    /// stops counting one TTL after its last heartbeat).
+    /// stops counting when its last heartbeat runs out).
     fn leave<'a>(&'a self, resource: &'a str, instance: &'a str) -> BackendFuture<'a, bool>;
 }

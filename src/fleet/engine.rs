@@ -105,8 +105,10 @@ impl Fleet {
         }
     }
 
+    /// Remembers the live instances the backend told; at least this one, which is running
+    /// (its first heartbeat may not have landed before an acquire's answer).
     pub(super) fn saw_instances(&self, live: u32) {
-        self.live_instances.store(live, Relaxed);
+        self.live_instances.store(live.max(1), Relaxed);
     }
 
     /// What `on_backend_down` allows a call the backend could not admit.

@@ -32,7 +32,7 @@ impl Membership {
     /// # Cancel safety
     ///
     /// Cancel safe: the heartbeat is stopped at the first poll; an instance whose removal was
-    /// cut off stops counting one TTL after its last heartbeat.
+    /// cut off stops counting when its last heartbeat runs out.
     pub(crate) async fn leave(&self) {
         let Some(beat) = self.beating.lock().take() else {
             return;
@@ -58,13 +58,19 @@ impl Fleet {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            let (resource, ttl) = (&self.config.resource, self.config.lease_ttl);
-            let beat = self.backend.heartbeat(resource, &self.instance, ttl);
+            let beat = self.backend.heartbeat(&self.config.resource, &self.instance, self.instance_ttl());
             // A failure is logged by `ask`; the next beat tries again.
             if let Ok(live) = self.ask("heartbeat", beat).await {
                 self.saw_instances(live);
             }
         }
+    }
+
+    /// How long an instance counts after its last heartbeat: two heartbeat periods, so one
+    /// late heartbeat does not drop it, and one killed stops counting within two thirds of the
+    /// lease TTL — the others see it at their next heartbeat, within one TTL of the kill.
+    fn instance_ttl(&self) -> std::time::Duration {
+        self.config.lease_ttl - self.config.renew_every()
     }
 
     async fn leave(&self) {

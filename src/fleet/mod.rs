@@ -33,8 +33,9 @@
 //! Each governor with a fleet resource is an instance of the fleet: from the moment it is built
 //! it tells the backend it is alive every third of the TTL (a heartbeat from a task of its own,
 //! whether or not it holds leases), and leaves when it shuts down or its last handle is
-//! dropped. A process killed without leaving stops counting one TTL after its last heartbeat;
-//! the others see it at their next one. The count is [`FleetStatus::live_instances`], and what
+//! dropped. An instance counts for two heartbeat periods after its last one (one heartbeat may
+//! be late), so a process killed without leaving stops counting within two thirds of the TTL,
+//! and the others see it gone at their next heartbeat: within one TTL of its death. The count is [`FleetStatus::live_instances`], and what
 //! `local_share` divides the cap by.
 //!
 //! # When the backend is down

@@ -41,9 +41,9 @@ pub struct FleetStatus {
     /// Calls running now without a lease because the backend was down (`local_share` or
     /// `fail_open`).
     pub running_unleased: u64,
-    /// The fleet's live instances (governors whose heartbeat, acquire or renewal is less than
-    /// one TTL old, this one included), as the backend last told; `None` before its first
-    /// answer.
+    /// The fleet's live instances (governors whose last heartbeat is less than two thirds of
+    /// the lease TTL old, this one included), as the backend last told; `None` before its
+    /// first answer.
     pub live_instances: Option<u32>,
     /// Leases granted to this process.
     pub acquired: u64,

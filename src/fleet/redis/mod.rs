@@ -111,7 +111,7 @@ impl FleetBackend for RedisBackend {
             let [leases, instances, fence] = keys(lease.resource);
             let mut call = self.acquire.key(leases);
             call.key(instances).key(fence);
-            call.arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.instance).arg(lease.cap);
+            call.arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.cap);
             let (granted, value, live): (u8, i64, u32) =
                 call.invoke_async(&mut connection).await.map_err(failed)?;
             Ok(match granted {
@@ -129,7 +129,7 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let [leases, instances, _] = keys(lease.resource);
             let mut call = self.renew.key(leases);
-            call.key(instances).arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.instance);
+            call.key(instances).arg(lease.lease_id).arg(ttl_ms(lease.ttl));
             let (renewed, live): (u8, u32) = call.invoke_async(&mut connection).await.map_err(failed)?;
             Ok(match renewed {
                 1 => Renewal::Renewed { live_instances: live },

@@ -22,7 +22,7 @@ pub(super) struct FakeBackend {
     pub(super) hang: AtomicBool,
     /// Each operation takes effect at once but is answered a second later.
     pub(super) slow: AtomicBool,
-    /// Each instance's expiry, kept by heartbeats, acquires and renewals.
+    /// Each instance's expiry, kept by its heartbeats.
     instances: Mutex<HashMap<String, Instant>>,
     pub(super) renewals: AtomicU64,
     pub(super) heartbeats: AtomicU64,
@@ -36,10 +36,15 @@ impl FakeBackend {
 
     /// Keeps `instance` live for `ttl`; the live instances, `instance` included.
     fn keep_live(&self, instance: &str, ttl: Duration) -> u32 {
+        self.instances.lock().insert(instance.to_owned(), Instant::now() + ttl);
+        self.count_instances()
+    }
+
+    /// The live instances, once the expired ones are removed.
+    fn count_instances(&self) -> u32 {
         let now = Instant::now();
         let mut instances = self.instances.lock();
         instances.retain(|_, expiry| *expiry > now);
-        instances.insert(instance.to_owned(), now + ttl);
         u32::try_from(instances.len()).expect("few instances")
     }
 
@@ -87,7 +92,7 @@ impl FleetBackend for FakeBackend {
             return failed;
         }
         let now = Instant::now();
-        let live_instances = self.keep_live(lease.instance, lease.ttl);
+        let live_instances = self.count_instances();
         let mut leases = self.leases.lock();
         leases.retain(|_, expiry| *expiry > now);
         let answer = if leases.len() < lease.cap as usize {
@@ -108,7 +113,7 @@ impl FleetBackend for FakeBackend {
             return failed;
         }
         let now = Instant::now();
-        let live_instances = self.keep_live(lease.instance, lease.ttl);
+        let live_instances = self.count_instances();
         let mut leases = self.leases.lock();
         let answer = match leases.get_mut(lease.lease_id) {
             Some(expiry) if *expiry > now => {

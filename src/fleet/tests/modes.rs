@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, sleep};
 
 use super::fake::{FakeBackend, governor, resource, settle, unleased_calls_of_a_second};
 use crate::fleet::{BackendState, FencingToken, OnBackendDown};
@@ -57,6 +57,8 @@ async fn local_share_runs_the_cap_divided_by_the_live_instances() {
     // A second instance joins: the backend tells of 2 live ones, and this one's share of 4 is 2.
     backend.down.store(false, SeqCst);
     let _other = governor(resource(4), &backend, 8);
+    // This one's first heartbeat failed: its second, at 1 s, counts it.
+    sleep(Duration::from_secs(1)).await;
     quick(&gov).await.expect("leased");
     backend.down.store(true, SeqCst);
     let (ran, refused) = unleased_calls_of_a_second(&gov, 3).await;
