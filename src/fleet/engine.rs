@@ -187,6 +187,7 @@ const FULL_POLL: Duration = Duration::from_millis(10);
 fn instance_id() -> String {
     static GOVERNORS: AtomicU64 = AtomicU64::new(0);
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    // Relaxed: only the ranks' uniqueness matters, which every ordering gives.
     let rank = GOVERNORS.fetch_add(1, Relaxed);
     format!("{}-{:x}-{rank}", std::process::id(), started.as_nanos())
 }
