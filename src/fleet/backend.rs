@@ -1,5 +1,5 @@
-//! [`FleetBackend`]: the operations a fleet store answers — four for leases, three for the
-//! fleet-wide breakers — each one round trip.
+//! [`FleetBackend`]: the operations a fleet store answers — four for leases, two for the
+//! live instances, three for the fleet-wide breakers — each one round trip.
 
 use std::fmt;
 use std::future::Future;
@@ -21,7 +21,7 @@ pub struct LeaseRequest<'a> {
     pub resource: &'a str,
     /// The lease's id, unique across the fleet (the instance's id and a counter).
     pub lease_id: &'a str,
-    /// The process that holds it: counted among the live instances for one TTL.
+    /// The instance (governor) that holds it.
     pub instance: &'a str,
     /// At most this many live leases on the resource (`fleet.cap`).
     pub cap: u32,
@@ -44,14 +44,14 @@ pub enum Acquire {
     Granted {
         /// Larger than every token granted on the resource before.
         token: FencingToken,
-        /// Instances that acquired or renewed within one TTL, this one included.
+        /// The live instances, as their [`heartbeat`](FleetBackend::heartbeat)s keep them.
         live_instances: u32,
     },
     /// `cap` live leases are held; the earliest of them expires in `retry_in` unless renewed.
     Full {
         /// The time until the earliest lease's expiry: a hint for the next try.
         retry_in: Duration,
-        /// Instances that acquired or renewed within one TTL, this one included.
+        /// The live instances, as their [`heartbeat`](FleetBackend::heartbeat)s keep them.
         live_instances: u32,
     },
 }
@@ -62,7 +62,7 @@ pub enum Acquire {
 pub enum Renewal {
     /// The lease lives one more TTL from now, by the backend's clock.
     Renewed {
-        /// Instances that acquired or renewed within one TTL, this one included.
+        /// The live instances, as their [`heartbeat`](FleetBackend::heartbeat)s keep them.
         live_instances: u32,
     },
     /// The lease was gone (expired, or the backend lost it): the holder must stop.
@@ -95,6 +95,7 @@ pub enum Renewal {
 /// # Examples
 ///
 /// ```
+/// use std::time::Duration;
 /// use bursar::fleet::{Acquire, BackendFuture, FencingToken, FleetBackend, LeaseRequest, Renewal};
 ///
 /// /// A backend that grants everything: enough for a test, no limit at all.
@@ -117,12 +118,18 @@ pub enum Renewal {
 ///     fn live_leases<'a>(&'a self, _resource: &'a str) -> BackendFuture<'a, u64> {
 ///         Box::pin(async { Ok(0) })
 ///     }
+///     fn heartbeat<'a>(&'a self, _resource: &'a str, _instance: &'a str, _ttl: Duration) -> BackendFuture<'a, u32> {
+///         Box::pin(async { Ok(1) })
+///     }
+///     fn leave<'a>(&'a self, _resource: &'a str, _instance: &'a str) -> BackendFuture<'a, bool> {
+///         Box::pin(async { Ok(true) })
+///     }
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let backend = Unlimited::default();
-/// let lease = LeaseRequest::new("browsers", "a:1", "a", 40, std::time::Duration::from_secs(10));
+/// let lease = LeaseRequest::new("browsers", "a:1", "a", 40, Duration::from_secs(10));
 /// let granted = backend.acquire(lease).await.unwrap();
 /// assert_eq!(granted, Acquire::Granted { token: FencingToken::new(1), live_instances: 1 });
 /// # }
@@ -158,6 +165,28 @@ pub trait FleetBackend: fmt::Debug + Send + Sync + 'static {
     ///
     /// [`FleetError`] if the backend could not be asked or answered wrongly.
     fn live_leases<'a>(&'a self, resource: &'a str) -> BackendFuture<'a, u64>;
+
+    /// Keeps `instance` among the resource's live instances for `ttl` from now, by the
+    /// backend's clock, after removing the instances whose time ran out; returns how many are
+    /// live, this one included. The governor calls it every third of `fleet.lease_ttl` while it
+    /// runs, whether or not it holds leases, with a `ttl` of two thirds of the lease TTL (one
+    /// heartbeat may be late), so that `local_share` divides the cap among the instances that
+    /// are alive.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError`] if the backend could not be asked or answered wrongly.
+    fn heartbeat<'a>(&'a self, resource: &'a str, instance: &'a str, ttl: Duration)
+    -> BackendFuture<'a, u32>;
+
+    /// Removes `instance` from the resource's live instances (the governor stopped); `true` if it
+    /// was there. Leaving twice is harmless.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError`] if the backend could not be asked or answered wrongly (the instance then
+    /// stops counting when its last heartbeat runs out).
+    fn leave<'a>(&'a self, resource: &'a str, instance: &'a str) -> BackendFuture<'a, bool>;
 
     /// Records `vote` (one live vote per instance, expiring after `vote.window`), then opens
     /// the breaker for `vote.open_for` with a new epoch if it was closed and `vote.quorum`

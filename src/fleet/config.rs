@@ -19,7 +19,7 @@ pub enum OnBackendDown {
     /// the cap is never exceeded, and nothing runs while the backend is down.
     FailClosed,
     /// Run at most `cap / live instances` calls in this process (rounded down), the number of
-    /// live instances being the last the backend told; refuse the rest, and refuse every call
+    /// live instances being the last the backend told (each governor's heartbeat keeps it); refuse the rest, and refuse every call
     /// if the backend never answered yet. The fleet stays near its cap if no instance joins
     /// while the backend is down.
     #[default]

@@ -14,7 +14,7 @@ use super::{BackendState, FleetBackend, FleetConfig, FleetError, FleetStatus, Le
 pub(crate) struct Fleet {
     pub(super) backend: Arc<dyn FleetBackend>,
     pub(super) config: FleetConfig,
-    /// This process among the fleet's: its pid and start time.
+    /// This governor among the fleet's instances.
     pub(super) instance: String,
     pub(super) runtime: tokio::runtime::Handle,
     next_lease: AtomicU64,
@@ -124,8 +124,10 @@ impl Fleet {
         }
     }
 
+    /// Remembers the live instances the backend told; at least this one, which is running
+    /// (its first heartbeat may not have landed before an acquire's answer).
     pub(super) fn saw_instances(&self, live: u32) {
-        self.live_instances.store(live, Relaxed);
+        self.live_instances.store(live.max(1), Relaxed);
     }
 
     /// What `on_backend_down` allows a call the backend could not admit.
@@ -204,11 +206,13 @@ pub(super) async fn timed<T>(after: Duration, answer: BackendFuture<'_, T>) -> R
 /// The longest pause between two acquires of a call that found the cap reached.
 const FULL_POLL: Duration = Duration::from_millis(10);
 
-/// This process's id among the fleet's: its pid, its start in nanoseconds, and the number of
-/// the governor in it (two governors of one process are two instances).
+/// This governor's id among the fleet's instances: its process's pid and start in
+/// nanoseconds, and its rank among the process's governors (each one is an instance, with its
+/// own share of the cap).
 fn instance_id() -> String {
     static GOVERNORS: AtomicU64 = AtomicU64::new(0);
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let governor = GOVERNORS.fetch_add(1, Relaxed);
-    format!("{}-{:x}-{governor}", std::process::id(), started.as_nanos())
+    // Relaxed: only the ranks' uniqueness matters, which every ordering gives.
+    let rank = GOVERNORS.fetch_add(1, Relaxed);
+    format!("{}-{:x}-{rank}", std::process::id(), started.as_nanos())
 }

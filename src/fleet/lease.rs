@@ -11,7 +11,7 @@ use std::task::Poll;
 use tokio::sync::oneshot;
 
 use super::engine::{Fallback, Fleet};
-use super::{Acquire, FencingToken, Renewal};
+use super::{Acquire, FencingToken, FleetError, Renewal};
 
 /// What the task tells the attempt when it may start.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ impl Fleet {
         mut ended: oneshot::Receiver<()>,
     ) {
         let lease_id = self.lease_id();
-        let Some(grant) = self.acquire(&lease_id, &mut ended).await else {
+        let Some((grant, unanswered)) = self.acquire(&lease_id, &mut ended).await else {
             return;
         };
         match grant {
@@ -64,37 +64,49 @@ impl Fleet {
                 }
                 self.held.fetch_sub(1, Relaxed);
             }
-            Grant::Unleased => {
-                let _ = granted.send(Grant::Unleased);
-                let _ = (&mut ended).await;
-                self.unleased_ended();
-            }
-            Grant::Refused => {
-                let _ = granted.send(Grant::Refused);
+            fallback => {
+                if unanswered {
+                    self.runtime.spawn(Arc::clone(&self).give_back(lease_id));
+                }
+                let unleased = matches!(fallback, Grant::Unleased);
+                let _ = granted.send(fallback);
+                if unleased {
+                    let _ = ended.await;
+                    self.unleased_ended();
+                }
             }
         }
     }
 
-    /// Asks for the lease until it is granted or the backend is down; `None` if the attempt
-    /// ended first.
-    async fn acquire(&self, lease_id: &str, ended: &mut oneshot::Receiver<()>) -> Option<Grant> {
+    /// Gives back the grant an acquire given up at `backend_timeout` may still have made:
+    /// sent on the same connection, the release runs after that acquire, so the fleet does not
+    /// count a lease nobody holds until its TTL — besides the call that runs without one.
+    async fn give_back(self: Arc<Self>, lease_id: String) {
+        self.release(&lease_id).await;
+    }
+
+    /// Asks for the lease until it is granted or the backend is down, and whether the last
+    /// acquire went unanswered (given up at `backend_timeout`); `None` if the attempt ended
+    /// first.
+    async fn acquire(&self, lease_id: &str, ended: &mut oneshot::Receiver<()>) -> Option<(Grant, bool)> {
         loop {
             match self.ask("acquire", self.backend.acquire(self.request(lease_id))).await {
                 Ok(Acquire::Granted { token, live_instances }) => {
                     self.saw_instances(live_instances);
                     self.acquired.fetch_add(1, Relaxed);
-                    return Some(Grant::Leased(token));
+                    return Some((Grant::Leased(token), false));
                 }
                 Ok(Acquire::Full { retry_in, live_instances }) => {
                     self.saw_instances(live_instances);
                     let pause = tokio::time::sleep(Fleet::full_pause(retry_in));
                     until_ended(pause, ended).await?;
                 }
-                Err(_) => {
-                    return Some(match self.fallback() {
+                Err(error) => {
+                    let grant = match self.fallback() {
                         Fallback::Unleased => Grant::Unleased,
                         Fallback::Refused => Grant::Refused,
-                    });
+                    };
+                    return Some((grant, matches!(error, FleetError::TimedOut { .. })));
                 }
             }
         }

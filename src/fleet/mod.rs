@@ -31,6 +31,16 @@
 //! paused process from waking up and writing: a resource that must refuse it remembers the
 //! largest token it has seen and rejects smaller ones (see [`FencingToken`]'s example).
 //!
+//! # Live instances
+//!
+//! Each governor with a fleet resource is an instance of the fleet: from the moment it is built
+//! it tells the backend it is alive every third of the TTL (a heartbeat from a task of its own,
+//! whether or not it holds leases), and leaves when it shuts down or its last handle is
+//! dropped. An instance counts for two heartbeat periods after its last one (one heartbeat may
+//! be late), so a process killed without leaving stops counting within two thirds of the TTL,
+//! and the others see it gone at their next heartbeat: within one TTL of its death. The count is [`FleetStatus::live_instances`], and what
+//! `local_share` divides the cap by.
+//!
 //! # When the backend is down
 //!
 //! Each backend operation is given up after `backend_timeout` (an `ERROR` event when the
@@ -38,7 +48,10 @@
 //! could not be admitted then does as `on_backend_down` says ([`OnBackendDown`]): it is refused
 //! with [`Rejection::FleetUnavailable`](crate::Rejection::FleetUnavailable), runs within this
 //! process's share of the cap, or runs without a lease. A renewal that fails keeps the call
-//! running and tries again at the next third of the TTL.
+//! running and tries again at the next third of the TTL. An acquire given up at the time limit
+//! is followed by a release of the same lease, so that a grant the slow backend made after all
+//! is not counted besides the call that runs without it. When the backend answers again, new
+//! calls take leases; the calls admitted without one end without one.
 //!
 //! # Fleet-wide circuit breakers
 //!
@@ -96,7 +109,11 @@
 //! #   }
 //! #   fn release<'a>(&'a self, _: &'a str, _: &'a str) -> BackendFuture<'a, bool> { Box::pin(async { Ok(true) }) }
 //! #   fn live_leases<'a>(&'a self, _: &'a str) -> BackendFuture<'a, u64> { Box::pin(async { Ok(0) }) }
-//!     // acquire, renew, release, live_leases: as in the example below.
+//! #   fn heartbeat<'a>(&'a self, _: &'a str, _: &'a str, _: Duration) -> BackendFuture<'a, u32> {
+//! #       Box::pin(async { Ok(3) })
+//! #   }
+//! #   fn leave<'a>(&'a self, _: &'a str, _: &'a str) -> BackendFuture<'a, bool> { Box::pin(async { Ok(true) }) }
+//!     // acquire, renew, release, live_leases, heartbeat, leave: as in the example below.
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -162,6 +179,12 @@
 //!         let live = self.leases.lock().unwrap().0.len() as u64;
 //!         Box::pin(async move { Ok(live) })
 //!     }
+//!     fn heartbeat<'a>(&'a self, _resource: &'a str, _instance: &'a str, _ttl: Duration) -> BackendFuture<'a, u32> {
+//!         Box::pin(async { Ok(1) })
+//!     }
+//!     fn leave<'a>(&'a self, _resource: &'a str, _instance: &'a str) -> BackendFuture<'a, bool> {
+//!         Box::pin(async { Ok(true) })
+//!     }
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -183,6 +206,7 @@ mod config;
 mod engine;
 mod error;
 mod lease;
+mod membership;
 #[cfg(feature = "redis")]
 mod redis;
 mod status;
@@ -200,6 +224,7 @@ pub use breaker::{
 pub use config::{FleetConfig, OnBackendDown};
 pub(crate) use engine::Fleet;
 pub use error::FleetError;
+pub(crate) use membership::Membership;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisBackend;

@@ -43,8 +43,9 @@ pub struct FleetStatus {
     /// Calls running now without a lease because the backend was down (`local_share` or
     /// `fail_open`).
     pub running_unleased: u64,
-    /// Instances that acquired or renewed within one TTL, as the backend last told; `None`
-    /// before its first answer.
+    /// The fleet's live instances (governors whose last heartbeat is less than two thirds of
+    /// the lease TTL old, this one included), as the backend last told; `None` before its
+    /// first answer.
     pub live_instances: Option<u32>,
     /// Leases granted to this process.
     pub acquired: u64,

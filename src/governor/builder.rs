@@ -11,7 +11,7 @@ use super::fleet_breakers;
 use super::pools::Pools;
 use super::{Governor, Inner};
 use crate::contain::Containment;
-use crate::fleet::{Fleet, FleetBackend, FleetConfig};
+use crate::fleet::{Fleet, FleetBackend, FleetConfig, Membership};
 use crate::health::hooks::{HealthHooks, boxed_action, boxed_check, boxed_recovery};
 use crate::health::state::HealthState;
 use crate::health::{CheckResult, ErrorReport, HealthConfig, Monitor, Sampler, Thresholds, default_sampler};
@@ -440,6 +440,7 @@ impl GovernorBuilder {
         let ports = Arc::new(PortAllocator::new(&config.ports)?);
         let pool_config = config.pool.clone();
         let default_plan = super::run::CallPlan::of(&retry, fleet.is_some());
+        let membership = fleet.as_ref().map(Membership::start);
         let inner = Inner {
             workers,
             retry,
@@ -450,6 +451,7 @@ impl GovernorBuilder {
             pool_config,
             default_plan,
             fleet,
+            membership,
             runtime,
             background,
         };

@@ -76,6 +76,8 @@ struct Inner {
     default_plan: run::CallPlan,
     /// The fleet resource, if one is configured: every call's attempts take a lease on it.
     fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// The fleet resource's heartbeat: this governor among the live instances until it stops.
+    membership: Option<crate::fleet::Membership>,
     runtime: tokio::runtime::Handle,
     /// The monitor task: stopped by shutdown, or when the last handle drops this.
     background: Background,

@@ -54,7 +54,8 @@ impl Governor {
     /// still queued are rejected, the health monitor stops, running work gets `grace` to
     /// finish, and what is still running then is cancelled (its future is dropped; it ends
     /// with `Error::Cancelled`). Then every pool started with [`pool`](Governor::pool) is
-    /// closed: its connections destroyed through the manager, their ports freed. From the
+    /// closed: its connections destroyed through the manager, their ports freed, and a fleet
+    /// resource's instance leaves the live ones (within `fleet.backend_timeout`). From the
     /// moment it begins, [`pool`](Governor::pool)`(..).build()` fails with
     /// [`BuildError::ShutDown`](crate::BuildError::ShutDown).
     ///
@@ -105,6 +106,9 @@ impl Governor {
         let now = Instant::now();
         let deadline = started.checked_add(grace).map(|end| end.max(now + CANCEL_SETTLE));
         let pools = self.inner.pools.close_all(deadline).await;
+        if let Some(membership) = &self.inner.membership {
+            membership.leave().await;
+        }
         let report = ShutdownReport {
             finished: tally(Exit::Finished) - before[0],
             cancelled: tally(Exit::Cancelled) - before[1],

@@ -1,9 +1,11 @@
 //! The fleet on a real `redis-server` (`REDIS_URL`, e.g. `redis://127.0.0.1:6390`): the cap
-//! held by several processes, leases of `kill -9`ed processes freed at their TTL, renewal, a
-//! lost lease, tokens across a restart (`REDIS_RESTART`, a shell command that restarts the same
-//! private server without its data), the fleet-wide breaker (8 processes, its scripts, Redis cut
-//! off). `.ci/run` starts the server; each test is `#[ignore]`d in
-//! plain `cargo test`.
+//! held by several processes, leases of `kill -9`ed processes freed at their TTL, live
+//! instances across processes, renewal, a lost lease, tokens across a restart (`REDIS_RESTART`,
+//! a shell command that restarts the same private server without its data), the server paused
+//! and killed in each `on_backend_down` mode (`REDIS_PIDFILE`, its pidfile, and `REDIS_START`,
+//! a command that starts it again and returns once it answers), fencing under a holder paused
+//! with SIGSTOP, the fleet-wide breaker (8 processes, its scripts, Redis cut off). `.ci/run`
+//! starts the server; each test is `#[ignore]`d in plain `cargo test`.
 //!
 //! Processes are this test binary run again, `FLEET_CHILD` naming the role (as
 //! `tests/containment.rs` does).
@@ -12,7 +14,11 @@
 mod breaker;
 mod breaker_down;
 mod breaker_scripts;
+mod fencing;
+mod instances;
+mod outage;
 mod processes;
+mod server;
 mod single;
 
 use std::sync::Arc;
@@ -39,13 +45,20 @@ pub(crate) fn backend() -> Arc<RedisBackend> {
     Arc::new(RedisBackend::open(&redis_url()).expect("a redis URL"))
 }
 
-/// A governor of `max_workers` whose calls take a lease on `fleet` from the test's Redis.
+/// A governor of `max_workers` whose calls take a lease on `fleet` from the test's Redis, and
+/// are refused while it is down.
 pub(crate) fn governor(fleet: FleetConfig, max_workers: usize) -> Governor {
+    governed(fleet.on_backend_down(OnBackendDown::FailClosed), max_workers)
+}
+
+/// A governor of `max_workers` whose calls take a lease on `fleet` from the test's Redis, in
+/// the fleet's own `on_backend_down` mode.
+pub(crate) fn governed(fleet: FleetConfig, max_workers: usize) -> Governor {
     GovernorBuilder::default()
         .health(bursar::health::HealthConfig::disabled())
         .max_workers(max_workers)
         .max_attempts(1)
-        .fleet(fleet.on_backend_down(OnBackendDown::FailClosed))
+        .fleet(fleet)
         .fleet_backend(backend() as Arc<dyn FleetBackend>)
         .build()
         .expect("a valid governor")

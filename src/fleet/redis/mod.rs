@@ -20,7 +20,8 @@ use super::{
 /// Each operation is one Lua script — one round trip, atomic on the server — timed by the
 /// server's `TIME`, never a client's clock. A resource's leases are a sorted set of lease ids
 /// scored by expiry; expired ones are removed before every acquire, so a process that dies
-/// loses its leases one TTL after its last renewal. Fencing tokens come from an `INCR`
+/// loses its leases one TTL after its last renewal. Its live instances are another, kept by
+/// each governor's heartbeat and left when the governor stops. Fencing tokens come from an `INCR`
 /// counter raised to the server's time in milliseconds × 1024 whenever it is below, so they
 /// only grow, also across a restart that lost the data (as long as the server's clock does
 /// not go back).
@@ -63,6 +64,8 @@ pub struct RedisBackend {
     vote: Script,
     sync: Script,
     probe_ended: Script,
+    heartbeat: Script,
+    leave: Script,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -101,6 +104,8 @@ impl RedisBackend {
             vote: Script::new(&breaker_scripts::vote()),
             sync: Script::new(&breaker_scripts::sync()),
             probe_ended: Script::new(&breaker_scripts::probe_ended()),
+            heartbeat: Script::new(&scripts::heartbeat()),
+            leave: Script::new(&scripts::leave()),
         })
     }
 }
@@ -149,7 +154,7 @@ impl FleetBackend for RedisBackend {
             let [leases, instances, fence] = keys(lease.resource);
             let mut call = self.acquire.key(leases);
             call.key(instances).key(fence);
-            call.arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.instance).arg(lease.cap);
+            call.arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.cap);
             let (granted, value, live): (u8, i64, u32) =
                 call.invoke_async(&mut connection).await.map_err(failed)?;
             Ok(match granted {
@@ -167,7 +172,7 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let [leases, instances, _] = keys(lease.resource);
             let mut call = self.renew.key(leases);
-            call.key(instances).arg(lease.lease_id).arg(ttl_ms(lease.ttl)).arg(lease.instance);
+            call.key(instances).arg(lease.lease_id).arg(ttl_ms(lease.ttl));
             let (renewed, live): (u8, u32) = call.invoke_async(&mut connection).await.map_err(failed)?;
             Ok(match renewed {
                 1 => Renewal::Renewed { live_instances: live },
@@ -212,6 +217,36 @@ impl FleetBackend for RedisBackend {
         let args = [outcome.epoch, u64::from(outcome.succeeded), ttl_ms(outcome.open_for)];
         let connection = self.connection.clone();
         Box::pin(async move { breaker_view(&self.probe_ended, connection, outcome.breaker, &args).await })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        resource: &'a str,
+        instance: &'a str,
+        ttl: Duration,
+    ) -> BackendFuture<'a, u32> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [_, instances, _] = keys(resource);
+            let mut call = self.heartbeat.key(instances);
+            call.arg(instance).arg(ttl_ms(ttl));
+            call.invoke_async(&mut connection).await.map_err(failed)
+        })
+    }
+
+    fn leave<'a>(&'a self, resource: &'a str, instance: &'a str) -> BackendFuture<'a, bool> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let [_, instances, _] = keys(resource);
+            let removed: u8 = self
+                .leave
+                .key(instances)
+                .arg(instance)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(failed)?;
+            Ok(removed == 1)
+        })
     }
 }
 

@@ -5,21 +5,21 @@
 //! a cluster: `leases` (a sorted set of lease ids scored by expiry, in ms of server time),
 //! `instances` (a sorted set of instance ids scored by expiry) and `fence` (the token counter).
 
-/// The server's time in milliseconds, then every lease and instance that expired removed.
+/// The server's time in milliseconds, then every expired member of `KEYS[1]` (leases, or
+/// instances) removed.
 pub(super) const NOW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 ";
 
-/// Keeps the instance `ARGV[3]` live for one TTL (`ARGV[2]` ms); `live` counts the live ones.
+/// `live` counts the live instances (`KEYS[2]`), kept by their heartbeats.
 const INSTANCE: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
 local live = redis.call('ZCARD', KEYS[2])
 ";
 
-/// KEYS: leases, instances, fence. ARGV: lease id, TTL in ms, instance, cap.
+/// KEYS: leases, instances, fence. ARGV: lease id, TTL in ms, cap.
 /// Returns `{1, token, live}` or `{0, ms until the earliest expiry, live}`.
 ///
 /// The token is `INCR fence` after raising `fence` to `now * 1024` if it is below: so tokens
@@ -30,7 +30,7 @@ pub(super) fn acquire() -> String {
     format!(
         "{NOW}{INSTANCE}
 local held = redis.call('ZCARD', KEYS[1])
-if held >= tonumber(ARGV[4]) then
+if held >= tonumber(ARGV[3]) then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {{0, tonumber(first[2]) - now, live}}
 end
@@ -46,7 +46,7 @@ return {{1, token, live}}
     )
 }
 
-/// KEYS: leases, instances. ARGV: lease id, TTL in ms, instance.
+/// KEYS: leases, instances. ARGV: lease id, TTL in ms.
 /// Returns `{1, live}` if the lease was live and now expires one TTL from now, `{0, live}` if
 /// it was gone.
 pub(super) fn renew() -> String {
@@ -69,4 +69,18 @@ pub(super) fn release() -> String {
 /// KEYS: leases. Returns the number of live leases.
 pub(super) fn count() -> String {
     format!("{NOW}return redis.call('ZCARD', KEYS[1])")
+}
+
+/// KEYS: instances. ARGV: instance, its time to live in ms. Keeps the instance live that long;
+/// returns the number of live instances, this one included.
+pub(super) fn heartbeat() -> String {
+    format!(
+        "{NOW}redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return redis.call('ZCARD', KEYS[1])"
+    )
+}
+
+/// KEYS: instances. ARGV: instance. Returns 1 if the instance was live.
+pub(super) fn leave() -> String {
+    format!("{NOW}return redis.call('ZREM', KEYS[1], ARGV[1])")
 }

@@ -244,6 +244,17 @@ impl FleetBackend for LeasesOnly {
     fn live_leases<'a>(&'a self, resource: &'a str) -> BackendFuture<'a, u64> {
         self.0.live_leases(resource)
     }
+    fn heartbeat<'a>(
+        &'a self,
+        resource: &'a str,
+        instance: &'a str,
+        ttl: Duration,
+    ) -> BackendFuture<'a, u32> {
+        self.0.heartbeat(resource, instance, ttl)
+    }
+    fn leave<'a>(&'a self, resource: &'a str, instance: &'a str) -> BackendFuture<'a, bool> {
+        self.0.leave(resource, instance)
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,9 +1,9 @@
-//! A fleet backend in memory, on tokio's clock: leases expire as the paused clock advances,
-//! and a test can take it down, make it hang, or make it lose every lease.
+//! A fleet backend in memory, on tokio's clock: leases and instances expire as the paused clock
+//! advances, and a test can take it down, make it hang, or make it lose every lease.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -22,18 +22,39 @@ pub(super) struct FakeBackend {
     tokens: AtomicU64,
     pub(super) down: AtomicBool,
     pub(super) hang: AtomicBool,
-    /// The live instances it tells (1 unless set).
-    pub(super) instances: AtomicU32,
+    /// Each operation takes effect at once but is answered a second later.
+    pub(super) slow: AtomicBool,
+    /// Each instance's expiry, kept by its heartbeats.
+    instances: Mutex<HashMap<String, Instant>>,
     pub(super) renewals: AtomicU64,
+    pub(super) heartbeats: AtomicU64,
     pub(super) releases: AtomicU64,
     pub(super) breakers: Mutex<BreakerBook>,
 }
 
 impl FakeBackend {
     pub(super) fn new() -> Arc<Self> {
-        let fake = FakeBackend::default();
-        fake.instances.store(1, SeqCst);
-        Arc::new(fake)
+        Arc::new(FakeBackend::default())
+    }
+
+    /// Keeps `instance` live for `ttl`; the live instances, `instance` included.
+    fn keep_live(&self, instance: &str, ttl: Duration) -> u32 {
+        self.instances.lock().insert(instance.to_owned(), Instant::now() + ttl);
+        self.count_instances()
+    }
+
+    /// The live instances, once the expired ones are removed.
+    fn count_instances(&self) -> u32 {
+        let now = Instant::now();
+        let mut instances = self.instances.lock();
+        instances.retain(|_, expiry| *expiry > now);
+        u32::try_from(instances.len()).expect("few instances")
+    }
+
+    /// The instances live now.
+    pub(super) fn live_instances(&self) -> usize {
+        let now = Instant::now();
+        self.instances.lock().values().filter(|expiry| **expiry > now).count()
     }
 
     /// The leases live now.
@@ -57,8 +78,14 @@ impl FakeBackend {
         })
     }
 
-    fn answer<T: Send + 'static>(answer: T) -> BackendFuture<'static, T> {
-        Box::pin(async move { Ok(answer) })
+    fn answer<T: Send + 'static>(&self, answer: T) -> BackendFuture<'static, T> {
+        let delay = if self.slow.load(SeqCst) { Duration::from_secs(1) } else { Duration::ZERO };
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(answer)
+        })
     }
 }
 
@@ -68,7 +95,7 @@ impl FleetBackend for FakeBackend {
             return failed;
         }
         let now = Instant::now();
-        let live_instances = self.instances.load(SeqCst);
+        let live_instances = self.count_instances();
         let mut leases = self.leases.lock();
         leases.retain(|_, expiry| *expiry > now);
         let answer = if leases.len() < lease.cap as usize {
@@ -80,7 +107,7 @@ impl FleetBackend for FakeBackend {
             Acquire::Full { retry_in: earliest - now, live_instances }
         };
         drop(leases);
-        Self::answer(answer)
+        self.answer(answer)
     }
 
     fn renew<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
@@ -89,7 +116,7 @@ impl FleetBackend for FakeBackend {
             return failed;
         }
         let now = Instant::now();
-        let live_instances = self.instances.load(SeqCst);
+        let live_instances = self.count_instances();
         let mut leases = self.leases.lock();
         let answer = match leases.get_mut(lease.lease_id) {
             Some(expiry) if *expiry > now => {
@@ -99,7 +126,7 @@ impl FleetBackend for FakeBackend {
             _ => Renewal::Lost,
         };
         drop(leases);
-        Self::answer(answer)
+        self.answer(answer)
     }
 
     fn release<'a>(&'a self, _resource: &'a str, lease_id: &'a str) -> BackendFuture<'a, bool> {
@@ -108,18 +135,38 @@ impl FleetBackend for FakeBackend {
             return failed;
         }
         let removed = self.leases.lock().remove(lease_id).is_some();
-        Self::answer(removed)
+        self.answer(removed)
     }
 
     fn live_leases<'a>(&'a self, _resource: &'a str) -> BackendFuture<'a, u64> {
         if let Some(failed) = self.failure() {
             return failed;
         }
-        Self::answer(self.live() as u64)
+        self.answer(self.live() as u64)
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        _resource: &'a str,
+        instance: &'a str,
+        ttl: Duration,
+    ) -> BackendFuture<'a, u32> {
+        self.heartbeats.fetch_add(1, SeqCst);
+        if let Some(failed) = self.failure() {
+            return failed;
+        }
+        self.answer(self.keep_live(instance, ttl))
+    }
+
+    fn leave<'a>(&'a self, _resource: &'a str, instance: &'a str) -> BackendFuture<'a, bool> {
+        if let Some(failed) = self.failure() {
+            return failed;
+        }
+        self.answer(self.instances.lock().remove(instance).is_some())
     }
 
     fn breaker_vote<'a>(&'a self, vote: BreakerVote<'a>) -> BackendFuture<'a, FleetBreakerView> {
-        self.failure().unwrap_or_else(|| Self::answer(self.breakers.lock().vote(vote)))
+        self.failure().unwrap_or_else(|| self.answer(self.breakers.lock().vote(vote)))
     }
 
     fn breaker_sync<'a>(
@@ -127,11 +174,11 @@ impl FleetBackend for FakeBackend {
         key: BreakerKey<'a>,
         probe_ttl: Duration,
     ) -> BackendFuture<'a, FleetBreakerView> {
-        self.failure().unwrap_or_else(|| Self::answer(self.breakers.lock().sync(key, probe_ttl)))
+        self.failure().unwrap_or_else(|| self.answer(self.breakers.lock().sync(key, probe_ttl)))
     }
 
     fn breaker_probe_ended<'a>(&'a self, outcome: ProbeOutcome<'a>) -> BackendFuture<'a, FleetBreakerView> {
-        self.failure().unwrap_or_else(|| Self::answer(self.breakers.lock().probe_ended(outcome)))
+        self.failure().unwrap_or_else(|| self.answer(self.breakers.lock().probe_ended(outcome)))
     }
 }
 
@@ -158,4 +205,29 @@ pub(super) async fn settle() {
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
+}
+
+/// Runs `count` calls of one second at once while the backend is down: how many ran without a
+/// lease, and how many were refused (anything else fails the test).
+pub(super) async fn unleased_calls_of_a_second(gov: &Governor, count: usize) -> (usize, usize) {
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let gov = gov.clone();
+        calls.spawn(async move {
+            gov.run(|| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok::<_, std::io::Error>(FencingToken::current())
+            })
+            .await
+        });
+    }
+    let (mut ran, mut refused) = (0, 0);
+    while let Some(result) = calls.join_next().await {
+        match result.expect("no panic") {
+            Ok(None) => ran += 1,
+            Err(crate::Error::Rejected(crate::Rejection::FleetUnavailable)) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (ran, refused)
 }

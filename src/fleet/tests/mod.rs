@@ -4,5 +4,6 @@ mod breakers;
 mod config;
 mod fake;
 mod fake_breakers;
+mod instances;
 mod leases;
 mod modes;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use super::fake::{FakeBackend, governor, resource, settle};
+use super::fake::{FakeBackend, governor, resource, settle, unleased_calls_of_a_second};
 use crate::fleet::{BackendState, FencingToken, OnBackendDown};
 use crate::{Error, Rejection};
 
@@ -22,9 +22,10 @@ async fn fail_closed_refuses_while_the_backend_is_down() {
     assert!(matches!(refused, Err(Error::Rejected(Rejection::FleetUnavailable))), "{refused:?}");
     let status = gov.status();
     let fleet = status.fleet.expect("a fleet section");
+    // The first heartbeat's failure, then the acquire's.
     assert_eq!(
         (fleet.backend, fleet.refused, fleet.fallbacks, fleet.backend_errors),
-        (BackendState::Down, 1, 0, 1)
+        (BackendState::Down, 1, 0, 2)
     );
     assert_eq!(status.workers.rejected, 1);
     backend.down.store(false, SeqCst);
@@ -46,37 +47,21 @@ async fn fail_open_runs_without_a_lease() {
 #[tokio::test(start_paused = true)]
 async fn local_share_runs_the_cap_divided_by_the_live_instances() {
     let backend = FakeBackend::new();
-    let gov = governor(resource(4), &backend, 8);
     backend.down.store(true, SeqCst);
+    let gov = governor(resource(4), &backend, 8);
     let refused = quick(&gov).await;
     assert!(
         matches!(refused, Err(Error::Rejected(Rejection::FleetUnavailable))),
         "no share known yet: {refused:?}"
     );
-    // The backend tells of 2 live instances: this process's share of 4 is 2.
+    // A second instance joins: the backend tells of 2 live ones, and this one's share of 4 is 2.
     backend.down.store(false, SeqCst);
-    backend.instances.store(2, SeqCst);
+    let _other = governor(resource(4), &backend, 8);
+    // This one's first heartbeat failed: its second, at 1 s, counts it.
+    sleep(Duration::from_secs(1)).await;
     quick(&gov).await.expect("leased");
     backend.down.store(true, SeqCst);
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..3 {
-        let gov = gov.clone();
-        calls.spawn(async move {
-            gov.run(|| async {
-                sleep(Duration::from_secs(1)).await;
-                Ok::<_, std::io::Error>(FencingToken::current())
-            })
-            .await
-        });
-    }
-    let (mut ran, mut refused) = (0, 0);
-    while let Some(result) = calls.join_next().await {
-        match result.expect("no panic") {
-            Ok(None) => ran += 1,
-            Err(Error::Rejected(Rejection::FleetUnavailable)) => refused += 1,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let (ran, refused) = unleased_calls_of_a_second(&gov, 3).await;
     assert_eq!((ran, refused), (2, 1));
     settle().await;
     let fleet = gov.status().fleet.expect("a fleet section");
@@ -95,4 +80,24 @@ async fn a_hung_backend_counts_as_down_after_the_backend_timeout() {
     assert_eq!(quick(&gov).await.expect("runs"), None);
     assert_eq!(started.elapsed(), Duration::from_millis(250), "the default backend_timeout");
     assert_eq!(gov.status().fleet.expect("a fleet section").backend, BackendState::Down);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grant_answered_after_the_backend_timeout_is_given_back() {
+    let backend = FakeBackend::new();
+    let gov = governor(resource(4).on_backend_down(OnBackendDown::FailOpen), &backend, 2);
+    settle().await;
+    // The backend grants the lease at once, but its answer comes after the 250 ms limit.
+    backend.slow.store(true, SeqCst);
+    let started = Instant::now();
+    assert_eq!(quick(&gov).await.expect("runs"), None, "given up: no lease, no token");
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    settle().await;
+    assert_eq!(
+        (backend.live(), backend.releases.load(SeqCst)),
+        (0, 1),
+        "the grant nobody holds is given back, not left to its 3 s TTL"
+    );
+    let fleet = gov.status().fleet.expect("a fleet section");
+    assert_eq!((fleet.fallbacks, fleet.running_unleased, fleet.leases_held, fleet.acquired), (1, 0, 0, 0));
 }

@@ -1,0 +1,85 @@
+//! [`Membership`]: this governor among the fleet's live instances — a heartbeat every third of
+//! the lease TTL from a background task, and leaving when the governor stops, so that
+//! `local_share` divides the cap among the instances that are alive, not the ones that held a
+//! lease lately.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::task::AbortHandle;
+
+use super::engine::Fleet;
+
+/// The heartbeat task of one governor's fleet resource. Leaving stops it and removes the
+/// instance; dropping it without leaving (the last governor handle dropped) leaves from a task.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    fleet: Arc<Fleet>,
+    /// The heartbeat task, until the instance leaves.
+    beating: Mutex<Option<AbortHandle>>,
+}
+
+impl Membership {
+    /// Starts the heartbeat: the first one at once, then one every third of the TTL.
+    pub(crate) fn start(fleet: &Arc<Fleet>) -> Self {
+        let beat = fleet.runtime.spawn(Arc::clone(fleet).beat_forever());
+        Membership { fleet: Arc::clone(fleet), beating: Mutex::new(Some(beat.abort_handle())) }
+    }
+
+    /// Stops the heartbeat and removes the instance from the live ones; the second call does
+    /// nothing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the heartbeat is stopped at the first poll; an instance whose removal was
+    /// cut off stops counting when its last heartbeat runs out.
+    pub(crate) async fn leave(&self) {
+        let Some(beat) = self.beating.lock().take() else {
+            return;
+        };
+        beat.abort();
+        self.fleet.leave().await;
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        if let Some(beat) = self.beating.get_mut().take() {
+            beat.abort();
+            // A runtime shutting down drops the task: the instance then expires at its TTL.
+            self.fleet.runtime.spawn(Arc::clone(&self.fleet).leave_owned());
+        }
+    }
+}
+
+impl Fleet {
+    async fn beat_forever(self: Arc<Self>) {
+        let mut every = tokio::time::interval(self.config.renew_every());
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let beat = self.backend.heartbeat(&self.config.resource, &self.instance, self.instance_ttl());
+            // A failure is logged by `ask`; the next beat tries again.
+            if let Ok(live) = self.ask("heartbeat", beat).await {
+                self.saw_instances(live);
+            }
+        }
+    }
+
+    /// How long an instance counts after its last heartbeat: two heartbeat periods, so one
+    /// late heartbeat does not drop it, and one killed stops counting within two thirds of the
+    /// lease TTL — the others see it at their next heartbeat, within one TTL of the kill.
+    fn instance_ttl(&self) -> std::time::Duration {
+        self.config.lease_ttl - self.config.renew_every()
+    }
+
+    async fn leave(&self) {
+        let leave = self.backend.leave(&self.config.resource, &self.instance);
+        // A failure is logged by `ask`; the instance then expires at its TTL.
+        let _ = self.ask("leave", leave).await;
+    }
+
+    async fn leave_owned(self: Arc<Self>) {
+        self.leave().await;
+    }
+}
