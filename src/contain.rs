@@ -79,10 +79,13 @@ pub(crate) enum UserCode {
     TowerService,
     /// The metrics recorder, through the `metrics` facade.
     MetricsRecorder,
+    /// A [`FleetBackend`](crate::fleet::FleetBackend)'s operations (the user's own backend, or
+    /// `RedisBackend`).
+    FleetBackend,
 }
 
 impl UserCode {
-    const ALL: [UserCode; 18] = [
+    const ALL: [UserCode; 19] = [
         UserCode::OperationDrop,
         UserCode::Sampler,
         UserCode::CheckResult,
@@ -101,6 +104,7 @@ impl UserCode {
         UserCode::ManagerProcessGroup,
         UserCode::TowerService,
         UserCode::MetricsRecorder,
+        UserCode::FleetBackend,
     ];
     const COUNT: usize = Self::ALL.len();
 
@@ -125,6 +129,7 @@ impl UserCode {
             UserCode::ManagerProcessGroup => "manager_process_group",
             UserCode::TowerService => "tower_service",
             UserCode::MetricsRecorder => "metrics_recorder",
+            UserCode::FleetBackend => "fleet_backend",
         }
     }
 

@@ -94,6 +94,7 @@
 //! | `Manager::create` / `check` / `destroy` (`manager_*`) | see [`pool::Manager`] | `create` and `check` are bounded by the checkout timeout |
 //! | a `tower` inner service (`tower_service`) | its `poll_ready`: a [`Error::Panicked`] readiness error; its future: as the operation | as the operation |
 //! | the `metrics` recorder (`metrics_recorder`) | the sample is lost; counted process-wide (the recorder is) | runs inline: keep it fast |
+//! | a [`FleetBackend`](fleet::FleetBackend)'s operations (`fleet_backend`) | [`FleetError::Panicked`](fleet::FleetError::Panicked): the backend counts as down, and `on_backend_down` decides | given up after `fleet.backend_timeout`: the backend counts as down |
 //!
 //! Two things no library can bound, because no code of theirs runs while they last: a call
 //! future that its caller polls once and then neither polls nor drops keeps its worker (and, as

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::backend::BackendFuture;
 use super::breaker::FleetBreakers;
 use super::{BackendState, FleetBackend, FleetConfig, FleetError, FleetStatus, LeaseRequest, OnBackendDown};
+use crate::contain::{Containment, Fault, UserCode};
 
 /// One fleet resource: every count is `Relaxed`, each one a statistic read on its own.
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub(crate) struct Fleet {
     /// This governor among the fleet's instances.
     pub(super) instance: String,
     pub(super) runtime: tokio::runtime::Handle,
+    /// Where the backend's code runs: it may be the user's.
+    pub(super) containment: Arc<Containment>,
     next_lease: AtomicU64,
     /// A [`BackendState`] as its index.
     backend_state: AtomicU8,
@@ -45,6 +48,7 @@ impl Fleet {
         config: FleetConfig,
         backend: Arc<dyn FleetBackend>,
         runtime: tokio::runtime::Handle,
+        containment: Arc<Containment>,
     ) -> Self {
         let instance = instance_id();
         let breakers = config.breaker.clone().map(|breaker| {
@@ -55,6 +59,7 @@ impl Fleet {
                 &instance,
                 backend,
                 config.backend_timeout,
+                Arc::clone(&containment),
             ))
         });
         Fleet {
@@ -62,6 +67,7 @@ impl Fleet {
             config,
             instance,
             runtime,
+            containment,
             next_lease: AtomicU64::new(0),
             backend_state: AtomicU8::new(BackendState::Unknown as u8),
             live_instances: AtomicU32::new(0),
@@ -93,12 +99,12 @@ impl Fleet {
 
     /// Asks the backend, within `backend_timeout`; the answer moves the backend's state, and a
     /// failure is a `tracing` event (an `ERROR` when the backend goes down, a `WARN` after).
-    pub(super) async fn ask<T>(
-        &self,
+    pub(super) async fn ask<'a, T>(
+        &'a self,
         operation: &'static str,
-        answer: BackendFuture<'_, T>,
+        make: impl FnOnce(&'a dyn FleetBackend) -> BackendFuture<'a, T>,
     ) -> Result<T, FleetError> {
-        let answer = timed(self.config.backend_timeout, answer).await;
+        let answer = timed(&self.containment, self.config.backend_timeout, || make(&*self.backend)).await;
         match &answer {
             Ok(_) => self.backend_answered(),
             Err(error) => self.backend_failed(operation, error),
@@ -199,8 +205,21 @@ impl Fleet {
 }
 
 /// The backend's `answer`, or [`FleetError::TimedOut`] after `after`.
-pub(super) async fn timed<T>(after: Duration, answer: BackendFuture<'_, T>) -> Result<T, FleetError> {
-    tokio::time::timeout(after, answer).await.unwrap_or(Err(FleetError::TimedOut { after }))
+/// Asks the backend — the user's code, when it is their own `FleetBackend` — through the
+/// containment helper: `make` and every poll of the future it makes are under `catch`, so a
+/// panic is logged, counted (`fleet_backend`) and answered as [`FleetError::Panicked`]; an
+/// answer slower than `after` is [`FleetError::TimedOut`].
+pub(super) async fn timed<'a, T>(
+    containment: &Containment,
+    after: Duration,
+    make: impl FnOnce() -> BackendFuture<'a, T>,
+) -> Result<T, FleetError> {
+    let panicked = |fault: Fault| FleetError::Panicked { message: fault.into_message() };
+    let answer = containment.call(UserCode::FleetBackend, make).map_err(panicked)?;
+    match tokio::time::timeout(after, containment.in_place(UserCode::FleetBackend, answer)).await {
+        Ok(answer) => answer.map_err(panicked)?,
+        Err(_elapsed) => Err(FleetError::TimedOut { after }),
+    }
 }
 
 /// The longest pause between two acquires of a call that found the cap reached.

@@ -37,6 +37,13 @@ pub enum FleetError {
         /// What was wrong with the answer.
         reason: String,
     },
+    /// The backend's code panicked (caught, logged and counted as the callback
+    /// `fleet_backend`); it counts as the backend being down.
+    #[error("the fleet backend panicked: {message}")]
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
     /// The backend does not implement this operation (a backend written before fleet-wide
     /// breakers): those breakers stay local.
     #[error("the fleet backend does not support `{operation}`")]

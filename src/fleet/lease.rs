@@ -90,7 +90,7 @@ impl Fleet {
     /// first.
     async fn acquire(&self, lease_id: &str, ended: &mut oneshot::Receiver<()>) -> Option<(Grant, bool)> {
         loop {
-            match self.ask("acquire", self.backend.acquire(self.request(lease_id))).await {
+            match self.ask("acquire", |backend| backend.acquire(self.request(lease_id))).await {
                 Ok(Acquire::Granted { token, live_instances }) => {
                     self.saw_instances(live_instances);
                     self.acquired.fetch_add(1, Relaxed);
@@ -123,7 +123,7 @@ impl Fleet {
     ) {
         let every = self.config.renew_every();
         while until_ended(tokio::time::sleep(every), ended).await.is_some() {
-            match self.ask("renew", self.backend.renew(self.request(lease_id))).await {
+            match self.ask("renew", |backend| backend.renew(self.request(lease_id))).await {
                 Ok(Renewal::Renewed { live_instances }) => self.saw_instances(live_instances),
                 Ok(Renewal::Lost) => {
                     self.lost.fetch_add(1, Relaxed);
@@ -141,7 +141,7 @@ impl Fleet {
 
     async fn release(&self, lease_id: &str) {
         // A failure is logged by `ask`; the lease then expires at its TTL.
-        let _ = self.ask("release", self.backend.release(&self.config.resource, lease_id)).await;
+        let _ = self.ask("release", |backend| backend.release(&self.config.resource, lease_id)).await;
     }
 }
 

@@ -58,9 +58,11 @@ impl Fleet {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            let beat = self.backend.heartbeat(&self.config.resource, &self.instance, self.instance_ttl());
+            let (resource, instance, ttl) = (&self.config.resource, &self.instance, self.instance_ttl());
             // A failure is logged by `ask`; the next beat tries again.
-            if let Ok(live) = self.ask("heartbeat", beat).await {
+            if let Ok(live) =
+                self.ask("heartbeat", |backend| backend.heartbeat(resource, instance, ttl)).await
+            {
                 self.saw_instances(live);
             }
         }
@@ -74,9 +76,9 @@ impl Fleet {
     }
 
     async fn leave(&self) {
-        let leave = self.backend.leave(&self.config.resource, &self.instance);
+        let (resource, instance) = (&self.config.resource, &self.instance);
         // A failure is logged by `ask`; the instance then expires at its TTL.
-        let _ = self.ask("leave", leave).await;
+        let _ = self.ask("leave", |backend| backend.leave(resource, instance)).await;
     }
 
     async fn leave_owned(self: Arc<Self>) {

@@ -403,11 +403,9 @@ impl GovernorBuilder {
         let mut emergency = vec![reap_idle_connections(&pools)];
         emergency.extend(hooks.emergency);
         let health = Arc::new(HealthState::new(health_config.clone(), hooks.recoveries, emergency));
-        let fleet = config
-            .fleet
-            .clone()
-            .zip(fleet_backend)
-            .map(|(fleet, backend)| Arc::new(Fleet::new(fleet, backend, runtime.clone())));
+        let fleet = config.fleet.clone().zip(fleet_backend).map(|(fleet, backend)| {
+            Arc::new(Fleet::new(fleet, backend, runtime.clone(), Arc::clone(&containment)))
+        });
         let shared_breakers = fleet.as_ref().and_then(|fleet| fleet.breakers().cloned());
         let transitions = match &shared_breakers {
             Some(shared) => Some(fleet_breakers::hear_transitions(shared, transitions)),

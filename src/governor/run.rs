@@ -40,8 +40,8 @@ pub(crate) struct CallPlan {
     /// The breaker key; `None` uses the default breaker.
     pub(crate) key: Option<String>,
     /// The memory the call reserves while it runs, in KiB rounded up (`Call::cost`); 0: none.
-    /// In KiB so that it fits beside `max_attempts`: a word more in the plan, which the keyed
-    /// calls copy, cost them 22 instructions a call in memory copies.
+    /// In KiB so that it fits beside `max_attempts` and the plan, which a call with its own
+    /// settings copies, grows by no word.
     pub(crate) cost_kib: u32,
 }
 

@@ -2,6 +2,7 @@
 //! and what the local breakers' transitions tell the fleet. The task that talks to the
 //! backend is `sync.rs`.
 
+use crate::contain::Containment;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub(crate) struct FleetBreakers {
     pub(super) instance: String,
     pub(super) backend: Arc<dyn FleetBackend>,
     pub(super) backend_timeout: Duration,
+    /// Where the backend's code runs: it may be the user's.
+    pub(super) containment: Arc<Containment>,
     pub(super) keys: Vec<SharedKey>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     pub(super) receiver: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
@@ -69,6 +72,7 @@ impl FleetBreakers {
         instance: &str,
         backend: Arc<dyn FleetBackend>,
         backend_timeout: Duration,
+        containment: Arc<Containment>,
     ) -> Self {
         let (events, receiver) = mpsc::unbounded_channel();
         let keys = config.keys.iter().map(|key| SharedKey::new(key)).collect();
@@ -78,6 +82,7 @@ impl FleetBreakers {
             instance: instance.to_owned(),
             backend,
             backend_timeout,
+            containment,
             keys,
             events,
             receiver: Mutex::new(Some(receiver)),

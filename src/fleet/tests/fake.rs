@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -16,12 +16,19 @@ use crate::fleet::{
 };
 use crate::{Governor, GovernorConfig};
 
+/// [`FakeBackend::panics`]: each operation panics before it returns its future.
+pub(super) const PANICS_MAKING: u8 = 1;
+/// [`FakeBackend::panics`]: each operation's future panics when polled.
+pub(super) const PANICS_POLLED: u8 = 2;
+
 #[derive(Debug, Default)]
 pub(super) struct FakeBackend {
     leases: Mutex<HashMap<String, Instant>>,
     tokens: AtomicU64,
     pub(super) down: AtomicBool,
     pub(super) hang: AtomicBool,
+    /// Where each operation panics: [`PANICS_MAKING`] or [`PANICS_POLLED`]; 0 nowhere.
+    pub(super) panics: AtomicU8,
     /// Each operation takes effect at once but is answered a second later.
     pub(super) slow: AtomicBool,
     /// Each instance's expiry, kept by its heartbeats.
@@ -70,6 +77,11 @@ impl FakeBackend {
 
     /// The answer of a backend that is down or hangs, if this one is.
     fn failure<T: Send + 'static>(&self) -> Option<BackendFuture<'static, T>> {
+        match self.panics.load(SeqCst) {
+            PANICS_MAKING => panic!("a bug in the backend's operation"),
+            PANICS_POLLED => return Some(Box::pin(async { panic!("a bug in the backend's future") })),
+            _ => {}
+        }
         if self.hang.load(SeqCst) {
             return Some(Box::pin(std::future::pending()));
         }

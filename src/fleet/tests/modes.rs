@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use super::fake::{FakeBackend, governor, resource, settle, unleased_calls_of_a_second};
+use super::fake::{
+    FakeBackend, PANICS_MAKING, PANICS_POLLED, governor, resource, settle, unleased_calls_of_a_second,
+};
 use crate::fleet::{BackendState, FencingToken, OnBackendDown};
 use crate::{Error, Rejection};
 
@@ -31,6 +33,29 @@ async fn fail_closed_refuses_while_the_backend_is_down() {
     backend.down.store(false, SeqCst);
     assert_eq!(quick(&gov).await.expect("back in shared mode"), Some(FencingToken::new(1)));
     assert_eq!(gov.status().fleet.expect("a fleet section").backend, BackendState::Up);
+}
+
+/// A backend's code is the user's when the backend is: its panics, whether it makes an
+/// operation's future or its future panics when polled, are caught, counted as `fleet_backend`
+/// and answered as the backend being down; the governor goes on.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_backend_is_contained_counted_and_taken_as_down() {
+    let backend = FakeBackend::new();
+    backend.panics.store(PANICS_MAKING, SeqCst);
+    let gov = governor(resource(4).on_backend_down(OnBackendDown::FailClosed), &backend, 2);
+    let refused = quick(&gov).await;
+    assert!(matches!(refused, Err(Error::Rejected(Rejection::FleetUnavailable))), "{refused:?}");
+    backend.panics.store(PANICS_POLLED, SeqCst);
+    let refused = quick(&gov).await;
+    assert!(matches!(refused, Err(Error::Rejected(Rejection::FleetUnavailable))), "{refused:?}");
+    let status = gov.status();
+    let fleet = status.fleet.expect("a fleet section");
+    // The first heartbeat and the first acquire panicked making their futures; the second
+    // acquire's future panicked.
+    assert_eq!((fleet.backend, fleet.refused, fleet.backend_errors), (BackendState::Down, 2, 3));
+    assert_eq!(status.callbacks.panics.get("fleet_backend"), Some(&3));
+    backend.panics.store(0, SeqCst);
+    assert_eq!(quick(&gov).await.expect("back in shared mode"), Some(FencingToken::new(1)));
 }
 
 #[tokio::test(start_paused = true)]

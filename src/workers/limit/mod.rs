@@ -166,7 +166,7 @@ impl Limiter {
         }
         let after = self.estimate().limit;
         // Most samples leave the limit as it was (it moves once a window): rounded only when it
-        // moved, a call pays no `round` (70 instructions a call).
+        // moved, most samples pay no `round`, a libm call.
         if after == before {
             return None;
         }
