@@ -1,5 +1,6 @@
 //! [`FleetBackend`]: the operations a fleet store answers — four for leases, two for the
-//! live instances, three for the fleet-wide breakers — each one round trip.
+//! live instances, three for the fleet-wide breakers, two for the hosts' port plans — each one
+//! round trip.
 
 use std::fmt;
 use std::future::Future;
@@ -67,6 +68,41 @@ pub enum Renewal {
     },
     /// The lease was gone (expired, or the backend lost it): the holder must stop.
     Lost,
+}
+
+/// One claim of a port in a host's port plan: the first of `candidates` that no other live
+/// instance holds becomes `claim_id`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PortClaim<'a> {
+    /// The resource's name (`fleet.resource`): processes share a plan when they share it.
+    pub resource: &'a str,
+    /// The host whose ports these are (`fleet.host`).
+    pub host: &'a str,
+    /// The instance (governor) that claims.
+    pub instance: &'a str,
+    /// This claim's id, unique across the fleet: `"<instance>:<n>"`, as a lease id. A release
+    /// names it, so a late release cannot free a later claim of the same port.
+    pub claim_id: &'a str,
+    /// How long the claim keeps `instance` among the live instances, as a heartbeat would:
+    /// claiming proves the instance alive before its first heartbeat has landed.
+    pub instance_ttl: Duration,
+    /// The ports to try, in order: those this process would lease next.
+    pub candidates: &'a [u16],
+}
+
+impl<'a> PortClaim<'a> {
+    /// A claim of `claim_id` by `instance` of the first free of `candidates` on `host`, the
+    /// instance kept live 10 s (set `instance_ttl` for another time).
+    pub fn new(
+        resource: &'a str,
+        host: &'a str,
+        instance: &'a str,
+        claim_id: &'a str,
+        candidates: &'a [u16],
+    ) -> Self {
+        PortClaim { resource, host, instance, claim_id, instance_ttl: Duration::from_secs(10), candidates }
+    }
 }
 
 /// A store of fleet leases: every process of the service asks the same one.
@@ -227,5 +263,41 @@ pub trait FleetBackend: fmt::Debug + Send + Sync + 'static {
     fn breaker_probe_ended<'a>(&'a self, outcome: ProbeOutcome<'a>) -> BackendFuture<'a, FleetBreakerView> {
         let _ = outcome;
         Box::pin(async { Err(FleetError::Unsupported { operation: "breaker_probe_ended" }) })
+    }
+
+    /// Claims the first of `claim.candidates` that no other live instance holds on
+    /// `claim.host` — free, held by `claim.instance` itself (whose local allocator has it back),
+    /// or held by an instance no longer live — for `claim.claim_id`, and keeps `claim.instance`
+    /// live for `claim.instance_ttl`. Answers the claimed candidate's index: every candidate
+    /// before it is held by another live instance. `None` if all of them are.
+    ///
+    /// A port stays claimed until released or until its instance stops being live (it left, or
+    /// its heartbeats stopped): a process that dies gives its ports back when its instance
+    /// expires.
+    ///
+    /// # Errors
+    ///
+    /// As [`breaker_vote`](Self::breaker_vote); [`FleetError::Unsupported`] unless implemented
+    /// (ports are then leased by each process alone).
+    fn claim_port<'a>(&'a self, claim: PortClaim<'a>) -> BackendFuture<'a, Option<usize>> {
+        let _ = claim;
+        Box::pin(async { Err(FleetError::Unsupported { operation: "claim_port" }) })
+    }
+
+    /// Releases those of `ports` on `host` that `claim_id` still holds; answers how many it did.
+    /// A port claimed since by another claim (of any instance) is left alone.
+    ///
+    /// # Errors
+    ///
+    /// As [`claim_port`](Self::claim_port).
+    fn release_ports<'a>(
+        &'a self,
+        resource: &'a str,
+        host: &'a str,
+        claim_id: &'a str,
+        ports: &'a [u16],
+    ) -> BackendFuture<'a, u32> {
+        let _ = (resource, host, claim_id, ports);
+        Box::pin(async { Err(FleetError::Unsupported { operation: "release_ports" }) })
     }
 }

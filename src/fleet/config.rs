@@ -41,6 +41,8 @@ pub enum OnBackendDown {
 /// | `backend_timeout` | 250 ms |
 /// | `on_backend_down` | `local_share` |
 /// | `breaker` | `None`: every breaker local |
+/// | `share_ports` | `true` |
+/// | `host` | `None`: this machine's host name |
 ///
 /// # Examples
 ///
@@ -79,6 +81,16 @@ pub struct FleetConfig {
     pub on_backend_down: OnBackendDown,
     /// Circuit breakers shared by the fleet: `None` (the default) keeps every breaker local.
     pub breaker: Option<FleetBreakerConfig>,
+    /// Whether the governor's port leases ([`Governor::ports`](crate::Governor::ports), and so
+    /// its pools' connections) are claimed in the port plan of `host`, shared by every
+    /// instance of the resource on that host, so that two processes on one machine never lease
+    /// the same port. See [`PortAllocator::lease`](crate::ports::PortAllocator::lease).
+    pub share_ports: bool,
+    /// The host whose port plan the governor's ports are claimed in: `None` (the default) for
+    /// this machine's host name, as the operating system tells it. Set it where processes on
+    /// one machine see different names (containers with their own UTS namespace, sharing the
+    /// host's network). 1 to 128 characters, none of them `{`, `}` or whitespace.
+    pub host: Option<String>,
 }
 
 impl Default for FleetConfig {
@@ -90,8 +102,21 @@ impl Default for FleetConfig {
             backend_timeout: Duration::from_millis(250),
             on_backend_down: OnBackendDown::LocalShare,
             breaker: None,
+            share_ports: true,
+            host: None,
         }
     }
+}
+
+/// A name that goes into the Redis backend's keys, within their hash tag or after it.
+fn check_name(field: &'static str, name: &str) -> Result<(), BuildError> {
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(BuildError::invalid_debug(field, "must be 1 to 128 characters", name));
+    }
+    if name.chars().any(|c| c == '{' || c == '}' || c.is_whitespace()) {
+        return Err(BuildError::invalid_debug(field, "must not contain `{`, `}` or whitespace", name));
+    }
+    Ok(())
 }
 
 /// The shortest lease: three renewals a TTL must each fit a round trip and its time limit.
@@ -112,15 +137,9 @@ impl FleetConfig {
     /// The first field that breaks a rule, as [`BuildError::Invalid`] naming `fleet.<field>`.
     pub fn validate(&self) -> Result<(), BuildError> {
         let name = &self.resource;
-        if name.is_empty() || name.chars().count() > 128 {
-            return Err(BuildError::invalid_debug("fleet.resource", "must be 1 to 128 characters", name));
-        }
-        if name.chars().any(|c| c == '{' || c == '}' || c.is_whitespace()) {
-            return Err(BuildError::invalid_debug(
-                "fleet.resource",
-                "must not contain `{`, `}` or whitespace",
-                name,
-            ));
+        check_name("fleet.resource", name)?;
+        if let Some(host) = &self.host {
+            check_name("fleet.host", host)?;
         }
         if self.cap == 0 {
             return Err(BuildError::invalid("fleet.cap", "must be at least 1", self.cap));
@@ -146,6 +165,11 @@ impl FleetConfig {
         }
     }
 
+    /// The host whose port plan this governor's ports are claimed in.
+    pub(crate) fn host_name(&self) -> String {
+        self.host.clone().unwrap_or_else(crate::system::host_name)
+    }
+
     /// How often a running call renews its lease: a third of the TTL.
     pub(crate) fn renew_every(&self) -> Duration {
         self.lease_ttl / 3
@@ -158,8 +182,10 @@ crate::config::setters!(FleetConfig {
     lease_ttl: Duration,
     backend_timeout: Duration,
     on_backend_down: OnBackendDown,
+    share_ports: bool,
 } into {
     breaker: Option<FleetBreakerConfig>,
+    host: Option<String>,
 });
 
 #[cfg(feature = "serde")]

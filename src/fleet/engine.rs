@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::backend::BackendFuture;
 use super::breaker::FleetBreakers;
+use super::ports::HostPorts;
 use super::{BackendState, FleetBackend, FleetConfig, FleetError, FleetStatus, LeaseRequest, OnBackendDown};
 use crate::contain::{Containment, Fault, UserCode};
 
@@ -34,6 +35,8 @@ pub(crate) struct Fleet {
     backend_errors: AtomicU64,
     /// The fleet-wide breakers (`fleet.breaker`), if any.
     breakers: Option<Arc<FleetBreakers>>,
+    /// This governor's part in its host's port plan (`fleet.share_ports`).
+    pub(super) ports: Option<HostPorts>,
 }
 
 /// How a call may run when the backend is down.
@@ -62,7 +65,9 @@ impl Fleet {
                 Arc::clone(&containment),
             ))
         });
+        let ports = config.share_ports.then(|| HostPorts::new(config.host_name()));
         Fleet {
+            ports,
             backend,
             config,
             instance,
@@ -107,6 +112,8 @@ impl Fleet {
         let answer = timed(&self.containment, self.config.backend_timeout, || make(&*self.backend)).await;
         match &answer {
             Ok(_) => self.backend_answered(),
+            // An operation the backend lacks says nothing of whether it is up.
+            Err(FleetError::Unsupported { .. }) => {}
             Err(error) => self.backend_failed(operation, error),
         }
         answer
@@ -194,6 +201,7 @@ impl Fleet {
             refused: self.refused.load(Relaxed),
             backend_errors: self.backend_errors.load(Relaxed),
             breakers: self.breakers.as_ref().map(|breakers| breakers.status()).unwrap_or_default(),
+            ports: self.ports.as_ref().map(HostPorts::status),
         }
     }
 

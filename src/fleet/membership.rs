@@ -64,6 +64,7 @@ impl Fleet {
                 self.ask("heartbeat", |backend| backend.heartbeat(resource, instance, ttl)).await
             {
                 self.saw_instances(live);
+                self.retry_releases().await;
             }
         }
     }
@@ -71,7 +72,7 @@ impl Fleet {
     /// How long an instance counts after its last heartbeat: two heartbeat periods, so one
     /// late heartbeat does not drop it, and one killed stops counting within two thirds of the
     /// lease TTL — the others see it at their next heartbeat, within one TTL of the kill.
-    fn instance_ttl(&self) -> std::time::Duration {
+    pub(super) fn instance_ttl(&self) -> std::time::Duration {
         self.config.lease_ttl - self.config.renew_every()
     }
 

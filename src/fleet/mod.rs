@@ -41,6 +41,22 @@
 //! and the others see it gone at their next heartbeat: within one TTL of its death. The count is [`FleetStatus::live_instances`], and what
 //! `local_share` divides the cap by.
 //!
+//! # Port plans per host
+//!
+//! With `fleet.share_ports` (the default), the governor's port leases —
+//! [`PortAllocator::lease`](crate::ports::PortAllocator::lease) on
+//! [`Governor::ports`](crate::Governor::ports), which its pools use for their connections'
+//! ports — are also claimed in the port plan of the host (`fleet.host`, or this machine's host
+//! name), shared by every instance of the resource on that host: two processes on one machine
+//! never lease the same VNC port. A claim belongs to its instance and counts while the instance
+//! is live, so a process killed with SIGKILL gives its ports back when its heartbeats run out
+//! (within one TTL), and one that shuts down gives them back at once. One round trip claims the
+//! first free of up to 8 ports; ports held by other processes are passed over and rest a
+//! quarantine before this process asks for them again. While the backend is down, a port is
+//! refused in `fail_closed` and leased unclaimed otherwise (the host check still probes it);
+//! [`PortPlanStatus`] counts both. A process paused past its TTL may find its ports claimed by
+//! another when it wakes: a port is not fenced.
+//!
 //! # When the backend is down
 //!
 //! Each backend operation is given up after `backend_timeout` (an `ERROR` event when the
@@ -207,6 +223,7 @@ mod engine;
 mod error;
 mod lease;
 mod membership;
+mod ports;
 #[cfg(feature = "redis")]
 mod redis;
 mod status;
@@ -215,7 +232,7 @@ mod tests;
 mod token;
 
 pub(crate) use attempt::AttemptGuard;
-pub use backend::{Acquire, BackendFuture, FleetBackend, LeaseRequest, Renewal};
+pub use backend::{Acquire, BackendFuture, FleetBackend, LeaseRequest, PortClaim, Renewal};
 pub(crate) use breaker::FleetBreakers;
 pub use breaker::{
     BreakerKey, BreakerVote, FleetBreakerConfig, FleetBreakerState, FleetBreakerStatus, FleetBreakerView,
@@ -225,8 +242,9 @@ pub use config::{FleetConfig, OnBackendDown};
 pub(crate) use engine::Fleet;
 pub use error::FleetError;
 pub(crate) use membership::Membership;
+pub(crate) use ports::{Claimed, PortClaimGuard};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisBackend;
-pub use status::{BackendState, FleetStatus};
+pub use status::{BackendState, FleetStatus, PortPlanStatus};
 pub use token::FencingToken;

@@ -62,4 +62,29 @@ pub struct FleetStatus {
     /// The fleet-wide circuit breakers (`fleet.breaker`), in the order of their keys; empty
     /// without them.
     pub breakers: Vec<FleetBreakerStatus>,
+    /// This governor's part in its host's port plan; `None` unless `fleet.share_ports`.
+    pub ports: Option<PortPlanStatus>,
+}
+
+/// This governor's part in its host's port plan (`fleet.share_ports`): the ports it leased
+/// with a claim that every instance of the resource on the host respects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct PortPlanStatus {
+    /// The host whose plan it is (`fleet.host`, or this machine's host name).
+    pub host: String,
+    /// Ports this governor holds now under a claim.
+    pub held: u64,
+    /// Ports claimed, in all.
+    pub claimed: u64,
+    /// Ports passed over because another live instance on the host held them.
+    pub held_elsewhere: u64,
+    /// Ports leased without a claim because the backend was down (`local_share` or
+    /// `fail_open`): only the host check keeps another process off them.
+    pub unshared: u64,
+    /// Claims the backend confirmed released.
+    pub released: u64,
+    /// Ports whose release the backend has not answered yet: tried again at each heartbeat.
+    pub unreleased: u64,
 }

@@ -435,7 +435,7 @@ impl GovernorBuilder {
         if let Some(settler) = retry.settler(move || counted.calls_completed()) {
             background.track(runtime.spawn(settler).abort_handle());
         }
-        let ports = Arc::new(PortAllocator::new(&config.ports)?);
+        let ports = Arc::new(PortAllocator::new(&config.ports)?.shared_by(fleet.as_ref()));
         let pool_config = config.pool.clone();
         let default_plan = super::run::CallPlan::of(&retry, fleet.is_some());
         let membership = fleet.as_ref().map(Membership::start);

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::range::Range;
+use super::range::{Range, Waiting};
 use super::{PortError, PortLease, PortsConfig, RangeStatus, host};
 use crate::BuildError;
+use crate::fleet::{Claimed, Fleet};
 
 /// Leases ports from named ranges: each port to one holder at a time, rested between holders.
 ///
@@ -42,6 +43,8 @@ use crate::BuildError;
 pub struct PortAllocator {
     ranges: BTreeMap<String, Arc<Range>>,
     host_check: bool,
+    /// The fleet whose host port plan [`lease`](Self::lease) claims in (`fleet.share_ports`).
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl PortAllocator {
@@ -59,7 +62,14 @@ impl PortAllocator {
             .ranges
             .iter()
             .map(|range| (range.name.clone(), Arc::new(Range::new(range, config.quarantine))));
-        Ok(PortAllocator { ranges: ranges.collect(), host_check: config.host_check })
+        Ok(PortAllocator { ranges: ranges.collect(), host_check: config.host_check, fleet: None })
+    }
+
+    /// The allocator with its leases claimed in `fleet`'s host port plan, if the fleet shares
+    /// ports.
+    pub(crate) fn shared_by(mut self, fleet: Option<&Arc<Fleet>>) -> Self {
+        self.fleet = fleet.filter(|fleet| fleet.shares_ports()).cloned();
+        self
     }
 
     /// Leases the port of range `name` that has rested longest, if its quarantine is over.
@@ -79,13 +89,13 @@ impl PortAllocator {
     ///   next quarantined port is free again.
     /// - [`PortError::InUseOnHost`] if every port that was free failed the host check.
     pub fn allocate(&self, name: &str) -> Result<PortLease, PortError> {
-        let range = self.ranges.get(name).ok_or_else(|| PortError::UnknownRange { name: name.to_owned() })?;
+        let range = self.range(name)?;
         let now = Instant::now();
         let mut tried = 0;
         while tried < range.size() {
             let port = range.take(now).map_err(|retry_after| unavailable(range, tried, retry_after))?;
             if !self.host_check || !host::is_in_use(port) {
-                return Ok(PortLease::new(Arc::clone(range), port));
+                return Ok(PortLease::new(Arc::clone(range), port, None));
             }
             tracing::debug!(target: "bursar::ports", range = name, port, "port in use on the host; skipped");
             range.put_back(port, now);
@@ -94,12 +104,147 @@ impl PortAllocator {
         Err(unavailable(range, tried, None))
     }
 
+    /// Leases a port of range `name` as [`allocate`](Self::allocate) does, and, on a
+    /// governor's allocator whose fleet resource shares ports (`fleet.share_ports`), claims it
+    /// in the host's port plan: no other process of the fleet on this host leases it while the
+    /// lease lives ([`PortLease::is_claimed`]). A port another live process holds is passed
+    /// over and rests a quarantine before it is asked for again; a process that dies gives its
+    /// ports back when its instance expires, within `fleet.lease_ttl`. Without a fleet, the
+    /// same as `allocate`.
+    ///
+    /// The governor's pools lease their connections' ports this way. `allocate` never asks the
+    /// fleet: a port it leases is guarded by the host check alone.
+    ///
+    /// One backend round trip per claim of up to 8 candidate ports, the longest rested first.
+    ///
+    /// # Errors
+    ///
+    /// As `allocate`, and:
+    /// - [`PortError::HeldOnHost`] if every free port is held by another process of the fleet
+    ///   on the host.
+    /// - [`PortError::PlanUnavailable`] if the fleet backend cannot be asked and
+    ///   `on_backend_down` is `fail_closed`. In the other modes the port is leased without a
+    ///   claim (counted in the fleet status's `ports.unshared`, with a `WARN`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the candidate ports go back to their range at once, and whichever of them
+    /// a claim cut off took is released from a task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bursar::ports::{PortRange, PortsConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut ports = PortsConfig::default();
+    /// ports.ranges = vec![PortRange::new("vnc", 5900..=5903)];
+    /// ports.host_check = false;
+    /// let gov = bursar::Governor::builder().ports(ports).build()?;
+    /// // No fleet resource: a local lease, as `allocate` gives.
+    /// let lease = gov.ports().lease("vnc").await?;
+    /// assert_eq!((lease.port(), lease.is_claimed()), (5900, false));
+    /// # Ok(()) }
+    /// ```
+    pub async fn lease(&self, name: &str) -> Result<PortLease, PortError> {
+        let Some(fleet) = &self.fleet else { return self.allocate(name) };
+        let range = self.range(name)?;
+        let (mut in_use, mut held) = (0, 0);
+        while in_use + held < range.size() {
+            let candidates = match self.candidates(range, &mut in_use) {
+                Ok(candidates) if candidates.is_empty() => continue,
+                Ok(candidates) => candidates,
+                Err(PortError::Exhausted { .. }) if held > 0 => break,
+                Err(error) => return Err(error),
+            };
+            let mut asking = Candidates { range, ports: candidates };
+            let ports: Vec<u16> = asking.ports.iter().map(|waiting| waiting.port).collect();
+            let (port, claim) = match fleet.claim_port(&ports).await {
+                Claimed::Port { index, claim } => {
+                    // Held elsewhere: they rest before this process asks for them again.
+                    let now = Instant::now();
+                    for port in &ports[..index] {
+                        range.put_back(*port, now);
+                    }
+                    asking.ports.drain(..=index);
+                    (ports[index], Some(claim))
+                }
+                Claimed::AllHeld => {
+                    let now = Instant::now();
+                    for port in asking.ports.drain(..) {
+                        range.put_back(port.port, now);
+                    }
+                    held += ports.len();
+                    continue;
+                }
+                Claimed::Unshared { local: true } => {
+                    asking.ports.remove(0);
+                    (ports[0], None)
+                }
+                Claimed::Unshared { local: false } => {
+                    let host = fleet.ports_host().unwrap_or_default().to_owned();
+                    return Err(PortError::PlanUnavailable { range: name.to_owned(), host });
+                }
+            };
+            return Ok(PortLease::new(Arc::clone(range), port, claim));
+        }
+        let host = fleet.ports_host().unwrap_or_default().to_owned();
+        let error = if held > 0 {
+            PortError::HeldOnHost { range: name.to_owned(), host, held }
+        } else {
+            PortError::InUseOnHost { range: name.to_owned(), tried: in_use }
+        };
+        tracing::debug!(target: "bursar::ports", %error, "no port leased");
+        Err(error)
+    }
+
+    /// Up to [`CLAIM_BATCH`] due ports of `range` that pass the host check; the ones that fail
+    /// it rest a quarantine, counted in `in_use`.
+    fn candidates(&self, range: &Range, in_use: &mut usize) -> Result<Vec<Waiting>, PortError> {
+        let now = Instant::now();
+        let tried = *in_use;
+        let mut ports =
+            range.take_due(now, CLAIM_BATCH).map_err(|retry_after| unavailable(range, tried, retry_after))?;
+        if self.host_check {
+            ports.retain(|waiting| {
+                let free = !host::is_in_use(waiting.port);
+                if !free {
+                    range.put_back(waiting.port, now);
+                    *in_use += 1;
+                }
+                free
+            });
+        }
+        Ok(ports)
+    }
+
+    fn range(&self, name: &str) -> Result<&Arc<Range>, PortError> {
+        self.ranges.get(name).ok_or_else(|| PortError::UnknownRange { name: name.to_owned() })
+    }
+
     /// How many ports of each range are leased, free and quarantined, by range name.
     ///
     /// O(log n) per range of n ports.
     pub fn status(&self) -> BTreeMap<String, RangeStatus> {
         let now = Instant::now();
         self.ranges.iter().map(|(name, range)| (name.clone(), range.status(now))).collect()
+    }
+}
+
+/// The most ports one claim in a host's plan asks for.
+const CLAIM_BATCH: usize = 8;
+
+/// Ports taken from their range for a claim: those not leased go back to its front when the
+/// claim ends, however it ends.
+struct Candidates<'a> {
+    range: &'a Range,
+    ports: Vec<Waiting>,
+}
+
+impl Drop for Candidates<'_> {
+    fn drop(&mut self) {
+        self.range.put_front(&self.ports);
     }
 }
 

@@ -49,4 +49,29 @@ pub enum PortError {
         /// How many ports were probed and found in use.
         tried: usize,
     },
+    /// Every port that was free is held by another live process of the fleet on this host,
+    /// as the host's port plan tells (`fleet.share_ports`). Each rests a quarantine before it
+    /// is asked for again.
+    #[error(
+        "port range {range:?}: all {held} free ports are held by other processes of the fleet on host {host:?}"
+    )]
+    HeldOnHost {
+        /// The range's name.
+        range: String,
+        /// The host whose plan it is.
+        host: String,
+        /// How many ports were found held.
+        held: usize,
+    },
+    /// The fleet backend could not be asked for the host's port plan, and `on_backend_down`
+    /// is `fail_closed`: no port is leased that another process might hold.
+    #[error(
+        "port range {range:?}: the fleet backend is down and ports of host {host:?} are not leased without it"
+    )]
+    PlanUnavailable {
+        /// The range's name.
+        range: String,
+        /// The host whose plan it is.
+        host: String,
+    },
 }

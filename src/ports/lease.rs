@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::range::Range;
+use crate::fleet::PortClaimGuard;
 
 /// One port, leased from a [`PortAllocator`](super::PortAllocator) until this guard is
 /// dropped. Dropping it is the release: the port then rests in quarantine before it can be
@@ -35,12 +36,21 @@ use super::range::Range;
 pub struct PortLease {
     range: Arc<Range>,
     port: u16,
+    /// The port's claim in the host's plan, released after the port is back in its range.
+    claim: Option<PortClaimGuard>,
 }
 
 impl PortLease {
-    pub(crate) fn new(range: Arc<Range>, port: u16) -> Self {
-        tracing::trace!(target: "bursar::ports", range = range.name(), port, "port leased");
-        PortLease { range, port }
+    pub(crate) fn new(range: Arc<Range>, port: u16, claim: Option<PortClaimGuard>) -> Self {
+        tracing::trace!(target: "bursar::ports", range = range.name(), port, claimed = claim.is_some(), "port leased");
+        PortLease { range, port, claim }
+    }
+
+    /// Whether the port is claimed in the host's port plan of the fleet, so that no other
+    /// process of the fleet on this host leases it while this lease lives (see
+    /// [`PortAllocator::lease`](super::PortAllocator::lease)).
+    pub fn is_claimed(&self) -> bool {
+        self.claim.is_some()
     }
 
     /// The leased port.
@@ -63,6 +73,10 @@ impl Drop for PortLease {
 
 impl fmt::Debug for PortLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PortLease").field("range", &self.range()).field("port", &self.port).finish()
+        f.debug_struct("PortLease")
+            .field("range", &self.range())
+            .field("port", &self.port)
+            .field("claimed", &self.is_claimed())
+            .finish()
     }
 }

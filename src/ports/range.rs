@@ -18,8 +18,8 @@ use super::{PortRange, RangeStatus};
 
 /// A port waiting to be leased.
 #[derive(Debug, Clone, Copy)]
-struct Waiting {
-    port: u16,
+pub(super) struct Waiting {
+    pub(super) port: u16,
     /// `None` for a port never leased, free from the start whatever any clock says.
     due: Option<Instant>,
 }
@@ -66,6 +66,29 @@ impl Range {
         }
         waiting.pop_front();
         Ok(next.port)
+    }
+
+    /// Takes up to `most` ports that are due at `now`, the one that rested longest first.
+    /// O(most).
+    ///
+    /// Otherwise, as [`take`](Self::take), how long until the first quarantined port is due.
+    pub(super) fn take_due(&self, now: Instant, most: usize) -> Result<Vec<Waiting>, Option<Duration>> {
+        let mut waiting = self.waiting.lock();
+        let next = *waiting.front().ok_or(None)?;
+        if !next.is_due(now) {
+            return Err(next.due.map(|due| due.saturating_duration_since(now)));
+        }
+        let due = waiting.iter().take(most).take_while(|port| port.is_due(now)).count();
+        Ok(waiting.drain(..due).collect())
+    }
+
+    /// Puts ports taken but not leased back at the front, in their order and with their due
+    /// times: they were due, so the queue stays sorted by due and free ports come first. O(n).
+    pub(super) fn put_front(&self, ports: &[Waiting]) {
+        let mut waiting = self.waiting.lock();
+        for port in ports.iter().rev() {
+            waiting.push_front(*port);
+        }
     }
 
     /// Puts `port` back at the end of the queue, due after the quarantine. O(1).

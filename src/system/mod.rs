@@ -8,6 +8,7 @@
 //! call them on a sampler's or a reaper's cadence, never per call.
 
 mod groups;
+mod host;
 mod limits;
 mod meminfo;
 mod proc_files;
@@ -15,6 +16,7 @@ mod proc_files;
 mod tests;
 
 pub(crate) use groups::group_resident_bytes;
+pub(crate) use host::host_name;
 pub(crate) use limits::{Usage, open_files, user_tasks};
 #[cfg(any(test, not(feature = "sysinfo")))]
 pub(crate) use meminfo::machine_memory;

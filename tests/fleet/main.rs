@@ -17,6 +17,7 @@ mod breaker_scripts;
 mod fencing;
 mod instances;
 mod outage;
+mod ports;
 mod processes;
 mod server;
 mod single;

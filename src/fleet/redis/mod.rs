@@ -11,7 +11,7 @@ use redis::{RedisError, Script};
 use super::backend::BackendFuture;
 use super::{
     Acquire, BreakerKey, BreakerVote, FencingToken, FleetBackend, FleetBreakerView, FleetError, LeaseRequest,
-    ProbeOutcome, Renewal,
+    PortClaim, ProbeOutcome, Renewal,
 };
 
 /// A [`FleetBackend`] on Redis (or Valkey) 7 or later, through redis-rs's reconnecting
@@ -66,6 +66,8 @@ pub struct RedisBackend {
     probe_ended: Script,
     heartbeat: Script,
     leave: Script,
+    claim_port: Script,
+    release_ports: Script,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -106,6 +108,8 @@ impl RedisBackend {
             probe_ended: Script::new(&breaker_scripts::probe_ended()),
             heartbeat: Script::new(&scripts::heartbeat()),
             leave: Script::new(&scripts::leave()),
+            claim_port: Script::new(&scripts::claim_port()),
+            release_ports: Script::new(scripts::RELEASE_PORTS),
         })
     }
 }
@@ -113,6 +117,11 @@ impl RedisBackend {
 /// The keys of `resource`: its leases, its instances, its fence.
 fn keys(resource: &str) -> [String; 3] {
     ["leases", "instances", "fence"].map(|key| format!("bursar:{{{resource}}}:{key}"))
+}
+
+/// The port plan of `host` among `resource`'s instances.
+fn plan_key(resource: &str, host: &str) -> String {
+    format!("bursar:{{{resource}}}:ports:{host}")
 }
 
 /// The keys of one fleet-wide breaker: its votes, its state, its probe lease.
@@ -234,6 +243,28 @@ impl FleetBackend for RedisBackend {
         })
     }
 
+    fn claim_port<'a>(&'a self, claim: PortClaim<'a>) -> BackendFuture<'a, Option<usize>> {
+        Box::pin(self.claim(claim))
+    }
+
+    fn release_ports<'a>(
+        &'a self,
+        resource: &'a str,
+        host: &'a str,
+        claim_id: &'a str,
+        ports: &'a [u16],
+    ) -> BackendFuture<'a, u32> {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let mut call = self.release_ports.key(plan_key(resource, host));
+            call.arg(claim_id);
+            for port in ports {
+                call.arg(*port);
+            }
+            call.invoke_async(&mut connection).await.map_err(failed)
+        })
+    }
+
     fn leave<'a>(&'a self, resource: &'a str, instance: &'a str) -> BackendFuture<'a, bool> {
         let mut connection = self.connection.clone();
         Box::pin(async move {
@@ -247,6 +278,20 @@ impl FleetBackend for RedisBackend {
                 .map_err(failed)?;
             Ok(removed == 1)
         })
+    }
+}
+
+impl RedisBackend {
+    async fn claim(&self, claim: PortClaim<'_>) -> Result<Option<usize>, FleetError> {
+        let [_, instances, _] = keys(claim.resource);
+        let mut call = self.claim_port.key(instances);
+        call.key(plan_key(claim.resource, claim.host));
+        call.arg(claim.instance).arg(claim.claim_id).arg(ttl_ms(claim.instance_ttl));
+        for port in claim.candidates {
+            call.arg(*port);
+        }
+        let index: i64 = call.invoke_async(&mut self.connection.clone()).await.map_err(failed)?;
+        Ok(usize::try_from(index).ok().filter(|index| *index < claim.candidates.len()))
     }
 }
 

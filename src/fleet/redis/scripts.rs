@@ -3,7 +3,9 @@
 //!
 //! Keys of a resource share one hash tag, `bursar:{<resource>}:`, so they live on one slot of
 //! a cluster: `leases` (a sorted set of lease ids scored by expiry, in ms of server time),
-//! `instances` (a sorted set of instance ids scored by expiry) and `fence` (the token counter).
+//! `instances` (a sorted set of instance ids scored by expiry), `fence` (the token counter)
+//! and one port plan per host, `ports:<host>` (a hash of port to the claim that holds it,
+//! `"<instance>:<n>"`).
 
 /// The server's time in milliseconds, then every expired member of `KEYS[1]` (leases, or
 /// instances) removed.
@@ -84,3 +86,34 @@ return redis.call('ZCARD', KEYS[1])"
 pub(super) fn leave() -> String {
     format!("{NOW}return redis.call('ZREM', KEYS[1], ARGV[1])")
 }
+
+/// KEYS: instances, the host's port plan. ARGV: instance, claim id, the instance's time to live
+/// in ms, then the candidate ports. Keeps the instance live (a claim proves it alive), then
+/// claims the first candidate held by no other live instance. Returns its index from 0, or -1
+/// if every candidate is held.
+pub(super) fn claim_port() -> String {
+    format!(
+        "{NOW}redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+for i = 4, #ARGV do
+  local claim = redis.call('HGET', KEYS[2], ARGV[i])
+  local holder = claim and string.match(claim, '^(.*):%d+$')
+  if not holder or holder == ARGV[1] or not redis.call('ZSCORE', KEYS[1], holder) then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[2])
+    return i - 4
+  end
+end
+return -1"
+    )
+}
+
+/// KEYS: the host's port plan. ARGV: claim id, then ports. Removes each port the claim still
+/// holds; returns how many.
+pub(super) const RELEASE_PORTS: &str = r"
+local released = 0
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    released = released + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return released
+";

@@ -33,6 +33,12 @@ fn each_rule_names_its_field() {
         (FleetConfig::new("x".repeat(129), 4), "fleet.resource", "must be 1 to 128 characters"),
         (FleetConfig::new("browsers", 0), "fleet.cap", "must be at least 1 (got 0)"),
         (
+            FleetConfig::new("browsers", 4).host("web 1".to_owned()),
+            "fleet.host",
+            "must not contain `{`, `}` or whitespace (got \"web 1\")",
+        ),
+        (FleetConfig::new("browsers", 4).host(String::new()), "fleet.host", "must be 1 to 128 characters"),
+        (
             FleetConfig::new("browsers", 4).lease_ttl(Duration::from_millis(299)),
             "fleet.lease_ttl",
             "must be 300 ms to 1 day (got 299ms)",
@@ -52,6 +58,20 @@ fn each_rule_names_its_field() {
     ];
     each_refused(cases);
     assert_eq!(FleetConfig::new("browsers", 40).validate(), Ok(()));
+    assert_eq!(FleetConfig::new("browsers", 40).host("web-1.example".to_owned()).validate(), Ok(()));
+}
+
+#[test]
+fn the_port_plan_is_this_machine_s_unless_a_host_is_named() {
+    let named = FleetConfig::new("browsers", 4).host("web-1".to_owned());
+    assert_eq!(named.host_name(), "web-1");
+    let machine = FleetConfig::new("browsers", 4).host_name();
+    assert!(!machine.is_empty() && !machine.contains(|c: char| c == '{' || c == '}' || c.is_whitespace()));
+    #[cfg(target_os = "linux")]
+    {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("linux tells its host name");
+        assert_eq!(machine, kernel.trim());
+    }
 }
 
 #[test]
@@ -136,6 +156,12 @@ fn the_fleet_section_reads_from_toml() {
     );
     assert_eq!(fleet.on_backend_down, crate::fleet::OnBackendDown::FailClosed);
     assert_eq!(fleet.backend_timeout, Duration::from_millis(250));
+    assert_eq!((fleet.share_ports, fleet.host), (true, None));
+    let config: crate::GovernorConfig =
+        toml::from_str("[fleet]\nresource = \"browsers\"\nshare_ports = false\nhost = \"web-1\"\n")
+            .expect("a valid file");
+    let fleet = config.fleet.expect("a fleet section");
+    assert_eq!((fleet.share_ports, fleet.host.as_deref()), (false, Some("web-1")));
 }
 
 #[cfg(feature = "toml")]

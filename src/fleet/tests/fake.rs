@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::fake_breakers::BreakerBook;
 use crate::fleet::{
     Acquire, BackendFuture, BreakerKey, BreakerVote, FencingToken, FleetBackend, FleetBreakerView,
-    FleetConfig, FleetError, LeaseRequest, ProbeOutcome, Renewal,
+    FleetConfig, FleetError, LeaseRequest, PortClaim, ProbeOutcome, Renewal,
 };
 use crate::{Governor, GovernorConfig};
 
@@ -37,6 +37,10 @@ pub(super) struct FakeBackend {
     pub(super) heartbeats: AtomicU64,
     pub(super) releases: AtomicU64,
     pub(super) breakers: Mutex<BreakerBook>,
+    /// Each host's port plan: the claim that holds each port.
+    pub(super) plans: Mutex<HashMap<(String, u16), String>>,
+    /// The backend answers [`FleetError::Unsupported`] to the port plan's operations.
+    pub(super) no_plans: AtomicBool,
 }
 
 impl FakeBackend {
@@ -87,6 +91,28 @@ impl FakeBackend {
         }
         self.down.load(SeqCst).then(|| -> BackendFuture<'static, T> {
             Box::pin(async { Err(FleetError::Unreachable { reason: "connection refused".to_owned() }) })
+        })
+    }
+
+    /// The ports of `host`'s plan and the claims that hold them, in port order.
+    pub(super) fn plan(&self, host: &str) -> Vec<(u16, String)> {
+        let plans = self.plans.lock();
+        let mut plan: Vec<_> = plans
+            .iter()
+            .filter(|((of, _), _)| of == host)
+            .map(|((_, port), claim)| (*port, claim.clone()))
+            .collect();
+        plan.sort();
+        plan
+    }
+
+    fn is_live(&self, instance: &str) -> bool {
+        self.instances.lock().get(instance).is_some_and(|expiry| *expiry > Instant::now())
+    }
+
+    fn unsupported<T: Send + 'static>(&self, operation: &'static str) -> Option<BackendFuture<'static, T>> {
+        self.no_plans.load(SeqCst).then(|| -> BackendFuture<'static, T> {
+            Box::pin(async move { Err(FleetError::Unsupported { operation }) })
         })
     }
 
@@ -175,6 +201,49 @@ impl FleetBackend for FakeBackend {
             return failed;
         }
         self.answer(self.instances.lock().remove(instance).is_some())
+    }
+
+    fn claim_port<'a>(&'a self, claim: PortClaim<'a>) -> BackendFuture<'a, Option<usize>> {
+        if let Some(failed) = self.unsupported("claim_port").or_else(|| self.failure()) {
+            return failed;
+        }
+        self.keep_live(claim.instance, claim.instance_ttl);
+        let free = |port: &u16| match self.plans.lock().get(&(claim.host.to_owned(), *port)) {
+            None => true,
+            Some(held) => {
+                let holder = held.rsplit_once(':').map_or(held.as_str(), |(instance, _)| instance);
+                holder == claim.instance || !self.is_live(holder)
+            }
+        };
+        let index = claim.candidates.iter().position(free);
+        if let Some(index) = index {
+            let port = claim.candidates[index];
+            self.plans.lock().insert((claim.host.to_owned(), port), claim.claim_id.to_owned());
+        }
+        self.answer(index)
+    }
+
+    fn release_ports<'a>(
+        &'a self,
+        _resource: &'a str,
+        host: &'a str,
+        claim_id: &'a str,
+        ports: &'a [u16],
+    ) -> BackendFuture<'a, u32> {
+        if let Some(failed) = self.unsupported("release_ports").or_else(|| self.failure()) {
+            return failed;
+        }
+        let mut plans = self.plans.lock();
+        let mut released = 0;
+        for port in ports {
+            let key = (host.to_owned(), *port);
+            if plans.get(&key).is_some_and(|held| held == claim_id) {
+                plans.remove(&key);
+                released += 1;
+            }
+        }
+        drop(plans);
+        self.answer(released)
     }
 
     fn breaker_vote<'a>(&'a self, vote: BreakerVote<'a>) -> BackendFuture<'a, FleetBreakerView> {

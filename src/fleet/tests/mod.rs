@@ -7,3 +7,4 @@ mod fake_breakers;
 mod instances;
 mod leases;
 mod modes;
+mod ports;

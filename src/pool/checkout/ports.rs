@@ -1,5 +1,6 @@
-//! Ports for a new connection, a capacity like `max_total`: when a range is exhausted while
-//! idle connections of the pool hold its ports, the least recently used of them is evicted —
+//! Ports for a new connection, a capacity like `max_total`: when a range is exhausted (or its
+//! free ports are held by other processes of the fleet on this host) while idle connections of
+//! the pool hold its ports, the least recently used of them is evicted —
 //! as one is for room in `max_total` — and the `get` leases the port it frees.
 //!
 //! Every connection of a pool holds one port of each range the pool names, so the least
@@ -34,7 +35,9 @@ impl<M: Manager> Shared<M> {
     ) -> Result<Vec<PortLease>, PoolError<M::Error>> {
         let mut evicted = false;
         loop {
-            let error = match self.try_lease_ports() {
+            let leased = deadline.within(pin!(self.try_lease_ports())).await;
+            let Ok(leased) = leased else { return Err(self.timeout_error(key)) };
+            let error = match leased {
                 Ok(ports) => return Ok(ports),
                 Err(error) => error,
             };
@@ -42,14 +45,16 @@ impl<M: Manager> Shared<M> {
                 PortError::Exhausted { retry_after: Some(rest), .. } if evicted => {
                     deadline.within(pin!(sleep(*rest))).await
                 }
-                PortError::Exhausted { range, .. } => match self.evict_for_ports(range) {
-                    Some(victim) => {
-                        evicted = true;
-                        // Its place comes back too; this `get` has one already, so it is given back.
-                        deadline.within(pin!(victim)).await.map(drop)
+                PortError::Exhausted { range, .. } | PortError::HeldOnHost { range, .. } => {
+                    match self.evict_for_ports(range) {
+                        Some(victim) => {
+                            evicted = true;
+                            // Its place comes back too; this `get` has one already, so it is given back.
+                            deadline.within(pin!(victim)).await.map(drop)
+                        }
+                        None => return Err(self.no_ports(key, error)),
                     }
-                    None => return Err(self.no_ports(key, error)),
-                },
+                }
                 _ => return Err(self.no_ports(key, error)),
             };
             if let Err(Elapsed) = waited {

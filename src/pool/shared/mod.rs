@@ -138,9 +138,13 @@ impl<M: Manager> Shared<M> {
     }
 
     /// One lease from each range the configuration names, in order; none if one fails.
-    pub(super) fn try_lease_ports(&self) -> Result<Vec<PortLease>, PortError> {
+    pub(super) async fn try_lease_ports(&self) -> Result<Vec<PortLease>, PortError> {
         let Some(allocator) = &self.allocator else { return Ok(Vec::new()) };
-        self.config.ports.iter().map(|range| allocator.allocate(range)).collect()
+        let mut ports = Vec::with_capacity(self.config.ports.len());
+        for range in &self.config.ports {
+            ports.push(allocator.lease(range).await?);
+        }
+        Ok(ports)
     }
 
     /// Wraps a connection `create` just returned for `key`'s `session`, with its jittered end

@@ -56,7 +56,7 @@ fn leases_and_errors_can_cross_threads() {
 fn a_lease_shows_its_range_and_port() {
     let allocator = allocator(&[("vnc", 5900..=5999)], Duration::ZERO);
     let lease = allocator.allocate("vnc").expect("a free port");
-    assert_eq!(format!("{lease:?}"), "PortLease { range: \"vnc\", port: 5900 }");
+    assert_eq!(format!("{lease:?}"), "PortLease { range: \"vnc\", port: 5900, claimed: false }");
 }
 
 #[test]
