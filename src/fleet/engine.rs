@@ -126,7 +126,7 @@ impl Fleet {
     }
 
     #[cold]
-    fn backend_failed(&self, operation: &'static str, error: &FleetError) {
+    pub(super) fn backend_failed(&self, operation: &'static str, error: &FleetError) {
         self.backend_errors.fetch_add(1, Relaxed);
         let resource = &self.config.resource;
         if self.backend_state.swap(BackendState::Down as u8, Relaxed) != BackendState::Down as u8 {

@@ -146,6 +146,16 @@ impl Fleet {
         };
         let answer = self.ask("claim_port", |backend| backend.claim_port(claim)).await;
         asking.id = None;
+        // The backend may be the user's: an index past the candidates is a wrong answer.
+        let answer = answer.and_then(|index| match index {
+            Some(index) if index >= candidates.len() => {
+                let reason = format!("answered candidate {index} of {}", candidates.len());
+                let error = FleetError::Unexpected { reason };
+                self.backend_failed("claim_port", &error);
+                Err(error)
+            }
+            index => Ok(index),
+        });
         match answer {
             Ok(Some(index)) => {
                 ports.claimed.fetch_add(1, Relaxed);

@@ -150,6 +150,7 @@ where
     ///
     /// A caller that makes many calls with one key can look its breaker up once, with
     /// [`Governor::breaker_for`], and pass it to [`breaker`](Self::breaker).
+    #[inline]
     pub fn key(mut self, key: impl AsRef<str>) -> Self {
         self.breaker = Some(self.gov.inner.breakers.for_key(Some(key.as_ref())));
         self

@@ -268,3 +268,62 @@ async fn the_pools_of_two_governors_on_one_host_hold_disjoint_ports() {
     let error = one.get(9).await.unwrap_err();
     assert!(matches!(error, crate::pool::PoolError::Ports(PortError::HeldOnHost { .. })), "{error:?}");
 }
+
+/// A backend that claims a candidate it was not given.
+#[derive(Debug)]
+struct PastTheEnd(Arc<FakeBackend>);
+
+impl FleetBackend for PastTheEnd {
+    fn acquire<'a>(
+        &'a self,
+        lease: crate::fleet::LeaseRequest<'a>,
+    ) -> crate::fleet::BackendFuture<'a, crate::fleet::Acquire> {
+        self.0.acquire(lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        lease: crate::fleet::LeaseRequest<'a>,
+    ) -> crate::fleet::BackendFuture<'a, crate::fleet::Renewal> {
+        self.0.renew(lease)
+    }
+    fn release<'a>(&'a self, resource: &'a str, lease_id: &'a str) -> crate::fleet::BackendFuture<'a, bool> {
+        self.0.release(resource, lease_id)
+    }
+    fn live_leases<'a>(&'a self, resource: &'a str) -> crate::fleet::BackendFuture<'a, u64> {
+        self.0.live_leases(resource)
+    }
+    fn heartbeat<'a>(
+        &'a self,
+        resource: &'a str,
+        instance: &'a str,
+        ttl: Duration,
+    ) -> crate::fleet::BackendFuture<'a, u32> {
+        self.0.heartbeat(resource, instance, ttl)
+    }
+    fn leave<'a>(&'a self, resource: &'a str, instance: &'a str) -> crate::fleet::BackendFuture<'a, bool> {
+        self.0.leave(resource, instance)
+    }
+    fn claim_port<'a>(&'a self, claim: PortClaim<'a>) -> crate::fleet::BackendFuture<'a, Option<usize>> {
+        let past = claim.candidates.len();
+        Box::pin(async move { Ok(Some(past)) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_that_claims_a_port_it_was_not_given_is_a_wrong_answer_not_a_panic() {
+    let backend = FakeBackend::new();
+    let mut config = GovernorConfig::default();
+    config.health.enabled = false;
+    let ports = PortsConfig::default().ranges(vec![PortRange::new("vnc", 5900..=5905)]).host_check(false);
+    let gov = crate::GovernorBuilder::from_config(config)
+        .ports(ports)
+        .fleet(resource(4).host(HOST.to_owned()).on_backend_down(OnBackendDown::FailClosed))
+        .fleet_backend(Arc::new(PastTheEnd(Arc::clone(&backend))) as Arc<dyn FleetBackend>)
+        .build()
+        .expect("a valid governor");
+    let refused = gov.ports().lease("vnc").await.unwrap_err();
+    assert_eq!(refused, PortError::PlanUnavailable { range: "vnc".into(), host: HOST.into() });
+    let status = gov.status().fleet.expect("a fleet section");
+    assert_eq!((status.backend, status.backend_errors), (crate::fleet::BackendState::Down, 1));
+    assert_eq!(gov.ports().status()["vnc"].free, 6, "every candidate back");
+}
