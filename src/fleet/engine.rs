@@ -14,13 +14,12 @@ use crate::contain::{Containment, Fault, UserCode};
 /// One fleet resource: every count is `Relaxed`, each one a statistic read on its own.
 #[derive(Debug)]
 pub(crate) struct Fleet {
-    pub(super) backend: Arc<dyn FleetBackend>,
+    /// How this resource and its breakers ask the backend.
+    asker: Asker,
     pub(super) config: FleetConfig,
     /// This governor among the fleet's instances.
     pub(super) instance: String,
     pub(super) runtime: tokio::runtime::Handle,
-    /// Where the backend's code runs: it may be the user's.
-    pub(super) containment: Arc<Containment>,
     next_lease: AtomicU64,
     /// A [`BackendState`] as its index.
     backend_state: AtomicU8,
@@ -54,25 +53,18 @@ impl Fleet {
         containment: Arc<Containment>,
     ) -> Self {
         let instance = instance_id();
-        let breakers = config.breaker.clone().map(|breaker| {
-            let backend = Arc::clone(&backend);
-            Arc::new(FleetBreakers::new(
-                breaker,
-                &config.resource,
-                &instance,
-                backend,
-                config.backend_timeout,
-                Arc::clone(&containment),
-            ))
-        });
+        let asker = Asker { backend, timeout: config.backend_timeout, containment };
+        let breakers = config
+            .breaker
+            .clone()
+            .map(|breaker| Arc::new(FleetBreakers::new(breaker, &config.resource, &instance, asker.clone())));
         let ports = config.share_ports.then(|| HostPorts::new(config.host_name()));
         Fleet {
             ports,
-            backend,
+            asker,
             config,
             instance,
             runtime,
-            containment,
             next_lease: AtomicU64::new(0),
             backend_state: AtomicU8::new(BackendState::Unknown as u8),
             live_instances: AtomicU32::new(0),
@@ -109,7 +101,7 @@ impl Fleet {
         operation: &'static str,
         make: impl FnOnce(&'a dyn FleetBackend) -> BackendFuture<'a, T>,
     ) -> Result<T, FleetError> {
-        let answer = timed(&self.containment, self.config.backend_timeout, || make(&*self.backend)).await;
+        let answer = self.asker.ask(make).await;
         match &answer {
             Ok(_) => self.backend_answered(),
             // An operation the backend lacks says nothing of whether it is up.
@@ -212,12 +204,31 @@ impl Fleet {
     }
 }
 
+/// How the parts of one fleet resource ask its backend: contained, within `backend_timeout`.
+#[derive(Debug, Clone)]
+pub(crate) struct Asker {
+    backend: Arc<dyn FleetBackend>,
+    timeout: Duration,
+    /// Where the backend's code runs: it may be the user's.
+    containment: Arc<Containment>,
+}
+
+impl Asker {
+    /// One backend operation, made by `make` (see [`timed`]).
+    pub(super) async fn ask<'a, T>(
+        &'a self,
+        make: impl FnOnce(&'a dyn FleetBackend) -> BackendFuture<'a, T>,
+    ) -> Result<T, FleetError> {
+        timed(&self.containment, self.timeout, || make(&*self.backend)).await
+    }
+}
+
 /// The backend's `answer`, or [`FleetError::TimedOut`] after `after`.
 /// Asks the backend — the user's code, when it is their own `FleetBackend` — through the
 /// containment helper: `make` and every poll of the future it makes are under `catch`, so a
 /// panic is logged, counted (`fleet_backend`) and answered as [`FleetError::Panicked`]; an
 /// answer slower than `after` is [`FleetError::TimedOut`].
-pub(super) async fn timed<'a, T>(
+async fn timed<'a, T>(
     containment: &Containment,
     after: Duration,
     make: impl FnOnce() -> BackendFuture<'a, T>,

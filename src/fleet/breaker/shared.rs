@@ -2,7 +2,6 @@
 //! and what the local breakers' transitions tell the fleet. The task that talks to the
 //! backend is `sync.rs`.
 
-use crate::contain::Containment;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{FleetBreakerConfig, FleetBreakerStatus, FleetBreakerView};
 use crate::breaker::{BreakerState, CircuitBreaker, Transition, TransitionReason};
-use crate::fleet::FleetBackend;
+use crate::fleet::engine::Asker;
 
 /// Finds a governor's local breaker by key (`"default"` the unkeyed one); `None` once the
 /// governor is gone.
@@ -44,10 +43,8 @@ pub(crate) struct FleetBreakers {
     pub(super) config: FleetBreakerConfig,
     pub(super) resource: String,
     pub(super) instance: String,
-    pub(super) backend: Arc<dyn FleetBackend>,
-    pub(super) backend_timeout: Duration,
-    /// Where the backend's code runs: it may be the user's.
-    pub(super) containment: Arc<Containment>,
+    /// How they ask the backend, as the resource does.
+    pub(super) asker: Asker,
     pub(super) keys: Vec<SharedKey>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     pub(super) receiver: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
@@ -66,23 +63,14 @@ impl std::fmt::Debug for FleetBreakers {
 }
 
 impl FleetBreakers {
-    pub(crate) fn new(
-        config: FleetBreakerConfig,
-        resource: &str,
-        instance: &str,
-        backend: Arc<dyn FleetBackend>,
-        backend_timeout: Duration,
-        containment: Arc<Containment>,
-    ) -> Self {
+    pub(crate) fn new(config: FleetBreakerConfig, resource: &str, instance: &str, asker: Asker) -> Self {
         let (events, receiver) = mpsc::unbounded_channel();
         let keys = config.keys.iter().map(|key| SharedKey::new(key)).collect();
         FleetBreakers {
             config,
             resource: resource.to_owned(),
             instance: instance.to_owned(),
-            backend,
-            backend_timeout,
-            containment,
+            asker,
             keys,
             events,
             receiver: Mutex::new(Some(receiver)),

@@ -12,9 +12,7 @@ use tokio::time::Instant;
 use super::shared::{Event, FleetBreakers, SharedKey};
 use super::{BreakerKey, BreakerVote, FleetBreakerState, FleetBreakerView, ProbeOutcome};
 use crate::breaker::CircuitBreaker;
-use crate::fleet::backend::BackendFuture;
-use crate::fleet::engine::timed;
-use crate::fleet::{FleetBackend, FleetError};
+use crate::fleet::FleetError;
 
 impl FleetBreakers {
     /// Runs until the governor stops it (its background tasks are aborted).
@@ -37,7 +35,7 @@ impl FleetBreakers {
     async fn sync_all(&self) {
         for (index, shared) in self.keys.iter().enumerate() {
             let breaker = self.key(shared);
-            let answer = self.ask(|backend| backend.breaker_sync(breaker, self.config.probe_ttl)).await;
+            let answer = self.asker.ask(|backend| backend.breaker_sync(breaker, self.config.probe_ttl)).await;
             self.apply(index, "breaker_sync", answer);
         }
     }
@@ -48,23 +46,19 @@ impl FleetBreakers {
                 let breaker = self.key(&self.keys[key]);
                 let (window, quorum) = (self.config.vote_window, self.config.quorum);
                 let vote = BreakerVote::new(breaker, window, quorum, open_for);
-                (key, "breaker_vote", self.ask(|backend| backend.breaker_vote(vote)).await)
+                (key, "breaker_vote", self.asker.ask(|backend| backend.breaker_vote(vote)).await)
             }
             Event::ProbeEnded { key, epoch, succeeded, open_for } => {
                 let breaker = self.key(&self.keys[key]);
                 let outcome = ProbeOutcome::new(breaker, epoch, succeeded, open_for);
-                (key, "breaker_probe_ended", self.ask(|backend| backend.breaker_probe_ended(outcome)).await)
+                (
+                    key,
+                    "breaker_probe_ended",
+                    self.asker.ask(|backend| backend.breaker_probe_ended(outcome)).await,
+                )
             }
         };
         self.apply(index, operation, answer);
-    }
-
-    /// One backend operation, contained and within `backend_timeout` (see `timed`).
-    async fn ask<'a, T>(
-        &'a self,
-        make: impl FnOnce(&'a dyn FleetBackend) -> BackendFuture<'a, T>,
-    ) -> Result<T, FleetError> {
-        timed(&self.containment, self.backend_timeout, || make(&*self.backend)).await
     }
 
     fn key<'a>(&'a self, shared: &'a SharedKey) -> BreakerKey<'a> {
