@@ -122,9 +122,23 @@ async fn two_hundred_jobs_through_twenty_kills_leave_no_process_zombie_port_or_p
         assert_eq!(outcome.title.as_deref().ok(), Some(format!("Page {job}").as_str()), "job {job}");
     }
     assert_eq!(killed, faults.into_iter().collect::<Vec<_>>(), "each chosen job killed its process");
-    // Each kill cost its job one attempt and one session; the retry's session was fresh.
+    // Each kill cost its job one attempt and one session; the retry's session was fresh. On a
+    // loaded machine chromedriver may also fail to answer a new session's request: that attempt
+    // made no session, and its job retried once more. Nothing else is retried.
+    let unanswered =
+        |error: &&String| error.starts_with("no WebDriver session") && error.contains("did not respond");
+    let mut beyond_kills = 0;
+    for outcome in &outcomes {
+        let (job, retried) = (outcome.job, &outcome.retried);
+        let kills = usize::from(outcome.killed.is_some());
+        assert!(retried.len() >= kills, "job {job} was killed and not retried");
+        let beyond = retried.len() - kills;
+        assert!(retried.iter().filter(unanswered).count() >= beyond, "job {job}: {retried:?}");
+        beyond_kills += beyond as u64;
+    }
     let workers = &left.status.workers;
-    assert_eq!((workers.completed, workers.failed, workers.retries), (JOBS, 0, KILLS as u64));
+    let retries = KILLS as u64 + beyond_kills;
+    assert_eq!((workers.completed, workers.failed, workers.retries), (JOBS, 0, retries));
     assert_eq!(stats.created, JOBS + KILLS as u64, "{stats:?}");
     assert_eq!(stats.broken, drivers, "a session whose chromedriver died is broken: {stats:?}");
     assert_eq!(stats.recycled, JOBS + chromiums, "every other session served its one use: {stats:?}");
