@@ -132,13 +132,22 @@ impl<M: Manager> Kept<M> {
 }
 
 impl<M: Manager> Drop for ConnectionGuard<M> {
-    /// Inlined: dropping a guard already handed on (every lease's, on return) is a test.
+    /// Inlined: dropping a guard already handed on (every lease's, on return) is a test, and
+    /// the destroy stays out of line, where it does not make that test a call.
     #[inline]
     fn drop(&mut self) {
-        if let Some((conn, place, backend)) = self.take() {
-            backend.destroy(conn, place, None);
+        if let Some(kept) = self.take_kept() {
+            destroy_unreturned(kept);
         }
     }
+}
+
+/// Sends a connection its guard still held to `destroy`.
+#[cold]
+#[inline(never)]
+fn destroy_unreturned<M: Manager>(kept: Box<Kept<M>>) {
+    let (conn, place, backend) = kept.into_guards();
+    backend.destroy(conn, place, None);
 }
 
 impl<M: Manager> fmt::Debug for ConnectionGuard<M> {
