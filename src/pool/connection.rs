@@ -88,7 +88,7 @@ impl<M: Manager> ConnectionGuard<M> {
     /// Hands the connection, its place and the backend on; the guard then does nothing
     /// when dropped.
     pub(super) fn take(&mut self) -> Option<Parts<M>> {
-        self.take_kept().map(Kept::into_guards)
+        self.take_kept().map(|kept| kept.into_guards())
     }
 
     /// Whether the connection is still here (not handed on by `take`).
@@ -124,8 +124,8 @@ impl<M: Manager> Kept<M> {
 
     /// The connection and its guards: the place its handles keep, counted as it is, and the
     /// backend.
-    pub(super) fn into_guards(self: Box<Self>) -> Parts<M> {
-        let Kept { conn, handles } = *self;
+    pub(super) fn into_guards(self) -> Parts<M> {
+        let Kept { conn, handles } = self;
         let place = CapPlace::counted(handles.pool, Some(conn.session), true);
         (conn, place, handles.backend)
     }
@@ -145,8 +145,9 @@ impl<M: Manager> Drop for ConnectionGuard<M> {
 /// Sends a connection its guard still held to `destroy`.
 #[cold]
 #[inline(never)]
+#[allow(clippy::boxed_local, reason = "unboxed here, the inlined empty case stays a test")]
 fn destroy_unreturned<M: Manager>(kept: Box<Kept<M>>) {
-    let (conn, place, backend) = kept.into_guards();
+    let (conn, place, backend) = (*kept).into_guards();
     backend.destroy(conn, place, None);
 }
 
