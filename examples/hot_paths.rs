@@ -23,6 +23,7 @@
 //! | `keyed_breaker` | `gov.call(op).breaker(&site).run()`, with `site = gov.breaker_for("site")` kept |
 //! | `breaker` | a standalone `CircuitBreaker`'s closed path: `try_acquire()`, then `success()` |
 //! | `pool` | `Pool::get` of the connection idle on one key, and dropping the lease |
+//! | `deadpool_pool` | the same on deadpool's managed pool (its `recycle` free too), the peer of `pool` |
 //! | `spawn` | `gov.spawn(async { Ok(black_box(i)) })`, then awaiting its handle |
 //! | `tower` | `ready().call(i)` on a `GovernorLayer` around a `tower::service_fn` |
 //!
@@ -55,13 +56,14 @@ use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 type Failure = Box<dyn Error + Send + Sync>;
 
 /// Every path's name and what one iteration does (`--list` prints the names).
-const PATHS: [(&str, &str); 8] = [
+const PATHS: [(&str, &str); 9] = [
     ("gov_run", "gov.run(|| async { Ok(i) })"),
     ("adaptive_run", "gov.run(|| async { Ok(i) }), limit = \"gradient\""),
     ("keyed_call", "gov.call(op).key(\"site\").run()"),
     ("keyed_breaker", "gov.call(op).breaker(&site).run(), site = gov.breaker_for(\"site\")"),
     ("breaker", "CircuitBreaker: try_acquire(), success()"),
     ("pool", "Pool::get of an idle connection, one key, lease dropped"),
+    ("deadpool_pool", "deadpool::managed::Pool::get of an idle object, dropped"),
     ("spawn", "gov.spawn(async { Ok(i) }), handle awaited"),
     ("tower", "GovernorLayer around a service_fn: ready().call(i)"),
 ];
@@ -139,6 +141,37 @@ async fn pool(iterations: u64) -> Result<(), Failure> {
     Ok(())
 }
 
+/// deadpool's managed pool over free objects.
+struct FreeDeadpool;
+
+impl deadpool::managed::Manager for FreeDeadpool {
+    type Type = u64;
+    type Error = Infallible;
+
+    async fn create(&self) -> Result<u64, Infallible> {
+        Ok(7)
+    }
+
+    async fn recycle(
+        &self,
+        _: &mut u64,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Infallible> {
+        Ok(())
+    }
+}
+
+/// The `pool` path on deadpool, its peer, so the two counts compare in one run.
+async fn deadpool_pool(iterations: u64) -> Result<(), Failure> {
+    let pool: deadpool::managed::Pool<FreeDeadpool> =
+        deadpool::managed::Pool::builder(FreeDeadpool).build()?;
+    drop(pool.get().await.map_err(|error| format!("{error:?}"))?); // one idle object
+    for _ in 0..iterations {
+        black_box(*pool.get().await.map_err(|error| format!("{error:?}"))?);
+    }
+    Ok(())
+}
+
 /// A spawned task under the worker pool, its handle awaited.
 async fn spawn(gov: &Governor, iterations: u64) -> Result<(), Failure> {
     for i in 0..iterations {
@@ -175,6 +208,7 @@ fn run(name: &str, iterations: u64) -> Result<(), Failure> {
             "keyed_breaker" => keyed_breaker(&gov, iterations).await,
             "breaker" => breaker(iterations),
             "pool" => pool(iterations).await,
+            "deadpool_pool" => deadpool_pool(iterations).await,
             "spawn" => spawn(&gov, iterations).await,
             "tower" => tower(&gov, iterations).await,
             _ => Err(format!("no hot path is named {name:?}; `--list` names them").into()),

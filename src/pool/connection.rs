@@ -1,5 +1,6 @@
 //! [`Conn`], a connection with everything that ends with it, [`ConnectionGuard`], the guard
-//! that destroys it unless it is handed on, and the [`Handles`] an idle connection keeps for it.
+//! that destroys it unless it is handed on, and the [`Handles`] an idle connection keeps for it,
+//! boxed with it as one [`Kept`].
 //!
 //! A connection is in a `ConnectionGuard` inside every lease, and on its own from the moment
 //! `create` returns until the lease is made, and after its check failed. (While it is checked
@@ -24,8 +25,7 @@ use crate::ports::PortLease;
 /// A live connection and what ends with it.
 pub(super) struct Conn<M: Manager> {
     pub(super) connection: M::Connection,
-    /// Freed after `destroy` returns. A boxed slice, a word smaller than a `Vec`, as every
-    /// lease and idle entry moves it.
+    /// Freed after `destroy` returns. A boxed slice, a word smaller than a `Vec`: it never grows.
     pub(super) ports: Box<[PortLease]>,
     pub(super) key: M::Key,
     /// Its key's session, which its place keeps alive.
@@ -43,7 +43,16 @@ pub(super) struct ConnectionGuard<M: Manager> {
     /// `None` only once `take` has handed the parts on. The handles keep the connection's
     /// place (its session's and the total's) as an idle connection's do: a lease moved around
     /// then carries no [`CapPlace`] beside them, and a return puts them to rest as they are.
-    parts: Option<(Conn<M>, Handles<M>)>,
+    parts: Option<Box<Kept<M>>>,
+}
+
+/// A connection with the handles that keep its place. Boxed once, when the connection is
+/// made, and moved as that box from then on: a checkout and a return pass one pointer from
+/// the idle list to the lease and back, rather than copying the connection and its parts at
+/// each step, and an emptied guard's drop tests one word.
+pub(super) struct Kept<M: Manager> {
+    pub(super) conn: Conn<M>,
+    pub(super) handles: Handles<M>,
 }
 
 /// A held connection, its place, and the backend that destroys it.
@@ -60,26 +69,26 @@ pub(super) struct Handles<M: Manager> {
 impl<M: Manager> ConnectionGuard<M> {
     /// Holds `conn` in `place`, a place of its session and of the total.
     pub(super) fn new(conn: Conn<M>, place: CapPlace<M>, backend: Arc<Backend<M>>) -> Self {
-        ConnectionGuard::kept(conn, Handles { pool: place.keep(), backend })
+        ConnectionGuard::kept(Kept::boxed(conn, Handles { pool: place.keep(), backend }))
     }
 
-    /// Holds `conn`, whose place `handles` keep.
-    pub(super) fn kept(conn: Conn<M>, handles: Handles<M>) -> Self {
-        ConnectionGuard { parts: Some((conn, handles)) }
+    /// Holds a connection whose place its handles keep.
+    pub(super) fn kept(kept: Box<Kept<M>>) -> Self {
+        ConnectionGuard { parts: Some(kept) }
     }
 
     pub(super) fn conn(&self) -> &Conn<M> {
-        &self.parts.as_ref().expect("a held connection is used only before `take`").0
+        &self.parts.as_ref().expect("a held connection is used only before `take`").conn
     }
 
     pub(super) fn conn_mut(&mut self) -> &mut Conn<M> {
-        &mut self.parts.as_mut().expect("a held connection is used only before `take`").0
+        &mut self.parts.as_mut().expect("a held connection is used only before `take`").conn
     }
 
     /// Hands the connection, its place and the backend on; the guard then does nothing
     /// when dropped.
     pub(super) fn take(&mut self) -> Option<Parts<M>> {
-        self.take_kept().map(|(conn, handles)| handles.into_guards(conn))
+        self.take_kept().map(|kept| kept.into_guards())
     }
 
     /// Whether the connection is still here (not handed on by `take`).
@@ -93,7 +102,7 @@ impl<M: Manager> ConnectionGuard<M> {
     }
 
     /// Hands the connection on with the handles that keep its place.
-    pub(super) fn take_kept(&mut self) -> Option<(Conn<M>, Handles<M>)> {
+    pub(super) fn take_kept(&mut self) -> Option<Box<Kept<M>>> {
         self.parts.take()
     }
 
@@ -107,28 +116,44 @@ impl<M: Manager> ConnectionGuard<M> {
     }
 }
 
-impl<M: Manager> Handles<M> {
-    /// The guards of `conn`, whose place these handles keep: the place, counted as it is, and
-    /// the backend.
-    pub(super) fn into_guards(self, conn: Conn<M>) -> Parts<M> {
-        let place = CapPlace::counted(self.pool, Some(conn.session), true);
-        (conn, place, self.backend)
+impl<M: Manager> Kept<M> {
+    /// `conn` with the handles that keep its place, in the box it keeps until it is destroyed.
+    pub(super) fn boxed(conn: Conn<M>, handles: Handles<M>) -> Box<Self> {
+        Box::new(Kept { conn, handles })
+    }
+
+    /// The connection and its guards: the place its handles keep, counted as it is, and the
+    /// backend.
+    pub(super) fn into_guards(self) -> Parts<M> {
+        let Kept { conn, handles } = self;
+        let place = CapPlace::counted(handles.pool, Some(conn.session), true);
+        (conn, place, handles.backend)
     }
 }
 
 impl<M: Manager> Drop for ConnectionGuard<M> {
-    /// Inlined: dropping a guard already handed on (every lease's, on return) is a test.
+    /// Inlined: dropping a guard already handed on (every lease's, on return) is a test, and
+    /// the destroy stays out of line, where it does not make that test a call.
     #[inline]
     fn drop(&mut self) {
-        if let Some((conn, place, backend)) = self.take() {
-            backend.destroy(conn, place, None);
+        if let Some(kept) = self.take_kept() {
+            destroy_unreturned(kept);
         }
     }
 }
 
+/// Sends a connection its guard still held to `destroy`.
+#[cold]
+#[inline(never)]
+#[allow(clippy::boxed_local, reason = "unboxed here, the inlined empty case stays a test")]
+fn destroy_unreturned<M: Manager>(kept: Box<Kept<M>>) {
+    let (conn, place, backend) = (*kept).into_guards();
+    backend.destroy(conn, place, None);
+}
+
 impl<M: Manager> fmt::Debug for ConnectionGuard<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key = self.parts.as_ref().map(|(conn, _)| &conn.key);
+        let key = self.parts.as_ref().map(|kept| &kept.conn.key);
         f.debug_struct("ConnectionGuard").field("key", &key).finish_non_exhaustive()
     }
 }

@@ -75,12 +75,12 @@ impl<M: Manager> Lease<M> {
     }
 
     fn give_back(&mut self, discard: bool) {
-        let Some((conn, handles)) = self.held.take_kept() else { return };
-        match handles.pool.upgrade() {
-            Some(shared) => shared.give_back(self.checkout, conn, handles, discard),
+        let Some(kept) = self.held.take_kept() else { return };
+        match kept.handles.pool.upgrade() {
+            Some(shared) => shared.give_back(self.checkout, kept, discard),
             // The pool is gone: no one can reuse the connection.
             None => {
-                let (conn, place, backend) = handles.into_guards(conn);
+                let (conn, place, backend) = kept.into_guards();
                 backend.destroy(conn, place, None);
             }
         }

@@ -33,9 +33,11 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(super) struct Waiters<K> {
     /// Every waiter, by ticket: tickets are handed out in arrival order.
-    waiters: HashMap<u64, Waiter<K>>,
-    /// Per key, its waiters not yet woken. A key with none has no entry.
-    queues: HashMap<K, Queue>,
+    waiters: HashMap<u64, Waiter<K>, foldhash::fast::RandomState>,
+    /// Per key, its waiters not yet woken. A key with none has no entry. Hashed with foldhash,
+    /// as the sessions are: while any `get` waits, every return looks its key up here under
+    /// the lock, and should cost about what a return without waiters does.
+    queues: HashMap<K, Queue, foldhash::fast::RandomState>,
     /// Keys below their cap with waiters not yet woken, by the ticket of the oldest of those.
     for_room: BTreeMap<u64, K>,
     next_ticket: u64,
@@ -69,7 +71,7 @@ pub(super) trait KeyState<K> {
 
 impl<K: Hash + Eq + Clone> Waiters<K> {
     pub(super) fn new() -> Self {
-        let (waiters, queues, for_room) = (HashMap::new(), HashMap::new(), BTreeMap::new());
+        let (waiters, queues, for_room) = (HashMap::default(), HashMap::default(), BTreeMap::new());
         Waiters { waiters, queues, for_room, next_ticket: 0, examined: 0 }
     }
 

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::cap_place::CapPlace;
 use super::checkout::deadline::Deadline;
-use super::connection::Handles;
+use super::connection::{Handles, Kept};
 use super::sessions::{SessionId, WarmTargets};
 use super::shared::Shared;
 use super::state::wake;
@@ -91,21 +91,21 @@ impl<M: Manager> Shared<M> {
                 return; // the place goes back as `place` drops
             }
         };
-        let handles = Handles { pool: place.keep(), backend: Arc::clone(&self.backend) };
+        let kept = Kept::boxed(conn, Handles { pool: place.keep(), backend: Arc::clone(&self.backend) });
         let (refused, waiter) = {
             let mut state = self.state.lock();
             if state.sessions.closed {
-                (Some((conn, handles)), None)
+                (Some(kept), None)
             } else {
-                let refused = state.sessions.put_idle((conn, handles), Instant::now()).err();
+                let refused = state.sessions.put_idle(kept, Instant::now()).err();
                 (refused, state.wake_next(Some(&key)))
             }
         };
         wake(waiter);
         match refused {
             None => tracing::trace!(target: "bursar::pool", ?key, "warm connection ready"),
-            Some((conn, handles)) => {
-                let (conn, place, backend) = handles.into_guards(conn);
+            Some(kept) => {
+                let (conn, place, backend) = kept.into_guards();
                 tracing::debug!(target: "bursar::pool", ?key, "pool closed during a warm-up; connection destroyed");
                 backend.destroy(conn, place, None);
             }

@@ -56,11 +56,12 @@ impl<M: Manager> Shared<M> {
                 let waited = match self.next((&key, location), &mut queued.ticket, Instant::now()) {
                     Next::Closed => return Err(PoolError::Closed),
                     Next::Create(session, place) => Ok(Some((session, place))),
-                    // Bound by reference: checked where `next` put it, not moved (copied) first.
-                    Next::Reuse(ref mut checking) => {
+                    // Bound by value: a box and a ledger entry, so moving it costs less than the
+                    // drop of a `Next` left behind.
+                    Next::Reuse(mut checking) => {
                         let (backend, session) = (&self.backend, checking.session());
                         let failed = if backend.is_broken(checking.connection(), false) {
-                            self.found_broken(checking)
+                            self.found_broken(&mut checking)
                         } else {
                             let checked = {
                                 let mut check = pin!(Some(backend.manager.check(checking.connection_mut())));
@@ -74,9 +75,9 @@ impl<M: Manager> Shared<M> {
                             };
                             // A check that panicked found the connection broken, as one that failed.
                             match checked {
-                                Ok(Ok(Ok(()))) => return self.checked(checking),
-                                Ok(Ok(Err(error))) => self.check_failed(checking, &error),
-                                Ok(Err(fault)) => self.check_failed(checking, &fault),
+                                Ok(Ok(Ok(()))) => return self.checked(&mut checking),
+                                Ok(Ok(Err(error))) => self.check_failed(&mut checking, &error),
+                                Ok(Err(fault)) => self.check_failed(&mut checking, &fault),
                                 Err(Elapsed) => return self.timed_out(&key),
                             }
                         };

@@ -68,20 +68,18 @@ impl<M: Manager> Shared<M> {
         let pool = || Arc::downgrade(self);
         match decision {
             Decision::Closed => Next::Closed,
-            Decision::Reuse(conn, handles, checkout) => {
+            Decision::Reuse(kept, checkout) => {
                 self.poke_warm_up();
-                Next::Reuse(Checking::new(ConnectionGuard::kept(conn, handles), checkout))
+                Next::Reuse(Checking::new(ConnectionGuard::kept(kept), checkout))
             }
             Decision::Create(session) => {
                 Next::Create(session, CapPlace::counted(pool(), Some(session), true))
             }
             Decision::Evict { victim, reserved: session } => {
-                let (pool, backend) = (pool(), Arc::clone(&self.backend));
                 self.backend.counters.add(PoolCount::Evicted, 1);
-                tracing::debug!(target: "bursar::pool", victim = ?victim.key, ?key, "idle connection evicted to make room");
-                let reservation = CapPlace::counted(pool.clone(), Some(session), false);
-                let victim_slot = CapPlace::counted(pool, Some(victim.session), true);
-                let victim = ConnectionGuard::new(victim, victim_slot, backend).destroy_and_reclaim();
+                tracing::debug!(target: "bursar::pool", victim = ?victim.conn.key, ?key, "idle connection evicted to make room");
+                let reservation = CapPlace::counted(pool(), Some(session), false);
+                let victim = ConnectionGuard::kept(victim).destroy_and_reclaim();
                 Next::Evicting { session, reservation, victim }
             }
         }

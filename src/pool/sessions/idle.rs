@@ -11,19 +11,15 @@ use tokio::time::Instant;
 
 use super::{Session, SessionId, Sessions};
 use crate::pool::Manager;
-use crate::pool::connection::{Conn, Handles};
+use crate::pool::connection::{Conn, Kept};
 
 impl<M: Manager> Sessions<M> {
-    /// Keeps `conn` idle with its handles; its place stays counted. Refused only if its key
-    /// holds no place, which the connection's own place rules out.
+    /// Keeps a connection idle with its handles; its place stays counted. Refused only if its
+    /// key holds no place, which the connection's own place rules out.
     #[inline]
-    pub(in crate::pool) fn put_idle(
-        &mut self,
-        idle: (Conn<M>, Handles<M>),
-        now: Instant,
-    ) -> Result<(), (Conn<M>, Handles<M>)> {
+    pub(in crate::pool) fn put_idle(&mut self, idle: Box<Kept<M>>, now: Instant) -> Result<(), Box<Kept<M>>> {
         let (order, idle_timeout) = (self.returns + 1, self.limits.idle_timeout);
-        let Some(session) = self.session_mut(idle.0.session) else { return Err(idle) };
+        let Some(session) = self.session_mut(idle.conn.session) else { return Err(idle) };
         session.push_idle(idle, (now, idle_timeout), order);
         (self.returns, self.idle) = (order, self.idle + 1);
         Ok(())
@@ -36,15 +32,16 @@ impl<M: Manager> Sessions<M> {
 
     /// Takes every idle connection that runs in one of `groups` out (places still held).
     pub(in crate::pool) fn take_idle_in_groups(&mut self, groups: &HashSet<u32>) -> Vec<Conn<M>> {
-        let in_groups =
-            |idle: &IdleConnection<M>| idle.conn.group.is_some_and(|group| groups.contains(&group.get()));
+        let in_groups = |idle: &IdleConnection<M>| {
+            idle.kept.conn.group.is_some_and(|group| groups.contains(&group.get()))
+        };
         self.take_idle_if(in_groups)
     }
 
     /// The process groups of the idle connections that have one.
     pub(in crate::pool) fn idle_groups(&self, into: &mut Vec<u32>) {
         let idle = self.slab.iter().flatten().flat_map(|session| &session.idle);
-        into.extend(idle.filter_map(|idle| idle.conn.group).map(NonZeroU32::get));
+        into.extend(idle.filter_map(|idle| idle.kept.conn.group).map(NonZeroU32::get));
     }
 
     /// Takes every idle connection out (places still held).
@@ -59,7 +56,7 @@ impl<M: Manager> Sessions<M> {
         session: SessionId,
         now: Instant,
         expired: &mut Vec<Conn<M>>,
-    ) -> Option<(Conn<M>, Handles<M>)> {
+    ) -> Option<Box<Kept<M>>> {
         let session = self.session_mut(session)?;
         let before = session.idle();
         let fresh = session.pop_fresh(now, expired);
@@ -68,8 +65,12 @@ impl<M: Manager> Sessions<M> {
         fresh
     }
 
-    /// The least recently returned idle connection of any session but `except`. O(sessions).
-    pub(in crate::pool) fn take_least_recently_used(&mut self, except: Option<SessionId>) -> Option<Conn<M>> {
+    /// The least recently returned idle connection of any session but `except`, with the
+    /// handles that keep its place. O(sessions).
+    pub(in crate::pool) fn take_least_recently_used(
+        &mut self,
+        except: Option<SessionId>,
+    ) -> Option<Box<Kept<M>>> {
         let others =
             self.slab.iter_mut().enumerate().filter(|(index, _)| except != Some(SessionId::new(*index)));
         let candidates = others.filter_map(|(_, session)| {
@@ -98,8 +99,7 @@ impl<M: Manager> Sessions<M> {
 }
 
 pub(super) struct IdleConnection<M: Manager> {
-    conn: Conn<M>,
-    handles: Handles<M>,
+    kept: Box<Kept<M>>,
     /// Its place in the order of returns (under the pool's lock): a later return has a
     /// greater one, so it ranks returns exactly, those at the same instant too.
     order: u64,
@@ -111,26 +111,21 @@ pub(super) struct IdleConnection<M: Manager> {
 impl<M: Manager> Session<M> {
     /// Keeps a connection returned at `since`, to expire `idle_timeout` later at the latest.
     #[inline]
-    fn push_idle(
-        &mut self,
-        (conn, handles): (Conn<M>, Handles<M>),
-        (since, idle_timeout): (Instant, Duration),
-        order: u64,
-    ) {
-        let idle_end = since.checked_add(idle_timeout).unwrap_or(conn.expires_at);
-        let expires = idle_end.min(conn.expires_at);
-        self.idle.push(IdleConnection { conn, handles, order, expires });
+    fn push_idle(&mut self, kept: Box<Kept<M>>, (since, idle_timeout): (Instant, Duration), order: u64) {
+        let lifetime_end = kept.conn.expires_at;
+        let expires = since.checked_add(idle_timeout).unwrap_or(lifetime_end).min(lifetime_end);
+        self.idle.push(IdleConnection { kept, order, expires });
     }
 
     /// The newest idle connection that has not expired. Newest first, so under light load
     /// the older ones stay unused and age out. Expired ones met on the way go to `expired`.
     #[inline]
-    fn pop_fresh(&mut self, now: Instant, expired: &mut Vec<Conn<M>>) -> Option<(Conn<M>, Handles<M>)> {
+    fn pop_fresh(&mut self, now: Instant, expired: &mut Vec<Conn<M>>) -> Option<Box<Kept<M>>> {
         while let Some(idle) = self.idle.pop() {
             if !idle.is_expired(now) {
-                return Some((idle.conn, idle.handles));
+                return Some(idle.kept);
             }
-            expired.push(idle.conn);
+            expired.push(idle.kept.conn);
         }
         None
     }
@@ -140,15 +135,15 @@ impl<M: Manager> Session<M> {
         self.idle.first().map(|idle| idle.order)
     }
 
-    fn pop_oldest(&mut self) -> Option<Conn<M>> {
-        (!self.idle.is_empty()).then(|| self.idle.remove(0).conn)
+    fn pop_oldest(&mut self) -> Option<Box<Kept<M>>> {
+        (!self.idle.is_empty()).then(|| self.idle.remove(0).kept)
     }
 
     /// Takes out the idle connections `taken` picks out.
     fn take_idle(&mut self, taken: impl Fn(&IdleConnection<M>) -> bool, into: &mut Vec<Conn<M>>) {
         let (taken, kept): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(taken);
         self.idle = kept;
-        into.extend(taken.into_iter().map(|idle| idle.conn));
+        into.extend(taken.into_iter().map(|idle| idle.kept.conn));
     }
 }
 

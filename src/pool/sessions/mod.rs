@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Manager;
-use super::connection::{Conn, Handles};
+use super::connection::{Conn, Kept};
 use super::leaks::CheckoutId;
 use super::waiters::KeyState;
 
@@ -100,13 +100,14 @@ pub(super) enum Decision<M: Manager> {
     Closed,
     /// Check and hand out this idle connection (its place comes with it), lent already:
     /// counted active, and in the leak ledger as the given checkout.
-    Reuse(Conn<M>, Handles<M>, CheckoutId),
+    Reuse(Box<Kept<M>>, CheckoutId),
     /// Create a connection in a newly reserved place (this session's and the total's).
     Create(SessionId),
-    /// Destroy `victim`, of another key; a place of the `get`'s own session, `reserved`, is
-    /// counted and the victim's place in the total is the `get`'s once the victim is gone.
+    /// Destroy `victim`, of another key (its place comes with it); a place of the `get`'s own
+    /// session, `reserved`, is counted and the victim's place in the total is the `get`'s once
+    /// the victim is gone.
     Evict {
-        victim: Conn<M>,
+        victim: Box<Kept<M>>,
         reserved: SessionId,
     },
 }
@@ -141,10 +142,10 @@ impl<M: Manager> Sessions<M> {
             return Some(Decision::Closed);
         }
         let found = self.by_key.get(key).copied();
-        if let Some((conn, handles)) = found.and_then(|id| self.take_idle(id, now, expired)) {
-            let checkout = open((conn.session, conn.group));
-            self.lend(conn.session);
-            return Some(Decision::Reuse(conn, handles, checkout));
+        if let Some(kept) = found.and_then(|id| self.take_idle(id, now, expired)) {
+            let checkout = open((kept.conn.session, kept.conn.group));
+            self.lend(kept.conn.session);
+            return Some(Decision::Reuse(kept, checkout));
         }
         if self.places(found) >= self.limits.max_per_key {
             return None;

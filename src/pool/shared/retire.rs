@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::Shared;
 use crate::pool::Manager;
 use crate::pool::cap_place::CapPlace;
-use crate::pool::connection::{Conn, ConnectionGuard, Handles};
+use crate::pool::connection::{Conn, ConnectionGuard, Kept};
 use crate::pool::counters::PoolCount;
 use crate::pool::leaks::CheckoutId;
 use crate::pool::state::wake;
@@ -19,35 +19,29 @@ impl<M: Manager> Shared<M> {
     /// again, or destroyed if it was discarded, is broken, has served `max_uses` leases, was
     /// found over `max_rss`, has outlived its lifetime, or the pool is closed.
     #[inline]
-    pub(in crate::pool) fn give_back(
-        &self,
-        checkout: CheckoutId,
-        mut conn: Conn<M>,
-        handles: Handles<M>,
-        discard: bool,
-    ) {
+    pub(in crate::pool) fn give_back(&self, checkout: CheckoutId, mut kept: Box<Kept<M>>, discard: bool) {
         let now = Instant::now();
-        conn.uses = conn.uses.saturating_add(1);
-        let mut retired = self.retired(&conn, discard, now);
+        kept.conn.uses = kept.conn.uses.saturating_add(1);
+        let mut retired = self.retired(&kept.conn, discard, now);
         let (refused, waiter) = {
             let mut state = self.state.lock();
-            let over_memory = state.end_lease(checkout, conn.session);
+            let over_memory = state.end_lease(checkout, kept.conn.session);
             if over_memory && retired.is_none() {
                 retired = Some(PoolCount::RetiredForMemory);
             }
             match retired.is_some() || state.sessions.closed {
-                true => (Some((conn, handles)), None),
+                true => (Some(kept), None),
                 false => {
                     // Cloned only for waiters to look at: a return nobody waits for clones nothing.
-                    let key = (!state.waiters.is_empty()).then(|| conn.key.clone());
-                    let refused = state.sessions.put_idle((conn, handles), now).err();
+                    let key = (!state.waiters.is_empty()).then(|| kept.conn.key.clone());
+                    let refused = state.sessions.put_idle(kept, now).err();
                     (refused, state.wake_next(key.as_ref()))
                 }
             }
         };
         wake(waiter);
-        let Some((conn, handles)) = refused else { return };
-        let (conn, place, backend) = handles.into_guards(conn);
+        let Some(kept) = refused else { return };
+        let (conn, place, backend) = kept.into_guards();
         if let Some(reason) = retired {
             self.backend.counters.add(reason, 1);
             tracing::debug!(target: "bursar::pool", key = ?conn.key, uses = conn.uses, reason = reason.name(), "returned connection destroyed");
@@ -81,9 +75,8 @@ impl<M: Manager> Shared<M> {
     ) -> Option<oneshot::Receiver<CapPlace<M>>> {
         let victim = self.state.lock().sessions.take_least_recently_used(None)?;
         self.backend.counters.add(PoolCount::Evicted, 1);
-        tracing::debug!(target: "bursar::pool", victim = ?victim.key, range, "idle connection evicted for its ports");
-        let place = CapPlace::counted(Arc::downgrade(self), Some(victim.session), true);
-        Some(ConnectionGuard::new(victim, place, Arc::clone(&self.backend)).destroy_and_reclaim())
+        tracing::debug!(target: "bursar::pool", victim = ?victim.conn.key, range, "idle connection evicted for its ports");
+        Some(ConnectionGuard::kept(victim).destroy_and_reclaim())
     }
 
     /// One reaper tick: destroys expired idle connections and reports new leaks.
