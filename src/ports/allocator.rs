@@ -168,7 +168,7 @@ impl PortAllocator {
                         range.put_back(*port, now);
                     }
                     asking.ports.drain(..=index);
-                    (ports[index], Some(claim))
+                    (ports[index], Some(Box::new(claim)))
                 }
                 Claimed::AllHeld => {
                     let now = Instant::now();

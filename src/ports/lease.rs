@@ -36,13 +36,14 @@ use crate::fleet::PortClaimGuard;
 pub struct PortLease {
     range: Arc<Range>,
     port: u16,
-    /// The port's claim in the host's plan, released after the port is back in its range.
-    claim: Option<PortClaimGuard>,
+    /// The port's claim in the host's plan, released after the port is back in its range;
+    /// boxed, as only a fleet's leases have one, to keep every other lease small.
+    claim: Option<Box<PortClaimGuard>>,
 }
 
 impl PortLease {
-    pub(crate) fn new(range: Arc<Range>, port: u16, claim: Option<PortClaimGuard>) -> Self {
-        tracing::trace!(target: "bursar::ports", range = range.name(), port, claimed = claim.is_some(), "port leased");
+    pub(crate) fn new(range: Arc<Range>, port: u16, claim: Option<Box<PortClaimGuard>>) -> Self {
+        tracing::trace!(target: "bursar::ports", range = range.name(), port, "port leased");
         PortLease { range, port, claim }
     }
 
@@ -68,7 +69,19 @@ impl Drop for PortLease {
     fn drop(&mut self) {
         self.range.put_back(self.port, Instant::now());
         tracing::trace!(target: "bursar::ports", range = self.range.name(), port = self.port, "port released");
+        // Taken here, so the field's own drop is a known `None`: a lease without a claim drops
+        // with a test, not a call.
+        if let Some(claim) = self.claim.take() {
+            release_claim(claim);
+        }
     }
+}
+
+/// Releases a port's claim in the host's plan (from a task); apart, as few leases have one.
+#[cold]
+#[inline(never)]
+fn release_claim(claim: Box<PortClaimGuard>) {
+    drop(claim);
 }
 
 impl fmt::Debug for PortLease {

@@ -58,6 +58,7 @@ impl Range {
     ///
     /// Otherwise returns how long until the first quarantined port is due, or `None` if every
     /// port is leased.
+    #[inline]
     pub(crate) fn take(&self, now: Instant) -> Result<u16, Option<Duration>> {
         let mut waiting = self.waiting.lock();
         let next = *waiting.front().ok_or(None)?;
