@@ -15,51 +15,15 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use bursar::pool::{Manager, Pool, PoolConfig};
-use bursar::ports::PortLease;
+use bursar::pool::{Pool, PoolConfig};
+
+#[path = "support/free_pools.rs"]
+mod free_pools;
+use free_pools::{Free, FreeDeadpool};
 
 const KEYS: u32 = 50;
 /// Waiters on the capped key "a" in the row beside the plain checkout.
 const WAITERS: usize = 10_000;
-
-/// Connections that cost nothing, so the bench measures the pool.
-struct Free;
-
-impl Manager for Free {
-    type Key = u32;
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn create(&self, key: &u32, _ports: &[PortLease]) -> Result<u64, Self::Error> {
-        Ok(u64::from(*key))
-    }
-
-    async fn check(&self, _connection: &mut u64) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    async fn destroy(&self, _connection: u64) {}
-}
-
-/// deadpool's managed pool over the same free connections.
-struct FreeDeadpool;
-
-impl deadpool::managed::Manager for FreeDeadpool {
-    type Type = u64;
-    type Error = Infallible;
-
-    async fn create(&self) -> Result<u64, Infallible> {
-        Ok(7)
-    }
-
-    async fn recycle(
-        &self,
-        _: &mut u64,
-        _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<Infallible> {
-        Ok(())
-    }
-}
 
 /// bb8's pool over the same free connections.
 struct FreeBb8;

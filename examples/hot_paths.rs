@@ -38,7 +38,6 @@
 //! Without arguments it runs every path 1,000 times and prints the time each took: a quick
 //! check that every path works (`.ci/run` runs every example that way), not a benchmark.
 
-use std::convert::Infallible;
 use std::error::Error;
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -46,11 +45,14 @@ use std::time::Instant;
 
 use bursar::breaker::CircuitBreaker;
 use bursar::health::HealthConfig;
-use bursar::pool::{Manager, Pool};
-use bursar::ports::PortLease;
+use bursar::pool::Pool;
 use bursar::tower::GovernorLayer;
 use bursar::{Governor, LimitKind};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+#[path = "../benches/support/free_pools.rs"]
+mod free_pools;
+use free_pools::{Free, FreeDeadpool};
 
 /// Whatever a path fails with.
 type Failure = Box<dyn Error + Send + Sync>;
@@ -74,25 +76,6 @@ const SMOKE_ITERATIONS: u64 = 1_000;
 /// The operation of the governed paths: succeeds at once with its input.
 async fn operation(i: u64) -> Result<u64, std::io::Error> {
     Ok(black_box(i))
-}
-
-/// Pooled connections that cost nothing, so the `pool` path counts the pool.
-struct Free;
-
-impl Manager for Free {
-    type Key = u32;
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn create(&self, key: &u32, _ports: &[PortLease]) -> Result<u64, Infallible> {
-        Ok(u64::from(*key))
-    }
-
-    async fn check(&self, _connection: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-
-    async fn destroy(&self, _connection: u64) {}
 }
 
 /// `gov.run` of an operation that succeeds at once: the governed call's hot path.
@@ -139,26 +122,6 @@ async fn pool(iterations: u64) -> Result<(), Failure> {
         black_box(*pool.get(7).await?);
     }
     Ok(())
-}
-
-/// deadpool's managed pool over free objects.
-struct FreeDeadpool;
-
-impl deadpool::managed::Manager for FreeDeadpool {
-    type Type = u64;
-    type Error = Infallible;
-
-    async fn create(&self) -> Result<u64, Infallible> {
-        Ok(7)
-    }
-
-    async fn recycle(
-        &self,
-        _: &mut u64,
-        _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<Infallible> {
-        Ok(())
-    }
 }
 
 /// The `pool` path on deadpool, its peer, so the two counts compare in one run.

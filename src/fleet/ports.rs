@@ -169,8 +169,11 @@ impl Fleet {
                 Claimed::AllHeld
             }
             Err(error) => {
-                // Whatever a failed claim took is released once the backend answers again.
-                self.release_ports(id, candidates.to_vec());
+                // Whatever a failed claim took is released once the backend answers again; a
+                // backend without port plans took nothing.
+                if !matches!(error, FleetError::Unsupported { .. }) {
+                    self.release_ports(id, candidates.to_vec());
+                }
                 self.unshared(ports, &error)
             }
         }
@@ -201,30 +204,43 @@ impl Fleet {
         let fleet = Arc::clone(self);
         // A runtime shutting down drops the task: the instance then expires at its TTL, and its
         // claims with it.
-        self.runtime.spawn(async move { fleet.release_or_keep(id, ports).await });
+        self.runtime.spawn(async move {
+            fleet.release_or_keep(id, ports).await;
+        });
     }
 
-    async fn release_or_keep(&self, id: String, ports: Vec<u16>) {
-        let Some(plan) = &self.ports else { return };
+    /// Releases `ports` from claim `id`, or keeps them for the next heartbeat; `false` if the
+    /// backend did not answer.
+    async fn release_or_keep(&self, id: String, ports: Vec<u16>) -> bool {
+        let Some(plan) = &self.ports else { return true };
         let (resource, host) = (&self.config.resource, &plan.host);
         let answer =
             self.ask("release_ports", |backend| backend.release_ports(resource, host, &id, &ports)).await;
         match answer {
             Ok(released) => {
                 plan.released.fetch_add(u64::from(released), Relaxed);
+                true
             }
-            Err(FleetError::Unsupported { .. }) => {}
+            Err(FleetError::Unsupported { .. }) => true,
             // `ask` logged it.
-            Err(_) => plan.unreleased.lock().push((id, ports)),
+            Err(_) => {
+                plan.unreleased.lock().push((id, ports));
+                false
+            }
         }
     }
 
-    /// Tries again every release the backend did not answer (from the heartbeat).
+    /// Tries again the releases the backend did not answer (from the heartbeat), until one
+    /// fails: the rest wait for the next heartbeat, so a backend that is down again holds the
+    /// heartbeat up for one time limit at most.
     pub(super) async fn retry_releases(&self) {
         let Some(plan) = &self.ports else { return };
-        let kept = std::mem::take(&mut *plan.unreleased.lock());
-        for (id, ports) in kept {
-            self.release_or_keep(id, ports).await;
+        let mut kept = std::mem::take(&mut *plan.unreleased.lock()).into_iter();
+        while let Some((id, ports)) = kept.next() {
+            if !self.release_or_keep(id, ports).await {
+                plan.unreleased.lock().extend(kept);
+                return;
+            }
         }
     }
 }

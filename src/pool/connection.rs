@@ -25,7 +25,7 @@ use crate::ports::PortLease;
 /// A live connection and what ends with it.
 pub(super) struct Conn<M: Manager> {
     pub(super) connection: M::Connection,
-    /// Freed after `destroy` returns. A boxed slice, a word smaller than a `Vec`: it never grows.
+    /// Freed after `destroy` returns. A boxed slice: it never grows.
     pub(super) ports: Box<[PortLease]>,
     pub(super) key: M::Key,
     /// Its key's session, which its place keeps alive.

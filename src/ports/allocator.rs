@@ -150,6 +150,7 @@ impl PortAllocator {
     pub async fn lease(&self, name: &str) -> Result<PortLease, PortError> {
         let Some(fleet) = &self.fleet else { return self.allocate(name) };
         let range = self.range(name)?;
+        let host = || fleet.ports_host().unwrap_or_default().to_owned();
         let (mut in_use, mut held) = (0, 0);
         while in_use + held < range.size() {
             let candidates = match self.candidates(range, &mut in_use) {
@@ -183,15 +184,13 @@ impl PortAllocator {
                     (ports[0], None)
                 }
                 Claimed::Unshared { local: false } => {
-                    let host = fleet.ports_host().unwrap_or_default().to_owned();
-                    return Err(PortError::PlanUnavailable { range: name.to_owned(), host });
+                    return Err(PortError::PlanUnavailable { range: name.to_owned(), host: host() });
                 }
             };
             return Ok(PortLease::new(Arc::clone(range), port, claim));
         }
-        let host = fleet.ports_host().unwrap_or_default().to_owned();
         let error = if held > 0 {
-            PortError::HeldOnHost { range: name.to_owned(), host, held }
+            PortError::HeldOnHost { range: name.to_owned(), host: host(), held }
         } else {
             PortError::InUseOnHost { range: name.to_owned(), tried: in_use }
         };

@@ -41,6 +41,8 @@ pub(super) struct FakeBackend {
     pub(super) plans: Mutex<HashMap<(String, u16), String>>,
     /// The backend answers [`FleetError::Unsupported`] to the port plan's operations.
     pub(super) no_plans: AtomicBool,
+    /// A claim answers the index just past its candidates: a wrong answer.
+    pub(super) claims_past_the_end: AtomicBool,
 }
 
 impl FakeBackend {
@@ -206,6 +208,9 @@ impl FleetBackend for FakeBackend {
     fn claim_port<'a>(&'a self, claim: PortClaim<'a>) -> BackendFuture<'a, Option<usize>> {
         if let Some(failed) = self.unsupported("claim_port").or_else(|| self.failure()) {
             return failed;
+        }
+        if self.claims_past_the_end.load(SeqCst) {
+            return self.answer(Some(claim.candidates.len()));
         }
         self.keep_live(claim.instance, claim.instance_ttl);
         let free = |port: &u16| match self.plans.lock().get(&(claim.host.to_owned(), *port)) {
