@@ -8,7 +8,9 @@
 //!
 //! One more bursar row takes key "b" while 10,000 `get`s wait on key "a", which is at its cap:
 //! a return must not cost more because other keys have waiters, so it should match the plain
-//! same-key row.
+//! same-key row. The "with ports" rows use a pool whose connections each lease a `vnc` and a
+//! `ws` port (the default port ranges, host check on), as a pool of browsers does: the ports
+//! stay with the connection, so a warm checkout should cost what a checkout without them does.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -16,6 +18,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use bursar::pool::{Pool, PoolConfig};
+use bursar::ports::{PortAllocator, PortsConfig};
 
 #[path = "support/free_pools.rs"]
 mod free_pools;
@@ -47,15 +50,19 @@ impl bb8::ManageConnection for FreeBb8 {
 
 fn checkout(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (pool, deadpools, bb8s) = runtime.block_on(async {
+    let (pool, ported, deadpools, bb8s) = runtime.block_on(async {
         let mut config = PoolConfig::default();
         config.max_total = 100;
         config.max_per_key = 2;
-        let pool = Pool::builder(Free).config(config).build().unwrap();
+        let pool = Pool::builder(Free).config(config.clone()).build().unwrap();
+        config.ports = vec!["vnc".into(), "ws".into()];
+        let allocator = std::sync::Arc::new(PortAllocator::new(&PortsConfig::default()).unwrap());
+        let ported = Pool::builder(Free).config(config).ports(allocator).build().unwrap();
         let mut deadpools = Vec::new();
         let mut bb8s = Vec::new();
         for key in 0..KEYS {
             drop(pool.get(key).await.unwrap()); // warm: one idle connection per key
+            drop(ported.get(key).await.unwrap());
             let deadpool: deadpool::managed::Pool<FreeDeadpool> =
                 deadpool::managed::Pool::builder(FreeDeadpool).max_size(2).build().unwrap();
             drop(deadpool.get().await.unwrap());
@@ -64,7 +71,7 @@ fn checkout(c: &mut Criterion) {
             drop(bb8.get().await.unwrap());
             bb8s.push(bb8);
         }
-        (pool, deadpools, bb8s)
+        (pool, ported, deadpools, bb8s)
     });
     let (crowded, _capped) = runtime.block_on(crowded_pool());
     let mut group = c.benchmark_group("pool checkout + return, warm");
@@ -73,6 +80,9 @@ fn checkout(c: &mut Criterion) {
     });
     group.bench_function("bursar, key b, 10,000 waiting on key a", |b| {
         b.to_async(&runtime).iter(|| async { black_box(*crowded.get(KEY_B).await.unwrap()) })
+    });
+    group.bench_function("bursar with ports, same key", |b| {
+        b.to_async(&runtime).iter(|| async { black_box(*ported.get(7).await.unwrap()) })
     });
     group.bench_function("deadpool, same key", |b| {
         b.to_async(&runtime).iter(|| async { black_box(*deadpools[7].get().await.unwrap()) })
@@ -85,6 +95,13 @@ fn checkout(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| {
             key = (key + 1) % KEYS;
             let (pool, this) = (&pool, key);
+            async move { black_box(*pool.get(this).await.unwrap()) }
+        })
+    });
+    group.bench_function("bursar with ports, 50 keys", |b| {
+        b.to_async(&runtime).iter(|| {
+            key = (key + 1) % KEYS;
+            let (pool, this) = (&ported, key);
             async move { black_box(*pool.get(this).await.unwrap()) }
         })
     });

@@ -14,6 +14,11 @@
 //! - `tokio::spawn + semaphore`: `Semaphore::new(1024)`; each spawned task calls
 //!   `acquire_owned` on its clone of the semaphore before the work and drops the permit after.
 //!
+//! Each pair runs twice: spawned from the runtime's `block_on` thread (a thread outside the
+//! runtime, whose spawns go to the shared injection queue) and from a task on one of the
+//! runtime's workers (whose spawns go to that worker's own queue, from which the other worker
+//! steals), the two shapes a service's spawning loop has.
+//!
 //! An iteration takes one to two seconds here, so the group takes 10 samples of one or two
 //! iterations each (flat sampling) instead of criterion's default 100 growing ones.
 
@@ -81,6 +86,15 @@ fn repeat<F: Future<Output = Duration>>(
     (0..iterations).map(|_| runtime.block_on(batch())).sum()
 }
 
+/// Runs `batch` once per iteration as a task on one of the runtime's workers.
+fn repeat_on_worker<F: Future<Output = Duration> + Send + 'static>(
+    iterations: u64,
+    runtime: &tokio::runtime::Runtime,
+    batch: impl Fn() -> F,
+) -> Duration {
+    (0..iterations).map(|_| runtime.block_on(runtime.spawn(batch())).expect("the loop ran")).sum()
+}
+
 fn spawn(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,6 +118,22 @@ fn spawn(c: &mut Criterion) {
     });
     group.bench_function("bursar gov.spawn", |b| {
         b.iter_custom(|iterations| repeat(iterations, &runtime, || through_governor(&gov)))
+    });
+    group.bench_function("tokio::spawn + semaphore, from a worker", |b| {
+        b.iter_custom(|iterations| {
+            repeat_on_worker(iterations, &runtime, || {
+                let semaphore = Arc::clone(&semaphore);
+                async move { through_semaphore(&semaphore).await }
+            })
+        })
+    });
+    group.bench_function("bursar gov.spawn, from a worker", |b| {
+        b.iter_custom(|iterations| {
+            repeat_on_worker(iterations, &runtime, || {
+                let gov = gov.clone();
+                async move { through_governor(&gov).await }
+            })
+        })
     });
     group.finish();
 }
