@@ -22,8 +22,8 @@ use crate::fleet::AttemptGuard;
 use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
-    Count, InFlight, Lane, QueueSlot, Supervised, Watch, Work, WorkerPermit, WorkerTicket, Workers,
-    is_nested, marked,
+    Count, InFlight, Lane, QueueSlot, QueueWait, Supervised, Watch, Work, WorkerPermit, WorkerTicket,
+    Workers, is_nested, marked,
 };
 use crate::{Error, Rejection};
 
@@ -222,8 +222,9 @@ pin_project! {
         /// Waiting for memory to reserve the call's cost (`Call::cost`), admitted, before the
         /// breaker and the queue.
         Reserving { wait: Wait<'g, Result<Duration, Rejection>> },
-        /// Waiting in the queue for a worker.
-        Queued { wait: Wait<'g, Result<WorkerPermit<L>, Rejection>> },
+        /// Waiting in the queue for a worker: the wait is held inline (a ticket in the lane's
+        /// line, and a timer only with a queue timeout).
+        Queued { wait: QueueWait<L> },
         /// An attempt, holding its worker.
         Running { #[pin] attempt: Attempt<Fut>, worker: WorkerPermit<L> },
         /// The delay before a retry; `false` if the governor closed during it.
@@ -233,7 +234,7 @@ pin_project! {
     }
 }
 
-/// A wait of the call path (for a worker, or a retry's delay): boxed, because only calls that
+/// A wait of the call path (for memory, or a retry's delay): boxed, because only calls that
 /// wait need one, and the call's own future stays small.
 type Wait<'g, T> = Pin<Box<dyn Future<Output = T> + Send + 'g>>;
 
@@ -448,7 +449,7 @@ where
                     self.admit(None)
                 }),
                 StepProj::Queued { wait } if self.retries.is_none() => {
-                    ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
+                    ready!(wait.poll_worker(cx)).and_then(|worker| self.worker_came(worker))
                 }
                 StepProj::Done => panic!("a governed call's future was polled after it completed"),
                 _ => return Poll::Ready(Ok(None)),
@@ -522,7 +523,7 @@ where
     fn queue(&mut self, slot: QueueSlot<L>, spent: Duration) -> Step<'g, Fut, L> {
         warn_if_nested(self.workers(), self.plan.borrow().name);
         self.breaker.give_back_probe();
-        Step::Queued { wait: Box::pin(slot.wait_after(spent)) }
+        Step::Queued { wait: QueueWait::new(slot, spent) }
     }
 
     /// The worker came after a wait. A breaker permit given back for the wait, or one that went
@@ -582,7 +583,7 @@ where
                     self.breaker_then_worker(None)
                 }
                 StepProj::Queued { wait } => {
-                    ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
+                    ready!(wait.poll_worker(cx)).and_then(|worker| self.worker_came(worker))
                 }
                 StepProj::Admission { .. } | StepProj::Reserving { .. } | StepProj::Done => {
                     unreachable!("the work starts with a worker")
