@@ -822,8 +822,9 @@ pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
 mod tests {
     use super::*;
 
-    /// The waits, the attempt timeout's timer, the retries' state and the watch are boxed apart,
-    /// so a call's future is its operation's future and a few words besides.
+    /// The waits for memory and a retry's delay, the attempt timeout's timer, the retries'
+    /// state and the watch are boxed apart, so a call's future is its operation's future and a
+    /// few words besides.
     #[tokio::test]
     async fn a_call_future_carries_no_wait_timer_or_retry_state_inline() {
         let word = std::mem::size_of::<usize>();
@@ -833,5 +834,18 @@ mod tests {
         assert_eq!(std::mem::size_of::<Wait<'_, bool>>(), 2 * word);
         assert_eq!(std::mem::size_of::<Option<Box<Retries<std::io::Error>>>>(), word);
         assert_eq!(call.await.expect("ready"), 1);
+    }
+
+    /// A queued call holds its wait inline, unboxed: its queue place, its ticket in the lane's
+    /// line and the box of a queue timeout's timer (if the lane has one); the lane keeps an
+    /// entry of a ticket and a waker (see `line.rs`). So a call's step is no larger queued
+    /// than running a small operation, but for the `metrics` feature's clock reading.
+    #[test]
+    fn a_queued_calls_wait_is_its_place_its_ticket_and_an_optional_timer() {
+        let word = std::mem::size_of::<usize>();
+        let clock = std::mem::size_of::<crate::telemetry::QueueClock>();
+        assert_eq!(std::mem::size_of::<QueueWait<&Lane>>(), 3 * word + clock);
+        type SmallStep<'g> = Step<'g, std::future::Ready<Result<u64, std::io::Error>>, &'g Lane>;
+        assert_eq!(std::mem::size_of::<SmallStep<'_>>(), (4 * word).max(3 * word + clock));
     }
 }

@@ -37,14 +37,17 @@ fn waiting_of(word: u64) -> usize {
 /// noise on the uncontended path; the spare count keeps the lock off the hot path.
 ///
 /// The line is the lane's own rather than a semaphore's so that a waiting call's future can
-/// hold its wait inline: a ticket (see `wait.rs`), where a semaphore's waiter is a node inside
-/// a future no one can name, which a call's state would have to box.
+/// hold its wait inline — a ticket (see `wait.rs`), with one entry of ticket and waker in the
+/// line — where a semaphore's waiter is a node inside a future no one can name, which a call's
+/// state would have to box.
 ///
 /// The spare permits and the calls waiting share one word, so each decision sees both at
 /// once: a release makes a permit spare only while no call waits, and a call joins the queue
 /// only while no permit is spare. So no permit is ever spare while a call waits for one.
-/// Permits the line keeps free while nobody waits (a waiter that left just as its permit
-/// came) are taken by the next call without waiting, and return as spare.
+/// A permit given while calls wait but none stands in line (one counted as waiting had not
+/// polled yet, or left just as its permit came) is kept free by the line: the next waiter to
+/// poll takes it, or, once nobody waits, the next call without waiting, and it returns as
+/// spare.
 ///
 /// Permits are taken with no guard object and put back by [`Lane::release`], which pays any
 /// resize debt first; so only free permits are counted and the limit can shrink while every
