@@ -1,7 +1,7 @@
 //! The atomics of the lock-free code: std's, or loom's when its models run
 //! (`RUSTFLAGS="--cfg bursar_loom" cargo test --lib loom`), so every interleaving of the breaker's
-//! gate and failure-rate windows, the drain, the lane's permit debt and the counters can be
-//! explored.
+//! gate and failure-rate windows, the drain, the lane's permit debt and line of waiters, and the
+//! counters can be explored.
 //!
 //! The cfg is bursar's own: `--cfg loom` would also switch tokio into its own loom mode, which
 //! only builds inside tokio's repository.
@@ -10,6 +10,27 @@
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize};
 #[cfg(not(all(test, bursar_loom)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize};
+
+/// The lock of code that loom explores beside those atomics (the lane's line of waiters):
+/// parking_lot's, or loom's behind the same `lock()`.
+#[cfg(not(all(test, bursar_loom)))]
+pub(crate) use parking_lot::Mutex;
+
+#[cfg(all(test, bursar_loom))]
+#[derive(Debug)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+#[cfg(all(test, bursar_loom))]
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(loom::sync::Mutex::new(value))
+    }
+
+    /// parking_lot's locks do not poison; neither does this one.
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// A value alone on its cache lines (128 bytes: two 64-byte lines, which adjacent-line
 /// prefetchers pair), so that threads writing it do not slow those using its neighbours —

@@ -22,8 +22,8 @@ use crate::fleet::AttemptGuard;
 use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
-    Count, InFlight, Lane, QueueSlot, Supervised, Watch, Work, WorkerPermit, WorkerTicket, Workers,
-    is_nested, marked,
+    Count, InFlight, Lane, QueueSlot, QueueWait, Supervised, Watch, Work, WorkerPermit, WorkerTicket,
+    Workers, is_nested, marked,
 };
 use crate::{Error, Rejection};
 
@@ -222,8 +222,9 @@ pin_project! {
         /// Waiting for memory to reserve the call's cost (`Call::cost`), admitted, before the
         /// breaker and the queue.
         Reserving { wait: Wait<'g, Result<Duration, Rejection>> },
-        /// Waiting in the queue for a worker.
-        Queued { wait: Wait<'g, Result<WorkerPermit<L>, Rejection>> },
+        /// Waiting in the queue for a worker: the wait is held inline (a ticket in the lane's
+        /// line, and a timer only with a queue timeout).
+        Queued { wait: QueueWait<L> },
         /// An attempt, holding its worker.
         Running { #[pin] attempt: Attempt<Fut>, worker: WorkerPermit<L> },
         /// The delay before a retry; `false` if the governor closed during it.
@@ -233,7 +234,7 @@ pin_project! {
     }
 }
 
-/// A wait of the call path (for a worker, or a retry's delay): boxed, because only calls that
+/// A wait of the call path (for memory, or a retry's delay): boxed, because only calls that
 /// wait need one, and the call's own future stays small.
 type Wait<'g, T> = Pin<Box<dyn Future<Output = T> + Send + 'g>>;
 
@@ -448,7 +449,7 @@ where
                     self.admit(None)
                 }),
                 StepProj::Queued { wait } if self.retries.is_none() => {
-                    ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
+                    ready!(wait.poll_worker(cx)).and_then(|worker| self.worker_came(worker))
                 }
                 StepProj::Done => panic!("a governed call's future was polled after it completed"),
                 _ => return Poll::Ready(Ok(None)),
@@ -522,7 +523,7 @@ where
     fn queue(&mut self, slot: QueueSlot<L>, spent: Duration) -> Step<'g, Fut, L> {
         warn_if_nested(self.workers(), self.plan.borrow().name);
         self.breaker.give_back_probe();
-        Step::Queued { wait: Box::pin(slot.wait_after(spent)) }
+        Step::Queued { wait: QueueWait::new(slot, spent) }
     }
 
     /// The worker came after a wait. A breaker permit given back for the wait, or one that went
@@ -582,7 +583,7 @@ where
                     self.breaker_then_worker(None)
                 }
                 StepProj::Queued { wait } => {
-                    ready!(wait.as_mut().poll(cx)).and_then(|worker| self.worker_came(worker))
+                    ready!(wait.poll_worker(cx)).and_then(|worker| self.worker_came(worker))
                 }
                 StepProj::Admission { .. } | StepProj::Reserving { .. } | StepProj::Done => {
                     unreachable!("the work starts with a worker")
@@ -821,8 +822,9 @@ pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
 mod tests {
     use super::*;
 
-    /// The waits, the attempt timeout's timer, the retries' state and the watch are boxed apart,
-    /// so a call's future is its operation's future and a few words besides.
+    /// The waits for memory and a retry's delay, the attempt timeout's timer, the retries'
+    /// state and the watch are boxed apart, so a call's future is its operation's future and a
+    /// few words besides.
     #[tokio::test]
     async fn a_call_future_carries_no_wait_timer_or_retry_state_inline() {
         let word = std::mem::size_of::<usize>();
@@ -832,5 +834,18 @@ mod tests {
         assert_eq!(std::mem::size_of::<Wait<'_, bool>>(), 2 * word);
         assert_eq!(std::mem::size_of::<Option<Box<Retries<std::io::Error>>>>(), word);
         assert_eq!(call.await.expect("ready"), 1);
+    }
+
+    /// A queued call holds its wait inline, unboxed: its queue place, its ticket in the lane's
+    /// line and the box of a queue timeout's timer (if the lane has one); the lane keeps an
+    /// entry of a ticket and a waker (see `line.rs`). So a call's step is no larger queued
+    /// than running a small operation, but for the `metrics` feature's clock reading.
+    #[test]
+    fn a_queued_calls_wait_is_its_place_its_ticket_and_an_optional_timer() {
+        let word = std::mem::size_of::<usize>();
+        let clock = std::mem::size_of::<crate::telemetry::QueueClock>();
+        assert_eq!(std::mem::size_of::<QueueWait<&Lane>>(), 3 * word + clock);
+        type SmallStep<'g> = Step<'g, std::future::Ready<Result<u64, std::io::Error>>, &'g Lane>;
+        assert_eq!(std::mem::size_of::<SmallStep<'_>>(), (4 * word).max(3 * word + clock));
     }
 }

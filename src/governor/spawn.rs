@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{Governor, TaskHandle};
 use crate::contain::UserCode;
 use crate::fleet::{AttemptGuard, Fleet};
-use crate::workers::{InFlight, Lane, LaneKind, Supervised, Work, Workers, supervise};
+use crate::workers::{InFlight, LaneKind, Supervised, Work, Workers, supervise};
 use crate::{Error, Rejection};
 
 impl Governor {
@@ -208,11 +208,7 @@ where
 {
     async move {
         if let Some(lane) = task.queued_on() {
-            let waited = match lane.queue_timeout {
-                None => Lane::granted(lane.acquire().await),
-                Some(waited) => lane.acquire_within(waited, waited).await,
-            };
-            if let Err(rejection) = waited {
+            if let Err(rejection) = lane.wait_for_permit().await {
                 return Err(task.reject(rejection).into());
             }
             task.got_worker();

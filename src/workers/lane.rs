@@ -1,14 +1,14 @@
 //! A lane: a resizable limit on concurrent work plus a bounded wait queue in front of it.
 //! The governor has two: one for async work, one for blocking closures.
 
-use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{AcquireError, Notify, Semaphore, SemaphorePermit, TryAcquireError};
+use tokio::sync::{Notify, TryAcquireError};
 
+use super::line::Line;
 use crate::Rejection;
 use crate::sync::{AtomicU64, AtomicUsize, CountedWhileAlive, OwnLine};
 use crate::telemetry::LaneLabel;
@@ -31,25 +31,31 @@ fn waiting_of(word: u64) -> usize {
 
 /// A lane's free permits are in one of two places. While nobody waits, a release makes its
 /// permit *spare* — one atomic update of the state word, no lock — and the next call takes it
-/// with one more. While calls wait, releases go to the semaphore, which hands them to the
-/// waiters in order. A plain semaphore (`try_acquire`, then `add_permits` on release) would be
-/// simpler, but tokio's semaphore takes its waiter lock on every release, waiters or not: on
-/// the uncontended path that lock costs a governed call well beyond the noise, while with the
-/// queue in use the two cost the same. The spare count keeps the lock off the hot path.
+/// with one more. While calls wait, releases go to the lane's [`Line`] of waiters, which hands
+/// them to the waiters in order under its lock. A lock taken on every release (as tokio's
+/// semaphore takes its waiter lock, waiters or not) would cost a governed call well beyond the
+/// noise on the uncontended path; the spare count keeps the lock off the hot path.
+///
+/// The line is the lane's own rather than a semaphore's so that a waiting call's future can
+/// hold its wait inline — a ticket (see `wait.rs`), with one entry of ticket and waker in the
+/// line — where a semaphore's waiter is a node inside a future no one can name, which a call's
+/// state would have to box.
 ///
 /// The spare permits and the calls waiting share one word, so each decision sees both at
 /// once: a release makes a permit spare only while no call waits, and a call joins the queue
 /// only while no permit is spare. So no permit is ever spare while a call waits for one.
-/// Permits the semaphore holds while nobody waits (a waiter that left just as its permit
-/// came) are taken by the next call without waiting, and return as spare.
+/// A permit given while calls wait but none stands in line (one counted as waiting had not
+/// polled yet, or left just as its permit came) is kept free by the line: the next waiter to
+/// poll takes it, or, once nobody waits, the next call without waiting, and it returns as
+/// spare.
 ///
 /// Permits are taken with no guard object and put back by [`Lane::release`], which pays any
 /// resize debt first; so only free permits are counted and the limit can shrink while every
 /// permit is in use.
 #[derive(Debug)]
 pub(crate) struct Lane {
-    /// Free permits for waiters.
-    semaphore: Semaphore,
+    /// The waiters, and the permits free for them.
+    pub(super) line: Line,
     /// Spare permits, calls waiting and the closed flag (see the constants above), on lines
     /// of its own: every take, return and queue change writes it.
     state: OwnLine<AtomicU64>,
@@ -78,7 +84,7 @@ pub(crate) enum Joined {
 impl Lane {
     pub(crate) fn new(limit: usize, queue_limit: usize, queue_timeout: Option<Duration>) -> Self {
         Lane {
-            semaphore: Semaphore::new(0),
+            line: Line::new(),
             state: OwnLine(AtomicU64::new(limit as u64)),
             debt: AtomicUsize::new(0),
             limit: Mutex::new(limit),
@@ -106,7 +112,7 @@ impl Lane {
     /// Free permits right now (a snapshot; exact when nothing moves).
     pub(crate) fn available(&self) -> usize {
         // Relaxed: a status reading.
-        spare_of(self.state.load(Ordering::Relaxed)) + self.semaphore.available_permits()
+        spare_of(self.state.load(Ordering::Relaxed)) + self.line.free()
     }
 
     /// Permits in use right now (a snapshot; exact when nothing moves).
@@ -130,7 +136,7 @@ impl Lane {
         waiting_of(self.state.load(Ordering::Relaxed))
     }
 
-    /// Takes a free permit without waiting: a spare one, else one the semaphore holds — unless
+    /// Takes a free permit without waiting: a spare one, else one the line keeps free — unless
     /// calls wait for those (then `NoPermits`: the caller queues behind them).
     #[inline(always)]
     pub(crate) fn try_take(&self) -> Result<(), TryAcquireError> {
@@ -146,18 +152,18 @@ impl Lane {
         self.try_take_slow(word)
     }
 
-    /// No spare permit: one the semaphore holds, if any.
+    /// No spare permit: one the line keeps free, if any.
     #[inline(never)]
     fn try_take_slow(&self, word: u64) -> Result<(), TryAcquireError> {
         if word & CLOSED != 0 {
             return Err(TryAcquireError::Closed);
         }
-        // While calls wait, the semaphore's permits are theirs: a newcomer queues behind them
-        // (first come, first served) and leaves the semaphore's word alone.
-        if waiting_of(word) > 0 {
+        // While calls wait, the line's free permits are theirs: a newcomer queues behind them
+        // (first come, first served).
+        if waiting_of(word) > 0 || self.line.take_free(1) == 0 {
             return Err(TryAcquireError::NoPermits);
         }
-        self.semaphore.try_acquire().map(|permit| permit.forget())
+        Ok(())
     }
 
     /// Joins the queue — or takes a permit that became spare since `try_take` looked.
@@ -225,44 +231,6 @@ impl Lane {
         }
     }
 
-    /// Waits for the semaphore to hand this caller a permit, in arrival order, with no time
-    /// limit: the semaphore's own future, so that a waiting future holds it with no layer of
-    /// ours around it. The caller passes what it gives to [`granted`](Self::granted) and
-    /// leaves the queue.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: a permit handed to a dropped wait goes back to the semaphore.
-    pub(crate) fn acquire(&self) -> impl Future<Output = Result<SemaphorePermit<'_>, AcquireError>> + '_ {
-        self.semaphore.acquire()
-    }
-
-    /// Waits like [`acquire`](Self::acquire), at most `within` (what is left of the queue
-    /// timeout `waited`); its timer is boxed, so only calls that queue with a queue timeout set
-    /// carry it.
-    ///
-    /// # Errors
-    ///
-    /// `QueueTimeout { waited }` when `within` passes first; `ShuttingDown` once the lane has
-    /// closed.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, like `acquire`.
-    pub(crate) async fn acquire_within(&self, within: Duration, waited: Duration) -> Result<(), Rejection> {
-        match Box::pin(tokio::time::timeout(within, self.semaphore.acquire())).await {
-            Ok(acquired) => Self::granted(acquired),
-            Err(_elapsed) => Err(Rejection::QueueTimeout { waited }),
-        }
-    }
-
-    /// What a wait in the queue gave: the permit, forgotten (`release` puts it back), or
-    /// `ShuttingDown` if the lane closed first.
-    #[inline]
-    pub(crate) fn granted(acquired: Result<SemaphorePermit<'_>, AcquireError>) -> Result<(), Rejection> {
-        acquired.map(SemaphorePermit::forget).map_err(|_closed| Rejection::ShuttingDown)
-    }
-
     /// Changes the limit without losing or duplicating a permit: free permits are removed at
     /// once, permits in use are removed as they are released.
     pub(crate) fn resize(&self, new_limit: usize) {
@@ -270,7 +238,7 @@ impl Lane {
         if new_limit < *limit {
             let shrink = *limit - new_limit;
             let mut removed = self.take_spare_up_to(shrink);
-            removed += self.semaphore.forget_permits(shrink - removed);
+            removed += self.line.take_free(shrink - removed);
             // AcqRel: pairs with `pay_debt` in releases running on other threads.
             self.debt.fetch_add(shrink - removed, Ordering::AcqRel);
         } else {
@@ -293,7 +261,7 @@ impl Lane {
         self.give(1);
     }
 
-    /// Makes `permits` free: spare while nobody waits, else the semaphore's, for the waiters.
+    /// Makes `permits` free: spare while nobody waits, else the line's, for the waiters.
     #[inline]
     fn give(&self, permits: usize) {
         if permits == 0 {
@@ -307,7 +275,7 @@ impl Lane {
         });
         match spared {
             Ok(_) => self.place_freed(),
-            Err(_) => self.semaphore.add_permits(permits),
+            Err(_) => self.line.serve(permits),
         }
     }
 
@@ -326,7 +294,7 @@ impl Lane {
     pub(crate) fn close(&self) {
         // AcqRel: see `try_take`.
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        self.semaphore.close();
+        self.line.close();
         self.places.notify_waiters();
     }
 }
@@ -392,13 +360,13 @@ mod tests {
         let lane = Lane::new(1, 2, None);
         assert!(acquire(&lane));
         lane.release();
-        assert_eq!((spare(&lane), lane.semaphore.available_permits()), (1, 0));
+        assert_eq!((spare(&lane), lane.line.free()), (1, 0));
         assert!(acquire(&lane));
         // One caller in the queue: the release goes where it waits.
         assert_eq!(lane.join_queue(), Ok(Joined::Waiting));
         lane.release();
-        assert_eq!((spare(&lane), lane.semaphore.available_permits(), lane.waiting()), (0, 1, 1));
-        // A permit left in the semaphore after its waiter went is still taken without waiting.
+        assert_eq!((spare(&lane), lane.line.free(), lane.waiting()), (0, 1, 1));
+        // A permit the line kept free after its waiter went is still taken without waiting.
         lane.leave_queue();
         assert!(acquire(&lane));
         assert_eq!((lane.available(), lane.in_use()), (0, 1));
@@ -452,13 +420,17 @@ mod tests {
     }
 }
 
-/// The permit debt of a live shrink against releases, explored by loom.
+/// The permit debt of a live shrink against releases, and the line of waiters against
+/// releases, drops and a close, explored by loom.
 #[cfg(all(test, bursar_loom))]
 mod loom_models {
+    use std::task::{Context, Waker};
+
     use loom::sync::Arc;
     use loom::thread;
 
     use super::*;
+    use crate::workers::{QueueWait, WorkerTicket};
 
     fn take(lane: &Lane) -> bool {
         lane.try_take().is_ok()
@@ -482,7 +454,7 @@ mod loom_models {
     }
 
     /// A release racing a caller that joins the queue (the handshake of `Lane`): the permit is
-    /// taken by the caller, or it is in the semaphore the caller waits on — never left spare.
+    /// taken by the caller, or the line keeps it free for the caller — never left spare.
     #[test]
     fn loom_lane_release_racing_a_caller_joining_the_queue_strands_no_permit() {
         loom::model(|| {
@@ -490,20 +462,90 @@ mod loom_models {
             assert!(take(&lane));
             let other = Arc::clone(&lane);
             let release = thread::spawn(move || other.release());
-            let ticket = crate::workers::WorkerTicket::reserve(&*lane);
+            let ticket = WorkerTicket::reserve(&*lane);
             release.join().unwrap();
             let spare = spare_of(lane.state.load(Ordering::SeqCst));
             match ticket {
-                Ok(crate::workers::WorkerTicket::Ready(permit)) => {
-                    assert_eq!((spare, lane.semaphore.available_permits()), (0, 0));
+                Ok(WorkerTicket::Ready(permit)) => {
+                    assert_eq!((spare, lane.line.free()), (0, 0));
                     drop(permit);
                     assert_eq!((lane.available(), lane.waiting()), (1, 0));
                 }
-                Ok(crate::workers::WorkerTicket::Waiting(_slot)) => {
-                    assert_eq!((spare, lane.semaphore.available_permits()), (0, 1), "a permit stranded");
+                Ok(WorkerTicket::Waiting(slot)) => {
+                    assert_eq!((spare, lane.line.free()), (0, 1), "a permit stranded");
+                    let permit = loom::future::block_on(QueueWait::new(slot, Duration::ZERO));
+                    assert!(permit.is_ok(), "the free permit is the waiter's");
+                    assert_eq!((lane.in_use(), lane.waiting()), (1, 0));
                 }
                 Err(rejection) => panic!("rejected: {rejection}"),
             }
+        });
+    }
+
+    /// A caller waiting in line (its first poll done) and the busy worker's release racing the
+    /// caller's drop: whether the permit came before, during or after the drop, it ends spare
+    /// or free — never lost, never held by the dropped wait.
+    #[test]
+    fn loom_lane_release_racing_a_waiters_drop_passes_the_permit_on() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(1, 1, None));
+            assert!(take(&lane));
+            let Ok(WorkerTicket::Waiting(slot)) = WorkerTicket::reserve(&*lane) else { panic!("queued") };
+            let mut wait = QueueWait::new(slot, Duration::ZERO);
+            let polled = wait.poll_worker(&mut Context::from_waker(Waker::noop()));
+            assert!(polled.is_pending(), "the worker is busy");
+            let other = Arc::clone(&lane);
+            let release = thread::spawn(move || other.release());
+            drop(wait);
+            release.join().unwrap();
+            assert_eq!((lane.available(), lane.in_use(), lane.waiting()), (1, 0, 0));
+            assert!(take(&lane), "the permit is taken without waiting");
+        });
+    }
+
+    /// Two callers in line and a release racing the first one's drop: the second is served
+    /// exactly once, by the permit the first passes on or by the release itself.
+    #[test]
+    fn loom_lane_release_racing_the_first_waiters_drop_serves_the_second() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(1, 2, None));
+            assert!(take(&lane));
+            let queued = || match WorkerTicket::reserve(Arc::clone(&lane)) {
+                Ok(WorkerTicket::Waiting(slot)) => QueueWait::new(slot, Duration::ZERO),
+                _ => panic!("queued"),
+            };
+            let (mut first, second) = (queued(), queued());
+            assert!(first.poll_worker(&mut Context::from_waker(Waker::noop())).is_pending());
+            let waiting = thread::spawn(move || {
+                let permit = loom::future::block_on(second).expect("served");
+                assert_eq!(permit.lane.in_use(), 1);
+                drop(permit);
+            });
+            let other = Arc::clone(&lane);
+            let release = thread::spawn(move || other.release());
+            drop(first);
+            release.join().unwrap();
+            waiting.join().unwrap();
+            assert_eq!((lane.available(), lane.in_use(), lane.waiting()), (1, 0, 0));
+        });
+    }
+
+    /// A close racing a caller's wait: the caller is turned away (or was served first), and
+    /// never waits on.
+    #[test]
+    fn loom_lane_close_racing_a_wait_wakes_the_waiter() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(1, 1, None));
+            assert!(take(&lane));
+            let Ok(WorkerTicket::Waiting(slot)) = WorkerTicket::reserve(&*lane) else { panic!("queued") };
+            let other = Arc::clone(&lane);
+            let close = thread::spawn(move || other.close());
+            let waited = loom::future::block_on(QueueWait::new(slot, Duration::ZERO));
+            close.join().unwrap();
+            assert!(matches!(waited, Err(Rejection::ShuttingDown)));
+            assert_eq!((lane.waiting(), lane.line.counts()), (0, (0, 0)));
+            lane.release();
+            assert_eq!(lane.available(), 1);
         });
     }
 

@@ -12,8 +12,10 @@ mod drain;
 mod in_flight;
 mod lane;
 pub(crate) mod limit;
+mod line;
 mod permit;
 mod supervise;
+mod wait;
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -27,6 +29,7 @@ pub(crate) use drain::Exit;
 pub(crate) use in_flight::{InFlight, Work};
 pub(crate) use lane::Lane;
 pub(crate) use permit::{QueueSlot, WorkerPermit, WorkerTicket};
+pub(crate) use wait::QueueWait;
 
 /// Which of the two lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,17 @@
-//! The guards of a lane: a [`WorkerPermit`] to run, a [`QueueSlot`] while waiting for one, and the
-//! [`WorkerTicket`] that is one or the other. Each is generic over how it holds the lane — `&Lane`
-//! for a call awaited in place, `Arc<Lane>` for a spawned task — and releases on drop.
+//! The guards of a lane: a [`WorkerPermit`] to run, a [`QueueSlot`] while waiting for one (the
+//! wait itself is `wait.rs`'s), and the [`WorkerTicket`] that is one or the other. Each is
+//! generic over how it holds the lane — `&Lane` for a call awaited in place, `Arc<Lane>` for a
+//! spawned task — and releases on drop.
 
 use std::ops::Deref;
+#[cfg(feature = "tower")]
 use std::time::Duration;
 
 use tokio::sync::TryAcquireError;
 
 use super::lane::{Joined, Lane};
+#[cfg(feature = "tower")]
+use super::wait::QueueWait;
 use crate::Rejection;
 use crate::telemetry::{self, QueueClock};
 
@@ -15,7 +19,7 @@ use crate::telemetry::{self, QueueClock};
 #[derive(Debug)]
 #[must_use = "dropping the permit releases the worker at once"]
 pub(crate) struct WorkerPermit<L: Deref<Target = Lane>> {
-    lane: L,
+    pub(super) lane: L,
 }
 
 impl<L: Deref<Target = Lane>> Drop for WorkerPermit<L> {
@@ -44,8 +48,8 @@ impl WorkerPermit<&Lane> {
 #[derive(Debug)]
 #[must_use = "dropping the slot leaves the queue"]
 pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
-    lane: L,
-    queued_at: QueueClock,
+    pub(super) lane: L,
+    pub(super) queued_at: QueueClock,
 }
 
 impl QueueSlot<&Lane> {
@@ -106,27 +110,7 @@ impl<L: Deref<Target = Lane> + Clone> WorkerTicket<L> {
     pub(crate) async fn ready(self) -> Result<WorkerPermit<L>, Rejection> {
         match self {
             WorkerTicket::Ready(permit) => Ok(permit),
-            WorkerTicket::Waiting(slot) => slot.wait_after(Duration::ZERO).await,
+            WorkerTicket::Waiting(slot) => QueueWait::new(slot, Duration::ZERO).await,
         }
-    }
-}
-
-impl<L: Deref<Target = Lane> + Clone> QueueSlot<L> {
-    /// Waits in the queue until a permit is free, then leaves it holding the permit. `spent`
-    /// is what the call already spent of the queue timeout waiting for memory: admission waits
-    /// at most the queue timeout in all.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping the future leaves the queue and holds no permit.
-    pub(crate) async fn wait_after(self, spent: Duration) -> Result<WorkerPermit<L>, Rejection> {
-        let lane = &*self.lane;
-        match lane.queue_timeout {
-            None => Lane::granted(lane.acquire().await),
-            Some(waited) => lane.acquire_within(waited.saturating_sub(spent), waited).await,
-        }?;
-        self.queued_at.waited(lane.label);
-        // The slot is dropped on return: the call leaves the queue holding its permit.
-        Ok(WorkerPermit { lane: self.lane.clone() })
     }
 }
