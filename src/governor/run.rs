@@ -23,7 +23,7 @@ use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
     Count, InFlight, Lane, QueueSlot, Supervised, Watch, Work, WorkerPermit, WorkerTicket, Workers,
-    is_nested, marked,
+    governor_id, is_nested, marked,
 };
 use crate::{Error, Rejection};
 
@@ -190,21 +190,20 @@ impl Governor {
 /// From the first attempt on the work is supervised: every poll is guarded (a panic becomes
 /// [`Error::Panicked`]), and once it waits, the max task duration and the shutdown's
 /// cancellation are watched.
-pub(crate) type CallFuture<'g, Op, Fut, E, H, P> = Calling<'g, Op, Fut, E, H, P, &'g Workers, &'g Lane>;
+pub(crate) type CallFuture<'g, Op, Fut, E, H, P> = Calling<'g, Op, Fut, E, H, P, &'g Governor>;
 
 pin_project! {
-    /// The call path's future, generic over how it holds the workers (see [`Holds`]).
+    /// The call path's future, generic over how it holds its governor (see [`Holds`]).
     #[project = CallingProj]
-    pub(crate) struct Calling<'g, Op, Fut, E, H, P, Wk, L>
+    pub(crate) struct Calling<'g, Op, Fut, E, H, P, G>
     where
-        Wk: Deref<Target = Workers>,
-        L: Deref<Target = Lane>,
+        G: Holds<'g>,
     {
         // The step first: its operation and worker are dropped before the call's guard, so a
         // call dropped mid-way frees its worker before it counts as ended.
         #[pin]
-        step: Step<'g, Fut, L>,
-        call: CallState<'g, Op, E, H, P, Wk>,
+        step: Step<'g, Fut, G::Lane>,
+        call: CallState<'g, Op, E, H, P, G>,
     }
 }
 
@@ -249,13 +248,13 @@ pin_project! {
 }
 
 /// What a call keeps besides its step.
-pub(crate) struct CallState<'g, Op, E, H, P, Wk: Deref<Target = Workers>> {
-    gov: &'g Governor,
+pub(crate) struct CallState<'g, Op, E, H, P, G: Holds<'g>> {
+    gov: G,
     plan: P,
     op: Op,
     hooks: H,
     /// The call's guard, from admission to the end: counts it in and out exactly once.
-    admitted: Option<InFlight<Wk>>,
+    admitted: Option<InFlight<G::Workers>>,
     /// The call's breaker, and the permit of its current attempt.
     breaker: CallBreaker<'g>,
     /// The retry deadline, counted from the call's start.
@@ -274,35 +273,83 @@ struct Retries<E> {
     last: Option<Error<E>>,
 }
 
-/// How a call holds the workers and the lane: borrowed by a call awaited in place, shared by
-/// the tower layer's response future, which is `'static`.
-pub(crate) trait Holds<'g>: Deref<Target = Workers> + Sized {
+/// How a call holds its governor: borrowed by a call awaited in place (`run`, `call`), owned
+/// by the tower layer's response future, which is `'static`. What the call's guards, breaker
+/// and waits keep of it follows: borrowed, or shared (an `Arc` cloned for each).
+pub(crate) trait Holds<'g>: Sized {
+    /// What the call's guard keeps of the workers.
+    type Workers: Deref<Target = Workers> + Send + Sync + 'g;
+    /// What the call's worker permit and queue place keep of the lane.
     type Lane: Deref<Target = Lane> + Clone + Send + Sync + 'g;
-    fn workers(gov: &'g Governor) -> Self;
-    fn lane(gov: &'g Governor) -> Self::Lane;
+    fn gov(&self) -> &Governor;
+    fn workers(&self) -> Self::Workers;
+    fn lane(&self) -> Self::Lane;
+    /// The breaker of calls with `key` (see `Breakers::for_key`).
+    fn breaker(&self, key: Option<&str>) -> BreakerRef<'g>;
 }
 
-impl<'g> Holds<'g> for &'g Workers {
+impl<'g> Holds<'g> for &'g Governor {
+    type Workers = &'g Workers;
     type Lane = &'g Lane;
 
-    fn workers(gov: &'g Governor) -> Self {
-        &gov.inner.workers
+    #[inline(always)]
+    fn gov(&self) -> &Governor {
+        self
     }
 
-    fn lane(gov: &'g Governor) -> Self::Lane {
-        &gov.inner.workers.tasks
+    #[inline(always)]
+    fn workers(&self) -> Self::Workers {
+        &self.inner.workers
+    }
+
+    #[inline(always)]
+    fn lane(&self) -> Self::Lane {
+        &self.inner.workers.tasks
+    }
+
+    fn breaker(&self, key: Option<&str>) -> BreakerRef<'g> {
+        self.inner.breakers.for_key(key)
     }
 }
 
-impl<'g> Holds<'g> for Arc<Workers> {
+impl Holds<'static> for Governor {
+    type Workers = Arc<Workers>;
     type Lane = Arc<Lane>;
 
-    fn workers(gov: &'g Governor) -> Self {
-        Arc::clone(&gov.inner.workers)
+    #[inline(always)]
+    fn gov(&self) -> &Governor {
+        self
     }
 
-    fn lane(gov: &'g Governor) -> Self::Lane {
-        Arc::clone(&gov.inner.workers.tasks)
+    fn workers(&self) -> Self::Workers {
+        Arc::clone(&self.inner.workers)
+    }
+
+    fn lane(&self) -> Self::Lane {
+        Arc::clone(&self.inner.workers.tasks)
+    }
+
+    fn breaker(&self, key: Option<&str>) -> BreakerRef<'static> {
+        match self.inner.breakers.for_key(key) {
+            BreakerRef::Default(_) => BreakerRef::Keyed(Arc::clone(&self.inner.breakers.default)),
+            BreakerRef::Keyed(keyed) => BreakerRef::Keyed(keyed),
+        }
+    }
+}
+
+/// What makes each attempt's operation: a closure for `run` and `call`, the request's sender
+/// for the tower layer (a type that can be named in its response future).
+pub(crate) trait Operation {
+    type Attempt;
+    fn attempt(&mut self) -> Self::Attempt;
+}
+
+impl<Op: FnMut() -> Fut, Fut> Operation for Op {
+    type Attempt = Fut;
+
+    #[inline(always)]
+    fn attempt(&mut self) -> Fut {
+        self()
     }
 }
 
@@ -312,25 +359,24 @@ enum Next<T, E> {
     BackOff(Duration),
 }
 
-impl<'g, Op, Fut, E, H, P, Wk, L> Calling<'g, Op, Fut, E, H, P, Wk, L>
+impl<'g, Op, Fut, E, H, P, G> Calling<'g, Op, Fut, E, H, P, G>
 where
     P: Borrow<CallPlan>,
-    Wk: Deref<Target = Workers>,
-    L: Deref<Target = Lane>,
+    G: Holds<'g>,
 {
     /// A call that uses `breaker`, if its caller chose one (`Call::key`, `Call::breaker`),
     /// else the one its plan names.
     pub(crate) fn new(
-        gov: &'g Governor,
+        gov: G,
         op: Op,
         plan: P,
         hooks: H,
         breaker: Option<BreakerRef<'g>>,
-        step: Step<'g, Fut, L>,
+        step: Step<'g, Fut, G::Lane>,
     ) -> Self {
         // The default breaker is known without a lookup; the tower layer's keyed one is looked
         // up (and perhaps made) here, when the layer makes the call's future.
-        let breaker = breaker.unwrap_or_else(|| gov.inner.breakers.for_key(plan.borrow().key.as_deref()));
+        let breaker = breaker.unwrap_or_else(|| gov.breaker(plan.borrow().key.as_deref()));
         let call = CallState {
             gov,
             plan,
@@ -349,9 +395,9 @@ where
     /// starts at the breaker.
     #[cfg(feature = "tower")]
     pub(crate) fn reserved(
-        gov: &'g Governor,
-        admitted: InFlight<Wk>,
-        worker: WorkerPermit<L>,
+        gov: G,
+        admitted: InFlight<G::Workers>,
+        worker: WorkerPermit<G::Lane>,
         op: Op,
         plan: P,
         hooks: H,
@@ -360,16 +406,21 @@ where
         call.call.admitted = Some(admitted);
         call
     }
+
+    /// A call with nothing reserved ahead: it starts at admission, as `run`'s does.
+    #[cfg(feature = "tower")]
+    pub(crate) fn unreserved(gov: G, op: Op, plan: P, hooks: H) -> Self {
+        Self::new(gov, op, plan, hooks, None, Step::Admission { reserved: None })
+    }
 }
 
-impl<'g, Op, Fut, T, E, H, P, Wk, L> Future for Calling<'g, Op, Fut, E, H, P, Wk, L>
+impl<'g, Op, Fut, T, E, H, P, G> Future for Calling<'g, Op, Fut, E, H, P, G>
 where
-    Op: FnMut() -> Fut,
+    Op: Operation<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
     H: CallHooks<E>,
     P: Borrow<CallPlan>,
-    Wk: Holds<'g, Lane = L>,
-    L: Deref<Target = Lane> + Clone + Send + Sync + 'g,
+    G: Holds<'g>,
 {
     type Output = Result<T, Error<E>>;
 
@@ -385,35 +436,34 @@ where
             }
             Poll::Pending => return Poll::Pending,
         };
-        let workers = call.workers();
-        let polled = marked(&workers.drain, || catch(|| call.work(step.as_mut(), first, cx)));
+        let governor = governor_id(&call.workers().drain);
+        let polled = marked(governor, || catch(|| call.work(step.as_mut(), first, cx)));
         let outcome = match polled {
             Ok(Poll::Ready(result)) => Supervised::Finished(result),
             Err(message) => Supervised::Panicked(message),
             Ok(Poll::Pending) => {
-                let max_duration = workers.max_task_duration;
-                ready!(call.watch.poll(max_duration, &workers.drain, cx)).outcome(max_duration)
+                let (max_duration, gov) = (call.workers().max_task_duration, &call.gov);
+                ready!(call.watch.poll(max_duration, || gov.workers(), cx)).outcome(max_duration)
             }
         };
         Poll::Ready(call.settle(step, outcome))
     }
 }
 
-impl<'g, Op, Fut, T, E, H, P, Wk, L> CallState<'g, Op, E, H, P, Wk>
+impl<'g, Op, Fut, T, E, H, P, G> CallState<'g, Op, E, H, P, G>
 where
-    Op: FnMut() -> Fut,
+    Op: Operation<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
     H: CallHooks<E>,
     P: Borrow<CallPlan>,
-    Wk: Holds<'g, Lane = L>,
-    L: Deref<Target = Lane> + Clone + Send + Sync + 'g,
+    G: Holds<'g>,
 {
-    fn workers(&self) -> &'g Workers {
-        &self.gov.inner.workers
+    fn workers(&self) -> &Workers {
+        &self.gov.gov().inner.workers
     }
 
-    fn contained(&self) -> &'g Containment {
-        &self.gov.inner.workers.containment
+    fn contained(&self) -> &Containment {
+        &self.gov.gov().inner.workers.containment
     }
 
     /// Admission, the breaker and the first worker, if the call has not got them yet: the
@@ -421,9 +471,9 @@ where
     #[inline(always)]
     fn first_worker(
         &mut self,
-        mut step: Pin<&mut Step<'g, Fut, L>>,
+        mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<WorkerPermit<L>>, Rejection>> {
+    ) -> Poll<Result<Option<WorkerPermit<G::Lane>>, Rejection>> {
         // Of the queue timeout, what a wait for memory took: the wait for a worker has the rest.
         let mut spent = Duration::ZERO;
         loop {
@@ -466,17 +516,18 @@ where
     #[cold]
     #[inline(never)]
     fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<Duration, Rejection>>>, Rejection> {
-        let (gov, plan) = (self.gov, self.plan.borrow());
+        let plan = self.plan.borrow();
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(Wk::workers(gov), plan.name)?);
+            self.admitted = Some(InFlight::enter(self.gov.workers(), plan.name)?);
         }
-        let (gate, cost) = (&*gov.inner.workers.memory, u64::from(plan.cost_kib) * 1024);
-        if gate.try_reserve(cost) {
+        let (workers, cost) = (self.gov.workers(), u64::from(plan.cost_kib) * 1024);
+        if workers.memory.try_reserve(cost) {
             self.holds_memory();
             return Ok(None);
         }
-        gate.waits(cost, plan.name);
-        Ok(Some(Box::pin(gate.reserve(cost, gov.inner.workers.tasks.queue_timeout))))
+        workers.memory.waits(cost, plan.name);
+        let within = workers.tasks.queue_timeout;
+        Ok(Some(Box::pin(async move { workers.memory.reserve(cost, within).await })))
     }
 
     /// The call's cost is reserved: its guard gives it back when the call ends, however it ends.
@@ -488,9 +539,9 @@ where
     /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
     /// and a worker.
     #[inline(always)]
-    fn admit(&mut self, reserved: Option<WorkerPermit<L>>) -> Result<WorkerTicket<L>, Rejection> {
+    fn admit(&mut self, reserved: Option<WorkerPermit<G::Lane>>) -> Result<WorkerTicket<G::Lane>, Rejection> {
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(Wk::workers(self.gov), self.plan.borrow().name)?);
+            self.admitted = Some(InFlight::enter(self.gov.workers(), self.plan.borrow().name)?);
         }
         let plan = self.plan.borrow();
         // The retry deadline counts from the call's start, queueing included; only a call
@@ -506,12 +557,12 @@ where
     #[inline(always)]
     fn breaker_then_worker(
         &mut self,
-        reserved: Option<WorkerPermit<L>>,
-    ) -> Result<WorkerTicket<L>, Rejection> {
+        reserved: Option<WorkerPermit<G::Lane>>,
+    ) -> Result<WorkerTicket<G::Lane>, Rejection> {
         self.breaker.ask().map_err(circuit_open)?;
         match reserved {
             Some(worker) => Ok(WorkerTicket::Ready(worker)),
-            None => WorkerTicket::reserve(Wk::lane(self.gov)),
+            None => WorkerTicket::reserve(self.gov.lane()),
         }
     }
 
@@ -519,7 +570,7 @@ where
     /// that the probe is a call that can run.
     /// `spent`: what a wait for memory took of the queue timeout.
     #[cold]
-    fn queue(&mut self, slot: QueueSlot<L>, spent: Duration) -> Step<'g, Fut, L> {
+    fn queue(&mut self, slot: QueueSlot<G::Lane>, spent: Duration) -> Step<'g, Fut, G::Lane> {
         warn_if_nested(self.workers(), self.plan.borrow().name);
         self.breaker.give_back_probe();
         Step::Queued { wait: Box::pin(slot.wait_after(spent)) }
@@ -529,7 +580,7 @@ where
     /// stale meanwhile (the circuit opened, half-opened or closed anew), is asked for again: the
     /// call is turned away instead of calling a dependency the breaker gave up on, or becomes
     /// the probe.
-    fn worker_came(&mut self, worker: WorkerPermit<L>) -> Result<WorkerTicket<L>, Rejection> {
+    fn worker_came(&mut self, worker: WorkerPermit<G::Lane>) -> Result<WorkerTicket<G::Lane>, Rejection> {
         if self.breaker.must_ask_again() {
             self.breaker.ask().map_err(circuit_open)?;
         }
@@ -550,8 +601,8 @@ where
     /// `first` is the first attempt's worker, when the work starts.
     fn work(
         &mut self,
-        mut step: Pin<&mut Step<'g, Fut, L>>,
-        first: Option<WorkerPermit<L>>,
+        mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
+        first: Option<WorkerPermit<G::Lane>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Error<E>>> {
         if let Some(worker) = first {
@@ -568,7 +619,8 @@ where
                         Next::Return(result) => return Poll::Ready(result),
                         Next::BackOff(delay) => delay,
                     };
-                    let delay = Box::pin(self.workers().backing_off(sleep(delay)));
+                    let workers = self.gov.workers();
+                    let delay = Box::pin(async move { workers.backing_off(sleep(delay)).await });
                     step.set(Step::BackingOff { delay });
                     continue;
                 }
@@ -607,16 +659,17 @@ where
     fn start_attempt(&mut self) -> Attempt<Fut> {
         if let Some(retries) = &mut self.retries {
             retries.last = None;
-            self.gov.inner.workers.counters.add(Count::Retries);
+            self.gov.gov().inner.workers.counters.add(Count::Retries);
         }
-        self.breaker.start_timing(self.gov.inner.workers.times_attempt());
-        let op = (self.op)();
+        self.breaker.start_timing(self.gov.gov().inner.workers.times_attempt());
+        let op = self.op.attempt();
         let plan = self.plan.borrow();
         match (plan.attempt_timeout, plan.leased) {
             (None, false) => Attempt::Plain { op },
-            (timeout, _) => {
-                Attempt::Guarded { op, guard: AttemptGuard::start(timeout, self.gov.inner.fleet.as_ref()) }
-            }
+            (timeout, _) => Attempt::Guarded {
+                op,
+                guard: AttemptGuard::start(timeout, self.gov.gov().inner.fleet.as_ref()),
+            },
         }
     }
 
@@ -627,7 +680,7 @@ where
             None => self.report(&result, None),
             Some(_) => self.report_adaptive(&result),
         }
-        let retry = &self.gov.inner.retry;
+        let retry = &self.gov.gov().inner.retry;
         let error = match result {
             Ok(value) => {
                 if self.retries.is_some() {
@@ -660,7 +713,8 @@ where
     /// The delay before the next attempt, or why there is none: the attempts, the schedule and
     /// the deadline, the breaker, and the governor's retry budget decide.
     fn back_off(&mut self, error: Error<E>) -> Next<T, E> {
-        let (workers, contained, plan) = (self.workers(), self.contained(), self.plan.borrow());
+        let workers = &self.gov.gov().inner.workers;
+        let (contained, plan) = (&*workers.containment, self.plan.borrow());
         let retries = self.retries.as_mut().expect("made before the first retry");
         let failed = retries.attempts.made();
         let hooks = &mut self.hooks;
@@ -674,7 +728,7 @@ where
         if is_open(self.breaker.breaker()) {
             return Next::Return(Err(retry_ended(error, plan.name, format_args!("the circuit is open"))));
         }
-        if !self.gov.inner.retry.allow_retry(workers.calls_completed()) {
+        if !self.gov.gov().inner.retry.allow_retry(workers.calls_completed()) {
             workers.counters.add(Count::BudgetExhausted);
             tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
             return Next::Return(Err(error));
@@ -758,7 +812,7 @@ where
     /// user code; then the breaker hears of it — after the unwinding, never from a drop.
     fn settle(
         &mut self,
-        mut step: Pin<&mut Step<'g, Fut, L>>,
+        mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
         outcome: Supervised<Result<T, Error<E>>>,
     ) -> Result<T, Error<E>> {
         if !matches!(outcome, Supervised::Finished(_)) {

@@ -1,15 +1,17 @@
 //! [`GovernorLayer`]: how a governed service's calls are made.
 
+use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::BoxError;
 use super::service::Governed;
+use super::{BoxError, ServiceError};
 use crate::Governor;
-use crate::governor::CallPlan;
+use crate::governor::{CallPlan, DEFAULT_HOOKS, Hooks};
+use crate::retry::RetryWhen;
 
 /// A policy marker: each request is sent once (any request type).
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,6 +64,30 @@ pub(crate) struct Settings {
 
 fn every_error(_: &BoxError) -> bool {
     true
+}
+
+/// A hook of the layer (`when`, `failure_when`), asked about the inner service's error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OnInner(pub(crate) fn(&BoxError) -> bool);
+
+impl RetryWhen<ServiceError> for OnInner {
+    fn retryable(&self, error: &ServiceError) -> bool {
+        (self.0)(&error.0)
+    }
+}
+
+impl Settings {
+    /// The calls' hooks: `when` and `failure_when`, asked about the inner service's error.
+    pub(crate) fn hooks(&self) -> Hooks<OnInner, (), (), OnInner> {
+        DEFAULT_HOOKS.with_when(OnInner(self.when)).with_failure_when(OnInner(self.failure_when))
+    }
+}
+
+/// A call borrows its plan from the service's settings, which it shares: no copy per call.
+impl Borrow<CallPlan> for Arc<Settings> {
+    fn borrow(&self) -> &CallPlan {
+        &self.plan
+    }
 }
 
 impl<P> Clone for GovernorLayer<P> {

@@ -1,19 +1,19 @@
 //! [`Governed`]: a tower service behind a governor's call path.
 
-use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use super::attempt::Requests;
 use super::error::{BoxError, GovernedError, ServiceError, boxed};
+use super::future::ResponseFuture;
 use super::layer::{Once, Retrying, Settings};
 use super::reservation::Reservation;
 use crate::Governor;
 use crate::contain::UserCode;
-use crate::governor::{Calling, DEFAULT_HOOKS};
+use crate::governor::Calling;
 
 /// How a governed service keeps a request for its attempts: [`Once`] sends it once,
 /// [`Retrying`] keeps the request and sends clones. Sealed: the layer picks it.
@@ -98,8 +98,6 @@ impl<S: std::fmt::Debug, P> std::fmt::Debug for Governed<S, P> {
     }
 }
 
-type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
-
 impl<S, P, Request> Service<Request> for Governed<S, P>
 where
     S: Service<Request> + Clone + Send + 'static,
@@ -111,7 +109,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Response>;
+    type Future = ResponseFuture<S, P, Request>;
 
     /// Ready when the inner service is ready and a worker is reserved (see the module docs).
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
@@ -144,40 +142,22 @@ where
         // Turned away at readiness (and counted there), a moment ago: nothing to build.
         if let Some(rejection) = self.reservation.fresh_rejection() {
             self.reservation.take();
-            return Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))));
+            return ResponseFuture::rejected(rejection);
         }
         let reservation = self.reservation.take();
         // The instance that was polled ready makes the first attempt; a clone stays here, and
         // a retrying service keeps one more for its later attempts.
         let stays = self.inner.clone();
-        let mut first = Some(std::mem::replace(&mut self.inner, stays));
+        let first = std::mem::replace(&mut self.inner, stays);
         let spare = P::SENDS_AGAIN.then(|| self.inner.clone());
-        let mut kept = P::keep(request);
-        let op = move || {
-            let service = first.take().or_else(|| spare.clone());
-            let request = P::next(&mut kept);
-            async move {
-                let (Some(mut service), Some(request)) = (service, request) else {
-                    // Unreachable by construction: a `Once` plan makes exactly one attempt.
-                    return Err(ServiceError::new("this request cannot be sent twice"));
-                };
-                poll_fn(|cx| service.poll_ready(cx)).await.map_err(ServiceError::new)?;
-                service.call(request).await.map_err(ServiceError::new)
-            }
-        };
-        let (when, failure_when) = (self.settings.when, self.settings.failure_when);
-        let hooks = DEFAULT_HOOKS
-            .with_when(move |error: &ServiceError| when(&error.0))
-            .with_failure_when(move |error: &ServiceError| failure_when(&error.0));
-        let (gov, plan) = (self.gov.clone(), self.settings.plan.clone());
-        match reservation {
-            Reservation::Ready { call, worker } => Box::pin(async move {
-                Calling::reserved(&gov, call, worker, op, &plan, hooks).await.map_err(boxed)
-            }),
+        let op = Requests::<S, P, Request>::new(first, spare, request);
+        let (gov, plan, hooks) = (self.gov.clone(), Arc::clone(&self.settings), self.settings.hooks());
+        ResponseFuture::called(match reservation {
+            Reservation::Ready { call, worker } => Calling::reserved(gov, call, worker, op, plan, hooks),
             // The breaker was open at readiness, a rejection there is stale, or `call` came
             // without readiness: the plain call path decides, failing fast while the circuit
             // is open.
-            _ => Box::pin(async move { gov.execute(op, plan, hooks, None).await.map_err(boxed) }),
-        }
+            _ => Calling::unreserved(gov, op, plan, hooks),
+        })
     }
 }
