@@ -10,7 +10,7 @@ use super::attempt::Requests;
 use super::error::{BoxError, GovernedError, ServiceError, boxed};
 use super::future::ResponseFuture;
 use super::layer::{Once, Retrying, Settings};
-use super::reservation::Reservation;
+use super::reservation::{ForCall, Reservation};
 use crate::Governor;
 use crate::contain::UserCode;
 use crate::governor::Calling;
@@ -139,12 +139,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // Turned away at readiness (and counted there), a moment ago: nothing to build.
-        if let Some(rejection) = self.reservation.fresh_rejection() {
-            self.reservation.take();
-            return ResponseFuture::rejected(rejection);
-        }
-        let reservation = self.reservation.take();
+        let reserved = match self.reservation.take_for_call() {
+            ForCall::Reserved { call, worker } => Some((call, worker)),
+            // Nothing to build.
+            ForCall::Rejected(rejection) => return ResponseFuture::rejected(rejection),
+            ForCall::Unreserved => None,
+        };
         // The instance that was polled ready makes the first attempt; a clone stays here, and
         // a retrying service keeps one more for its later attempts.
         let stays = self.inner.clone();
@@ -152,12 +152,9 @@ where
         let spare = P::SENDS_AGAIN.then(|| self.inner.clone());
         let op = Requests::<S, P, Request>::new(first, spare, request);
         let (gov, plan, hooks) = (self.gov.clone(), Arc::clone(&self.settings), self.settings.hooks());
-        ResponseFuture::called(match reservation {
-            Reservation::Ready { call, worker } => Calling::reserved(gov, call, worker, op, plan, hooks),
-            // The breaker was open at readiness, a rejection there is stale, or `call` came
-            // without readiness: the plain call path decides, failing fast while the circuit
-            // is open.
-            _ => Calling::unreserved(gov, op, plan, hooks),
+        ResponseFuture::called(match reserved {
+            Some((call, worker)) => Calling::reserved(gov, call, worker, op, plan, hooks),
+            None => Calling::unreserved(gov, op, plan, hooks),
         })
     }
 }
