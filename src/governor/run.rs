@@ -6,7 +6,6 @@ use std::borrow::Borrow;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -174,7 +173,7 @@ impl Governor {
         H: CallHooks<E>,
         P: Borrow<CallPlan>,
     {
-        CallFuture::new(self, op, plan, hooks, breaker, Step::Admission { reserved: None })
+        CallFuture::new((self, plan), op, hooks, breaker, Step::Admission { reserved: None })
     }
 }
 
@@ -190,12 +189,12 @@ impl Governor {
 /// From the first attempt on the work is supervised: every poll is guarded (a panic becomes
 /// [`Error::Panicked`]), and once it waits, the max task duration and the shutdown's
 /// cancellation are watched.
-pub(crate) type CallFuture<'g, Op, Fut, E, H, P> = Calling<'g, Op, Fut, E, H, P, &'g Governor>;
+pub(crate) type CallFuture<'g, Op, Fut, E, H, P> = Calling<'g, Op, Fut, E, H, (&'g Governor, P)>;
 
 pin_project! {
-    /// The call path's future, generic over how it holds its governor (see [`Holds`]).
+    /// The call path's future, generic over how it holds its governor and plan (see [`Holds`]).
     #[project = CallingProj]
-    pub(crate) struct Calling<'g, Op, Fut, E, H, P, G>
+    pub(crate) struct Calling<'g, Op, Fut, E, H, G>
     where
         G: Holds<'g>,
     {
@@ -203,7 +202,7 @@ pin_project! {
         // call dropped mid-way frees its worker before it counts as ended.
         #[pin]
         step: Step<'g, Fut, G::Lane>,
-        call: CallState<'g, Op, E, H, P, G>,
+        call: CallState<'g, Op, E, H, G>,
     }
 }
 
@@ -248,9 +247,9 @@ pin_project! {
 }
 
 /// What a call keeps besides its step.
-pub(crate) struct CallState<'g, Op, E, H, P, G: Holds<'g>> {
+pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
+    /// The governor and the call's plan.
     gov: G,
-    plan: P,
     op: Op,
     hooks: H,
     /// The call's guard, from admission to the end: counts it in and out exactly once.
@@ -273,67 +272,49 @@ struct Retries<E> {
     last: Option<Error<E>>,
 }
 
-/// How a call holds its governor: borrowed by a call awaited in place (`run`, `call`), owned
-/// by the tower layer's response future, which is `'static`. What the call's guards, breaker
-/// and waits keep of it follows: borrowed, or shared (an `Arc` cloned for each).
+/// How a call holds its governor and its plan: the governor borrowed by a call awaited in place
+/// (`run`, `call`), which holds its plan as its caller gave it; both shared, in one `Arc`, by
+/// the tower layer's response future, which is `'static`. What the call's guards, breaker and
+/// waits keep of the governor follows: borrowed, or shared (an `Arc` cloned for each).
 pub(crate) trait Holds<'g>: Sized {
     /// What the call's guard keeps of the workers.
     type Workers: Deref<Target = Workers> + Send + Sync + 'g;
     /// What the call's worker permit and queue place keep of the lane.
     type Lane: Deref<Target = Lane> + Clone + Send + Sync + 'g;
     fn gov(&self) -> &Governor;
+    fn plan(&self) -> &CallPlan;
     fn workers(&self) -> Self::Workers;
     fn lane(&self) -> Self::Lane;
     /// The breaker of calls with `key` (see `Breakers::for_key`).
     fn breaker(&self, key: Option<&str>) -> BreakerRef<'g>;
 }
 
-impl<'g> Holds<'g> for &'g Governor {
+impl<'g, P: Borrow<CallPlan>> Holds<'g> for (&'g Governor, P) {
     type Workers = &'g Workers;
     type Lane = &'g Lane;
 
     #[inline(always)]
     fn gov(&self) -> &Governor {
-        self
+        self.0
+    }
+
+    #[inline(always)]
+    fn plan(&self) -> &CallPlan {
+        self.1.borrow()
     }
 
     #[inline(always)]
     fn workers(&self) -> Self::Workers {
-        &self.inner.workers
+        &self.0.inner.workers
     }
 
     #[inline(always)]
     fn lane(&self) -> Self::Lane {
-        &self.inner.workers.tasks
+        &self.0.inner.workers.tasks
     }
 
     fn breaker(&self, key: Option<&str>) -> BreakerRef<'g> {
-        self.inner.breakers.for_key(key)
-    }
-}
-
-impl Holds<'static> for Governor {
-    type Workers = Arc<Workers>;
-    type Lane = Arc<Lane>;
-
-    #[inline(always)]
-    fn gov(&self) -> &Governor {
-        self
-    }
-
-    fn workers(&self) -> Self::Workers {
-        Arc::clone(&self.inner.workers)
-    }
-
-    fn lane(&self) -> Self::Lane {
-        Arc::clone(&self.inner.workers.tasks)
-    }
-
-    fn breaker(&self, key: Option<&str>) -> BreakerRef<'static> {
-        match self.inner.breakers.for_key(key) {
-            BreakerRef::Default(_) => BreakerRef::Keyed(Arc::clone(&self.inner.breakers.default)),
-            BreakerRef::Keyed(keyed) => BreakerRef::Keyed(keyed),
-        }
+        self.0.inner.breakers.for_key(key)
     }
 }
 
@@ -359,9 +340,8 @@ enum Next<T, E> {
     BackOff(Duration),
 }
 
-impl<'g, Op, Fut, E, H, P, G> Calling<'g, Op, Fut, E, H, P, G>
+impl<'g, Op, Fut, E, H, G> Calling<'g, Op, Fut, E, H, G>
 where
-    P: Borrow<CallPlan>,
     G: Holds<'g>,
 {
     /// A call that uses `breaker`, if its caller chose one (`Call::key`, `Call::breaker`),
@@ -369,17 +349,15 @@ where
     pub(crate) fn new(
         gov: G,
         op: Op,
-        plan: P,
         hooks: H,
         breaker: Option<BreakerRef<'g>>,
         step: Step<'g, Fut, G::Lane>,
     ) -> Self {
         // The default breaker is known without a lookup; the tower layer's keyed one is looked
         // up (and perhaps made) here, when the layer makes the call's future.
-        let breaker = breaker.unwrap_or_else(|| gov.breaker(plan.borrow().key.as_deref()));
+        let breaker = breaker.unwrap_or_else(|| gov.breaker(gov.plan().key.as_deref()));
         let call = CallState {
             gov,
-            plan,
             op,
             hooks,
             admitted: None,
@@ -399,27 +377,25 @@ where
         admitted: InFlight<G::Workers>,
         worker: WorkerPermit<G::Lane>,
         op: Op,
-        plan: P,
         hooks: H,
     ) -> Self {
-        let mut call = Self::new(gov, op, plan, hooks, None, Step::Admission { reserved: Some(worker) });
+        let mut call = Self::new(gov, op, hooks, None, Step::Admission { reserved: Some(worker) });
         call.call.admitted = Some(admitted);
         call
     }
 
     /// A call with nothing reserved ahead: it starts at admission, as `run`'s does.
     #[cfg(feature = "tower")]
-    pub(crate) fn unreserved(gov: G, op: Op, plan: P, hooks: H) -> Self {
-        Self::new(gov, op, plan, hooks, None, Step::Admission { reserved: None })
+    pub(crate) fn unreserved(gov: G, op: Op, hooks: H) -> Self {
+        Self::new(gov, op, hooks, None, Step::Admission { reserved: None })
     }
 }
 
-impl<'g, Op, Fut, T, E, H, P, G> Future for Calling<'g, Op, Fut, E, H, P, G>
+impl<'g, Op, Fut, T, E, H, G> Future for Calling<'g, Op, Fut, E, H, G>
 where
     Op: Operation<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
     H: CallHooks<E>,
-    P: Borrow<CallPlan>,
     G: Holds<'g>,
 {
     type Output = Result<T, Error<E>>;
@@ -450,12 +426,11 @@ where
     }
 }
 
-impl<'g, Op, Fut, T, E, H, P, G> CallState<'g, Op, E, H, P, G>
+impl<'g, Op, Fut, T, E, H, G> CallState<'g, Op, E, H, G>
 where
     Op: Operation<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
     H: CallHooks<E>,
-    P: Borrow<CallPlan>,
     G: Holds<'g>,
 {
     fn workers(&self) -> &Workers {
@@ -480,7 +455,7 @@ where
             let ticket = match step.as_mut().project() {
                 StepProj::Admission { reserved } => {
                     let reserved = reserved.take();
-                    if self.plan.borrow().cost_kib != 0 {
+                    if self.gov.plan().cost_kib != 0 {
                         match self.admit_costly() {
                             Ok(None) => {}
                             Ok(Some(wait)) => {
@@ -516,7 +491,7 @@ where
     #[cold]
     #[inline(never)]
     fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<Duration, Rejection>>>, Rejection> {
-        let plan = self.plan.borrow();
+        let plan = self.gov.plan();
         if self.admitted.is_none() {
             self.admitted = Some(InFlight::enter(self.gov.workers(), plan.name)?);
         }
@@ -533,7 +508,7 @@ where
     /// The call's cost is reserved: its guard gives it back when the call ends, however it ends.
     fn holds_memory(&mut self) {
         let admitted = self.admitted.as_mut().expect("a call reserves memory once admitted");
-        admitted.holds_memory(self.plan.borrow().cost_kib);
+        admitted.holds_memory(self.gov.plan().cost_kib);
     }
 
     /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
@@ -541,9 +516,9 @@ where
     #[inline(always)]
     fn admit(&mut self, reserved: Option<WorkerPermit<G::Lane>>) -> Result<WorkerTicket<G::Lane>, Rejection> {
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(self.gov.workers(), self.plan.borrow().name)?);
+            self.admitted = Some(InFlight::enter(self.gov.workers(), self.gov.plan().name)?);
         }
-        let plan = self.plan.borrow();
+        let plan = self.gov.plan();
         // The retry deadline counts from the call's start, queueing included; only a call
         // with a deadline reads the clock for it.
         if let Some(deadline) = plan.deadline {
@@ -571,7 +546,7 @@ where
     /// `spent`: what a wait for memory took of the queue timeout.
     #[cold]
     fn queue(&mut self, slot: QueueSlot<G::Lane>, spent: Duration) -> Step<'g, Fut, G::Lane> {
-        warn_if_nested(self.workers(), self.plan.borrow().name);
+        warn_if_nested(self.workers(), self.gov.plan().name);
         self.breaker.give_back_probe();
         Step::Queued { wait: Box::pin(slot.wait_after(spent)) }
     }
@@ -663,7 +638,7 @@ where
         }
         self.breaker.start_timing(self.gov.gov().inner.workers.times_attempt());
         let op = self.op.attempt();
-        let plan = self.plan.borrow();
+        let plan = self.gov.plan();
         match (plan.attempt_timeout, plan.leased) {
             (None, false) => Attempt::Plain { op },
             (timeout, _) => Attempt::Guarded {
@@ -697,7 +672,7 @@ where
         if !self.retryable(&error) {
             return Next::Return(Err(error));
         }
-        let plan = self.plan.borrow();
+        let plan = self.gov.plan();
         if self.retries.is_none() {
             if plan.max_attempts <= 1 {
                 // No retry can follow: said without making the retries' state.
@@ -714,7 +689,7 @@ where
     /// the deadline, the breaker, and the governor's retry budget decide.
     fn back_off(&mut self, error: Error<E>) -> Next<T, E> {
         let workers = &self.gov.gov().inner.workers;
-        let (contained, plan) = (&*workers.containment, self.plan.borrow());
+        let (contained, plan) = (&*workers.containment, self.gov.plan());
         let retries = self.retries.as_mut().expect("made before the first retry");
         let failed = retries.attempts.made();
         let hooks = &mut self.hooks;
@@ -743,7 +718,7 @@ where
     #[cold]
     fn retry_ends(&mut self, why: std::fmt::Arguments<'_>) -> Error<E> {
         let last = self.retries.as_mut().and_then(|retries| retries.last.take());
-        retry_ended(last.expect("a retry follows a failed attempt"), self.plan.borrow().name, why)
+        retry_ended(last.expect("a retry follows a failed attempt"), self.gov.plan().name, why)
     }
 
     /// Whether a failed attempt may be retried: the operation's error as `when` says (a `when`

@@ -10,21 +10,17 @@ use tower_service::Service;
 
 use super::attempt::{Requests, Sending};
 use super::error::{BoxError, GovernedError, ServiceError, boxed};
-use super::layer::{OnInner, Settings};
+use super::layer::OnInner;
 use super::service::Policy;
-use crate::governor::{Calling, Hooks};
-use crate::{Governor, Rejection};
+use crate::Rejection;
+use crate::governor::{Calling, Hooks, Planned};
 
-/// The governed call of one request: the call path's future, holding its governor.
-pub(crate) type GovernedCall<S, P, Request> = Calling<
-    'static,
-    Requests<S, P, Request>,
-    Sending<S, Request>,
-    ServiceError,
-    Hooks<OnInner, (), (), OnInner>,
-    Arc<Settings>,
-    Governor,
->;
+/// The governed call of one request: the call path's future, holding its governor and plan.
+pub(crate) type GovernedCall<S, P, Request> =
+    Calling<'static, Requests<S, P, Request>, Sending<S, Request>, ServiceError, LayerHooks, Arc<Planned>>;
+
+/// The hooks of a layer's calls: `when` and `failure_when`, asked about the inner error.
+pub(crate) type LayerHooks = Hooks<OnInner, (), (), OnInner>;
 
 pin_project! {
     /// The response future of a [`Governed`](super::Governed) service: the governed call of

@@ -1,16 +1,16 @@
 //! [`GovernorLayer`]: how a governed service's calls are made.
 
-use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tower_layer::Layer;
 
+use super::future::LayerHooks;
 use super::service::Governed;
 use super::{BoxError, ServiceError};
 use crate::Governor;
-use crate::governor::{CallPlan, DEFAULT_HOOKS, Hooks};
+use crate::governor::{CallPlan, DEFAULT_HOOKS, Planned};
 use crate::retry::RetryWhen;
 
 /// A policy marker: each request is sent once (any request type).
@@ -78,15 +78,8 @@ impl RetryWhen<ServiceError> for OnInner {
 
 impl Settings {
     /// The calls' hooks: `when` and `failure_when`, asked about the inner service's error.
-    pub(crate) fn hooks(&self) -> Hooks<OnInner, (), (), OnInner> {
+    pub(crate) fn hooks(&self) -> LayerHooks {
         DEFAULT_HOOKS.with_when(OnInner(self.when)).with_failure_when(OnInner(self.failure_when))
-    }
-}
-
-/// A call borrows its plan from the service's settings, which it shares: no copy per call.
-impl Borrow<CallPlan> for Arc<Settings> {
-    fn borrow(&self) -> &CallPlan {
-        &self.plan
     }
 }
 
@@ -168,6 +161,7 @@ impl<S, P> Layer<S> for GovernorLayer<P> {
     type Service = Governed<S, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Governed::new(inner, self.gov.clone(), Arc::new(self.settings.clone()))
+        let planned = Planned { gov: self.gov.clone(), plan: self.settings.plan.clone() };
+        Governed::new(inner, Arc::new(planned), self.settings.hooks())
     }
 }

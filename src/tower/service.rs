@@ -8,12 +8,11 @@ use tower_service::Service;
 
 use super::attempt::Requests;
 use super::error::{BoxError, GovernedError, ServiceError, boxed};
-use super::future::ResponseFuture;
-use super::layer::{Once, Retrying, Settings};
+use super::future::{LayerHooks, ResponseFuture};
+use super::layer::{Once, Retrying};
 use super::reservation::{ForCall, Reservation};
-use crate::Governor;
 use crate::contain::UserCode;
-use crate::governor::Calling;
+use crate::governor::{Calling, Planned};
 
 /// How a governed service keeps a request for its attempts: [`Once`] sends it once,
 /// [`Retrying`] keeps the request and sends clones. Sealed: the layer picks it.
@@ -65,15 +64,16 @@ impl<Request: Clone + Send + 'static> Policy<Request> for Retrying {
 /// Cloning it gives a service with the same inner service and governor and no reservation.
 pub struct Governed<S, P = Once> {
     inner: S,
-    gov: Governor,
-    settings: Arc<Settings>,
+    /// The governor and the calls' plan, shared with each response future.
+    planned: Arc<Planned>,
+    hooks: LayerHooks,
     reservation: Reservation,
     policy: PhantomData<fn() -> P>,
 }
 
 impl<S, P> Governed<S, P> {
-    pub(crate) fn new(inner: S, gov: Governor, settings: Arc<Settings>) -> Self {
-        Governed { inner, gov, settings, reservation: Reservation::Empty, policy: PhantomData }
+    pub(crate) fn new(inner: S, planned: Arc<Planned>, hooks: LayerHooks) -> Self {
+        Governed { inner, planned, hooks, reservation: Reservation::Empty, policy: PhantomData }
     }
 
     /// The inner service.
@@ -84,7 +84,7 @@ impl<S, P> Governed<S, P> {
 
 impl<S: Clone, P> Clone for Governed<S, P> {
     fn clone(&self) -> Self {
-        Governed::new(self.inner.clone(), self.gov.clone(), Arc::clone(&self.settings))
+        Governed::new(self.inner.clone(), Arc::clone(&self.planned), self.hooks)
     }
 }
 
@@ -92,7 +92,7 @@ impl<S: std::fmt::Debug, P> std::fmt::Debug for Governed<S, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Governed")
             .field("inner", &self.inner)
-            .field("settings", &self.settings)
+            .field("plan", &self.planned.plan)
             .field("reservation", &self.reservation)
             .finish_non_exhaustive()
     }
@@ -115,7 +115,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         // The inner service's readiness comes first: a service that is not ready takes no
         // queue place.
-        let (gov, inner) = (&self.gov, &mut self.inner);
+        let (gov, inner) = (&self.planned.gov, &mut self.inner);
         let ready = match gov.containment().call(UserCode::TowerService, || inner.poll_ready(cx)) {
             Ok(ready) => ready,
             Err(fault) => {
@@ -135,7 +135,7 @@ where
             }
             Poll::Ready(Ok(())) => {}
         }
-        self.reservation.poll_reserve(&self.gov, &self.settings.plan, cx).map(Ok)
+        self.reservation.poll_reserve(&self.planned.gov, &self.planned.plan, cx).map(Ok)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
@@ -151,10 +151,10 @@ where
         let first = std::mem::replace(&mut self.inner, stays);
         let spare = P::SENDS_AGAIN.then(|| self.inner.clone());
         let op = Requests::<S, P, Request>::new(first, spare, request);
-        let (gov, plan, hooks) = (self.gov.clone(), Arc::clone(&self.settings), self.settings.hooks());
+        let planned = Arc::clone(&self.planned);
         ResponseFuture::called(match reserved {
-            Some((call, worker)) => Calling::reserved(gov, call, worker, op, plan, hooks),
-            None => Calling::unreserved(gov, op, plan, hooks),
+            Some((call, worker)) => Calling::reserved(planned, call, worker, op, self.hooks),
+            None => Calling::unreserved(planned, op, self.hooks),
         })
     }
 }
