@@ -372,6 +372,7 @@ where
     /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
     /// starts at the breaker.
     #[cfg(feature = "tower")]
+    #[inline(always)]
     pub(crate) fn reserved(
         gov: G,
         admitted: InFlight<G::Workers>,

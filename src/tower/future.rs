@@ -66,6 +66,7 @@ where
         ResponseFuture { state: State::Rejected { rejection } }
     }
 
+    #[inline(always)]
     pub(crate) fn called(call: GovernedCall<S, P, Request>) -> Self {
         ResponseFuture { state: State::Called { call } }
     }
