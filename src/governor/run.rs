@@ -248,8 +248,8 @@ pin_project! {
 
 /// What a call keeps besides its step.
 pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
-    /// The governor and the call's plan.
-    gov: G,
+    /// The governor and the call's plan (see [`Holds`]).
+    handle: G,
     op: Op,
     hooks: H,
     /// The call's guard, from admission to the end: counts it in and out exactly once.
@@ -347,7 +347,7 @@ where
     /// A call that uses `breaker`, if its caller chose one (`Call::key`, `Call::breaker`),
     /// else the one its plan names.
     pub(crate) fn new(
-        gov: G,
+        handle: G,
         op: Op,
         hooks: H,
         breaker: Option<BreakerRef<'g>>,
@@ -355,9 +355,9 @@ where
     ) -> Self {
         // The default breaker is known without a lookup; the tower layer's keyed one is looked
         // up (and perhaps made) here, when the layer makes the call's future.
-        let breaker = breaker.unwrap_or_else(|| gov.breaker(gov.plan().key.as_deref()));
+        let breaker = breaker.unwrap_or_else(|| handle.breaker(handle.plan().key.as_deref()));
         let call = CallState {
-            gov,
+            handle,
             op,
             hooks,
             admitted: None,
@@ -374,21 +374,21 @@ where
     #[cfg(feature = "tower")]
     #[inline(always)]
     pub(crate) fn reserved(
-        gov: G,
+        handle: G,
         admitted: InFlight<G::Workers>,
         worker: WorkerPermit<G::Lane>,
         op: Op,
         hooks: H,
     ) -> Self {
-        let mut call = Self::new(gov, op, hooks, None, Step::Admission { reserved: Some(worker) });
+        let mut call = Self::new(handle, op, hooks, None, Step::Admission { reserved: Some(worker) });
         call.call.admitted = Some(admitted);
         call
     }
 
     /// A call with nothing reserved ahead: it starts at admission, as `run`'s does.
     #[cfg(feature = "tower")]
-    pub(crate) fn unreserved(gov: G, op: Op, hooks: H) -> Self {
-        Self::new(gov, op, hooks, None, Step::Admission { reserved: None })
+    pub(crate) fn unreserved(handle: G, op: Op, hooks: H) -> Self {
+        Self::new(handle, op, hooks, None, Step::Admission { reserved: None })
     }
 }
 
@@ -419,8 +419,8 @@ where
             Ok(Poll::Ready(result)) => Supervised::Finished(result),
             Err(message) => Supervised::Panicked(message),
             Ok(Poll::Pending) => {
-                let (max_duration, gov) = (call.workers().max_task_duration, &call.gov);
-                ready!(call.watch.poll(max_duration, || gov.workers(), cx)).outcome(max_duration)
+                let (max_duration, handle) = (call.workers().max_task_duration, &call.handle);
+                ready!(call.watch.poll(max_duration, || handle.workers(), cx)).outcome(max_duration)
             }
         };
         Poll::Ready(call.settle(step, outcome))
@@ -435,11 +435,11 @@ where
     G: Holds<'g>,
 {
     fn workers(&self) -> &Workers {
-        &self.gov.gov().inner.workers
+        &self.handle.gov().inner.workers
     }
 
     fn contained(&self) -> &Containment {
-        &self.gov.gov().inner.workers.containment
+        &self.handle.gov().inner.workers.containment
     }
 
     /// Admission, the breaker and the first worker, if the call has not got them yet: the
@@ -456,7 +456,7 @@ where
             let ticket = match step.as_mut().project() {
                 StepProj::Admission { reserved } => {
                     let reserved = reserved.take();
-                    if self.gov.plan().cost_kib != 0 {
+                    if self.handle.plan().cost_kib != 0 {
                         match self.admit_costly() {
                             Ok(None) => {}
                             Ok(Some(wait)) => {
@@ -492,11 +492,11 @@ where
     #[cold]
     #[inline(never)]
     fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<Duration, Rejection>>>, Rejection> {
-        let plan = self.gov.plan();
+        let plan = self.handle.plan();
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(self.gov.workers(), plan.name)?);
+            self.admitted = Some(InFlight::enter(self.handle.workers(), plan.name)?);
         }
-        let (workers, cost) = (self.gov.workers(), u64::from(plan.cost_kib) * 1024);
+        let (workers, cost) = (self.handle.workers(), u64::from(plan.cost_kib) * 1024);
         if workers.memory.try_reserve(cost) {
             self.holds_memory();
             return Ok(None);
@@ -509,7 +509,7 @@ where
     /// The call's cost is reserved: its guard gives it back when the call ends, however it ends.
     fn holds_memory(&mut self) {
         let admitted = self.admitted.as_mut().expect("a call reserves memory once admitted");
-        admitted.holds_memory(self.gov.plan().cost_kib);
+        admitted.holds_memory(self.handle.plan().cost_kib);
     }
 
     /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
@@ -517,9 +517,9 @@ where
     #[inline(always)]
     fn admit(&mut self, reserved: Option<WorkerPermit<G::Lane>>) -> Result<WorkerTicket<G::Lane>, Rejection> {
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(self.gov.workers(), self.gov.plan().name)?);
+            self.admitted = Some(InFlight::enter(self.handle.workers(), self.handle.plan().name)?);
         }
-        let plan = self.gov.plan();
+        let plan = self.handle.plan();
         // The retry deadline counts from the call's start, queueing included; only a call
         // with a deadline reads the clock for it.
         if let Some(deadline) = plan.deadline {
@@ -538,7 +538,7 @@ where
         self.breaker.ask().map_err(circuit_open)?;
         match reserved {
             Some(worker) => Ok(WorkerTicket::Ready(worker)),
-            None => WorkerTicket::reserve(self.gov.lane()),
+            None => WorkerTicket::reserve(self.handle.lane()),
         }
     }
 
@@ -547,7 +547,7 @@ where
     /// `spent`: what a wait for memory took of the queue timeout.
     #[cold]
     fn queue(&mut self, slot: QueueSlot<G::Lane>, spent: Duration) -> Step<'g, Fut, G::Lane> {
-        warn_if_nested(self.workers(), self.gov.plan().name);
+        warn_if_nested(self.workers(), self.handle.plan().name);
         self.breaker.give_back_probe();
         Step::Queued { wait: Box::pin(slot.wait_after(spent)) }
     }
@@ -595,7 +595,7 @@ where
                         Next::Return(result) => return Poll::Ready(result),
                         Next::BackOff(delay) => delay,
                     };
-                    let workers = self.gov.workers();
+                    let workers = self.handle.workers();
                     let delay = Box::pin(async move { workers.backing_off(sleep(delay)).await });
                     step.set(Step::BackingOff { delay });
                     continue;
@@ -635,16 +635,16 @@ where
     fn start_attempt(&mut self) -> Attempt<Fut> {
         if let Some(retries) = &mut self.retries {
             retries.last = None;
-            self.gov.gov().inner.workers.counters.add(Count::Retries);
+            self.handle.gov().inner.workers.counters.add(Count::Retries);
         }
-        self.breaker.start_timing(self.gov.gov().inner.workers.times_attempt());
+        self.breaker.start_timing(self.handle.gov().inner.workers.times_attempt());
         let op = self.op.attempt();
-        let plan = self.gov.plan();
+        let plan = self.handle.plan();
         match (plan.attempt_timeout, plan.leased) {
             (None, false) => Attempt::Plain { op },
             (timeout, _) => Attempt::Guarded {
                 op,
-                guard: AttemptGuard::start(timeout, self.gov.gov().inner.fleet.as_ref()),
+                guard: AttemptGuard::start(timeout, self.handle.gov().inner.fleet.as_ref()),
             },
         }
     }
@@ -656,7 +656,7 @@ where
             None => self.report(&result, None),
             Some(_) => self.report_adaptive(&result),
         }
-        let retry = &self.gov.gov().inner.retry;
+        let retry = &self.handle.gov().inner.retry;
         let error = match result {
             Ok(value) => {
                 if self.retries.is_some() {
@@ -673,7 +673,7 @@ where
         if !self.retryable(&error) {
             return Next::Return(Err(error));
         }
-        let plan = self.gov.plan();
+        let plan = self.handle.plan();
         if self.retries.is_none() {
             if plan.max_attempts <= 1 {
                 // No retry can follow: said without making the retries' state.
@@ -689,8 +689,8 @@ where
     /// The delay before the next attempt, or why there is none: the attempts, the schedule and
     /// the deadline, the breaker, and the governor's retry budget decide.
     fn back_off(&mut self, error: Error<E>) -> Next<T, E> {
-        let workers = &self.gov.gov().inner.workers;
-        let (contained, plan) = (&*workers.containment, self.gov.plan());
+        let workers = &self.handle.gov().inner.workers;
+        let (contained, plan) = (&*workers.containment, self.handle.plan());
         let retries = self.retries.as_mut().expect("made before the first retry");
         let failed = retries.attempts.made();
         let hooks = &mut self.hooks;
@@ -704,7 +704,7 @@ where
         if is_open(self.breaker.breaker()) {
             return Next::Return(Err(retry_ended(error, plan.name, format_args!("the circuit is open"))));
         }
-        if !self.gov.gov().inner.retry.allow_retry(workers.calls_completed()) {
+        if !self.handle.gov().inner.retry.allow_retry(workers.calls_completed()) {
             workers.counters.add(Count::BudgetExhausted);
             tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
             return Next::Return(Err(error));
@@ -719,7 +719,7 @@ where
     #[cold]
     fn retry_ends(&mut self, why: std::fmt::Arguments<'_>) -> Error<E> {
         let last = self.retries.as_mut().and_then(|retries| retries.last.take());
-        retry_ended(last.expect("a retry follows a failed attempt"), self.gov.plan().name, why)
+        retry_ended(last.expect("a retry follows a failed attempt"), self.handle.plan().name, why)
     }
 
     /// Whether a failed attempt may be retried: the operation's error as `when` says (a `when`
