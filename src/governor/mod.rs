@@ -31,11 +31,11 @@ pub use builder::GovernorBuilder;
 pub use call::{Call, CallFuture};
 pub use health::Probe;
 #[cfg(feature = "tower")]
-pub(crate) use hooks::DEFAULT_HOOKS;
+pub(crate) use hooks::{DEFAULT_HOOKS, Hooks};
 #[cfg(feature = "tower")]
-pub(crate) use reserve::{Admitted, ReservedWorker};
+pub(crate) use reserve::{Admitted, Planned, ReservedWorker};
 #[cfg(feature = "tower")]
-pub(crate) use run::{CallPlan, Calling};
+pub(crate) use run::{CallPlan, Calling, Operation};
 pub use shutdown::ShutdownReport;
 pub use status::{AdaptiveStatus, BlockingStatus, HealthStatus, MemoryStatus, Status, WorkerStatus};
 pub use task_handle::TaskHandle;

@@ -6,8 +6,49 @@
 use std::sync::Arc;
 
 use super::Governor;
+use super::breakers::BreakerRef;
+use super::run::{CallPlan, Holds};
 use crate::Rejection;
 use crate::workers::{InFlight, Lane, WorkerPermit, WorkerTicket, Workers};
+
+/// A governor and the plan of a tower service's calls: shared by the service and its response
+/// futures, each of which holds them with one `Arc`.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub(crate) gov: Governor,
+    pub(crate) plan: CallPlan,
+}
+
+impl Holds<'static> for Arc<Planned> {
+    type Workers = Arc<Workers>;
+    type Lane = Arc<Lane>;
+
+    #[inline(always)]
+    fn gov(&self) -> &Governor {
+        &self.gov
+    }
+
+    #[inline(always)]
+    fn plan(&self) -> &CallPlan {
+        &self.plan
+    }
+
+    fn workers(&self) -> Self::Workers {
+        Arc::clone(&self.gov.inner.workers)
+    }
+
+    fn lane(&self) -> Self::Lane {
+        Arc::clone(&self.gov.inner.workers.tasks)
+    }
+
+    /// The default breaker too is shared: the future that holds it is `'static`.
+    fn breaker(&self, key: Option<&str>) -> BreakerRef<'static> {
+        match self.gov.inner.breakers.for_key(key) {
+            BreakerRef::Default(_) => BreakerRef::Keyed(Arc::clone(&self.gov.inner.breakers.default)),
+            BreakerRef::Keyed(keyed) => BreakerRef::Keyed(keyed),
+        }
+    }
+}
 
 /// An admitted call that holds its place: a worker, or a place in the queue.
 pub(crate) type Admitted = InFlight<Arc<Workers>>;

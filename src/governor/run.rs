@@ -6,7 +6,6 @@ use std::borrow::Borrow;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
     Count, InFlight, Lane, QueueSlot, QueueWait, Supervised, Watch, Work, WorkerPermit, WorkerTicket,
-    Workers, is_nested, marked,
+    Workers, governor_id, is_nested, marked,
 };
 use crate::{Error, Rejection};
 
@@ -174,7 +173,7 @@ impl Governor {
         H: CallHooks<E>,
         P: Borrow<CallPlan>,
     {
-        CallFuture::new(self, op, plan, hooks, breaker, Step::Admission { reserved: None })
+        CallFuture::new((self, plan), op, hooks, breaker, Step::Admission { reserved: None })
     }
 }
 
@@ -190,21 +189,20 @@ impl Governor {
 /// From the first attempt on the work is supervised: every poll is guarded (a panic becomes
 /// [`Error::Panicked`]), and once it waits, the max task duration and the shutdown's
 /// cancellation are watched.
-pub(crate) type CallFuture<'g, Op, Fut, E, H, P> = Calling<'g, Op, Fut, E, H, P, &'g Workers, &'g Lane>;
+pub(crate) type CallFuture<'g, Op, Fut, E, H, P> = Calling<'g, Op, Fut, E, H, (&'g Governor, P)>;
 
 pin_project! {
-    /// The call path's future, generic over how it holds the workers (see [`Holds`]).
+    /// The call path's future, generic over how it holds its governor and plan (see [`Holds`]).
     #[project = CallingProj]
-    pub(crate) struct Calling<'g, Op, Fut, E, H, P, Wk, L>
+    pub(crate) struct Calling<'g, Op, Fut, E, H, G>
     where
-        Wk: Deref<Target = Workers>,
-        L: Deref<Target = Lane>,
+        G: Holds<'g>,
     {
         // The step first: its operation and worker are dropped before the call's guard, so a
         // call dropped mid-way frees its worker before it counts as ended.
         #[pin]
-        step: Step<'g, Fut, L>,
-        call: CallState<'g, Op, E, H, P, Wk>,
+        step: Step<'g, Fut, G::Lane>,
+        call: CallState<'g, Op, E, H, G>,
     }
 }
 
@@ -250,13 +248,13 @@ pin_project! {
 }
 
 /// What a call keeps besides its step.
-pub(crate) struct CallState<'g, Op, E, H, P, Wk: Deref<Target = Workers>> {
-    gov: &'g Governor,
-    plan: P,
+pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
+    /// The governor and the call's plan (see [`Holds`]).
+    handle: G,
     op: Op,
     hooks: H,
     /// The call's guard, from admission to the end: counts it in and out exactly once.
-    admitted: Option<InFlight<Wk>>,
+    admitted: Option<InFlight<G::Workers>>,
     /// The call's breaker, and the permit of its current attempt.
     breaker: CallBreaker<'g>,
     /// The retry deadline, counted from the call's start.
@@ -275,35 +273,65 @@ struct Retries<E> {
     last: Option<Error<E>>,
 }
 
-/// How a call holds the workers and the lane: borrowed by a call awaited in place, shared by
-/// the tower layer's response future, which is `'static`.
-pub(crate) trait Holds<'g>: Deref<Target = Workers> + Sized {
+/// How a call holds its governor and its plan: the governor borrowed by a call awaited in place
+/// (`run`, `call`), which holds its plan as its caller gave it; both shared, in one `Arc`, by
+/// the tower layer's response future, which is `'static`. What the call's guards, breaker and
+/// waits keep of the governor follows: borrowed, or shared (an `Arc` cloned for each).
+pub(crate) trait Holds<'g>: Sized {
+    /// What the call's guard keeps of the workers.
+    type Workers: Deref<Target = Workers> + Send + Sync + 'g;
+    /// What the call's worker permit and queue place keep of the lane.
     type Lane: Deref<Target = Lane> + Clone + Send + Sync + 'g;
-    fn workers(gov: &'g Governor) -> Self;
-    fn lane(gov: &'g Governor) -> Self::Lane;
+    fn gov(&self) -> &Governor;
+    fn plan(&self) -> &CallPlan;
+    fn workers(&self) -> Self::Workers;
+    fn lane(&self) -> Self::Lane;
+    /// The breaker of calls with `key` (see `Breakers::for_key`).
+    fn breaker(&self, key: Option<&str>) -> BreakerRef<'g>;
 }
 
-impl<'g> Holds<'g> for &'g Workers {
+impl<'g, P: Borrow<CallPlan>> Holds<'g> for (&'g Governor, P) {
+    type Workers = &'g Workers;
     type Lane = &'g Lane;
 
-    fn workers(gov: &'g Governor) -> Self {
-        &gov.inner.workers
+    #[inline(always)]
+    fn gov(&self) -> &Governor {
+        self.0
     }
 
-    fn lane(gov: &'g Governor) -> Self::Lane {
-        &gov.inner.workers.tasks
+    #[inline(always)]
+    fn plan(&self) -> &CallPlan {
+        self.1.borrow()
+    }
+
+    #[inline(always)]
+    fn workers(&self) -> Self::Workers {
+        &self.0.inner.workers
+    }
+
+    #[inline(always)]
+    fn lane(&self) -> Self::Lane {
+        &self.0.inner.workers.tasks
+    }
+
+    fn breaker(&self, key: Option<&str>) -> BreakerRef<'g> {
+        self.0.inner.breakers.for_key(key)
     }
 }
 
-impl<'g> Holds<'g> for Arc<Workers> {
-    type Lane = Arc<Lane>;
+/// What makes each attempt's operation: a closure for `run` and `call`, the request's sender
+/// for the tower layer (a type that can be named in its response future).
+pub(crate) trait Operation {
+    type Attempt;
+    fn attempt(&mut self) -> Self::Attempt;
+}
 
-    fn workers(gov: &'g Governor) -> Self {
-        Arc::clone(&gov.inner.workers)
-    }
+impl<Op: FnMut() -> Fut, Fut> Operation for Op {
+    type Attempt = Fut;
 
-    fn lane(gov: &'g Governor) -> Self::Lane {
-        Arc::clone(&gov.inner.workers.tasks)
+    #[inline(always)]
+    fn attempt(&mut self) -> Fut {
+        self()
     }
 }
 
@@ -313,28 +341,24 @@ enum Next<T, E> {
     BackOff(Duration),
 }
 
-impl<'g, Op, Fut, E, H, P, Wk, L> Calling<'g, Op, Fut, E, H, P, Wk, L>
+impl<'g, Op, Fut, E, H, G> Calling<'g, Op, Fut, E, H, G>
 where
-    P: Borrow<CallPlan>,
-    Wk: Deref<Target = Workers>,
-    L: Deref<Target = Lane>,
+    G: Holds<'g>,
 {
     /// A call that uses `breaker`, if its caller chose one (`Call::key`, `Call::breaker`),
     /// else the one its plan names.
     pub(crate) fn new(
-        gov: &'g Governor,
+        handle: G,
         op: Op,
-        plan: P,
         hooks: H,
         breaker: Option<BreakerRef<'g>>,
-        step: Step<'g, Fut, L>,
+        step: Step<'g, Fut, G::Lane>,
     ) -> Self {
         // The default breaker is known without a lookup; the tower layer's keyed one is looked
         // up (and perhaps made) here, when the layer makes the call's future.
-        let breaker = breaker.unwrap_or_else(|| gov.inner.breakers.for_key(plan.borrow().key.as_deref()));
+        let breaker = breaker.unwrap_or_else(|| handle.breaker(handle.plan().key.as_deref()));
         let call = CallState {
-            gov,
-            plan,
+            handle,
             op,
             hooks,
             admitted: None,
@@ -349,28 +373,32 @@ where
     /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
     /// starts at the breaker.
     #[cfg(feature = "tower")]
+    #[inline(always)]
     pub(crate) fn reserved(
-        gov: &'g Governor,
-        admitted: InFlight<Wk>,
-        worker: WorkerPermit<L>,
+        handle: G,
+        admitted: InFlight<G::Workers>,
+        worker: WorkerPermit<G::Lane>,
         op: Op,
-        plan: P,
         hooks: H,
     ) -> Self {
-        let mut call = Self::new(gov, op, plan, hooks, None, Step::Admission { reserved: Some(worker) });
+        let mut call = Self::new(handle, op, hooks, None, Step::Admission { reserved: Some(worker) });
         call.call.admitted = Some(admitted);
         call
     }
+
+    /// A call with nothing reserved ahead: it starts at admission, as `run`'s does.
+    #[cfg(feature = "tower")]
+    pub(crate) fn unreserved(handle: G, op: Op, hooks: H) -> Self {
+        Self::new(handle, op, hooks, None, Step::Admission { reserved: None })
+    }
 }
 
-impl<'g, Op, Fut, T, E, H, P, Wk, L> Future for Calling<'g, Op, Fut, E, H, P, Wk, L>
+impl<'g, Op, Fut, T, E, H, G> Future for Calling<'g, Op, Fut, E, H, G>
 where
-    Op: FnMut() -> Fut,
+    Op: Operation<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
     H: CallHooks<E>,
-    P: Borrow<CallPlan>,
-    Wk: Holds<'g, Lane = L>,
-    L: Deref<Target = Lane> + Clone + Send + Sync + 'g,
+    G: Holds<'g>,
 {
     type Output = Result<T, Error<E>>;
 
@@ -386,35 +414,33 @@ where
             }
             Poll::Pending => return Poll::Pending,
         };
-        let workers = call.workers();
-        let polled = marked(&workers.drain, || catch(|| call.work(step.as_mut(), first, cx)));
+        let governor = governor_id(&call.workers().drain);
+        let polled = marked(governor, || catch(|| call.work(step.as_mut(), first, cx)));
         let outcome = match polled {
             Ok(Poll::Ready(result)) => Supervised::Finished(result),
             Err(message) => Supervised::Panicked(message),
             Ok(Poll::Pending) => {
-                let max_duration = workers.max_task_duration;
-                ready!(call.watch.poll(max_duration, &workers.drain, cx)).outcome(max_duration)
+                let (max_duration, handle) = (call.workers().max_task_duration, &call.handle);
+                ready!(call.watch.poll(max_duration, || handle.workers(), cx)).outcome(max_duration)
             }
         };
         Poll::Ready(call.settle(step, outcome))
     }
 }
 
-impl<'g, Op, Fut, T, E, H, P, Wk, L> CallState<'g, Op, E, H, P, Wk>
+impl<'g, Op, Fut, T, E, H, G> CallState<'g, Op, E, H, G>
 where
-    Op: FnMut() -> Fut,
+    Op: Operation<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
     H: CallHooks<E>,
-    P: Borrow<CallPlan>,
-    Wk: Holds<'g, Lane = L>,
-    L: Deref<Target = Lane> + Clone + Send + Sync + 'g,
+    G: Holds<'g>,
 {
-    fn workers(&self) -> &'g Workers {
-        &self.gov.inner.workers
+    fn workers(&self) -> &Workers {
+        &self.handle.gov().inner.workers
     }
 
-    fn contained(&self) -> &'g Containment {
-        &self.gov.inner.workers.containment
+    fn contained(&self) -> &Containment {
+        &self.handle.gov().inner.workers.containment
     }
 
     /// Admission, the breaker and the first worker, if the call has not got them yet: the
@@ -422,16 +448,16 @@ where
     #[inline(always)]
     fn first_worker(
         &mut self,
-        mut step: Pin<&mut Step<'g, Fut, L>>,
+        mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<WorkerPermit<L>>, Rejection>> {
+    ) -> Poll<Result<Option<WorkerPermit<G::Lane>>, Rejection>> {
         // Of the queue timeout, what a wait for memory took: the wait for a worker has the rest.
         let mut spent = Duration::ZERO;
         loop {
             let ticket = match step.as_mut().project() {
                 StepProj::Admission { reserved } => {
                     let reserved = reserved.take();
-                    if self.plan.borrow().cost_kib != 0 {
+                    if self.handle.plan().cost_kib != 0 {
                         match self.admit_costly() {
                             Ok(None) => {}
                             Ok(Some(wait)) => {
@@ -467,33 +493,34 @@ where
     #[cold]
     #[inline(never)]
     fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<Duration, Rejection>>>, Rejection> {
-        let (gov, plan) = (self.gov, self.plan.borrow());
+        let plan = self.handle.plan();
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(Wk::workers(gov), plan.name)?);
+            self.admitted = Some(InFlight::enter(self.handle.workers(), plan.name)?);
         }
-        let (gate, cost) = (&*gov.inner.workers.memory, u64::from(plan.cost_kib) * 1024);
-        if gate.try_reserve(cost) {
+        let (workers, cost) = (self.handle.workers(), u64::from(plan.cost_kib) * 1024);
+        if workers.memory.try_reserve(cost) {
             self.holds_memory();
             return Ok(None);
         }
-        gate.waits(cost, plan.name);
-        Ok(Some(Box::pin(gate.reserve(cost, gov.inner.workers.tasks.queue_timeout))))
+        workers.memory.waits(cost, plan.name);
+        let within = workers.tasks.queue_timeout;
+        Ok(Some(Box::pin(async move { workers.memory.reserve(cost, within).await })))
     }
 
     /// The call's cost is reserved: its guard gives it back when the call ends, however it ends.
     fn holds_memory(&mut self) {
         let admitted = self.admitted.as_mut().expect("a call reserves memory once admitted");
-        admitted.holds_memory(self.plan.borrow().cost_kib);
+        admitted.holds_memory(self.handle.plan().cost_kib);
     }
 
     /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
     /// and a worker.
     #[inline(always)]
-    fn admit(&mut self, reserved: Option<WorkerPermit<L>>) -> Result<WorkerTicket<L>, Rejection> {
+    fn admit(&mut self, reserved: Option<WorkerPermit<G::Lane>>) -> Result<WorkerTicket<G::Lane>, Rejection> {
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(Wk::workers(self.gov), self.plan.borrow().name)?);
+            self.admitted = Some(InFlight::enter(self.handle.workers(), self.handle.plan().name)?);
         }
-        let plan = self.plan.borrow();
+        let plan = self.handle.plan();
         // The retry deadline counts from the call's start, queueing included; only a call
         // with a deadline reads the clock for it.
         if let Some(deadline) = plan.deadline {
@@ -507,12 +534,12 @@ where
     #[inline(always)]
     fn breaker_then_worker(
         &mut self,
-        reserved: Option<WorkerPermit<L>>,
-    ) -> Result<WorkerTicket<L>, Rejection> {
+        reserved: Option<WorkerPermit<G::Lane>>,
+    ) -> Result<WorkerTicket<G::Lane>, Rejection> {
         self.breaker.ask().map_err(circuit_open)?;
         match reserved {
             Some(worker) => Ok(WorkerTicket::Ready(worker)),
-            None => WorkerTicket::reserve(Wk::lane(self.gov)),
+            None => WorkerTicket::reserve(self.handle.lane()),
         }
     }
 
@@ -520,8 +547,8 @@ where
     /// that the probe is a call that can run.
     /// `spent`: what a wait for memory took of the queue timeout.
     #[cold]
-    fn queue(&mut self, slot: QueueSlot<L>, spent: Duration) -> Step<'g, Fut, L> {
-        warn_if_nested(self.workers(), self.plan.borrow().name);
+    fn queue(&mut self, slot: QueueSlot<G::Lane>, spent: Duration) -> Step<'g, Fut, G::Lane> {
+        warn_if_nested(self.workers(), self.handle.plan().name);
         self.breaker.give_back_probe();
         Step::Queued { wait: QueueWait::new(slot, spent) }
     }
@@ -530,7 +557,7 @@ where
     /// stale meanwhile (the circuit opened, half-opened or closed anew), is asked for again: the
     /// call is turned away instead of calling a dependency the breaker gave up on, or becomes
     /// the probe.
-    fn worker_came(&mut self, worker: WorkerPermit<L>) -> Result<WorkerTicket<L>, Rejection> {
+    fn worker_came(&mut self, worker: WorkerPermit<G::Lane>) -> Result<WorkerTicket<G::Lane>, Rejection> {
         if self.breaker.must_ask_again() {
             self.breaker.ask().map_err(circuit_open)?;
         }
@@ -551,8 +578,8 @@ where
     /// `first` is the first attempt's worker, when the work starts.
     fn work(
         &mut self,
-        mut step: Pin<&mut Step<'g, Fut, L>>,
-        first: Option<WorkerPermit<L>>,
+        mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
+        first: Option<WorkerPermit<G::Lane>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Error<E>>> {
         if let Some(worker) = first {
@@ -569,7 +596,8 @@ where
                         Next::Return(result) => return Poll::Ready(result),
                         Next::BackOff(delay) => delay,
                     };
-                    let delay = Box::pin(self.workers().backing_off(sleep(delay)));
+                    let workers = self.handle.workers();
+                    let delay = Box::pin(async move { workers.backing_off(sleep(delay)).await });
                     step.set(Step::BackingOff { delay });
                     continue;
                 }
@@ -608,16 +636,17 @@ where
     fn start_attempt(&mut self) -> Attempt<Fut> {
         if let Some(retries) = &mut self.retries {
             retries.last = None;
-            self.gov.inner.workers.counters.add(Count::Retries);
+            self.handle.gov().inner.workers.counters.add(Count::Retries);
         }
-        self.breaker.start_timing(self.gov.inner.workers.times_attempt());
-        let op = (self.op)();
-        let plan = self.plan.borrow();
+        self.breaker.start_timing(self.handle.gov().inner.workers.times_attempt());
+        let op = self.op.attempt();
+        let plan = self.handle.plan();
         match (plan.attempt_timeout, plan.leased) {
             (None, false) => Attempt::Plain { op },
-            (timeout, _) => {
-                Attempt::Guarded { op, guard: AttemptGuard::start(timeout, self.gov.inner.fleet.as_ref()) }
-            }
+            (timeout, _) => Attempt::Guarded {
+                op,
+                guard: AttemptGuard::start(timeout, self.handle.gov().inner.fleet.as_ref()),
+            },
         }
     }
 
@@ -628,7 +657,7 @@ where
             None => self.report(&result, None),
             Some(_) => self.report_adaptive(&result),
         }
-        let retry = &self.gov.inner.retry;
+        let retry = &self.handle.gov().inner.retry;
         let error = match result {
             Ok(value) => {
                 if self.retries.is_some() {
@@ -645,7 +674,7 @@ where
         if !self.retryable(&error) {
             return Next::Return(Err(error));
         }
-        let plan = self.plan.borrow();
+        let plan = self.handle.plan();
         if self.retries.is_none() {
             if plan.max_attempts <= 1 {
                 // No retry can follow: said without making the retries' state.
@@ -661,7 +690,8 @@ where
     /// The delay before the next attempt, or why there is none: the attempts, the schedule and
     /// the deadline, the breaker, and the governor's retry budget decide.
     fn back_off(&mut self, error: Error<E>) -> Next<T, E> {
-        let (workers, contained, plan) = (self.workers(), self.contained(), self.plan.borrow());
+        let workers = &self.handle.gov().inner.workers;
+        let (contained, plan) = (&*workers.containment, self.handle.plan());
         let retries = self.retries.as_mut().expect("made before the first retry");
         let failed = retries.attempts.made();
         let hooks = &mut self.hooks;
@@ -675,7 +705,7 @@ where
         if is_open(self.breaker.breaker()) {
             return Next::Return(Err(retry_ended(error, plan.name, format_args!("the circuit is open"))));
         }
-        if !self.gov.inner.retry.allow_retry(workers.calls_completed()) {
+        if !self.handle.gov().inner.retry.allow_retry(workers.calls_completed()) {
             workers.counters.add(Count::BudgetExhausted);
             tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
             return Next::Return(Err(error));
@@ -690,7 +720,7 @@ where
     #[cold]
     fn retry_ends(&mut self, why: std::fmt::Arguments<'_>) -> Error<E> {
         let last = self.retries.as_mut().and_then(|retries| retries.last.take());
-        retry_ended(last.expect("a retry follows a failed attempt"), self.plan.borrow().name, why)
+        retry_ended(last.expect("a retry follows a failed attempt"), self.handle.plan().name, why)
     }
 
     /// Whether a failed attempt may be retried: the operation's error as `when` says (a `when`
@@ -759,7 +789,7 @@ where
     /// user code; then the breaker hears of it — after the unwinding, never from a drop.
     fn settle(
         &mut self,
-        mut step: Pin<&mut Step<'g, Fut, L>>,
+        mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
         outcome: Supervised<Result<T, Error<E>>>,
     ) -> Result<T, Error<E>> {
         if !matches!(outcome, Supervised::Finished(_)) {

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::BoxError;
+use super::future::LayerHooks;
 use super::service::Governed;
+use super::{BoxError, ServiceError};
 use crate::Governor;
-use crate::governor::CallPlan;
+use crate::governor::{CallPlan, DEFAULT_HOOKS, Planned};
+use crate::retry::RetryWhen;
 
 /// A policy marker: each request is sent once (any request type).
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,6 +64,23 @@ pub(crate) struct Settings {
 
 fn every_error(_: &BoxError) -> bool {
     true
+}
+
+/// A hook of the layer (`when`, `failure_when`), asked about the inner service's error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OnInner(pub(crate) fn(&BoxError) -> bool);
+
+impl RetryWhen<ServiceError> for OnInner {
+    fn retryable(&self, error: &ServiceError) -> bool {
+        (self.0)(&error.0)
+    }
+}
+
+impl Settings {
+    /// The calls' hooks: `when` and `failure_when`, asked about the inner service's error.
+    pub(crate) fn hooks(&self) -> LayerHooks {
+        DEFAULT_HOOKS.with_when(OnInner(self.when)).with_failure_when(OnInner(self.failure_when))
+    }
 }
 
 impl<P> Clone for GovernorLayer<P> {
@@ -142,6 +161,7 @@ impl<S, P> Layer<S> for GovernorLayer<P> {
     type Service = Governed<S, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Governed::new(inner, self.gov.clone(), Arc::new(self.settings.clone()))
+        let planned = Planned { gov: self.gov.clone(), plan: self.settings.plan.clone() };
+        Governed::new(inner, Arc::new(planned), self.settings.hooks())
     }
 }

@@ -69,11 +69,14 @@
 //! # Ok(()) }
 //! ```
 
+mod attempt;
 mod error;
+mod future;
 mod layer;
 mod reservation;
 mod service;
 
 pub use error::{BoxError, GovernedError, ServiceError};
+pub use future::ResponseFuture;
 pub use layer::{GovernorLayer, Once, Retrying};
 pub use service::{Governed, Policy};

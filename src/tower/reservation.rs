@@ -56,33 +56,32 @@ impl Reservation {
     /// that has closed since — is stale: readiness asks again, so a ready service holds a
     /// worker whenever the governor can give one.
     pub(crate) fn poll_reserve(&mut self, gov: &Governor, plan: &CallPlan, cx: &mut Context<'_>) -> Poll<()> {
-        let stale = match self {
-            Reservation::Rejected { .. } => true,
+        let ask = match self {
+            Reservation::Empty | Reservation::Rejected { .. } => true,
             Reservation::Unreserved => !gov.circuit_is_open(plan.key.as_ref()),
-            _ => false,
+            Reservation::Waiting { .. } | Reservation::Ready { .. } => false,
         };
-        if stale {
-            *self = Reservation::Empty;
+        if ask {
+            *self = Self::reserve(gov, plan);
         }
-        loop {
-            *self = match mem::take(self) {
-                Reservation::Empty => Self::reserve(gov, plan),
-                Reservation::Waiting { call, mut wait } => match wait.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        *self = Reservation::Waiting { call, wait };
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(Ok(worker)) => Reservation::Ready { call, worker },
-                    Poll::Ready(Err(rejection)) => {
-                        let mut call = call;
-                        Reservation::rejected(call.reject(rejection))
-                    }
-                },
-                held => {
-                    *self = held;
-                    return Poll::Ready(());
-                }
-            };
+        match self {
+            Reservation::Waiting { .. } => self.poll_wait(cx),
+            _ => Poll::Ready(()),
+        }
+    }
+
+    /// Waits in the queue: a worker makes the reservation ready, a rejection ends it.
+    #[cold]
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Reservation::Waiting { mut call, mut wait } = mem::take(self) else { return Poll::Ready(()) };
+        *self = match wait.as_mut().poll(cx) {
+            Poll::Pending => Reservation::Waiting { call, wait },
+            Poll::Ready(Ok(worker)) => Reservation::Ready { call, worker },
+            Poll::Ready(Err(rejection)) => Reservation::rejected(call.reject(rejection)),
+        };
+        match self {
+            Reservation::Waiting { .. } => Poll::Pending,
+            _ => Poll::Ready(()),
         }
     }
 
@@ -101,16 +100,17 @@ impl Reservation {
         Reservation::Rejected { rejection, at: Instant::now() }
     }
 
-    /// The rejection readiness kept for this call, if it is fresh; a stale one is dropped and
-    /// the call decides again on the plain path.
-    pub(crate) fn fresh_rejection(&mut self) -> Option<Rejection> {
-        match self {
-            Reservation::Rejected { rejection, at } if at.elapsed() < STALE_AFTER => Some(*rejection),
-            Reservation::Rejected { .. } => {
-                *self = Reservation::Unreserved;
-                None
+    /// Takes what readiness left for the next call: the worker it reserved, or a rejection it
+    /// met a moment ago. Anything else — a stale rejection, an open breaker, a wait not over,
+    /// no readiness at all — leaves the call to decide on the plain path (a wait not over is
+    /// given back, counted as abandoned).
+    pub(crate) fn take_for_call(&mut self) -> ForCall {
+        match mem::take(self) {
+            Reservation::Ready { call, worker } => ForCall::Reserved { call, worker },
+            Reservation::Rejected { rejection, at } if at.elapsed() < STALE_AFTER => {
+                ForCall::Rejected(rejection)
             }
-            _ => None,
+            _ => ForCall::Unreserved,
         }
     }
 
@@ -121,9 +121,14 @@ impl Reservation {
             *self = Reservation::Empty;
         }
     }
+}
 
-    /// Takes what readiness reserved, leaving nothing for the next call.
-    pub(crate) fn take(&mut self) -> Reservation {
-        mem::take(self)
-    }
+/// What readiness left for one call.
+pub(crate) enum ForCall {
+    /// Admitted, with its first worker.
+    Reserved { call: Admitted, worker: ReservedWorker },
+    /// Turned away at readiness (and counted there), a moment ago.
+    Rejected(Rejection),
+    /// Nothing: the call path decides, failing fast while the circuit is open.
+    Unreserved,
 }

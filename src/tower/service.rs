@@ -1,19 +1,18 @@
 //! [`Governed`]: a tower service behind a governor's call path.
 
-use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use super::attempt::Requests;
 use super::error::{BoxError, GovernedError, ServiceError, boxed};
-use super::layer::{Once, Retrying, Settings};
-use super::reservation::Reservation;
-use crate::Governor;
+use super::future::{LayerHooks, ResponseFuture};
+use super::layer::{Once, Retrying};
+use super::reservation::{ForCall, Reservation};
 use crate::contain::UserCode;
-use crate::governor::{Calling, DEFAULT_HOOKS};
+use crate::governor::{Calling, Planned};
 
 /// How a governed service keeps a request for its attempts: [`Once`] sends it once,
 /// [`Retrying`] keeps the request and sends clones. Sealed: the layer picks it.
@@ -65,15 +64,16 @@ impl<Request: Clone + Send + 'static> Policy<Request> for Retrying {
 /// Cloning it gives a service with the same inner service and governor and no reservation.
 pub struct Governed<S, P = Once> {
     inner: S,
-    gov: Governor,
-    settings: Arc<Settings>,
+    /// The governor and the calls' plan, shared with each response future.
+    planned: Arc<Planned>,
+    hooks: LayerHooks,
     reservation: Reservation,
     policy: PhantomData<fn() -> P>,
 }
 
 impl<S, P> Governed<S, P> {
-    pub(crate) fn new(inner: S, gov: Governor, settings: Arc<Settings>) -> Self {
-        Governed { inner, gov, settings, reservation: Reservation::Empty, policy: PhantomData }
+    pub(crate) fn new(inner: S, planned: Arc<Planned>, hooks: LayerHooks) -> Self {
+        Governed { inner, planned, hooks, reservation: Reservation::Empty, policy: PhantomData }
     }
 
     /// The inner service.
@@ -84,7 +84,7 @@ impl<S, P> Governed<S, P> {
 
 impl<S: Clone, P> Clone for Governed<S, P> {
     fn clone(&self) -> Self {
-        Governed::new(self.inner.clone(), self.gov.clone(), Arc::clone(&self.settings))
+        Governed::new(self.inner.clone(), Arc::clone(&self.planned), self.hooks)
     }
 }
 
@@ -92,13 +92,11 @@ impl<S: std::fmt::Debug, P> std::fmt::Debug for Governed<S, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Governed")
             .field("inner", &self.inner)
-            .field("settings", &self.settings)
+            .field("plan", &self.planned.plan)
             .field("reservation", &self.reservation)
             .finish_non_exhaustive()
     }
 }
-
-type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 
 impl<S, P, Request> Service<Request> for Governed<S, P>
 where
@@ -111,13 +109,13 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Response>;
+    type Future = ResponseFuture<S, P, Request>;
 
     /// Ready when the inner service is ready and a worker is reserved (see the module docs).
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         // The inner service's readiness comes first: a service that is not ready takes no
         // queue place.
-        let (gov, inner) = (&self.gov, &mut self.inner);
+        let (gov, inner) = (&self.planned.gov, &mut self.inner);
         let ready = match gov.containment().call(UserCode::TowerService, || inner.poll_ready(cx)) {
             Ok(ready) => ready,
             Err(fault) => {
@@ -137,47 +135,26 @@ where
             }
             Poll::Ready(Ok(())) => {}
         }
-        self.reservation.poll_reserve(&self.gov, &self.settings.plan, cx).map(Ok)
+        self.reservation.poll_reserve(&self.planned.gov, &self.planned.plan, cx).map(Ok)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // Turned away at readiness (and counted there), a moment ago: nothing to build.
-        if let Some(rejection) = self.reservation.fresh_rejection() {
-            self.reservation.take();
-            return Box::pin(std::future::ready(Err(boxed(GovernedError::Rejected(rejection)))));
-        }
-        let reservation = self.reservation.take();
+        let reserved = match self.reservation.take_for_call() {
+            ForCall::Reserved { call, worker } => Some((call, worker)),
+            // Nothing to build.
+            ForCall::Rejected(rejection) => return ResponseFuture::rejected(rejection),
+            ForCall::Unreserved => None,
+        };
         // The instance that was polled ready makes the first attempt; a clone stays here, and
         // a retrying service keeps one more for its later attempts.
         let stays = self.inner.clone();
-        let mut first = Some(std::mem::replace(&mut self.inner, stays));
+        let first = std::mem::replace(&mut self.inner, stays);
         let spare = P::SENDS_AGAIN.then(|| self.inner.clone());
-        let mut kept = P::keep(request);
-        let op = move || {
-            let service = first.take().or_else(|| spare.clone());
-            let request = P::next(&mut kept);
-            async move {
-                let (Some(mut service), Some(request)) = (service, request) else {
-                    // Unreachable by construction: a `Once` plan makes exactly one attempt.
-                    return Err(ServiceError::new("this request cannot be sent twice"));
-                };
-                poll_fn(|cx| service.poll_ready(cx)).await.map_err(ServiceError::new)?;
-                service.call(request).await.map_err(ServiceError::new)
-            }
-        };
-        let (when, failure_when) = (self.settings.when, self.settings.failure_when);
-        let hooks = DEFAULT_HOOKS
-            .with_when(move |error: &ServiceError| when(&error.0))
-            .with_failure_when(move |error: &ServiceError| failure_when(&error.0));
-        let (gov, plan) = (self.gov.clone(), self.settings.plan.clone());
-        match reservation {
-            Reservation::Ready { call, worker } => Box::pin(async move {
-                Calling::reserved(&gov, call, worker, op, &plan, hooks).await.map_err(boxed)
-            }),
-            // The breaker was open at readiness, a rejection there is stale, or `call` came
-            // without readiness: the plain call path decides, failing fast while the circuit
-            // is open.
-            _ => Box::pin(async move { gov.execute(op, plan, hooks, None).await.map_err(boxed) }),
-        }
+        let op = Requests::<S, P, Request>::new(first, spare, request);
+        let planned = Arc::clone(&self.planned);
+        ResponseFuture::called(match reserved {
+            Some((call, worker)) => Calling::reserved(planned, call, worker, op, self.hooks),
+            None => Calling::unreserved(planned, op, self.hooks),
+        })
     }
 }

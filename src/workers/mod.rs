@@ -39,7 +39,7 @@ pub(crate) enum LaneKind {
     /// Blocking closures: `spawn_blocking`.
     Blocking,
 }
-pub(crate) use supervise::{Supervised, Watch, is_nested, marked, supervise};
+pub(crate) use supervise::{Supervised, Watch, governor_id, is_nested, marked, supervise};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;

@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
+use std::ops::Deref;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -42,7 +43,8 @@ thread_local! {
     static RUNNING: Cell<usize> = const { Cell::new(0) };
 }
 
-fn governor_id(drain: &Drain) -> usize {
+/// The governor a drain belongs to, for [`marked`].
+pub(crate) fn governor_id(drain: &Drain) -> usize {
     std::ptr::from_ref(drain) as usize
 }
 
@@ -52,11 +54,11 @@ pub(crate) fn is_nested(drain: &Drain) -> bool {
     RUNNING.get() == governor_id(drain)
 }
 
-/// Runs `poll` with this thread marked as polling an operation of `drain`'s governor, so that
-/// a call made inside it can tell it is nested.
+/// Runs `poll` with this thread marked as polling an operation of the governor `governor`
+/// ([`governor_id`]), so that a call made inside it can tell it is nested.
 #[inline(always)]
-pub(crate) fn marked<R>(drain: &Drain, poll: impl FnOnce() -> R) -> R {
-    let outer = RUNNING.replace(governor_id(drain));
+pub(crate) fn marked<R>(governor: usize, poll: impl FnOnce() -> R) -> R {
+    let outer = RUNNING.replace(governor);
     let polled = poll();
     RUNNING.set(outer);
     polled
@@ -69,14 +71,17 @@ pub(crate) struct Watch<'a>(Option<Pin<Box<dyn Future<Output = End> + Send + 'a>
 
 impl<'a> Watch<'a> {
     /// Arms the watch if needed — the max duration counts from its first poll — and polls it.
+    /// `workers` gives what the armed watch keeps of the workers: borrowed, or an `Arc` a
+    /// `'static` call clones only now.
     #[inline(never)]
-    pub(crate) fn poll(
+    pub(crate) fn poll<W: Deref<Target = Workers> + Send + Sync + 'a>(
         &mut self,
         max_duration: Duration,
-        drain: &'a Drain,
+        workers: impl FnOnce() -> W,
         cx: &mut Context<'_>,
     ) -> Poll<End> {
-        self.0.get_or_insert_with(|| Box::pin(watch_for_an_end(max_duration, drain))).as_mut().poll(cx)
+        let armed = self.0.get_or_insert_with(|| Box::pin(watch_for_an_end(max_duration, workers())));
+        armed.as_mut().poll(cx)
     }
 }
 
@@ -113,7 +118,7 @@ impl<F: Future> Future for Supervise<'_, F> {
             Err(message) => Poll::Ready(Supervised::Panicked(message)),
             Ok(Poll::Pending) => {
                 let (workers, max_duration) = (this.workers, this.workers.max_task_duration);
-                this.watch.poll(max_duration, &workers.drain, cx).map(|end| end.outcome(max_duration))
+                this.watch.poll(max_duration, || workers, cx).map(|end| end.outcome(max_duration))
             }
         }
     }
@@ -137,7 +142,8 @@ impl End {
 }
 
 /// Waits for the max duration from now, or for the shutdown's cancellation.
-async fn watch_for_an_end(max_duration: Duration, drain: &Drain) -> End {
+async fn watch_for_an_end<W: Deref<Target = Workers>>(max_duration: Duration, workers: W) -> End {
+    let drain = &workers.drain;
     let mut deadline = pin!(Instant::now().checked_add(max_duration).map(sleep_until));
     let mut cancel = pin!(drain.cancellation());
     poll_fn(|cx| {
@@ -164,8 +170,11 @@ mod tests {
         assert_eq!(std::mem::size_of::<Supervise<'_, std::future::Ready<()>>>(), 4 * word);
         // Armed only when work waits, in an allocation of its own: the future carries a pointer.
         assert_eq!(std::mem::size_of::<Watch<'_>>(), 2 * word);
-        let drain = Drain::default();
-        let armed = watch_for_an_end(Duration::from_secs(1), &drain);
+        let gate =
+            super::super::HealthGate { degraded_ratio: 1.0, unhealthy_ratio: 1.0, shed_when_critical: false };
+        let containment = std::sync::Arc::default();
+        let workers = Workers::new(&crate::WorkerConfig::default(), gate, containment, None);
+        let armed = watch_for_an_end(Duration::from_secs(1), &workers);
         assert!(std::mem::size_of_val(&armed) > 8 * word, "the watch is worth boxing apart");
     }
 }
