@@ -530,6 +530,25 @@ mod loom_models {
         });
     }
 
+    /// A release racing a queued caller's first poll, the two halves of `Line::serve`'s pairing
+    /// with `Line::stand`: whether the permit comes before the caller stands in line, while it
+    /// does or after, the caller is served, and no permit stays free while it waits.
+    #[test]
+    fn loom_lane_release_racing_a_waiters_first_poll_serves_it() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(1, 1, None));
+            assert!(take(&lane));
+            let Ok(WorkerTicket::Waiting(slot)) = WorkerTicket::reserve(&*lane) else { panic!("queued") };
+            let other = Arc::clone(&lane);
+            let release = thread::spawn(move || other.release());
+            let permit = loom::future::block_on(QueueWait::new(slot, Duration::ZERO)).expect("served");
+            release.join().unwrap();
+            assert_eq!((lane.in_use(), lane.waiting(), lane.line.free()), (1, 0, 0));
+            drop(permit);
+            assert_eq!(lane.available(), 1);
+        });
+    }
+
     /// A close racing a caller's wait: the caller is turned away (or was served first), and
     /// never waits on.
     #[test]

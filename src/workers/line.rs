@@ -13,18 +13,37 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::{AtomicU64, AtomicUsize, Mutex};
+use crate::sync::{AtomicBool, AtomicU64, Mutex};
 
 /// Below this many entries' room the deque keeps its memory: shrinking it is not worth a copy.
 const KEPT_CAPACITY: usize = 64;
 
+/// The line's counts word: free permits in the low 32 bits, waiters in line above them. Both
+/// are at most a lane's limit or queue limit, below 2³¹ (`config::rules::MAX_COUNT`).
+const FREE: u64 = u32::MAX as u64;
+const ONE_IN_LINE: u64 = 1 << 32;
+
+fn free_of(counts: u64) -> usize {
+    (counts & FREE) as usize
+}
+
+fn in_line_of(counts: u64) -> usize {
+    (counts >> 32) as usize
+}
+
 pub(super) struct Line {
     waiters: Mutex<Waiters>,
-    /// Permits given while calls waited but none stood in line (one counted as waiting had not
-    /// polled yet, or left as its permit came): the next waiter to poll takes one, or, once
-    /// nobody waits, the next `try_take`. Raised only under the lock while nobody stands in
-    /// line, so a permit is never free while a waiter stands in line; taken without the lock.
-    free: AtomicUsize,
+    /// Free permits in the low half, waiters standing in line in the high half: one word, so
+    /// that a permit is made free only while nobody stands in line and a waiter stands in line
+    /// only while no permit is free, each decided by one atomic update. Permits are given
+    /// while calls waited but none stood in line (one counted as waiting had not polled yet,
+    /// or left as its permit came): the next waiter to poll takes one, or, once nobody waits,
+    /// the next `try_take`. Waiters are counted in under the lock (`stand`) and out under it,
+    /// so a release that finds nobody in line (a spawning loop running ahead of its tasks)
+    /// leaves its permit free without the lock.
+    counts: AtomicU64,
+    /// Set by `close`, for `stand`'s look without the lock (the lock's `closed` decides).
+    closed: AtomicBool,
     /// The last ticket served. Tickets are served in order, so a waiter still in line whose
     /// ticket is at most this holds a permit: it can tell without the lock.
     served_through: AtomicU64,
@@ -64,28 +83,40 @@ pub(super) struct Closed;
 impl Line {
     pub(super) fn new() -> Self {
         let waiters = Waiters { entries: VecDeque::new(), next_ticket: 1, emptied: 0, closed: false };
-        Line { waiters: Mutex::new(waiters), free: AtomicUsize::new(0), served_through: AtomicU64::new(0) }
+        Line {
+            waiters: Mutex::new(waiters),
+            counts: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            served_through: AtomicU64::new(0),
+        }
     }
 
     /// Permits free for the next waiter (a snapshot).
     pub(super) fn free(&self) -> usize {
         // Relaxed: a status reading.
-        self.free.load(Ordering::Relaxed)
+        free_of(self.counts.load(Ordering::Relaxed))
     }
 
     /// Takes up to `wanted` free permits, without the lock; returns how many.
     pub(super) fn take_free(&self, wanted: usize) -> usize {
         let mut taken = 0;
         // AcqRel: takes permits their last holders released (see `serve`).
-        let _ = self.free.fetch_update(Ordering::AcqRel, Ordering::Acquire, |free| {
-            taken = free.min(wanted);
-            (taken > 0).then(|| free - taken)
+        let _ = self.counts.fetch_update(Ordering::AcqRel, Ordering::Acquire, |counts| {
+            taken = free_of(counts).min(wanted);
+            (taken > 0).then(|| counts - taken as u64)
         });
         taken
     }
 
     /// Hands `permits` to the first waiters in line, in order, and keeps the rest free.
     pub(super) fn serve(&self, permits: usize) {
+        // Release: the permits' last holders' work, for whoever takes them (see `take_free`).
+        let kept = self.counts.fetch_update(Ordering::AcqRel, Ordering::Acquire, |counts| {
+            (in_line_of(counts) == 0).then(|| counts + permits as u64)
+        });
+        if kept.is_ok() {
+            return;
+        }
         let (mut first, mut more) = (None, Vec::new());
         {
             let mut waiters = self.waiters.lock();
@@ -95,6 +126,7 @@ impl Line {
                 // Release: the permit's last holder's work is published to the waiter, which
                 // reads this without the lock (see `is_served`).
                 self.served_through.store(ticket, Ordering::Release);
+                self.counts.fetch_sub(ONE_IN_LINE, Ordering::AcqRel);
                 match first {
                     None => first = waker,
                     Some(_) => more.extend(waker),
@@ -102,8 +134,8 @@ impl Line {
                 left -= 1;
             }
             if left > 0 {
-                // Release: the same, for the waiter or `try_take` that takes it (see `take_free`).
-                self.free.fetch_add(left, Ordering::Release);
+                // Nobody in line any more (waiters stand in line under this lock): free.
+                self.counts.fetch_add(left as u64, Ordering::AcqRel);
             }
             waiters.shrink_if_sparse();
         }
@@ -113,12 +145,23 @@ impl Line {
 
     /// A waiter's first poll: takes a free permit, or stands in line.
     pub(super) fn stand(&self, cx: &Context<'_>) -> Stand {
+        // A free permit means nobody stands in line: taking it jumps no queue. A closed line
+        // gives none (Acquire: `close`'s flag).
+        if !self.closed.load(Ordering::Acquire) && self.take_free(1) == 1 {
+            return Stand::Served;
+        }
         let mut waiters = self.waiters.lock();
         if waiters.closed {
             return Stand::Closed;
         }
-        // Under the lock, so no permit is made free between this look and the waiter's entry.
-        if self.take_free(1) == 1 {
+        // One update decides: a permit made free since the look above, or a place in line (and
+        // from then on `serve` hands permits over under this lock).
+        let mut served = false;
+        let _ = self.counts.fetch_update(Ordering::AcqRel, Ordering::Acquire, |counts| {
+            served = free_of(counts) > 0;
+            Some(if served { counts - 1 } else { counts + ONE_IN_LINE })
+        });
+        if served {
             return Stand::Served;
         }
         let ticket = waiters.next_ticket;
@@ -163,6 +206,7 @@ impl Line {
         if let Some(entry) = waiters.find(ticket) {
             entry.waker = None;
             waiters.emptied += 1;
+            self.counts.fetch_sub(ONE_IN_LINE, Ordering::AcqRel);
             waiters.tidy();
         }
         false
@@ -174,7 +218,11 @@ impl Line {
         let entries = {
             let mut waiters = self.waiters.lock();
             waiters.closed = true;
+            // Release: pairs with `stand`'s look.
+            self.closed.store(true, Ordering::Release);
             waiters.emptied = 0;
+            // Nobody stands in line any more; free permits stay free.
+            self.counts.fetch_and(FREE, Ordering::AcqRel);
             std::mem::take(&mut waiters.entries)
         };
         entries.into_iter().filter_map(|entry| entry.waker).for_each(Waker::wake);
@@ -261,6 +309,24 @@ mod tests {
     #[test]
     fn an_entry_is_a_ticket_and_a_waker() {
         assert_eq!(std::mem::size_of::<Entry>(), 3 * std::mem::size_of::<usize>());
+    }
+
+    /// A release with nobody standing in line keeps its permit free, and the next waiter's
+    /// first poll takes it; with somebody in line, a release serves them first and keeps only
+    /// the rest free.
+    #[test]
+    fn a_permit_is_free_only_while_nobody_stands_in_line() {
+        let line = Line::new();
+        line.serve(1);
+        assert_eq!((line.counts(), line.free()), ((0, 0), 1));
+        assert_eq!(line.stand(&Context::from_waker(Waker::noop())), Stand::Served);
+        assert_eq!(line.free(), 0);
+        let ticket = stand(&line);
+        assert_eq!((in_line_of(line.counts.load(Ordering::SeqCst)), line.free()), (1, 0));
+        line.serve(2);
+        assert_eq!((line.counts(), line.free()), ((0, 0), 1));
+        assert_eq!(in_line_of(line.counts.load(Ordering::SeqCst)), 0);
+        assert!(line.leave(ticket), "served: it holds a permit");
     }
 
     /// However long the first waiter waits, the waiters that leave behind it do not pile up.
