@@ -42,7 +42,8 @@ pub(super) struct Line {
     /// so a release that finds nobody in line (a spawning loop running ahead of its tasks)
     /// leaves its permit free without the lock.
     counts: AtomicU64,
-    /// Set by `close`, for `stand`'s look without the lock (the lock's `closed` decides).
+    /// Set by `close` under the lock: `stand` looks at it before the lock, and decides by it
+    /// under the lock.
     closed: AtomicBool,
     /// The last ticket served. Tickets are served in order, so a waiter still in line whose
     /// ticket is at most this holds a permit: it can tell without the lock.
@@ -56,7 +57,6 @@ struct Waiters {
     next_ticket: u64,
     /// Entries whose waiter left.
     emptied: usize,
-    closed: bool,
 }
 
 /// One waiter in line.
@@ -82,7 +82,7 @@ pub(super) struct Closed;
 
 impl Line {
     pub(super) fn new() -> Self {
-        let waiters = Waiters { entries: VecDeque::new(), next_ticket: 1, emptied: 0, closed: false };
+        let waiters = Waiters { entries: VecDeque::new(), next_ticket: 1, emptied: 0 };
         Line {
             waiters: Mutex::new(waiters),
             counts: AtomicU64::new(0),
@@ -151,7 +151,8 @@ impl Line {
             return Stand::Served;
         }
         let mut waiters = self.waiters.lock();
-        if waiters.closed {
+        // Acquire: `close`'s flag (stored under this lock, so this look decides).
+        if self.closed.load(Ordering::Acquire) {
             return Stand::Closed;
         }
         // One update decides: a permit made free since the look above, or a place in line (and
@@ -217,7 +218,6 @@ impl Line {
     pub(super) fn close(&self) {
         let entries = {
             let mut waiters = self.waiters.lock();
-            waiters.closed = true;
             // Release: pairs with `stand`'s look.
             self.closed.store(true, Ordering::Release);
             waiters.emptied = 0;
