@@ -26,6 +26,7 @@
 //! | `deadpool_pool` | the same on deadpool's managed pool (its `recycle` free too), the peer of `pool` |
 //! | `spawn` | `gov.spawn(async { Ok(black_box(i)) })`, then awaiting its handle |
 //! | `tower` | `ready().call(i)` on a `GovernorLayer` around a `tower::service_fn` |
+//! | `tower_peer` | the same on tower's `concurrency_limit(20)` + `timeout(300 s)`, the peer of `tower` |
 //!
 //! Usage (the `tower` path needs the `tower` feature, so the example does):
 //!
@@ -58,7 +59,7 @@ use free_pools::{Free, FreeDeadpool};
 type Failure = Box<dyn Error + Send + Sync>;
 
 /// Every path's name and what one iteration does (`--list` prints the names).
-const PATHS: [(&str, &str); 9] = [
+const PATHS: [(&str, &str); 10] = [
     ("gov_run", "gov.run(|| async { Ok(i) })"),
     ("adaptive_run", "gov.run(|| async { Ok(i) }), limit = \"gradient\""),
     ("keyed_call", "gov.call(op).key(\"site\").run()"),
@@ -68,6 +69,7 @@ const PATHS: [(&str, &str); 9] = [
     ("deadpool_pool", "deadpool::managed::Pool::get of an idle object, dropped"),
     ("spawn", "gov.spawn(async { Ok(i) }), handle awaited"),
     ("tower", "GovernorLayer around a service_fn: ready().call(i)"),
+    ("tower_peer", "tower concurrency_limit + timeout around a service_fn: ready().call(i)"),
 ];
 
 /// Iterations of each path when the example runs without arguments.
@@ -153,6 +155,18 @@ async fn tower(gov: &Governor, iterations: u64) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The `tower` path on tower's own `concurrency_limit` + `timeout`, its peer.
+async fn tower_peer(iterations: u64) -> Result<(), Failure> {
+    let mut service = ServiceBuilder::new()
+        .concurrency_limit(20)
+        .timeout(std::time::Duration::from_secs(300))
+        .service(service_fn(operation));
+    for i in 0..iterations {
+        black_box(service.ready().await?.call(i).await?);
+    }
+    Ok(())
+}
+
 /// Runs `iterations` of the path `name` on a runtime of its own.
 fn run(name: &str, iterations: u64) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -174,6 +188,7 @@ fn run(name: &str, iterations: u64) -> Result<(), Failure> {
             "deadpool_pool" => deadpool_pool(iterations).await,
             "spawn" => spawn(&gov, iterations).await,
             "tower" => tower(&gov, iterations).await,
+            "tower_peer" => tower_peer(iterations).await,
             _ => Err(format!("no hot path is named {name:?}; `--list` names them").into()),
         }
     })

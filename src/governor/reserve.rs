@@ -67,6 +67,7 @@ impl Governor {
     /// # Errors
     ///
     /// The [`Rejection`] (shutting down, shedding, queue full), already counted and logged.
+    #[inline(always)]
     pub(crate) fn reserve(
         &self,
         name: &'static str,

@@ -55,6 +55,7 @@ impl Reservation {
     /// kept from an earlier readiness that held no worker — a rejection, or an open breaker
     /// that has closed since — is stale: readiness asks again, so a ready service holds a
     /// worker whenever the governor can give one.
+    #[inline(always)]
     pub(crate) fn poll_reserve(&mut self, gov: &Governor, plan: &CallPlan, cx: &mut Context<'_>) -> Poll<()> {
         let ask = match self {
             Reservation::Empty | Reservation::Rejected { .. } => true,
@@ -85,6 +86,7 @@ impl Reservation {
         }
     }
 
+    #[inline(always)]
     fn reserve(gov: &Governor, plan: &CallPlan) -> Reservation {
         if gov.circuit_is_open(plan.key.as_ref()) {
             return Reservation::Unreserved;
@@ -104,6 +106,9 @@ impl Reservation {
     /// met a moment ago. Anything else — a stale rejection, an open breaker, a wait not over,
     /// no readiness at all — leaves the call to decide on the plain path (a wait not over is
     /// given back, counted as abandoned).
+    // Inlined, as `poll_reserve` and `reserve` are: each moves the guards through an enum of its
+    // own, which the caller then unpacks (see `InFlight::enter`).
+    #[inline(always)]
     pub(crate) fn take_for_call(&mut self) -> ForCall {
         match mem::take(self) {
             Reservation::Ready { call, worker } => ForCall::Reserved { call, worker },

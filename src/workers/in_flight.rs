@@ -47,6 +47,9 @@ pub(crate) enum Work {
 
 impl<W: Deref<Target = Workers>> InFlight<W> {
     /// Admits one call named `name` (for its events), unless the governor is shutting down.
+    // Inlined: returned through a `Result`, the guard is copied field by field, and the copy's
+    // wide reads of its narrow fields stall the call path on store forwarding.
+    #[inline(always)]
     pub(crate) fn enter(workers: W, name: &'static str) -> Result<Self, Rejection> {
         if workers.is_shedding() {
             let rejection = Rejection::Overloaded { level: crate::health::HealthLevel::Critical };
