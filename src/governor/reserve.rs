@@ -1,7 +1,7 @@
 //! Calls whose first worker is reserved before the call is made: what a `tower` service's
-//! readiness needs. The reservation is an owned [`InFlight`] guard and an owned worker
-//! [`WorkerPermit`] (or a place in the queue), so it can live in a service between `poll_ready` and
-//! `call`, and dropping it at any point releases both.
+//! readiness needs. The reservation is an owned [`InFlight`] guard, which holds the worker (or a
+//! place in the queue beside it), so it can live in a service between `poll_ready` and `call`,
+//! and dropping it at any point releases both.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use super::Governor;
 use super::breakers::BreakerRef;
 use super::run::{CallPlan, Holds};
 use crate::Rejection;
-use crate::workers::{InFlight, Lane, WorkerPermit, WorkerTicket, Workers};
+use crate::workers::{InFlight, Lane, QueueSlot, Workers};
 
 /// A governor and the plan of a tower service's calls: shared by the service and its response
 /// futures, each of which holds them with one `Arc`.
@@ -50,10 +50,10 @@ impl Holds<'static> for Arc<Planned> {
     }
 }
 
-/// An admitted call that holds its place: a worker, or a place in the queue.
+/// An admitted call, which holds its worker once it has one.
 pub(crate) type Admitted = InFlight<Arc<Workers>>;
-/// A worker reserved for a call not made yet.
-pub(crate) type ReservedWorker = WorkerPermit<Arc<Lane>>;
+/// A reservation's place in the queue, when no worker was free.
+pub(crate) type Queued = QueueSlot<Arc<Lane>>;
 
 impl Governor {
     /// True if the breaker for `key` turns calls away now (open or forced open): a
@@ -62,20 +62,18 @@ impl Governor {
         super::run::is_open(&self.inner.breakers.for_key(key.map(String::as_str)))
     }
 
-    /// Admits one call and takes its first worker if one is free, or a queue place.
+    /// Admits one call and takes its first worker if one is free (the call's guard holds it),
+    /// or else a queue place.
     ///
     /// # Errors
     ///
     /// The [`Rejection`] (shutting down, shedding, queue full), already counted and logged.
     #[inline(always)]
-    pub(crate) fn reserve(
-        &self,
-        name: &'static str,
-    ) -> Result<(Admitted, WorkerTicket<Arc<Lane>>), Rejection> {
+    pub(crate) fn reserve(&self, name: &'static str) -> Result<(Admitted, Option<Queued>), Rejection> {
         let workers = Arc::clone(&self.inner.workers);
         let mut call = InFlight::enter(workers, name)?;
-        match WorkerTicket::reserve(Arc::clone(&self.inner.workers.tasks)) {
-            Ok(ticket) => Ok((call, ticket)),
+        match call.take_worker(|| Arc::clone(&self.inner.workers.tasks)) {
+            Ok(queued) => Ok((call, queued)),
             Err(rejection) => Err(call.reject(rejection)),
         }
     }

@@ -21,8 +21,8 @@ use crate::fleet::AttemptGuard;
 use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
-    Count, InFlight, Lane, QueueSlot, QueueWait, Supervised, Watch, Work, WorkerPermit, WorkerTicket,
-    Workers, governor_id, is_nested, marked,
+    Count, InFlight, Lane, QueueSlot, QueueWait, Supervised, Watch, Work, Workers, governor_id, is_nested,
+    marked,
 };
 use crate::{Error, Rejection};
 
@@ -173,7 +173,7 @@ impl Governor {
         H: CallHooks<E>,
         P: Borrow<CallPlan>,
     {
-        CallFuture::new((self, plan), op, hooks, breaker, Step::Admission { reserved: None })
+        CallFuture::new((self, plan), op, hooks, breaker, Step::Admission)
     }
 }
 
@@ -214,17 +214,18 @@ pin_project! {
     where
         L: Deref<Target = Lane>,
     {
-        /// Not polled yet: nothing is held. A call whose worker was reserved ahead (the tower
-        /// layer's readiness) carries it.
-        Admission { reserved: Option<WorkerPermit<L>> },
+        /// Not polled yet: nothing is held, but for a worker reserved ahead (the tower layer's
+        /// readiness), which the call's guard holds.
+        Admission,
         /// Waiting for memory to reserve the call's cost (`Call::cost`), admitted, before the
         /// breaker and the queue.
         Reserving { wait: Wait<'g, Result<Duration, Rejection>> },
         /// Waiting in the queue for a worker: the wait is held inline (a ticket in the lane's
         /// line, and a timer only with a queue timeout).
         Queued { wait: QueueWait<L> },
-        /// An attempt, holding its worker.
-        Running { #[pin] attempt: Attempt<Fut>, worker: WorkerPermit<L> },
+        /// An attempt, whose worker the call's guard holds (`InFlight`: it is given back before
+        /// the call counts as ended, however it ends).
+        Running { #[pin] attempt: Attempt<Fut> },
         /// The delay before a retry; `false` if the governor closed during it.
         BackingOff { delay: Wait<'g, bool> },
         /// Settled.
@@ -253,7 +254,8 @@ pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
     handle: G,
     op: Op,
     hooks: H,
-    /// The call's guard, from admission to the end: counts it in and out exactly once.
+    /// The call's guard, from admission to the end: counts it in and out exactly once, and
+    /// holds the worker of the attempt that has one.
     admitted: Option<InFlight<G::Workers>>,
     /// The call's breaker, and the permit of its current attempt.
     breaker: CallBreaker<'g>,
@@ -370,18 +372,12 @@ where
         Calling { step, call }
     }
 
-    /// A call admitted ahead, with its first worker reserved (the tower layer's readiness): it
-    /// starts at the breaker.
+    /// A call admitted ahead, whose guard holds its first worker (the tower layer's readiness):
+    /// it starts at the breaker.
     #[cfg(feature = "tower")]
     #[inline(always)]
-    pub(crate) fn reserved(
-        handle: G,
-        admitted: InFlight<G::Workers>,
-        worker: WorkerPermit<G::Lane>,
-        op: Op,
-        hooks: H,
-    ) -> Self {
-        let mut call = Self::new(handle, op, hooks, None, Step::Admission { reserved: Some(worker) });
+    pub(crate) fn reserved(handle: G, admitted: InFlight<G::Workers>, op: Op, hooks: H) -> Self {
+        let mut call = Self::new(handle, op, hooks, None, Step::Admission);
         call.call.admitted = Some(admitted);
         call
     }
@@ -389,7 +385,7 @@ where
     /// A call with nothing reserved ahead: it starts at admission, as `run`'s does.
     #[cfg(feature = "tower")]
     pub(crate) fn unreserved(handle: G, op: Op, hooks: H) -> Self {
-        Self::new(handle, op, hooks, None, Step::Admission { reserved: None })
+        Self::new(handle, op, hooks, None, Step::Admission)
     }
 }
 
@@ -407,7 +403,7 @@ where
         // Before the first attempt: admission, the breaker, the queue. No user code runs
         // there, so it is not supervised, and the queue has a time limit of its own.
         let first = match call.first_worker(step.as_mut(), cx) {
-            Poll::Ready(Ok(worker)) => worker,
+            Poll::Ready(Ok(first)) => first,
             Poll::Ready(Err(rejection)) => {
                 step.set(Step::Done);
                 return Poll::Ready(Err(rejection.into()));
@@ -443,20 +439,20 @@ where
         &self.handle.gov().inner.workers.containment
     }
 
-    /// Admission, the breaker and the first worker, if the call has not got them yet: the
-    /// worker, or `None` once the work has started. A rejection is the call's, counted.
+    /// Admission, the breaker and the first worker, if the call has not got them yet: `true`
+    /// when the call has just got its first worker (its guard holds it), `false` once the work
+    /// has started. A rejection is the call's, counted.
     #[inline(always)]
     fn first_worker(
         &mut self,
         mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<WorkerPermit<G::Lane>>, Rejection>> {
+    ) -> Poll<Result<bool, Rejection>> {
         // Of the queue timeout, what a wait for memory took: the wait for a worker has the rest.
         let mut spent = Duration::ZERO;
         loop {
             let ticket = match step.as_mut().project() {
-                StepProj::Admission { reserved } => {
-                    let reserved = reserved.take();
+                StepProj::Admission => {
                     if self.handle.plan().cost_kib != 0 {
                         match self.admit_costly() {
                             Ok(None) => {}
@@ -467,22 +463,22 @@ where
                             Err(rejection) => return Poll::Ready(Err(self.reject(rejection))),
                         }
                     }
-                    self.admit(reserved)
+                    self.admit()
                 }
                 StepProj::Reserving { wait } => ready!(wait.as_mut().poll(cx)).and_then(|waited| {
                     spent = waited;
                     self.holds_memory();
-                    self.admit(None)
+                    self.admit()
                 }),
                 StepProj::Queued { wait } if self.retries.is_none() => {
-                    ready!(wait.poll_worker(cx)).and_then(|worker| self.worker_came(worker))
+                    ready!(wait.poll_served(cx)).and_then(|()| self.worker_came())
                 }
                 StepProj::Done => panic!("a governed call's future was polled after it completed"),
-                _ => return Poll::Ready(Ok(None)),
+                _ => return Poll::Ready(Ok(false)),
             };
             match ticket {
-                Ok(WorkerTicket::Ready(worker)) => return Poll::Ready(Ok(Some(worker))),
-                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot, spent)),
+                Ok(None) => return Poll::Ready(Ok(true)),
+                Ok(Some(slot)) => step.set(self.queue(slot, spent)),
                 Err(rejection) => return Poll::Ready(Err(self.reject(rejection))),
             }
         }
@@ -516,7 +512,7 @@ where
     /// Admission: a shutting-down or shedding governor turns the call away; then the breaker
     /// and a worker.
     #[inline(always)]
-    fn admit(&mut self, reserved: Option<WorkerPermit<G::Lane>>) -> Result<WorkerTicket<G::Lane>, Rejection> {
+    fn admit(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
         if self.admitted.is_none() {
             self.admitted = Some(InFlight::enter(self.handle.workers(), self.handle.plan().name)?);
         }
@@ -526,21 +522,21 @@ where
         if let Some(deadline) = plan.deadline {
             self.deadline = Instant::now().checked_add(deadline);
         }
-        self.breaker_then_worker(reserved)
+        self.breaker_then_worker()
     }
 
-    /// What every attempt passes before it runs: the breaker, then a worker. An open circuit
-    /// turns the attempt away without taking a queue place.
+    /// What every attempt passes before it runs: the breaker, then a worker, which the call's
+    /// guard holds (`None`), or else a place in the queue. An open circuit turns the attempt
+    /// away without taking a queue place. A worker reserved ahead (the tower layer's readiness)
+    /// is the first attempt's.
     #[inline(always)]
-    fn breaker_then_worker(
-        &mut self,
-        reserved: Option<WorkerPermit<G::Lane>>,
-    ) -> Result<WorkerTicket<G::Lane>, Rejection> {
+    fn breaker_then_worker(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
         self.breaker.ask().map_err(circuit_open)?;
-        match reserved {
-            Some(worker) => Ok(WorkerTicket::Ready(worker)),
-            None => WorkerTicket::reserve(self.handle.lane()),
+        let (admitted, handle) = (self.admitted.as_mut().expect("an attempt runs admitted"), &self.handle);
+        if admitted.has_worker() {
+            return Ok(None);
         }
+        admitted.take_worker(|| handle.lane())
     }
 
     /// The wait for a worker. A probe's breaker permit is given back while the call waits, so
@@ -557,41 +553,55 @@ where
     /// stale meanwhile (the circuit opened, half-opened or closed anew), is asked for again: the
     /// call is turned away instead of calling a dependency the breaker gave up on, or becomes
     /// the probe.
-    fn worker_came(&mut self, worker: WorkerPermit<G::Lane>) -> Result<WorkerTicket<G::Lane>, Rejection> {
+    fn worker_came(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
+        self.admitted.as_mut().expect("a call waits admitted").holds_worker();
         if self.breaker.must_ask_again() {
             self.breaker.ask().map_err(circuit_open)?;
         }
-        Ok(WorkerTicket::Ready(worker))
+        Ok(None)
     }
 
-    /// Records that the call was turned away before its first attempt.
+    /// Gives back the worker the call holds, if any.
+    #[inline(always)]
+    fn release_worker(&mut self) {
+        if let Some(admitted) = &mut self.admitted {
+            admitted.release_worker();
+        }
+    }
+
+    /// Records that the call was turned away before its first attempt; a worker it held (one
+    /// reserved ahead, or one that came as the breaker opened) goes back at once.
     #[cold]
     fn reject(&mut self, rejection: Rejection) -> Rejection {
         match &mut self.admitted {
-            Some(admitted) => admitted.reject(rejection),
+            Some(admitted) => {
+                admitted.release_worker();
+                admitted.reject(rejection)
+            }
             // Turned away at admission, where it was counted.
             None => rejection,
         }
     }
 
     /// The supervised work: attempts, and between them the backoff and the next worker.
-    /// `first` is the first attempt's worker, when the work starts.
+    /// `first`: the work starts now, on the worker the call's guard holds.
     fn work(
         &mut self,
         mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
-        first: Option<WorkerPermit<G::Lane>>,
+        first: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Error<E>>> {
-        if let Some(worker) = first {
+        if first {
             // Replaced without the drop of the whole step: admission holds nothing by now.
-            step.as_mut().project_replace(Step::Running { attempt: self.start_attempt(), worker });
+            step.as_mut().project_replace(Step::Running { attempt: self.start_attempt() });
         }
         loop {
             let ticket = match step.as_mut().project() {
-                StepProj::Running { attempt, .. } => {
+                StepProj::Running { attempt } => {
                     let result = ready!(attempt.poll(cx));
                     // The worker goes back before the outcome is judged.
                     step.set(Step::Done);
+                    self.release_worker();
                     let delay = match self.attempt_ended(result) {
                         Next::Return(result) => return Poll::Ready(result),
                         Next::BackOff(delay) => delay,
@@ -608,22 +618,19 @@ where
                             self.retry_ends(format_args!("the governor is shutting down"))
                         ));
                     }
-                    self.breaker_then_worker(None)
+                    self.breaker_then_worker()
                 }
-                StepProj::Queued { wait } => {
-                    ready!(wait.poll_worker(cx)).and_then(|worker| self.worker_came(worker))
-                }
-                StepProj::Admission { .. } | StepProj::Reserving { .. } | StepProj::Done => {
+                StepProj::Queued { wait } => ready!(wait.poll_served(cx)).and_then(|()| self.worker_came()),
+                StepProj::Admission | StepProj::Reserving { .. } | StepProj::Done => {
                     unreachable!("the work starts with a worker")
                 }
             };
             match ticket {
-                Ok(WorkerTicket::Ready(worker)) => {
-                    step.set(Step::Running { attempt: self.start_attempt(), worker })
-                }
-                Ok(WorkerTicket::Waiting(slot)) => step.set(self.queue(slot, Duration::ZERO)),
+                Ok(None) => step.set(Step::Running { attempt: self.start_attempt() }),
+                Ok(Some(slot)) => step.set(self.queue(slot, Duration::ZERO)),
                 Err(rejection) => {
                     step.set(Step::Done);
+                    self.release_worker();
                     return Poll::Ready(Err(self.retry_ends(format_args!("no retry: {rejection}"))));
                 }
             }
@@ -794,6 +801,8 @@ where
     ) -> Result<T, Error<E>> {
         if !matches!(outcome, Supervised::Finished(_)) {
             let _ = self.contained().call(UserCode::OperationDrop, || step.set(Step::Done));
+            // Its worker goes back before the breaker hears of it, as after any attempt.
+            self.release_worker();
         }
         if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
             self.breaker.record(Outcome::Failure);

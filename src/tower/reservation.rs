@@ -1,23 +1,20 @@
 //! What a governed service's readiness holds between `poll_ready` and `call`.
 
-use std::future::Future;
 use std::mem;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::governor::{Admitted, CallPlan, ReservedWorker};
-use crate::workers::WorkerTicket;
+use crate::governor::{Admitted, CallPlan};
+use crate::workers::{Lane, QueueSlot, QueueWait};
 use crate::{Governor, Rejection};
 
 /// How long a rejection met at readiness answers the next `call`: one that comes later asks
 /// the governor again (the queue may have room by then), so a late call is not turned away by
 /// an answer about the past.
 pub(crate) const STALE_AFTER: Duration = Duration::from_secs(1);
-
-type WorkerWait = Pin<Box<dyn Future<Output = Result<ReservedWorker, Rejection>> + Send + Sync>>;
 
 /// A worker reserved by readiness. Dropped unused — the service dropped, or `call` never
 /// made — it releases the worker and queue place and counts the call as abandoned.
@@ -26,10 +23,11 @@ pub(crate) enum Reservation {
     /// Nothing reserved yet.
     #[default]
     Empty,
-    /// Admitted, waiting in the queue for a worker.
-    Waiting { call: Admitted, wait: WorkerWait },
-    /// Admitted, holding a worker: the next `call` runs on it.
-    Ready { call: Admitted, worker: ReservedWorker },
+    /// Admitted, waiting in the queue for a worker; the wait is boxed, so that a reservation
+    /// that found a worker free is small to move.
+    Waiting { call: Admitted, wait: Box<QueueWait<Arc<Lane>>> },
+    /// Admitted, its guard holding a worker: the next `call` runs on it.
+    Ready { call: Admitted },
     /// Turned away (already counted) at `at`: the next `call` answers with it, unless it is
     /// older than [`STALE_AFTER`]. The next `poll_ready` asks again.
     Rejected { rejection: Rejection, at: Instant },
@@ -75,9 +73,12 @@ impl Reservation {
     #[cold]
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Reservation::Waiting { mut call, mut wait } = mem::take(self) else { return Poll::Ready(()) };
-        *self = match wait.as_mut().poll(cx) {
+        *self = match wait.poll_served(cx) {
             Poll::Pending => Reservation::Waiting { call, wait },
-            Poll::Ready(Ok(worker)) => Reservation::Ready { call, worker },
+            Poll::Ready(Ok(())) => {
+                call.holds_worker();
+                Reservation::Ready { call }
+            }
             Poll::Ready(Err(rejection)) => Reservation::rejected(call.reject(rejection)),
         };
         match self {
@@ -92,10 +93,15 @@ impl Reservation {
             return Reservation::Unreserved;
         }
         match gov.reserve(plan.name) {
-            Ok((call, WorkerTicket::Ready(worker))) => Reservation::Ready { call, worker },
-            Ok((call, waiting)) => Reservation::Waiting { call, wait: Box::pin(waiting.ready()) },
+            Ok((call, None)) => Reservation::Ready { call },
+            Ok((call, Some(slot))) => Reservation::queued(call, slot),
             Err(rejection) => Reservation::rejected(rejection),
         }
+    }
+
+    #[cold]
+    fn queued(call: Admitted, slot: QueueSlot<Arc<Lane>>) -> Reservation {
+        Reservation::Waiting { call, wait: Box::new(QueueWait::new(slot, Duration::ZERO)) }
     }
 
     fn rejected(rejection: Rejection) -> Reservation {
@@ -111,7 +117,7 @@ impl Reservation {
     #[inline(always)]
     pub(crate) fn take_for_call(&mut self) -> ForCall {
         match mem::take(self) {
-            Reservation::Ready { call, worker } => ForCall::Reserved { call, worker },
+            Reservation::Ready { call } => ForCall::Reserved(call),
             Reservation::Rejected { rejection, at } if at.elapsed() < STALE_AFTER => {
                 ForCall::Rejected(rejection)
             }
@@ -130,8 +136,8 @@ impl Reservation {
 
 /// What readiness left for one call.
 pub(crate) enum ForCall {
-    /// Admitted, with its first worker.
-    Reserved { call: Admitted, worker: ReservedWorker },
+    /// Admitted, its guard holding its first worker.
+    Reserved(Admitted),
     /// Turned away at readiness (and counted there), a moment ago.
     Rejected(Rejection),
     /// Nothing: the call path decides, failing fast while the circuit is open.

@@ -140,7 +140,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let reserved = match self.reservation.take_for_call() {
-            ForCall::Reserved { call, worker } => Some((call, worker)),
+            ForCall::Reserved(call) => Some(call),
             // Nothing to build.
             ForCall::Rejected(rejection) => return ResponseFuture::rejected(rejection),
             ForCall::Unreserved => None,
@@ -153,7 +153,7 @@ where
         let op = Requests::<S, P, Request>::new(first, spare, request);
         let planned = Arc::clone(&self.planned);
         ResponseFuture::called(match reserved {
-            Some((call, worker)) => Calling::reserved(planned, call, worker, op, self.hooks),
+            Some(call) => Calling::reserved(planned, call, op, self.hooks),
             None => Calling::unreserved(planned, op, self.hooks),
         })
     }

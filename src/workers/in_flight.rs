@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::counters::Count;
 use super::drain::Exit;
 use super::lane::Lane;
-use super::permit::{WorkerPermit, WorkerTicket};
+use super::permit::{QueueSlot, WorkerPermit, WorkerTicket};
 use super::supervise::Supervised;
 use super::{LaneKind, Workers};
 use crate::telemetry::QueueClock;
@@ -21,9 +21,10 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     exit: Option<Exit>,
     /// Settled as a success: the drain counts the successes (see `Drain::succeeded`).
     succeeded: bool,
-    /// A spawned task's place in its lane, held here rather than by a guard of its own, so a
-    /// waiting task's future holds one handle to the workers, not two (and fits in fewer of
-    /// the runtime's cache lines). `None` for calls, whose guards hold their places.
+    /// A spawned task's place in its lane, or a call's worker while an attempt holds it, held
+    /// here rather than by a guard of its own: the work's future then holds one handle to the
+    /// workers, not two (a task's future fits in fewer of the runtime's cache lines; the tower
+    /// layer's response future clones one `Arc` less). A call's queue place is its wait's.
     place: Option<Place>,
     /// The memory a call's cost reserved (`Call::cost`), in KiB, given back when it ends; 0:
     /// none. KiB, and here, so that it takes no room a call's future did not already have.
@@ -142,6 +143,47 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         let Some(Place::Working(kind)) = self.place else { return None };
         self.place = None;
         Some(WorkerPermit::adopt(Arc::clone(self.workers.lane(kind))))
+    }
+
+    /// Takes a worker for a call from the tasks lane, held here; or else a place in its queue,
+    /// which the caller's wait holds with the lane `lane` gives (called only then: a call that
+    /// finds a worker free clones no handle).
+    ///
+    /// # Errors
+    ///
+    /// The lane's [`Rejection`] (queue full, shutting down), not recorded: the caller records it
+    /// with [`reject`](Self::reject).
+    #[inline(always)]
+    pub(crate) fn take_worker<L: Deref<Target = Lane>>(
+        &mut self,
+        lane: impl FnOnce() -> L,
+    ) -> Result<Option<QueueSlot<L>>, Rejection> {
+        match WorkerTicket::reserve(&*self.workers.tasks)? {
+            WorkerTicket::Ready(permit) => {
+                permit.hand_over();
+                self.place = Some(Place::Working(LaneKind::Tasks));
+                Ok(None)
+            }
+            WorkerTicket::Waiting(slot) => Ok(Some(slot.move_to(lane()))),
+        }
+    }
+
+    /// The call holds a worker of the tasks lane taken without a guard (a served wait's): it is
+    /// released with [`release_worker`](Self::release_worker), or when the call ends.
+    pub(crate) fn holds_worker(&mut self) {
+        self.place = Some(Place::Working(LaneKind::Tasks));
+    }
+
+    /// True while the call holds its worker.
+    #[inline(always)]
+    pub(crate) fn has_worker(&self) -> bool {
+        matches!(self.place, Some(Place::Working(_)))
+    }
+
+    /// Gives back the call's worker, if it holds one.
+    #[inline(always)]
+    pub(crate) fn release_worker(&mut self) {
+        self.leave_lane();
     }
 
     /// Gives back the task's worker or queue place, if it holds one.

@@ -430,7 +430,8 @@ mod loom_models {
     use loom::thread;
 
     use super::*;
-    use crate::workers::{QueueWait, WorkerTicket};
+    use crate::workers::QueueWait;
+    use crate::workers::permit::WorkerTicket;
 
     fn take(lane: &Lane) -> bool {
         lane.try_take().is_ok()

@@ -1,11 +1,11 @@
 //! The bounded worker pool.
 //!
 //! Two lanes — async work and blocking closures — each a resizable limit with a bounded wait
-//! queue in front. Every call holds an [`InFlight`] guard from admission to its end, a
-//! [`WorkerTicket`] for its place, and a [`WorkerPermit`] while it runs; each guard releases
-//! on drop, so a call dropped at any await point leaves every count exact. A spawned task keeps its place —
-//! queued, then working — in its `InFlight` instead, which releases it the same way: the
-//! task's future then holds one handle to the workers, not two.
+//! queue in front. Every call holds an [`InFlight`] guard from admission to its end, which also
+//! holds the call's worker while an attempt runs, and a [`QueueSlot`] (in its wait) while it
+//! waits for one; each guard releases on drop, so a call dropped at any await point leaves every
+//! count exact. A spawned task keeps its place — queued, then working — in its `InFlight` too.
+//! So a call's or task's future holds one handle to the workers, not two.
 
 mod counters;
 mod drain;
@@ -28,7 +28,7 @@ pub(crate) use counters::Count;
 pub(crate) use drain::Exit;
 pub(crate) use in_flight::{InFlight, Work};
 pub(crate) use lane::Lane;
-pub(crate) use permit::{QueueSlot, WorkerPermit, WorkerTicket};
+pub(crate) use permit::QueueSlot;
 pub(crate) use wait::QueueWait;
 
 /// Which of the two lanes.

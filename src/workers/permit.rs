@@ -4,14 +4,10 @@
 //! spawned task — and releases on drop.
 
 use std::ops::Deref;
-#[cfg(feature = "tower")]
-use std::time::Duration;
 
 use tokio::sync::TryAcquireError;
 
 use super::lane::{Joined, Lane};
-#[cfg(feature = "tower")]
-use super::wait::QueueWait;
 use crate::Rejection;
 use crate::telemetry::{self, QueueClock};
 
@@ -53,6 +49,12 @@ pub(crate) struct QueueSlot<L: Deref<Target = Lane>> {
 }
 
 impl QueueSlot<&Lane> {
+    /// The same place, held through `lane` (the same lane, by another handle).
+    pub(super) fn move_to<L: Deref<Target = Lane>>(self, lane: L) -> QueueSlot<L> {
+        debug_assert!(std::ptr::eq(self.lane, &*lane), "a queue place moves within its lane");
+        QueueSlot { lane, queued_at: self.hand_over() }
+    }
+
     /// Hands the place to a holder that leaves the queue itself (a spawned task's `InFlight`).
     pub(super) fn hand_over(self) -> QueueClock {
         let queued_at = self.queued_at;
@@ -99,18 +101,5 @@ impl<L: Deref<Target = Lane> + Clone> WorkerTicket<L> {
             return Ok(WorkerTicket::Ready(WorkerPermit { lane }));
         }
         Ok(WorkerTicket::Waiting(QueueSlot { lane, queued_at: QueueClock::start() }))
-    }
-
-    #[cfg(feature = "tower")]
-    /// Waits in the queue, if queued, until a permit is free.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping the future leaves the queue and holds no permit.
-    pub(crate) async fn ready(self) -> Result<WorkerPermit<L>, Rejection> {
-        match self {
-            WorkerTicket::Ready(permit) => Ok(permit),
-            WorkerTicket::Waiting(slot) => QueueWait::new(slot, Duration::ZERO).await,
-        }
     }
 }

@@ -104,13 +104,31 @@ impl<L: Deref<Target = Lane> + Clone> QueueWait<L> {
     ///
     /// Polled again after it returned `Ready`.
     pub(crate) fn poll_worker(&mut self, cx: &mut Context<'_>) -> Poll<Result<WorkerPermit<L>, Rejection>> {
+        let slot = ready!(self.poll_slot(cx))?;
+        // The slot is dropped on return: the call leaves the queue holding its permit.
+        Poll::Ready(Ok(WorkerPermit { lane: slot.lane.clone() }))
+    }
+
+    /// [`poll_worker`](Self::poll_worker) for a caller that keeps the worker without a guard:
+    /// on `Ok` it holds a permit of this wait's lane, which it must release.
+    ///
+    /// # Panics
+    ///
+    /// Polled again after it returned `Ready`.
+    pub(crate) fn poll_served(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Rejection>> {
+        // The slot is dropped here: the call leaves the queue holding its permit.
+        Poll::Ready(ready!(self.poll_slot(cx)).map(drop))
+    }
+
+    /// The wait's end: its queue place once served (the caller holds a permit from then on), or
+    /// why it was not.
+    fn poll_slot(&mut self, cx: &mut Context<'_>) -> Poll<Result<QueueSlot<L>, Rejection>> {
         let lane = &self.slot.as_ref().expect("a queue wait polled after it ended").lane;
         let waited = ready!(self.waiter.poll(lane, cx));
         let slot = self.slot.take().expect("checked above");
         waited?;
         slot.queued_at.waited(slot.lane.label);
-        // The slot is dropped on return: the call leaves the queue holding its permit.
-        Poll::Ready(Ok(WorkerPermit { lane: slot.lane.clone() }))
+        Poll::Ready(Ok(slot))
     }
 }
 
@@ -188,7 +206,7 @@ mod tests {
     use std::task::{Wake, Waker};
 
     use super::*;
-    use crate::workers::WorkerTicket;
+    use crate::workers::permit::WorkerTicket;
 
     /// A waker that counts its wakes.
     #[derive(Default)]
