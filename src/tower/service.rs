@@ -112,6 +112,7 @@ where
     type Future = ResponseFuture<S, P, Request>;
 
     /// Ready when the inner service is ready and a worker is reserved (see the module docs).
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         // The inner service's readiness comes first: a service that is not ready takes no
         // queue place.
@@ -138,6 +139,7 @@ where
         self.reservation.poll_reserve(&self.planned.gov, &self.planned.plan, cx).map(Ok)
     }
 
+    #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
         let reserved = match self.reservation.take_for_call() {
             ForCall::Reserved(call) => Some(call),

@@ -66,8 +66,10 @@ impl Drain {
             self.unsuccessful.fetch_add(1, Ordering::Relaxed);
         }
         // The tally is made before the count moves, so that a shutdown that sees the drain
-        // idle sees every exit of it.
-        if let (true, Some(exit)) = (self.is_closed(), exit) {
+        // idle sees every exit of it. The flag is read from `left`, the line a leave writes
+        // anyway, not from `entered`, which a spawning loop writes at every spawn (`close` sets
+        // both; a leave racing `close` may go untallied, with either).
+        if let (true, Some(exit)) = (self.left.load(Ordering::Acquire) & CLOSED != 0, exit) {
             // Relaxed: a tally read after the drain completes, which the AcqRel count orders.
             self.exits_after_close[exit as usize].fetch_add(1, Ordering::Relaxed);
         }
