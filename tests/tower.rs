@@ -413,3 +413,57 @@ async fn an_inner_service_whose_readiness_panics_is_contained_and_counted() {
     let workers = gov.status().workers;
     assert_eq!((workers.active, workers.in_flight), (0, 0), "nothing reserved");
 }
+
+/// The response future reaches the default breaker through the governor it owns, and keeps a
+/// handle of it only while it holds a half-open probe's permit: dropped at any point as the
+/// probe, it gives the probe's slot back; run to the end, the probe closes the circuit.
+#[tokio::test(start_paused = true)]
+async fn a_response_future_dropped_as_the_default_breakers_probe_gives_its_slot_back() {
+    let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    // Fails five times, then answers after a second.
+    let inner = service_fn(move |_: ()| {
+        let call = counted.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if call <= 5 {
+                return Err(io_error("connection closed while reading"));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, Io>(call)
+        }
+    });
+    let service = GovernorLayer::new(&gov).layer(inner);
+    for _ in 0..5 {
+        let error = service.clone().oneshot(()).await.unwrap_err();
+        assert!(matches!(governed(&error), Error::Operation(_)));
+    }
+    assert_eq!(gov.breaker().state(), bursar::breaker::BreakerState::Open);
+    tokio::time::advance(Duration::from_secs(120)).await;
+
+    let mut dropped = 0;
+    let finished_at = support::cancel_at_every_await(
+        || service.clone().oneshot(()),
+        Duration::from_millis(100),
+        |_, finished| {
+            if !finished {
+                dropped += 1;
+                // The dropped probe's slot is free again: the breaker admits the next probe.
+                let probe = gov.breaker().try_acquire().expect("a probe slot is free");
+                assert!(probe.is_probe());
+                drop(probe);
+            }
+        },
+    )
+    .await;
+    assert_eq!((finished_at, dropped), (11, 11), "polled once, then ten steps of 100 ms");
+    assert_eq!(
+        gov.breaker().state(),
+        bursar::breaker::BreakerState::Closed,
+        "the probe that finished closed it"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 5 + 11, "five failures, ten probes dropped, one that finished");
+    let workers = gov.status().workers;
+    // The future dropped before its first poll was never admitted.
+    assert_eq!((workers.active, workers.in_flight, workers.abandoned), (0, 0, 10));
+}

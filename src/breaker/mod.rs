@@ -134,7 +134,7 @@ mod tests;
 pub use call::CallError;
 pub use circuit_breaker::CircuitBreaker;
 pub use config::BreakerConfig;
-pub(crate) use permit::Held;
+pub(crate) use permit::Ticketed;
 pub use permit::{NotPermitted, Outcome, OwnedPermit, Permit};
 pub use registry::BreakerRegistry;
 pub use status::BreakerStatus;

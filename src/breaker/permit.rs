@@ -91,7 +91,7 @@ macro_rules! permit_methods {
 
         /// Whether this call is a half-open probe, whose outcome closes or reopens the breaker.
         pub fn is_probe(&self) -> bool {
-            matches!(self.held.ticket, Some(Ticket::Probe(_)))
+            self.held.permit.is_probe()
         }
     };
 }
@@ -107,34 +107,56 @@ impl OwnedPermit {
 impl<'a> Permit<'a> {
     #[inline(always)]
     pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket, started: Option<Instant>) -> Self {
-        Permit { held: Held { breaker, ticket: Some(ticket), started } }
+        Permit { held: Held { breaker, permit: Ticketed { ticket: Some(ticket), started } } }
     }
 }
 
 impl OwnedPermit {
     #[inline]
     pub(crate) fn new(breaker: Arc<CircuitBreaker>, ticket: Ticket, started: Option<Instant>) -> Self {
-        OwnedPermit { held: Held { breaker, ticket: Some(ticket), started } }
+        OwnedPermit { held: Held { breaker, permit: Ticketed { ticket: Some(ticket), started } } }
     }
 }
 
-/// A breaker, the ticket a call was admitted with (`None` once reported) and, under a
-/// slow-call rule, when it was admitted.
+/// A breaker and its permit's state: what a [`Permit`] and an [`OwnedPermit`] are.
 #[derive(Debug)]
-pub(crate) struct Held<B: Deref<Target = CircuitBreaker>> {
+struct Held<B: Deref<Target = CircuitBreaker>> {
     breaker: B,
+    permit: Ticketed,
+}
+
+impl<B: Deref<Target = CircuitBreaker>> Held<B> {
+    #[inline(always)]
+    fn report(&mut self, outcome: Outcome, now: Option<Instant>) {
+        self.permit.report(&self.breaker, outcome, now);
+    }
+}
+
+impl<B: Deref<Target = CircuitBreaker>> Drop for Held<B> {
+    #[inline]
+    fn drop(&mut self) {
+        self.permit.abandon(&self.breaker);
+    }
+}
+
+/// A permit's state apart from its breaker: the ticket a call was admitted with (`None` once
+/// reported) and, under a slow-call rule, when it was admitted. Its holder gives each method the
+/// breaker: a [`Permit`] keeps one beside it; a governed call keeps its permit for one attempt
+/// at a time and asks again for each (`governor/breakers.rs`'s `CallBreaker`).
+#[derive(Debug, Default)]
+pub(crate) struct Ticketed {
     ticket: Option<Ticket>,
     started: Option<Instant>,
 }
 
-impl<B: Deref<Target = CircuitBreaker>> Held<B> {
+impl Ticketed {
     /// Reports `outcome`, at `now` or else reading the clock only if the breaker needs it:
     /// once, for the call's duration under a slow-call rule (`started` is set only then), or
     /// for the instant of a failure or of a time window's record.
     #[inline(always)]
-    fn report(&mut self, outcome: Outcome, now: Option<Instant>) {
+    fn report(&mut self, breaker: &CircuitBreaker, outcome: Outcome, now: Option<Instant>) {
         let Some(ticket) = self.ticket.take() else { return };
-        let engine = &self.breaker.engine;
+        let engine = &breaker.engine;
         let failure = outcome == Outcome::Failure;
         match (self.started, now) {
             (None, None) => engine.finish(ticket, failure, Instant::now),
@@ -146,37 +168,28 @@ impl<B: Deref<Target = CircuitBreaker>> Held<B> {
             }
         }
     }
-}
 
-impl<B: Deref<Target = CircuitBreaker>> Drop for Held<B> {
+    /// Gives the permit back unreported, if one is held: a half-open probe's slot goes to the
+    /// next caller (nothing else needs giving back). What the drop of its holder does.
     #[inline]
-    fn drop(&mut self) {
+    pub(crate) fn abandon(&mut self, breaker: &CircuitBreaker) {
         if let Some(ticket) = self.ticket.take() {
-            self.breaker.engine.abandon(ticket);
+            breaker.engine.abandon(ticket);
         }
     }
-}
 
-/// For the governor's call path, which keeps its breaker (borrowed, or an `Arc` of a keyed one)
-/// and one permit at a time in one value, and asks again for each attempt.
-impl<B: Deref<Target = CircuitBreaker>> Held<B> {
-    /// The breaker `breaker`, no permit yet.
-    pub(crate) fn unasked(breaker: B) -> Self {
-        Held { breaker, ticket: None, started: None }
+    /// Whether the permit is a half-open probe's.
+    #[inline(always)]
+    pub(crate) fn is_probe(&self) -> bool {
+        matches!(self.ticket, Some(Ticket::Probe(_)))
     }
 
-    pub(crate) fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
-    }
-
-    /// Asks for a permit, reading the clock only if the breaker is not closed. A permit still
+    /// Asks `breaker` for a permit, reading the clock only if it is not closed. A permit still
     /// held is given back first.
     #[inline(always)]
-    pub(crate) fn ask(&mut self) -> Result<(), NotPermitted> {
-        if let Some(ticket) = self.ticket.take() {
-            self.breaker.engine.abandon(ticket);
-        }
-        self.ticket = Some(self.breaker.engine.admit(Instant::now)?);
+    pub(crate) fn ask(&mut self, breaker: &CircuitBreaker) -> Result<(), NotPermitted> {
+        self.abandon(breaker);
+        self.ticket = Some(breaker.engine.admit(Instant::now)?);
         Ok(())
     }
 
@@ -184,8 +197,8 @@ impl<B: Deref<Target = CircuitBreaker>> Held<B> {
     /// from here, not from the ask (a call may wait for a worker in between).
     /// `always` times it also without one (for an adaptive worker limit).
     #[inline(always)]
-    pub(crate) fn start_timing(&mut self, always: bool) {
-        self.started = (always || self.breaker.times_calls()).then(Instant::now);
+    pub(crate) fn start_timing(&mut self, breaker: &CircuitBreaker, always: bool) {
+        self.started = (always || breaker.times_calls()).then(Instant::now);
     }
 
     /// When the attempt started, if it is timed.
@@ -193,28 +206,14 @@ impl<B: Deref<Target = CircuitBreaker>> Held<B> {
         self.started
     }
 
-    /// Reports the permit's outcome, once.
+    /// Reports the permit's outcome, once; at `now` if given.
     #[inline(always)]
-    pub(crate) fn record(&mut self, outcome: Outcome) {
-        self.report(outcome, None);
-    }
-
-    /// Reports the permit's outcome, once, as of `now`.
-    pub(crate) fn record_at(&mut self, outcome: Outcome, now: Instant) {
-        self.report(outcome, Some(now));
-    }
-
-    /// Gives a half-open probe's permit back; an ordinary permit is kept.
-    pub(crate) fn give_back_probe(&mut self) {
-        if matches!(self.ticket, Some(Ticket::Probe(_))) {
-            if let Some(ticket) = self.ticket.take() {
-                self.breaker.engine.abandon(ticket);
-            }
-        }
+    pub(crate) fn record(&mut self, breaker: &CircuitBreaker, outcome: Outcome, now: Option<Instant>) {
+        self.report(breaker, outcome, now);
     }
 
     /// Whether there is no permit, or it went stale: the breaker moved on since it was given.
-    pub(crate) fn must_ask_again(&self) -> bool {
-        self.ticket.as_ref().is_none_or(|ticket| !self.breaker.engine.is_current(ticket))
+    pub(crate) fn must_ask_again(&self, breaker: &CircuitBreaker) -> bool {
+        self.ticket.as_ref().is_none_or(|ticket| !breaker.engine.is_current(ticket))
     }
 }

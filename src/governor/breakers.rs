@@ -10,10 +10,10 @@ use std::sync::{Arc, Weak};
 use tokio::time::Instant;
 
 use crate::BuildError;
-use crate::breaker::Held;
 use crate::breaker::{
     BreakerConfig, BreakerRegistry, BreakerState, BreakerStatus, CircuitBreaker, Transition,
 };
+use crate::breaker::{NotPermitted, Outcome, Ticketed};
 use crate::contain::Containment;
 
 /// A callback for every breaker transition, told the breaker's name (`"default"` or its key).
@@ -76,8 +76,98 @@ impl Deref for BreakerRef<'_> {
     }
 }
 
-/// A call's breaker and the permit of its current attempt, in one value.
-pub(crate) type CallBreaker<'a> = Held<BreakerRef<'a>>;
+/// A call's breaker and the permit of its current attempt, asked again for each attempt.
+///
+/// The breaker is the one the call chose (a key's, one its caller keeps, or the default one
+/// borrowed), or `None`: the governor's default one, which each method is given by the call
+/// from its handle. So a call that owns its handle (the tower layer's) keeps no second handle
+/// for its breaker, but for a half-open probe's permit, whose slot its drop gives back.
+pub(crate) struct CallBreaker<'a> {
+    chosen: Option<BreakerRef<'a>>,
+    permit: Ticketed,
+    /// The default breaker, while `permit` is its half-open probe's.
+    probe_of: Option<Arc<CircuitBreaker>>,
+}
+
+impl<'a> CallBreaker<'a> {
+    /// `chosen`, or the default one (`None`); no permit yet.
+    pub(crate) fn unasked(chosen: Option<BreakerRef<'a>>) -> Self {
+        CallBreaker { chosen, permit: Ticketed::default(), probe_of: None }
+    }
+
+    /// The call's breaker, `default` if it chose none.
+    #[inline(always)]
+    pub(crate) fn breaker<'s>(&'s self, default: &'s CircuitBreaker) -> &'s CircuitBreaker {
+        pick(&self.chosen, default)
+    }
+
+    /// Asks for a permit, reading the clock only if the breaker is not closed. A permit still
+    /// held is given back first.
+    #[inline(always)]
+    pub(crate) fn ask(&mut self, default: &Arc<CircuitBreaker>) -> Result<(), NotPermitted> {
+        let breaker = pick(&self.chosen, default);
+        let asked = self.permit.ask(breaker);
+        if self.chosen.is_none() && self.permit.is_probe() {
+            self.probe_of = Some(Arc::clone(default));
+        }
+        asked
+    }
+
+    /// The attempt the permit is for starts now (see `Ticketed::start_timing`).
+    #[inline(always)]
+    pub(crate) fn start_timing(&mut self, default: &CircuitBreaker, always: bool) {
+        let breaker = pick(&self.chosen, default);
+        self.permit.start_timing(breaker, always);
+    }
+
+    /// When the attempt started, if it is timed.
+    pub(crate) fn started(&self) -> Option<Instant> {
+        self.permit.started()
+    }
+
+    /// Reports the permit's outcome, once; at `now` if given.
+    #[inline(always)]
+    pub(crate) fn record(&mut self, default: &CircuitBreaker, outcome: Outcome, now: Option<Instant>) {
+        let breaker = pick(&self.chosen, default);
+        self.permit.record(breaker, outcome, now);
+    }
+
+    /// Gives a half-open probe's permit back; an ordinary permit is kept.
+    pub(crate) fn give_back_probe(&mut self, default: &CircuitBreaker) {
+        if self.permit.is_probe() {
+            let breaker = pick(&self.chosen, default);
+            self.permit.abandon(breaker);
+        }
+    }
+
+    /// Whether there is no permit, or it went stale: the breaker moved on since it was given.
+    pub(crate) fn must_ask_again(&self, default: &CircuitBreaker) -> bool {
+        self.permit.must_ask_again(self.breaker(default))
+    }
+}
+
+/// The breaker `chosen`, or else `default`.
+#[inline(always)]
+fn pick<'s>(chosen: &'s Option<BreakerRef<'_>>, default: &'s CircuitBreaker) -> &'s CircuitBreaker {
+    match chosen {
+        Some(chosen) => chosen,
+        None => default,
+    }
+}
+
+impl Drop for CallBreaker<'_> {
+    /// A permit still held is given back unreported. Only a probe's needs it: its breaker is
+    /// the chosen one or the default one kept for it.
+    #[inline]
+    fn drop(&mut self) {
+        let breaker = match (&self.chosen, &self.probe_of) {
+            (Some(chosen), _) => &**chosen,
+            (None, Some(default)) => &**default,
+            (None, None) => return,
+        };
+        self.permit.abandon(breaker);
+    }
+}
 
 impl Breakers {
     pub(crate) fn new(

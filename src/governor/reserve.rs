@@ -41,12 +41,10 @@ impl Holds<'static> for Arc<Planned> {
         Arc::clone(&self.gov.inner.workers.tasks)
     }
 
-    /// The default breaker too is shared: the future that holds it is `'static`.
-    fn breaker(&self, key: Option<&str>) -> BreakerRef<'static> {
-        match self.gov.inner.breakers.for_key(key) {
-            BreakerRef::Default(_) => BreakerRef::Keyed(Arc::clone(&self.gov.inner.breakers.default)),
-            BreakerRef::Keyed(keyed) => BreakerRef::Keyed(keyed),
-        }
+    /// Reached through this handle at each use: the future that holds it is `'static`.
+    #[inline(always)]
+    fn default_breaker(&self) -> Option<BreakerRef<'static>> {
+        None
     }
 }
 

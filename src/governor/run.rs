@@ -288,8 +288,10 @@ pub(crate) trait Holds<'g>: Sized {
     fn plan(&self) -> &CallPlan;
     fn workers(&self) -> Self::Workers;
     fn lane(&self) -> Self::Lane;
-    /// The breaker of calls with `key` (see `Breakers::for_key`).
-    fn breaker(&self, key: Option<&str>) -> BreakerRef<'g>;
+    /// The default breaker as the call keeps it: borrowed by a call that borrows its governor;
+    /// `None` for one that owns its handle, which reaches the breaker through the handle (see
+    /// `CallBreaker`) rather than own a second one.
+    fn default_breaker(&self) -> Option<BreakerRef<'g>>;
 }
 
 impl<'g, P: Borrow<CallPlan>> Holds<'g> for (&'g Governor, P) {
@@ -316,8 +318,9 @@ impl<'g, P: Borrow<CallPlan>> Holds<'g> for (&'g Governor, P) {
         &self.0.inner.workers.tasks
     }
 
-    fn breaker(&self, key: Option<&str>) -> BreakerRef<'g> {
-        self.0.inner.breakers.for_key(key)
+    #[inline(always)]
+    fn default_breaker(&self) -> Option<BreakerRef<'g>> {
+        Some(BreakerRef::Default(&self.0.inner.breakers.default))
     }
 }
 
@@ -349,6 +352,7 @@ where
 {
     /// A call that uses `breaker`, if its caller chose one (`Call::key`, `Call::breaker`),
     /// else the one its plan names.
+    #[inline(always)]
     pub(crate) fn new(
         handle: G,
         op: Op,
@@ -358,7 +362,11 @@ where
     ) -> Self {
         // The default breaker is known without a lookup; the tower layer's keyed one is looked
         // up (and perhaps made) here, when the layer makes the call's future.
-        let breaker = breaker.unwrap_or_else(|| handle.breaker(handle.plan().key.as_deref()));
+        let breaker = match (breaker, handle.plan().key.as_deref()) {
+            (Some(breaker), _) => Some(breaker),
+            (None, None) => handle.default_breaker(),
+            (None, Some(key)) => keyed(&handle, key),
+        };
         let call = CallState {
             handle,
             op,
@@ -531,7 +539,7 @@ where
     /// is the first attempt's.
     #[inline(always)]
     fn breaker_then_worker(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
-        self.breaker.ask().map_err(circuit_open)?;
+        self.breaker.ask(&self.handle.gov().inner.breakers.default).map_err(circuit_open)?;
         let (admitted, handle) = (self.admitted.as_mut().expect("an attempt runs admitted"), &self.handle);
         if admitted.has_worker() {
             return Ok(None);
@@ -545,7 +553,7 @@ where
     #[cold]
     fn queue(&mut self, slot: QueueSlot<G::Lane>, spent: Duration) -> Step<'g, Fut, G::Lane> {
         warn_if_nested(self.workers(), self.handle.plan().name);
-        self.breaker.give_back_probe();
+        self.breaker.give_back_probe(&self.handle.gov().inner.breakers.default);
         Step::Queued { wait: QueueWait::new(slot, spent) }
     }
 
@@ -555,8 +563,9 @@ where
     /// the probe.
     fn worker_came(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
         self.admitted.as_mut().expect("a call waits admitted").holds_worker();
-        if self.breaker.must_ask_again() {
-            self.breaker.ask().map_err(circuit_open)?;
+        let default = &self.handle.gov().inner.breakers.default;
+        if self.breaker.must_ask_again(default) {
+            self.breaker.ask(default).map_err(circuit_open)?;
         }
         Ok(None)
     }
@@ -645,7 +654,8 @@ where
             retries.last = None;
             self.handle.gov().inner.workers.counters.add(Count::Retries);
         }
-        self.breaker.start_timing(self.handle.gov().inner.workers.times_attempt());
+        let inner = &self.handle.gov().inner;
+        self.breaker.start_timing(&inner.breakers.default, inner.workers.times_attempt());
         let op = self.op.attempt();
         let plan = self.handle.plan();
         match (plan.attempt_timeout, plan.leased) {
@@ -709,7 +719,7 @@ where
             Ok(delay) => delay,
             Err(stop) => return Next::Return(Err(retry_ended(error, plan.name, format_args!("{stop:?}")))),
         };
-        if is_open(self.breaker.breaker()) {
+        if is_open(self.breaker.breaker(&self.handle.gov().inner.breakers.default)) {
             return Next::Return(Err(retry_ended(error, plan.name, format_args!("the circuit is open"))));
         }
         if !self.handle.gov().inner.retry.allow_retry(workers.calls_completed()) {
@@ -758,10 +768,7 @@ where
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
             Err(_) => return,
         };
-        match now {
-            None => self.breaker.record(outcome),
-            Some(now) => self.breaker.record_at(outcome, now),
-        }
+        self.breaker.record(&self.handle.gov().inner.breakers.default, outcome, now);
     }
 
     /// [`report`](Self::report), and the attempt's latency and verdict to the adaptive limit:
@@ -805,10 +812,20 @@ where
             self.release_worker();
         }
         if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
-            self.breaker.record(Outcome::Failure);
+            self.breaker.record(&self.handle.gov().inner.breakers.default, Outcome::Failure, None);
         }
         let admitted = self.admitted.take().expect("a call's work runs admitted");
         admitted.settle(outcome, Work::Call)
+    }
+}
+
+/// The breaker of calls with `key` (see `Breakers::for_key`): a key's, or the default one as
+/// [`Holds::default_breaker`] keeps it.
+#[cold]
+fn keyed<'g, G: Holds<'g>>(handle: &G, key: &str) -> Option<BreakerRef<'g>> {
+    match handle.gov().inner.breakers.for_key(Some(key)) {
+        BreakerRef::Default(_) => handle.default_breaker(),
+        BreakerRef::Keyed(keyed) => Some(BreakerRef::Keyed(keyed)),
     }
 }
 
