@@ -81,18 +81,17 @@ impl Deref for BreakerRef<'_> {
 /// The breaker is the one the call chose (a key's, one its caller keeps, or the default one
 /// borrowed), or `None`: the governor's default one, which each method is given by the call
 /// from its handle. So a call that owns its handle (the tower layer's) keeps no second handle
-/// for its breaker, but for a half-open probe's permit, whose slot its drop gives back.
+/// for its breaker, unless it is given a half-open probe's permit: then it keeps one, so that its
+/// drop can give the probe's slot back.
 pub(crate) struct CallBreaker<'a> {
     chosen: Option<BreakerRef<'a>>,
     permit: Ticketed,
-    /// The default breaker, while `permit` is its half-open probe's.
-    probe_of: Option<Arc<CircuitBreaker>>,
 }
 
 impl<'a> CallBreaker<'a> {
     /// `chosen`, or the default one (`None`); no permit yet.
     pub(crate) fn unasked(chosen: Option<BreakerRef<'a>>) -> Self {
-        CallBreaker { chosen, permit: Ticketed::default(), probe_of: None }
+        CallBreaker { chosen, permit: Ticketed::default() }
     }
 
     /// The call's breaker, `default` if it chose none.
@@ -108,7 +107,7 @@ impl<'a> CallBreaker<'a> {
         let breaker = pick(&self.chosen, default);
         let asked = self.permit.ask(breaker);
         if self.chosen.is_none() && self.permit.is_probe() {
-            self.probe_of = Some(Arc::clone(default));
+            self.chosen = Some(BreakerRef::Keyed(Arc::clone(default)));
         }
         asked
     }
@@ -156,16 +155,13 @@ fn pick<'s>(chosen: &'s Option<BreakerRef<'_>>, default: &'s CircuitBreaker) -> 
 }
 
 impl Drop for CallBreaker<'_> {
-    /// A permit still held is given back unreported. Only a probe's needs it: its breaker is
-    /// the chosen one or the default one kept for it.
+    /// A permit still held is given back unreported. Only a probe's needs it, and a call
+    /// holding a probe's permit always keeps its breaker (see `ask`).
     #[inline]
     fn drop(&mut self) {
-        let breaker = match (&self.chosen, &self.probe_of) {
-            (Some(chosen), _) => &**chosen,
-            (None, Some(default)) => &**default,
-            (None, None) => return,
-        };
-        self.permit.abandon(breaker);
+        if let Some(chosen) = &self.chosen {
+            self.permit.abandon(chosen);
+        }
     }
 }
 
