@@ -415,8 +415,8 @@ async fn an_inner_service_whose_readiness_panics_is_contained_and_counted() {
 }
 
 /// The response future reaches the default breaker through the governor it owns, and keeps a
-/// handle of it only while it holds a half-open probe's permit: dropped at any point as the
-/// probe, it gives the probe's slot back; run to the end, the probe closes the circuit.
+/// handle of it from its first half-open probe's permit on: dropped at any point as the probe,
+/// it gives the probe's slot back; run to the end, the probe closes the circuit.
 #[tokio::test(start_paused = true)]
 async fn a_response_future_dropped_as_the_default_breakers_probe_gives_its_slot_back() {
     let gov = support::builder().max_workers(1).max_attempts(1).build().unwrap();

@@ -198,8 +198,8 @@ pin_project! {
     where
         G: Holds<'g>,
     {
-        // The step first: its operation and worker are dropped before the call's guard, so a
-        // call dropped mid-way frees its worker before it counts as ended.
+        // The step first: its operation is dropped before the call's guard, which then gives
+        // the worker back before it counts the call as ended.
         #[pin]
         step: Step<'g, Fut, G::Lane>,
         call: CallState<'g, Op, E, H, G>,
@@ -277,12 +277,14 @@ struct Retries<E> {
 
 /// How a call holds its governor and its plan: the governor borrowed by a call awaited in place
 /// (`run`, `call`), which holds its plan as its caller gave it; both shared, in one `Arc`, by
-/// the tower layer's response future, which is `'static`. What the call's guards, breaker and
-/// waits keep of the governor follows: borrowed, or shared (an `Arc` cloned for each).
+/// the tower layer's response future, which is `'static`. What the call's guard and waits keep
+/// of the governor follows: borrowed, or shared (an `Arc` cloned for each: the guard's at
+/// admission, a wait's only when it is armed); the default breaker is reached through the
+/// handle itself (see `default_breaker`).
 pub(crate) trait Holds<'g>: Sized {
     /// What the call's guard keeps of the workers.
     type Workers: Deref<Target = Workers> + Send + Sync + 'g;
-    /// What the call's worker permit and queue place keep of the lane.
+    /// What a queued call's place and wait keep of the lane (its worker is the guard's).
     type Lane: Deref<Target = Lane> + Clone + Send + Sync + 'g;
     fn gov(&self) -> &Governor;
     fn plan(&self) -> &CallPlan;
@@ -465,6 +467,9 @@ where
                         match self.admit_costly() {
                             Ok(None) => {}
                             Ok(Some(wait)) => {
+                                // A worker reserved ahead does not sit idle while the call
+                                // waits for memory: it goes back, and the call asks again.
+                                self.release_worker();
                                 step.set(Step::Reserving { wait });
                                 continue;
                             }

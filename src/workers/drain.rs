@@ -21,10 +21,10 @@ pub(crate) enum Exit {
 
 /// The closed flag, in the top bit of both counts. `close` sets it in `entered`, then in
 /// `left`. Admission is one read-modify-write of `entered`, so either it sees the flag or
-/// `close` sees it admitted. A leave is one read-modify-write of `left`: one after `close`
-/// sees the flag and, acquiring `close`'s write, every admission before it, so the last of
-/// them can tell that nothing is in flight. No store–load race to reason about (and nothing
-/// that needs sequential consistency).
+/// `close` sees it admitted. A leave is one read-modify-write of `left` (after a look at its
+/// flag, for the exits' tally): one after `close` sees the flag and, acquiring `close`'s write,
+/// every admission before it, so the last of them can tell that nothing is in flight. No
+/// store–load race to reason about (and nothing that needs sequential consistency).
 const CLOSED: u64 = 1 << 63;
 
 /// Counts work in and out with two monotonic counts, so that the number of successes needs

@@ -1,6 +1,7 @@
 //! [`InFlight`]: the guard a call or task holds from admission to its end. It counts the work
 //! in and out of the drain, and records exactly one outcome — `abandoned` if its owner
-//! dropped it first. A spawned task's place in its lane is kept in it too.
+//! dropped it first. A spawned task's place in its lane, and a call's worker while an attempt
+//! holds one, are kept in it too.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     reserved_kib: u32,
 }
 
-/// Where a spawned task is in its lane.
+/// Where a spawned task is in its lane, or the worker a call holds.
 #[derive(Debug, Clone, Copy)]
 enum Place {
     Queued(LaneKind, QueueClock),
@@ -186,7 +187,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         self.leave_lane();
     }
 
-    /// Gives back the task's worker or queue place, if it holds one.
+    /// Gives back the worker or a task's queue place, if it holds one.
     #[inline]
     fn leave_lane(&mut self) {
         match self.place.take() {
@@ -209,7 +210,8 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         outcome: Supervised<Result<T, Error<E>>>,
         work: Work,
     ) -> Result<T, Error<E>> {
-        // A task's worker first: it is free before the task counts as ended.
+        // The worker first (a task's, or a call's cut off): it is free before the work counts
+        // as ended.
         self.leave_lane();
         let result = match outcome {
             Supervised::Finished(result) => result,

@@ -1,7 +1,8 @@
 //! The guards of a lane: a [`WorkerPermit`] to run, a [`QueueSlot`] while waiting for one (the
 //! wait itself is `wait.rs`'s), and the [`WorkerTicket`] that is one or the other. Each is
-//! generic over how it holds the lane — `&Lane` for a call awaited in place, `Arc<Lane>` for a
-//! spawned task — and releases on drop.
+//! generic over how it holds the lane — `&Lane` for a call awaited in place, `Arc<Lane>` for the
+//! waits of a call that owns its governor (the tower layer's) — and releases on drop. A permit
+//! taken for a call or a task is then handed to its `InFlight`, which releases it.
 
 use std::ops::Deref;
 
@@ -32,7 +33,7 @@ impl<L: Deref<Target = Lane>> WorkerPermit<L> {
 }
 
 impl WorkerPermit<&Lane> {
-    /// Hands the permit to a holder that releases it itself (a spawned task's `InFlight`).
+    /// Hands the permit to a holder that releases it itself (a task's or a call's `InFlight`).
     pub(super) fn hand_over(self) {
         // Forgetting a guard that borrows its lane leaks nothing: only the release is skipped,
         // and the new holder makes it.
@@ -55,7 +56,8 @@ impl QueueSlot<&Lane> {
         QueueSlot { lane, queued_at: self.hand_over() }
     }
 
-    /// Hands the place to a holder that leaves the queue itself (a spawned task's `InFlight`).
+    /// Hands the place to a holder that leaves the queue itself (a spawned task's `InFlight`, or
+    /// `move_to`'s slot).
     pub(super) fn hand_over(self) -> QueueClock {
         let queued_at = self.queued_at;
         // See `WorkerPermit::hand_over`.

@@ -15,7 +15,9 @@ use tokio::time::{Sleep, sleep};
 
 use super::lane::Lane;
 use super::line::{Closed, Stand};
-use super::permit::{QueueSlot, WorkerPermit};
+use super::permit::QueueSlot;
+#[cfg(test)]
+use super::permit::WorkerPermit;
 use crate::Rejection;
 
 /// One wait for a permit: its ticket once it stands in the lane's line, and the queue
@@ -75,7 +77,8 @@ impl Waiter {
     }
 }
 
-/// A queued call's wait for its worker: it leaves the queue holding the worker's permit.
+/// A queued call's wait for its worker: it leaves the queue holding the worker's permit, which
+/// the call's `InFlight` then holds (`poll_served`).
 ///
 /// # Cancel safety
 ///
@@ -98,18 +101,20 @@ impl<L: Deref<Target = Lane> + Clone> QueueWait<L> {
         QueueWait { slot: Some(slot), waiter }
     }
 
-    /// The worker, or why the call gets none.
+    /// The worker as a guard of its own, or why the call gets none (the lane's tests and loom
+    /// models wait this way).
     ///
     /// # Panics
     ///
     /// Polled again after it returned `Ready`.
+    #[cfg(test)]
     pub(crate) fn poll_worker(&mut self, cx: &mut Context<'_>) -> Poll<Result<WorkerPermit<L>, Rejection>> {
         let slot = ready!(self.poll_slot(cx))?;
         // The slot is dropped on return: the call leaves the queue holding its permit.
         Poll::Ready(Ok(WorkerPermit { lane: slot.lane.clone() }))
     }
 
-    /// [`poll_worker`](Self::poll_worker) for a caller that keeps the worker without a guard:
+    /// The wait's end for a caller that keeps the worker without a guard (a call's `InFlight`):
     /// on `Ok` it holds a permit of this wait's lane, which it must release.
     ///
     /// # Panics
@@ -135,6 +140,7 @@ impl<L: Deref<Target = Lane> + Clone> QueueWait<L> {
 // Nothing in it is pinned: its timer is boxed.
 impl<L: Deref<Target = Lane>> Unpin for QueueWait<L> {}
 
+#[cfg(test)]
 impl<L: Deref<Target = Lane> + Clone> Future for QueueWait<L> {
     type Output = Result<WorkerPermit<L>, Rejection>;
 
