@@ -128,7 +128,7 @@ struct Held<B: Deref<Target = CircuitBreaker>> {
 impl<B: Deref<Target = CircuitBreaker>> Held<B> {
     #[inline(always)]
     fn report(&mut self, outcome: Outcome, now: Option<Instant>) {
-        self.permit.report(&self.breaker, outcome, now);
+        self.permit.record(&self.breaker, outcome, now);
     }
 }
 
@@ -154,7 +154,7 @@ impl Ticketed {
     /// once, for the call's duration under a slow-call rule (`started` is set only then), or
     /// for the instant of a failure or of a time window's record.
     #[inline(always)]
-    fn report(&mut self, breaker: &CircuitBreaker, outcome: Outcome, now: Option<Instant>) {
+    pub(crate) fn record(&mut self, breaker: &CircuitBreaker, outcome: Outcome, now: Option<Instant>) {
         let Some(ticket) = self.ticket.take() else { return };
         let engine = &breaker.engine;
         let failure = outcome == Outcome::Failure;
@@ -204,12 +204,6 @@ impl Ticketed {
     /// When the attempt started, if it is timed.
     pub(crate) fn started(&self) -> Option<Instant> {
         self.started
-    }
-
-    /// Reports the permit's outcome, once; at `now` if given.
-    #[inline(always)]
-    pub(crate) fn record(&mut self, breaker: &CircuitBreaker, outcome: Outcome, now: Option<Instant>) {
-        self.report(breaker, outcome, now);
     }
 
     /// Whether there is no permit, or it went stale: the breaker moved on since it was given.

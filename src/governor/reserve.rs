@@ -43,7 +43,7 @@ impl Holds<'static> for Arc<Planned> {
 
     /// Reached through this handle at each use: the future that holds it is `'static`.
     #[inline(always)]
-    fn default_breaker(&self) -> Option<BreakerRef<'static>> {
+    fn kept_default(&self) -> Option<BreakerRef<'static>> {
         None
     }
 }

@@ -280,7 +280,7 @@ struct Retries<E> {
 /// the tower layer's response future, which is `'static`. What the call's guard and waits keep
 /// of the governor follows: borrowed, or shared (an `Arc` cloned for each: the guard's at
 /// admission, a wait's only when it is armed); the default breaker is reached through the
-/// handle itself (see `default_breaker`).
+/// handle itself (see `kept_default`).
 pub(crate) trait Holds<'g>: Sized {
     /// What the call's guard keeps of the workers.
     type Workers: Deref<Target = Workers> + Send + Sync + 'g;
@@ -293,7 +293,12 @@ pub(crate) trait Holds<'g>: Sized {
     /// The default breaker as the call keeps it: borrowed by a call that borrows its governor;
     /// `None` for one that owns its handle, which reaches the breaker through the handle (see
     /// `CallBreaker`) rather than own a second one.
-    fn default_breaker(&self) -> Option<BreakerRef<'g>>;
+    fn kept_default(&self) -> Option<BreakerRef<'g>>;
+    /// The governor's default breaker.
+    #[inline(always)]
+    fn default_breaker(&self) -> &std::sync::Arc<CircuitBreaker> {
+        &self.gov().inner.breakers.default
+    }
 }
 
 impl<'g, P: Borrow<CallPlan>> Holds<'g> for (&'g Governor, P) {
@@ -321,7 +326,7 @@ impl<'g, P: Borrow<CallPlan>> Holds<'g> for (&'g Governor, P) {
     }
 
     #[inline(always)]
-    fn default_breaker(&self) -> Option<BreakerRef<'g>> {
+    fn kept_default(&self) -> Option<BreakerRef<'g>> {
         Some(BreakerRef::Default(&self.0.inner.breakers.default))
     }
 }
@@ -366,7 +371,7 @@ where
         // up (and perhaps made) here, when the layer makes the call's future.
         let breaker = match (breaker, handle.plan().key.as_deref()) {
             (Some(breaker), _) => Some(breaker),
-            (None, None) => handle.default_breaker(),
+            (None, None) => handle.kept_default(),
             (None, Some(key)) => keyed(&handle, key),
         };
         let call = CallState {
@@ -544,7 +549,7 @@ where
     /// is the first attempt's.
     #[inline(always)]
     fn breaker_then_worker(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
-        self.breaker.ask(&self.handle.gov().inner.breakers.default).map_err(circuit_open)?;
+        self.breaker.ask(self.handle.default_breaker()).map_err(circuit_open)?;
         let (admitted, handle) = (self.admitted.as_mut().expect("an attempt runs admitted"), &self.handle);
         if admitted.has_worker() {
             return Ok(None);
@@ -558,7 +563,7 @@ where
     #[cold]
     fn queue(&mut self, slot: QueueSlot<G::Lane>, spent: Duration) -> Step<'g, Fut, G::Lane> {
         warn_if_nested(self.workers(), self.handle.plan().name);
-        self.breaker.give_back_probe(&self.handle.gov().inner.breakers.default);
+        self.breaker.give_back_probe(self.handle.default_breaker());
         Step::Queued { wait: QueueWait::new(slot, spent) }
     }
 
@@ -568,7 +573,7 @@ where
     /// the probe.
     fn worker_came(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
         self.admitted.as_mut().expect("a call waits admitted").holds_worker();
-        let default = &self.handle.gov().inner.breakers.default;
+        let default = self.handle.default_breaker();
         if self.breaker.must_ask_again(default) {
             self.breaker.ask(default).map_err(circuit_open)?;
         }
@@ -659,8 +664,8 @@ where
             retries.last = None;
             self.handle.gov().inner.workers.counters.add(Count::Retries);
         }
-        let inner = &self.handle.gov().inner;
-        self.breaker.start_timing(&inner.breakers.default, inner.workers.times_attempt());
+        let always = self.handle.gov().inner.workers.times_attempt();
+        self.breaker.start_timing(self.handle.default_breaker(), always);
         let op = self.op.attempt();
         let plan = self.handle.plan();
         match (plan.attempt_timeout, plan.leased) {
@@ -724,7 +729,7 @@ where
             Ok(delay) => delay,
             Err(stop) => return Next::Return(Err(retry_ended(error, plan.name, format_args!("{stop:?}")))),
         };
-        if is_open(self.breaker.breaker(&self.handle.gov().inner.breakers.default)) {
+        if is_open(self.breaker.breaker(self.handle.default_breaker())) {
             return Next::Return(Err(retry_ended(error, plan.name, format_args!("the circuit is open"))));
         }
         if !self.handle.gov().inner.retry.allow_retry(workers.calls_completed()) {
@@ -773,7 +778,7 @@ where
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
             Err(_) => return,
         };
-        self.breaker.record(&self.handle.gov().inner.breakers.default, outcome, now);
+        self.breaker.record(self.handle.default_breaker(), outcome, now);
     }
 
     /// [`report`](Self::report), and the attempt's latency and verdict to the adaptive limit:
@@ -817,7 +822,7 @@ where
             self.release_worker();
         }
         if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
-            self.breaker.record(&self.handle.gov().inner.breakers.default, Outcome::Failure, None);
+            self.breaker.record(self.handle.default_breaker(), Outcome::Failure, None);
         }
         let admitted = self.admitted.take().expect("a call's work runs admitted");
         admitted.settle(outcome, Work::Call)
@@ -825,11 +830,11 @@ where
 }
 
 /// The breaker of calls with `key` (see `Breakers::for_key`): a key's, or the default one as
-/// [`Holds::default_breaker`] keeps it.
+/// [`Holds::kept_default`] keeps it.
 #[cold]
 fn keyed<'g, G: Holds<'g>>(handle: &G, key: &str) -> Option<BreakerRef<'g>> {
     match handle.gov().inner.breakers.for_key(Some(key)) {
-        BreakerRef::Default(_) => handle.default_breaker(),
+        BreakerRef::Default(_) => handle.kept_default(),
         BreakerRef::Keyed(keyed) => Some(BreakerRef::Keyed(keyed)),
     }
 }
