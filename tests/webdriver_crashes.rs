@@ -128,6 +128,7 @@ async fn two_hundred_jobs_through_twenty_kills_leave_no_process_zombie_port_or_p
     let unanswered =
         |error: &&String| error.starts_with("no WebDriver session") && error.contains("did not respond");
     let mut beyond_kills = 0;
+    let mut refused = 0;
     for outcome in &outcomes {
         let (job, retried) = (outcome.job, &outcome.retried);
         let kills = usize::from(outcome.killed.is_some());
@@ -135,6 +136,7 @@ async fn two_hundred_jobs_through_twenty_kills_leave_no_process_zombie_port_or_p
         let beyond = retried.len() - kills;
         assert!(retried.iter().filter(unanswered).count() >= beyond, "job {job}: {retried:?}");
         beyond_kills += beyond as u64;
+        refused += outcome.sessions_refused();
     }
     let workers = &left.status.workers;
     let retries = KILLS as u64 + beyond_kills;
@@ -143,6 +145,10 @@ async fn two_hundred_jobs_through_twenty_kills_leave_no_process_zombie_port_or_p
     assert_eq!(stats.broken, drivers, "a session whose chromedriver died is broken: {stats:?}");
     assert_eq!(stats.recycled, JOBS + chromiums, "every other session served its one use: {stats:?}");
     assert_eq!((stats.check_failed, stats.discarded, stats.evicted), (0, 0, 0), "{stats:?}");
-    assert_eq!((left.stops.stopped, left.stops.failed), (stats.created, 0), "one stop per session");
+    assert_eq!(
+        (left.stops.stopped, left.stops.failed),
+        (stats.created + refused, 0),
+        "one stop per session and per unanswered new session"
+    );
     assert!(left.is_empty(), "left behind: {left}: {:?}", left.census);
 }

@@ -222,6 +222,14 @@ pub(crate) struct JobOutcome {
     pub(crate) retried: Vec<String>,
 }
 
+impl JobOutcome {
+    /// Retried attempts whose new session chromedriver did not give: each started a
+    /// chromedriver whose group the manager stopped, with no session created.
+    pub(crate) fn sessions_refused(&self) -> u64 {
+        self.retried.iter().filter(|error| error.starts_with("no WebDriver session")).count() as u64
+    }
+}
+
 /// What the example's run did and what it left behind.
 #[derive(Debug)]
 pub(crate) struct RunReport {
