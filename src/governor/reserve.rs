@@ -72,7 +72,16 @@ impl Governor {
         let mut call = InFlight::enter(workers, name)?;
         match call.take_worker(|| Arc::clone(&self.inner.workers.tasks)) {
             Ok(queued) => Ok((call, queued)),
-            Err(rejection) => Err(call.reject(rejection)),
+            Err(rejection) => Err(reject(call, rejection)),
         }
     }
+}
+
+/// Records the rejection of an admitted call, which it takes: a guard borrowed on any path
+/// lives in memory on every path, and a copy of it, read wide after its narrow writes,
+/// stalls the hot one.
+#[cold]
+#[inline(never)]
+fn reject(mut call: Admitted, rejection: Rejection) -> Rejection {
+    call.reject(rejection)
 }

@@ -347,9 +347,9 @@ impl<Op: FnMut() -> Fut, Fut> Operation for Op {
     }
 }
 
-/// What an attempt's end leads to.
-enum Next<T, E> {
-    Return(Result<T, Error<E>>),
+/// What a failed attempt leads to: the call ends with an error, or backs off to retry.
+enum Next<E> {
+    End(Error<E>),
     BackOff(Duration),
 }
 
@@ -428,7 +428,11 @@ where
         let governor = governor_id(&call.workers().drain);
         let polled = marked(governor, || catch(|| call.work(step.as_mut(), first, cx)));
         let outcome = match polled {
-            Ok(Poll::Ready(result)) => Supervised::Finished(result),
+            Ok(Poll::Ready(result)) => {
+                // Counted by reference: the result moves only to the caller.
+                call.finished(&result);
+                return Poll::Ready(result);
+            }
             Err(message) => Supervised::Panicked(message),
             Ok(Poll::Pending) => {
                 let (max_duration, handle) = (call.workers().max_task_duration, &call.handle);
@@ -617,12 +621,22 @@ where
         loop {
             let ticket = match step.as_mut().project() {
                 StepProj::Running { attempt } => {
-                    let result = ready!(attempt.poll(cx));
-                    // The worker goes back before the outcome is judged.
+                    // Taken apart at once, so that a success's value moves alone: a whole
+                    // result moved is copied by wide reads of the narrow stores that wrote it,
+                    // which stall. The worker goes back before the outcome is judged.
+                    let error = match ready!(attempt.poll(cx)) {
+                        Ok(value) => {
+                            step.set(Step::Done);
+                            self.release_worker();
+                            self.attempt_succeeded();
+                            return Poll::Ready(Ok(value));
+                        }
+                        Err(error) => error,
+                    };
                     step.set(Step::Done);
                     self.release_worker();
-                    let delay = match self.attempt_ended(result) {
-                        Next::Return(result) => return Poll::Ready(result),
+                    let delay = match self.attempt_failed(error) {
+                        Next::End(error) => return Poll::Ready(Err(error)),
                         Next::BackOff(delay) => delay,
                     };
                     let workers = self.handle.workers();
@@ -677,36 +691,39 @@ where
         }
     }
 
-    /// An attempt ended: the breaker hears of it, and a retryable failure backs off if another
-    /// attempt may follow.
-    fn attempt_ended(&mut self, result: Result<T, Error<E>>) -> Next<T, E> {
+    /// An attempt succeeded: the breaker (and the adaptive limit) hear of it.
+    #[inline(always)]
+    fn attempt_succeeded(&mut self) {
         match self.workers().adaptive {
-            None => self.report(&result, None),
-            Some(_) => self.report_adaptive(&result),
+            None => self.report(None, None),
+            Some(_) => self.report_adaptive(None),
+        }
+        if self.retries.is_some() {
+            self.handle.gov().inner.retry.retry_succeeded();
+        }
+    }
+
+    /// An attempt failed: the breaker hears of it, and a retryable failure backs off if another
+    /// attempt may follow.
+    fn attempt_failed(&mut self, error: Error<E>) -> Next<E> {
+        match self.workers().adaptive {
+            None => self.report(Some(&error), None),
+            Some(_) => self.report_adaptive(Some(&error)),
         }
         let retry = &self.handle.gov().inner.retry;
-        let error = match result {
-            Ok(value) => {
-                if self.retries.is_some() {
-                    retry.retry_succeeded();
-                }
-                return Next::Return(Ok(value));
-            }
-            Err(error) => error,
-        };
         if self.retries.is_none() {
             // A success counts into the retry budget through the completed count; a failure here.
             retry.first_attempt_failed();
         }
         if !self.retryable(&error) {
-            return Next::Return(Err(error));
+            return Next::End(error);
         }
         let plan = self.handle.plan();
         if self.retries.is_none() {
             if plan.max_attempts <= 1 {
                 // No retry can follow: said without making the retries' state.
                 tracing::debug!(target: "bursar::retry", call = plan.name, stop = ?Stop::Attempts, "retrying ends");
-                return Next::Return(Err(error));
+                return Next::End(error);
             }
             let attempts = Attempts::new(retry.schedule(), plan.max_attempts, self.deadline);
             self.retries = Some(Box::new(Retries { attempts, last: None }));
@@ -716,7 +733,7 @@ where
 
     /// The delay before the next attempt, or why there is none: the attempts, the schedule and
     /// the deadline, the breaker, and the governor's retry budget decide.
-    fn back_off(&mut self, error: Error<E>) -> Next<T, E> {
+    fn back_off(&mut self, error: Error<E>) -> Next<E> {
         let workers = &self.handle.gov().inner.workers;
         let (contained, plan) = (&*workers.containment, self.handle.plan());
         let retries = self.retries.as_mut().expect("made before the first retry");
@@ -727,15 +744,15 @@ where
         let next_attempt = plan.attempt_timeout.unwrap_or(Duration::ZERO);
         let delay = match retries.attempts.next_delay(adjusted, next_attempt) {
             Ok(delay) => delay,
-            Err(stop) => return Next::Return(Err(retry_ended(error, plan.name, format_args!("{stop:?}")))),
+            Err(stop) => return Next::End(retry_ended(error, plan.name, format_args!("{stop:?}"))),
         };
         if is_open(self.breaker.breaker(self.handle.default_breaker())) {
-            return Next::Return(Err(retry_ended(error, plan.name, format_args!("the circuit is open"))));
+            return Next::End(retry_ended(error, plan.name, format_args!("the circuit is open")));
         }
         if !self.handle.gov().inner.retry.allow_retry(workers.calls_completed()) {
             workers.counters.add(Count::BudgetExhausted);
             tracing::warn!(target: "bursar::retry", call = plan.name, "retry budget spent; returning the last error");
-            return Next::Return(Err(error));
+            return Next::End(error);
         }
         let _ = contained.call(UserCode::RetryNotify, || self.hooks.notify(failed, &error, delay));
         tracing::debug!(target: "bursar::retry", call = plan.name, attempt = failed, ?delay, "attempt failed; retrying");
@@ -765,18 +782,18 @@ where
     /// Tells the breaker how the attempt ended; an error `failure_when` says is not the
     /// dependency's fault counts as a success, and a `failure_when` that panics as a failure.
     #[inline(always)]
-    fn report(&mut self, result: &Result<T, Error<E>>, now: Option<Instant>) {
-        let outcome = match result {
-            Ok(_) => Outcome::Success,
-            Err(Error::Operation(error)) => {
+    fn report(&mut self, error: Option<&Error<E>>, now: Option<Instant>) {
+        let outcome = match error {
+            None => Outcome::Success,
+            Some(Error::Operation(error)) => {
                 match self.contained().call(UserCode::FailureWhen, || self.hooks.is_failure(error)) {
                     Ok(false) => Outcome::Success,
                     Ok(true) | Err(_) => Outcome::Failure,
                 }
             }
-            Err(Error::AttemptTimeout { .. }) => Outcome::Failure,
+            Some(Error::AttemptTimeout { .. }) => Outcome::Failure,
             // Not an outcome of the dependency: reported as nothing (the permit's drop).
-            Err(_) => return,
+            Some(_) => return,
         };
         self.breaker.record(self.handle.default_breaker(), outcome, now);
     }
@@ -786,26 +803,36 @@ where
     /// says no), another error is only counted, a success is served. An attempt that was not
     /// timed is fed only if it was an overload.
     #[inline(never)]
-    fn report_adaptive(&mut self, result: &Result<T, Error<E>>) {
-        let verdict = match result {
-            Ok(_) => Verdict::Served,
-            Err(Error::Operation(error)) => {
+    fn report_adaptive(&mut self, error: Option<&Error<E>>) {
+        let verdict = match error {
+            None => Verdict::Served,
+            Some(Error::Operation(error)) => {
                 match self.contained().call(UserCode::OverloadWhen, || self.hooks.is_overload(error)) {
                     Ok(true) => Verdict::Overloaded,
                     Ok(false) | Err(_) => Verdict::Failed,
                 }
             }
-            Err(Error::AttemptTimeout { .. }) => Verdict::Overloaded,
-            Err(_) => Verdict::Failed,
+            Some(Error::AttemptTimeout { .. }) => Verdict::Overloaded,
+            Some(_) => Verdict::Failed,
         };
         let started = self.breaker.started();
         if started.is_none() && verdict != Verdict::Overloaded {
             // Not timed (see `Workers::times_attempt`): only an overload is news without a latency.
-            return self.report(result, None);
+            return self.report(error, None);
         }
         let now = Instant::now();
         self.workers().observe(started, now, verdict);
-        self.report(result, Some(now));
+        self.report(error, Some(now));
+    }
+
+    /// Counts the call's result, once: the work finished on its own.
+    #[inline(always)]
+    fn finished(&mut self, result: &Result<T, Error<E>>) {
+        // The guard is dropped where it is, not moved out first (see `InFlight::settled`).
+        if let Some(admitted) = &mut self.admitted {
+            admitted.settled(result, Work::Call);
+        }
+        self.admitted = None;
     }
 
     /// Counts how the work ended, once, and returns the call's result. Work cut off or

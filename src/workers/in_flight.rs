@@ -223,6 +223,16 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         result
     }
 
+    /// Records the result of work that finished on its own; the guard's drop then counts it
+    /// out. By reference, both: a guard or a result moved is copied by wide reads of the
+    /// narrow stores that wrote it, which stall.
+    #[inline]
+    pub(crate) fn settled<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
+        // The worker first: it is free before the work counts as ended.
+        self.leave_lane();
+        self.record(result, work);
+    }
+
     #[inline]
     fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
         crate::telemetry::settled(result);
