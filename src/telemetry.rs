@@ -15,10 +15,11 @@ pub(crate) enum LaneLabel {
 
 /// When a call took its queue place, for the queue-wait histogram: nothing without the
 /// `metrics` feature (the clock is not read).
-#[derive(Debug, Clone, Copy)]
+/// `Default` is a clock not started, which records nothing.
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct QueueClock {
     #[cfg(feature = "metrics")]
-    at: tokio::time::Instant,
+    at: Option<tokio::time::Instant>,
 }
 
 impl QueueClock {
@@ -26,7 +27,7 @@ impl QueueClock {
     pub(crate) fn start() -> Self {
         QueueClock {
             #[cfg(feature = "metrics")]
-            at: tokio::time::Instant::now(),
+            at: Some(tokio::time::Instant::now()),
         }
     }
 
@@ -34,7 +35,9 @@ impl QueueClock {
     #[inline]
     pub(crate) fn waited(self, lane: LaneLabel) {
         #[cfg(feature = "metrics")]
-        crate::metrics::events::queue_waited(lane, self.at.elapsed().as_secs_f64());
+        if let Some(at) = self.at {
+            crate::metrics::events::queue_waited(lane, at.elapsed().as_secs_f64());
+        }
         #[cfg(not(feature = "metrics"))]
         let _ = lane;
     }

@@ -9,7 +9,7 @@ use super::Governor;
 use super::breakers::BreakerRef;
 use super::run::{CallPlan, Holds};
 use crate::Rejection;
-use crate::workers::{InFlight, Lane, QueueSlot, Workers};
+use crate::workers::{InFlight, Lane, Workers};
 
 /// A governor and the plan of a tower service's calls: shared by the service and its response
 /// futures, each of which holds them with one `Arc`.
@@ -50,8 +50,6 @@ impl Holds<'static> for Arc<Planned> {
 
 /// An admitted call, which holds its worker once it has one.
 pub(crate) type Admitted = InFlight<Arc<Workers>>;
-/// A reservation's place in the queue, when no worker was free.
-pub(crate) type Queued = QueueSlot<Arc<Lane>>;
 
 impl Governor {
     /// True if the breaker for `key` turns calls away now (open or forced open): a
@@ -60,20 +58,20 @@ impl Governor {
         super::run::is_open(&self.inner.breakers.for_key(key.map(String::as_str)))
     }
 
-    /// Admits one call and takes its first worker if one is free (the call's guard holds it),
-    /// or else a queue place.
+    /// Admits one call whose worker is reserved ahead: its guard then takes the worker with
+    /// `InFlight::take_worker`, from [`tasks_lane`](Self::tasks_lane).
     ///
     /// # Errors
     ///
-    /// The [`Rejection`] (shutting down, shedding, queue full), already counted and logged.
+    /// The [`Rejection`] (shutting down, shedding), already counted and logged.
     #[inline(always)]
-    pub(crate) fn reserve(&self, name: &'static str) -> Result<(Admitted, Option<Queued>), Rejection> {
-        let workers = Arc::clone(&self.inner.workers);
-        let mut call = InFlight::enter(workers, name)?;
-        match call.take_worker(|| Arc::clone(&self.inner.workers.tasks)) {
-            Ok(queued) => Ok((call, queued)),
-            Err(rejection) => Err(reject(call, rejection)),
-        }
+    pub(crate) fn admit(&self, name: &'static str) -> Result<Admitted, Rejection> {
+        InFlight::enter(Arc::clone(&self.inner.workers), name)
+    }
+
+    /// The lane a reserved call's worker comes from, for a call that has to queue.
+    pub(crate) fn tasks_lane(&self) -> Arc<Lane> {
+        Arc::clone(&self.inner.workers.tasks)
     }
 }
 
@@ -82,6 +80,6 @@ impl Governor {
 /// stalls the hot one.
 #[cold]
 #[inline(never)]
-fn reject(mut call: Admitted, rejection: Rejection) -> Rejection {
+pub(crate) fn reject(mut call: Admitted, rejection: Rejection) -> Rejection {
     call.reject(rejection)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::governor::{Admitted, CallPlan};
+use crate::governor::{Admitted, CallPlan, reject};
 use crate::workers::{Lane, QueueSlot, QueueWait};
 use crate::{Governor, Rejection};
 
@@ -17,17 +17,29 @@ use crate::{Governor, Rejection};
 pub(crate) const STALE_AFTER: Duration = Duration::from_secs(1);
 
 /// A worker reserved by readiness. Dropped unused — the service dropped, or `call` never
-/// made — it releases the worker and queue place and counts the call as abandoned.
+/// made — it releases the queue place and the worker and counts the call as abandoned.
+///
+/// The admitted call's guard is kept apart from the state, in place: readiness writes it here
+/// and takes the worker in it where it is. Moved through results and enums, the guard was
+/// copied by wide reads of the narrow stores that had just written it, which stall.
 #[derive(Default)]
-pub(crate) enum Reservation {
+pub(crate) struct Reservation {
+    // The state first: a dropped wait leaves the queue before its call is counted out.
+    state: State,
+    /// The admitted call, while it waits in the queue or holds its worker; `None` otherwise.
+    call: Option<Admitted>,
+}
+
+#[derive(Default)]
+enum State {
     /// Nothing reserved yet.
     #[default]
     Empty,
     /// Admitted, waiting in the queue for a worker; the wait is boxed, so that a reservation
-    /// that found a worker free is small to move.
-    Waiting { call: Admitted, wait: Box<QueueWait<Arc<Lane>>> },
+    /// that found a worker free is small.
+    Waiting { wait: Box<QueueWait<Arc<Lane>>> },
     /// Admitted, its guard holding a worker: the next `call` runs on it.
-    Ready { call: Admitted },
+    Ready,
     /// Turned away (already counted) at `at`: the next `call` answers with it, unless it is
     /// older than [`STALE_AFTER`]. The next `poll_ready` asks again.
     Rejected { rejection: Rejection, at: Instant },
@@ -38,12 +50,12 @@ pub(crate) enum Reservation {
 
 impl std::fmt::Debug for Reservation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Reservation::Empty => "Empty",
-            Reservation::Waiting { .. } => "Waiting",
-            Reservation::Ready { .. } => "Ready",
-            Reservation::Rejected { .. } => "Rejected",
-            Reservation::Unreserved => "Unreserved",
+        f.write_str(match self.state {
+            State::Empty => "Empty",
+            State::Waiting { .. } => "Waiting",
+            State::Ready => "Ready",
+            State::Rejected { .. } => "Rejected",
+            State::Unreserved => "Unreserved",
         })
     }
 }
@@ -55,16 +67,16 @@ impl Reservation {
     /// worker whenever the governor can give one.
     #[inline(always)]
     pub(crate) fn poll_reserve(&mut self, gov: &Governor, plan: &CallPlan, cx: &mut Context<'_>) -> Poll<()> {
-        let ask = match self {
-            Reservation::Empty | Reservation::Rejected { .. } => true,
-            Reservation::Unreserved => !gov.circuit_is_open(plan.key.as_ref()),
-            Reservation::Waiting { .. } | Reservation::Ready { .. } => false,
+        let ask = match self.state {
+            State::Empty | State::Rejected { .. } => true,
+            State::Unreserved => !gov.circuit_is_open(plan.key.as_ref()),
+            State::Waiting { .. } | State::Ready => false,
         };
         if ask {
-            *self = Self::reserve(gov, plan);
+            self.reserve(gov, plan);
         }
-        match self {
-            Reservation::Waiting { .. } => self.poll_wait(cx),
+        match self.state {
+            State::Waiting { .. } => self.poll_wait(cx),
             _ => Poll::Ready(()),
         }
     }
@@ -72,54 +84,82 @@ impl Reservation {
     /// Waits in the queue: a worker makes the reservation ready, a rejection ends it.
     #[cold]
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Reservation::Waiting { mut call, mut wait } = mem::take(self) else { return Poll::Ready(()) };
-        *self = match wait.poll_served(cx) {
-            Poll::Pending => Reservation::Waiting { call, wait },
+        let State::Waiting { wait } = &mut self.state else { return Poll::Ready(()) };
+        match wait.poll_served(cx) {
+            Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(())) => {
-                call.holds_worker();
-                Reservation::Ready { call }
+                if let Some(call) = &mut self.call {
+                    call.holds_worker();
+                }
+                self.state = State::Ready;
             }
-            Poll::Ready(Err(rejection)) => Reservation::rejected(call.reject(rejection)),
-        };
-        match self {
-            Reservation::Waiting { .. } => Poll::Pending,
-            _ => Poll::Ready(()),
+            Poll::Ready(Err(rejection)) => {
+                // The wait goes first, then the call is counted out with the rejection.
+                self.state = State::Empty;
+                let rejection = match self.call.take() {
+                    Some(call) => reject(call, rejection),
+                    None => rejection,
+                };
+                self.state = rejected(rejection);
+            }
         }
+        Poll::Ready(())
     }
 
+    /// Admits the call and takes its worker in its guard, where the guard is kept, or else a
+    /// place in the queue.
     #[inline(always)]
-    fn reserve(gov: &Governor, plan: &CallPlan) -> Reservation {
+    fn reserve(&mut self, gov: &Governor, plan: &CallPlan) {
+        // An earlier answer (a rejection, an open breaker) is replaced; nothing is held.
         if gov.circuit_is_open(plan.key.as_ref()) {
-            return Reservation::Unreserved;
+            self.state = State::Unreserved;
+            return;
         }
-        match gov.reserve(plan.name) {
-            Ok((call, None)) => Reservation::Ready { call },
-            Ok((call, Some(slot))) => Reservation::queued(call, slot),
-            Err(rejection) => Reservation::rejected(rejection),
+        match gov.admit(plan.name) {
+            Ok(call) => self.call = Some(call),
+            Err(rejection) => {
+                self.state = rejected(rejection);
+                return;
+            }
+        }
+        let Some(call) = &mut self.call else { return };
+        // Each arm writes its own state: a state chosen by a `match` and then written is built
+        // apart and copied whole, its largest variant's size.
+        match call.take_worker(|| gov.tasks_lane()) {
+            Ok(None) => self.state = State::Ready,
+            Ok(Some(slot)) => self.queued(slot),
+            Err(rejection) => {
+                let rejection = match self.call.take() {
+                    Some(call) => reject(call, rejection),
+                    None => rejection,
+                };
+                self.state = rejected(rejection);
+            }
         }
     }
 
     #[cold]
-    fn queued(call: Admitted, slot: QueueSlot<Arc<Lane>>) -> Reservation {
-        Reservation::Waiting { call, wait: Box::new(QueueWait::new(slot, Duration::ZERO)) }
-    }
-
-    fn rejected(rejection: Rejection) -> Reservation {
-        Reservation::Rejected { rejection, at: Instant::now() }
+    fn queued(&mut self, slot: QueueSlot<Arc<Lane>>) {
+        self.state = State::Waiting { wait: Box::new(QueueWait::new(slot, Duration::ZERO)) };
     }
 
     /// Takes what readiness left for the next call: the worker it reserved, or a rejection it
     /// met a moment ago. Anything else — a stale rejection, an open breaker, a wait not over,
     /// no readiness at all — leaves the call to decide on the plain path (a wait not over is
     /// given back, counted as abandoned).
-    // Inlined, as `poll_reserve` and `reserve` are: each moves the guards through an enum of its
-    // own, which the caller then unpacks (see `InFlight::enter`).
     #[inline(always)]
     pub(crate) fn take_for_call(&mut self) -> ForCall {
-        match mem::take(self) {
-            Reservation::Ready { call } => ForCall::Reserved(call),
-            Reservation::Rejected { rejection, at } if at.elapsed() < STALE_AFTER => {
-                ForCall::Rejected(rejection)
+        match mem::take(&mut self.state) {
+            State::Ready => match self.call.take() {
+                Some(call) => ForCall::Reserved(call),
+                None => ForCall::Unreserved,
+            },
+            State::Rejected { rejection, at } if at.elapsed() < STALE_AFTER => ForCall::Rejected(rejection),
+            // A wait not over leaves the queue, then its call is counted out.
+            State::Waiting { wait } => {
+                drop(wait);
+                self.call = None;
+                ForCall::Unreserved
             }
             _ => ForCall::Unreserved,
         }
@@ -128,10 +168,16 @@ impl Reservation {
     /// Gives back a worker or queue place held for a call not made (counted as abandoned);
     /// a rejection or an open-circuit answer stays for the next call.
     pub(crate) fn release(&mut self) {
-        if matches!(self, Reservation::Waiting { .. } | Reservation::Ready { .. }) {
-            *self = Reservation::Empty;
+        if matches!(self.state, State::Waiting { .. } | State::Ready) {
+            // The wait leaves the queue first, then the call is counted out.
+            self.state = State::Empty;
+            self.call = None;
         }
     }
+}
+
+fn rejected(rejection: Rejection) -> State {
+    State::Rejected { rejection, at: Instant::now() }
 }
 
 /// What readiness left for one call.

@@ -73,7 +73,7 @@ pub struct Governed<S, P = Once> {
 
 impl<S, P> Governed<S, P> {
     pub(crate) fn new(inner: S, planned: Arc<Planned>, hooks: LayerHooks) -> Self {
-        Governed { inner, planned, hooks, reservation: Reservation::Empty, policy: PhantomData }
+        Governed { inner, planned, hooks, reservation: Reservation::default(), policy: PhantomData }
     }
 
     /// The inner service.

@@ -19,24 +19,99 @@ use crate::{Error, Rejection};
 pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     workers: W,
     name: &'static str,
-    exit: Option<Exit>,
-    /// Settled as a success: the drain counts the successes (see `Drain::succeeded`).
-    succeeded: bool,
-    /// A spawned task's place in its lane, or a call's worker while an attempt holds it, held
-    /// here rather than by a guard of its own: the work's future then holds one handle to the
-    /// workers, not two (a task's future fits in fewer of the runtime's cache lines; the tower
-    /// layer's response future clones one `Arc` less). A call's queue place is its wait's.
-    place: Option<Place>,
-    /// The memory a call's cost reserved (`Call::cost`), in KiB, given back when it ends; 0:
-    /// none. KiB, and here, so that it takes no room a call's future did not already have.
-    reserved_kib: u32,
+    /// How it ended, whether it succeeded, where it stands in its lane and the memory it
+    /// reserved: see [`Marks`].
+    marks: Marks,
+    /// When a spawned task took its queue place (for the queue-wait histogram; nothing without
+    /// the `metrics` feature).
+    queued_at: QueueClock,
 }
 
 /// Where a spawned task is in its lane, or the worker a call holds.
-#[derive(Debug, Clone, Copy)]
+///
+/// A spawned task's place in its lane, or a call's worker while an attempt holds it, is held
+/// in the guard rather than by a guard of its own: the work's future then holds one handle to
+/// the workers, not two (a task's future fits in fewer of the runtime's cache lines; the tower
+/// layer's response future clones one `Arc` less). A call's queue place is its wait's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
-    Queued(LaneKind, QueueClock),
+    Queued(LaneKind),
     Working(LaneKind),
+}
+
+/// The guard's small state, eight bytes with no padding and no invalid value: the memory a
+/// call's cost reserved (`Call::cost`) in KiB, given back when it ends (0: none; KiB, so that
+/// it takes no room a call's future did not already have), and the codes of its place (see
+/// [`Place`]), its exit and its success. As `Option`s and a `bool`, these fields offered an
+/// enum holding the guard a byte for its tag: the guard was then copied in overlapping pieces,
+/// read back wide right after narrow stores wrote them, which stalls on store forwarding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+struct Marks {
+    reserved_kib: u32,
+    place: u8,
+    exit: u8,
+    succeeded: u8,
+    /// Written, so that a copy of the guard has no byte left undefined.
+    spare: u8,
+}
+
+impl Marks {
+    #[inline(always)]
+    fn place(self) -> Option<Place> {
+        match self.place {
+            1 => Some(Place::Working(LaneKind::Tasks)),
+            2 => Some(Place::Working(LaneKind::Blocking)),
+            3 => Some(Place::Queued(LaneKind::Tasks)),
+            4 => Some(Place::Queued(LaneKind::Blocking)),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn set_place(&mut self, place: Option<Place>) {
+        self.place = match place {
+            None => 0,
+            Some(Place::Working(LaneKind::Tasks)) => 1,
+            Some(Place::Working(LaneKind::Blocking)) => 2,
+            Some(Place::Queued(LaneKind::Tasks)) => 3,
+            Some(Place::Queued(LaneKind::Blocking)) => 4,
+        };
+    }
+
+    #[inline(always)]
+    fn take_place(&mut self) -> Option<Place> {
+        let place = self.place();
+        self.place = 0;
+        place
+    }
+
+    #[inline(always)]
+    fn exit(self) -> Option<Exit> {
+        match self.exit {
+            1 => Some(Exit::Finished),
+            2 => Some(Exit::Cancelled),
+            3 => Some(Exit::Rejected),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn set_exit(&mut self, exit: Exit) {
+        self.exit = match exit {
+            Exit::Finished => 1,
+            Exit::Cancelled => 2,
+            Exit::Rejected => 3,
+        };
+    }
+
+    fn succeeded(self) -> bool {
+        self.succeeded != 0
+    }
+
+    fn set_succeeded(&mut self) {
+        self.succeeded = 1;
+    }
 }
 
 /// What settles: a call (`run`, `call`, tower), or spawned work, whose successes are also
@@ -58,14 +133,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
             return Err(record_rejection(&workers, rejection, name));
         }
         if workers.drain.enter() {
-            return Ok(InFlight {
-                workers,
-                name,
-                exit: None,
-                succeeded: false,
-                place: None,
-                reserved_kib: 0,
-            });
+            return Ok(InFlight { workers, name, marks: Marks::default(), queued_at: QueueClock::default() });
         }
         workers.drain.leave(None, false);
         Err(record_rejection(&workers, Rejection::ShuttingDown, name))
@@ -102,47 +170,51 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
                 permit.hand_over();
                 Place::Working(kind)
             }
-            WorkerTicket::Waiting(slot) => Place::Queued(kind, slot.hand_over()),
+            WorkerTicket::Waiting(slot) => {
+                self.queued_at = slot.hand_over();
+                Place::Queued(kind)
+            }
         };
-        self.place = Some(reserved);
+        self.marks.set_place(Some(reserved));
         Ok(())
     }
 
     /// The call holds `kib` KiB of memory reserved (`MemoryGate`), given back when it ends.
     pub(crate) fn holds_memory(&mut self, kib: u32) {
-        self.reserved_kib = kib;
+        self.marks.reserved_kib = kib;
     }
 
     /// Gives the call's memory back, if it holds some.
     #[cold]
     #[inline(never)]
     fn release_memory(&mut self) {
-        self.workers.memory.release(u64::from(std::mem::take(&mut self.reserved_kib)) * 1024);
+        let kib = std::mem::take(&mut self.marks.reserved_kib);
+        self.workers.memory.release(u64::from(kib) * 1024);
     }
 
     /// The lane whose queue the task waits in, if it waits.
     pub(crate) fn queued_on(&self) -> Option<&Arc<Lane>> {
-        match self.place {
-            Some(Place::Queued(kind, _)) => Some(self.workers.lane(kind)),
+        match self.marks.place() {
+            Some(Place::Queued(kind)) => Some(self.workers.lane(kind)),
             _ => None,
         }
     }
 
     /// The wait in `queued_on`'s lane gave the task its worker: it leaves the queue.
     pub(crate) fn got_worker(&mut self) {
-        if let Some(Place::Queued(kind, queued_at)) = self.place {
+        if let Some(Place::Queued(kind)) = self.marks.place() {
             let lane = self.workers.lane(kind);
-            queued_at.waited(lane.label);
+            self.queued_at.waited(lane.label);
             lane.leave_queue();
-            self.place = Some(Place::Working(kind));
+            self.marks.set_place(Some(Place::Working(kind)));
         }
     }
 
     /// The task's worker, for work that releases it itself (a blocking closure's thread keeps
     /// it until the closure returns); `None` if the task holds none.
     pub(crate) fn hand_over_worker(&mut self) -> Option<WorkerPermit<Arc<Lane>>> {
-        let Some(Place::Working(kind)) = self.place else { return None };
-        self.place = None;
+        let Some(Place::Working(kind)) = self.marks.place() else { return None };
+        self.marks.set_place(None);
         Some(WorkerPermit::adopt(Arc::clone(self.workers.lane(kind))))
     }
 
@@ -162,7 +234,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         match WorkerTicket::reserve(&*self.workers.tasks)? {
             WorkerTicket::Ready(permit) => {
                 permit.hand_over();
-                self.place = Some(Place::Working(LaneKind::Tasks));
+                self.marks.set_place(Some(Place::Working(LaneKind::Tasks)));
                 Ok(None)
             }
             WorkerTicket::Waiting(slot) => Ok(Some(slot.move_to(lane()))),
@@ -172,13 +244,13 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     /// The call holds a worker of the tasks lane taken without a guard (a served wait's): it is
     /// released with [`release_worker`](Self::release_worker), or when the call ends.
     pub(crate) fn holds_worker(&mut self) {
-        self.place = Some(Place::Working(LaneKind::Tasks));
+        self.marks.set_place(Some(Place::Working(LaneKind::Tasks)));
     }
 
     /// True while the call holds its worker.
     #[inline(always)]
     pub(crate) fn has_worker(&self) -> bool {
-        matches!(self.place, Some(Place::Working(_)))
+        matches!(self.marks.place(), Some(Place::Working(_)))
     }
 
     /// Gives back the call's worker, if it holds one.
@@ -190,16 +262,16 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     /// Gives back the worker or a task's queue place, if it holds one.
     #[inline]
     fn leave_lane(&mut self) {
-        match self.place.take() {
+        match self.marks.take_place() {
             None => {}
             Some(Place::Working(kind)) => self.workers.lane(kind).release(),
-            Some(Place::Queued(kind, _)) => self.workers.lane(kind).leave_queue(),
+            Some(Place::Queued(kind)) => self.workers.lane(kind).leave_queue(),
         }
     }
 
     /// Records that an admitted call was turned away before it ran.
     pub(crate) fn reject(&mut self, rejection: Rejection) -> Rejection {
-        self.exit = Some(Exit::Rejected);
+        self.marks.set_exit(Exit::Rejected);
         record_rejection(&self.workers, rejection, self.name)
     }
 
@@ -236,11 +308,11 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     #[inline]
     fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
         crate::telemetry::settled(result);
-        self.exit = Some(Exit::Finished);
+        self.marks.set_exit(Exit::Finished);
         match result {
             // A call's success is counted by its leave, with no count of its own.
             Ok(_) => {
-                self.succeeded = true;
+                self.marks.set_succeeded();
                 if work == Work::Task {
                     self.workers.counters.add(Count::TaskCompleted);
                 }
@@ -279,7 +351,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
             }
             Error::Cancelled => {
                 counters.add(Count::Cancelled);
-                self.exit = Some(Exit::Cancelled);
+                self.marks.set_exit(Exit::Cancelled);
                 tracing::info!(target: "bursar::workers", call, "work cancelled by shutdown");
             }
             Error::LeaseLost => {
@@ -296,15 +368,15 @@ impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
     #[inline]
     fn drop(&mut self) {
         self.leave_lane();
-        if self.reserved_kib != 0 {
+        if self.marks.reserved_kib != 0 {
             // Free before the work counts as ended.
             self.release_memory();
         }
-        let exit = match self.exit {
+        let exit = match self.marks.exit() {
             Some(exit) => exit,
             None => self.abandoned(),
         };
-        self.workers.drain.leave(Some(exit), self.succeeded);
+        self.workers.drain.leave(Some(exit), self.marks.succeeded());
     }
 }
 
