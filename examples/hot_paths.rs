@@ -19,7 +19,7 @@
 //! |---|---|
 //! | `gov_run` | `gov.run(\|\| async { Ok(black_box(i)) })` |
 //! | `adaptive_run` | the same, on a governor with an adaptive limit (`LimitKind::Gradient`, defaults) |
-//! | `keyed_call` | `gov.call(op).key("site").run()`, the same op |
+//! | `keyed_call` | `gov.call(op).key("api.example.com").run()`, the same op (the key of `benches/governed_call.rs`) |
 //! | `keyed_breaker` | `gov.call(op).breaker(&site).run()`, with `site = gov.breaker_for("site")` kept |
 //! | `breaker` | a standalone `CircuitBreaker`'s closed path: `try_acquire()`, then `success()` |
 //! | `pool` | `Pool::get` of the connection idle on one key, and dropping the lease |
@@ -62,7 +62,7 @@ type Failure = Box<dyn Error + Send + Sync>;
 const PATHS: [(&str, &str); 10] = [
     ("gov_run", "gov.run(|| async { Ok(i) })"),
     ("adaptive_run", "gov.run(|| async { Ok(i) }), limit = \"gradient\""),
-    ("keyed_call", "gov.call(op).key(\"site\").run()"),
+    ("keyed_call", "gov.call(op).key(\"api.example.com\").run()"),
     ("keyed_breaker", "gov.call(op).breaker(&site).run(), site = gov.breaker_for(\"site\")"),
     ("breaker", "CircuitBreaker: try_acquire(), success()"),
     ("pool", "Pool::get of an idle connection, one key, lease dropped"),
@@ -92,7 +92,7 @@ async fn gov_run(gov: &Governor, iterations: u64) -> Result<(), Failure> {
 /// of the hot path.
 async fn keyed_call(gov: &Governor, iterations: u64) -> Result<(), Failure> {
     for i in 0..iterations {
-        black_box(gov.call(|| operation(i)).key("site").run().await?);
+        black_box(gov.call(|| operation(i)).key("api.example.com").run().await?);
     }
     Ok(())
 }
