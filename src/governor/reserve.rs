@@ -54,8 +54,17 @@ pub(crate) type Admitted = InFlight<Arc<Workers>>;
 impl Governor {
     /// True if the breaker for `key` turns calls away now (open or forced open): a
     /// reservation should not take a queue place for a call the breaker will reject.
+    #[inline(always)]
     pub(crate) fn circuit_is_open(&self, key: Option<&String>) -> bool {
-        super::run::is_open(&self.inner.breakers.for_key(key.map(String::as_str)))
+        match key {
+            // The default breaker's state word, read in place.
+            None => super::run::is_open(&self.inner.breakers.default),
+            Some(key) => self.keyed_circuit_is_open(key),
+        }
+    }
+
+    fn keyed_circuit_is_open(&self, key: &str) -> bool {
+        super::run::is_open(&self.inner.breakers.for_key(Some(key)))
     }
 
     /// Admits one call whose worker is reserved ahead: its guard then takes the worker with

@@ -907,6 +907,7 @@ fn circuit_open(open: crate::breaker::NotPermitted) -> Rejection {
     Rejection::CircuitOpen { retry_after: open.retry_after }
 }
 
+#[inline(always)]
 pub(super) fn is_open(breaker: &CircuitBreaker) -> bool {
     matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
 }
