@@ -20,8 +20,8 @@ pub(crate) const STALE_AFTER: Duration = Duration::from_secs(1);
 /// made — it releases the queue place and the worker and counts the call as abandoned.
 ///
 /// The admitted call's guard is kept apart from the state, in place: readiness writes it here
-/// and takes the worker in it where it is. Moved through results and enums, the guard was
-/// copied by wide reads of the narrow stores that had just written it, which stall.
+/// and takes the worker in it where it is. A guard moved through results and enums is copied
+/// by wide reads of the narrow stores that have just written it, which stall.
 #[derive(Default)]
 pub(crate) struct Reservation {
     // The state first: a dropped wait leaves the queue before its call is counted out.

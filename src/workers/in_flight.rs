@@ -42,9 +42,10 @@ enum Place {
 /// The guard's small state, eight bytes with no padding and no invalid value: the memory a
 /// call's cost reserved (`Call::cost`) in KiB, given back when it ends (0: none; KiB, so that
 /// it takes no room a call's future did not already have), and the codes of its place (see
-/// [`Place`]), its exit and its success. As `Option`s and a `bool`, these fields offered an
-/// enum holding the guard a byte for its tag: the guard was then copied in overlapping pieces,
-/// read back wide right after narrow stores wrote them, which stalls on store forwarding.
+/// [`Place`]), its exit and its success. As `Option`s and a `bool`, these fields would offer
+/// an enum holding the guard a byte for its tag: the guard would then be copied in overlapping
+/// pieces, read back wide right after narrow stores wrote them, which stalls on store
+/// forwarding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
 struct Marks {
