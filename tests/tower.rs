@@ -89,51 +89,6 @@ async fn a_reservation_dropped_unused_frees_its_worker_and_counts_as_abandoned()
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_reservation_dropped_while_it_waits_leaves_the_queue_and_counts_as_abandoned() {
-    let gov = governor(1, 10);
-    let calls = Arc::new(AtomicUsize::new(0));
-    let mut holder = GovernorLayer::new(&gov).layer(counting(&calls));
-    let mut waiting = holder.clone();
-    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
-    assert!(poll_ready(&mut waiting).is_pending());
-    let workers = gov.status().workers;
-    assert_eq!((workers.active, workers.queued, workers.in_flight), (1, 1, 2));
-
-    drop(waiting);
-    let workers = gov.status().workers;
-    assert_eq!((workers.active, workers.queued, workers.in_flight, workers.abandoned), (1, 0, 1, 1));
-    // The worker is still the holder's, and nobody waits for it after the holder's call.
-    assert_eq!(holder.call("abc".to_owned()).await.unwrap(), 3);
-    let workers = gov.status().workers;
-    assert_eq!((workers.active, workers.queued, workers.in_flight), (0, 0, 0));
-    assert_eq!((workers.abandoned, workers.completed), (1, 1));
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_call_made_while_its_reservation_waits_gives_the_place_back_and_queues_anew() {
-    let gov = governor(1, 10);
-    let calls = Arc::new(AtomicUsize::new(0));
-    let mut holder = GovernorLayer::new(&gov).layer(counting(&calls));
-    let mut waiting = holder.clone();
-    assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
-    assert!(poll_ready(&mut waiting).is_pending());
-
-    // Not ready, called all the same: the reservation's place is given back (its call counted
-    // as abandoned), and the call takes the plain path, which queues it anew.
-    let mut late = std::pin::pin!(waiting.call("xy".to_owned()));
-    assert!(poll_once(late.as_mut()).is_none());
-    let workers = gov.status().workers;
-    assert_eq!((workers.active, workers.queued, workers.in_flight, workers.abandoned), (1, 1, 2, 1));
-
-    assert_eq!(holder.call("abc".to_owned()).await.unwrap(), 3);
-    assert_eq!(late.await.unwrap(), 2);
-    let workers = gov.status().workers;
-    assert_eq!((workers.active, workers.queued, workers.in_flight), (0, 0, 0));
-    assert_eq!((workers.abandoned, workers.completed), (1, 2));
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
-}
-
 /// A service that is ready only while `ready` is true.
 #[derive(Clone)]
 struct Gated {
@@ -188,8 +143,8 @@ async fn a_service_that_stops_being_ready_gives_its_worker_back() {
     assert_eq!(gov.status().workers.completed, 1);
 }
 
-/// Three services of a governor with one worker and one queue place: the first holds the
-/// worker, the second the queue place, the third (not polled yet) will be turned away.
+/// Three services of a governor with one worker: the first holds the worker, the second a
+/// queue place, the third is not polled yet (turned away when the queue has one place).
 fn worker_and_queue_taken(
     gov: &Governor,
     calls: &Arc<AtomicUsize>,
@@ -199,6 +154,45 @@ fn worker_and_queue_taken(
     assert!(matches!(poll_ready(&mut holder), Poll::Ready(Ok(()))));
     assert!(poll_ready(&mut queued).is_pending());
     [holder, queued, turned_away]
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reservation_dropped_while_it_waits_leaves_the_queue_and_counts_as_abandoned() {
+    let gov = governor(1, 10);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let [mut holder, waiting, _] = worker_and_queue_taken(&gov, &calls);
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.queued, workers.in_flight), (1, 1, 2));
+
+    drop(waiting);
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.queued, workers.in_flight, workers.abandoned), (1, 0, 1, 1));
+    // The worker is still the holder's, and nobody waits for it after the holder's call.
+    assert_eq!(holder.call("abc".to_owned()).await.unwrap(), 3);
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.queued, workers.in_flight), (0, 0, 0));
+    assert_eq!((workers.abandoned, workers.completed), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_made_while_its_reservation_waits_gives_the_place_back_and_queues_anew() {
+    let gov = governor(1, 10);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let [mut holder, mut waiting, _] = worker_and_queue_taken(&gov, &calls);
+
+    // Not ready, called all the same: the reservation's place is given back (its call counted
+    // as abandoned), and the call takes the plain path, which queues it anew.
+    let mut late = std::pin::pin!(waiting.call("xy".to_owned()));
+    assert!(poll_once(late.as_mut()).is_none());
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.queued, workers.in_flight, workers.abandoned), (1, 1, 2, 1));
+
+    assert_eq!(holder.call("abc".to_owned()).await.unwrap(), 3);
+    assert_eq!(late.await.unwrap(), 2);
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.queued, workers.in_flight), (0, 0, 0));
+    assert_eq!((workers.abandoned, workers.completed), (1, 2));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(start_paused = true)]
