@@ -283,16 +283,13 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         outcome: Supervised<Result<T, Error<E>>>,
         work: Work,
     ) -> Result<T, Error<E>> {
-        // The worker first (a task's, or a call's cut off): it is free before the work counts
-        // as ended.
-        self.leave_lane();
         let result = match outcome {
             Supervised::Finished(result) => result,
             Supervised::TimedOut(after) => Err(Error::Timeout { after }),
             Supervised::Panicked(message) => Err(Error::Panicked { message }),
             Supervised::Cancelled => Err(Error::Cancelled),
         };
-        self.record(&result, work);
+        self.settled(&result, work);
         result
     }
 
@@ -301,7 +298,8 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     /// narrow stores that wrote it, which stall.
     #[inline]
     pub(crate) fn settled<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
-        // The worker first: it is free before the work counts as ended.
+        // The worker first (a task's, or a call's cut off): it is free before the work counts
+        // as ended.
         self.leave_lane();
         self.record(result, work);
     }
