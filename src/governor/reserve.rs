@@ -1,7 +1,8 @@
 //! Calls whose first worker is reserved before the call is made: what a `tower` service's
-//! readiness needs. The reservation is an owned [`InFlight`] guard, which holds the worker (or a
-//! place in the queue beside it), so it can live in a service between `poll_ready` and `call`,
-//! and dropping it at any point releases both.
+//! readiness needs. The reservation is an [`Admitted`] record, which holds the worker (or a
+//! place in the queue beside it), so it can live in a service between `poll_ready` and `call`;
+//! the service counts it out with its own handle to the governor (releasing both) when it
+//! gives the reservation back or is dropped, and the response future when the call ends.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use super::Governor;
 use super::breakers::BreakerRef;
 use super::run::{CallPlan, Holds};
 use crate::Rejection;
-use crate::workers::{InFlight, Lane, Workers};
+use crate::workers::{Admitted, Lane, Workers};
 
 /// A governor and the plan of a tower service's calls: shared by the service and its response
 /// futures, each of which holds them with one `Arc`.
@@ -48,9 +49,6 @@ impl Holds<'static> for Arc<Planned> {
     }
 }
 
-/// An admitted call, which holds its worker once it has one.
-pub(crate) type Admitted = InFlight<Arc<Workers>>;
-
 impl Governor {
     /// True if the breaker for `key` turns calls away now (open or forced open): a
     /// reservation should not take a queue place for a call the breaker will reject.
@@ -68,14 +66,20 @@ impl Governor {
     }
 
     /// Admits one call whose worker is reserved ahead: its guard then takes the worker with
-    /// `InFlight::take_worker`, from [`tasks_lane`](Self::tasks_lane).
+    /// `Admitted::take_worker`, from [`tasks_lane`](Self::tasks_lane).
     ///
     /// # Errors
     ///
     /// The [`Rejection`] (shutting down, shedding), already counted and logged.
     #[inline(always)]
     pub(crate) fn admit(&self, name: &'static str) -> Result<Admitted, Rejection> {
-        InFlight::enter(Arc::clone(&self.inner.workers), name)
+        Admitted::enter(&self.inner.workers, name)
+    }
+
+    /// The workers a reserved call is admitted to: what counts it out.
+    #[inline(always)]
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.inner.workers
     }
 
     /// The lane a reserved call's worker comes from, for a call that has to queue.
@@ -84,11 +88,13 @@ impl Governor {
     }
 }
 
-/// Records the rejection of an admitted call, which it takes: a guard borrowed on any path
-/// lives in memory on every path, and a copy of it, read wide after its narrow writes,
-/// stalls the hot one.
+/// Records the rejection of an admitted call, which it takes and counts out: a record borrowed
+/// on any path lives in memory on every path, and a copy of it, read wide after its narrow
+/// writes, stalls the hot one.
 #[cold]
 #[inline(never)]
-pub(crate) fn reject(mut call: Admitted, rejection: Rejection) -> Rejection {
-    call.reject(rejection)
+pub(crate) fn reject(mut call: Admitted, workers: &Workers, rejection: Rejection) -> Rejection {
+    let rejection = call.reject(workers, rejection);
+    call.leave(workers);
+    rejection
 }

@@ -21,7 +21,7 @@ use crate::fleet::AttemptGuard;
 use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
-    Count, InFlight, Lane, QueueSlot, QueueWait, Supervised, Watch, Work, Workers, governor_id, is_nested,
+    Admitted, Count, Lane, QueueSlot, QueueWait, Supervised, Watch, Work, Workers, governor_id, is_nested,
     marked,
 };
 use crate::{Error, Rejection};
@@ -198,8 +198,8 @@ pin_project! {
     where
         G: Holds<'g>,
     {
-        // The step first: its operation is dropped before the call's guard, which then gives
-        // the worker back before it counts the call as ended.
+        // The step first: its operation is dropped before the call's state, whose drop then
+        // gives the worker back before it counts the call as ended.
         #[pin]
         step: Step<'g, Fut, G::Lane>,
         call: CallState<'g, Op, E, H, G>,
@@ -223,8 +223,8 @@ pin_project! {
         /// Waiting in the queue for a worker: the wait is held inline (a ticket in the lane's
         /// line, and a timer only with a queue timeout).
         Queued { wait: QueueWait<L> },
-        /// An attempt, whose worker the call's guard holds (`InFlight`: it is given back before
-        /// the call counts as ended, however it ends).
+        /// An attempt, whose worker the call's record holds (`Admitted`: it is given back
+        /// before the call counts as ended, however it ends).
         Running { #[pin] attempt: Attempt<Fut> },
         /// The delay before a retry; `false` if the governor closed during it.
         BackingOff { delay: Wait<'g, bool> },
@@ -254,9 +254,10 @@ pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
     handle: G,
     op: Op,
     hooks: H,
-    /// The call's guard, from admission to the end: counts it in and out exactly once, and
-    /// holds the worker of the attempt that has one.
-    admitted: Option<InFlight<G::Workers>>,
+    /// The call's record, from admission to the end: counted in and out exactly once (out by
+    /// the call's end, or by this state's drop), and holding the worker of the attempt that
+    /// has one. It borrows the workers from `handle`, so that a call holds one handle.
+    admitted: Option<Admitted>,
     /// The call's breaker, and the permit of its current attempt.
     breaker: CallBreaker<'g>,
     /// The retry deadline, counted from the call's start.
@@ -265,6 +266,16 @@ pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
     retries: Option<Box<Retries<E>>>,
     /// The max task duration and the shutdown's cancellation, armed when the work first waits.
     watch: Watch<'g>,
+}
+
+/// A call dropped before its end (or turned away before admission) counts out here: its
+/// running attempt, which the step holds, has been dropped by then (see `Calling`); what
+/// makes the attempts (`op`) is dropped after.
+impl<'g, Op, E, H, G: Holds<'g>> Drop for CallState<'g, Op, E, H, G> {
+    #[inline]
+    fn drop(&mut self) {
+        Admitted::leave_from(&mut self.admitted, &self.handle.gov().inner.workers);
+    }
 }
 
 /// The state of a call's retries.
@@ -277,12 +288,12 @@ struct Retries<E> {
 
 /// How a call holds its governor and its plan: the governor borrowed by a call awaited in place
 /// (`run`, `call`), which holds its plan as its caller gave it; both shared, in one `Arc`, by
-/// the tower layer's response future, which is `'static`. What the call's guard and waits keep
-/// of the governor follows: borrowed, or shared (an `Arc` cloned for each: the guard's at
-/// admission, a wait's only when it is armed); the default breaker is reached through the
-/// handle itself (see `kept_default`).
+/// the tower layer's response future, which is `'static`. What the call's waits keep of the
+/// governor follows: borrowed, or shared (an `Arc` cloned for a wait only when it is armed);
+/// the call's record keeps nothing (its owner lends it the workers), and the default breaker is
+/// reached through the handle itself (see `kept_default`).
 pub(crate) trait Holds<'g>: Sized {
-    /// What the call's guard keeps of the workers.
+    /// What a call's armed waits (the watch, a retry's delay) keep of the workers.
     type Workers: Deref<Target = Workers> + Send + Sync + 'g;
     /// What a queued call's place and wait keep of the lane (its worker is the guard's).
     type Lane: Deref<Target = Lane> + Clone + Send + Sync + 'g;
@@ -391,7 +402,7 @@ where
     /// it starts at the breaker.
     #[cfg(feature = "tower")]
     #[inline(always)]
-    pub(crate) fn reserved(handle: G, admitted: InFlight<G::Workers>, op: Op, hooks: H) -> Self {
+    pub(crate) fn reserved(handle: G, admitted: Admitted, op: Op, hooks: H) -> Self {
         let mut call = Self::new(handle, op, hooks, None, Step::Admission);
         call.call.admitted = Some(admitted);
         call
@@ -513,7 +524,7 @@ where
     fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<Duration, Rejection>>>, Rejection> {
         let plan = self.handle.plan();
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(self.handle.workers(), plan.name)?);
+            self.admitted = Some(Admitted::enter(&self.handle.gov().inner.workers, plan.name)?);
         }
         let (workers, cost) = (self.handle.workers(), u64::from(plan.cost_kib) * 1024);
         if workers.memory.try_reserve(cost) {
@@ -536,7 +547,7 @@ where
     #[inline(always)]
     fn admit(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
         if self.admitted.is_none() {
-            self.admitted = Some(InFlight::enter(self.handle.workers(), self.handle.plan().name)?);
+            self.admitted = Some(Admitted::enter(&self.handle.gov().inner.workers, self.handle.plan().name)?);
         }
         let plan = self.handle.plan();
         // The retry deadline counts from the call's start, queueing included; only a call
@@ -558,7 +569,7 @@ where
         if admitted.has_worker() {
             return Ok(None);
         }
-        admitted.take_worker(|| handle.lane())
+        admitted.take_worker(&handle.gov().inner.workers, || handle.lane())
     }
 
     /// The wait for a worker. A probe's breaker permit is given back while the call waits, so
@@ -588,7 +599,7 @@ where
     #[inline(always)]
     fn release_worker(&mut self) {
         if let Some(admitted) = &mut self.admitted {
-            admitted.release_worker();
+            admitted.release_worker(&self.handle.gov().inner.workers);
         }
     }
 
@@ -596,10 +607,11 @@ where
     /// reserved ahead, or one that came as the breaker opened) goes back at once.
     #[cold]
     fn reject(&mut self, rejection: Rejection) -> Rejection {
+        let workers = &self.handle.gov().inner.workers;
         match &mut self.admitted {
             Some(admitted) => {
-                admitted.release_worker();
-                admitted.reject(rejection)
+                admitted.release_worker(workers);
+                admitted.reject(workers, rejection)
             }
             // Turned away at admission, where it was counted.
             None => rejection,
@@ -828,11 +840,12 @@ where
     /// Counts the call's result, once: the work finished on its own.
     #[inline(always)]
     fn finished(&mut self, result: &Result<T, Error<E>>) {
-        // The guard is dropped where it is, not moved out first (see `InFlight::settled`).
+        // Counted out where it is, not moved out first (see `Admitted::settled`).
+        let workers = &self.handle.gov().inner.workers;
         if let Some(admitted) = &mut self.admitted {
-            admitted.settled(result, Work::Call);
+            admitted.settled(workers, result, Work::Call);
         }
-        self.admitted = None;
+        Admitted::leave_from(&mut self.admitted, workers);
     }
 
     /// Counts how the work ended, once, and returns the call's result. Work cut off or
@@ -852,7 +865,7 @@ where
             self.breaker.record(self.handle.default_breaker(), Outcome::Failure, None);
         }
         let admitted = self.admitted.take().expect("a call's work runs admitted");
-        admitted.settle(outcome, Work::Call)
+        admitted.settle(&self.handle.gov().inner.workers, outcome, Work::Call)
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::governor::{Admitted, CallPlan, reject};
-use crate::workers::{Lane, QueueSlot, QueueWait};
+use crate::governor::{CallPlan, reject};
+use crate::workers::{Admitted, Lane, QueueSlot, QueueWait, Workers};
 use crate::{Governor, Rejection};
 
 /// How long a rejection met at readiness answers the next `call`: one that comes later asks
@@ -16,12 +16,14 @@ use crate::{Governor, Rejection};
 /// an answer about the past.
 pub(crate) const STALE_AFTER: Duration = Duration::from_secs(1);
 
-/// A worker reserved by readiness. Dropped unused — the service dropped, or `call` never
-/// made — it releases the queue place and the worker and counts the call as abandoned.
+/// A worker reserved by readiness. Given back unused — by [`release`](Self::release), which
+/// the service calls when it stops being ready and when it is dropped — it releases the queue
+/// place and the worker and counts the call as abandoned. It holds no handle to the governor:
+/// the service lends its own, and the response future, which the call moves into, owns one.
 ///
-/// The admitted call's guard is kept apart from the state, in place: readiness writes it here
-/// and takes the worker in it where it is. A guard moved through results and enums is copied
-/// by wide reads of the narrow stores that have just written it, which stall.
+/// The admitted call is kept apart from the state, in place: readiness writes it here and
+/// takes the worker in it where it is. A record moved through results and enums is copied by
+/// wide reads of the narrow stores that have just written it, which stall.
 #[derive(Default)]
 pub(crate) struct Reservation {
     // The state first: a dropped wait leaves the queue before its call is counted out.
@@ -76,14 +78,14 @@ impl Reservation {
             self.reserve(gov, plan);
         }
         match self.state {
-            State::Waiting { .. } => self.poll_wait(cx),
+            State::Waiting { .. } => self.poll_wait(gov.workers(), cx),
             _ => Poll::Ready(()),
         }
     }
 
     /// Waits in the queue: a worker makes the reservation ready, a rejection ends it.
     #[cold]
-    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_wait(&mut self, workers: &Workers, cx: &mut Context<'_>) -> Poll<()> {
         let State::Waiting { wait } = &mut self.state else { return Poll::Ready(()) };
         match wait.poll_served(cx) {
             Poll::Pending => return Poll::Pending,
@@ -97,7 +99,7 @@ impl Reservation {
                 // The wait goes first, then the call is counted out with the rejection.
                 self.state = State::Empty;
                 let rejection = match self.call.take() {
-                    Some(call) => reject(call, rejection),
+                    Some(call) => reject(call, workers, rejection),
                     None => rejection,
                 };
                 self.state = rejected(rejection);
@@ -125,12 +127,12 @@ impl Reservation {
         let Some(call) = &mut self.call else { return };
         // Each arm writes its own state: a state chosen by a `match` and then written is built
         // apart and copied whole, its largest variant's size.
-        match call.take_worker(|| gov.tasks_lane()) {
+        match call.take_worker(gov.workers(), || gov.tasks_lane()) {
             Ok(None) => self.state = State::Ready,
             Ok(Some(slot)) => self.queued(slot),
             Err(rejection) => {
                 let rejection = match self.call.take() {
-                    Some(call) => reject(call, rejection),
+                    Some(call) => reject(call, gov.workers(), rejection),
                     None => rejection,
                 };
                 self.state = rejected(rejection);
@@ -146,9 +148,9 @@ impl Reservation {
     /// Takes what readiness left for the next call: the worker it reserved, or a rejection it
     /// met a moment ago. Anything else — a stale rejection, an open breaker, a wait not over,
     /// no readiness at all — leaves the call to decide on the plain path (a wait not over is
-    /// given back, counted as abandoned).
+    /// given back to `workers`, counted as abandoned).
     #[inline(always)]
-    pub(crate) fn take_for_call(&mut self) -> ForCall {
+    pub(crate) fn take_for_call(&mut self, workers: &Workers) -> ForCall {
         match mem::take(&mut self.state) {
             State::Ready => match self.call.take() {
                 Some(call) => ForCall::Reserved(call),
@@ -158,21 +160,26 @@ impl Reservation {
             // A wait not over leaves the queue, then its call is counted out.
             State::Waiting { wait } => {
                 drop(wait);
-                self.call = None;
+                self.leave(workers);
                 ForCall::Unreserved
             }
             _ => ForCall::Unreserved,
         }
     }
 
-    /// Gives back a worker or queue place held for a call not made (counted as abandoned);
-    /// a rejection or an open-circuit answer stays for the next call.
-    pub(crate) fn release(&mut self) {
+    /// Gives back to `workers` a worker or queue place held for a call not made (counted as
+    /// abandoned); a rejection or an open-circuit answer stays for the next call.
+    pub(crate) fn release(&mut self, workers: &Workers) {
         if matches!(self.state, State::Waiting { .. } | State::Ready) {
             // The wait leaves the queue first, then the call is counted out.
             self.state = State::Empty;
-            self.call = None;
+            self.leave(workers);
         }
+    }
+
+    /// Counts out the admitted call, if any.
+    fn leave(&mut self, workers: &Workers) {
+        Admitted::leave_from(&mut self.call, workers);
     }
 }
 

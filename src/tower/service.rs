@@ -82,6 +82,14 @@ impl<S, P> Governed<S, P> {
     }
 }
 
+/// A reservation the service holds goes back with it, counted as abandoned: it borrows the
+/// service's handle to the governor.
+impl<S, P> Drop for Governed<S, P> {
+    fn drop(&mut self) {
+        self.reservation.release(self.planned.gov.workers());
+    }
+}
+
 impl<S: Clone, P> Clone for Governed<S, P> {
     fn clone(&self) -> Self {
         Governed::new(self.inner.clone(), Arc::clone(&self.planned), self.hooks)
@@ -121,14 +129,14 @@ where
             Ok(ready) => ready,
             Err(fault) => {
                 // Counted and logged by the containment; the service gives back what it holds.
-                self.reservation.release();
+                self.reservation.release(gov.workers());
                 return Poll::Ready(Err(boxed(GovernedError::Panicked { message: fault.to_string() })));
             }
         };
         match ready {
             Poll::Pending => {
                 // A service that stopped being ready gives back what it reserved.
-                self.reservation.release();
+                self.reservation.release(gov.workers());
                 return Poll::Pending;
             }
             Poll::Ready(Err(error)) => {
@@ -141,7 +149,7 @@ where
 
     #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
-        let reserved = match self.reservation.take_for_call() {
+        let reserved = match self.reservation.take_for_call(self.planned.gov.workers()) {
             ForCall::Reserved(call) => Some(call),
             // Nothing to build.
             ForCall::Rejected(rejection) => return ResponseFuture::rejected(rejection),

@@ -1,7 +1,8 @@
-//! [`InFlight`]: the guard a call or task holds from admission to its end. It counts the work
-//! in and out of the drain, and records exactly one outcome — `abandoned` if its owner
-//! dropped it first. A spawned task's place in its lane, and a call's worker while an attempt
-//! holds one, are kept in it too.
+//! [`Admitted`]: what a call or task holds from admission to its end. It counts the work in
+//! and out of the drain, and records exactly one outcome — `abandoned` if its owner let it go
+//! first. A spawned task's place in its lane, and a call's worker while an attempt holds one,
+//! are kept in it too. A call's owner counts it out with the workers it lends; a spawned
+//! task's [`InFlight`] guard owns them and counts it out when dropped.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -15,9 +16,15 @@ use super::{LaneKind, Workers};
 use crate::telemetry::QueueClock;
 use crate::{Error, Rejection};
 
+/// What a call or task holds from admission to its end: its name, its [`Marks`], and when it
+/// took a queue place. It holds no handle to the workers it was admitted to: its owner gives
+/// them to each step and counts it out with [`leave`](Self::leave), exactly once. A call's
+/// future owns one handle to its governor and lends it here, so that a `'static` call (the
+/// tower layer's) shares one `Arc` between its plan and its guard instead of cloning two.
+/// [`InFlight`] owns the handle as well, and counts itself out when dropped.
 #[derive(Debug)]
-pub(crate) struct InFlight<W: Deref<Target = Workers>> {
-    workers: W,
+#[must_use = "an admitted call stays in flight until its owner calls `leave`"]
+pub(crate) struct Admitted {
     name: &'static str,
     /// How it ended, whether it succeeded, where it stands in its lane and the memory it
     /// reserved: see [`Marks`].
@@ -25,6 +32,14 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
     /// When a spawned task took its queue place (for the queue-wait histogram; nothing without
     /// the `metrics` feature).
     queued_at: QueueClock,
+}
+
+/// An [`Admitted`] record with the workers it counts into: a spawned task's guard, which its
+/// future owns alone. Dropped, it counts the task out (`abandoned` if it had not settled).
+#[derive(Debug)]
+pub(crate) struct InFlight<W: Deref<Target = Workers>> {
+    workers: W,
+    admitted: Admitted,
 }
 
 /// Where a spawned task is in its lane, or the worker a call holds.
@@ -123,50 +138,32 @@ pub(crate) enum Work {
     Task,
 }
 
-impl<W: Deref<Target = Workers>> InFlight<W> {
-    /// Admits one call named `name` (for its events), unless the governor is shutting down.
-    // Inlined: returned through a `Result`, the guard is copied field by field, and the copy's
-    // wide reads of its narrow fields stall the call path on store forwarding.
+impl Admitted {
+    /// Admits one call named `name` (for its events) to `workers`, unless the governor is
+    /// shutting down or shedding work.
+    // Inlined: returned through a `Result`, the record is copied field by field, and the
+    // copy's wide reads of its narrow fields stall the call path on store forwarding.
     #[inline(always)]
-    pub(crate) fn enter(workers: W, name: &'static str) -> Result<Self, Rejection> {
+    pub(crate) fn enter(workers: &Workers, name: &'static str) -> Result<Self, Rejection> {
         if workers.is_shedding() {
             let rejection = Rejection::Overloaded { level: crate::health::HealthLevel::Critical };
-            return Err(record_rejection(&workers, rejection, name));
+            return Err(record_rejection(workers, rejection, name));
         }
         if workers.drain.enter() {
-            return Ok(InFlight { workers, name, marks: Marks::default(), queued_at: QueueClock::default() });
+            return Ok(Admitted { name, marks: Marks::default(), queued_at: QueueClock::default() });
         }
         workers.drain.leave(None, false);
-        Err(record_rejection(&workers, Rejection::ShuttingDown, name))
-    }
-
-    pub(crate) fn workers(&self) -> &Workers {
-        &self.workers
-    }
-
-    /// The call's name, for its events.
-    pub(crate) fn name(&self) -> &'static str {
-        self.name
+        Err(record_rejection(workers, Rejection::ShuttingDown, name))
     }
 
     /// Takes a worker of the `kind` lane for a spawned task, or a place in its queue; the
-    /// place is released when the task settles or is dropped.
+    /// place is released when the task leaves.
     ///
     /// # Errors
     ///
-    /// The lane's [`Rejection`] (queue full, shutting down), recorded as this call's.
-    pub(crate) fn hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
-        self.try_hold(kind).map_err(|rejection| self.reject(rejection))
-    }
-
-    /// [`hold`](Self::hold), with a rejection not recorded: the caller waits and tries again
-    /// (or records it with [`reject`](Self::reject)).
-    ///
-    /// # Errors
-    ///
-    /// The lane's [`Rejection`] (queue full, shutting down).
-    pub(crate) fn try_hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
-        let reserved = match WorkerTicket::reserve(&**self.workers.lane(kind))? {
+    /// The lane's [`Rejection`] (queue full, shutting down), not recorded.
+    fn try_hold(&mut self, workers: &Workers, kind: LaneKind) -> Result<(), Rejection> {
+        let reserved = match WorkerTicket::reserve(&**workers.lane(kind))? {
             WorkerTicket::Ready(permit) => {
                 permit.hand_over();
                 Place::Working(kind)
@@ -180,7 +177,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         Ok(())
     }
 
-    /// The call holds `kib` KiB of memory reserved (`MemoryGate`), given back when it ends.
+    /// The call holds `kib` KiB of memory reserved (`MemoryGate`), given back when it leaves.
     pub(crate) fn holds_memory(&mut self, kib: u32) {
         self.marks.reserved_kib = kib;
     }
@@ -188,35 +185,9 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     /// Gives the call's memory back, if it holds some.
     #[cold]
     #[inline(never)]
-    fn release_memory(&mut self) {
+    fn release_memory(&mut self, workers: &Workers) {
         let kib = std::mem::take(&mut self.marks.reserved_kib);
-        self.workers.memory.release(u64::from(kib) * 1024);
-    }
-
-    /// The lane whose queue the task waits in, if it waits.
-    pub(crate) fn queued_on(&self) -> Option<&Arc<Lane>> {
-        match self.marks.place() {
-            Some(Place::Queued(kind)) => Some(self.workers.lane(kind)),
-            _ => None,
-        }
-    }
-
-    /// The wait in `queued_on`'s lane gave the task its worker: it leaves the queue.
-    pub(crate) fn got_worker(&mut self) {
-        if let Some(Place::Queued(kind)) = self.marks.place() {
-            let lane = self.workers.lane(kind);
-            self.queued_at.waited(lane.label);
-            lane.leave_queue();
-            self.marks.set_place(Some(Place::Working(kind)));
-        }
-    }
-
-    /// The task's worker, for work that releases it itself (a blocking closure's thread keeps
-    /// it until the closure returns); `None` if the task holds none.
-    pub(crate) fn hand_over_worker(&mut self) -> Option<WorkerPermit<Arc<Lane>>> {
-        let Some(Place::Working(kind)) = self.marks.place() else { return None };
-        self.marks.set_place(None);
-        Some(WorkerPermit::adopt(Arc::clone(self.workers.lane(kind))))
+        workers.memory.release(u64::from(kib) * 1024);
     }
 
     /// Takes a worker for a call from the tasks lane, held here; or else a place in its queue,
@@ -230,9 +201,10 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     #[inline(always)]
     pub(crate) fn take_worker<L: Deref<Target = Lane>>(
         &mut self,
+        workers: &Workers,
         lane: impl FnOnce() -> L,
     ) -> Result<Option<QueueSlot<L>>, Rejection> {
-        match WorkerTicket::reserve(&*self.workers.tasks)? {
+        match WorkerTicket::reserve(&*workers.tasks)? {
             WorkerTicket::Ready(permit) => {
                 permit.hand_over();
                 self.marks.set_place(Some(Place::Working(LaneKind::Tasks)));
@@ -243,7 +215,7 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
     }
 
     /// The call holds a worker of the tasks lane taken without a guard (a served wait's): it is
-    /// released with [`release_worker`](Self::release_worker), or when the call ends.
+    /// released with [`release_worker`](Self::release_worker), or when the call leaves.
     pub(crate) fn holds_worker(&mut self) {
         self.marks.set_place(Some(Place::Working(LaneKind::Tasks)));
     }
@@ -254,58 +226,49 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
         matches!(self.marks.place(), Some(Place::Working(_)))
     }
 
-    /// Gives back the call's worker, if it holds one.
-    #[inline(always)]
-    pub(crate) fn release_worker(&mut self) {
-        self.leave_lane();
-    }
-
-    /// Gives back the worker or a task's queue place, if it holds one.
+    /// Gives back the call's worker (or a task's queue place), if it holds one.
     #[inline]
-    fn leave_lane(&mut self) {
+    pub(crate) fn release_worker(&mut self, workers: &Workers) {
         match self.marks.take_place() {
             None => {}
-            Some(Place::Working(kind)) => self.workers.lane(kind).release(),
-            Some(Place::Queued(kind)) => self.workers.lane(kind).leave_queue(),
+            Some(Place::Working(kind)) => workers.lane(kind).release(),
+            Some(Place::Queued(kind)) => workers.lane(kind).leave_queue(),
         }
     }
 
     /// Records that an admitted call was turned away before it ran.
-    pub(crate) fn reject(&mut self, rejection: Rejection) -> Rejection {
+    pub(crate) fn reject(&mut self, workers: &Workers, rejection: Rejection) -> Rejection {
         self.marks.set_exit(Exit::Rejected);
-        record_rejection(&self.workers, rejection, self.name)
+        record_rejection(workers, rejection, self.name)
     }
 
-    /// Records how the work ended and turns it into the call's result.
+    /// Records how the work ended, counts it out, and turns the outcome into its result.
     #[inline]
     pub(crate) fn settle<T, E>(
         mut self,
+        workers: &Workers,
         outcome: Supervised<Result<T, Error<E>>>,
         work: Work,
     ) -> Result<T, Error<E>> {
-        let result = match outcome {
-            Supervised::Finished(result) => result,
-            Supervised::TimedOut(after) => Err(Error::Timeout { after }),
-            Supervised::Panicked(message) => Err(Error::Panicked { message }),
-            Supervised::Cancelled => Err(Error::Cancelled),
-        };
-        self.settled(&result, work);
+        let result = into_result(outcome);
+        self.settled(workers, &result, work);
+        self.leave(workers);
         result
     }
 
-    /// Records the result of work that finished on its own; the guard's drop then counts it
-    /// out. By reference, both: a guard or a result moved is copied by wide reads of the
-    /// narrow stores that wrote it, which stall.
+    /// Records the result of work that finished on its own; the owner then counts it out with
+    /// [`leave`](Self::leave). By reference, both: a record or a result moved is copied by wide
+    /// reads of the narrow stores that wrote it, which stall.
     #[inline]
-    pub(crate) fn settled<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
+    pub(crate) fn settled<T, E>(&mut self, workers: &Workers, result: &Result<T, Error<E>>, work: Work) {
         // The worker first (a task's, or a call's cut off): it is free before the work counts
         // as ended.
-        self.leave_lane();
-        self.record(result, work);
+        self.release_worker(workers);
+        self.record(workers, result, work);
     }
 
     #[inline]
-    fn record<T, E>(&mut self, result: &Result<T, Error<E>>, work: Work) {
+    fn record<T, E>(&mut self, workers: &Workers, result: &Result<T, Error<E>>, work: Work) {
         crate::telemetry::settled(result);
         self.marks.set_exit(Exit::Finished);
         match result {
@@ -313,21 +276,21 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
             Ok(_) => {
                 self.marks.set_succeeded();
                 if work == Work::Task {
-                    self.workers.counters.add(Count::TaskCompleted);
+                    workers.counters.add(Count::TaskCompleted);
                 }
             }
-            Err(error) => self.record_error(error),
+            Err(error) => self.record_error(workers, error),
         }
     }
 
     /// The outcomes that are not a success: out of line, off the hot path.
     #[cold]
     #[inline(never)]
-    fn record_error<E>(&mut self, error: &Error<E>) {
-        let (counters, call) = (&self.workers.counters, self.name);
+    fn record_error<E>(&mut self, workers: &Workers, error: &Error<E>) {
+        let (counters, call) = (&workers.counters, self.name);
         match error {
             Error::Rejected(rejection) => {
-                self.reject(*rejection);
+                self.reject(workers, *rejection);
             }
             Error::Operation(_) => {
                 counters.add(Count::Failed);
@@ -361,33 +324,150 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
             Error::Aborted => {}
         }
     }
+
+    /// Counts the work out of `workers`, once: its worker or queue place and its memory go
+    /// back first, then it leaves the drain — counted as abandoned if it had not settled or
+    /// been rejected.
+    #[inline]
+    pub(crate) fn leave(mut self, workers: &Workers) {
+        self.count_out(workers);
+    }
+
+    /// [`leave`](Self::leave) for the record in `slot`, if any, which is left empty. In place:
+    /// a record moved out is copied by wide reads of the narrow stores that last wrote it,
+    /// which stall.
+    #[inline(always)]
+    pub(crate) fn leave_from(slot: &mut Option<Admitted>, workers: &Workers) {
+        if let Some(admitted) = slot {
+            admitted.count_out(workers);
+            *slot = None;
+        }
+    }
+
+    #[inline]
+    fn count_out(&mut self, workers: &Workers) {
+        self.release_worker(workers);
+        if self.marks.reserved_kib != 0 {
+            // Free before the work counts as ended.
+            self.release_memory(workers);
+        }
+        let exit = match self.marks.exit() {
+            Some(exit) => exit,
+            None => self.abandoned(workers),
+        };
+        workers.drain.leave(Some(exit), self.marks.succeeded());
+    }
+
+    /// Left by its owner before it settled: counted as abandoned.
+    #[cold]
+    #[inline(never)]
+    fn abandoned(&self, workers: &Workers) -> Exit {
+        workers.counters.add(Count::Abandoned);
+        crate::telemetry::abandoned();
+        tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
+        Exit::Finished
+    }
+}
+
+impl<W: Deref<Target = Workers>> InFlight<W> {
+    /// Admits one task named `name` (for its events), unless the governor is shutting down or
+    /// shedding work.
+    #[inline(always)]
+    pub(crate) fn enter(workers: W, name: &'static str) -> Result<Self, Rejection> {
+        let admitted = Admitted::enter(&workers, name)?;
+        Ok(InFlight { workers, admitted })
+    }
+
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.workers
+    }
+
+    /// The task's name, for its events.
+    pub(crate) fn name(&self) -> &'static str {
+        self.admitted.name
+    }
+
+    /// Takes a worker of the `kind` lane for a spawned task, or a place in its queue; the
+    /// place is released when the task settles or is dropped.
+    ///
+    /// # Errors
+    ///
+    /// The lane's [`Rejection`] (queue full, shutting down), recorded as this task's.
+    pub(crate) fn hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
+        self.try_hold(kind).map_err(|rejection| self.reject(rejection))
+    }
+
+    /// [`hold`](Self::hold), with a rejection not recorded: the caller waits and tries again
+    /// (or records it with [`reject`](Self::reject)).
+    ///
+    /// # Errors
+    ///
+    /// The lane's [`Rejection`] (queue full, shutting down).
+    pub(crate) fn try_hold(&mut self, kind: LaneKind) -> Result<(), Rejection> {
+        self.admitted.try_hold(&self.workers, kind)
+    }
+
+    /// The lane whose queue the task waits in, if it waits.
+    pub(crate) fn queued_on(&self) -> Option<&Arc<Lane>> {
+        match self.admitted.marks.place() {
+            Some(Place::Queued(kind)) => Some(self.workers.lane(kind)),
+            _ => None,
+        }
+    }
+
+    /// The wait in `queued_on`'s lane gave the task its worker: it leaves the queue.
+    pub(crate) fn got_worker(&mut self) {
+        let admitted = &mut self.admitted;
+        if let Some(Place::Queued(kind)) = admitted.marks.place() {
+            let lane = self.workers.lane(kind);
+            admitted.queued_at.waited(lane.label);
+            lane.leave_queue();
+            admitted.marks.set_place(Some(Place::Working(kind)));
+        }
+    }
+
+    /// The task's worker, for work that releases it itself (a blocking closure's thread keeps
+    /// it until the closure returns); `None` if the task holds none.
+    pub(crate) fn hand_over_worker(&mut self) -> Option<WorkerPermit<Arc<Lane>>> {
+        let Some(Place::Working(kind)) = self.admitted.marks.place() else { return None };
+        self.admitted.marks.set_place(None);
+        Some(WorkerPermit::adopt(Arc::clone(self.workers.lane(kind))))
+    }
+
+    /// Records that the task was turned away before it ran.
+    pub(crate) fn reject(&mut self, rejection: Rejection) -> Rejection {
+        self.admitted.reject(&self.workers, rejection)
+    }
+
+    /// Records how the task ended and turns it into its result; the guard's drop then counts
+    /// it out.
+    #[inline]
+    pub(crate) fn settle<T, E>(
+        mut self,
+        outcome: Supervised<Result<T, Error<E>>>,
+        work: Work,
+    ) -> Result<T, Error<E>> {
+        let result = into_result(outcome);
+        self.admitted.settled(&self.workers, &result, work);
+        result
+    }
 }
 
 impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
     #[inline]
     fn drop(&mut self) {
-        self.leave_lane();
-        if self.marks.reserved_kib != 0 {
-            // Free before the work counts as ended.
-            self.release_memory();
-        }
-        let exit = match self.marks.exit() {
-            Some(exit) => exit,
-            None => self.abandoned(),
-        };
-        self.workers.drain.leave(Some(exit), self.marks.succeeded());
+        self.admitted.count_out(&self.workers);
     }
 }
 
-impl<W: Deref<Target = Workers>> InFlight<W> {
-    /// Dropped by its owner before it settled: counted as abandoned.
-    #[cold]
-    #[inline(never)]
-    fn abandoned(&self) -> Exit {
-        self.workers.counters.add(Count::Abandoned);
-        crate::telemetry::abandoned();
-        tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
-        Exit::Finished
+/// The result of work that ended as `outcome`.
+#[inline(always)]
+fn into_result<T, E>(outcome: Supervised<Result<T, Error<E>>>) -> Result<T, Error<E>> {
+    match outcome {
+        Supervised::Finished(result) => result,
+        Supervised::TimedOut(after) => Err(Error::Timeout { after }),
+        Supervised::Panicked(message) => Err(Error::Panicked { message }),
+        Supervised::Cancelled => Err(Error::Cancelled),
     }
 }
 

@@ -1,11 +1,12 @@
 //! The bounded worker pool.
 //!
 //! Two lanes — async work and blocking closures — each a resizable limit with a bounded wait
-//! queue in front. Every call holds an [`InFlight`] guard from admission to its end, which also
+//! queue in front. Every call holds an [`Admitted`] record from admission to its end, which also
 //! holds the call's worker while an attempt runs, and a [`QueueSlot`] (in its wait) while it
-//! waits for one; each guard releases on drop, so a call dropped at any await point leaves every
-//! count exact. A spawned task keeps its place — queued, then working — in its `InFlight` too.
-//! So a call's or task's future holds one handle to the workers, not two.
+//! waits for one. The call's future counts the record out when it ends or is dropped, with the
+//! one handle to its governor it owns, so a call dropped at any await point leaves every count
+//! exact. A spawned task keeps its place — queued, then working — in its [`InFlight`] guard,
+//! which owns the task's one handle to the workers and counts it out on drop.
 
 mod counters;
 mod drain;
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 pub(crate) use counters::Count;
 pub(crate) use drain::Exit;
-pub(crate) use in_flight::{InFlight, Work};
+pub(crate) use in_flight::{Admitted, InFlight, Work};
 pub(crate) use lane::Lane;
 pub(crate) use permit::QueueSlot;
 pub(crate) use wait::QueueWait;

@@ -2,7 +2,7 @@
 //! wait itself is `wait.rs`'s), and the [`WorkerTicket`] that is one or the other. Each is
 //! generic over how it holds the lane — `&Lane` for a call awaited in place, `Arc<Lane>` for the
 //! waits of a call that owns its governor (the tower layer's) — and releases on drop. A permit
-//! taken for a call or a task is then handed to its `InFlight`, which releases it.
+//! taken for a call or a task is then handed to its `Admitted` record, which releases it.
 
 use std::ops::Deref;
 
@@ -33,7 +33,7 @@ impl<L: Deref<Target = Lane>> WorkerPermit<L> {
 }
 
 impl WorkerPermit<&Lane> {
-    /// Hands the permit to a holder that releases it itself (a task's or a call's `InFlight`).
+    /// Hands the permit to a holder that releases it itself (a call's or a task's `Admitted`).
     pub(super) fn hand_over(self) {
         // Forgetting a guard that borrows its lane leaks nothing: only the release is skipped,
         // and the new holder makes it.

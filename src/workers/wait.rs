@@ -78,7 +78,7 @@ impl Waiter {
 }
 
 /// A queued call's wait for its worker: it leaves the queue holding the worker's permit, which
-/// the call's `InFlight` then holds (`poll_served`).
+/// the call's `Admitted` record then holds (`poll_served`).
 ///
 /// # Cancel safety
 ///
@@ -114,7 +114,7 @@ impl<L: Deref<Target = Lane> + Clone> QueueWait<L> {
         Poll::Ready(Ok(WorkerPermit { lane: slot.lane.clone() }))
     }
 
-    /// The wait's end for a caller that keeps the worker without a guard (a call's `InFlight`):
+    /// The wait's end for a caller that keeps the worker without a guard (a call's `Admitted`):
     /// on `Ok` it holds a permit of this wait's lane, which it must release.
     ///
     /// # Panics
