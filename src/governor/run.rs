@@ -268,12 +268,25 @@ pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
     watch: Watch<'g>,
 }
 
-/// A call dropped before its end (or turned away before admission) counts out here: its
-/// running attempt, which the step holds, has been dropped by then (see `Calling`); what
-/// makes the attempts (`op`) is dropped after.
+/// A call dropped before its end counts out here: its running attempt, which the step holds,
+/// has been dropped by then (see `Calling`); what makes the attempts (`op`) is dropped after.
 impl<'g, Op, E, H, G: Holds<'g>> Drop for CallState<'g, Op, E, H, G> {
     #[inline]
     fn drop(&mut self) {
+        if self.admitted.is_some() {
+            self.abandon();
+        }
+    }
+}
+
+impl<'g, Op, E, H, G: Holds<'g>> CallState<'g, Op, E, H, G> {
+    /// The call was dropped admitted, before its end: a half-open probe's slot goes back
+    /// first, then the worker, then the call is counted out (as abandoned), so that a
+    /// shutdown that sees the call gone sees the breaker free to probe again.
+    #[cold]
+    #[inline(never)]
+    fn abandon(&mut self) {
+        self.breaker.give_back_probe(self.handle.default_breaker());
         Admitted::leave_from(&mut self.admitted, &self.handle.gov().inner.workers);
     }
 }
@@ -954,5 +967,69 @@ mod tests {
         assert_eq!(std::mem::size_of::<QueueWait<&Lane>>(), 3 * word + clock);
         type SmallStep<'g> = Step<'g, std::future::Ready<Result<u64, std::io::Error>>, &'g Lane>;
         assert_eq!(std::mem::size_of::<SmallStep<'_>>(), (4 * word).max(3 * word + clock));
+    }
+
+    /// A call dropped while it holds the half-open probe's permit gives the probe's slot back
+    /// before it is counted out, so whoever sees the call gone (a shutdown, `status()`) finds
+    /// the breaker ready for the next probe. Checked at the event the count-out logs.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_dropped_as_the_probe_gives_its_slot_back_before_it_counts_out() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU8, Ordering};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let health = crate::health::HealthConfig::disabled();
+        let gov = Governor::builder().max_attempts(1).health(health).build().expect("a valid governor");
+        for _ in 0..5 {
+            let refused = gov.run(|| async { Err::<(), _>(std::io::Error::other("503")) }).await;
+            assert!(refused.is_err());
+        }
+        assert_eq!(gov.breaker().state(), crate::breaker::BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(120)).await;
+
+        let seen = Arc::new(AtomicU8::new(SlotAtCountOut::NOT_SEEN));
+        let layer = SlotAtCountOut { gov: gov.clone(), seen: Arc::clone(&seen) };
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        // Other tests hit these callsites with no subscriber: this thread's one must count.
+        tracing::callsite::rebuild_interest_cache();
+        let mut probe = Box::pin(gov.run(|| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, std::io::Error>(())
+        }));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(probe.as_mut().poll(&mut cx).is_pending());
+        assert!(gov.breaker().try_acquire().is_err(), "the running call holds the only probe slot");
+        drop(probe);
+        assert_eq!(seen.load(Ordering::SeqCst), SlotAtCountOut::FREE);
+        assert_eq!(gov.status().workers.abandoned, 1);
+    }
+
+    /// At the event of a call counted out as abandoned, asks the default breaker for a probe.
+    struct SlotAtCountOut {
+        gov: Governor,
+        seen: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    }
+
+    impl SlotAtCountOut {
+        const NOT_SEEN: u8 = 0;
+        const FREE: u8 = 1;
+        const HELD: u8 = 2;
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SlotAtCountOut {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            let mut abandoned = false;
+            event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                abandoned |=
+                    field.name() == "message" && format!("{value:?}").contains("dropped by its caller");
+            });
+            if abandoned {
+                let seen = match self.gov.breaker().try_acquire() {
+                    Ok(probe) if probe.is_probe() => Self::FREE,
+                    _ => Self::HELD,
+                };
+                self.seen.store(seen, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
     }
 }

@@ -48,7 +48,7 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
 /// in the guard rather than by a guard of its own: the work's future then holds one handle to
 /// the workers, not two (a task's future fits in fewer of the runtime's cache lines; the tower
 /// layer's response future clones one `Arc` less). A call's queue place is its wait's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Place {
     Queued(LaneKind),
     Working(LaneKind),
@@ -61,7 +61,7 @@ enum Place {
 /// an enum holding the guard a byte for its tag: the guard would then be copied in overlapping
 /// pieces, read back wide right after narrow stores wrote them, which stalls on store
 /// forwarding.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
 struct Marks {
     reserved_kib: u32,
