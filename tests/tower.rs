@@ -89,6 +89,50 @@ async fn a_reservation_dropped_unused_frees_its_worker_and_counts_as_abandoned()
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
+/// A service whose `Clone` panics while `explode` is true.
+struct Exploding {
+    explode: Arc<AtomicBool>,
+}
+
+impl Clone for Exploding {
+    fn clone(&self) -> Self {
+        assert!(!self.explode.load(Ordering::SeqCst), "the inner service's clone panicked");
+        Exploding { explode: Arc::clone(&self.explode) }
+    }
+}
+
+impl Service<()> for Exploding {
+    type Response = ();
+    type Error = Io;
+    type Future = std::future::Ready<Result<(), Io>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Io>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        std::future::ready(Ok(()))
+    }
+}
+
+/// `call` clones the inner service (user code) before it takes the reserved worker: a clone
+/// that panics leaves the reservation in the service, which gives it back when dropped.
+#[tokio::test(start_paused = true)]
+async fn a_call_whose_inner_clone_panics_leaves_the_reservation_to_the_service() {
+    let gov = governor(1, 10);
+    let explode = Arc::new(AtomicBool::new(false));
+    let mut service = GovernorLayer::new(&gov).layer(Exploding { explode: Arc::clone(&explode) });
+    assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
+    assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (1, 1));
+    explode.store(true, Ordering::SeqCst);
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(service.call(()))));
+    assert!(called.is_err(), "the clone's panic reaches the caller of `call`");
+    assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (1, 1), "still reserved");
+    drop(service);
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.in_flight, workers.abandoned, workers.completed), (0, 0, 1, 0));
+}
+
 /// A service that is ready only while `ready` is true.
 #[derive(Clone)]
 struct Gated {

@@ -65,7 +65,7 @@ impl Governor {
         super::run::is_open(&self.inner.breakers.for_key(Some(key)))
     }
 
-    /// Admits one call whose worker is reserved ahead: its guard then takes the worker with
+    /// Admits one call whose worker is reserved ahead: its record then takes the worker with
     /// `Admitted::take_worker`, from [`tasks_lane`](Self::tasks_lane).
     ///
     /// # Errors
@@ -88,13 +88,16 @@ impl Governor {
     }
 }
 
-/// Records the rejection of an admitted call, which it takes and counts out: a record borrowed
-/// on any path lives in memory on every path, and a copy of it, read wide after its narrow
-/// writes, stalls the hot one.
+/// Records the rejection of the admitted call in `slot` and counts it out, leaving the slot
+/// empty. In place: if anything on the way panics, the record is still in its owner's slot,
+/// and its owner counts it out.
 #[cold]
 #[inline(never)]
-pub(crate) fn reject(mut call: Admitted, workers: &Workers, rejection: Rejection) -> Rejection {
-    let rejection = call.reject(workers, rejection);
-    call.leave(workers);
+pub(crate) fn reject(slot: &mut Option<Admitted>, workers: &Workers, rejection: Rejection) -> Rejection {
+    let rejection = match slot {
+        Some(call) => call.reject(workers, rejection),
+        None => rejection,
+    };
+    Admitted::leave_from(slot, workers);
     rejection
 }

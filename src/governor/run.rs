@@ -215,7 +215,7 @@ pin_project! {
         L: Deref<Target = Lane>,
     {
         /// Not polled yet: nothing is held, but for a worker reserved ahead (the tower layer's
-        /// readiness), which the call's guard holds.
+        /// readiness), which the call's record holds.
         Admission,
         /// Waiting for memory to reserve the call's cost (`Call::cost`), admitted, before the
         /// breaker and the queue.
@@ -268,8 +268,10 @@ pub(crate) struct CallState<'g, Op, E, H, G: Holds<'g>> {
     watch: Watch<'g>,
 }
 
-/// A call dropped before its end counts out here: its running attempt, which the step holds,
-/// has been dropped by then (see `Calling`); what makes the attempts (`op`) is dropped after.
+/// A call whose state still holds its record counts out here: one dropped before its end, or
+/// turned away after admission (its record marked rejected). Its running attempt, which the
+/// step holds, has been dropped by then (see `Calling`); the state's fields (`op`, the hooks,
+/// the breaker, the retries, the watch) are dropped after.
 impl<'g, Op, E, H, G: Holds<'g>> Drop for CallState<'g, Op, E, H, G> {
     #[inline]
     fn drop(&mut self) {
@@ -280,9 +282,10 @@ impl<'g, Op, E, H, G: Holds<'g>> Drop for CallState<'g, Op, E, H, G> {
 }
 
 impl<'g, Op, E, H, G: Holds<'g>> CallState<'g, Op, E, H, G> {
-    /// The call was dropped admitted, before its end: a half-open probe's slot goes back
-    /// first, then the worker, then the call is counted out (as abandoned), so that a
-    /// shutdown that sees the call gone sees the breaker free to probe again.
+    /// The call's state is dropped holding its record: a half-open probe's slot goes back
+    /// first, then the worker, then the call is counted out (as abandoned, unless it was
+    /// rejected), so that a shutdown that sees the call gone sees the breaker free to probe
+    /// again.
     #[cold]
     #[inline(never)]
     fn abandon(&mut self) {
@@ -306,9 +309,9 @@ struct Retries<E> {
 /// the call's record keeps nothing (its owner lends it the workers), and the default breaker is
 /// reached through the handle itself (see `kept_default`).
 pub(crate) trait Holds<'g>: Sized {
-    /// What a call's armed waits (the watch, a retry's delay) keep of the workers.
+    /// What a call's armed waits (for memory, a retry's delay, the watch) keep of the workers.
     type Workers: Deref<Target = Workers> + Send + Sync + 'g;
-    /// What a queued call's place and wait keep of the lane (its worker is the guard's).
+    /// What a queued call's place and wait keep of the lane (its worker is the record's).
     type Lane: Deref<Target = Lane> + Clone + Send + Sync + 'g;
     fn gov(&self) -> &Governor;
     fn plan(&self) -> &CallPlan;
@@ -411,7 +414,7 @@ where
         Calling { step, call }
     }
 
-    /// A call admitted ahead, whose guard holds its first worker (the tower layer's readiness):
+    /// A call admitted ahead, whose record holds its first worker (the tower layer's readiness):
     /// it starts at the breaker.
     #[cfg(feature = "tower")]
     #[inline(always)]
@@ -483,7 +486,7 @@ where
     }
 
     /// Admission, the breaker and the first worker, if the call has not got them yet: `true`
-    /// when the call has just got its first worker (its guard holds it), `false` once the work
+    /// when the call has just got its first worker (its record holds it), `false` once the work
     /// has started. A rejection is the call's, counted.
     #[inline(always)]
     fn first_worker(
@@ -549,7 +552,7 @@ where
         Ok(Some(Box::pin(async move { workers.memory.reserve(cost, within).await })))
     }
 
-    /// The call's cost is reserved: its guard gives it back when the call ends, however it ends.
+    /// The call's cost is reserved: its record gives it back when the call ends, however it ends.
     fn holds_memory(&mut self) {
         let admitted = self.admitted.as_mut().expect("a call reserves memory once admitted");
         admitted.holds_memory(self.handle.plan().cost_kib);
@@ -572,7 +575,7 @@ where
     }
 
     /// What every attempt passes before it runs: the breaker, then a worker, which the call's
-    /// guard holds (`None`), or else a place in the queue. An open circuit turns the attempt
+    /// record holds (`None`), or else a place in the queue. An open circuit turns the attempt
     /// away without taking a queue place. A worker reserved ahead (the tower layer's readiness)
     /// is the first attempt's.
     #[inline(always)]
@@ -632,7 +635,7 @@ where
     }
 
     /// The supervised work: attempts, and between them the backoff and the next worker.
-    /// `first`: the work starts now, on the worker the call's guard holds.
+    /// `first`: the work starts now, on the worker the call's record holds.
     fn work(
         &mut self,
         mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
@@ -858,6 +861,11 @@ where
         if let Some(admitted) = &mut self.admitted {
             admitted.settled(workers, result, Work::Call);
         }
+        if result.is_err() {
+            // A probe's permit left unreported (a lost lease, a retry turned away at the
+            // queue) goes back before the call counts as ended.
+            self.breaker.give_back_probe(self.handle.default_breaker());
+        }
         Admitted::leave_from(&mut self.admitted, workers);
     }
 
@@ -877,8 +885,10 @@ where
         if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
             self.breaker.record(self.handle.default_breaker(), Outcome::Failure, None);
         }
-        let admitted = self.admitted.take().expect("a call's work runs admitted");
-        admitted.settle(&self.handle.gov().inner.workers, outcome, Work::Call)
+        // Cancelled by the shutdown: a probe's permit goes back before the call counts as ended.
+        self.breaker.give_back_probe(self.handle.default_breaker());
+        // In place: if anything on the way panics, the state's drop still counts the call out.
+        Admitted::settle_from(&mut self.admitted, &self.handle.gov().inner.workers, outcome, Work::Call)
     }
 }
 

@@ -26,7 +26,8 @@ pub(crate) const STALE_AFTER: Duration = Duration::from_secs(1);
 /// wide reads of the narrow stores that have just written it, which stall.
 #[derive(Default)]
 pub(crate) struct Reservation {
-    // The state first: a dropped wait leaves the queue before its call is counted out.
+    /// Where the reservation is. A wait leaves the queue (its state replaced) before its call
+    /// is counted out, in `release`, `take_for_call` and a rejection alike.
     state: State,
     /// The admitted call, while it waits in the queue or holds its worker; `None` otherwise.
     call: Option<Admitted>,
@@ -40,7 +41,7 @@ enum State {
     /// Admitted, waiting in the queue for a worker; the wait is boxed, so that a reservation
     /// that found a worker free is small.
     Waiting { wait: Box<QueueWait<Arc<Lane>>> },
-    /// Admitted, its guard holding a worker: the next `call` runs on it.
+    /// Admitted, its record holding a worker: the next `call` runs on it.
     Ready,
     /// Turned away (already counted) at `at`: the next `call` answers with it, unless it is
     /// older than [`STALE_AFTER`]. The next `poll_ready` asks again.
@@ -98,17 +99,14 @@ impl Reservation {
             Poll::Ready(Err(rejection)) => {
                 // The wait goes first, then the call is counted out with the rejection.
                 self.state = State::Empty;
-                let rejection = match self.call.take() {
-                    Some(call) => reject(call, workers, rejection),
-                    None => rejection,
-                };
+                let rejection = reject(&mut self.call, workers, rejection);
                 self.state = rejected(rejection);
             }
         }
         Poll::Ready(())
     }
 
-    /// Admits the call and takes its worker in its guard, where the guard is kept, or else a
+    /// Admits the call and takes its worker in its record, where the record is kept, or else a
     /// place in the queue.
     #[inline(always)]
     fn reserve(&mut self, gov: &Governor, plan: &CallPlan) {
@@ -131,10 +129,7 @@ impl Reservation {
             Ok(None) => self.state = State::Ready,
             Ok(Some(slot)) => self.queued(slot),
             Err(rejection) => {
-                let rejection = match self.call.take() {
-                    Some(call) => reject(call, gov.workers(), rejection),
-                    None => rejection,
-                };
+                let rejection = reject(&mut self.call, gov.workers(), rejection);
                 self.state = rejected(rejection);
             }
         }
@@ -173,8 +168,9 @@ impl Reservation {
         if matches!(self.state, State::Waiting { .. } | State::Ready) {
             // The wait leaves the queue first, then the call is counted out.
             self.state = State::Empty;
-            self.leave(workers);
         }
+        // Whatever the state: a record left behind by a panic on its way out goes too.
+        self.leave(workers);
     }
 
     /// Counts out the admitted call, if any.
@@ -189,7 +185,7 @@ fn rejected(rejection: Rejection) -> State {
 
 /// What readiness left for one call.
 pub(crate) enum ForCall {
-    /// Admitted, its guard holding its first worker.
+    /// Admitted, its record holding its first worker.
     Reserved(Admitted),
     /// Turned away at readiness (and counted there), a moment ago.
     Rejected(Rejection),

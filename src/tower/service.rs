@@ -149,17 +149,19 @@ where
 
     #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
+        // The instance that was polled ready makes the first attempt; a clone stays here, and
+        // a retrying service keeps one more for its later attempts. The clones (user code)
+        // come first: one that panics finds the reservation still here, given back with the
+        // service.
+        let stays = self.inner.clone();
+        let spare = P::SENDS_AGAIN.then(|| self.inner.clone());
         let reserved = match self.reservation.take_for_call(self.planned.gov.workers()) {
             ForCall::Reserved(call) => Some(call),
             // Nothing to build.
             ForCall::Rejected(rejection) => return ResponseFuture::rejected(rejection),
             ForCall::Unreserved => None,
         };
-        // The instance that was polled ready makes the first attempt; a clone stays here, and
-        // a retrying service keeps one more for its later attempts.
-        let stays = self.inner.clone();
         let first = std::mem::replace(&mut self.inner, stays);
-        let spare = P::SENDS_AGAIN.then(|| self.inner.clone());
         let op = Requests::<S, P, Request>::new(first, spare, request);
         let planned = Arc::clone(&self.planned);
         ResponseFuture::called(match reserved {

@@ -18,12 +18,12 @@ use crate::{Error, Rejection};
 
 /// What a call or task holds from admission to its end: its name, its [`Marks`], and when it
 /// took a queue place. It holds no handle to the workers it was admitted to: its owner gives
-/// them to each step and counts it out with [`leave`](Self::leave), exactly once. A call's
+/// them to each step and counts it out with [`leave_from`](Self::leave_from), exactly once. A call's
 /// future owns one handle to its governor and lends it here, so that a `'static` call (the
-/// tower layer's) shares one `Arc` between its plan and its guard instead of cloning two.
+/// tower layer's) shares one `Arc` between its plan and its record instead of cloning two.
 /// [`InFlight`] owns the handle as well, and counts itself out when dropped.
 #[derive(Debug)]
-#[must_use = "an admitted call stays in flight until its owner calls `leave`"]
+#[must_use = "an admitted call stays in flight until its owner calls `leave_from`"]
 pub(crate) struct Admitted {
     name: &'static str,
     /// How it ended, whether it succeeded, where it stands in its lane and the memory it
@@ -45,20 +45,20 @@ pub(crate) struct InFlight<W: Deref<Target = Workers>> {
 /// Where a spawned task is in its lane, or the worker a call holds.
 ///
 /// A spawned task's place in its lane, or a call's worker while an attempt holds it, is held
-/// in the guard rather than by a guard of its own: the work's future then holds one handle to
-/// the workers, not two (a task's future fits in fewer of the runtime's cache lines; the tower
-/// layer's response future clones one `Arc` less). A call's queue place is its wait's.
+/// in its record rather than by a guard of its own, which would hold a handle to the workers
+/// of its own (a task's future fits in fewer of the runtime's cache lines; the tower layer's
+/// response future clones one `Arc` less). A call's queue place is its wait's.
 #[derive(Debug, Clone, Copy)]
 enum Place {
     Queued(LaneKind),
     Working(LaneKind),
 }
 
-/// The guard's small state, eight bytes with no padding and no invalid value: the memory a
+/// The record's small state, eight bytes with no padding and no invalid value: the memory a
 /// call's cost reserved (`Call::cost`) in KiB, given back when it ends (0: none; KiB, so that
 /// it takes no room a call's future did not already have), and the codes of its place (see
 /// [`Place`]), its exit and its success. As `Option`s and a `bool`, these fields would offer
-/// an enum holding the guard a byte for its tag: the guard would then be copied in overlapping
+/// an enum holding the record a byte for its tag: the record would then be copied in overlapping
 /// pieces, read back wide right after narrow stores wrote them, which stalls on store
 /// forwarding.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,7 +68,7 @@ struct Marks {
     place: u8,
     exit: u8,
     succeeded: u8,
-    /// Written, so that a copy of the guard has no byte left undefined.
+    /// Written, so that a copy of the record has no byte left undefined.
     spare: u8,
 }
 
@@ -242,22 +242,25 @@ impl Admitted {
         record_rejection(workers, rejection, self.name)
     }
 
-    /// Records how the work ended, counts it out, and turns the outcome into its result.
+    /// Records how the work of the record in `slot` (if any) ended, counts it out, and turns
+    /// the outcome into its result; the slot is left empty. In place, as `leave_from`.
     #[inline]
-    pub(crate) fn settle<T, E>(
-        mut self,
+    pub(crate) fn settle_from<T, E>(
+        slot: &mut Option<Admitted>,
         workers: &Workers,
         outcome: Supervised<Result<T, Error<E>>>,
         work: Work,
     ) -> Result<T, Error<E>> {
         let result = into_result(outcome);
-        self.settled(workers, &result, work);
-        self.leave(workers);
+        if let Some(admitted) = slot {
+            admitted.settled(workers, &result, work);
+        }
+        Admitted::leave_from(slot, workers);
         result
     }
 
     /// Records the result of work that finished on its own; the owner then counts it out with
-    /// [`leave`](Self::leave). By reference, both: a record or a result moved is copied by wide
+    /// [`leave_from`](Self::leave_from). By reference, both: a record or a result moved is copied by wide
     /// reads of the narrow stores that wrote it, which stall.
     #[inline]
     pub(crate) fn settled<T, E>(&mut self, workers: &Workers, result: &Result<T, Error<E>>, work: Work) {
@@ -325,17 +328,11 @@ impl Admitted {
         }
     }
 
-    /// Counts the work out of `workers`, once: its worker or queue place and its memory go
-    /// back first, then it leaves the drain — counted as abandoned if it had not settled or
-    /// been rejected.
-    #[inline]
-    pub(crate) fn leave(mut self, workers: &Workers) {
-        self.count_out(workers);
-    }
-
-    /// [`leave`](Self::leave) for the record in `slot`, if any, which is left empty. In place:
-    /// a record moved out is copied by wide reads of the narrow stores that last wrote it,
-    /// which stall.
+    /// Counts the work of the record in `slot`, if any, out of `workers`, once, and leaves the
+    /// slot empty: its worker or queue place and its memory go back first, then it leaves the
+    /// drain — counted as abandoned if it had not settled or been rejected. In place: a record
+    /// moved out is copied by wide reads of the narrow stores that last wrote it, which stall,
+    /// and is lost if anything panics before it is counted out.
     #[inline(always)]
     pub(crate) fn leave_from(slot: &mut Option<Admitted>, workers: &Workers) {
         if let Some(admitted) = slot {

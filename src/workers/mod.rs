@@ -4,7 +4,7 @@
 //! queue in front. Every call holds an [`Admitted`] record from admission to its end, which also
 //! holds the call's worker while an attempt runs, and a [`QueueSlot`] (in its wait) while it
 //! waits for one. The call's future counts the record out when it ends or is dropped, with the
-//! one handle to its governor it owns, so a call dropped at any await point leaves every count
+//! handle to its governor it holds (borrowed by `run` and `call`, owned by the tower layer's), so a call dropped at any await point leaves every count
 //! exact. A spawned task keeps its place — queued, then working — in its [`InFlight`] guard,
 //! which owns the task's one handle to the workers and counts it out on drop.
 
