@@ -73,7 +73,7 @@ impl Governor {
     /// The [`Rejection`] (shutting down, shedding), already counted and logged.
     #[inline(always)]
     pub(crate) fn admit(&self, name: &'static str) -> Result<Admitted, Rejection> {
-        Admitted::enter(&self.inner.workers, name)
+        Admitted::enter(self.workers(), name)
     }
 
     /// The workers a reserved call is admitted to: what counts it out.

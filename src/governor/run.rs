@@ -540,7 +540,7 @@ where
     fn admit_costly(&mut self) -> Result<Option<Wait<'g, Result<Duration, Rejection>>>, Rejection> {
         let plan = self.handle.plan();
         if self.admitted.is_none() {
-            self.admitted = Some(Admitted::enter(&self.handle.gov().inner.workers, plan.name)?);
+            self.admitted = Some(Admitted::enter(self.workers(), plan.name)?);
         }
         let (workers, cost) = (self.handle.workers(), u64::from(plan.cost_kib) * 1024);
         if workers.memory.try_reserve(cost) {
@@ -563,7 +563,7 @@ where
     #[inline(always)]
     fn admit(&mut self) -> Result<Option<QueueSlot<G::Lane>>, Rejection> {
         if self.admitted.is_none() {
-            self.admitted = Some(Admitted::enter(&self.handle.gov().inner.workers, self.handle.plan().name)?);
+            self.admitted = Some(Admitted::enter(self.workers(), self.handle.plan().name)?);
         }
         let plan = self.handle.plan();
         // The retry deadline counts from the call's start, queueing included; only a call
