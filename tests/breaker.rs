@@ -234,22 +234,59 @@ async fn a_key_used_again_without_the_registry_is_not_the_one_evicted() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_threads_last_key_keeps_no_breaker_nor_callback_alive() {
-    let alive = Arc::new(());
-    let held = Arc::clone(&alive);
+async fn calls_with_one_key_at_once_on_one_thread_share_its_breaker() {
+    let gov = two_keys();
+    keyed(&gov, "site").await;
+    let site = gov.breaker_for("site");
+    assert_eq!(Arc::strong_count(&site), 3, "the registry's, this one and the thread's spare");
+    let gate = Arc::new(Semaphore::new(0));
+    let failing = || {
+        let gate = Arc::clone(&gate);
+        move || {
+            let gate = Arc::clone(&gate);
+            async move {
+                let _open = gate.acquire().await;
+                Err::<(), _>(io_error("502"))
+            }
+        }
+    };
+    let first = gov.call(failing()).key("site");
+    assert_eq!(Arc::strong_count(&site), 3, "the first call was lent the thread's spare");
+    let second = gov.call(failing()).key("site");
+    assert_eq!(Arc::strong_count(&site), 4, "the spare was out: the second took a handle of its own");
+    gate.add_permits(2);
+    let (first, second) = tokio::join!(async { first.await }, async { second.await });
+    assert!(first.is_err() && second.is_err());
+    assert_eq!(site.status().consecutive_failures, 2, "both counted on the key's one breaker");
+    assert_eq!(Arc::strong_count(&site), 3, "one handle went back as the spare, the other was dropped");
+    assert_eq!(keys(&gov), ["site"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_threads_last_key_keeps_its_breaker_but_not_the_callback_alive() {
+    let transitions = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&transitions);
     let gov = support::builder()
         .on_breaker_transition(move |_, _| {
-            let _ = &held;
+            counted.fetch_add(1, Ordering::SeqCst);
         })
         .build()
         .unwrap();
     keyed(&gov, "site").await;
     keyed(&gov, "site").await;
     let site = gov.breaker_for("site");
-    assert_eq!(Arc::strong_count(&site), 2, "the registry's and this one: no thread's");
-    drop((site, gov));
+    assert_eq!(Arc::strong_count(&site), 3, "the registry's, this one and the thread's spare");
+    // The breaker's own transitions reach the callback while the governor lives.
+    site.force_open();
+    site.reset();
+    assert_eq!(transitions.load(Ordering::SeqCst), 2);
+    drop(gov);
     tokio::task::yield_now().await;
-    assert_eq!(Arc::strong_count(&alive), 1, "the callback went with the governor");
+    assert_eq!(Arc::strong_count(&site), 2, "this one and the thread's spare");
+    assert_eq!(Arc::strong_count(&transitions), 1, "the callback went with the governor");
+    // A breaker kept past its governor still works; its transitions reach no one.
+    site.force_open();
+    assert_eq!((site.state(), transitions.load(Ordering::SeqCst)), (BreakerState::ForcedOpen, 2));
 }
 
 #[tokio::test(start_paused = true)]

@@ -35,6 +35,9 @@ pub(crate) const DEFAULT_BREAKER: &str = "default";
 pub(crate) struct Breakers {
     pub(crate) default: Arc<CircuitBreaker>,
     pub(crate) keyed: BreakerRegistry<String>,
+    /// The user's transition hook, which the keyed breakers reach through a `Weak`: a keyed
+    /// breaker a thread or a caller keeps past the governor's drop keeps no user code alive.
+    _hook: Option<TransitionHook>,
     /// This registry's number, for the threads' memory of their last key ([`LastKeyed`]).
     id: u64,
 }
@@ -44,13 +47,20 @@ static REGISTRY_IDS: AtomicU64 = AtomicU64::new(0);
 
 /// The keyed breaker a thread's last keyed call used, so that a run of calls with one key on
 /// one thread (a worker serving one site) skips the registry's lock, hash and list. Valid
-/// while its registry has evicted nothing since; `Weak`, so a thread keeps no breaker (nor the
-/// user's callback in it) alive.
+/// while its registry has evicted nothing since.
 struct LastKeyed {
     registry: u64,
     evictions: u64,
     key: String,
     breaker: Weak<CircuitBreaker>,
+    /// A strong handle of `breaker`, lent to one call at a time and given back at its end
+    /// ([`give_back`]): a run of calls moves it instead of counting it, which would write the
+    /// breaker's shared count twice a call. The calls it is lent to meanwhile upgrade `breaker`.
+    ///
+    /// It may keep an evicted breaker, or one of a dropped governor, alive until the thread's
+    /// next keyed call: that holds no user code, since the governor's breakers reach the
+    /// user's transition hook through a `Weak` (see `Breakers::new`).
+    spare: Option<Arc<CircuitBreaker>>,
 }
 
 thread_local! {
@@ -156,13 +166,34 @@ fn pick<'s>(chosen: &'s Option<BreakerRef<'_>>, default: &'s CircuitBreaker) -> 
 
 impl Drop for CallBreaker<'_> {
     /// A permit still held is given back unreported. Only a probe's needs it, and a call
-    /// holding a probe's permit always keeps its breaker (see `ask`).
+    /// holding a probe's permit always keeps its breaker (see `ask`). A key's breaker goes
+    /// back to the thread's memory of its last key.
     #[inline]
     fn drop(&mut self) {
         if let Some(chosen) = &self.chosen {
             self.permit.abandon(chosen);
         }
+        if let Some(BreakerRef::Keyed(breaker)) = self.chosen.take() {
+            give_back(breaker);
+        }
     }
+}
+
+/// Gives `breaker` to this thread's memory of its last key as its spare, if it is that key's
+/// breaker and the spare is out; else drops it.
+#[inline]
+fn give_back(breaker: Arc<CircuitBreaker>) {
+    let _ = LAST_KEYED.try_with(move |last| {
+        // `try_borrow_mut`: a breaker dropped while the memory is being changed (its old spare
+        // dropped by a new one) is just dropped.
+        let Ok(mut last) = last.try_borrow_mut() else { return };
+        if let Some(last) = last.as_mut()
+            && last.spare.is_none()
+            && std::ptr::eq(last.breaker.as_ptr(), Arc::as_ptr(&breaker))
+        {
+            last.spare = Some(breaker);
+        }
+    });
 }
 
 /// `a == b`. A key of 8 to 16 bytes (a host name, say) is compared as two words, without the
@@ -192,13 +223,18 @@ impl Breakers {
         let mut default =
             CircuitBreaker::new(config)?.with_name(DEFAULT_BREAKER).contained_by(Arc::clone(containment));
         let mut keyed = BreakerRegistry::new(config)?.contained_by(Arc::clone(containment));
-        if let Some(TransitionHook(hook)) = hook {
-            let for_default = Arc::clone(&hook);
+        if let Some(TransitionHook(hook)) = &hook {
+            let for_default = Arc::clone(hook);
             default = default.with_on_transition(move |transition| for_default(DEFAULT_BREAKER, transition));
-            keyed = keyed.with_on_transition(move |key: &String, transition| hook(key, transition));
+            let for_keyed = Arc::downgrade(hook);
+            keyed = keyed.with_on_transition(move |key: &String, transition| {
+                if let Some(hook) = for_keyed.upgrade() {
+                    hook(key, transition);
+                }
+            });
         }
         let id = REGISTRY_IDS.fetch_add(1, Ordering::Relaxed);
-        Ok(Breakers { default: Arc::new(default), keyed, id })
+        Ok(Breakers { default: Arc::new(default), keyed, _hook: hook, id })
     }
 
     /// The breaker of a call with `key`; `None` and `"default"` are the default one. The clock
@@ -218,10 +254,13 @@ impl Breakers {
         let evictions = self.keyed.evictions();
         // `try_with`: a call made while the thread's locals are destroyed just goes without.
         let remembered = LAST_KEYED.try_with(|last| {
-            let last = last.borrow();
-            let last = last.as_ref()?;
+            let mut last = last.try_borrow_mut().ok()?;
+            let last = last.as_mut()?;
             let same = last.registry == self.id && last.evictions == evictions && same_key(&last.key, key);
-            if same { last.breaker.upgrade() } else { None }
+            if !same {
+                return None;
+            }
+            last.spare.take().or_else(|| last.breaker.upgrade())
         });
         let remembered = remembered.ok().flatten();
         if let Some(breaker) = remembered {
@@ -234,16 +273,20 @@ impl Breakers {
         }
         let breaker = self.keyed.get(key);
         let (registry, remembered) = (self.id, Arc::downgrade(&breaker));
-        let _ = LAST_KEYED.try_with(|last| match &mut *last.borrow_mut() {
-            Some(last) => {
-                (last.registry, last.evictions, last.breaker) = (registry, evictions, remembered);
-                // The key's buffer is reused: a thread alternating keys allocates nothing.
-                last.key.clear();
-                last.key.push_str(key);
-            }
-            last @ None => {
-                let key = key.to_owned();
-                *last = Some(LastKeyed { registry, evictions, key, breaker: remembered });
+        let _ = LAST_KEYED.try_with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else { return };
+            match &mut *last {
+                Some(last) => {
+                    (last.registry, last.evictions, last.breaker) = (registry, evictions, remembered);
+                    last.spare = None;
+                    // The key's buffer is reused: a thread alternating keys allocates nothing.
+                    last.key.clear();
+                    last.key.push_str(key);
+                }
+                last @ None => {
+                    let key = key.to_owned();
+                    *last = Some(LastKeyed { registry, evictions, key, breaker: remembered, spare: None });
+                }
             }
         });
         breaker

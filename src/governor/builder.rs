@@ -312,6 +312,8 @@ impl GovernorBuilder {
 
     /// Calls `callback(name, transition)` on every transition of every breaker of the
     /// governor: `name` is `"default"` or the call's key. Each is also a `tracing` event.
+    /// The callback lives as long as the governor: a keyed breaker kept past the governor's
+    /// drop (from [`Governor::breaker_for`](crate::Governor::breaker_for)) no longer calls it.
     ///
     /// # Examples
     ///
