@@ -1014,6 +1014,52 @@ mod tests {
         assert_eq!(gov.status().workers.abandoned, 1);
     }
 
+    /// A `tracing` subscriber that panics at the event of a call dropped by its caller finds
+    /// the call already counted out: the panic leaves no worker held and no shutdown waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_panicking_at_a_dropped_calls_event_leaves_the_call_counted_out() {
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let health = crate::health::HealthConfig::disabled();
+        let gov = Governor::builder().health(health).build().expect("a valid governor");
+        let mut call = Box::pin(gov.run(|| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, std::io::Error>(())
+        }));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (1, 1));
+        let dropped = {
+            let _default =
+                tracing::subscriber::set_default(tracing_subscriber::registry().with(PanicAtAbandoned));
+            tracing::callsite::rebuild_interest_cache();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(call)))
+        };
+        assert!(dropped.is_err(), "the subscriber panicked at the event");
+        let workers = gov.status().workers;
+        assert_eq!((workers.active, workers.in_flight, workers.abandoned), (0, 0, 1));
+        let report = gov.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((report.finished, report.cancelled, report.unfinished), (0, 0, 0));
+    }
+
+    /// Whether `event` is the one of a call counted out as abandoned.
+    fn is_abandoned_event(event: &tracing::Event<'_>) -> bool {
+        let mut abandoned = false;
+        event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+            abandoned |= field.name() == "message" && format!("{value:?}").contains("dropped by its caller");
+        });
+        abandoned
+    }
+
+    /// Panics at the event of a call counted out as abandoned.
+    struct PanicAtAbandoned;
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PanicAtAbandoned {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            assert!(!is_abandoned_event(event), "a subscriber that panics at the abandoned call's event");
+        }
+    }
+
     /// At the event of a call counted out as abandoned, asks the default breaker for a probe.
     struct SlotAtCountOut {
         gov: Governor,
@@ -1028,12 +1074,7 @@ mod tests {
 
     impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SlotAtCountOut {
         fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-            let mut abandoned = false;
-            event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-                abandoned |=
-                    field.name() == "message" && format!("{value:?}").contains("dropped by its caller");
-            });
-            if abandoned {
+            if is_abandoned_event(event) {
                 let seen = match self.gov.breaker().try_acquire() {
                     Ok(probe) if probe.is_probe() => Self::FREE,
                     _ => Self::HELD,

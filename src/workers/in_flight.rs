@@ -348,21 +348,20 @@ impl Admitted {
             // Free before the work counts as ended.
             self.release_memory(workers);
         }
-        let exit = match self.marks.exit() {
-            Some(exit) => exit,
-            None => self.abandoned(workers),
-        };
+        let Some(exit) = self.marks.exit() else { return self.abandoned(workers) };
         workers.drain.leave(Some(exit), self.marks.succeeded());
     }
 
-    /// Left by its owner before it settled: counted as abandoned.
+    /// Left by its owner before it settled: counted as abandoned, then out. Its event comes
+    /// last, once the counts are whole: a `tracing` subscriber that panics at it cannot leave
+    /// the call counted in (and a shutdown waiting for it).
     #[cold]
     #[inline(never)]
-    fn abandoned(&self, workers: &Workers) -> Exit {
+    fn abandoned(&self, workers: &Workers) {
         workers.counters.add(Count::Abandoned);
         crate::telemetry::abandoned();
+        workers.drain.leave(Some(Exit::Finished), self.marks.succeeded());
         tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
-        Exit::Finished
     }
 }
 
