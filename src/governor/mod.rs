@@ -33,7 +33,7 @@ pub use health::Probe;
 #[cfg(feature = "tower")]
 pub(crate) use hooks::{DEFAULT_HOOKS, Hooks};
 #[cfg(feature = "tower")]
-pub(crate) use reserve::{Planned, reject};
+pub(crate) use reserve::Planned;
 #[cfg(feature = "tower")]
 pub(crate) use run::{CallPlan, Calling, Operation};
 pub use shutdown::ShutdownReport;

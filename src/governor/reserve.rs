@@ -87,17 +87,3 @@ impl Governor {
         Arc::clone(&self.inner.workers.tasks)
     }
 }
-
-/// Records the rejection of the admitted call in `slot` and counts it out, leaving the slot
-/// empty. In place: if anything on the way panics, the record is still in its owner's slot,
-/// and its owner counts it out.
-#[cold]
-#[inline(never)]
-pub(crate) fn reject(slot: &mut Option<Admitted>, workers: &Workers, rejection: Rejection) -> Rejection {
-    let rejection = match slot {
-        Some(call) => call.reject(workers, rejection),
-        None => rejection,
-    };
-    Admitted::leave_from(slot, workers);
-    rejection
-}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::governor::{CallPlan, reject};
+use crate::governor::CallPlan;
 use crate::workers::{Admitted, Lane, QueueSlot, QueueWait, Workers};
 use crate::{Governor, Rejection};
 
@@ -99,7 +99,7 @@ impl Reservation {
             Poll::Ready(Err(rejection)) => {
                 // The wait goes first, then the call is counted out with the rejection.
                 self.state = State::Empty;
-                let rejection = reject(&mut self.call, workers, rejection);
+                let rejection = Admitted::reject_from(&mut self.call, workers, rejection);
                 self.state = rejected(rejection);
             }
         }
@@ -129,7 +129,7 @@ impl Reservation {
             Ok(None) => self.state = State::Ready,
             Ok(Some(slot)) => self.queued(slot),
             Err(rejection) => {
-                let rejection = reject(&mut self.call, gov.workers(), rejection);
+                let rejection = Admitted::reject_from(&mut self.call, gov.workers(), rejection);
                 self.state = rejected(rejection);
             }
         }

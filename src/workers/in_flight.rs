@@ -242,6 +242,25 @@ impl Admitted {
         record_rejection(workers, rejection, self.name)
     }
 
+    /// Records the rejection of the record in `slot` (if any) and counts it out, leaving the
+    /// slot empty. In place, as `leave_from`: if anything on the way panics, the record is
+    /// still in its owner's slot, and its owner counts it out.
+    #[cfg(feature = "tower")]
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn reject_from(
+        slot: &mut Option<Admitted>,
+        workers: &Workers,
+        rejection: Rejection,
+    ) -> Rejection {
+        let rejection = match slot {
+            Some(call) => call.reject(workers, rejection),
+            None => rejection,
+        };
+        Admitted::leave_from(slot, workers);
+        rejection
+    }
+
     /// Records how the work of the record in `slot` (if any) ended, counts it out, and turns
     /// the outcome into its result; the slot is left empty. In place, as `leave_from`.
     #[inline]
