@@ -187,10 +187,8 @@ fn give_back(breaker: Arc<CircuitBreaker>) {
         // `try_borrow_mut`: a breaker dropped while the memory is being changed (its old spare
         // dropped by a new one) is just dropped.
         let Ok(mut last) = last.try_borrow_mut() else { return };
-        if let Some(last) = last.as_mut()
-            && last.spare.is_none()
-            && std::ptr::eq(last.breaker.as_ptr(), Arc::as_ptr(&breaker))
-        {
+        let Some(last) = last.as_mut() else { return };
+        if last.spare.is_none() && std::ptr::eq(last.breaker.as_ptr(), Arc::as_ptr(&breaker)) {
             last.spare = Some(breaker);
         }
     });
