@@ -225,12 +225,18 @@ async fn a_threads_last_key_is_not_used_once_its_breaker_was_evicted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_key_used_again_without_the_registry_is_not_the_one_evicted() {
-    let gov = two_keys();
+    let mut config = BreakerConfig::default();
+    config.max_keys = 3;
+    let gov = support::builder().max_attempts(1).breaker(config).build().unwrap();
     keyed(&gov, "a").await;
-    drop(gov.breaker_for("b")); // the registry's order: "a", then "b"
+    drop((gov.breaker_for("x"), gov.breaker_for("b"))); // the registry's order: "a", "x", "b"
     keyed(&gov, "a").await; // this thread's last key: found without the registry
-    keyed(&gov, "c").await; // full: "a" is the oldest in the registry's order, but was used
-    assert_eq!(keys(&gov), ["a", "c"]);
+    keyed(&gov, "b").await; // order "a", "x", "b"; the thread now holds "b", no longer "a"
+    let b = gov.breaker_for("b"); // the newest already: the order stays
+    assert_eq!(Arc::strong_count(&b), 3, "the registry's, this one and the thread's spare");
+    drop(b);
+    keyed(&gov, "c").await; // full: "a" is the oldest and held by no one, but was used since
+    assert_eq!(keys(&gov), ["a", "b", "c"], "\"x\" was evicted in its place");
 }
 
 #[tokio::test(start_paused = true)]

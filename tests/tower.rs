@@ -187,6 +187,57 @@ async fn a_service_that_stops_being_ready_gives_its_worker_back() {
     assert_eq!(gov.status().workers.completed, 1);
 }
 
+/// A `tracing` subscriber that panics at the event of a reservation given back unused finds
+/// it counted out already: the service's drop does not count it out a second time.
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_panicking_as_a_reservation_is_given_back_leaves_it_counted_out_once() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let gov = governor(1, 1);
+    let ready = Arc::new(AtomicBool::new(true));
+    let mut service = GovernorLayer::new(&gov).layer(Gated { ready: Arc::clone(&ready) });
+    assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
+    ready.store(false, Ordering::SeqCst);
+    let given_back = {
+        let _default =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(PanicAtAbandoned));
+        // Other tests hit the event's callsite with no subscriber: this thread's one must count.
+        tracing::callsite::rebuild_interest_cache();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_ready(&mut service)))
+    };
+    assert!(given_back.is_err(), "the subscriber panicked at the event");
+    drop(service);
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.in_flight, workers.abandoned), (0, 0, 1));
+    // The drain counts a call running now as the one in flight: nothing was counted out twice.
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let running = Arc::clone(&gate);
+    let mut call = Box::pin(gov.run(move || {
+        let running = Arc::clone(&running);
+        async move {
+            running.notified().await;
+            Ok::<_, Io>(())
+        }
+    }));
+    assert!(poll_once(call.as_mut()).is_none());
+    assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (1, 1));
+    gate.notify_one();
+    call.await.unwrap();
+}
+
+/// Panics at the event of a call counted out as abandoned.
+struct PanicAtAbandoned;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PanicAtAbandoned {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut abandoned = false;
+        event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+            abandoned |= field.name() == "message" && format!("{value:?}").contains("dropped by its caller");
+        });
+        assert!(!abandoned, "a subscriber that panics at the abandoned call's event");
+    }
+}
+
 /// Three services of a governor with one worker: the first holds the worker, the second a
 /// queue place, the third is not polled yet (turned away when the queue has one place).
 fn worker_and_queue_taken(

@@ -64,9 +64,10 @@ impl<K: Hash + Eq + Clone> Entries<K> {
         let order = &self.order;
         let is_idle = |index: usize| {
             let breaker = order.entry(index).map(|(_, breaker)| breaker);
-            // Under the registry's lock no one can take a new `Arc` of a breaker held only here;
-            // a use the registry did not see (see `CircuitBreaker::used_unseen`) is a use, seen
-            // now: it buys one more pass.
+            // A breaker held only here is idle, unless it was used without the registry (a
+            // thread's memory of its last key, `CircuitBreaker::used_unseen`): that use, seen
+            // now, buys it one more pass. A use that upgrades such a memory after this look is
+            // safe too: the eviction count it read is stale once this eviction counts.
             breaker.is_some_and(|breaker| {
                 Arc::strong_count(breaker) == 1
                     && !breaker.used_unseen.swap(false, Ordering::Relaxed)

@@ -36,7 +36,9 @@ type CallbackFactory<K> = Box<dyn Fn(&K) -> Callback + Send + Sync>;
 /// the recently used end, so an open breaker keeps rejecting while keys churn around it. If
 /// none of the 16 is idle, the least recently used is evicted anyway: the cap is hard. A
 /// breaker a governor's keyed call found without asking the registry (each thread remembers its
-/// last key) counts as used since the registry last looked, and goes to the recent end. An
+/// last key) counts as used since the registry last looked, and goes to the recent end; the
+/// breaker of a thread's last key is held by that thread, so it counts as in use until the
+/// thread's keyed calls move to another key (or the cap forces it out). An
 /// evicted breaker's counts are forgotten; a caller still holding it keeps a working but
 /// unregistered breaker, and the next `get` of its key starts a fresh one.
 ///
@@ -44,7 +46,9 @@ type CallbackFactory<K> = Box<dyn Fn(&K) -> Callback + Send + Sync>;
 ///
 /// One lock around a hash map and a least-recently-used list in a slab: `get` is one hash
 /// lookup and O(1) list work, plus at most 16 steps (each one uncontended breaker lock) when
-/// it evicts. Memory is bounded by `max_keys` breakers.
+/// it evicts. Memory is bounded by `max_keys` breakers, plus, in a governor, the last key's
+/// breaker of each thread that made keyed calls (an evicted one stays with its thread until
+/// that thread's next keyed call).
 ///
 /// # Examples
 ///

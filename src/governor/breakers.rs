@@ -74,6 +74,16 @@ pub(crate) enum BreakerRef<'a> {
     Keyed(Arc<CircuitBreaker>),
 }
 
+impl BreakerRef<'_> {
+    /// Done with: a key's breaker goes back to the thread's memory of its last key.
+    #[inline]
+    pub(crate) fn done(self) {
+        if let BreakerRef::Keyed(breaker) = self {
+            give_back(breaker);
+        }
+    }
+}
+
 impl Deref for BreakerRef<'_> {
     type Target = CircuitBreaker;
 
@@ -173,8 +183,8 @@ impl Drop for CallBreaker<'_> {
         if let Some(chosen) = &self.chosen {
             self.permit.abandon(chosen);
         }
-        if let Some(BreakerRef::Keyed(breaker)) = self.chosen.take() {
-            give_back(breaker);
+        if let Some(chosen) = self.chosen.take() {
+            chosen.done();
         }
     }
 }
@@ -184,8 +194,8 @@ impl Drop for CallBreaker<'_> {
 #[inline]
 fn give_back(breaker: Arc<CircuitBreaker>) {
     let _ = LAST_KEYED.try_with(move |last| {
-        // `try_borrow_mut`: a breaker dropped while the memory is being changed (its old spare
-        // dropped by a new one) is just dropped.
+        // `try_borrow_mut`, not `borrow_mut`: nothing run under the memory's borrow gives a
+        // breaker back, but if something ever did, the breaker would only be dropped.
         let Ok(mut last) = last.try_borrow_mut() else { return };
         let Some(last) = last.as_mut() else { return };
         if last.spare.is_none() && std::ptr::eq(last.breaker.as_ptr(), Arc::as_ptr(&breaker)) {

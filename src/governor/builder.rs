@@ -312,8 +312,10 @@ impl GovernorBuilder {
 
     /// Calls `callback(name, transition)` on every transition of every breaker of the
     /// governor: `name` is `"default"` or the call's key. Each is also a `tracing` event.
-    /// The callback lives as long as the governor: a keyed breaker kept past the governor's
-    /// drop (from [`Governor::breaker_for`](crate::Governor::breaker_for)) no longer calls it.
+    /// The keyed breakers reach the callback through the governor: one kept past the
+    /// governor's drop (from [`Governor::breaker_for`](crate::Governor::breaker_for)) no longer
+    /// calls it. The default breaker holds it, so a handle of the default breaker kept past the
+    /// governor keeps the callback, and calls it.
     ///
     /// # Examples
     ///

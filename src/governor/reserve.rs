@@ -62,7 +62,10 @@ impl Governor {
     }
 
     fn keyed_circuit_is_open(&self, key: &str) -> bool {
-        super::run::is_open(&self.inner.breakers.for_key(Some(key)))
+        let breaker = self.inner.breakers.for_key(Some(key));
+        let open = super::run::is_open(&breaker);
+        breaker.done();
+        open
     }
 
     /// Admits one call whose worker is reserved ahead: its record then takes the worker with

@@ -355,32 +355,35 @@ impl Admitted {
     #[inline(always)]
     pub(crate) fn leave_from(slot: &mut Option<Admitted>, workers: &Workers) {
         if let Some(admitted) = slot {
-            admitted.count_out(workers);
+            let (abandoned, name) = (admitted.count_out(workers), admitted.name);
             *slot = None;
+            if abandoned {
+                abandoned_event(name);
+            }
         }
     }
 
+    /// Counts the work out; `true` if it was abandoned, for the caller to report with
+    /// [`abandoned_event`] once the record is gone.
     #[inline]
-    fn count_out(&mut self, workers: &Workers) {
+    fn count_out(&mut self, workers: &Workers) -> bool {
         self.release_worker(workers);
         if self.marks.reserved_kib != 0 {
             // Free before the work counts as ended.
             self.release_memory(workers);
         }
-        let Some(exit) = self.marks.exit() else { return self.abandoned(workers) };
+        let Some(exit) = self.marks.exit() else { return self.leave_abandoned(workers) };
         workers.drain.leave(Some(exit), self.marks.succeeded());
+        false
     }
 
-    /// Left by its owner before it settled: counted as abandoned, then out. Its event comes
-    /// last, once the counts are whole: a `tracing` subscriber that panics at it cannot leave
-    /// the call counted in (and a shutdown waiting for it).
+    /// Left by its owner before it settled: counted as abandoned, then out.
     #[cold]
     #[inline(never)]
-    fn abandoned(&self, workers: &Workers) {
+    fn leave_abandoned(&self, workers: &Workers) -> bool {
         workers.counters.add(Count::Abandoned);
-        crate::telemetry::abandoned();
         workers.drain.leave(Some(Exit::Finished), self.marks.succeeded());
-        tracing::debug!(target: "bursar::workers", call = self.name, "call dropped by its caller before it finished");
+        true
     }
 }
 
@@ -471,8 +474,20 @@ impl<W: Deref<Target = Workers>> InFlight<W> {
 impl<W: Deref<Target = Workers>> Drop for InFlight<W> {
     #[inline]
     fn drop(&mut self) {
-        self.admitted.count_out(&self.workers);
+        if self.admitted.count_out(&self.workers) {
+            abandoned_event(self.admitted.name);
+        }
     }
+}
+
+/// Reports a call or task counted out as abandoned. Only once its record is counted out and
+/// gone: a `tracing` subscriber or metrics recorder that panics here can neither leave the
+/// work counted in (and a shutdown waiting for it) nor have it counted out twice.
+#[cold]
+#[inline(never)]
+fn abandoned_event(call: &'static str) {
+    crate::telemetry::abandoned();
+    tracing::debug!(target: "bursar::workers", call, "call dropped by its caller before it finished");
 }
 
 /// The result of work that ended as `outcome`.
