@@ -180,10 +180,8 @@ impl Drop for CallBreaker<'_> {
     /// back to the thread's memory of its last key.
     #[inline]
     fn drop(&mut self) {
-        if let Some(chosen) = &self.chosen {
-            self.permit.abandon(chosen);
-        }
         if let Some(chosen) = self.chosen.take() {
+            self.permit.abandon(&chosen);
             chosen.done();
         }
     }
