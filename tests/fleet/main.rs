@@ -4,7 +4,8 @@
 //! a shell command that restarts the same private server without its data), the server paused
 //! and killed in each `on_backend_down` mode (`REDIS_PIDFILE`, its pidfile, and `REDIS_START`,
 //! a command that starts it again and returns once it answers), fencing under a holder paused
-//! with SIGSTOP, the fleet-wide breaker (8 processes, its scripts, Redis cut off). `.ci/run`
+//! with SIGSTOP, the fleet-wide breaker (8 processes, its scripts, Redis cut off), and the expiry
+//! of every key the scripts write. `.ci/run`
 //! starts the server; each test is `#[ignore]`d in plain `cargo test`.
 //!
 //! Processes are this test binary run again, `FLEET_CHILD` naming the role (as
@@ -14,6 +15,7 @@
 mod breaker;
 mod breaker_down;
 mod breaker_scripts;
+mod expiry;
 mod fencing;
 mod instances;
 mod outage;

@@ -7,12 +7,25 @@
 //! absent while closed; `epoch`) and `probe` (the probe lease: the holder's id, `SET NX PX`).
 //!
 //! Each returns `{votes, open, epoch, ms of open time left, whether the asker holds the probe}`.
+//!
+//! Each key expires: `votes` with the latest vote's window, `probe` with its lease, and `state`
+//! [`STATE_KEPT`] after the end of its open time or of a probe lease granted with it, counted
+//! from its last change. A breaker nobody has opened or probed for that long is closed, and its
+//! next epoch, raised to the server's time, is still above every earlier one.
+
+use std::time::Duration;
 
 use super::scripts::NOW;
 
-/// The breaker as the asker `ARGV[1]` sees it, and `next_epoch`: the epoch raised to the
-/// server's time in ms × 1024 if it is below (so epochs only grow, also across a restart that
-/// lost the data), then by one.
+/// How long a breaker's `state` outlives the end of its open time (or probe lease) after its
+/// last change.
+const STATE_KEPT: Duration = Duration::from_secs(3_600);
+
+/// The breaker as the asker `ARGV[1]` sees it; `next_epoch`: the epoch raised to the server's
+/// time in ms × 1024 if it is below (so epochs only grow, also across a restart that lost the
+/// data, or a state that expired), then by one; and `changed(busy)`, which sets the state's
+/// expiry after each change: `kept` (the ms of [`STATE_KEPT`], defined before it) after the
+/// later of the open time's end and `busy` ms from now (a probe lease's).
 const VIEW: &str = r"
 local function open_until()
   return tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
@@ -34,26 +47,38 @@ local function next_epoch()
   local epoch = math.max(tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0'), now * 1024) + 1
   redis.call('HSET', KEYS[2], 'epoch', string.format('%.0f', epoch))
 end
+local function changed(busy)
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('PEXPIRE', KEYS[2], math.max(open_until() - now, busy, 0) + kept)
+  end
+end
 local function open_for(ms)
   next_epoch()
   redis.call('HSET', KEYS[2], 'until', string.format('%.0f', now + ms))
   redis.call('DEL', KEYS[3])
+  changed(0)
 end
 ";
+
+/// The time and the helpers every breaker script starts with.
+fn prelude() -> String {
+    format!("{NOW}local kept = {}\n{VIEW}", STATE_KEPT.as_millis())
+}
 
 /// KEYS: votes, state, probe. ARGV: instance, vote window in ms, quorum, open time in ms.
 /// The vote counts for its window; a closed breaker with `quorum` live votes opens.
 pub(super) fn vote() -> String {
     format!(
-        "{NOW}{VIEW}
+        "{prelude}
 local window = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + window, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], window)
+keep(KEYS[1], window)
 if open_until() == 0 and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
   open_for(tonumber(ARGV[4]))
 end
 return view()
-"
+",
+        prelude = prelude()
     )
 }
 
@@ -62,13 +87,15 @@ return view()
 /// new epoch.
 pub(super) fn sync() -> String {
     format!(
-        "{NOW}{VIEW}
+        "{prelude}
 local ends = open_until()
 if ends ~= 0 and ends <= now and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
   next_epoch()
+  changed(tonumber(ARGV[2]))
 end
 return view()
-"
+",
+        prelude = prelude()
     )
 }
 
@@ -77,17 +104,19 @@ return view()
 /// clears its votes, a failure opens it again with a new epoch.
 pub(super) fn probe_ended() -> String {
     format!(
-        "{NOW}{VIEW}
+        "{prelude}
 local current = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
 if open_until() ~= 0 and current == tonumber(ARGV[2]) then
   if ARGV[3] == '1' then
     redis.call('HDEL', KEYS[2], 'until')
     redis.call('DEL', KEYS[1], KEYS[3])
+    changed(0)
   else
     open_for(tonumber(ARGV[4]))
   end
 end
 return view()
-"
+",
+        prelude = prelude()
     )
 }

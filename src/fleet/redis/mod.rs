@@ -3,8 +3,11 @@
 mod breaker_scripts;
 mod scripts;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 
@@ -30,6 +33,14 @@ use super::{
 /// scored by expiry, a hash of the open time's end and the epoch (raised to the server's time
 /// like the fence), and the probe lease, `SET NX PX`. A restart that loses the data closes
 /// every fleet-wide breaker; each instance's own breaker keeps what it saw.
+///
+/// Every key but the fence expires, so what a resource, a host (a port plan) or a breaker key
+/// leaves behind leaves the server on its own: the leases with the latest lease, the live
+/// instances with the latest heartbeat, a host's port plan a day after the latest heartbeat of
+/// an instance of this process that claimed on it (so that claims held through an outage count
+/// again when their instance is back), a breaker's votes with their window and its state an
+/// hour after its last change past its open time or probe lease. Nothing needs a cleanup job
+/// or a `maxmemory` eviction policy.
 ///
 /// What it does not promise: Redis replication is asynchronous, so a failover to a replica
 /// that had not yet received a grant can lose it and admit one lease too many until it
@@ -68,6 +79,10 @@ pub struct RedisBackend {
     leave: Script,
     claim_port: Script,
     release_ports: Script,
+    /// The port plans this backend has claimed on, by resource and plan key, for as long as the
+    /// process runs (a process claims on its own host's plans): each heartbeat of the resource
+    /// through this backend keeps them.
+    plans: Arc<Mutex<BTreeSet<(String, String)>>>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -110,6 +125,7 @@ impl RedisBackend {
             leave: Script::new(&scripts::leave()),
             claim_port: Script::new(&scripts::claim_port()),
             release_ports: Script::new(scripts::RELEASE_PORTS),
+            plans: Arc::default(),
         })
     }
 }
@@ -238,6 +254,9 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let [_, instances, _] = keys(resource);
             let mut call = self.heartbeat.key(instances);
+            for (_, plan) in self.plans.lock().iter().filter(|(of, _)| of == resource) {
+                call.key(plan);
+            }
             call.arg(instance).arg(ttl_ms(ttl));
             call.invoke_async(&mut connection).await.map_err(failed)
         })
@@ -284,8 +303,10 @@ impl FleetBackend for RedisBackend {
 impl RedisBackend {
     async fn claim(&self, claim: PortClaim<'_>) -> Result<Option<usize>, FleetError> {
         let [_, instances, _] = keys(claim.resource);
+        let plan = plan_key(claim.resource, claim.host);
+        self.plans.lock().insert((claim.resource.to_owned(), plan.clone()));
         let mut call = self.claim_port.key(instances);
-        call.key(plan_key(claim.resource, claim.host));
+        call.key(plan);
         call.arg(claim.instance).arg(claim.claim_id).arg(ttl_ms(claim.instance_ttl));
         for port in claim.candidates {
             call.arg(*port);

@@ -6,13 +6,36 @@
 //! `instances` (a sorted set of instance ids scored by expiry), `fence` (the token counter)
 //! and one port plan per host, `ports:<host>` (a hash of port to the claim that holds it,
 //! `"<instance>:<n>"`).
+//!
+//! Every key but `fence` expires once nothing in it can count any more: `leases` with the
+//! latest lease's expiry, `instances` with the latest instance's, and a port plan
+//! [`PLAN_KEPT`] after the latest expiry of an instance that claimed on it. A claim counts only
+//! while its instance is live, but an instance that comes back after an outage longer than its
+//! TTL (its leases and heartbeats refused meanwhile) still holds its ports: the plan outlives
+//! it so that its claims count again at its next heartbeat. So the keys of a resource, a host
+//! or an instance that is gone leave the server on their own.
+
+use std::time::Duration;
+
+/// How long a host's port plan outlives the latest instance that claimed on it: the longest
+/// outage after which its claims still count.
+const PLAN_KEPT: Duration = Duration::from_secs(24 * 3_600);
 
 /// The server's time in milliseconds, then every expired member of `KEYS[1]` (leases, or
-/// instances) removed.
+/// instances) removed; and `keep(key, ms)`, which makes `key`, if it exists, live at least `ms`
+/// more (it never shortens an expiry a longer-lived member set: the key's other members may
+/// need it; a key with no expiry gets this one).
 pub(super) const NOW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+
+local function keep(key, ms)
+  local left = redis.call('PTTL', key)
+  if left ~= -2 and left < ms then
+    redis.call('PEXPIRE', key, ms)
+  end
+end
 ";
 
 /// `live` counts the live instances (`KEYS[2]`), kept by their heartbeats.
@@ -43,6 +66,7 @@ if fence < floor then
 end
 local token = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+keep(KEYS[1], tonumber(ARGV[2]))
 return {{1, token, live}}
 "
     )
@@ -58,6 +82,7 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return {{0, live}}
 end
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+keep(KEYS[1], tonumber(ARGV[2]))
 return {{1, live}}
 "
     )
@@ -73,12 +98,19 @@ pub(super) fn count() -> String {
     format!("{NOW}return redis.call('ZCARD', KEYS[1])")
 }
 
-/// KEYS: instances. ARGV: instance, its time to live in ms. Keeps the instance live that long;
+/// KEYS: instances, then the port plans the instance has claimed on. ARGV: instance, its time
+/// to live in ms. Keeps the instance live that long, and its port plans [`PLAN_KEPT`] longer;
 /// returns the number of live instances, this one included.
 pub(super) fn heartbeat() -> String {
     format!(
-        "{NOW}redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-return redis.call('ZCARD', KEYS[1])"
+        "{NOW}local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+keep(KEYS[1], ttl)
+for i = 2, #KEYS do
+  keep(KEYS[i], ttl + {plan_kept})
+end
+return redis.call('ZCARD', KEYS[1])",
+        plan_kept = PLAN_KEPT.as_millis()
     )
 }
 
@@ -89,20 +121,24 @@ pub(super) fn leave() -> String {
 
 /// KEYS: instances, the host's port plan. ARGV: instance, claim id, the instance's time to live
 /// in ms, then the candidate ports. Keeps the instance live (a claim proves it alive), then
-/// claims the first candidate held by no other live instance. Returns its index from 0, or -1
-/// if every candidate is held.
+/// claims the first candidate held by no other live instance, the plan kept [`PLAN_KEPT`]
+/// longer than the instance. Returns its index from 0, or -1 if every candidate is held.
 pub(super) fn claim_port() -> String {
     format!(
-        "{NOW}redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+        "{NOW}local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+keep(KEYS[1], ttl)
 for i = 4, #ARGV do
   local claim = redis.call('HGET', KEYS[2], ARGV[i])
   local holder = claim and string.match(claim, '^(.*):%d+$')
   if not holder or holder == ARGV[1] or not redis.call('ZSCORE', KEYS[1], holder) then
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[2])
+    keep(KEYS[2], ttl + {plan_kept})
     return i - 4
   end
 end
-return -1"
+return -1",
+        plan_kept = PLAN_KEPT.as_millis()
     )
 }
 
