@@ -372,7 +372,10 @@ impl Admitted {
             // Free before the work counts as ended.
             self.release_memory(workers);
         }
-        let Some(exit) = self.marks.exit() else { return self.leave_abandoned(workers) };
+        let Some(exit) = self.marks.exit() else {
+            self.leave_abandoned(workers);
+            return true;
+        };
         workers.drain.leave(Some(exit), self.marks.succeeded());
         false
     }
@@ -380,10 +383,9 @@ impl Admitted {
     /// Left by its owner before it settled: counted as abandoned, then out.
     #[cold]
     #[inline(never)]
-    fn leave_abandoned(&self, workers: &Workers) -> bool {
+    fn leave_abandoned(&self, workers: &Workers) {
         workers.counters.add(Count::Abandoned);
         workers.drain.leave(Some(Exit::Finished), self.marks.succeeded());
-        true
     }
 }
 

@@ -24,7 +24,7 @@ const STATE_KEPT: Duration = Duration::from_secs(3_600);
 /// The breaker as the asker `ARGV[1]` sees it; `next_epoch`: the epoch raised to the server's
 /// time in ms × 1024 if it is below (so epochs only grow, also across a restart that lost the
 /// data, or a state that expired), then by one; and `changed(busy)`, which sets the state's
-/// expiry after each change: `kept` (the ms of [`STATE_KEPT`], defined before it) after the
+/// expiry after each change (every change leaves at least the epoch in it): `kept` (the ms of [`STATE_KEPT`], defined before it) after the
 /// later of the open time's end and `busy` ms from now (a probe lease's).
 const VIEW: &str = r"
 local function open_until()
@@ -48,9 +48,7 @@ local function next_epoch()
   redis.call('HSET', KEYS[2], 'epoch', string.format('%.0f', epoch))
 end
 local function changed(busy)
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('PEXPIRE', KEYS[2], math.max(open_until() - now, busy, 0) + kept)
-  end
+  redis.call('PEXPIRE', KEYS[2], math.max(open_until() - now, busy, 0) + kept)
 end
 local function open_for(ms)
   next_epoch()

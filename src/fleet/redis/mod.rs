@@ -79,10 +79,10 @@ pub struct RedisBackend {
     leave: Script,
     claim_port: Script,
     release_ports: Script,
-    /// The port plans this backend has claimed on, by resource and plan key, for as long as the
-    /// process runs (a process claims on its own host's plans): each heartbeat of the resource
-    /// through this backend keeps them.
-    plans: Arc<Mutex<BTreeSet<(String, String)>>>,
+    /// The keys of the port plans this backend has claimed on, for as long as the process runs
+    /// (a process claims on its own host's plans): each heartbeat of a plan's resource through
+    /// this backend keeps it.
+    plans: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -254,7 +254,8 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let [_, instances, _] = keys(resource);
             let mut call = self.heartbeat.key(instances);
-            for (_, plan) in self.plans.lock().iter().filter(|(of, _)| of == resource) {
+            let of_resource = plan_key(resource, "");
+            for plan in self.plans.lock().iter().filter(|plan| plan.starts_with(&of_resource)) {
                 call.key(plan);
             }
             call.arg(instance).arg(ttl_ms(ttl));
@@ -304,7 +305,12 @@ impl RedisBackend {
     async fn claim(&self, claim: PortClaim<'_>) -> Result<Option<usize>, FleetError> {
         let [_, instances, _] = keys(claim.resource);
         let plan = plan_key(claim.resource, claim.host);
-        self.plans.lock().insert((claim.resource.to_owned(), plan.clone()));
+        {
+            let mut plans = self.plans.lock();
+            if !plans.contains(&plan) {
+                plans.insert(plan.clone());
+            }
+        }
         let mut call = self.claim_port.key(instances);
         call.key(plan);
         call.arg(claim.instance).arg(claim.claim_id).arg(ttl_ms(claim.instance_ttl));
