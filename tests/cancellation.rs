@@ -3,6 +3,9 @@
 
 mod support;
 
+#[path = "support/abandoned.rs"]
+mod abandoned;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -188,4 +191,61 @@ async fn a_governed_pool_get_dropped_while_creating_or_checking_leaks_no_session
     let status = gov.status();
     assert_eq!((status.ports["vnc"].leased, status.ports["ws"].leased), (0, 0));
     assert_eq!((status.workers.active, status.workers.in_flight), (0, 0));
+}
+
+/// A call dropped while it holds the half-open probe's permit gives the probe's slot back
+/// before it is counted out, so whoever sees the call gone (a shutdown, `status()`) finds
+/// the breaker ready for the next probe. Checked at the event the count-out logs.
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_as_the_probe_gives_its_slot_back_before_it_counts_out() {
+    use abandoned::{AtAbandoned, at_abandoned};
+
+    let gov = support::builder().max_attempts(1).build().expect("a valid governor");
+    for _ in 0..5 {
+        let refused = gov.run(|| async { Err::<(), _>(io_error("503")) }).await;
+        assert!(refused.is_err());
+    }
+    assert_eq!(gov.breaker().state(), BreakerState::Open);
+    tokio::time::advance(Duration::from_secs(120)).await;
+
+    // At the event, whether the breaker's one probe slot is free again.
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let (asking, slot) = (gov.clone(), Arc::clone(&seen));
+    let _watching = at_abandoned(AtAbandoned::Run(Box::new(move || {
+        let free = matches!(asking.breaker().try_acquire(), Ok(probe) if probe.is_probe());
+        *slot.lock().unwrap() = Some(free);
+    })));
+    let mut probe = Box::pin(gov.run(|| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok::<_, Io>(())
+    }));
+    assert!(support::poll_once(probe.as_mut()).is_none());
+    assert!(gov.breaker().try_acquire().is_err(), "the running call holds the only probe slot");
+    drop(probe);
+    assert_eq!(*seen.lock().unwrap(), Some(true), "the event came after the slot was given back");
+    assert_eq!(gov.status().workers.abandoned, 1);
+}
+
+/// A `tracing` subscriber that panics at the event of a call dropped by its caller finds
+/// the call already counted out: the panic leaves no worker held and no shutdown waiting.
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_panicking_at_a_dropped_calls_event_leaves_the_call_counted_out() {
+    use abandoned::{AtAbandoned, at_abandoned};
+
+    let gov = support::builder().build().expect("a valid governor");
+    let mut call = Box::pin(gov.run(|| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok::<_, Io>(())
+    }));
+    assert!(support::poll_once(call.as_mut()).is_none());
+    assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (1, 1));
+    let dropped = {
+        let _watching = at_abandoned(AtAbandoned::Panic);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(call)))
+    };
+    assert!(dropped.is_err(), "the subscriber panicked at the event");
+    let workers = gov.status().workers;
+    assert_eq!((workers.active, workers.in_flight, workers.abandoned), (0, 0, 1));
+    let report = gov.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.finished, report.cancelled, report.unfinished), (0, 0, 0));
 }

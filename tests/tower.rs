@@ -3,11 +3,15 @@
 
 mod support;
 
+#[path = "support/abandoned.rs"]
+mod abandoned;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use abandoned::{AtAbandoned, at_abandoned};
 use bursar::tower::{BoxError, GovernedError, GovernorLayer};
 use bursar::{Error, Governor, Rejection};
 use support::{Io, io_error, poll_once};
@@ -191,18 +195,13 @@ async fn a_service_that_stops_being_ready_gives_its_worker_back() {
 /// it counted out already: the service's drop does not count it out a second time.
 #[tokio::test(start_paused = true)]
 async fn a_subscriber_panicking_as_a_reservation_is_given_back_leaves_it_counted_out_once() {
-    use tracing_subscriber::layer::SubscriberExt;
-
     let gov = governor(1, 1);
     let ready = Arc::new(AtomicBool::new(true));
     let mut service = GovernorLayer::new(&gov).layer(Gated { ready: Arc::clone(&ready) });
     assert!(matches!(poll_ready(&mut service), Poll::Ready(Ok(()))));
     ready.store(false, Ordering::SeqCst);
     let given_back = {
-        let _default =
-            tracing::subscriber::set_default(tracing_subscriber::registry().with(PanicAtAbandoned));
-        // Other tests hit the event's callsite with no subscriber: this thread's one must count.
-        tracing::callsite::rebuild_interest_cache();
+        let _watching = at_abandoned(AtAbandoned::Panic);
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_ready(&mut service)))
     };
     assert!(given_back.is_err(), "the subscriber panicked at the event");
@@ -223,19 +222,6 @@ async fn a_subscriber_panicking_as_a_reservation_is_given_back_leaves_it_counted
     assert_eq!((gov.status().workers.active, gov.status().workers.in_flight), (1, 1));
     gate.notify_one();
     call.await.unwrap();
-}
-
-/// Panics at the event of a call counted out as abandoned.
-struct PanicAtAbandoned;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PanicAtAbandoned {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let mut abandoned = false;
-        event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-            abandoned |= field.name() == "message" && format!("{value:?}").contains("dropped by its caller");
-        });
-        assert!(!abandoned, "a subscriber that panics at the abandoned call's event");
-    }
 }
 
 /// Three services of a governor with one worker: the first holds the worker, the second a
