@@ -3,9 +3,6 @@
 
 mod support;
 
-#[path = "support/abandoned.rs"]
-mod abandoned;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -198,7 +195,7 @@ async fn a_governed_pool_get_dropped_while_creating_or_checking_leaks_no_session
 /// the breaker ready for the next probe. Checked at the event the count-out logs.
 #[tokio::test(start_paused = true)]
 async fn a_call_dropped_as_the_probe_gives_its_slot_back_before_it_counts_out() {
-    use abandoned::{AtAbandoned, at_abandoned};
+    use support::abandoned::{AtAbandoned, at_abandoned};
 
     let gov = support::builder().max_attempts(1).build().expect("a valid governor");
     for _ in 0..5 {
@@ -230,7 +227,7 @@ async fn a_call_dropped_as_the_probe_gives_its_slot_back_before_it_counts_out() 
 /// the call already counted out: the panic leaves no worker held and no shutdown waiting.
 #[tokio::test(start_paused = true)]
 async fn a_subscriber_panicking_at_a_dropped_calls_event_leaves_the_call_counted_out() {
-    use abandoned::{AtAbandoned, at_abandoned};
+    use support::abandoned::{AtAbandoned, at_abandoned};
 
     let gov = support::builder().build().expect("a valid governor");
     let mut call = Box::pin(gov.run(|| async {

@@ -3,17 +3,14 @@
 
 mod support;
 
-#[path = "support/abandoned.rs"]
-mod abandoned;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use abandoned::{AtAbandoned, at_abandoned};
 use bursar::tower::{BoxError, GovernedError, GovernorLayer};
 use bursar::{Error, Governor, Rejection};
+use support::abandoned::{AtAbandoned, at_abandoned};
 use support::{Io, io_error, poll_once};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};

@@ -1,15 +1,9 @@
-//! Acting at the `tracing` event of a call counted out as abandoned, on this thread only.
-//!
-//! One global subscriber serves every test of a binary and consults the thread's action: a
-//! subscriber set per thread (`set_default`) is not enough while other tests run, because
-//! `tracing` caches each event's interest the first time any thread reaches it, asking the
-//! thread that reached it — a thread with no subscriber caches "never" for every thread.
-#![allow(dead_code, unreachable_pub)]
+//! Acting at the `tracing` event of a call counted out as abandoned, on this thread only
+//! (through the binary's one subscriber, `routed.rs`).
 
-use std::cell::RefCell;
-use std::sync::Once;
+use tracing_subscriber::layer::Context;
 
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use super::routed::{AT_ABANDONED, install};
 
 /// What the global subscriber does at this thread's abandoned call's event.
 pub enum AtAbandoned {
@@ -19,19 +13,10 @@ pub enum AtAbandoned {
     Run(Box<dyn FnMut()>),
 }
 
-thread_local! {
-    static ACTION: RefCell<Option<AtAbandoned>> = const { RefCell::new(None) };
-}
-
 /// Sets this thread's action until the returned guard is dropped.
 pub fn at_abandoned(action: AtAbandoned) -> Watching {
-    static GLOBAL: Once = Once::new();
-    GLOBAL.call_once(|| {
-        let subscriber = tracing_subscriber::registry().with(OnThreadsAction);
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("the only global subscriber of the binary");
-    });
-    ACTION.with(|slot| *slot.borrow_mut() = Some(action));
+    install();
+    AT_ABANDONED.with(|slot| *slot.borrow_mut() = Some(action));
     Watching(())
 }
 
@@ -40,7 +25,7 @@ pub struct Watching(());
 
 impl Drop for Watching {
     fn drop(&mut self) {
-        ACTION.with(|slot| slot.borrow_mut().take());
+        AT_ABANDONED.with(|slot| slot.borrow_mut().take());
     }
 }
 
@@ -53,14 +38,15 @@ fn is_abandoned_event(event: &tracing::Event<'_>) -> bool {
     abandoned
 }
 
-struct OnThreadsAction;
+/// Runs this thread's action at its abandoned call's event.
+pub(super) struct OnThreadsAction;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OnThreadsAction {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         if !is_abandoned_event(event) {
             return;
         }
-        let panic = ACTION.with(|slot| match &mut *slot.borrow_mut() {
+        let panic = AT_ABANDONED.with(|slot| match &mut *slot.borrow_mut() {
             Some(AtAbandoned::Panic) => true,
             Some(AtAbandoned::Run(action)) => {
                 action();

@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+pub mod abandoned;
+mod routed;
+
 /// A builder with the health monitor off, so the machine's load cannot shrink limits or shed
 /// work in tests that are not about health.
 pub fn builder() -> bursar::GovernorBuilder {
@@ -109,16 +112,20 @@ pub async fn sleep_secs(secs: u64) {
 }
 
 /// Captures `tracing` events (level and message fields) on this thread while the guard lives.
-pub fn capture_events() -> (tracing::subscriber::DefaultGuard, Events) {
+pub fn capture_events() -> (Capturing, Events) {
     let events = Events::default();
-    let writer = events.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(move || writer.clone())
-        .finish();
-    (tracing::subscriber::set_default(subscriber), events)
+    routed::install();
+    routed::CAPTURE.with(|sink| *sink.borrow_mut() = Some(events.clone()));
+    (Capturing(()), events)
+}
+
+/// Ends this thread's capture when dropped.
+pub struct Capturing(());
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        routed::CAPTURE.with(|sink| sink.borrow_mut().take());
+    }
 }
 
 /// The text of captured events, one per line.
