@@ -225,6 +225,34 @@ async fn a_dropped_waiting_call_reserves_nothing_and_a_running_one_gives_its_cos
     assert_eq!((status.memory.reserved, status.abandoned, status.in_flight), (0, 2, 0));
 }
 
+/// A shutdown turns away a call waiting for memory as it does one waiting for a worker: at
+/// once, counted as rejected while waiting, not left to wait for a reading that the stopped
+/// health monitor will never take.
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_rejects_a_call_waiting_for_memory_at_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let machine = Machine::default();
+    let gov = governor(&machine, None);
+    sleep(Duration::from_millis(500)).await;
+    // Another program takes all but 100 MB of the memory: only a new reading could let the
+    // call in, and the health monitor stops at the shutdown.
+    let _other_program = machine.uses(IDLE_AVAILABLE - 100 * MB);
+    sleep(Duration::from_secs(1)).await;
+    let waiting = {
+        let gov = gov.clone();
+        tokio::spawn(async move { gov.call(|| async { Ok::<_, Io>(()) }).cost(COST).await })
+    };
+    until(|| gov.status().workers.memory.waiting == 1).await;
+    let started = Instant::now();
+    let report = gov.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.finished, report.cancelled, report.rejected_waiting, report.unfinished), (0, 0, 1, 0));
+    assert_eq!(started.elapsed(), Duration::ZERO, "nothing left to wait for");
+    let rejected = tokio::time::timeout(Duration::from_secs(3600), waiting).await.expect("the call ended");
+    assert!(matches!(rejected.unwrap(), Err(Error::Rejected(Rejection::ShuttingDown))));
+    let workers = gov.status().workers;
+    assert_eq!((workers.memory.reserved, workers.memory.waiting, workers.in_flight), (0, 0, 0));
+}
+
 /// Browsers that each take 300 MB from `create` until destroyed.
 #[derive(Debug, Clone)]
 struct Browsers {

@@ -549,7 +549,12 @@ where
         }
         workers.memory.waits(cost, plan.name);
         let within = workers.tasks.queue_timeout;
-        Ok(Some(Box::pin(async move { workers.memory.reserve(cost, within).await })))
+        // Closing the lanes does not reach a call waiting for memory: the close must.
+        let wait = async move {
+            let reserved = workers.until_closed(workers.memory.reserve(cost, within)).await;
+            reserved.unwrap_or(Err(Rejection::ShuttingDown))
+        };
+        Ok(Some(Box::pin(wait)))
     }
 
     /// The call's cost is reserved: its record gives it back when the call ends, however it ends.

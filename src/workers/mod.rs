@@ -287,17 +287,23 @@ impl Workers {
         // Relaxed: a gauge for status only.
         self.backing_off.fetch_add(1, Ordering::Relaxed);
         let _counted = Counted(&self.backing_off);
-        let (mut delay, mut closed) = (pin!(delay), pin!(self.closed.notified()));
+        self.until_closed(delay).await.is_some()
+    }
+
+    /// Runs `work` until it ends (`Some`) or the governor closes (`None`, at once if it had
+    /// closed): the waits that hold no queue place, which closing the lanes does not reach.
+    pub(crate) async fn until_closed<F: Future>(&self, work: F) -> Option<F::Output> {
+        let (mut work, mut closed) = (pin!(work), pin!(self.closed.notified()));
         // The listener is registered before the flag is read, so a close between the two wakes it.
         closed.as_mut().enable();
         if self.drain.is_closed() {
-            return false;
+            return None;
         }
         poll_fn(|cx| {
             if closed.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(false);
+                return Poll::Ready(None);
             }
-            delay.as_mut().poll(cx).map(|()| true)
+            work.as_mut().poll(cx).map(Some)
         })
         .await
     }
