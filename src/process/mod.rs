@@ -17,6 +17,9 @@
 //!   [`Supervised::try_status`]), and an exit that no stop asked for logs a `WARN` naming the
 //!   process and its exit status or signal.
 //! - **Drop** sends SIGKILL to the group and reaps it in the background.
+//! - **No signal after the group's end.** Once the group is seen empty, the child reaped, the
+//!   kernel may give its id to a new group (pids come round in minutes on a busy host): a handle
+//!   kept past that point — stopped or dropped later — signals nothing.
 //!
 //! ## Which exits bursar reaps
 //!

@@ -80,7 +80,7 @@ impl Supervised {
         let failed = |source| StopError::Signal { group: group.id(), source };
         let mut reaped = 0;
         let mut forced = false;
-        if !self.try_status().is_some_and(|_| super::guardian::release_if_empty(group)) {
+        if !self.group_is_gone(group) {
             group.signal(Signal::TERM).map_err(failed)?;
             if !reap_until_empty(self, group, grace, &mut reaped).await {
                 forced = true;
@@ -105,6 +105,9 @@ impl Supervised {
     #[cfg(target_os = "linux")]
     pub(super) fn kill_in_background(&self) {
         let group = super::group::Group::of(self.pid);
+        if self.group_is_gone(group) {
+            return;
+        }
         if let Err(error) = group.signal(rustix::process::Signal::KILL) {
             tracing::error!(process = %self.name, group = group.id(), %error, "killing a dropped supervised process failed");
         }
@@ -114,6 +117,7 @@ impl Supervised {
             pid: self.pid,
             exit: self.exit.clone(),
             stopping: std::sync::Arc::clone(&self.stopping),
+            group_gone: std::sync::Arc::clone(&self.group_gone),
             stopped: true,
             stdio: super::supervised::Stdio::default(),
         };
@@ -123,6 +127,25 @@ impl Supervised {
     #[cfg(not(target_os = "linux"))]
     pub(super) fn kill_in_background(&self) {
         self.kill.notify_one();
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Supervised {
+    /// Whether no process of the group is left, the child reaped (its id then free for the
+    /// kernel to give to a new group, which a signal must never reach): known once seen, so a
+    /// handle kept after its group ended never signals the group that took its id.
+    fn group_is_gone(&self, group: super::group::Group) -> bool {
+        // SeqCst: see the flag's store in the watching task.
+        if self.group_gone.load(Ordering::SeqCst) {
+            return true;
+        }
+        // The child leads the group until it is reaped, so an empty group means the child was.
+        let gone = super::guardian::release_if_empty(group);
+        if gone {
+            self.group_gone.store(true, Ordering::SeqCst);
+        }
+        gone
     }
 }
 
@@ -145,7 +168,7 @@ async fn reap_until_empty(
         if child.try_status().is_some() {
             *reaped += group.reap();
         }
-        if super::guardian::release_if_empty(group) {
+        if child.group_is_gone(group) {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {

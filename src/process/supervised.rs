@@ -21,6 +21,10 @@ pub struct Supervised {
     pub(super) exit: watch::Receiver<Option<ExitStatus>>,
     /// Set before bursar signals the group, so that the exit it causes is not a crash.
     pub(super) stopping: Arc<AtomicBool>,
+    /// Set once the group was seen empty, the child reaped: from then on the kernel may give
+    /// its id to another group, so it is never signalled again.
+    #[cfg(target_os = "linux")]
+    pub(super) group_gone: Arc<AtomicBool>,
     pub(super) stopped: bool,
     pub(super) stdio: Stdio,
     #[cfg(not(target_os = "linux"))]
@@ -66,6 +70,8 @@ impl Supervised {
             pid,
             exit,
             stopping: Arc::default(),
+            #[cfg(target_os = "linux")]
+            group_gone: Arc::default(),
             stopped: false,
             stdio: Stdio { stdin, stdout, stderr },
             #[cfg(not(target_os = "linux"))]
@@ -136,6 +142,8 @@ impl Supervised {
         live: super::live::Live,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (name, pid, stopping) = (Arc::clone(&self.name), self.pid, Arc::clone(&self.stopping));
+        #[cfg(target_os = "linux")]
+        let group_gone = Arc::clone(&self.group_gone);
         #[cfg(not(target_os = "linux"))]
         let kill = Arc::clone(&self.kill);
         async move {
@@ -145,7 +153,10 @@ impl Supervised {
             let status = fallback::wait_or_kill(child, &kill).await;
             drop(live);
             #[cfg(target_os = "linux")]
-            super::guardian::release_if_empty(super::group::Group::of(pid));
+            if super::guardian::release_if_empty(super::group::Group::of(pid)) {
+                // SeqCst: one flag, read before each signal; no ordering with other data.
+                group_gone.store(true, Ordering::SeqCst);
+            }
             match status {
                 Ok(status) if stopping.load(Ordering::SeqCst) => {
                     tracing::debug!(process = %name, pid, %status, "supervised process stopped");

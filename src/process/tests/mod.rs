@@ -94,6 +94,55 @@ async fn a_dropped_handle_kills_and_reaps_the_group() {
     assert_eq!(zombie_children(), 0);
 }
 
+/// Spawns `sleep 300` under supervision as the process (and group) `pid`, by telling the
+/// kernel the last pid it gave (`/proc/sys/kernel/ns_last_pid`, root only); `None` if other
+/// processes kept taking it first.
+async fn spawn_at(pid: u32) -> Option<Supervised> {
+    for _ in 0..20 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+            .expect("writing /proc/sys/kernel/ns_last_pid needs root");
+        let mut command = Command::new("sleep");
+        command.arg("300");
+        let sleeper = Supervised::spawn("sleeper", command).expect("sleep starts");
+        if sleeper.id() == pid {
+            return Some(sleeper);
+        }
+        sleeper.stop(GRACE).await.expect("stops");
+    }
+    None
+}
+
+/// A handle kept after its process and group ended — stopped, or dropped — sends nothing to
+/// the group the kernel gave the same id since (on a busy host, pids come round in minutes).
+#[tokio::test]
+#[ignore = "writes /proc/sys/kernel/ns_last_pid, which needs root; .ci/run runs it"]
+async fn a_handle_kept_past_its_groups_end_never_signals_the_group_that_took_its_id() {
+    let _serial = SERIAL.lock().await;
+    for stops in [true, false] {
+        let mut command = Command::new("sh");
+        command.args(["-c", "exit 0"]);
+        let ended = Supervised::spawn("ended", command).expect("sh starts");
+        assert_eq!(ended.exited().await.code(), Some(0));
+        let sleeper = spawn_at(ended.id()).await.expect("the kernel gave the ended group's id again");
+        if stops {
+            let stopped = ended.stop(GRACE).await.expect("nothing left to stop");
+            assert_eq!(
+                (stopped.status.code(), stopped.forced, stopped.descendants_reaped),
+                (Some(0), false, 0)
+            );
+        } else {
+            drop(ended);
+        }
+        let signalled = tokio::time::timeout(GRACE, sleeper.exited()).await;
+        assert!(
+            signalled.is_err(),
+            "the new group was signalled (the old handle stopped: {stops}): {signalled:?}"
+        );
+        let (stopped, _) = stop_leaving_nothing(sleeper).await;
+        assert_eq!(stopped.status.signal(), Some(15), "the sleeper ended by its own stop");
+    }
+}
+
 #[tokio::test]
 async fn a_crash_is_seen_at_once_and_logged() {
     let _serial = SERIAL.lock().await;
