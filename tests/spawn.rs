@@ -77,6 +77,44 @@ async fn a_detached_panicking_task_is_logged_counted_and_releases_its_worker() {
     assert_eq!((status.panicked, status.failed, status.active, status.in_flight), (1, 1, 0, 0));
 }
 
+/// Work that finishes at once and panics when dropped.
+struct PanicsWhenDropped;
+
+impl Future for PanicsWhenDropped {
+    type Output = Result<(), Io>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("closing the session failed");
+    }
+}
+
+/// A task's work that panics as it is dropped, after it finished, panicked like one that
+/// panics while it runs: the handle says so, the task counts as panicked (not abandoned) and
+/// its worker comes back.
+#[tokio::test(start_paused = true)]
+async fn a_task_whose_finished_work_panics_when_dropped_counts_as_panicked() {
+    let (_guard, events) = capture_events();
+    let gov = support::builder().max_workers(1).build().unwrap();
+    let handle = gov.spawn(PanicsWhenDropped).unwrap();
+    let ended = handle.await;
+    assert!(
+        matches!(&ended, Err(Error::Panicked { message }) if message.contains("closing the session failed")),
+        "{ended:?}"
+    );
+    assert_eq!(events.lines_with("work panicked").len(), 1, "{}", events.text());
+    let status = gov.status().workers;
+    assert_eq!(
+        (status.panicked, status.failed, status.abandoned, status.active, status.in_flight),
+        (1, 1, 0, 0, 0)
+    );
+}
+
 #[tokio::test]
 async fn blocking_work_runs_on_its_own_bounded_lane() {
     let gov = support::builder().max_workers(1).blocking_threads(2).build().unwrap();

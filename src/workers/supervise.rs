@@ -114,7 +114,12 @@ impl<F: Future> Future for Supervise<'_, F> {
             return Poll::Ready(Supervised::Cancelled);
         };
         match catch(|| work.poll(cx)) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Supervised::Finished(output)),
+            // The finished work's drop is user code too: dropped here, contained, so that a
+            // panic in it is the work's own, counted and logged like one in its poll.
+            Ok(Poll::Ready(output)) => match catch(|| this.work.set(None)) {
+                Ok(()) => Poll::Ready(Supervised::Finished(output)),
+                Err(message) => Poll::Ready(Supervised::Panicked(message)),
+            },
             Err(message) => Poll::Ready(Supervised::Panicked(message)),
             Ok(Poll::Pending) => {
                 let (workers, max_duration) = (this.workers, this.workers.max_task_duration);
