@@ -31,10 +31,7 @@ pub(crate) struct LimitsSampler(OneRead<Readings>);
 #[cfg(not(feature = "sysinfo"))]
 impl Sampler for LimitsSampler {
     async fn sample(&mut self) -> Readings {
-        self.0.run(|| with_limits(with_memory(Readings::default()))).await.unwrap_or_else(|error| {
-            tracing::warn!(target: "bursar::health", %error, "reading the process limits failed");
-            Readings::default()
-        })
+        self.0.run(|| with_limits(with_memory(Readings::default()))).await
     }
 }
 

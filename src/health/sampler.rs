@@ -152,16 +152,9 @@ mod system {
     impl Sampler for SystemSampler {
         async fn sample(&mut self) -> Readings {
             let previous = self.system.take();
-            match self.reading.run(move || read(previous)).await {
-                Ok((system, readings)) => {
-                    self.system = Some(system);
-                    readings
-                }
-                Err(error) => {
-                    tracing::warn!(target: "bursar::health", %error, "reading the system failed");
-                    Readings::default()
-                }
-            }
+            let (system, readings) = self.reading.run(move || read(previous)).await;
+            self.system = Some(system);
+            readings
         }
     }
 
