@@ -555,3 +555,36 @@ async fn a_slow_attempt_counts_as_a_failure_but_the_wait_for_a_worker_does_not()
     assert!(gov.run(slow).await.is_ok());
     assert_eq!(gov.breaker().state(), BreakerState::Open);
 }
+
+/// The max task duration reached while a retry waits for a worker cuts off no attempt: the
+/// breaker hears only of the attempt that ran, as when the duration ends during the backoff.
+#[tokio::test(start_paused = true)]
+async fn a_call_cut_off_while_its_retry_waits_for_a_worker_blames_the_breaker_for_no_attempt() {
+    let mut breaker = BreakerConfig::default();
+    breaker.failure_threshold = 2;
+    let builder = support::builder().max_workers(1).max_attempts(3).max_task_duration(secs(5));
+    let gov = builder.breaker(breaker).build().unwrap();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let call = {
+        let (gov, attempts) = (gov.clone(), Arc::clone(&attempts));
+        tokio::spawn(async move {
+            gov.run(|| {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(io_error("503")) }
+            })
+            .await
+        })
+    };
+    until(|| gov.status().workers.retrying == 1).await;
+    // The only worker taken for a minute while the call backs off (2 s): its retry waits.
+    let _busy = gov.spawn(async {
+        tokio::time::sleep(secs(60)).await;
+        Ok::<_, Io>(())
+    });
+    until(|| gov.status().workers.active == 1).await;
+    let started = Instant::now();
+    assert!(matches!(call.await.unwrap(), Err(Error::Timeout { .. })));
+    assert_eq!((started.elapsed(), attempts.load(Ordering::SeqCst)), (secs(5), 1));
+    let failures = gov.breaker().status().consecutive_failures;
+    assert_eq!((gov.breaker().state(), failures), (BreakerState::Closed, 1));
+}

@@ -882,13 +882,22 @@ where
         mut step: Pin<&mut Step<'g, Fut, G::Lane>>,
         outcome: Supervised<Result<T, Error<E>>>,
     ) -> Result<T, Error<E>> {
+        // Cut off between attempts (backing off, or a retry waiting for a worker with its
+        // breaker permit), the call ran nothing the breaker should hear of.
+        let attempt_ran = matches!(step.as_mut().project(), StepProj::Running { .. });
         if !matches!(outcome, Supervised::Finished(_)) {
             let _ = self.contained().call(UserCode::OperationDrop, || step.set(Step::Done));
             // Its worker goes back before the breaker hears of it, as after any attempt.
             self.release_worker();
         }
-        if let Supervised::Panicked(_) | Supervised::TimedOut(_) = outcome {
-            self.breaker.record(self.handle.default_breaker(), Outcome::Failure, None);
+        match outcome {
+            Supervised::Panicked(_) => {
+                self.breaker.record(self.handle.default_breaker(), Outcome::Failure, None)
+            }
+            Supervised::TimedOut(_) if attempt_ran => {
+                self.breaker.record(self.handle.default_breaker(), Outcome::Failure, None);
+            }
+            _ => {}
         }
         // Cancelled by the shutdown: a probe's permit goes back before the call counts as ended.
         self.breaker.give_back_probe(self.handle.default_breaker());
