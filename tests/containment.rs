@@ -491,6 +491,44 @@ async fn a_nested_call_that_has_to_wait_for_a_worker_is_a_warning() {
     assert_eq!(events.lines_with("nested inside").len(), 1);
 }
 
+/// A call's own retry that waits for a worker is not nested in anything; a call made inside a
+/// spawned task's work is nested, as inside a call's operation.
+#[tokio::test(start_paused = true)]
+async fn a_retry_waiting_for_a_worker_is_no_nested_call_and_one_inside_a_spawned_task_is() {
+    let (_guard, events) = capture_events();
+    let gov = support::builder().max_workers(1).max_task_duration(Duration::from_secs(5)).build().unwrap();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let retried = {
+        let (gov, failures) = (gov.clone(), Arc::clone(&failures));
+        tokio::spawn(async move {
+            gov.run(|| {
+                let first = failures.fetch_add(1, Ordering::SeqCst) == 0;
+                async move { if first { Err(support::io_error("503")) } else { Ok::<_, Io>(()) } }
+            })
+            .await
+        })
+    };
+    support::until(|| gov.status().workers.retrying == 1).await;
+    // The worker taken for 3 s while the call backs off (2 s): its retry waits 1 s for it.
+    let busy = gov.spawn(async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok::<_, Io>(())
+    });
+    retried.await.unwrap().unwrap();
+    busy.unwrap().await.unwrap();
+    assert_eq!((failures.load(Ordering::SeqCst), events.lines_with("nested inside").len()), (2, 0));
+
+    let inner = gov.clone();
+    let task = gov.spawn(async move {
+        inner.run(|| async { Ok::<_, Io>(1) }).await.map_err(|error| support::io_error(&error.to_string()))
+    });
+    assert!(
+        matches!(task.unwrap().await, Err(Error::Timeout { .. })),
+        "it waits until the max task duration"
+    );
+    assert_eq!(events.lines_with("nested inside").len(), 1, "{}", events.text());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_keyed_breaker_s_panicking_transition_callback_is_counted_and_the_key_goes_on() {
     let gov = tripping_governor(BreakerState::Open);

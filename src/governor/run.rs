@@ -452,8 +452,7 @@ where
             }
             Poll::Pending => return Poll::Pending,
         };
-        let governor = governor_id(&call.workers().drain);
-        let polled = marked(governor, || catch(|| call.work(step.as_mut(), first, cx)));
+        let polled = catch(|| call.work(step.as_mut(), first, cx));
         let outcome = match polled {
             Ok(Poll::Ready(result)) => {
                 // Counted by reference: the result moves only to the caller.
@@ -657,7 +656,10 @@ where
                     // Taken apart at once, so that a success's value moves alone: a whole
                     // result moved is copied by wide reads of the narrow stores that wrote it,
                     // which stall. The worker goes back before the outcome is judged.
-                    let error = match ready!(attempt.poll(cx)) {
+                    // Marked while the operation is polled, and only then: a call it makes is
+                    // nested; this call's own retry, queueing later, is not.
+                    let governor = governor_id(&self.workers().drain);
+                    let error = match ready!(marked(governor, || attempt.poll(cx))) {
                         Ok(value) => {
                             step.set(Step::Done);
                             self.release_worker();

@@ -58,10 +58,16 @@ pub(crate) fn is_nested(drain: &Drain) -> bool {
 /// ([`governor_id`]), so that a call made inside it can tell it is nested.
 #[inline(always)]
 pub(crate) fn marked<R>(governor: usize, poll: impl FnOnce() -> R) -> R {
-    let outer = RUNNING.replace(governor);
-    let polled = poll();
-    RUNNING.set(outer);
-    polled
+    /// Puts the outer mark back however the poll ends, a panic included (caught further out).
+    struct Restore(usize);
+    impl Drop for Restore {
+        #[inline(always)]
+        fn drop(&mut self) {
+            RUNNING.set(self.0);
+        }
+    }
+    let _outer = Restore(RUNNING.replace(governor));
+    poll()
 }
 
 /// The watch of work that is pending, armed on its first poll: out of line, in an allocation
@@ -113,7 +119,8 @@ impl<F: Future> Future for Supervise<'_, F> {
             // Dropped by its owner after it was cut off: it never runs again.
             return Poll::Ready(Supervised::Cancelled);
         };
-        match catch(|| work.poll(cx)) {
+        let governor = governor_id(&this.workers.drain);
+        match marked(governor, || catch(|| work.poll(cx))) {
             // The finished work's drop is user code too: dropped here, contained, so that a
             // panic in it is the work's own, counted and logged like one in its poll.
             Ok(Poll::Ready(output)) => match catch(|| this.work.set(None)) {
