@@ -9,9 +9,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::engine::{Fallback, Fleet};
-use super::{Acquire, FencingToken, FleetError, Renewal};
+use super::{Acquire, FencingToken, FleetError, OnBackendDown, Renewal};
 
 /// What the task tells the attempt when it may start.
 #[derive(Debug)]
@@ -28,7 +29,8 @@ pub(crate) enum Grant {
 #[derive(Debug)]
 pub(crate) struct LeaseHandle {
     pub(crate) granted: oneshot::Receiver<Grant>,
-    /// Sent when a renewal found the lease gone.
+    /// Sent when a renewal found the lease gone, or (`fail_closed`) none was confirmed within
+    /// the TTL.
     pub(crate) lost: oneshot::Receiver<()>,
     /// Never sent: its drop tells the task that the attempt ended.
     _ended: oneshot::Sender<()>,
@@ -51,14 +53,14 @@ impl Fleet {
         mut ended: oneshot::Receiver<()>,
     ) {
         let lease_id = self.lease_id();
-        let Some((grant, unanswered)) = self.acquire(&lease_id, &mut ended).await else {
+        let Some((grant, unanswered, sent)) = self.acquire(&lease_id, &mut ended).await else {
             return;
         };
         match grant {
             Grant::Leased(token) => {
                 self.held.fetch_add(1, Relaxed);
                 if granted.send(Grant::Leased(token)).is_ok() {
-                    self.keep(&lease_id, token, lost, &mut ended).await;
+                    self.keep(&lease_id, token, sent, lost, &mut ended).await;
                 } else {
                     self.release(&lease_id).await;
                 }
@@ -85,16 +87,21 @@ impl Fleet {
         self.release(&lease_id).await;
     }
 
-    /// Asks for the lease until it is granted or the backend is down, and whether the last
-    /// acquire went unanswered (given up at `backend_timeout`); `None` if the attempt ended
-    /// first.
-    async fn acquire(&self, lease_id: &str, ended: &mut oneshot::Receiver<()>) -> Option<(Grant, bool)> {
+    /// Asks for the lease until it is granted or the backend is down, whether the last
+    /// acquire went unanswered (given up at `backend_timeout`), and when the last acquire was
+    /// sent; `None` if the attempt ended first.
+    async fn acquire(
+        &self,
+        lease_id: &str,
+        ended: &mut oneshot::Receiver<()>,
+    ) -> Option<(Grant, bool, Instant)> {
         loop {
+            let sent = Instant::now();
             match self.ask("acquire", |backend| backend.acquire(self.request(lease_id))).await {
                 Ok(Acquire::Granted { token, live_instances }) => {
                     self.saw_instances(live_instances);
                     self.acquired.fetch_add(1, Relaxed);
-                    return Some((Grant::Leased(token), false));
+                    return Some((Grant::Leased(token), false, sent));
                 }
                 Ok(Acquire::Full { retry_in, live_instances }) => {
                     self.saw_instances(live_instances);
@@ -106,26 +113,43 @@ impl Fleet {
                         Fallback::Unleased => Grant::Unleased,
                         Fallback::Refused => Grant::Refused,
                     };
-                    return Some((grant, matches!(error, FleetError::TimedOut { .. })));
+                    return Some((grant, matches!(error, FleetError::TimedOut { .. }), sent));
                 }
             }
         }
     }
 
     /// Renews the lease every third of its TTL until the attempt ends, then releases it. A
-    /// renewal that finds the lease gone is a `WARN`, counted, and tells the attempt.
+    /// renewal that finds the lease gone is a `WARN`, counted, and tells the attempt; so is,
+    /// under `fail_closed`, a lease whose renewals all failed for one TTL.
     async fn keep(
         &self,
         lease_id: &str,
         token: FencingToken,
+        acquire_sent: Instant,
         lost: oneshot::Sender<()>,
         ended: &mut oneshot::Receiver<()>,
     ) {
-        let every = self.config.renew_every();
-        while until_ended(tokio::time::sleep(every), ended).await.is_some() {
-            match self.ask("renew", |backend| backend.renew(self.request(lease_id))).await {
-                Ok(Renewal::Renewed { live_instances }) => self.saw_instances(live_instances),
-                Ok(Renewal::Lost) => {
+        let (every, ttl) = (self.config.renew_every(), self.config.lease_ttl);
+        // The backend set the lease's expiry on receiving the last confirmed acquire or renewal,
+        // so it lives at least until that one's send and a TTL. Past that, another process may
+        // hold the slot: `fail_closed` promises the cap, so the call must not outlive it.
+        let bounded = self.config.on_backend_down == OnBackendDown::FailClosed;
+        let mut lives_until = acquire_sent + ttl;
+        loop {
+            let renewal = async {
+                tokio::time::sleep(every).await;
+                let sent = Instant::now();
+                (sent, self.ask("renew", |backend| backend.renew(self.request(lease_id))).await)
+            };
+            let renewal = until_expired(renewal, bounded.then_some(lives_until));
+            let Some(renewal) = until_ended(renewal, ended).await else { break };
+            match renewal {
+                Some((sent, Ok(Renewal::Renewed { live_instances }))) => {
+                    self.saw_instances(live_instances);
+                    lives_until = sent + ttl;
+                }
+                Some((_, Ok(Renewal::Lost))) => {
                     self.lost.fetch_add(1, Relaxed);
                     let resource = &self.config.resource;
                     tracing::warn!(target: "bursar::fleet", %resource, %token, "fleet lease lost at renewal; the call is cancelled");
@@ -133,7 +157,15 @@ impl Fleet {
                     return;
                 }
                 // Logged by `ask`; the next renewal tries again while the lease may live.
-                Err(_) => {}
+                Some((_, Err(_))) => {}
+                None => {
+                    self.lost.fetch_add(1, Relaxed);
+                    let resource = &self.config.resource;
+                    tracing::warn!(target: "bursar::fleet", %resource, %token, ?ttl, "no fleet lease renewal confirmed within the lease TTL (`fail_closed`); the call is cancelled");
+                    let _ = lost.send(());
+                    // The backend may still hold it, if a renewal landed unanswered.
+                    break;
+                }
             }
         }
         self.release(lease_id).await;
@@ -142,6 +174,14 @@ impl Fleet {
     async fn release(&self, lease_id: &str) {
         // A failure is logged by `ask`; the lease then expires at its TTL.
         let _ = self.ask("release", |backend| backend.release(&self.config.resource, lease_id)).await;
+    }
+}
+
+/// Runs `work` unless `deadline` comes first (`None` then); without a deadline, `work`.
+async fn until_expired<F: Future>(work: F, deadline: Option<Instant>) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, work).await.ok(),
+        None => Some(work.await),
     }
 }
 

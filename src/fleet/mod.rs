@@ -64,7 +64,12 @@
 //! could not be admitted then does as `on_backend_down` says ([`OnBackendDown`]): it is refused
 //! with [`Rejection::FleetUnavailable`](crate::Rejection::FleetUnavailable), runs within this
 //! process's share of the cap, or runs without a lease. A renewal that fails keeps the call
-//! running and tries again at the next third of the TTL. An acquire given up at the time limit
+//! running and tries again at the next third of the TTL — except in `fail_closed`, where a
+//! lease with no renewal confirmed for one TTL since the last confirmed one (or the acquire)
+//! was sent may have expired in the backend and gone to another process: at that instant it
+//! counts as lost ([`FleetStatus::lost`], a `WARN`) and the call ends with
+//! [`Error::LeaseLost`](crate::Error::LeaseLost), so a process cut off from the backend
+//! alone never runs past the cap. An acquire given up at the time limit
 //! is followed by a release of the same lease, so that a grant the slow backend made after all
 //! is not counted besides the call that runs without it. When the backend answers again, new
 //! calls take leases; the calls admitted without one end without one.

@@ -126,3 +126,32 @@ async fn a_grant_answered_after_the_backend_timeout_is_given_back() {
     let fleet = gov.status().fleet.expect("a fleet section");
     assert_eq!((fleet.fallbacks, fleet.running_unleased, fleet.leases_held, fleet.acquired), (1, 0, 0, 0));
 }
+
+/// A process cut off from the backend while the others reach it: its lease expires in the
+/// backend one TTL after the acquire was sent, and another process may take the slot. Under
+/// `fail_closed` the call ends then, though the last renewal's wait has not run out.
+#[tokio::test(start_paused = true)]
+async fn fail_closed_ends_a_call_whose_renewals_fail_at_the_lease_ttl() {
+    let backend = FakeBackend::new();
+    let gov = governor(resource(1).on_backend_down(OnBackendDown::FailClosed), &backend, 1);
+    let started = Instant::now();
+    let partitioned = {
+        let backend = std::sync::Arc::clone(&backend);
+        gov.run(move || {
+            let backend = std::sync::Arc::clone(&backend);
+            async move {
+                // Once leased, renewals hang to the 250 ms limit: sent at 1 s and 2.25 s, the
+                // next one not before 3.5 s.
+                backend.hang.store(true, SeqCst);
+                sleep(Duration::from_secs(60)).await;
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .await
+    };
+    assert!(matches!(partitioned, Err(Error::LeaseLost)), "{partitioned:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(3), "the acquire's send and the 3 s TTL");
+    assert_eq!(backend.renewals.load(SeqCst), 2);
+    let status = gov.status();
+    assert_eq!((status.fleet.expect("a fleet section").lost, status.workers.failed), (1, 1));
+}
