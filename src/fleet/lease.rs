@@ -1,6 +1,7 @@
 //! The task that holds one call's fleet lease: acquires it (waiting while the cap is reached),
 //! renews it every third of its TTL, and releases it when the call's attempt ends — however it
-//! ends, since the attempt only drops its end of a channel. No user code runs here.
+//! ends, since the attempt only drops its end of a channel; a release the backend does not
+//! answer is sent again by the heartbeat. No user code runs here.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -53,7 +54,7 @@ impl Fleet {
         mut ended: oneshot::Receiver<()>,
     ) {
         let lease_id = self.lease_id();
-        let Some((grant, unanswered, sent)) = self.acquire(&lease_id, &mut ended).await else {
+        let Some((grant, maybe_granted, sent)) = self.acquire(&lease_id, &mut ended).await else {
             return;
         };
         match grant {
@@ -67,7 +68,7 @@ impl Fleet {
                 self.held.fetch_sub(1, Relaxed);
             }
             fallback => {
-                if unanswered {
+                if maybe_granted {
                     self.runtime.spawn(Arc::clone(&self).give_back(lease_id));
                 }
                 let unleased = matches!(fallback, Grant::Unleased);
@@ -80,16 +81,18 @@ impl Fleet {
         }
     }
 
-    /// Gives back the grant an acquire given up at `backend_timeout` may still have made:
-    /// sent on the same connection, the release runs after that acquire, so the fleet does not
-    /// count a lease nobody holds until its TTL — besides the call that runs without one.
+    /// Gives back the grant a failed acquire may still have made — the script may have run
+    /// before the connection dropped, the answer was too slow, or the backend's code panicked
+    /// after granting — so the fleet does not count a lease nobody holds until its TTL, besides
+    /// the call that runs without one. Sent on the same connection, the release runs after a
+    /// slow acquire; if the backend does not answer it, the heartbeat sends it again.
     async fn give_back(self: Arc<Self>, lease_id: String) {
         self.release(&lease_id).await;
     }
 
     /// Asks for the lease until it is granted or the backend is down, whether the last
-    /// acquire went unanswered (given up at `backend_timeout`), and when the last acquire was
-    /// sent; `None` if the attempt ended first.
+    /// acquire may have granted it all the same (any failure but one that proves nothing was
+    /// asked), and when the last acquire was sent; `None` if the attempt ended first.
     async fn acquire(
         &self,
         lease_id: &str,
@@ -113,7 +116,8 @@ impl Fleet {
                         Fallback::Unleased => Grant::Unleased,
                         Fallback::Refused => Grant::Refused,
                     };
-                    return Some((grant, matches!(error, FleetError::TimedOut { .. }), sent));
+                    let maybe_granted = !matches!(error, FleetError::Unsupported { .. });
+                    return Some((grant, maybe_granted, sent));
                 }
             }
         }
@@ -171,9 +175,38 @@ impl Fleet {
         self.release(lease_id).await;
     }
 
+    /// Releases the lease, or keeps its id for the next heartbeat if the backend did not
+    /// answer.
     async fn release(&self, lease_id: &str) {
-        // A failure is logged by `ask`; the lease then expires at its TTL.
-        let _ = self.ask("release", |backend| backend.release(&self.config.resource, lease_id)).await;
+        if !self.released(lease_id).await {
+            self.unreleased.lock().push((lease_id.to_owned(), Instant::now()));
+        }
+    }
+
+    /// Asks the backend to release the lease; `false` if it did not answer (`ask` logged it).
+    async fn released(&self, lease_id: &str) -> bool {
+        let answer = self.ask("release", |backend| backend.release(&self.config.resource, lease_id)).await;
+        matches!(answer, Ok(_) | Err(FleetError::Unsupported { .. }))
+    }
+
+    /// Sends again (from the heartbeat) the releases the backend did not answer, until one
+    /// fails: the rest wait for the next heartbeat, so a backend that is down again holds the
+    /// heartbeat up for one time limit at most. A lease one TTL past its failed release has
+    /// expired in the backend: it is dropped, which keeps the list bounded through an outage.
+    pub(super) async fn retry_lease_releases(&self) {
+        let now = Instant::now();
+        let ttl = self.config.lease_ttl;
+        let mut kept = std::mem::take(&mut *self.unreleased.lock())
+            .into_iter()
+            .filter(|(_, failed)| now < *failed + ttl);
+        while let Some((lease_id, failed)) = kept.next() {
+            if !self.released(&lease_id).await {
+                let mut unreleased = self.unreleased.lock();
+                unreleased.push((lease_id, failed));
+                unreleased.extend(kept);
+                return;
+            }
+        }
     }
 }
 

@@ -69,10 +69,12 @@
 //! was sent may have expired in the backend and gone to another process: at that instant it
 //! counts as lost ([`FleetStatus::lost`], a `WARN`) and the call ends with
 //! [`Error::LeaseLost`](crate::Error::LeaseLost), so a process cut off from the backend
-//! alone never runs past the cap. An acquire given up at the time limit
-//! is followed by a release of the same lease, so that a grant the slow backend made after all
-//! is not counted besides the call that runs without it. When the backend answers again, new
-//! calls take leases; the calls admitted without one end without one.
+//! alone never runs past the cap. An acquire that failed — given up at the time limit, its
+//! connection dropped, or the backend's code panicked — is followed by a release of the same
+//! lease, so that a grant the backend made after all is not counted besides the call that runs
+//! without it. A release the backend does not answer (that one, or a call's at its end) is sent
+//! again at each heartbeat until it is answered or the lease's TTL has run out since. When the
+//! backend answers again, new calls take leases; the calls admitted without one end without one.
 //!
 //! # Fleet-wide circuit breakers
 //!
