@@ -95,7 +95,8 @@
 //!   that outlives its lease lets another instance probe, and its late outcome changes nothing.
 //! - When the backend cannot be asked, every fleet-wide breaker falls back to its local one
 //!   (an `ERROR` event, [`FleetBreakerStatus::local_only`]), and is shared again at the first
-//!   answer. Calls with no fleet-wide breaker never see any of this: their path is unchanged.
+//!   answer. An instance whose probe lease outlived the failure is then steered for the fleet's
+//!   one probe again, and that probe's outcome is the fleet's. Calls with no fleet-wide breaker never see any of this: their path is unchanged.
 //!
 //! ```
 //! # use std::collections::BTreeSet;

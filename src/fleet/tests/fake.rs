@@ -38,6 +38,9 @@ pub(super) struct FakeBackend {
     pub(super) grants_then_fails: AtomicU8,
     /// The next this many releases fail, the backend unreachable.
     pub(super) failing_releases: AtomicU32,
+    /// The next this many breaker syncs of a probe lease's holder take effect, but their
+    /// answers are lost (the backend unreachable).
+    pub(super) failing_prober_syncs: AtomicU32,
     /// Each instance's expiry, kept by its heartbeats.
     instances: Mutex<HashMap<String, Instant>>,
     pub(super) renewals: AtomicU64,
@@ -278,7 +281,17 @@ impl FleetBackend for FakeBackend {
         key: BreakerKey<'a>,
         probe_ttl: Duration,
     ) -> BackendFuture<'a, FleetBreakerView> {
-        self.failure().unwrap_or_else(|| self.answer(self.breakers.lock().sync(key, probe_ttl)))
+        self.failure().unwrap_or_else(|| {
+            let view = self.breakers.lock().sync(key, probe_ttl);
+            let failing = &self.failing_prober_syncs;
+            if view.probe_is_mine && failing.fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1)).is_ok()
+            {
+                return Box::pin(async {
+                    Err(FleetError::Unreachable { reason: "connection reset by peer".to_owned() })
+                });
+            }
+            self.answer(view)
+        })
     }
 
     fn breaker_probe_ended<'a>(&'a self, outcome: ProbeOutcome<'a>) -> BackendFuture<'a, FleetBreakerView> {
