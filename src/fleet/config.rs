@@ -16,7 +16,9 @@ use crate::config::duration_text;
 #[non_exhaustive]
 pub enum OnBackendDown {
     /// Refuse the call with [`Rejection::FleetUnavailable`](crate::Rejection::FleetUnavailable):
-    /// the cap is never exceeded, and nothing runs while the backend is down.
+    /// the cap is never exceeded, and nothing runs while the backend is down. A running call
+    /// whose renewals fail for one lease TTL ends with [`Error::LeaseLost`](crate::Error::LeaseLost)
+    /// then, as its lease may have expired in the backend.
     FailClosed,
     /// Run at most `cap / live instances` calls in this process (rounded down), the number of
     /// live instances being the last the backend told (each governor's heartbeat keeps it); refuse the rest, and refuse every call

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use super::backend::BackendFuture;
 use super::breaker::FleetBreakers;
 use super::ports::HostPorts;
@@ -36,6 +38,9 @@ pub(crate) struct Fleet {
     breakers: Option<Arc<FleetBreakers>>,
     /// This governor's part in its host's port plan (`fleet.share_ports`).
     pub(super) ports: Option<HostPorts>,
+    /// Lease ids whose release the backend did not answer, and when it failed: sent again at
+    /// each heartbeat while the lease may still live.
+    pub(super) unreleased: Mutex<Vec<(String, tokio::time::Instant)>>,
 }
 
 /// How a call may run when the backend is down.
@@ -76,6 +81,7 @@ impl Fleet {
             refused: AtomicU64::new(0),
             backend_errors: AtomicU64::new(0),
             breakers,
+            unreleased: Mutex::new(Vec::new()),
         }
     }
 

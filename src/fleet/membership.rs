@@ -64,6 +64,7 @@ impl Fleet {
                 self.ask("heartbeat", |backend| backend.heartbeat(resource, instance, ttl)).await
             {
                 self.saw_instances(live);
+                self.retry_lease_releases().await;
                 self.retry_releases().await;
             }
         }

@@ -64,10 +64,17 @@
 //! could not be admitted then does as `on_backend_down` says ([`OnBackendDown`]): it is refused
 //! with [`Rejection::FleetUnavailable`](crate::Rejection::FleetUnavailable), runs within this
 //! process's share of the cap, or runs without a lease. A renewal that fails keeps the call
-//! running and tries again at the next third of the TTL. An acquire given up at the time limit
-//! is followed by a release of the same lease, so that a grant the slow backend made after all
-//! is not counted besides the call that runs without it. When the backend answers again, new
-//! calls take leases; the calls admitted without one end without one.
+//! running and tries again at the next third of the TTL — except in `fail_closed`, where a
+//! lease with no renewal confirmed for one TTL since the last confirmed one (or the acquire)
+//! was sent may have expired in the backend and gone to another process: at that instant it
+//! counts as lost ([`FleetStatus::lost`], a `WARN`) and the call ends with
+//! [`Error::LeaseLost`](crate::Error::LeaseLost), so a process cut off from the backend
+//! alone never runs past the cap. An acquire that failed — given up at the time limit, its
+//! connection dropped, or the backend's code panicked — is followed by a release of the same
+//! lease, so that a grant the backend made after all is not counted besides the call that runs
+//! without it. A release the backend does not answer (that one, or a call's at its end) is sent
+//! again at each heartbeat until it is answered or the lease's TTL has run out since. When the
+//! backend answers again, new calls take leases; the calls admitted without one end without one.
 //!
 //! # Fleet-wide circuit breakers
 //!
@@ -88,7 +95,8 @@
 //!   that outlives its lease lets another instance probe, and its late outcome changes nothing.
 //! - When the backend cannot be asked, every fleet-wide breaker falls back to its local one
 //!   (an `ERROR` event, [`FleetBreakerStatus::local_only`]), and is shared again at the first
-//!   answer. Calls with no fleet-wide breaker never see any of this: their path is unchanged.
+//!   answer. An instance whose probe lease outlived the failure is then steered for the fleet's
+//!   one probe again, and that probe's outcome is the fleet's. Calls with no fleet-wide breaker never see any of this: their path is unchanged.
 //!
 //! ```
 //! # use std::collections::BTreeSet;

@@ -49,7 +49,8 @@ pub struct FleetStatus {
     pub live_instances: Option<u32>,
     /// Leases granted to this process.
     pub acquired: u64,
-    /// Leases a renewal found gone: each one cancelled its call.
+    /// Leases a renewal found gone, or (`fail_closed`) left unconfirmed for one TTL: each one
+    /// cancelled its call.
     pub lost: u64,
     /// Calls admitted without a lease because the backend was down (`local_share` or
     /// `fail_open`).

@@ -31,7 +31,8 @@ pub(super) enum Event {
 pub(super) struct SharedKey {
     pub(super) key: String,
     pub(super) view: Mutex<Option<FleetBreakerView>>,
-    /// The last probe epoch the local breaker was released for: each epoch is probed once.
+    /// The last probe epoch the local breaker was released for: each epoch is probed once
+    /// while the backend answers. 0 for none, as after the breaker was let go.
     pub(super) released_epoch: AtomicU64,
     /// Whether the local breaker is half-open for the fleet's probe now.
     pub(super) in_probe: AtomicBool,

@@ -124,6 +124,10 @@ impl FleetBreakers {
         tracing::error!(target: "bursar::fleet", %resource, key, operation, %error, "the fleet backend is down: fleet-wide breakers fall back to local only");
         for shared in &self.keys {
             shared.in_probe.store(false, Relaxed);
+            // Let go, the local breaker no longer runs the fleet's probe: if the backend still
+            // names this instance's probe when it answers again, it is steered for it anew,
+            // so that one probe runs and its outcome reaches the fleet.
+            shared.released_epoch.store(0, Relaxed);
             if let Some(local) = self.local(&shared.key) {
                 local.fleet_let_go();
             }

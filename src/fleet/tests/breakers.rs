@@ -22,14 +22,16 @@ const POLL: Duration = Duration::from_millis(10);
 /// The instances are built this far apart, so that their syncs never coincide.
 const STAGGER: Duration = Duration::from_millis(300);
 
-/// An instance: its default breaker shared with quorum 2, opening on one failure for 10 s.
-fn instance(backend: &Arc<FakeBackend>) -> Governor {
-    instance_tripping_at(backend, 1)
-}
-
 /// An instance whose breaker opens after `failures` in a row.
 fn instance_tripping_at(backend: &Arc<FakeBackend>, failures: u32) -> Governor {
+    instance_with(backend, failures, 1)
+}
+
+/// An instance: its default breaker shared with quorum 2, opening for 10 s after `failures`
+/// in a row, its own half-open state admitting `probes` at a time.
+fn instance_with(backend: &Arc<FakeBackend>, failures: u32, probes: u32) -> Governor {
     let mut config = GovernorConfig::default();
+    config.breaker.half_open_probes = probes;
     config.health.enabled = false;
     config.retry.max_attempts = 1;
     config.breaker.failure_threshold = failures;
@@ -68,18 +70,29 @@ fn local(gov: &Governor) -> BreakerState {
 
 /// Three instances built `STAGGER` apart.
 async fn three(backend: &Arc<FakeBackend>) -> [Governor; 3] {
-    let a = instance(backend);
+    three_of(backend, 1).await
+}
+
+/// Three instances built `STAGGER` apart, each breaker's own half-open state admitting
+/// `probes` at a time.
+async fn three_of(backend: &Arc<FakeBackend>, probes: u32) -> [Governor; 3] {
+    let a = instance_with(backend, 1, probes);
     sleep(STAGGER).await;
-    let b = instance(backend);
+    let b = instance_with(backend, 1, probes);
     sleep(STAGGER).await;
-    let c = instance(backend);
+    let c = instance_with(backend, 1, probes);
     settle().await;
     [a, b, c]
 }
 
 /// Three instances; `a` and then `b` fail once each. Returns them and when `b` voted.
 async fn opened_by_two(backend: &Arc<FakeBackend>) -> ([Governor; 3], Instant) {
-    let instances = three(backend).await;
+    opened_by_two_of(backend, 1).await
+}
+
+/// As [`opened_by_two`], each breaker's own half-open state admitting `probes` at a time.
+async fn opened_by_two_of(backend: &Arc<FakeBackend>, probes: u32) -> ([Governor; 3], Instant) {
+    let instances = three_of(backend, probes).await;
     let [a, b, _] = &instances;
     assert!(matches!(call(a, true, Duration::ZERO).await, Err(Error::Operation(_))));
     settle().await;
@@ -92,7 +105,12 @@ async fn opened_by_two(backend: &Arc<FakeBackend>) -> ([Governor; 3], Instant) {
 /// Three instances whose fleet breaker opened, one sync after its open time ended: one of them
 /// holds the probe lease.
 async fn probing(backend: &Arc<FakeBackend>) -> [Governor; 3] {
-    let (instances, voted) = opened_by_two(backend).await;
+    probing_of(backend, 1).await
+}
+
+/// As [`probing`], each breaker's own half-open state admitting `probes` at a time.
+async fn probing_of(backend: &Arc<FakeBackend>, probes: u32) -> [Governor; 3] {
+    let (instances, voted) = opened_by_two_of(backend, probes).await;
     sleep(OPEN_WAIT + SYNC - voted.elapsed()).await;
     settle().await;
     instances
@@ -225,6 +243,43 @@ async fn without_the_backend_every_breaker_is_local_until_it_answers() {
     // The fleet is still open past its time: `a` holds the probe or rejects for another's.
     assert_eq!(back.state, Some(FleetBreakerState::Probing));
     assert_ne!(local(&a), BreakerState::Closed);
+}
+
+/// The prober's sync fails once while it holds the probe lease: let go, its breaker follows its
+/// own rules (three half-open slots). When the backend answers again, the fleet's probe is
+/// steered again — one slot — and its success closes every instance.
+#[tokio::test(start_paused = true)]
+async fn a_probe_survives_a_failed_sync_of_its_prober() {
+    let backend = FakeBackend::new();
+    let instances = probing_of(&backend, 3).await;
+    let prober = instances.iter().position(|gov| shared(gov).probe_held).expect("a prober");
+    let (prober, other) = (&instances[prober], &instances[(prober + 1) % 3]);
+    backend.failing_prober_syncs.store(1, SeqCst);
+    sleep(SYNC).await;
+    settle().await;
+    assert_eq!(backend.failing_prober_syncs.load(SeqCst), 0, "the prober's sync failed");
+    assert!(shared(prober).local_only);
+    sleep(SYNC).await;
+    settle().await;
+    assert!(!shared(prober).local_only, "shared again");
+    assert_eq!(local(prober), BreakerState::HalfOpen);
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let gov = prober.clone();
+            tokio::spawn(async move { call(&gov, false, SYNC / 2).await })
+        })
+        .collect();
+    let mut ran = 0;
+    for answer in calls {
+        let answer = answer.await.expect("no panic");
+        assert!(answer.is_ok() || rejected(&answer), "{answer:?}");
+        ran += usize::from(answer.is_ok());
+    }
+    assert_eq!(ran, 1, "the fleet's one probe");
+    sleep(SYNC).await;
+    settle().await;
+    assert_eq!((local(other), shared(other).state), (BreakerState::Closed, Some(FleetBreakerState::Closed)));
+    assert_eq!(backend.breakers.lock().probes_granted, 1);
 }
 
 /// Leases from the fake, and no breaker operations: the trait's defaults.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -20,6 +20,8 @@ use crate::{Governor, GovernorConfig};
 pub(super) const PANICS_MAKING: u8 = 1;
 /// [`FakeBackend::panics`]: each operation's future panics when polled.
 pub(super) const PANICS_POLLED: u8 = 2;
+/// [`FakeBackend::grants_then_fails`]: the connection drops before the answer.
+pub(super) const DROPPED: u8 = 3;
 
 #[derive(Debug, Default)]
 pub(super) struct FakeBackend {
@@ -31,6 +33,14 @@ pub(super) struct FakeBackend {
     pub(super) panics: AtomicU8,
     /// Each operation takes effect at once but is answered a second later.
     pub(super) slow: AtomicBool,
+    /// The next acquire grants its lease, then fails as this says: [`DROPPED`] or
+    /// [`PANICS_POLLED`]; 0 not.
+    pub(super) grants_then_fails: AtomicU8,
+    /// The next this many releases fail, the backend unreachable.
+    pub(super) failing_releases: AtomicU32,
+    /// The next this many breaker syncs of a probe lease's holder take effect, but their
+    /// answers are lost (the backend unreachable).
+    pub(super) failing_prober_syncs: AtomicU32,
     /// Each instance's expiry, kept by its heartbeats.
     instances: Mutex<HashMap<String, Instant>>,
     pub(super) renewals: AtomicU64,
@@ -147,7 +157,13 @@ impl FleetBackend for FakeBackend {
             Acquire::Full { retry_in: earliest - now, live_instances }
         };
         drop(leases);
-        self.answer(answer)
+        match self.grants_then_fails.swap(0, SeqCst) {
+            DROPPED => Box::pin(async {
+                Err(FleetError::Unreachable { reason: "connection reset by peer".to_owned() })
+            }),
+            PANICS_POLLED => Box::pin(async { panic!("a bug in the backend's answer") }),
+            _ => self.answer(answer),
+        }
     }
 
     fn renew<'a>(&'a self, lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
@@ -173,6 +189,11 @@ impl FleetBackend for FakeBackend {
         self.releases.fetch_add(1, SeqCst);
         if let Some(failed) = self.failure() {
             return failed;
+        }
+        if self.failing_releases.fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1)).is_ok() {
+            return Box::pin(async {
+                Err(FleetError::Unreachable { reason: "connection refused".to_owned() })
+            });
         }
         let removed = self.leases.lock().remove(lease_id).is_some();
         self.answer(removed)
@@ -260,7 +281,17 @@ impl FleetBackend for FakeBackend {
         key: BreakerKey<'a>,
         probe_ttl: Duration,
     ) -> BackendFuture<'a, FleetBreakerView> {
-        self.failure().unwrap_or_else(|| self.answer(self.breakers.lock().sync(key, probe_ttl)))
+        self.failure().unwrap_or_else(|| {
+            let view = self.breakers.lock().sync(key, probe_ttl);
+            let failing = &self.failing_prober_syncs;
+            if view.probe_is_mine && failing.fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1)).is_ok()
+            {
+                return Box::pin(async {
+                    Err(FleetError::Unreachable { reason: "connection reset by peer".to_owned() })
+                });
+            }
+            self.answer(view)
+        })
     }
 
     fn breaker_probe_ended<'a>(&'a self, outcome: ProbeOutcome<'a>) -> BackendFuture<'a, FleetBreakerView> {
