@@ -31,7 +31,7 @@ mod check;
 mod create;
 pub(super) mod deadline;
 mod next;
-mod ports;
+pub(super) mod ports;
 
 use deadline::{Deadline, Elapsed};
 use next::{Next, QueuePlace};
