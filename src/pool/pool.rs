@@ -150,8 +150,8 @@ impl<M: Manager> Pool<M> {
     ///
     /// # Panics
     ///
-    /// Never. A panic in the manager's `create`, `check` (or the drop of their futures) is
-    /// contained: an `ERROR` event naming the callback, counted in
+    /// Never. A panic in the manager's `create` or `check` (in the call itself, in its future or
+    /// in the future's drop) is contained: an `ERROR` event naming the callback, counted in
     /// [`PoolStatus::callback_panics`], and handled as a
     /// failed create or a failed check. A `create` or `check` that hangs is cut off by the
     /// checkout timeout like any other wait of the `get` (counted in `timeouts`, not as a

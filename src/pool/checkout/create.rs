@@ -67,7 +67,7 @@ impl<M: Manager> Shared<M> {
         };
         let ports = self.lease_ports(key, eviction, deadline).await?;
         let backend = &self.backend;
-        let create = backend.contained(UserCode::ManagerCreate, backend.manager.create(key, &ports));
+        let create = backend.contained(UserCode::ManagerCreate, || backend.manager.create(key, &ports));
         let created = match deadline.within(pin!(create)).await {
             Ok(created) => created,
             Err(Elapsed) => return Err(self.timeout_error(key)),
