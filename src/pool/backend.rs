@@ -58,8 +58,8 @@ impl<M: Manager> Backend<M> {
         self.spawn_counted(async move {
             let Conn { connection, ports, key, .. } = conn;
             let backend = &backend;
-            if backend.contained(UserCode::ManagerDestroy, backend.manager.destroy(connection)).await.is_err()
-            {
+            let destroy = backend.contained(UserCode::ManagerDestroy, || backend.manager.destroy(connection));
+            if destroy.await.is_err() {
                 tracing::debug!(target: "bursar::pool", ?key, "destroy panicked; the connection's ports and place are freed all the same");
             }
             drop(ports);
@@ -85,9 +85,11 @@ impl<M: Manager> Backend<M> {
         }));
     }
 
-    /// Runs one of the manager's futures contained: a panic in it (or in its drop) is caught,
-    /// logged as an `ERROR` event naming the callback, and counted both in the containment's
-    /// status and in this pool's `callback_panics`.
+    /// Calls one of the manager's methods with `make` and runs the future it returns, both
+    /// contained: a panic in the call, in the future or in its drop is caught, logged as an
+    /// `ERROR` event naming the callback, and counted both in the containment's status and in
+    /// this pool's `callback_panics`. The call is user code too: a method may panic before
+    /// it returns its future.
     ///
     /// # Errors
     ///
@@ -95,9 +97,16 @@ impl<M: Manager> Backend<M> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropping it drops `future`, contained.
-    pub(super) async fn contained<F: Future>(&self, kind: UserCode, future: F) -> Result<F::Output, Fault> {
-        let output = self.containment.in_place(kind, future).await;
+    /// Cancel safe: dropping it drops the future, contained.
+    pub(super) async fn contained<F: Future>(
+        &self,
+        kind: UserCode,
+        make: impl FnOnce() -> F,
+    ) -> Result<F::Output, Fault> {
+        let output = match self.containment.call(kind, make) {
+            Ok(future) => self.containment.in_place(kind, future).await,
+            Err(fault) => Err(fault),
+        };
         if output.is_err() {
             self.counters.add(PoolCount::CallbackPanics, 1);
         }
@@ -140,24 +149,22 @@ impl<M: Manager> Backend<M> {
 
     /// [`contained`](Self::contained), polled from the caller's own future: for the warm
     /// checkout's `check`, where one more future around it would cost more than the check.
-    /// A caller that gives up first drops the future with [`Containment::drop_in_place`].
+    /// `make` is called now, contained, and its future is put in `slot`, which the returned
+    /// [`InSlot`] polls and, however the caller ends, drops contained.
+    ///
+    /// # Errors
+    ///
+    /// The [`Fault`] if `make` panicked.
     #[inline]
-    pub(super) fn poll_contained<F: Future>(
-        &self,
+    pub(super) fn in_slot<'a, F: Future>(
+        &'a self,
         kind: UserCode,
-        future: Pin<&mut Option<F>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<F::Output, Fault>> {
-        let polled = self.containment.poll_in_place(kind, future, cx);
-        if let Poll::Ready(Err(_)) = polled {
-            self.counters.add(PoolCount::CallbackPanics, 1);
-        }
-        polled
-    }
-
-    /// Drops a future of the manager's that its caller gave up on, contained.
-    pub(super) fn drop_contained<F>(&self, kind: UserCode, future: Pin<&mut Option<F>>) {
-        self.containment.drop_in_place(kind, future);
+        mut slot: Pin<&'a mut Option<F>>,
+        make: impl FnOnce() -> F,
+    ) -> Result<InSlot<'a, M, F>, Fault> {
+        let future = self.call_contained(kind, make)?;
+        slot.set(Some(future));
+        Ok(InSlot { backend: self, kind, future: slot })
     }
 
     /// Destroys still running.
@@ -182,6 +189,33 @@ impl<M: Manager> Backend<M> {
             }
             settled.await;
         }
+    }
+}
+
+/// One of the manager's futures in its caller's slot (see [`Backend::in_slot`]): polled there
+/// contained, and dropped contained when it ends or when this is dropped, so a caller that is
+/// cut off or dropped itself never drops the manager's code bare.
+pub(super) struct InSlot<'a, M: Manager, F> {
+    backend: &'a Backend<M>,
+    kind: UserCode,
+    future: Pin<&'a mut Option<F>>,
+}
+
+impl<M: Manager, F: Future> InSlot<'_, M, F> {
+    /// Polls the future, contained and counted like [`Backend::contained`].
+    #[inline]
+    pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
+        let polled = self.backend.containment.poll_in_place(self.kind, self.future.as_mut(), cx);
+        if let Poll::Ready(Err(_)) = polled {
+            self.backend.counters.add(PoolCount::CallbackPanics, 1);
+        }
+        polled
+    }
+}
+
+impl<M: Manager, F> Drop for InSlot<'_, M, F> {
+    fn drop(&mut self) {
+        self.backend.containment.drop_in_place(self.kind, self.future.as_mut());
     }
 }
 

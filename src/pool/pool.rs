@@ -150,8 +150,8 @@ impl<M: Manager> Pool<M> {
     ///
     /// # Panics
     ///
-    /// Never. A panic in the manager's `create`, `check` (or the drop of their futures) is
-    /// contained: an `ERROR` event naming the callback, counted in
+    /// Never. A panic in the manager's `create` or `check` (in the call itself, in its future or
+    /// in the future's drop) is contained: an `ERROR` event naming the callback, counted in
     /// [`PoolStatus::callback_panics`], and handled as a
     /// failed create or a failed check. A `create` or `check` that hangs is cut off by the
     /// checkout timeout like any other wait of the `get` (counted in `timeouts`, not as a
@@ -169,7 +169,8 @@ impl<M: Manager> Pool<M> {
     /// [`PoolConfig::min_idle`] over all of them, and made again as they are lent out, reaped
     /// or retired. Warm-ups take the same turns to create as `get`s
     /// ([`PoolConfig::max_concurrent_creates`]) and never evict: a key at `max_per_key` or a
-    /// full pool stays as it is. A failed warm-up is a `WARN` event, and the next waits for the
+    /// full pool stays as it is, and a port range with no free port fails the warm-up (it
+    /// evicts no idle connection for one). A failed warm-up is a `WARN` event, and the next waits for the
     /// reaper's next tick. With both minimums 0 (the default), it only remembers the key.
     ///
     /// Naming a key twice is naming it once.

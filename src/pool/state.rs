@@ -52,7 +52,8 @@ impl<M: Manager> State<M> {
     ) -> (Plan<M>, Option<Arc<Notify>>) {
         let checkouts = &mut self.checkouts;
         let open = |lent| checkouts.open(lent, location, now);
-        let (step, was_woken) = match self.sessions.decide(key, now, expired, open) {
+        let warm = self.warm_keys.contains(key);
+        let (step, was_woken) = match self.sessions.decide((key, warm), now, expired, open) {
             None => {
                 let at_cap = self.sessions.at_cap(key);
                 match ticket.and_then(|ticket| self.waiters.rewait(ticket, at_cap)) {

@@ -6,8 +6,9 @@
 //! from `min_idle_per_key` (each warm key) and `min_idle` (all warm keys together, the key
 //! with the fewest first) and creates them on tasks of their own, through the same turns to
 //! create as `get`s (`max_concurrent_creates`) and within the checkout timeout. A warm-up never
-//! evicts: a full pool or a key at its cap is left as it is. After a failed warm-up create, the
-//! next waits for the reaper's next tick, so a dependency that is down is not hammered.
+//! evicts: a full pool or a key at its cap is left as it is, and an exhausted port range fails
+//! the warm-up. After a failed warm-up create, the next waits for the reaper's next tick, so a
+//! dependency that is down is not hammered.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 
 use super::cap_place::CapPlace;
 use super::checkout::deadline::Deadline;
+use super::checkout::ports::Eviction;
 use super::connection::{Handles, Kept};
 use super::sessions::{SessionId, WarmTargets};
 use super::shared::Shared;
@@ -78,7 +80,7 @@ impl<M: Manager> Shared<M> {
     async fn create_idle(self: Arc<Self>, key: M::Key, session: SessionId, place: CapPlace<M>) {
         let mut timer = pin!(None);
         let mut deadline = Deadline { limit: self.config.checkout_timeout, timer: timer.as_mut() };
-        let made = self.make(&key, session, &mut deadline).await;
+        let made = self.make(&key, session, Eviction::Never, &mut deadline).await;
         self.state.lock().sessions.warmed(session);
         let conn = match made {
             Ok(conn) => conn,

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::GetResult;
 use super::deadline::{Deadline, Elapsed};
+use super::ports::Eviction;
 use crate::contain::UserCode;
 use crate::memory::Reserved;
 use crate::pool::cap_place::CapPlace;
@@ -33,17 +34,19 @@ impl<M: Manager> Shared<M> {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
-        let conn = self.make(key, session, deadline).await?;
+        let conn = self.make(key, session, Eviction::Allowed, deadline).await?;
         self.hand_out(ConnectionGuard::new(conn, place, Arc::clone(&self.backend)), location, Instant::now())
     }
 
     /// A new connection for `key`'s `session`: a turn to create, its `create_cost` of memory,
-    /// its ports, and `create`, unless `deadline` passes first. The caller holds its place; the
+    /// its ports (evicting for them if `eviction` allows), and `create`, unless `deadline`
+    /// passes first. The caller holds its place; the
     /// turn and the memory are given back when `create` returns, or when this is dropped.
     pub(in crate::pool) async fn make(
         self: &Arc<Self>,
         key: &M::Key,
         session: SessionId,
+        eviction: Eviction,
         deadline: &mut Deadline<'_>,
     ) -> Result<Conn<M>, PoolError<M::Error>> {
         // The turn comes before the ports, so a create waiting for one holds none.
@@ -62,9 +65,9 @@ impl<M: Manager> Shared<M> {
             }
             _ => None,
         };
-        let ports = self.lease_ports(key, deadline).await?;
+        let ports = self.lease_ports(key, eviction, deadline).await?;
         let backend = &self.backend;
-        let create = backend.contained(UserCode::ManagerCreate, backend.manager.create(key, &ports));
+        let create = backend.contained(UserCode::ManagerCreate, || backend.manager.create(key, &ports));
         let created = match deadline.within(pin!(create)).await {
             Ok(created) => created,
             Err(Elapsed) => return Err(self.timeout_error(key)),

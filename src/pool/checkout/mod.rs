@@ -31,7 +31,7 @@ mod check;
 mod create;
 pub(super) mod deadline;
 mod next;
-mod ports;
+pub(super) mod ports;
 
 use deadline::{Deadline, Elapsed};
 use next::{Next, QueuePlace};
@@ -64,14 +64,18 @@ impl<M: Manager> Shared<M> {
                             self.found_broken(&mut checking)
                         } else {
                             let checked = {
-                                let mut check = pin!(Some(backend.manager.check(checking.connection_mut())));
-                                let contained = poll_fn(|cx| {
-                                    backend.poll_contained(UserCode::ManagerCheck, check.as_mut(), cx)
+                                // Dropped contained when it ends, is cut off, or this `get` is dropped.
+                                let slot = pin!(None);
+                                let connection = checking.connection_mut();
+                                let check = backend.in_slot(UserCode::ManagerCheck, slot, || {
+                                    backend.manager.check(connection)
                                 });
-                                let checked = deadline.within(pin!(contained)).await;
-                                // Cut off by the deadline: its drop is the manager's code too.
-                                backend.drop_contained(UserCode::ManagerCheck, check);
-                                checked
+                                match check {
+                                    Ok(mut check) => {
+                                        deadline.within(pin!(poll_fn(|cx| check.poll(cx)))).await
+                                    }
+                                    Err(fault) => Ok(Err(fault)),
+                                }
                             };
                             // A check that panicked found the connection broken, as one that failed.
                             match checked {

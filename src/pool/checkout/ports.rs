@@ -8,6 +8,9 @@
 //! rests its quarantine before it is leased again (the browser that held it may still have
 //! viewers reconnecting), so the `get` waits for that, within its checkout timeout, rather
 //! than evicting a second connection whose port would rest as long.
+//!
+//! A warm-up never evicts: a connection made only to be kept ready must not destroy another
+//! kept ready, or two warm keys short of ports would take each other's every reaper tick.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -19,18 +22,29 @@ use crate::pool::shared::Shared;
 use crate::pool::{Manager, PoolError};
 use crate::ports::{PortError, PortLease};
 
+/// Whether a create may evict idle connections for the ports of an exhausted range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::pool) enum Eviction {
+    /// A `get`'s create: ports are a capacity like `max_total`.
+    Allowed,
+    /// A warm-up's create: it only uses room that is free.
+    Never,
+}
+
 impl<M: Manager> Shared<M> {
-    /// One lease from each configured range, evicting idle connections for exhausted ones.
+    /// One lease from each configured range, evicting idle connections for exhausted ones if
+    /// `eviction` allows.
     ///
     /// # Errors
     ///
-    /// - [`PoolError::Ports`] if a range is exhausted and no idle connection is left to evict,
-    ///   or a port is unavailable for another reason.
+    /// - [`PoolError::Ports`] if a range is exhausted and no idle connection is left to evict
+    ///   (or `eviction` is [`Eviction::Never`]), or a port is unavailable for another reason.
     /// - [`PoolError::Timeout`] if the deadline passes while an evicted connection is destroyed
     ///   or its port rests.
     pub(super) async fn lease_ports(
         self: &Arc<Self>,
         key: &M::Key,
+        eviction: Eviction,
         deadline: &mut Deadline<'_>,
     ) -> Result<Vec<PortLease>, PoolError<M::Error>> {
         let mut evicted = false;
@@ -45,7 +59,9 @@ impl<M: Manager> Shared<M> {
                 PortError::Exhausted { retry_after: Some(rest), .. } if evicted => {
                     deadline.within(pin!(sleep(*rest))).await
                 }
-                PortError::Exhausted { range, .. } | PortError::HeldOnHost { range, .. } => {
+                PortError::Exhausted { range, .. } | PortError::HeldOnHost { range, .. }
+                    if eviction == Eviction::Allowed =>
+                {
                     match self.evict_for_ports(range) {
                         Some(victim) => {
                             evicted = true;

@@ -25,9 +25,18 @@ impl<M: Manager> Sessions<M> {
         Ok(())
     }
 
-    /// Takes every idle connection past its idle timeout or lifetime out (places still held).
-    pub(in crate::pool) fn take_expired(&mut self, now: Instant) -> Vec<Conn<M>> {
-        self.take_idle_where(Some(now))
+    /// Takes every idle connection past its idle timeout or lifetime out (places still held),
+    /// but for the newest `min_idle_per_key` of each of the `warm` keys that are within their
+    /// lifetime: reaping those would only have the warm-up create them again.
+    pub(in crate::pool) fn take_expired(&mut self, now: Instant, warm: &[M::Key]) -> Vec<Conn<M>> {
+        let min_idle_per_key = self.limits.min_idle_per_key;
+        let mut into = Vec::new();
+        for session in self.slab.iter_mut().flatten() {
+            let spared = if warm.contains(&session.key) { min_idle_per_key } else { 0 };
+            session.take_expired(now, spared, &mut into);
+        }
+        self.idle -= into.len();
+        into
     }
 
     /// Takes every idle connection that runs in one of `groups` out (places still held).
@@ -46,20 +55,23 @@ impl<M: Manager> Sessions<M> {
 
     /// Takes every idle connection out (places still held).
     pub(in crate::pool) fn take_all_idle(&mut self) -> Vec<Conn<M>> {
-        self.take_idle_where(None)
+        self.take_idle_if(|_| true)
     }
 
-    /// The newest idle connection of `session` that has not expired.
+    /// The newest idle connection of `session` that has not expired; if its key is `warm` (and
+    /// keeps any idle), past its idle timeout counts as fresh, as the reaper spares it too.
     #[inline]
     pub(super) fn take_idle(
         &mut self,
         session: SessionId,
+        warm: bool,
         now: Instant,
         expired: &mut Vec<Conn<M>>,
     ) -> Option<Box<Kept<M>>> {
+        let spares = warm && self.limits.min_idle_per_key > 0;
         let session = self.session_mut(session)?;
         let before = session.idle();
-        let fresh = session.pop_fresh(now, expired);
+        let fresh = session.pop_fresh(now, spares, expired);
         let taken = before - session.idle();
         self.idle -= taken;
         fresh
@@ -80,11 +92,6 @@ impl<M: Manager> Sessions<M> {
         let victim = candidates.min_by_key(|(age, _)| *age)?.1.pop_oldest()?;
         self.idle -= 1;
         Some(victim)
-    }
-
-    /// Takes the idle connections expired at `now` (`None`: all) out.
-    fn take_idle_where(&mut self, now: Option<Instant>) -> Vec<Conn<M>> {
-        self.take_idle_if(|idle| now.is_none_or(|now| idle.is_expired(now)))
     }
 
     /// Takes the idle connections `taken` picks out.
@@ -117,12 +124,13 @@ impl<M: Manager> Session<M> {
         self.idle.push(IdleConnection { kept, order, expires });
     }
 
-    /// The newest idle connection that has not expired. Newest first, so under light load
-    /// the older ones stay unused and age out. Expired ones met on the way go to `expired`.
+    /// The newest idle connection that has not expired (only its lifetime counts if `spares`).
+    /// Newest first, so under light load the older ones stay unused and age out. Expired ones
+    /// met on the way go to `expired`.
     #[inline]
-    fn pop_fresh(&mut self, now: Instant, expired: &mut Vec<Conn<M>>) -> Option<Box<Kept<M>>> {
+    fn pop_fresh(&mut self, now: Instant, spares: bool, expired: &mut Vec<Conn<M>>) -> Option<Box<Kept<M>>> {
         while let Some(idle) = self.idle.pop() {
-            if !idle.is_expired(now) {
+            if !idle.is_expired(now) || (spares && idle.within_lifetime(now)) {
                 return Some(idle.kept);
             }
             expired.push(idle.kept.conn);
@@ -139,6 +147,25 @@ impl<M: Manager> Session<M> {
         (!self.idle.is_empty()).then(|| self.idle.remove(0).kept)
     }
 
+    /// Takes out the idle connections expired at `now` but the newest `spared` within their
+    /// lifetime.
+    fn take_expired(&mut self, now: Instant, mut spared: usize, into: &mut Vec<Conn<M>>) {
+        let (mut kept, mut taken) = (Vec::with_capacity(self.idle.len()), Vec::new());
+        // Newest first, to spare the newest; both lists are put back oldest first.
+        for idle in self.idle.drain(..).rev() {
+            let spare = spared > 0 && idle.within_lifetime(now);
+            spared -= usize::from(spare);
+            if spare || !idle.is_expired(now) {
+                kept.push(idle);
+            } else {
+                taken.push(idle.kept.conn);
+            }
+        }
+        kept.reverse();
+        self.idle = kept;
+        into.extend(taken.into_iter().rev());
+    }
+
     /// Takes out the idle connections `taken` picks out.
     fn take_idle(&mut self, taken: impl Fn(&IdleConnection<M>) -> bool, into: &mut Vec<Conn<M>>) {
         let (taken, kept): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(taken);
@@ -151,5 +178,10 @@ impl<M: Manager> IdleConnection<M> {
     /// Past its idle timeout or its lifetime.
     fn is_expired(&self, now: Instant) -> bool {
         now >= self.expires
+    }
+
+    /// Short of the end of its lifetime, whatever its idle timeout says.
+    fn within_lifetime(&self, now: Instant) -> bool {
+        now < self.kept.conn.expires_at
     }
 }

@@ -28,6 +28,8 @@ pub(super) struct PoolLimits {
     pub(super) max_total: usize,
     pub(super) max_per_key: usize,
     pub(super) idle_timeout: Duration,
+    /// The idle connections of a warm key that the idle timeout leaves.
+    pub(super) min_idle_per_key: usize,
 }
 
 /// Where a key's session sits. It stays valid while the session holds a place, which every
@@ -128,12 +130,13 @@ impl<M: Manager> Sessions<M> {
     }
 
     /// Decides a `get`'s next step; `None` if it must wait. Expired idle connections of `key`
-    /// met on the way are moved to `expired` (still holding their places) to be destroyed. An
-    /// idle connection to reuse is lent at once, with the ledger entry `open` makes for it.
+    /// met on the way are moved to `expired` (still holding their places) to be destroyed; if
+    /// `key` is `warm`, the idle timeout does not expire its newest. An idle connection to
+    /// reuse is lent at once, with the ledger entry `open` makes for it.
     #[inline]
     pub(super) fn decide(
         &mut self,
-        key: &M::Key,
+        (key, warm): (&M::Key, bool),
         now: Instant,
         expired: &mut Vec<Conn<M>>,
         open: impl FnOnce((SessionId, Option<NonZeroU32>)) -> CheckoutId,
@@ -142,7 +145,7 @@ impl<M: Manager> Sessions<M> {
             return Some(Decision::Closed);
         }
         let found = self.by_key.get(key).copied();
-        if let Some(kept) = found.and_then(|id| self.take_idle(id, now, expired)) {
+        if let Some(kept) = found.and_then(|id| self.take_idle(id, warm, now, expired)) {
             let checkout = open((kept.conn.session, kept.conn.group));
             self.lend(kept.conn.session);
             return Some(Decision::Reuse(kept, checkout));

@@ -83,7 +83,7 @@ impl<M: Manager> Shared<M> {
     pub(in crate::pool) fn reap(self: &Arc<Self>, now: Instant) {
         let (expired, leaks) = {
             let state = &mut *self.state.lock();
-            let expired = state.sessions.take_expired(now);
+            let expired = state.sessions.take_expired(now, &state.warm_keys);
             let key_of = |session| state.sessions.key_text(session);
             (expired, state.checkouts.newly_overdue(now, self.config.leak_threshold, key_of))
         };

@@ -2,10 +2,13 @@
 //! the documented failure, and leaves the pool exact and serving; a hang is cut off by the
 //! checkout timeout with nothing left behind.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::support::{Behaviour, Step, config, pool_with_ports, ports, settle};
-use crate::pool::{Lease, PoolError};
+use crate::pool::{Lease, Manager, Pool, PoolError};
+use crate::ports::PortLease;
 
 #[tokio::test(start_paused = true)]
 async fn a_create_that_panics_is_a_failed_create_that_gives_its_place_and_ports_back() {
@@ -93,4 +96,127 @@ async fn a_check_that_hangs_is_cut_off_at_the_checkout_timeout_and_the_connectio
     assert_eq!((stats.destroyed, stats.timeouts, stats.callback_panics), (1, 1, 0));
     assert_eq!(ports(&allocator), (0, 198, 2));
     assert_eq!(pool.get(1).await.unwrap().id, 2);
+}
+
+/// A manager whose methods, when told to, panic before they make their futures: code that
+/// runs when the method is called, not when its future is polled.
+#[derive(Debug, Default)]
+struct PanicsEarly {
+    create_panics: AtomicBool,
+    check_panics: AtomicBool,
+    /// `check` never finishes, and its future panics when dropped.
+    check_hangs: AtomicBool,
+    destroy_panics: AtomicBool,
+    created: AtomicUsize,
+    destroyed: AtomicUsize,
+}
+
+impl Manager for PanicsEarly {
+    type Key = u32;
+    type Connection = usize;
+    type Error = std::io::Error;
+
+    fn create(
+        &self,
+        _key: &u32,
+        _ports: &[PortLease],
+    ) -> impl Future<Output = Result<usize, std::io::Error>> + Send {
+        assert!(!self.create_panics.load(Ordering::SeqCst), "sync create");
+        let id = self.created.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { Ok(id) }
+    }
+
+    fn check(&self, _connection: &mut usize) -> impl Future<Output = Result<(), std::io::Error>> + Send {
+        assert!(!self.check_panics.load(Ordering::SeqCst), "sync check");
+        let hangs = self.check_hangs.load(Ordering::SeqCst).then_some(PanicsOnDrop);
+        async move {
+            if let Some(_hangs) = hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+    }
+
+    fn destroy(&self, _connection: usize) -> impl Future<Output = ()> + Send {
+        assert!(!self.destroy_panics.load(Ordering::SeqCst), "sync destroy");
+        self.destroyed.fetch_add(1, Ordering::SeqCst);
+        async {}
+    }
+}
+
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("check dropped");
+    }
+}
+
+fn panics_early() -> (Arc<Pool<Arc<PanicsEarly>>>, Arc<PanicsEarly>) {
+    let manager = Arc::new(PanicsEarly::default());
+    let pool = Pool::builder(Arc::clone(&manager)).config(config(2, 2)).build().unwrap();
+    (Arc::new(pool), manager)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_that_panics_before_its_future_is_a_contained_failed_create() {
+    let (pool, manager) = panics_early();
+    manager.create_panics.store(true, Ordering::SeqCst);
+    let get = tokio::spawn({
+        let pool = Arc::clone(&pool);
+        async move { pool.get(1).await.map(drop) }
+    });
+    let Ok(Err(PoolError::ManagerPanicked { message })) = get.await else {
+        panic!("expected a contained panic")
+    };
+    assert_eq!(message, "sync create");
+    let stats = pool.status();
+    assert_eq!((stats.created, stats.callback_panics, stats.connections, stats.sessions), (0, 1, 0, 0));
+
+    manager.create_panics.store(false, Ordering::SeqCst);
+    assert_eq!(*pool.get(1).await.unwrap(), 1, "still serving");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_panics_before_its_future_finds_the_connection_broken() {
+    let (pool, manager) = panics_early();
+    drop(pool.get(1).await.unwrap());
+    manager.check_panics.store(true, Ordering::SeqCst);
+    let get = tokio::spawn({
+        let pool = Arc::clone(&pool);
+        async move { pool.get(1).await.map(|lease| *lease) }
+    });
+    assert_eq!(get.await.unwrap().unwrap(), 2, "a new connection, made in the same get");
+    settle().await;
+    let stats = pool.status();
+    assert_eq!((stats.created, stats.destroyed, stats.check_failed, stats.callback_panics), (2, 1, 1, 1));
+    assert_eq!((stats.connections, stats.idle), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destroy_that_panics_before_its_future_is_counted_and_frees_the_place() {
+    let (pool, manager) = panics_early();
+    manager.destroy_panics.store(true, Ordering::SeqCst);
+    Lease::discard(pool.get(1).await.unwrap());
+    settle().await;
+    let stats = pool.status();
+    assert_eq!((stats.destroyed, stats.callback_panics, stats.discarded), (1, 1, 1));
+    assert_eq!((stats.connections, manager.destroyed.load(Ordering::SeqCst)), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_get_dropped_during_its_check_drops_the_check_contained() {
+    let (pool, manager) = panics_early();
+    drop(pool.get(1).await.unwrap());
+    manager.check_hangs.store(true, Ordering::SeqCst);
+    let get = tokio::spawn({
+        let pool = Arc::clone(&pool);
+        async move { pool.get(1).await.map(drop) }
+    });
+    settle().await;
+    get.abort();
+    assert!(get.await.unwrap_err().is_cancelled(), "the check's panic did not escape the drop");
+    settle().await;
+    let stats = pool.status();
+    assert_eq!((stats.destroyed, stats.connections, stats.active), (1, 0, 0), "the connection mid-check");
 }

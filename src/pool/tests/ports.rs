@@ -126,3 +126,24 @@ async fn a_get_cut_off_while_its_evicted_port_rests_leaves_the_port_free() {
     let vnc = &allocator.status()["vnc"];
     assert_eq!((vnc.leased, vnc.free, vnc.quarantined), (1, 1, 0), "key 2's, and the evicted one's free");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_up_never_evicts_an_idle_connection_for_its_ports() {
+    let ranges = vec![PortRange::new("vnc", 5900..=5900)];
+    let ports = PortsConfig { ranges, quarantine: Duration::from_secs(5), host_check: false };
+    let (probe, allocator) = (Arc::new(Probe::default()), Arc::new(PortAllocator::new(&ports).unwrap()));
+    let mut config = config(2, 1).min_idle_per_key(1);
+    config.ports = vec!["vnc".to_owned()];
+    let pool = Pool::builder(Fake(probe.clone())).config(config).ports(allocator.clone()).build().unwrap();
+
+    pool.warm(1);
+    sleep(Duration::from_millis(1)).await;
+    pool.warm(2);
+    sleep(Duration::from_secs(65)).await;
+    let stats = pool.status();
+    assert_eq!((stats.evicted, stats.created, stats.destroyed), (0, 1, 0), "key 1's connection stays");
+    assert_eq!((stats.connections, stats.idle, stats.sessions), (1, 1, 1));
+    assert_eq!(probe.count(&probe.create_calls), 1, "key 2's warm-ups never reached create");
+    let vnc = &allocator.status()["vnc"];
+    assert_eq!((vnc.leased, vnc.free, vnc.quarantined), (1, 0, 0));
+}

@@ -141,3 +141,47 @@ async fn the_reaper_stops_and_idle_connections_go_when_the_last_handle_is_droppe
     assert_eq!(tasks(), before, "the reaper is gone with the last handle");
     assert_eq!(probe.calls().3, 1, "and the idle connection was destroyed");
 }
+
+/// Idle connections time out after a minute, looked at every 30 s.
+fn reaped_each_minute(mut config: PoolConfig) -> PoolConfig {
+    (config.idle_timeout, config.reap_interval) = (MINUTE, Duration::from_secs(30));
+    config
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_idle_timeout_leaves_a_warm_key_its_min_idle_per_key() {
+    let (pool, probe) = pool(reaped_each_minute(config(4, 4).min_idle_per_key(2)));
+    pool.warm(1);
+    sleep(Duration::from_millis(1)).await;
+    sleep(3 * MINUTE).await; // six ticks, the last four past both connections' idle timeout
+    let stats = pool.status();
+    assert_eq!((stats.reaped, stats.created), (0, 2));
+    assert_eq!((stats.idle, stats.destroyed), (2, 0));
+    assert_eq!(probe.calls(), (2, 2, 0, 0));
+
+    let lease = pool.get(1).await.unwrap();
+    assert_eq!((lease.id, probe.calls()), (2, (2, 2, 1, 0)), "a get takes a spared one too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_keys_connections_over_its_minimum_or_past_their_lifetime_are_reaped() {
+    let mut config = reaped_each_minute(no_jitter(config(4, 4).min_idle_per_key(1)));
+    config.max_lifetime = 2 * MINUTE + Duration::from_secs(15);
+    let (pool, probe) = pool(config);
+    pool.warm(1);
+    sleep(Duration::from_millis(1)).await;
+    let (first, second) = (pool.get(1).await.unwrap(), pool.get(1).await.unwrap());
+    settle().await;
+    assert_eq!((first.id, second.id, pool.status().idle), (1, 2, 1), "warm-ups made 1, then 3");
+    drop((first, second)); // three idle, the newest returned last
+
+    sleep(MINUTE + Duration::from_secs(30)).await; // the ticks at 60 s and 90 s
+    let stats = pool.status();
+    assert_eq!((stats.reaped, stats.idle, stats.created), (2, 1, 3), "one is the minimum");
+    assert_eq!(probe.destroyed_ids(), [3, 1], "the oldest returns, in order");
+
+    sleep(Duration::from_secs(60)).await; // the tick at 150 s, past connection 2's lifetime
+    let stats = pool.status();
+    assert_eq!((stats.reaped, stats.idle, stats.created), (3, 1, 4), "and a warm-up replaced it");
+    assert_eq!(probe.destroyed_ids(), [3, 1, 2]);
+}
