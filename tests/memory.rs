@@ -253,6 +253,40 @@ async fn a_shutdown_rejects_a_call_waiting_for_memory_at_once() {
     assert_eq!((workers.memory.reserved, workers.memory.waiting, workers.in_flight), (0, 0, 0));
 }
 
+/// A call's retry deadline counts its wait for memory, as it counts its wait for a worker.
+#[tokio::test(start_paused = true)]
+async fn the_retry_deadline_counts_the_wait_for_memory() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let machine = Machine::default();
+    let gov = governor(&machine, None);
+    sleep(Duration::from_millis(500)).await;
+    // Memory taken by another program: the call waits for the sample after its end.
+    let other_program = machine.uses(IDLE_AVAILABLE - 100 * MB);
+    sleep(Duration::from_secs(1)).await;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let call = {
+        let (gov, attempts) = (gov.clone(), Arc::clone(&attempts));
+        tokio::spawn(async move {
+            gov.call(|| {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(support::io_error("503")) }
+            })
+            .cost(COST)
+            .attempts(5)
+            .deadline(Duration::from_secs(3))
+            .await
+        })
+    };
+    until(|| gov.status().workers.memory.waiting == 1).await;
+    let started = Instant::now();
+    sleep(Duration::from_secs(1)).await;
+    drop(other_program);
+    assert!(call.await.unwrap().is_err());
+    // Admitted by the sample 1.5 s after the call started and failed at once: the retry, due
+    // 2 s later, would start 3.5 s after the call did, past its 3 s deadline.
+    assert_eq!((started.elapsed(), attempts.load(Ordering::SeqCst)), (Duration::from_millis(1500), 1));
+}
+
 /// Browsers that each take 300 MB from `create` until destroyed.
 #[derive(Debug, Clone)]
 struct Browsers {

@@ -541,6 +541,10 @@ where
         if self.admitted.is_none() {
             self.admitted = Some(Admitted::enter(self.workers(), plan.name)?);
         }
+        // The retry deadline counts the wait for memory too: it starts here, not at `admit`.
+        if let Some(deadline) = plan.deadline {
+            self.deadline = Instant::now().checked_add(deadline);
+        }
         let (workers, cost) = (self.handle.workers(), u64::from(plan.cost_kib) * 1024);
         if workers.memory.try_reserve(cost) {
             self.holds_memory();
@@ -571,9 +575,12 @@ where
         }
         let plan = self.handle.plan();
         // The retry deadline counts from the call's start, queueing included; only a call
-        // with a deadline reads the clock for it.
+        // with a deadline reads the clock for it (a call with a cost read it before its wait
+        // for memory).
         if let Some(deadline) = plan.deadline {
-            self.deadline = Instant::now().checked_add(deadline);
+            if plan.cost_kib == 0 {
+                self.deadline = Instant::now().checked_add(deadline);
+            }
         }
         self.breaker_then_worker()
     }
