@@ -456,6 +456,62 @@ async fn liveness_fails_only_when_the_monitor_stops_sampling() {
     let _: Option<Error<Io>> = None;
 }
 
+/// A monitor sampling every second from a sampler that answers at once, with `cpu` percent.
+fn every_second(cpu: f64) -> (Script, GovernorBuilder) {
+    let script = Script::new(cpu, 10.0);
+    let mut health = config();
+    health.interval = Duration::from_secs(1);
+    let builder = Governor::builder().health(health).sampler(script.clone());
+    (script, builder)
+}
+
+/// Looks every 100 ms from 0.05 s, between the samples, to 11.95 s, and returns at 12.05 s:
+/// the looks (0 at 0.05 s, 1 at 0.15 s …) at which liveness failed, and the level at each.
+async fn twelve_seconds_of(gov: &Governor) -> (Vec<u32>, Vec<HealthLevel>) {
+    let (mut not_live, mut levels) = (Vec::new(), Vec::new());
+    for tenth in 0..120 {
+        if !gov.liveness().passed() {
+            not_live.push(tenth);
+        }
+        levels.push(gov.health_level());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (not_live, levels)
+}
+
+#[tokio::test(start_paused = true)]
+async fn checks_that_never_answer_hold_no_sample_and_leave_liveness_true() {
+    let (_guard, events) = support::capture_events();
+    let (_script, mut builder) = every_second(10.0);
+    for name in ["dns", "database", "cache", "queue"] {
+        builder = builder.health_check(name, std::future::pending::<CheckResult>);
+    }
+    let gov = builder.build().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (not_live, levels) = twelve_seconds_of(&gov).await;
+    assert_eq!(not_live, Vec::<u32>::new(), "the sampler answered every second");
+    assert_eq!(levels[..10], [HealthLevel::Unknown; 10], "the first sample waits for its checks");
+    assert_eq!(levels[10..], [HealthLevel::Unhealthy; 110], "four failed checks, from 1 s on");
+    let health = gov.status().health;
+    let failed: Vec<_> = health
+        .checks
+        .iter()
+        .filter(|check| check.check.level == HealthLevel::Unhealthy)
+        .map(|check| (check.name.as_str(), check.check.message.as_str()))
+        .collect();
+    let hung = "the check failed: it did not finish within 1s";
+    assert_eq!(failed, [("dns", hung), ("database", hung), ("cache", hung), ("queue", hung)]);
+    assert_eq!(
+        gov.status().callbacks.hangs,
+        std::collections::BTreeMap::from([("health_check".to_owned(), 4 * 12)]),
+        "the checks of the samples at 0 … 11 s, each given up one second later"
+    );
+    assert_eq!(
+        events.lines_with("did not finish in time; given up callback=\"health_check\" limit=1s").len(),
+        4 * 12
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_sampler_that_never_answers_leaves_the_level_unknown_and_liveness_false() {
     struct Silent;

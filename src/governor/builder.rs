@@ -104,6 +104,7 @@ impl GovernorBuilder {
 
     /// A custom check, run every sampling interval; its answer adds to the readings (see
     /// [`CheckResult`]). A check that does not answer within one interval counts as unhealthy.
+    /// The checks run together, so however many hang, a sample waits one interval for them.
     pub fn health_check<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

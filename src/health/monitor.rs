@@ -2,7 +2,9 @@
 //! resizing the worker limit, shedding when critical, running the emergency recovery once
 //! per entry into CRITICAL.
 
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
+use std::task::Poll;
 
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
@@ -152,22 +154,26 @@ impl Monitor {
         level_of(readings.chain(checks))
     }
 
-    /// Runs every custom check, contained; one that panics or does not answer within an
-    /// interval is a failed check: unhealthy, with the reason as its message.
+    /// Runs every custom check at once, each contained; one that panics or does not answer
+    /// within an interval is a failed check: unhealthy, with the reason as its message. Run
+    /// together, checks that hang (a network partition often hangs several) hold the sample for
+    /// one interval in all rather than one each, so the sampler's answers stay current.
     async fn run_checks(&self) -> Vec<CheckStatus> {
-        let mut results = Vec::with_capacity(self.checks.len());
-        for (name, check) in &self.checks {
-            let check = match self
-                .containment
-                .within(UserCode::CheckResult, self.state.config.interval, || check())
-                .await
-            {
-                Ok(check) => check,
-                Err(fault) => CheckResult::unhealthy(format!("the check failed: it {fault}")),
-            };
-            results.push(CheckStatus { name: name.clone(), check });
-        }
-        results
+        let limit = self.state.config.interval;
+        let answers = self
+            .checks
+            .iter()
+            .map(|(_, check)| self.containment.within(UserCode::CheckResult, limit, || check()));
+        let answers = join_all(answers).await;
+        self.checks
+            .iter()
+            .zip(answers)
+            .map(|((name, _), answer)| {
+                let check = answer
+                    .unwrap_or_else(|fault| CheckResult::unhealthy(format!("the check failed: it {fault}")));
+                CheckStatus { name: name.clone(), check }
+            })
+            .collect()
     }
 
     async fn enter(&mut self, previous: HealthLevel, level: HealthLevel) {
@@ -197,4 +203,27 @@ impl Monitor {
                 .await;
         }
     }
+}
+
+/// Runs `futures` together and gives their outputs in their order, once the last has ended.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut running: Vec<_> = futures.into_iter().map(|future| Some(Box::pin(future))).collect();
+    let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut all_ended = true;
+        for (slot, output) in running.iter_mut().zip(&mut outputs) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(ended) => {
+                        *output = Some(ended);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_ended = false,
+                }
+            }
+        }
+        if all_ended { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
