@@ -513,6 +513,64 @@ async fn checks_that_never_answer_hold_no_sample_and_leave_liveness_true() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn emergency_actions_that_never_answer_hold_no_sample_and_leave_liveness_true() {
+    let (_guard, events) = support::capture_events();
+    let (script, mut builder) = every_second(99.0);
+    let started = Arc::new(AtomicUsize::new(0));
+    for _ in 0..4 {
+        let started = Arc::clone(&started);
+        builder = builder.on_critical(move || {
+            started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>()
+        });
+    }
+    let gov = builder.build().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let at_first = (gov.health_level(), started.load(Ordering::SeqCst));
+    script.set(10.0, 10.0);
+    let (not_live, levels) = twelve_seconds_of(&gov).await;
+    assert_eq!(not_live, Vec::<u32>::new(), "the sampler answered every second");
+    assert_eq!(at_first, (HealthLevel::Critical, 4), "the four actions run together");
+    // Better from the sample at 1 s on; entered after the dwell of two intervals, at 3 s.
+    assert_eq!(levels[..30], [HealthLevel::Critical; 30]);
+    assert_eq!(levels[30..], [HealthLevel::Healthy; 90], "the samples went on while the actions hung");
+    let status = gov.status();
+    assert_eq!(status.health.emergency_recoveries, 1);
+    assert_eq!(
+        status.callbacks.hangs,
+        std::collections::BTreeMap::from([("on_critical".to_owned(), 4)]),
+        "each action given up after one interval"
+    );
+    assert_eq!(
+        events.lines_with("did not finish in time; given up callback=\"on_critical\" limit=1s").len(),
+        4
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_emergency_action_that_hangs_is_stopped_with_the_monitor() {
+    let dropped = DropCounter::default();
+    let token = Arc::new(Mutex::new(Some(dropped.token())));
+    let gov = monitored(&Script::new(99.0, 10.0))
+        .on_critical(move || {
+            let guard = token.lock().unwrap().take();
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            }
+        })
+        .build()
+        .unwrap();
+    first_sample().await;
+    assert_eq!((gov.health_level(), dropped.drops()), (HealthLevel::Critical, 0), "running at 5 s");
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.background_stopped, 2, "the health monitor and the retry budget's settler");
+    sleep_secs(1).await; // 7 s: within the action's interval of 10 s
+    assert_eq!(dropped.drops(), 1, "the hung action went with the monitor");
+    assert_eq!(gov.status().callbacks.hangs, std::collections::BTreeMap::new(), "stopped, not given up");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_sampler_that_never_answers_leaves_the_level_unknown_and_liveness_false() {
     struct Silent;
     impl Sampler for Silent {

@@ -158,7 +158,8 @@ impl GovernorBuilder {
     }
 
     /// An action of the emergency recovery, run once each time the level enters CRITICAL
-    /// (e.g. close idle browser sessions).
+    /// (e.g. close idle browser sessions). The actions run together, on a task of their own
+    /// while the monitor goes on sampling; each is given up after one sampling interval.
     pub fn on_critical<F, Fut>(mut self, action: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
