@@ -89,7 +89,7 @@
 //! | a breaker's transition callback (`on_transition`) | the transition stands, probe slots stay exact; counted in [`CircuitBreaker::callback_panics`](breaker::CircuitBreaker::callback_panics) too | runs on the caller's thread: keep it short |
 //! | the [`Sampler`](health::Sampler) | a missed sample: the last readings are kept | given up after one interval: a missed sample |
 //! | a health check (`health_check`) | a failed check: unhealthy, with the panic as its message | given up after one interval: unhealthy |
-//! | an `on_critical` action | counted; the next action runs | given up after one interval; the next runs |
+//! | an `on_critical` action | counted; the other actions run | given up after one interval; the others run beside it, and sampling goes on |
 //! | an `on_error` recovery | not a recovery; the next report runs it again | runs on the governor's recovery task until shutdown stops it |
 //! | `Manager::create` / `check` / `destroy` (`manager_*`) | see [`pool::Manager`] | `create` and `check` are bounded by the checkout timeout |
 //! | a `tower` inner service (`tower_service`) | its `poll_ready`: a [`Error::Panicked`] readiness error; its future: as the operation | as the operation |

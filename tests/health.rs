@@ -456,6 +456,120 @@ async fn liveness_fails_only_when_the_monitor_stops_sampling() {
     let _: Option<Error<Io>> = None;
 }
 
+/// A monitor sampling every second from a sampler that answers at once, with `cpu` percent.
+fn every_second(cpu: f64) -> (Script, GovernorBuilder) {
+    let script = Script::new(cpu, 10.0);
+    let mut health = config();
+    health.interval = Duration::from_secs(1);
+    let builder = Governor::builder().health(health).sampler(script.clone());
+    (script, builder)
+}
+
+/// Looks every 100 ms from 0.05 s, between the samples, to 11.95 s, and returns at 12.05 s:
+/// the looks (0 at 0.05 s, 1 at 0.15 s …) at which liveness failed, and the level at each.
+async fn twelve_seconds_of(gov: &Governor) -> (Vec<u32>, Vec<HealthLevel>) {
+    let (mut not_live, mut levels) = (Vec::new(), Vec::new());
+    for tenth in 0..120 {
+        if !gov.liveness().passed() {
+            not_live.push(tenth);
+        }
+        levels.push(gov.health_level());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (not_live, levels)
+}
+
+#[tokio::test(start_paused = true)]
+async fn checks_that_never_answer_hold_no_sample_and_leave_liveness_true() {
+    let (_guard, events) = support::capture_events();
+    let (_script, mut builder) = every_second(10.0);
+    for name in ["dns", "database", "cache", "queue"] {
+        builder = builder.health_check(name, std::future::pending::<CheckResult>);
+    }
+    let gov = builder.build().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (not_live, levels) = twelve_seconds_of(&gov).await;
+    assert_eq!(not_live, Vec::<u32>::new(), "the sampler answered every second");
+    assert_eq!(levels[..10], [HealthLevel::Unknown; 10], "the first sample waits for its checks");
+    assert_eq!(levels[10..], [HealthLevel::Unhealthy; 110], "four failed checks, from 1 s on");
+    let health = gov.status().health;
+    let failed: Vec<_> = health
+        .checks
+        .iter()
+        .filter(|check| check.check.level == HealthLevel::Unhealthy)
+        .map(|check| (check.name.as_str(), check.check.message.as_str()))
+        .collect();
+    let hung = "the check failed: it did not finish within 1s";
+    assert_eq!(failed, [("dns", hung), ("database", hung), ("cache", hung), ("queue", hung)]);
+    assert_eq!(
+        gov.status().callbacks.hangs,
+        std::collections::BTreeMap::from([("health_check".to_owned(), 4 * 12)]),
+        "the checks of the samples at 0 … 11 s, each given up one second later"
+    );
+    assert_eq!(
+        events.lines_with("did not finish in time; given up callback=\"health_check\" limit=1s").len(),
+        4 * 12
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn emergency_actions_that_never_answer_hold_no_sample_and_leave_liveness_true() {
+    let (_guard, events) = support::capture_events();
+    let (script, mut builder) = every_second(99.0);
+    let started = Arc::new(AtomicUsize::new(0));
+    for _ in 0..4 {
+        let started = Arc::clone(&started);
+        builder = builder.on_critical(move || {
+            started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>()
+        });
+    }
+    let gov = builder.build().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let at_first = (gov.health_level(), started.load(Ordering::SeqCst));
+    script.set(10.0, 10.0);
+    let (not_live, levels) = twelve_seconds_of(&gov).await;
+    assert_eq!(not_live, Vec::<u32>::new(), "the sampler answered every second");
+    assert_eq!(at_first, (HealthLevel::Critical, 4), "the four actions run together");
+    // Better from the sample at 1 s on; entered after the dwell of two intervals, at 3 s.
+    assert_eq!(levels[..30], [HealthLevel::Critical; 30]);
+    assert_eq!(levels[30..], [HealthLevel::Healthy; 90], "the samples went on while the actions hung");
+    let status = gov.status();
+    assert_eq!(status.health.emergency_recoveries, 1);
+    assert_eq!(
+        status.callbacks.hangs,
+        std::collections::BTreeMap::from([("on_critical".to_owned(), 4)]),
+        "each action given up after one interval"
+    );
+    assert_eq!(
+        events.lines_with("did not finish in time; given up callback=\"on_critical\" limit=1s").len(),
+        4
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_emergency_action_that_hangs_is_stopped_with_the_monitor() {
+    let dropped = DropCounter::default();
+    let token = Arc::new(Mutex::new(Some(dropped.token())));
+    let gov = monitored(&Script::new(99.0, 10.0))
+        .on_critical(move || {
+            let guard = token.lock().unwrap().take();
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            }
+        })
+        .build()
+        .unwrap();
+    first_sample().await;
+    assert_eq!((gov.health_level(), dropped.drops()), (HealthLevel::Critical, 0), "running at 5 s");
+    let report = gov.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.background_stopped, 2, "the health monitor and the retry budget's settler");
+    sleep_secs(1).await; // 7 s: within the action's interval of 10 s
+    assert_eq!(dropped.drops(), 1, "the hung action went with the monitor");
+    assert_eq!(gov.status().callbacks.hangs, std::collections::BTreeMap::new(), "stopped, not given up");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_sampler_that_never_answers_leaves_the_level_unknown_and_liveness_false() {
     struct Silent;

@@ -104,6 +104,7 @@ impl GovernorBuilder {
 
     /// A custom check, run every sampling interval; its answer adds to the readings (see
     /// [`CheckResult`]). A check that does not answer within one interval counts as unhealthy.
+    /// The checks run together, so however many hang, a sample waits one interval for them.
     pub fn health_check<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -157,7 +158,8 @@ impl GovernorBuilder {
     }
 
     /// An action of the emergency recovery, run once each time the level enters CRITICAL
-    /// (e.g. close idle browser sessions).
+    /// (e.g. close idle browser sessions). The actions run together, on a task of their own
+    /// while the monitor goes on sampling; each is given up after one sampling interval.
     pub fn on_critical<F, Fut>(mut self, action: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

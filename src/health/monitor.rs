@@ -1,9 +1,12 @@
 //! The monitor task: every interval it samples, judges the level, and acts on a change —
-//! resizing the worker limit, shedding when critical, running the emergency recovery once
+//! resizing the worker limit, shedding when critical, starting the emergency recovery once
 //! per entry into CRITICAL.
 
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
+use std::task::Poll;
 
+use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
 use super::error_rate::{CallTotals, ErrorWindow};
@@ -28,6 +31,9 @@ pub(crate) struct Monitor {
     errors: ErrorWindow,
     /// Publishes the governor's gauges after each sample (with the `metrics` feature).
     publish: Option<Box<dyn Fn() + Send + Sync>>,
+    /// The emergency recoveries still running, each on a task of its own: owned here, so
+    /// stopping the monitor (shutdown, or the last governor handle dropped) stops them too.
+    emergencies: JoinSet<()>,
 }
 
 impl Monitor {
@@ -41,7 +47,17 @@ impl Monitor {
         let config = &state.config;
         let hysteresis = Hysteresis::new(config.dwell_in_force());
         let errors = ErrorWindow::new(config.error_window, config.error_min_calls);
-        Monitor { state, containment, workers, sampler, checks, hysteresis, errors, publish: None }
+        Monitor {
+            state,
+            containment,
+            workers,
+            sampler,
+            checks,
+            hysteresis,
+            errors,
+            publish: None,
+            emergencies: JoinSet::new(),
+        }
     }
 
     /// Calls `publish` after each sample, once the level it judged is in force.
@@ -52,7 +68,8 @@ impl Monitor {
     }
 
     /// Samples forever, once per interval, starting at once. Every piece of user code it calls
-    /// is contained, so no panic or hang of theirs ends it or holds the level.
+    /// is contained, so no panic of theirs ends it, and no hang holds a sample past one
+    /// interval (the sampler and the checks) or at all (the emergency actions).
     pub(crate) async fn run(mut self) {
         let mut ticks = interval(self.state.config.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -87,7 +104,7 @@ impl Monitor {
         *self.state.latest.lock() = Latest { readings, error_rate, checks, sampled_at };
         tracing::trace!(target: "bursar::health", ?readings, ?error_rate, %raw, %level, "sampled");
         if level != previous {
-            self.enter(previous, level).await;
+            self.enter(previous, level);
         }
         self.published();
     }
@@ -152,25 +169,29 @@ impl Monitor {
         level_of(readings.chain(checks))
     }
 
-    /// Runs every custom check, contained; one that panics or does not answer within an
-    /// interval is a failed check: unhealthy, with the reason as its message.
+    /// Runs every custom check at once, each contained; one that panics or does not answer
+    /// within an interval is a failed check: unhealthy, with the reason as its message. Run
+    /// together, checks that hang (a network partition often hangs several) hold the sample for
+    /// one interval in all rather than one each, so the sampler's answers stay current.
     async fn run_checks(&self) -> Vec<CheckStatus> {
-        let mut results = Vec::with_capacity(self.checks.len());
-        for (name, check) in &self.checks {
-            let check = match self
-                .containment
-                .within(UserCode::CheckResult, self.state.config.interval, || check())
-                .await
-            {
-                Ok(check) => check,
-                Err(fault) => CheckResult::unhealthy(format!("the check failed: it {fault}")),
-            };
-            results.push(CheckStatus { name: name.clone(), check });
-        }
-        results
+        let limit = self.state.config.interval;
+        let answers = self
+            .checks
+            .iter()
+            .map(|(_, check)| self.containment.within(UserCode::CheckResult, limit, || check()));
+        let answers = join_all(answers).await;
+        self.checks
+            .iter()
+            .zip(answers)
+            .map(|((name, _), answer)| {
+                let check = answer
+                    .unwrap_or_else(|fault| CheckResult::unhealthy(format!("the check failed: it {fault}")));
+                CheckStatus { name: name.clone(), check }
+            })
+            .collect()
     }
 
-    async fn enter(&mut self, previous: HealthLevel, level: HealthLevel) {
+    fn enter(&mut self, previous: HealthLevel, level: HealthLevel) {
         if previous == HealthLevel::Unknown {
             tracing::info!(target: "bursar::health", %level, "first health reading");
         } else if level > previous {
@@ -181,20 +202,54 @@ impl Monitor {
         self.workers.apply_health(level);
         self.state.level.send_replace(level);
         if level == HealthLevel::Critical {
-            self.emergency_recovery().await;
+            self.emergency_recovery();
         }
     }
 
-    /// Runs once per entry into CRITICAL: each user action, bounded by one interval.
-    async fn emergency_recovery(&self) {
+    /// Starts the emergency recovery, once per entry into CRITICAL: every action at once, on
+    /// a task of its own, each contained and given up after one interval. Off the sampling, so
+    /// actions that hang hold neither the next sample (liveness, and the level moving on, just
+    /// when the service struggles) nor each other; together, so a run is over within one
+    /// interval, before the level can leave CRITICAL and enter it again, and no action runs
+    /// beside itself.
+    fn emergency_recovery(&mut self) {
         Totals::add(&self.state.totals.emergencies);
         tracing::error!(target: "bursar::health", actions = self.state.emergency.len(), "critical: running emergency recovery");
-        for action in &self.state.emergency {
-            // A panic or a hang is logged and counted by the containment; the next action runs.
-            let _ = self
-                .containment
-                .within(UserCode::EmergencyAction, self.state.config.interval, || action())
-                .await;
-        }
+        // Reaps the runs that have ended, so none piles up over a long life; each contained its
+        // actions' panics, so none failed.
+        while self.emergencies.try_join_next().is_some() {}
+        let (state, containment) = (Arc::clone(&self.state), Arc::clone(&self.containment));
+        self.emergencies.spawn(async move {
+            let limit = state.config.interval;
+            // A panic or a hang is logged and counted by the containment; the others run on.
+            let actions = state
+                .emergency
+                .iter()
+                .map(|action| containment.within(UserCode::EmergencyAction, limit, || action()));
+            join_all(actions).await;
+        });
     }
+}
+
+/// Runs `futures` together and gives their outputs in their order, once the last has ended.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut running: Vec<_> = futures.into_iter().map(|future| Some(Box::pin(future))).collect();
+    let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut all_ended = true;
+        for (slot, output) in running.iter_mut().zip(&mut outputs) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(ended) => {
+                        *output = Some(ended);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_ended = false,
+                }
+            }
+        }
+        if all_ended { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
