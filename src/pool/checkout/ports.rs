@@ -1,5 +1,6 @@
-//! Ports for a new connection, a capacity like `max_total`: when a range is exhausted (or its
-//! free ports are held by other processes of the fleet on this host) while idle connections of
+//! Ports for a new connection, a capacity like `max_total`: when a range is exhausted (its
+//! free ports in use on the host count as resting, so the allocator says so too) or its free
+//! ports are held by other processes of the fleet on this host, while idle connections of
 //! the pool hold its ports, the least recently used of them is evicted —
 //! as one is for room in `max_total` — and the `get` leases the port it frees.
 //!
