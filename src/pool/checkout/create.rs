@@ -34,13 +34,17 @@ impl<M: Manager> Shared<M> {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
-        let conn = self.make(key, session, Eviction::Allowed, deadline).await?;
+        let conn = match self.make(key, session, Eviction::Allowed, deadline).await {
+            Ok(conn) => conn,
+            Err(PoolError::Timeout { .. }) => return self.timed_out(key),
+            Err(error) => return Err(error),
+        };
         self.hand_out(ConnectionGuard::new(conn, place, Arc::clone(&self.backend)), location, Instant::now())
     }
 
     /// A new connection for `key`'s `session`: a turn to create, its `create_cost` of memory,
     /// its ports (evicting for them if `eviction` allows), and `create`, unless `deadline`
-    /// passes first ([`PoolError::Timeout`]) or the pool closes before `create` is called
+    /// passes first ([`PoolError::Timeout`], uncounted: a `get` counts its own) or the pool closes before `create` is called
     /// ([`PoolError::Closed`]). The caller holds its place; the
     /// turn and the memory are given back when `create` returns, or when this is dropped.
     pub(in crate::pool) async fn make(
@@ -54,7 +58,7 @@ impl<M: Manager> Shared<M> {
         let turn = match deadline.within(pin!(self.creates.turn())).await {
             Ok(Ok(turn)) => turn,
             Ok(Err(CreatesClosed)) => return Err(PoolError::Closed),
-            Err(Elapsed) => return Err(self.timeout_error(key)),
+            Err(Elapsed) => return Err(self.cut_off()),
         };
         // Then the memory, so a create waiting for it holds no ports either. These waits hold a
         // turn, which closing cannot take back, so they watch for the close themselves: no
@@ -64,7 +68,7 @@ impl<M: Manager> Shared<M> {
                 (Some(gate), Some(cost)) => {
                     match deadline.within(pin!(Reserved::wait(gate, cost, "create"))).await {
                         Ok(reserved) => Some(reserved),
-                        Err(Elapsed) => return Err(self.timeout_error(key)),
+                        Err(Elapsed) => return Err(self.cut_off()),
                     }
                 }
                 _ => None,
@@ -82,7 +86,7 @@ impl<M: Manager> Shared<M> {
         let create = backend.contained(UserCode::ManagerCreate, || backend.manager.create(key, &ports));
         let created = match deadline.within(pin!(create)).await {
             Ok(created) => created,
-            Err(Elapsed) => return Err(self.timeout_error(key)),
+            Err(Elapsed) => return Err(self.cut_off()),
         };
         drop((turn, reserved));
         let connection =

@@ -51,7 +51,7 @@ impl<M: Manager> Shared<M> {
         let mut evicted = false;
         loop {
             let leased = deadline.within(pin!(self.try_lease_ports())).await;
-            let Ok(leased) = leased else { return Err(self.timeout_error(key)) };
+            let Ok(leased) = leased else { return Err(self.cut_off()) };
             let error = match leased {
                 Ok(ports) => return Ok(ports),
                 Err(error) => error,
@@ -75,7 +75,7 @@ impl<M: Manager> Shared<M> {
                 _ => return Err(self.no_ports(key, error)),
             };
             if let Err(Elapsed) = waited {
-                return Err(self.timeout_error(key));
+                return Err(self.cut_off());
             }
         }
     }
