@@ -287,9 +287,10 @@ impl Containment {
     }
 
     /// Polls `future`, which its owner pinned in an `Option`, with a panic caught, logged and
-    /// counted; once it has ended (or panicked) it is dropped in place, contained. For a path
-    /// where even [`in_place`](Self::in_place)'s own future is too much: the owner polls this
-    /// from its own future and, if it gives up first, calls [`drop_in_place`](Self::drop_in_place).
+    /// counted. For a path where even [`in_place`](Self::in_place)'s own future is too much:
+    /// the owner polls this from its own future and calls [`drop_in_place`](Self::drop_in_place)
+    /// once it has ended (or panicked), or when the owner gives up first; the owner learns
+    /// from that call whether the drop panicked, to count it where it counts the poll's.
     #[inline]
     pub(crate) fn poll_in_place<F: Future>(
         &self,
@@ -300,23 +301,22 @@ impl Containment {
         let Some(polled) = future.as_mut().as_pin_mut() else {
             return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
         };
-        let output = match catch(|| polled.poll(cx)) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => Ok(output),
-            Err(message) => Err(self.fault(kind, Fault::Panicked(message))),
-        };
-        self.drop_in_place(kind, future);
-        Poll::Ready(output)
+        match catch(|| polled.poll(cx)) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(message) => Poll::Ready(Err(self.fault(kind, Fault::Panicked(message)))),
+        }
     }
 
     /// Drops a future pinned in an `Option` in place, contained (its drop is user code). While
     /// the thread unwinds nothing is dropped here: the pinned slot drops it afterwards, as any
     /// unwinding frame would.
+    ///
+    /// Returns whether it caught a fault (logged and counted here), so a part that keeps its
+    /// own count of its user code's panics can count it too.
     #[inline]
-    pub(crate) fn drop_in_place<F>(&self, kind: UserCode, mut future: Pin<&mut Option<F>>) {
-        if future.is_some() {
-            let _ = self.call(kind, move || future.set(None));
-        }
+    pub(crate) fn drop_in_place<F>(&self, kind: UserCode, mut future: Pin<&mut Option<F>>) -> bool {
+        future.is_some() && self.call(kind, move || future.set(None)).is_err()
     }
 }
 
@@ -389,13 +389,17 @@ struct InPlace<'a, F> {
 
 impl<F: Future> InPlace<'_, F> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
-        self.containment.poll_in_place(self.kind, self.future.as_mut(), cx)
+        let polled = std::task::ready!(self.containment.poll_in_place(self.kind, self.future.as_mut(), cx));
+        // Dropped as soon as it ends, so what it holds is freed then; a panic there is counted
+        // in this containment alone, which is all it reports to.
+        let _faulted = self.containment.drop_in_place(self.kind, self.future.as_mut());
+        Poll::Ready(polled)
     }
 }
 
 impl<F> Drop for InPlace<'_, F> {
     fn drop(&mut self) {
-        self.containment.drop_in_place(self.kind, self.future.as_mut());
+        let _faulted = self.containment.drop_in_place(self.kind, self.future.as_mut());
     }
 }
 

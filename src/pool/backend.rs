@@ -7,12 +7,12 @@
 //! a panic in `destroy` is contained like one in `create` or `check` (see [`Backend::contained`]).
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::num::NonZeroU32;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
@@ -103,14 +103,9 @@ impl<M: Manager> Backend<M> {
         kind: UserCode,
         make: impl FnOnce() -> F,
     ) -> Result<F::Output, Fault> {
-        let output = match self.containment.call(kind, make) {
-            Ok(future) => self.containment.in_place(kind, future).await,
-            Err(fault) => Err(fault),
-        };
-        if output.is_err() {
-            self.counters.add(PoolCount::CallbackPanics, 1);
-        }
-        output
+        let slot = pin!(None);
+        let mut future = self.in_slot(kind, slot, make)?;
+        poll_fn(|cx| future.poll(cx)).await
     }
 
     /// `Manager::is_broken`, contained: a panic counts as broken. A lease's return asks from
@@ -202,20 +197,27 @@ pub(super) struct InSlot<'a, M: Manager, F> {
 }
 
 impl<M: Manager, F: Future> InSlot<'_, M, F> {
-    /// Polls the future, contained and counted like [`Backend::contained`].
+    /// Polls the future, contained and counted like [`Backend::contained`]; once it has ended
+    /// it is dropped, contained and counted, so what it holds is freed then.
     #[inline]
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
-        let polled = self.backend.containment.poll_in_place(self.kind, self.future.as_mut(), cx);
-        if let Poll::Ready(Err(_)) = polled {
-            self.backend.counters.add(PoolCount::CallbackPanics, 1);
+        let containment = &self.backend.containment;
+        let polled = ready!(containment.poll_in_place(self.kind, self.future.as_mut(), cx));
+        let dropped_faulted = containment.drop_in_place(self.kind, self.future.as_mut());
+        let faults = usize::from(polled.is_err()) + usize::from(dropped_faulted);
+        if faults > 0 {
+            self.backend.counters.add(PoolCount::CallbackPanics, faults);
         }
-        polled
+        Poll::Ready(polled)
     }
 }
 
 impl<M: Manager, F> Drop for InSlot<'_, M, F> {
+    /// The future's drop is the manager's code: a panic in it counts as one of the pool's.
     fn drop(&mut self) {
-        self.backend.containment.drop_in_place(self.kind, self.future.as_mut());
+        if self.backend.containment.drop_in_place(self.kind, self.future.as_mut()) {
+            self.backend.counters.add(PoolCount::CallbackPanics, 1);
+        }
     }
 }
 

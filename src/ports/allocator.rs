@@ -86,14 +86,16 @@ impl PortAllocator {
     ///
     /// - [`PortError::UnknownRange`] if no range is called `name`.
     /// - [`PortError::Exhausted`] if every port is leased or quarantined, with when the
-    ///   next quarantined port is free again.
-    /// - [`PortError::InUseOnHost`] if every port that was free failed the host check.
+    ///   next quarantined port is free again. Ports that failed the host check count as
+    ///   quarantined: they rest one before they are probed again.
+    /// - [`PortError::InUseOnHost`] if the host check failed for every port of the range, none
+    ///   of which this allocator has leased: other processes hold the range end to end.
     pub fn allocate(&self, name: &str) -> Result<PortLease, PortError> {
         let range = self.range(name)?;
         let now = Instant::now();
         let mut tried = 0;
         while tried < range.size() {
-            let port = range.take(now).map_err(|retry_after| unavailable(range, tried, retry_after))?;
+            let port = range.take(now).map_err(|retry_after| exhausted(range, retry_after))?;
             if !self.host_check || !host::is_in_use(port) {
                 return Ok(PortLease::new(Arc::clone(range), port, None));
             }
@@ -101,7 +103,7 @@ impl PortAllocator {
             range.put_back(port, now);
             tried += 1;
         }
-        Err(unavailable(range, tried, None))
+        Err(probed_out(range, tried))
     }
 
     /// Leases a port of range `name` as [`allocate`](Self::allocate) does, and, on a
@@ -189,11 +191,10 @@ impl PortAllocator {
             };
             return Ok(PortLease::new(Arc::clone(range), port, claim));
         }
-        let error = if held > 0 {
-            PortError::HeldOnHost { range: name.to_owned(), host: host(), held }
-        } else {
-            PortError::InUseOnHost { range: name.to_owned(), tried: in_use }
-        };
+        if held == 0 {
+            return Err(probed_out(range, in_use));
+        }
+        let error = PortError::HeldOnHost { range: name.to_owned(), host: host(), held };
         tracing::debug!(target: "bursar::ports", %error, "no port leased");
         Err(error)
     }
@@ -202,9 +203,8 @@ impl PortAllocator {
     /// it rest a quarantine, counted in `in_use`.
     fn candidates(&self, range: &Range, in_use: &mut usize) -> Result<Vec<Waiting>, PortError> {
         let now = Instant::now();
-        let tried = *in_use;
         let mut ports =
-            range.take_due(now, CLAIM_BATCH).map_err(|retry_after| unavailable(range, tried, retry_after))?;
+            range.take_due(now, CLAIM_BATCH).map_err(|retry_after| exhausted(range, retry_after))?;
         if self.host_check {
             ports.retain(|waiting| {
                 let free = !host::is_in_use(waiting.port);
@@ -247,12 +247,24 @@ impl Drop for Candidates<'_> {
     }
 }
 
-fn unavailable(range: &Range, tried: usize, retry_after: Option<Duration>) -> PortError {
-    let error = if tried == 0 {
-        PortError::Exhausted { range: range.name().to_owned(), size: range.size(), retry_after }
-    } else {
-        PortError::InUseOnHost { range: range.name().to_owned(), tried }
-    };
+/// No port of `range` is due: every one is leased or resting, counting those that failed the
+/// host check, which rest like any other. It is exhausted even if some failed it: a release or
+/// the end of a rest frees a port, and a pool evicts an idle connection for one.
+fn exhausted(range: &Range, retry_after: Option<Duration>) -> PortError {
+    let error = PortError::Exhausted { range: range.name().to_owned(), size: range.size(), retry_after };
+    tracing::debug!(target: "bursar::ports", %error, "no port leased");
+    error
+}
+
+/// `tried` probes, as many as `range` has ports, all found in use on the host. Other
+/// processes hold the range end to end unless this allocator has leased some of it (without a
+/// quarantine, the ports in use are probed again and again): then, as in [`exhausted`], a
+/// release frees a port.
+fn probed_out(range: &Range, tried: usize) -> PortError {
+    if range.leased() > 0 {
+        return exhausted(range, None);
+    }
+    let error = PortError::InUseOnHost { range: range.name().to_owned(), tried };
     tracing::debug!(target: "bursar::ports", %error, "no port leased");
     error
 }

@@ -29,7 +29,8 @@ pub enum PortError {
         /// The name asked for.
         name: String,
     },
-    /// Every port of the range is leased or resting in quarantine.
+    /// Every port of the range is leased or resting in quarantine, counting ports that failed
+    /// the host check: each rests a quarantine before it is probed again.
     #[error("port range {range:?} is exhausted: all {size} ports are leased or quarantined")]
     Exhausted {
         /// The range's name.
@@ -40,8 +41,10 @@ pub enum PortError {
         /// only a release can free one.
         retry_after: Option<Duration>,
     },
-    /// Every port that was free failed the host check: another process on this machine
-    /// listens on it. Each rests a quarantine before it is probed again.
+    /// Every port of the range failed the host check, and none is leased: other processes on
+    /// this machine listen on the whole range. Each rests a quarantine before it is probed
+    /// again. (When some ports are leased, a range whose other ports fail the check is
+    /// [`Exhausted`](Self::Exhausted): a release frees one.)
     #[error("port range {range:?}: all {tried} free ports are in use by other processes on this host")]
     InUseOnHost {
         /// The range's name.

@@ -104,6 +104,11 @@ impl Range {
         waiting.push_back(Waiting { port, due: Some(due) });
     }
 
+    /// How many ports are leased now (or taken out for a claim). O(1).
+    pub(crate) fn leased(&self) -> usize {
+        self.size.saturating_sub(self.waiting.lock().len())
+    }
+
     /// How many ports are leased, free and quarantined at `now`. O(log n).
     pub(crate) fn status(&self, now: Instant) -> RangeStatus {
         let waiting = self.waiting.lock();

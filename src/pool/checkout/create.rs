@@ -16,7 +16,7 @@ use crate::pool::connection::{Conn, ConnectionGuard};
 use crate::pool::counters::PoolCount;
 use crate::pool::creates::CreatesClosed;
 use crate::pool::sessions::SessionId;
-use crate::pool::shared::Shared;
+use crate::pool::shared::{PoolClosed, Shared};
 use crate::pool::{Lease, Manager, PoolError};
 
 impl<M: Manager> Shared<M> {
@@ -34,13 +34,18 @@ impl<M: Manager> Shared<M> {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
-        let conn = self.make(key, session, Eviction::Allowed, deadline).await?;
+        let conn = match self.make(key, session, Eviction::Allowed, deadline).await {
+            Ok(conn) => conn,
+            Err(PoolError::Timeout { .. }) => return self.timed_out(key),
+            Err(error) => return Err(error),
+        };
         self.hand_out(ConnectionGuard::new(conn, place, Arc::clone(&self.backend)), location, Instant::now())
     }
 
     /// A new connection for `key`'s `session`: a turn to create, its `create_cost` of memory,
     /// its ports (evicting for them if `eviction` allows), and `create`, unless `deadline`
-    /// passes first. The caller holds its place; the
+    /// passes first ([`PoolError::Timeout`], uncounted: a `get` counts its own) or the pool closes before `create` is called
+    /// ([`PoolError::Closed`]). The caller holds its place; the
     /// turn and the memory are given back when `create` returns, or when this is dropped.
     pub(in crate::pool) async fn make(
         self: &Arc<Self>,
@@ -53,24 +58,35 @@ impl<M: Manager> Shared<M> {
         let turn = match deadline.within(pin!(self.creates.turn())).await {
             Ok(Ok(turn)) => turn,
             Ok(Err(CreatesClosed)) => return Err(PoolError::Closed),
-            Err(Elapsed) => return Err(self.timeout_error(key)),
+            Err(Elapsed) => return Err(self.cut_off()),
         };
-        // Then the memory, so a create waiting for it holds no ports either.
-        let reserved = match (&self.admission, self.config.create_cost) {
-            (Some(gate), Some(cost)) => {
-                match deadline.within(pin!(Reserved::wait(gate, cost, "create"))).await {
-                    Ok(reserved) => Some(reserved),
-                    Err(Elapsed) => return Err(self.timeout_error(key)),
+        // Then the memory, so a create waiting for it holds no ports either. These waits hold a
+        // turn, which closing cannot take back, so they watch for the close themselves: no
+        // `create` starts after it.
+        let prepared = self.unless_closed(async {
+            let reserved = match (&self.admission, self.config.create_cost) {
+                (Some(gate), Some(cost)) => {
+                    match deadline.within(pin!(Reserved::wait(gate, cost, "create"))).await {
+                        Ok(reserved) => Some(reserved),
+                        Err(Elapsed) => return Err(self.cut_off()),
+                    }
                 }
+                _ => None,
+            };
+            Ok((reserved, self.lease_ports(key, eviction, deadline).await?))
+        });
+        let (reserved, ports) = match prepared.await {
+            Ok(prepared) => prepared?,
+            Err(PoolClosed) => {
+                tracing::debug!(target: "bursar::pool", ?key, "pool closed before create; nothing created");
+                return Err(PoolError::Closed);
             }
-            _ => None,
         };
-        let ports = self.lease_ports(key, eviction, deadline).await?;
         let backend = &self.backend;
         let create = backend.contained(UserCode::ManagerCreate, || backend.manager.create(key, &ports));
         let created = match deadline.within(pin!(create)).await {
             Ok(created) => created,
-            Err(Elapsed) => return Err(self.timeout_error(key)),
+            Err(Elapsed) => return Err(self.cut_off()),
         };
         drop((turn, reserved));
         let connection =

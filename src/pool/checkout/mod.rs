@@ -124,4 +124,12 @@ impl<M: Manager> Shared<M> {
         tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
         PoolError::Timeout { waited: limit }
     }
+
+    /// The checkout timeout passed while a new connection was made, for a `get` or a warm-up:
+    /// not counted here, as `timeouts` counts `get`s only; a `get` counts it with
+    /// [`timeout_error`](Self::timeout_error), and a warm-up's is its `WARN`.
+    #[cold]
+    pub(super) fn cut_off(&self) -> PoolError<M::Error> {
+        PoolError::Timeout { waited: self.config.checkout_timeout }
+    }
 }

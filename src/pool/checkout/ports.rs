@@ -1,5 +1,6 @@
-//! Ports for a new connection, a capacity like `max_total`: when a range is exhausted (or its
-//! free ports are held by other processes of the fleet on this host) while idle connections of
+//! Ports for a new connection, a capacity like `max_total`: when a range is exhausted (its
+//! free ports in use on the host count as resting, so the allocator says so too) or its free
+//! ports are held by other processes of the fleet on this host, while idle connections of
 //! the pool hold its ports, the least recently used of them is evicted —
 //! as one is for room in `max_total` — and the `get` leases the port it frees.
 //!
@@ -50,7 +51,7 @@ impl<M: Manager> Shared<M> {
         let mut evicted = false;
         loop {
             let leased = deadline.within(pin!(self.try_lease_ports())).await;
-            let Ok(leased) = leased else { return Err(self.timeout_error(key)) };
+            let Ok(leased) = leased else { return Err(self.cut_off()) };
             let error = match leased {
                 Ok(ports) => return Ok(ports),
                 Err(error) => error,
@@ -74,7 +75,7 @@ impl<M: Manager> Shared<M> {
                 _ => return Err(self.no_ports(key, error)),
             };
             if let Err(Elapsed) = waited {
-                return Err(self.timeout_error(key));
+                return Err(self.cut_off());
             }
         }
     }

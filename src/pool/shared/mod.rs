@@ -6,8 +6,11 @@
 //! `Drop` stops the reaper and hands every idle connection to `destroy`; leases still out
 //! then find the pool gone and destroy their connection when dropped.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -28,12 +31,19 @@ use crate::retry::rng::SplitMix64;
 
 mod retire;
 
+/// The pool closed while [`Shared::unless_closed`] waited.
+#[derive(Debug)]
+pub(super) struct PoolClosed;
+
 pub(super) struct Shared<M: Manager> {
     pub(super) state: Mutex<State<M>>,
     pub(super) backend: Arc<Backend<M>>,
     pub(super) config: PoolConfig,
     /// Set with `sessions.closed` by `close`, for a `get` to look at without the lock.
     closed: AtomicBool,
+    /// Wakes, at `close`, the waits a create makes after its turn (memory, ports), which
+    /// `creates` cannot end: they hold a turn already.
+    closing: Notify,
     allocator: Option<Arc<PortAllocator>>,
     /// Taken once per connection; each value seeds that connection's lifetime jitter.
     lifetime_seed: AtomicU64,
@@ -71,6 +81,7 @@ impl<M: Manager> Shared<M> {
             backend: Arc::new(backend),
             config,
             closed: AtomicBool::new(false),
+            closing: Notify::new(),
             allocator,
             lifetime_seed: AtomicU64::new(lifetime_seed),
             reaper: Mutex::new(None),
@@ -109,6 +120,27 @@ impl<M: Manager> Shared<M> {
         // Relaxed: see `is_closed`.
         self.closed.store(true, Ordering::Relaxed);
         self.creates.close();
+        self.closing.notify_waiters();
+    }
+
+    /// Awaits `future` unless the pool is closed first, or closes meanwhile: then `future` is
+    /// dropped and this returns [`PoolClosed`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `future`, which is dropped as it would be if this were.
+    pub(super) async fn unless_closed<F: Future>(&self, future: F) -> Result<F::Output, PoolClosed> {
+        // Made before the flag is read: a close after this wakes it even before its first poll.
+        let mut closing = pin!(self.closing.notified());
+        let mut future = pin!(future);
+        poll_fn(|cx| {
+            // The close first: a future ready in the same poll must not start work after it.
+            if self.is_closed() || closing.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(PoolClosed));
+            }
+            future.as_mut().poll(cx).map(Ok)
+        })
+        .await
     }
 
     /// Ends a lease whose connection goes to `destroy` instead of back: a check that failed or

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::support::{Behaviour, Step, config, pool_with_ports, ports, settle};
-use crate::pool::{Lease, Manager, Pool, PoolError};
+use crate::pool::{Lease, Manager, Pool, PoolConfig, PoolError};
 use crate::ports::PortLease;
 
 #[tokio::test(start_paused = true)]
@@ -106,6 +106,8 @@ struct PanicsEarly {
     check_panics: AtomicBool,
     /// `check` never finishes, and its future panics when dropped.
     check_hangs: AtomicBool,
+    /// `create` never finishes, and its future panics when dropped.
+    create_hangs: AtomicBool,
     destroy_panics: AtomicBool,
     created: AtomicUsize,
     destroyed: AtomicUsize,
@@ -122,13 +124,19 @@ impl Manager for PanicsEarly {
         _ports: &[PortLease],
     ) -> impl Future<Output = Result<usize, std::io::Error>> + Send {
         assert!(!self.create_panics.load(Ordering::SeqCst), "sync create");
+        let hangs = self.create_hangs.load(Ordering::SeqCst).then(|| PanicsOnDrop("create dropped"));
         let id = self.created.fetch_add(1, Ordering::SeqCst) + 1;
-        async move { Ok(id) }
+        async move {
+            if let Some(_hangs) = hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok(id)
+        }
     }
 
     fn check(&self, _connection: &mut usize) -> impl Future<Output = Result<(), std::io::Error>> + Send {
         assert!(!self.check_panics.load(Ordering::SeqCst), "sync check");
-        let hangs = self.check_hangs.load(Ordering::SeqCst).then_some(PanicsOnDrop);
+        let hangs = self.check_hangs.load(Ordering::SeqCst).then(|| PanicsOnDrop("check dropped"));
         async move {
             if let Some(_hangs) = hangs {
                 std::future::pending::<()>().await;
@@ -144,11 +152,11 @@ impl Manager for PanicsEarly {
     }
 }
 
-struct PanicsOnDrop;
+struct PanicsOnDrop(&'static str);
 
 impl Drop for PanicsOnDrop {
     fn drop(&mut self) {
-        panic!("check dropped");
+        panic!("{}", self.0);
     }
 }
 
@@ -219,4 +227,31 @@ async fn a_get_dropped_during_its_check_drops_the_check_contained() {
     settle().await;
     let stats = pool.status();
     assert_eq!((stats.destroyed, stats.connections, stats.active), (1, 0, 0), "the connection mid-check");
+    assert_eq!(stats.callback_panics, 1, "the check's drop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_cut_off_whose_future_panics_on_drop_is_counted() {
+    let manager = Arc::new(PanicsEarly::default());
+    let config = PoolConfig { checkout_timeout: Duration::from_secs(3), ..config(2, 2) };
+    let pool = Pool::builder(Arc::clone(&manager)).config(config).build().unwrap();
+    drop(pool.get(1).await.unwrap());
+    manager.check_hangs.store(true, Ordering::SeqCst);
+
+    assert!(matches!(pool.get(1).await, Err(PoolError::Timeout { .. })));
+    settle().await;
+    let stats = pool.status();
+    assert_eq!((stats.timeouts, stats.destroyed, stats.callback_panics), (1, 1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_cut_off_whose_future_panics_on_drop_is_counted() {
+    let manager = Arc::new(PanicsEarly::default());
+    let config = PoolConfig { checkout_timeout: Duration::from_secs(3), ..config(2, 2) };
+    let pool = Pool::builder(Arc::clone(&manager)).config(config).build().unwrap();
+    manager.create_hangs.store(true, Ordering::SeqCst);
+
+    assert!(matches!(pool.get(1).await, Err(PoolError::Timeout { .. })));
+    let stats = pool.status();
+    assert_eq!((stats.timeouts, stats.created, stats.connections, stats.callback_panics), (1, 0, 0, 1));
 }

@@ -147,3 +147,48 @@ async fn a_warm_up_never_evicts_an_idle_connection_for_its_ports() {
     let vnc = &allocator.status()["vnc"];
     assert_eq!((vnc.leased, vnc.free, vnc.quarantined), (1, 0, 0));
 }
+
+/// A port this test listens on (on loopback, where the host check probes), whose two ports
+/// below are free right now.
+fn listening_port_with_two_free_below() -> (std::net::TcpListener, u16) {
+    use std::net::{Ipv4Addr, TcpListener};
+    for _ in 0..100 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("an ephemeral port");
+        let busy = listener.local_addr().expect("a bound address").port();
+        let free = |port: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok();
+        if busy > 2 && free(busy - 2) && free(busy - 1) {
+            return (listener, busy);
+        }
+    }
+    panic!("found no listening port with two free ports below it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_range_whose_free_port_is_in_use_on_the_host_evicts_for_a_port() {
+    let (_listener, busy) = listening_port_with_two_free_below();
+    let ranges = vec![PortRange::new("vnc", busy - 2..=busy)];
+    let ports = PortsConfig { ranges, quarantine: QUARANTINE, host_check: true };
+    let (probe, allocator) = (Arc::new(Probe::default()), Arc::new(PortAllocator::new(&ports).unwrap()));
+    let mut config = config(4, 4);
+    config.ports = vec!["vnc".to_owned()];
+    let pool = Pool::builder(Fake(probe.clone())).config(config).ports(allocator.clone()).build().unwrap();
+    let (first, second) = (pool.get(1).await.unwrap(), pool.get(2).await.unwrap());
+    assert_eq!(
+        (first.ports.as_slice(), second.ports.as_slice()),
+        ([busy - 2].as_slice(), [busy - 1].as_slice())
+    );
+    drop(first);
+    sleep(Duration::from_secs(1)).await;
+    drop(second);
+
+    let started = Instant::now();
+    let third = pool.get(3).await.unwrap();
+    assert_eq!(third.ports, [busy - 2], "key 1's port, once it has rested");
+    assert_eq!(started.elapsed(), QUARANTINE);
+    assert_eq!(probe.destroyed_ids(), [1]);
+    let stats = pool.status();
+    assert_eq!((stats.evicted, stats.destroyed, stats.created, stats.timeouts), (1, 1, 3, 0));
+    assert_eq!((stats.connections, stats.idle, stats.active, stats.sessions), (2, 1, 1, 2));
+    let vnc = &allocator.status()["vnc"];
+    assert_eq!((vnc.leased, vnc.free, vnc.quarantined), (2, 0, 1), "the busy port rests again");
+}

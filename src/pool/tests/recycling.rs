@@ -219,6 +219,25 @@ async fn a_failed_warm_up_waits_for_the_reapers_tick() {
     assert_eq!((probe.count(&probe.create_calls), pool.status().idle), (2, 1));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_warm_up_cut_off_by_the_checkout_timeout_is_not_a_get_timeout() {
+    let mut config = config(4, 4).min_idle_per_key(1);
+    config.checkout_timeout = Duration::from_secs(3);
+    let (pool, probe) = pool(config);
+    probe.once(Step::Create, Behaviour::Never);
+    pool.warm(1);
+    sleep(Duration::from_secs(4)).await;
+    settle().await;
+    let status = pool.status();
+    assert_eq!((status.timeouts, status.created, status.connections), (0, 0, 0));
+    assert_eq!(probe.count(&probe.create_calls), 1, "the next warm-up waits for the tick");
+
+    probe.once(Step::Create, Behaviour::Never);
+    let error = pool.get(2).await.unwrap_err();
+    assert!(matches!(error, PoolError::Timeout { waited } if waited == Duration::from_secs(3)));
+    assert_eq!((pool.status().timeouts, probe.count(&probe.create_calls)), (1, 2), "a get's still counts");
+}
+
 #[test]
 fn the_new_limits_are_validated_with_the_field_named() {
     let field = |config: PoolConfig| config.validate().unwrap_err().field();

@@ -43,8 +43,24 @@ async fn a_port_in_use_on_the_host_is_skipped_and_rests() {
 
     advance(QUARANTINE).await;
     let error = allocator.allocate("test").unwrap_err();
-    assert_eq!(error, PortError::InUseOnHost { range: "test".to_owned(), tried: 1 });
+    let retry_after = Some(QUARANTINE);
+    assert_eq!(
+        error,
+        PortError::Exhausted { range: "test".to_owned(), size: 2, retry_after },
+        "probed again, resting again"
+    );
     assert_eq!(counts(&allocator, "test"), (1, 0, 1));
+}
+
+#[test]
+fn without_a_quarantine_a_range_partly_leased_and_partly_in_use_is_exhausted() {
+    let (listener, busy) = listening_port_with_a_free_neighbour();
+    let allocator = checking(busy..=busy + 1, Duration::ZERO, true);
+    let lease = allocator.allocate("test").expect("the neighbour is free");
+    let error = allocator.allocate("test").unwrap_err();
+    assert_eq!(error, PortError::Exhausted { range: "test".to_owned(), size: 2, retry_after: None });
+    drop((lease, listener));
+    assert_eq!(counts(&allocator, "test"), (0, 2, 0));
 }
 
 #[test]
