@@ -295,15 +295,33 @@ impl Containment {
     pub(crate) fn poll_in_place<F: Future>(
         &self,
         kind: UserCode,
-        mut future: Pin<&mut Option<F>>,
+        future: Pin<&mut Option<F>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<F::Output, Fault>> {
-        let Some(polled) = future.as_mut().as_pin_mut() else {
-            return Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned())));
-        };
-        match catch(|| polled.poll(cx)) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        self.make_and_poll_in_place(kind, future, &mut None::<fn() -> F>, cx)
+    }
+
+    /// [`poll_in_place`](Self::poll_in_place) of the future `make` returns, made in the first
+    /// poll, in the same guard: the call that makes a future is user code too (a method may
+    /// panic before it returns one), and one guard for both costs less than one each.
+    #[inline]
+    pub(crate) fn make_and_poll_in_place<F: Future>(
+        &self,
+        kind: UserCode,
+        mut future: Pin<&mut Option<F>>,
+        make: &mut Option<impl FnOnce() -> F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<F::Output, Fault>> {
+        let polled = catch(|| {
+            if let Some(make) = make.take() {
+                future.set(Some(make()));
+            }
+            future.as_mut().as_pin_mut().map(|made| made.poll(cx))
+        });
+        match polled {
+            Ok(Some(Poll::Pending)) => Poll::Pending,
+            Ok(Some(Poll::Ready(output))) => Poll::Ready(Ok(output)),
+            Ok(None) => Poll::Ready(Err(Fault::Panicked("polled after it ended".to_owned()))),
             Err(message) => Poll::Ready(Err(self.fault(kind, Fault::Panicked(message)))),
         }
     }

@@ -104,7 +104,7 @@ impl<M: Manager> Backend<M> {
         make: impl FnOnce() -> F,
     ) -> Result<F::Output, Fault> {
         let slot = pin!(None);
-        let mut future = self.in_slot(kind, slot, make)?;
+        let mut future = self.in_slot(kind, slot, make);
         poll_fn(|cx| future.poll(cx)).await
     }
 
@@ -144,22 +144,16 @@ impl<M: Manager> Backend<M> {
 
     /// [`contained`](Self::contained), polled from the caller's own future: for the warm
     /// checkout's `check`, where one more future around it would cost more than the check.
-    /// `make` is called now, contained, and its future is put in `slot`, which the returned
-    /// [`InSlot`] polls and, however the caller ends, drops contained.
-    ///
-    /// # Errors
-    ///
-    /// The [`Fault`] if `make` panicked.
+    /// The returned [`InSlot`] calls `make` in its first poll, in the guard of that poll, puts
+    /// the future in `slot`, and, however the caller ends, drops it contained.
     #[inline]
-    pub(super) fn in_slot<'a, F: Future>(
+    pub(super) fn in_slot<'a, F: Future, Mk: FnOnce() -> F>(
         &'a self,
         kind: UserCode,
-        mut slot: Pin<&'a mut Option<F>>,
-        make: impl FnOnce() -> F,
-    ) -> Result<InSlot<'a, M, F>, Fault> {
-        let future = self.call_contained(kind, make)?;
-        slot.set(Some(future));
-        Ok(InSlot { backend: self, kind, future: slot })
+        slot: Pin<&'a mut Option<F>>,
+        make: Mk,
+    ) -> InSlot<'a, M, F, Mk> {
+        InSlot { backend: self, kind, future: slot, make: Some(make) }
     }
 
     /// Destroys still running.
@@ -190,29 +184,31 @@ impl<M: Manager> Backend<M> {
 /// One of the manager's futures in its caller's slot (see [`Backend::in_slot`]): polled there
 /// contained, and dropped contained when it ends or when this is dropped, so a caller that is
 /// cut off or dropped itself never drops the manager's code bare.
-pub(super) struct InSlot<'a, M: Manager, F> {
+pub(super) struct InSlot<'a, M: Manager, F, Mk> {
     backend: &'a Backend<M>,
     kind: UserCode,
     future: Pin<&'a mut Option<F>>,
+    /// The call that makes the future, until the first poll makes it.
+    make: Option<Mk>,
 }
 
-impl<M: Manager, F: Future> InSlot<'_, M, F> {
-    /// Polls the future, contained and counted like [`Backend::contained`]; once it has ended
-    /// it is dropped, contained and counted, so what it holds is freed then.
+impl<M: Manager, F: Future, Mk: FnOnce() -> F> InSlot<'_, M, F, Mk> {
+    /// Polls the future, contained and counted like [`Backend::contained`]. An ended future
+    /// stays in its slot until this is dropped (its caller's step ends right after), which
+    /// drops it contained and counted: one guarded drop on the hot path, not two.
     #[inline]
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
         let containment = &self.backend.containment;
-        let polled = ready!(containment.poll_in_place(self.kind, self.future.as_mut(), cx));
-        let dropped_faulted = containment.drop_in_place(self.kind, self.future.as_mut());
-        let faults = usize::from(polled.is_err()) + usize::from(dropped_faulted);
-        if faults > 0 {
-            self.backend.counters.add(PoolCount::CallbackPanics, faults);
+        let polled =
+            ready!(containment.make_and_poll_in_place(self.kind, self.future.as_mut(), &mut self.make, cx));
+        if polled.is_err() {
+            self.backend.counters.add(PoolCount::CallbackPanics, 1);
         }
         Poll::Ready(polled)
     }
 }
 
-impl<M: Manager, F> Drop for InSlot<'_, M, F> {
+impl<M: Manager, F, Mk> Drop for InSlot<'_, M, F, Mk> {
     /// The future's drop is the manager's code: a panic in it counts as one of the pool's.
     fn drop(&mut self) {
         if self.backend.containment.drop_in_place(self.kind, self.future.as_mut()) {

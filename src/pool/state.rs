@@ -52,7 +52,8 @@ impl<M: Manager> State<M> {
     ) -> (Plan<M>, Option<Arc<Notify>>) {
         let checkouts = &mut self.checkouts;
         let open = |lent| checkouts.open(lent, location, now);
-        let warm = self.warm_keys.contains(key);
+        // Only a pool that keeps idle connections for warm keys asks whether this one is.
+        let warm = self.sessions.keeps_warm_idle() && self.warm_keys.contains(key);
         let (step, was_woken) = match self.sessions.decide((key, warm), now, expired, open) {
             None => {
                 let at_cap = self.sessions.at_cap(key);

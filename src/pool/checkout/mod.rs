@@ -67,15 +67,10 @@ impl<M: Manager> Shared<M> {
                                 // Dropped contained when it ends, is cut off, or this `get` is dropped.
                                 let slot = pin!(None);
                                 let connection = checking.connection_mut();
-                                let check = backend.in_slot(UserCode::ManagerCheck, slot, || {
+                                let mut check = backend.in_slot(UserCode::ManagerCheck, slot, || {
                                     backend.manager.check(connection)
                                 });
-                                match check {
-                                    Ok(mut check) => {
-                                        deadline.within(pin!(poll_fn(|cx| check.poll(cx)))).await
-                                    }
-                                    Err(fault) => Ok(Err(fault)),
-                                }
+                                deadline.within(pin!(poll_fn(|cx| check.poll(cx)))).await
                             };
                             // A check that panicked found the connection broken, as one that failed.
                             match checked {

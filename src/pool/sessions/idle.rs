@@ -68,10 +68,9 @@ impl<M: Manager> Sessions<M> {
         now: Instant,
         expired: &mut Vec<Conn<M>>,
     ) -> Option<Box<Kept<M>>> {
-        let spares = warm && self.limits.min_idle_per_key > 0;
         let session = self.session_mut(session)?;
         let before = session.idle();
-        let fresh = session.pop_fresh(now, spares, expired);
+        let fresh = session.pop_fresh(now, warm, expired);
         let taken = before - session.idle();
         self.idle -= taken;
         fresh

@@ -123,6 +123,12 @@ pub(super) struct Occupancy {
 }
 
 impl<M: Manager> Sessions<M> {
+    /// Whether the idle timeout spares any of a warm key's idle connections.
+    #[inline]
+    pub(super) fn keeps_warm_idle(&self) -> bool {
+        self.limits.min_idle_per_key > 0
+    }
+
     pub(super) fn new(limits: PoolLimits) -> Self {
         let (total, idle, active, returns) = (0, 0, 0, 0);
         let (by_key, slab, vacant) = (HashMap::default(), Vec::new(), Vec::new());
