@@ -330,11 +330,12 @@ impl Containment {
     /// the thread unwinds nothing is dropped here: the pinned slot drops it afterwards, as any
     /// unwinding frame would.
     ///
-    /// Returns whether it caught a fault (logged and counted here), so a part that keeps its
-    /// own count of its user code's panics can count it too.
+    /// Returns whether the drop panicked (logged and counted here), so a part that keeps its
+    /// own count of its user code's panics can count it too. A drop skipped while the thread
+    /// unwinds is no panic of the user's code: `false`.
     #[inline]
     pub(crate) fn drop_in_place<F>(&self, kind: UserCode, mut future: Pin<&mut Option<F>>) -> bool {
-        future.is_some() && self.call(kind, move || future.set(None)).is_err()
+        future.is_some() && matches!(self.call(kind, move || future.set(None)), Err(Fault::Panicked(_)))
     }
 }
 

@@ -38,9 +38,10 @@ pub(crate) struct Fleet {
     breakers: Option<Arc<FleetBreakers>>,
     /// This governor's part in its host's port plan (`fleet.share_ports`).
     pub(super) ports: Option<HostPorts>,
-    /// Lease ids whose release the backend did not answer, and when it failed: sent again at
-    /// each heartbeat while the lease may still live.
-    pub(super) unreleased: Mutex<Vec<(String, tokio::time::Instant)>>,
+    /// Lease ids whose release the backend did not answer (or that a failed acquire may have
+    /// granted while it was down), oldest first, with when each was kept: sent again after
+    /// each heartbeat that lands, for one TTL.
+    pub(super) unreleased: Mutex<std::collections::VecDeque<(String, tokio::time::Instant)>>,
 }
 
 /// How a call may run when the backend is down.
@@ -81,7 +82,7 @@ impl Fleet {
             refused: AtomicU64::new(0),
             backend_errors: AtomicU64::new(0),
             breakers,
-            unreleased: Mutex::new(Vec::new()),
+            unreleased: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -115,6 +116,11 @@ impl Fleet {
             Err(error) => self.backend_failed(operation, error),
         }
         answer
+    }
+
+    /// Whether the backend's last answer was a failure.
+    pub(super) fn is_down(&self) -> bool {
+        self.backend_state.load(Relaxed) == BackendState::Down as u8
     }
 
     fn backend_answered(&self) {
@@ -191,6 +197,7 @@ impl Fleet {
                 _ => BackendState::Down,
             },
             leases_held: self.held.load(Relaxed),
+            leases_to_release: self.leases_to_release(),
             running_unleased: self.unleased.load(Relaxed),
             live_instances: (live > 0).then_some(live),
             acquired: self.acquired.load(Relaxed),

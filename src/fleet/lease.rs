@@ -3,6 +3,7 @@
 //! ends, since the attempt only drops its end of a channel; a release the backend does not
 //! answer is sent again by the heartbeat. No user code runs here.
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ impl Fleet {
         mut ended: oneshot::Receiver<()>,
     ) {
         let lease_id = self.lease_id();
-        let Some((grant, maybe_granted, sent)) = self.acquire(&lease_id, &mut ended).await else {
+        let Some((grant, give_back, sent)) = self.acquire(&lease_id, &mut ended).await else {
             return;
         };
         match grant {
@@ -68,8 +69,10 @@ impl Fleet {
                 self.held.fetch_sub(1, Relaxed);
             }
             fallback => {
-                if maybe_granted {
-                    self.runtime.spawn(Arc::clone(&self).give_back(lease_id));
+                match give_back {
+                    GiveBack::Nothing => {}
+                    GiveBack::Now => drop(self.runtime.spawn(Arc::clone(&self).give_back(lease_id))),
+                    GiveBack::AtHeartbeat => self.keep_unreleased(lease_id),
                 }
                 let unleased = matches!(fallback, Grant::Unleased);
                 let _ = granted.send(fallback);
@@ -90,21 +93,21 @@ impl Fleet {
         self.release(&lease_id).await;
     }
 
-    /// Asks for the lease until it is granted or the backend is down, whether the last
-    /// acquire may have granted it all the same (any failure but one that proves nothing was
-    /// asked), and when the last acquire was sent; `None` if the attempt ended first.
+    /// Asks for the lease until it is granted or the backend is down, how to give back what
+    /// the last acquire may have granted all the same, and when the last acquire was sent;
+    /// `None` if the attempt ended first.
     async fn acquire(
         &self,
         lease_id: &str,
         ended: &mut oneshot::Receiver<()>,
-    ) -> Option<(Grant, bool, Instant)> {
+    ) -> Option<(Grant, GiveBack, Instant)> {
         loop {
-            let sent = Instant::now();
+            let (sent, was_down) = (Instant::now(), self.is_down());
             match self.ask("acquire", |backend| backend.acquire(self.request(lease_id))).await {
                 Ok(Acquire::Granted { token, live_instances }) => {
                     self.saw_instances(live_instances);
                     self.acquired.fetch_add(1, Relaxed);
-                    return Some((Grant::Leased(token), false, sent));
+                    return Some((Grant::Leased(token), GiveBack::Nothing, sent));
                 }
                 Ok(Acquire::Full { retry_in, live_instances }) => {
                     self.saw_instances(live_instances);
@@ -116,8 +119,15 @@ impl Fleet {
                         Fallback::Unleased => Grant::Unleased,
                         Fallback::Refused => Grant::Refused,
                     };
-                    let maybe_granted = !matches!(error, FleetError::Unsupported { .. });
-                    return Some((grant, maybe_granted, sent));
+                    // Any failure but a missing operation may hide a grant. Asked of a backend
+                    // already down, the give-back waits for a heartbeat that lands: at once it
+                    // would only fail too, one more error per call through an outage.
+                    let give_back = match error {
+                        FleetError::Unsupported { .. } => GiveBack::Nothing,
+                        _ if was_down => GiveBack::AtHeartbeat,
+                        _ => GiveBack::Now,
+                    };
+                    return Some((grant, give_back, sent));
                 }
             }
         }
@@ -179,7 +189,7 @@ impl Fleet {
     /// answer.
     async fn release(&self, lease_id: &str) {
         if !self.released(lease_id).await {
-            self.unreleased.lock().push((lease_id.to_owned(), Instant::now()));
+            self.keep_unreleased(lease_id.to_owned());
         }
     }
 
@@ -189,24 +199,60 @@ impl Fleet {
         matches!(answer, Ok(_) | Err(FleetError::Unsupported { .. }))
     }
 
-    /// Sends again (from the heartbeat) the releases the backend did not answer, until one
-    /// fails: the rest wait for the next heartbeat, so a backend that is down again holds the
-    /// heartbeat up for one time limit at most. A lease one TTL past its failed release has
-    /// expired in the backend: it is dropped, which keeps the list bounded through an outage.
-    pub(super) async fn retry_lease_releases(&self) {
+    /// Keeps a lease id for the heartbeats to release. The list is oldest first, and a lease one
+    /// TTL past its keeping has expired in the backend (no renewal followed), so the expired are
+    /// dropped from the front as each is kept: through an outage the list holds at most the
+    /// leases of one TTL.
+    fn keep_unreleased(&self, lease_id: String) {
         let now = Instant::now();
-        let ttl = self.config.lease_ttl;
-        let mut kept = std::mem::take(&mut *self.unreleased.lock())
-            .into_iter()
-            .filter(|(_, failed)| now < *failed + ttl);
-        while let Some((lease_id, failed)) = kept.next() {
-            if !self.released(&lease_id).await {
+        let mut unreleased = self.unreleased.lock();
+        drop_expired(&mut unreleased, now, self.config.lease_ttl);
+        unreleased.push_back((lease_id, now));
+    }
+
+    /// The lease ids kept to give back that may still live in the backend.
+    pub(super) fn leases_to_release(&self) -> u64 {
+        let mut unreleased = self.unreleased.lock();
+        drop_expired(&mut unreleased, Instant::now(), self.config.lease_ttl);
+        unreleased.len() as u64
+    }
+
+    /// Sends again (after a heartbeat landed) the releases the backend did not answer, oldest
+    /// first, until one fails or `backend_timeout` has passed: the rest wait for the next
+    /// heartbeat, so the heartbeats keep their pace however many are kept.
+    pub(super) async fn retry_lease_releases(&self) {
+        let (started, ttl) = (Instant::now(), self.config.lease_ttl);
+        while started.elapsed() < self.config.backend_timeout {
+            let next = {
                 let mut unreleased = self.unreleased.lock();
-                unreleased.push((lease_id, failed));
-                unreleased.extend(kept);
+                drop_expired(&mut unreleased, Instant::now(), ttl);
+                unreleased.pop_front()
+            };
+            let Some((lease_id, kept)) = next else { return };
+            if !self.released(&lease_id).await {
+                // Back in front: it is older than any kept meanwhile.
+                self.unreleased.lock().push_front((lease_id, kept));
                 return;
             }
         }
+    }
+}
+
+/// How a failed acquire's possible grant is given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GiveBack {
+    /// Nothing was asked of the backend.
+    Nothing,
+    /// A release at once, on the same connection, so it runs after the slow acquire.
+    Now,
+    /// Kept for the heartbeats: the backend was down already.
+    AtHeartbeat,
+}
+
+/// Drops the lease ids kept one TTL or more before `now` from the front of `unreleased`.
+fn drop_expired(unreleased: &mut VecDeque<(String, Instant)>, now: Instant, ttl: std::time::Duration) {
+    while unreleased.front().is_some_and(|(_, kept)| *kept + ttl <= now) {
+        unreleased.pop_front();
     }
 }
 

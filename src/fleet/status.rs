@@ -40,6 +40,11 @@ pub struct FleetStatus {
     pub backend: BackendState,
     /// Leases this process holds now.
     pub leases_held: u64,
+    /// Leases to give back that the backend has not been told of yet: releases it did not
+    /// answer, and what acquires that failed while it was down may have been granted. Sent
+    /// after each heartbeat that lands; dropped one lease TTL after they were kept, when the
+    /// backend has let them expire.
+    pub leases_to_release: u64,
     /// Calls running now without a lease because the backend was down (`local_share` or
     /// `fail_open`).
     pub running_unleased: u64,

@@ -135,6 +135,13 @@ mod system {
     /// A read cannot be interrupted once it runs on its blocking thread. If the monitor gives
     /// a sample up, the read goes on and the next sample waits for it rather than starting
     /// another, so a hung `/proc` holds one blocking thread, not one per interval.
+    ///
+    /// # Panics
+    ///
+    /// `sample` panics with the read's own panic if the read panicked, or if the runtime
+    /// cancelled it (shutting down): a failed read is no reading of nothing. The governor's
+    /// monitor contains it as a missed sample — the previous readings kept, an `ERROR`,
+    /// counted; a sampler of yours that wraps this one may catch it or let the monitor do so.
     #[derive(Debug, Default)]
     pub struct SystemSampler {
         system: Option<System>,

@@ -65,7 +65,8 @@ pub struct PoolConfig {
     /// fails with `PoolError::Timeout`. At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub checkout_timeout: Duration,
-    /// An idle connection unused this long is destroyed. At least 1 ms, tokio's timer resolution.
+    /// An idle connection unused this long is destroyed, but for those a warm key keeps (see
+    /// `min_idle` and `min_idle_per_key`). At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub idle_timeout: Duration,
     /// A connection this old is destroyed when it is next idle (less its jitter).
@@ -104,6 +105,7 @@ pub struct PoolConfig {
     pub max_rss: Option<u64>,
     /// Idle connections kept ready over every key named by [`Pool::warm`](super::Pool::warm),
     /// created in the background within the caps (a warm connection never evicts another).
+    /// The idle timeout leaves each warm key its even share of it.
     pub min_idle: usize,
     /// Idle connections kept ready for each key named by [`Pool::warm`](super::Pool::warm).
     /// The idle timeout does not reap a warm key's connections below it.

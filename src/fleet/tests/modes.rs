@@ -26,11 +26,11 @@ async fn fail_closed_refuses_while_the_backend_is_down() {
     settle().await;
     let status = gov.status();
     let fleet = status.fleet.expect("a fleet section");
-    // The first heartbeat's failure, the acquire's, and the give-back's of whatever the acquire
-    // may have been granted.
+    // The first heartbeat's failure, then the acquire's. The backend was down already, so
+    // the give-back of whatever the acquire may have been granted waits for a heartbeat.
     assert_eq!(
         (fleet.backend, fleet.refused, fleet.fallbacks, fleet.backend_errors),
-        (BackendState::Down, 1, 0, 3)
+        (BackendState::Down, 1, 0, 2)
     );
     assert_eq!(status.workers.rejected, 1);
     backend.down.store(false, SeqCst);
@@ -55,9 +55,9 @@ async fn a_panicking_backend_is_contained_counted_and_taken_as_down() {
     let status = gov.status();
     let fleet = status.fleet.expect("a fleet section");
     // The first heartbeat and the first acquire panicked making their futures, the second
-    // acquire's future when polled, and each acquire's give-back too.
-    assert_eq!((fleet.backend, fleet.refused, fleet.backend_errors), (BackendState::Down, 2, 5));
-    assert_eq!(status.callbacks.panics.get("fleet_backend"), Some(&5));
+    // acquire's future when polled (the give-backs wait for a heartbeat: the backend was down).
+    assert_eq!((fleet.backend, fleet.refused, fleet.backend_errors), (BackendState::Down, 2, 3));
+    assert_eq!(status.callbacks.panics.get("fleet_backend"), Some(&3));
     backend.panics.store(0, SeqCst);
     assert_eq!(quick(&gov).await.expect("back in shared mode"), Some(FencingToken::new(1)));
 }
@@ -204,4 +204,25 @@ async fn a_failed_release_is_retried_at_the_next_heartbeat() {
     assert_eq!((backend.live(), backend.releases.load(SeqCst)), (0, 2), "released by the heartbeat at 1 s");
     sleep(Duration::from_secs(1)).await;
     assert_eq!(backend.releases.load(SeqCst), 2, "released once: nothing left to retry");
+}
+
+/// Through an outage, what a failed acquire may have been granted is kept for the heartbeats to
+/// give back — only a TTL's worth, the older having expired in the backend — and the first
+/// heartbeat that lands gives all of it back.
+#[tokio::test(start_paused = true)]
+async fn the_give_backs_kept_through_an_outage_are_one_ttls_and_go_back_at_the_next_heartbeat() {
+    let backend = FakeBackend::new();
+    backend.down.store(true, SeqCst);
+    let gov = governor(resource(4).on_backend_down(OnBackendDown::FailClosed), &backend, 2);
+    // A refused call every 100 ms for 9 s, three TTLs of 3 s: at 9 s, those kept after 6 s.
+    for _ in 0..90 {
+        assert!(matches!(quick(&gov).await, Err(Error::Rejected(Rejection::FleetUnavailable))));
+        sleep(Duration::from_millis(100)).await;
+    }
+    let to_release = || gov.status().fleet.expect("a fleet section").leases_to_release;
+    assert_eq!((to_release(), backend.releases.load(SeqCst)), (29, 0));
+    backend.down.store(false, SeqCst);
+    sleep(Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!((to_release(), backend.releases.load(SeqCst)), (0, 29));
 }

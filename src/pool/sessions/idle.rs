@@ -26,10 +26,13 @@ impl<M: Manager> Sessions<M> {
     }
 
     /// Takes every idle connection past its idle timeout or lifetime out (places still held),
-    /// but for the newest `min_idle_per_key` of each of the `warm` keys that are within their
-    /// lifetime: reaping those would only have the warm-up create them again.
+    /// but for the newest of each of the `warm` keys that are within their lifetime: reaping
+    /// those would only have the warm-up create them again. Each warm key keeps
+    /// `min_idle_per_key`, or its even share of `min_idle` if that is more (the warm-up fills
+    /// the fewest first, so the keys' shares of `min_idle` are even, give or take one).
     pub(in crate::pool) fn take_expired(&mut self, now: Instant, warm: &[M::Key]) -> Vec<Conn<M>> {
-        let min_idle_per_key = self.limits.min_idle_per_key;
+        let share = self.limits.min_idle.div_ceil(warm.len().max(1));
+        let min_idle_per_key = self.limits.min_idle_per_key.max(share);
         let mut into = Vec::new();
         for session in self.slab.iter_mut().flatten() {
             let spared = if warm.contains(&session.key) { min_idle_per_key } else { 0 };

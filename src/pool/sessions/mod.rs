@@ -30,6 +30,8 @@ pub(super) struct PoolLimits {
     pub(super) idle_timeout: Duration,
     /// The idle connections of a warm key that the idle timeout leaves.
     pub(super) min_idle_per_key: usize,
+    /// The idle connections of all warm keys together that the idle timeout leaves.
+    pub(super) min_idle: usize,
 }
 
 /// Where a key's session sits. It stays valid while the session holds a place, which every
@@ -126,7 +128,7 @@ impl<M: Manager> Sessions<M> {
     /// Whether the idle timeout spares any of a warm key's idle connections.
     #[inline]
     pub(super) fn keeps_warm_idle(&self) -> bool {
-        self.limits.min_idle_per_key > 0
+        self.limits.min_idle_per_key > 0 || self.limits.min_idle > 0
     }
 
     pub(super) fn new(limits: PoolLimits) -> Self {

@@ -74,6 +74,7 @@ impl<M: Manager> Shared<M> {
             max_per_key: config.max_per_key,
             idle_timeout: config.idle_timeout,
             min_idle_per_key: config.min_idle_per_key,
+            min_idle: config.min_idle,
         };
         let creates = Creates::new(config.max_concurrent_creates);
         Shared {

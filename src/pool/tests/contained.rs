@@ -230,6 +230,25 @@ async fn a_get_dropped_during_its_check_drops_the_check_contained() {
     assert_eq!(stats.callback_panics, 1, "the check's drop");
 }
 
+/// A `get` dropped while its caller's thread unwinds from the caller's own panic drops no
+/// manager code then (no user code runs in a drop while unwinding), and counts no panic of the
+/// manager's: the panic was the caller's.
+#[tokio::test(start_paused = true)]
+async fn a_get_dropped_by_a_panicking_caller_counts_no_manager_panic() {
+    let (pool, probe) = super::support::pool(config(2, 2));
+    drop(pool.get(1).await.unwrap());
+    probe.set(Step::Check, Behaviour::Never);
+    let mut get = Box::pin(pool.get(1));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(get.as_mut().poll(&mut cx).is_pending(), "the get waits in its check");
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _get = get;
+        panic!("the caller's own bug");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(pool.status().callback_panics, 0, "the caller's panic is not the manager's");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_check_cut_off_whose_future_panics_on_drop_is_counted() {
     let manager = Arc::new(PanicsEarly::default());

@@ -163,6 +163,20 @@ async fn the_idle_timeout_leaves_a_warm_key_its_min_idle_per_key() {
     assert_eq!((lease.id, probe.calls()), (2, (2, 2, 1, 0)), "a get takes a spared one too");
 }
 
+/// A pool kept warm by `min_idle` alone (over two warm keys) keeps it through the idle
+/// timeout too: each key keeps its share.
+#[tokio::test(start_paused = true)]
+async fn the_idle_timeout_leaves_the_warm_keys_their_min_idle() {
+    let (pool, probe) = pool(reaped_each_minute(config(4, 4).min_idle(3)));
+    pool.warm(1);
+    pool.warm(2);
+    sleep(Duration::from_millis(1)).await;
+    sleep(3 * MINUTE).await; // six ticks, the last four past every connection's idle timeout
+    let stats = pool.status();
+    assert_eq!((stats.reaped, stats.created, stats.idle, stats.destroyed), (0, 3, 3, 0));
+    assert_eq!(probe.calls(), (3, 3, 0, 0));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_warm_keys_connections_over_its_minimum_or_past_their_lifetime_are_reaped() {
     let mut config = reaped_each_minute(no_jitter(config(4, 4).min_idle_per_key(1)));
