@@ -21,6 +21,9 @@ pub(crate) struct Process {
     pub(crate) parent: u32,
     pub(crate) group: u32,
     pub(crate) session: u32,
+    /// When the process started, in clock ticks after boot: with the pid, names one process
+    /// for good (a pid is given again once its process is reaped; a start time is not).
+    pub(crate) started: u64,
 }
 
 impl Process {
@@ -33,7 +36,10 @@ impl Process {
         let mut fields = rest.split_whitespace();
         let state = fields.next()?.chars().next()?;
         let mut number = || fields.next()?.parse::<u32>().ok();
-        Some(Process { pid, command, state, parent: number()?, group: number()?, session: number()? })
+        let (parent, group, session) = (number()?, number()?, number()?);
+        // `starttime`, the 22nd field of `stat`: 15 after `session`, the 6th.
+        let started = fields.nth(15)?.parse().ok()?;
+        Some(Process { pid, command, state, parent, group, session, started })
     }
 
     pub(crate) fn is_zombie(&self) -> bool {

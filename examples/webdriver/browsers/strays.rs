@@ -28,7 +28,10 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// The processes of a session outside its group that are children of this process.
 #[derive(Debug, Default)]
 pub(super) struct Strays {
-    pids: Vec<u32>,
+    /// Each stray's pid and start time: another session's reaping (`reap_escaped` takes every
+    /// escaped zombie) may free a stray's pid, which the kernel may then give to a new
+    /// chromedriver; only the start time tells the two apart.
+    pids: Vec<(u32, u64)>,
     /// The session's profile and group, to find more when dropped (a cancelled `create`);
     /// empty once reaped.
     profile: String,
@@ -62,8 +65,9 @@ impl Strays {
         };
         let me = std::process::id();
         for process in census::take(&scope).running {
-            if process.group != self.group && process.parent == me && !self.pids.contains(&process.pid) {
-                self.pids.push(process.pid);
+            let stray = (process.pid, process.started);
+            if process.group != self.group && process.parent == me && !self.pids.contains(&stray) {
+                self.pids.push(stray);
             }
         }
     }
@@ -75,15 +79,15 @@ impl Strays {
         let (mut done, started) = (Reaped::default(), Instant::now());
         loop {
             done.reaped += reap_escaped();
-            // A stray is a child of this process that only this code waits for: its pid cannot
-            // be reused before it is reaped here.
-            self.pids.retain(|pid| Process::read(*pid).is_some());
+            // Still this stray only if the pid's process started when it did: once reaped (here,
+            // or by another session's `reap_escaped`) its pid may be another process's.
+            self.pids.retain(|&(pid, started)| Process::read(pid).is_some_and(|now| now.started == started));
             let waited = started.elapsed();
             if self.pids.is_empty() || waited >= grace + KILL_WAIT {
                 break;
             }
             if waited >= grace && done.killed == 0 {
-                for pid in self.pids.iter().filter_map(|pid| pid_of(*pid)) {
+                for pid in self.pids.iter().filter_map(|&(pid, _)| pid_of(pid)) {
                     let _ = kill_process(pid, Signal::KILL);
                 }
                 done.killed = self.pids.len();
