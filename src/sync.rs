@@ -65,3 +65,29 @@ impl Drop for CountedWhileAlive<'_> {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Runs `work` until it ends (`Some`) or its owner closes (`None`): `is_closed` is read before
+/// each poll of `work`, and `closing`'s `notify_waiters` at the close wakes the wait. The close
+/// wins a poll in which both are ready, so work that became ready as its owner closed starts
+/// nothing after the close. The governor's waits that hold no queue place (a backoff, a wait
+/// for memory) and a pool's create waits that hold a turn end this way.
+///
+/// # Cancel safety
+///
+/// As cancel safe as `work`, which is dropped as it would be if this were.
+pub(crate) async fn unless_closed<F: std::future::Future>(
+    closing: &tokio::sync::Notify,
+    is_closed: impl Fn() -> bool,
+    work: F,
+) -> Option<F::Output> {
+    // Made before the flag is first read: `notify_waiters` reaches a `Notified` from its
+    // creation on, polled or not, so a close between the two still wakes it.
+    let (mut work, mut closed) = (std::pin::pin!(work), std::pin::pin!(closing.notified()));
+    std::future::poll_fn(|cx| {
+        if is_closed() || closed.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        work.as_mut().poll(cx).map(Some)
+    })
+    .await
+}

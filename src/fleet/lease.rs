@@ -158,29 +158,31 @@ impl Fleet {
             };
             let renewal = until_expired(renewal, bounded.then_some(lives_until));
             let Some(renewal) = until_ended(renewal, ended).await else { break };
-            match renewal {
+            let expired = match renewal {
                 Some((sent, Ok(Renewal::Renewed { live_instances }))) => {
                     self.saw_instances(live_instances);
                     lives_until = sent + ttl;
+                    continue;
                 }
-                Some((_, Ok(Renewal::Lost))) => {
-                    self.lost.fetch_add(1, Relaxed);
-                    let resource = &self.config.resource;
-                    tracing::warn!(target: "bursar::fleet", %resource, %token, "fleet lease lost at renewal; the call is cancelled");
-                    let _ = lost.send(());
-                    return;
-                }
+                Some((_, Ok(Renewal::Lost))) => false,
                 // Logged by `ask`; the next renewal tries again while the lease may live.
-                Some((_, Err(_))) => {}
-                None => {
-                    self.lost.fetch_add(1, Relaxed);
-                    let resource = &self.config.resource;
-                    tracing::warn!(target: "bursar::fleet", %resource, %token, ?ttl, "no fleet lease renewal confirmed within the lease TTL (`fail_closed`); the call is cancelled");
-                    let _ = lost.send(());
-                    // The backend may still hold it, if a renewal landed unanswered.
-                    break;
-                }
+                Some((_, Err(_))) => continue,
+                None => true,
+            };
+            self.lost.fetch_add(1, Relaxed);
+            let resource = &self.config.resource;
+            let why = if expired {
+                "unconfirmed for one lease TTL (`fail_closed`)"
+            } else {
+                "a renewal found it gone"
+            };
+            tracing::warn!(target: "bursar::fleet", %resource, %token, why, "fleet lease lost; the call is cancelled");
+            let _ = lost.send(());
+            if !expired {
+                return; // gone from the backend: nothing to release
             }
+            // Expired here, the backend may still hold it if a renewal landed unanswered.
+            break;
         }
         self.release(lease_id).await;
     }

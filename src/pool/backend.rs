@@ -195,7 +195,7 @@ pub(super) struct InSlot<'a, M: Manager, F, Mk> {
 impl<M: Manager, F: Future, Mk: FnOnce() -> F> InSlot<'_, M, F, Mk> {
     /// Polls the future, contained and counted like [`Backend::contained`]. An ended future
     /// stays in its slot until this is dropped (its caller's step ends right after), which
-    /// drops it contained and counted: one guarded drop on the hot path, not two.
+    /// drops it contained and counted.
     #[inline]
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Fault>> {
         let containment = &self.backend.containment;

@@ -18,11 +18,9 @@ mod permit;
 mod supervise;
 mod wait;
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::Poll;
 use std::time::Duration;
 
 pub(crate) use counters::Count;
@@ -293,19 +291,7 @@ impl Workers {
     /// Runs `work` until it ends (`Some`) or the governor closes (`None`, at once if it had
     /// closed): the waits that hold no queue place, which closing the lanes does not reach.
     pub(crate) async fn until_closed<F: Future>(&self, work: F) -> Option<F::Output> {
-        let (mut work, mut closed) = (pin!(work), pin!(self.closed.notified()));
-        // The listener is registered before the flag is read, so a close between the two wakes it.
-        closed.as_mut().enable();
-        if self.drain.is_closed() {
-            return None;
-        }
-        poll_fn(|cx| {
-            if closed.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            work.as_mut().poll(cx).map(Some)
-        })
-        .await
+        crate::sync::unless_closed(&self.closed, || self.drain.is_closed(), work).await
     }
 
     pub(crate) fn backing_off_now(&self) -> usize {

@@ -6,11 +6,9 @@
 //! `Drop` stops the reaper and hands every idle connection to `destroy`; leases still out
 //! then find the pool gone and destroy their connection when dropped.
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::Poll;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -125,23 +123,9 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Awaits `future` unless the pool is closed first, or closes meanwhile: then `future` is
-    /// dropped and this returns [`PoolClosed`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As cancel safe as `future`, which is dropped as it would be if this were.
+    /// dropped and this returns [`PoolClosed`] (see [`crate::sync::unless_closed`]).
     pub(super) async fn unless_closed<F: Future>(&self, future: F) -> Result<F::Output, PoolClosed> {
-        // Made before the flag is read: a close after this wakes it even before its first poll.
-        let mut closing = pin!(self.closing.notified());
-        let mut future = pin!(future);
-        poll_fn(|cx| {
-            // The close first: a future ready in the same poll must not start work after it.
-            if self.is_closed() || closing.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(PoolClosed));
-            }
-            future.as_mut().poll(cx).map(Ok)
-        })
-        .await
+        crate::sync::unless_closed(&self.closing, || self.is_closed(), future).await.ok_or(PoolClosed)
     }
 
     /// Ends a lease whose connection goes to `destroy` instead of back: a check that failed or
