@@ -67,7 +67,8 @@ pub(crate) struct Census {
 /// What makes a process one of ours.
 #[derive(Debug, Clone)]
 pub(crate) struct Scope {
-    /// An environment variable's start, `NAME=value`.
+    /// An environment variable naming a directory, `NAME=dir`: a process carries it if its
+    /// value is `dir` or a path under it (a session's `…/session-1` is not under `…/session-10`).
     pub(crate) marker: String,
     /// A directory that the command line names.
     pub(crate) dir: String,
@@ -159,5 +160,8 @@ fn names(pid: u32, text: &str) -> bool {
 
 fn carries(pid: u32, marker: &str) -> bool {
     let environment = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    environment.split(|byte| *byte == 0).any(|variable| variable.starts_with(marker.as_bytes()))
+    let marker = marker.as_bytes();
+    environment.split(|byte| *byte == 0).any(|variable| {
+        variable.strip_prefix(marker).is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    })
 }

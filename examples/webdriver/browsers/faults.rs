@@ -22,6 +22,8 @@ pub(crate) enum Fault {
 pub(crate) struct Killed {
     pub(crate) fault: Fault,
     pub(crate) process: Process,
+    /// The job's attempt it struck, from 1: the one whose error it caused.
+    pub(crate) attempt: u32,
 }
 
 impl fmt::Display for Killed {
@@ -31,9 +33,9 @@ impl fmt::Display for Killed {
 }
 
 impl Fault {
-    /// Kills the process of `browser` that this fault names. Once chromedriver is killed, this
+    /// Kills the process of `browser` that this fault names, under the job's `attempt`. Once chromedriver is killed, this
     /// waits until its exit has been seen, so the session is known to be broken from here on.
-    pub(super) async fn strike(self, browser: &Browser) -> Result<Killed, BrowserError> {
+    pub(super) async fn strike(self, browser: &Browser, attempt: u32) -> Result<Killed, BrowserError> {
         let victim = match self {
             Fault::Driver => Process::read(browser.group()),
             Fault::Chromium => browser.chromium(),
@@ -46,6 +48,6 @@ impl Fault {
         if self == Fault::Driver && !browser.driver_exit_seen(Duration::from_secs(5)).await {
             return Err(BrowserError::Start(format!("chromedriver {} outlived SIGKILL", process.pid)));
         }
-        Ok(Killed { fault: self, process })
+        Ok(Killed { fault: self, process, attempt })
     }
 }

@@ -129,7 +129,8 @@ impl Rig {
     }
 
     /// Runs one job: a session of `key`, `/page/<job>` loaded and its title read, retried on a
-    /// transient failure. On the first attempt `fault` strikes between the two WebDriver calls.
+    /// transient failure. `fault` strikes between the two WebDriver calls of the first attempt
+    /// that gets there (an attempt the machine failed before it does not use it up).
     /// The job gives every session back as it is: the pool destroys one whose chromedriver has
     /// exited (`is_broken`) and checks the others before their next lease, so the retry gets a
     /// working one.
@@ -159,15 +160,15 @@ impl Rig {
         narrate: Option<u64>,
     ) -> Result<String, BrowserError> {
         let session = self.browsers.get(key.to_owned()).await?;
-        let first = {
+        let attempt = {
             let mut log = log.lock();
             log.served_by = Some(session.group());
             log.attempts += 1;
-            log.attempts == 1
+            log.attempts
         };
         session.client.goto(url).await.map_err(BrowserError::Command)?;
-        if let Some(fault) = fault.filter(|_| first) {
-            let killed = fault.strike(&session).await?;
+        if let Some(fault) = fault.filter(|_| log.lock().killed.is_none()) {
+            let killed = fault.strike(&session, attempt).await?;
             if let Some(job) = narrate {
                 println!("  job {job}: killed {killed} under it (port {})", session.port);
             }
