@@ -181,6 +181,19 @@ pub enum Rejection {
     /// call (`fail_closed`, or `local_share` with this process's share of the cap in use).
     #[error("the fleet backend is down and the call was refused")]
     FleetUnavailable,
+    /// The call's [`cost`](crate::Call::cost) is more than memory-aware admission ever admits —
+    /// the machine's memory less `health.memory_floor` — so no wait could admit it. Known from
+    /// the health monitor's first reading; a call already waiting ends at the next one.
+    #[error(
+        "the call's cost of {cost} bytes is more than the memory floor ever admits \
+         ({most} bytes: the machine's memory less the floor)"
+    )]
+    CostTooHigh {
+        /// The call's cost, in bytes.
+        cost: u64,
+        /// The most any call can reserve, in bytes: the machine's memory less the floor.
+        most: u64,
+    },
 }
 
 /// A configuration value broke a rule, found by [`GovernorBuilder::build`](crate::GovernorBuilder::build).

@@ -34,6 +34,9 @@ pub(crate) struct MemoryGate {
     /// Bytes the work in flight may reserve in all: available less the floor at the last
     /// reading, or [`UNLIMITED`].
     allowance: AtomicU64,
+    /// The most any one piece of work can ever reserve: the machine's memory less the floor
+    /// at the last reading, or [`UNLIMITED`].
+    ceiling: AtomicU64,
     /// The last reading's available bytes and floor in bytes, for the status ([`UNLIMITED`]:
     /// none).
     available: AtomicU64,
@@ -60,6 +63,7 @@ impl MemoryGate {
         MemoryGate {
             floor_percent,
             allowance: AtomicU64::new(UNLIMITED),
+            ceiling: AtomicU64::new(UNLIMITED),
             available: AtomicU64::new(UNLIMITED),
             floor: AtomicU64::new(UNLIMITED),
             reserved: AtomicU64::new(0),
@@ -77,10 +81,12 @@ impl MemoryGate {
             (Some(available), Some(floor)) => available.saturating_sub(floor),
             _ => UNLIMITED,
         };
+        let ceiling = total.zip(floor).map_or(UNLIMITED, |(total, floor)| total.saturating_sub(floor));
         // Relaxed: each is a reading on its own; the waiters are woken through `changed`.
         self.available.store(available.unwrap_or(UNLIMITED), Ordering::Relaxed);
         self.floor.store(floor.unwrap_or(UNLIMITED), Ordering::Relaxed);
         self.allowance.store(allowance, Ordering::Relaxed);
+        self.ceiling.store(ceiling, Ordering::Relaxed);
         self.changed.notify_waiters();
     }
 
@@ -108,7 +114,8 @@ impl MemoryGate {
     ///
     /// # Errors
     ///
-    /// [`Rejection::QueueTimeout`] once `within` has passed.
+    /// [`Rejection::QueueTimeout`] once `within` has passed; [`Rejection::CostTooHigh`] at
+    /// once if `cost` is more than the machine's memory less the floor (no wait could admit it).
     ///
     /// # Cancel safety
     ///
@@ -116,13 +123,16 @@ impl MemoryGate {
     /// has reserved nothing.
     pub(crate) async fn reserve(&self, cost: u64, within: Option<Duration>) -> Result<Duration, Rejection> {
         let started = tokio::time::Instant::now();
-        let Some(waited) = within else {
-            self.wait_for(cost).await;
-            return Ok(started.elapsed());
+        let waited = match within {
+            None => self.wait_for(cost).await,
+            Some(waited) => tokio::time::timeout(waited, self.wait_for(cost)).await.map_err(|_elapsed| {
+                tracing::warn!(target: "bursar::workers", cost, ?waited, figures = ?self.figures(), "no memory for the work within the queue timeout");
+                Rejection::QueueTimeout { waited }
+            })?,
         };
-        tokio::time::timeout(waited, self.wait_for(cost)).await.map_err(|_elapsed| {
-            tracing::warn!(target: "bursar::workers", cost, ?waited, figures = ?self.figures(), "no memory for the work within the queue timeout");
-            Rejection::QueueTimeout { waited }
+        waited.map_err(|too_high| {
+            tracing::warn!(target: "bursar::workers", cost, most = too_high.most, "the work costs more memory than the floor ever admits");
+            Rejection::from(too_high)
         })?;
         Ok(started.elapsed())
     }
@@ -142,7 +152,9 @@ impl MemoryGate {
         );
     }
 
-    async fn wait_for(&self, cost: u64) {
+    /// Waits until `cost` fits, and reserves it; ends at once, at the first reading or at any
+    /// later one, if `cost` is more than any wait could admit.
+    async fn wait_for(&self, cost: u64) -> Result<(), CostTooHigh> {
         // Relaxed: a gauge for the status.
         let _waiting = CountedWhileAlive::enter(&self.waiting, Ordering::Relaxed);
         loop {
@@ -150,7 +162,12 @@ impl MemoryGate {
             // Listening before trying, so a release between the two wakes this wait.
             changed.as_mut().enable();
             if self.try_reserve(cost) {
-                return;
+                return Ok(());
+            }
+            // Relaxed: a reading, as the allowance.
+            let most = self.ceiling.load(Ordering::Relaxed);
+            if cost > most {
+                return Err(CostTooHigh { cost, most });
             }
             changed.await;
         }
@@ -176,6 +193,22 @@ impl MemoryGate {
     }
 }
 
+/// A cost more than memory-aware admission ever admits: more than the machine's memory less
+/// the floor, so no wait could admit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CostTooHigh {
+    /// The work's cost, in bytes.
+    pub(crate) cost: u64,
+    /// The most any work can reserve: the machine's memory less the floor, in bytes.
+    pub(crate) most: u64,
+}
+
+impl From<CostTooHigh> for Rejection {
+    fn from(CostTooHigh { cost, most }: CostTooHigh) -> Self {
+        Rejection::CostTooHigh { cost, most }
+    }
+}
+
 /// Bytes reserved for a piece of work, given back when it is dropped.
 #[derive(Debug)]
 #[must_use = "the bytes are given back when the reservation is dropped"]
@@ -188,15 +221,23 @@ impl<'a> Reserved<'a> {
     /// Reserves `cost` bytes of `gate`, waiting as long as it takes (a caller's deadline bounds
     /// it).
     ///
+    /// # Errors
+    ///
+    /// [`CostTooHigh`] if no wait could admit `cost`.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe, as [`MemoryGate::reserve`].
-    pub(crate) async fn wait(gate: &'a MemoryGate, cost: u64, what: &'static str) -> Self {
+    pub(crate) async fn wait(
+        gate: &'a MemoryGate,
+        cost: u64,
+        what: &'static str,
+    ) -> Result<Self, CostTooHigh> {
         if !gate.try_reserve(cost) {
             gate.waits(cost, what);
-            gate.wait_for(cost).await;
+            gate.wait_for(cost).await?;
         }
-        Reserved { gate, cost }
+        Ok(Reserved { gate, cost })
     }
 }
 
@@ -245,7 +286,7 @@ mod tests {
     async fn a_wait_ends_at_a_release_and_a_dropped_wait_reserves_nothing() {
         let gate = MemoryGate::new(Some(10.0));
         gate.observe(Some(3 * GB), Some(10 * GB));
-        let first = Reserved::wait(&gate, 2 * GB, "first").await;
+        let first = Reserved::wait(&gate, 2 * GB, "first").await.unwrap();
         let dropped =
             tokio::time::timeout(Duration::from_secs(1), Reserved::wait(&gate, GB, "dropped")).await;
         assert!(dropped.is_err(), "no memory until the first is released");
@@ -256,13 +297,33 @@ mod tests {
         assert!(futures_poll(second.as_mut()).is_none());
         assert_eq!(gate.figures().waiting, 1);
         drop(first);
-        let second = futures_poll(second.as_mut()).expect("woken by the release");
+        let second = futures_poll(second.as_mut()).expect("woken by the release").unwrap();
         assert_eq!(
             gate.figures(),
             MemoryFigures { reserved: GB, available: Some(3 * GB), floor: Some(GB), waiting: 0 }
         );
         drop(second);
         assert_eq!(gate.figures().reserved, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cost_above_the_memory_less_the_floor_ends_its_wait_at_the_reading_that_shows_it() {
+        let gate = MemoryGate::new(Some(10.0));
+        let unread = gate.reserve(20 * GB, None).await;
+        assert_eq!(unread, Ok(Duration::ZERO), "without a reading every reservation fits");
+        gate.release(20 * GB);
+        gate.observe(Some(3 * GB), Some(100 * GB)); // at most 90 GB, 2 GB to spare now
+        let mut waiting = pin!(gate.reserve(50 * GB, None));
+        assert!(futures_poll(waiting.as_mut()).is_none());
+        assert_eq!(gate.figures().waiting, 1);
+        gate.observe(Some(3 * GB), Some(40 * GB)); // a smaller machine: at most 36 GB
+        let refused = futures_poll(waiting.as_mut()).expect("woken by the reading");
+        assert_eq!(refused, Err(Rejection::CostTooHigh { cost: 50 * GB, most: 36 * GB }));
+        let at_once = gate.reserve(36 * GB + 1, Some(Duration::from_secs(5))).await;
+        assert_eq!(at_once, Err(Rejection::CostTooHigh { cost: 36 * GB + 1, most: 36 * GB }));
+        let at_once = Reserved::wait(&gate, 36 * GB + 1, "create").await.map(drop);
+        assert_eq!(at_once, Err(CostTooHigh { cost: 36 * GB + 1, most: 36 * GB }));
+        assert_eq!((gate.figures().reserved, gate.figures().waiting), (0, 0));
     }
 
     fn futures_poll<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {

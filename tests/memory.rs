@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::future::IntoFuture;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -251,6 +252,64 @@ async fn a_shutdown_rejects_a_call_waiting_for_memory_at_once() {
     assert!(matches!(rejected.unwrap(), Err(Error::Rejected(Rejection::ShuttingDown))));
     let workers = gov.status().workers;
     assert_eq!((workers.memory.reserved, workers.memory.waiting, workers.in_flight), (0, 0, 0));
+}
+
+/// A cost above the machine's memory less the floor (9 GB here) can never be admitted: the call
+/// is refused at once, with no queue timeout to end its wait, and its operation never runs. A
+/// cost of exactly 9 GB waits, as it could run on an otherwise idle machine.
+#[tokio::test(start_paused = true)]
+async fn a_call_costing_more_than_the_memory_less_the_floor_is_refused_at_once_and_logged() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_events, events) = capture_events();
+    let machine = Machine::default();
+    let gov = governor(&machine, None);
+    sleep(Duration::from_millis(500)).await;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let operation = || async {
+        ran.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, Io>(())
+    };
+    let started = Instant::now();
+    let refused = gov.call(operation).cost(9 * GB + 1024).await; // costs count in whole KiB
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(
+        refused.unwrap_err().rejection(),
+        Some(Rejection::CostTooHigh { cost: 9 * GB + 1024, most: 9 * GB })
+    );
+    let mut fits_on_an_idle_machine = pin!(gov.call(operation).cost(9 * GB).into_future());
+    assert!(poll_once(fits_on_an_idle_machine.as_mut()).is_none());
+    let workers = gov.status().workers;
+    assert_eq!((workers.rejected, workers.rejected_cost_too_high), (1, 1));
+    assert_eq!((workers.memory.reserved, workers.memory.waiting, ran.load(Ordering::SeqCst)), (0, 1, 0));
+    assert_eq!(events.lines_with("the work costs more memory than the floor ever admits").len(), 1);
+}
+
+/// A pool whose `create_cost` is above the machine's memory less the floor fails its `get` at
+/// once, naming both figures, and calls no `create`.
+#[tokio::test(start_paused = true)]
+async fn a_create_costing_more_than_the_memory_less_the_floor_fails_the_get_at_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_events, events) = capture_events();
+    let machine = Machine::default();
+    let gov = governor(&machine, None);
+    let browsers = Browsers { machine: machine.clone(), creating: Arc::default(), created: Arc::default() };
+    let config = gov.pool_config().create_cost(9 * GB + 1);
+    let pool = gov.pool("browsers", browsers.clone()).config(config).build().expect("a valid pool");
+    sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let failed = pool.get(1).await.map(drop);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    let Err(PoolError::CreateCostTooHigh { cost, most }) = failed else {
+        panic!("the create cost must be refused: {failed:?}");
+    };
+    assert_eq!((cost, most), (9 * GB + 1, 9 * GB));
+    assert_eq!((browsers.creating.peak(), browsers.created.load(Ordering::SeqCst)), (0, 0));
+    let (memory, pool_status) = (gov.status().workers.memory, pool.status());
+    assert_eq!(
+        (memory.reserved, memory.waiting, pool_status.connections, pool_status.timeouts),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(events.lines_with("the create cost is more memory than the floor ever admits").len(), 1);
 }
 
 /// A call's retry deadline counts its wait for memory, as it counts its wait for a worker.

@@ -149,10 +149,7 @@ async fn two_hundred_jobs_through_twenty_kills_leave_no_process_zombie_port_or_p
             .filter(|(attempt, _)| Some(*attempt) != kill)
             .map(|(_, error)| error)
             .collect();
-        assert!(
-            beyond.iter().all(|error| unanswered(error) || unreachable(error)),
-            "job {job}: {retried:?}"
-        );
+        assert!(beyond.iter().all(|error| unanswered(error) || unreachable(error)), "job {job}: {retried:?}");
         beyond_kills += beyond.len() as u64;
         refused += outcome.sessions_refused();
         lost += beyond.iter().filter(|error| unreachable(error)).count() as u64;

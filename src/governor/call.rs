@@ -222,7 +222,9 @@ where
     /// timeout, before the breaker and the queue for a worker — while the available memory at
     /// the health monitor's last sample, less the costs of the admitted work still running and
     /// this one, would fall below the floor; a wait longer than the queue timeout is rejected
-    /// with [`Rejection::QueueTimeout`](crate::Rejection::QueueTimeout). The wait for memory and
+    /// with [`Rejection::QueueTimeout`](crate::Rejection::QueueTimeout), and a cost more than
+    /// the machine's memory less the floor, which no wait could admit, at once with
+    /// [`Rejection::CostTooHigh`](crate::Rejection::CostTooHigh). The wait for memory and
     /// the wait for a worker after it share the one queue timeout. The bytes stay
     /// reserved, across retries, until the call ends however it ends (dropped too), and show
     /// in `status().workers.memory`. 0, the default, reserves nothing; other costs are rounded up

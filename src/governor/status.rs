@@ -135,6 +135,9 @@ pub struct WorkerStatus {
     pub rejected_overloaded: u64,
     /// Of `rejected`: the circuit breaker was open.
     pub rejected_circuit_open: u64,
+    /// Of `rejected`: the call's cost was more than the machine's memory less the floor
+    /// ([`Rejection::CostTooHigh`](crate::Rejection::CostTooHigh)).
+    pub rejected_cost_too_high: u64,
     /// The blocking lane used by [`Governor::spawn_blocking`].
     pub blocking: BlockingStatus,
     /// The adaptive limit (`workers.limit`), unless it is `fixed`.
@@ -337,6 +340,7 @@ impl Governor {
             rejected_shutting_down: counters.get(Count::ShuttingDown),
             rejected_overloaded: counters.get(Count::Overloaded),
             rejected_circuit_open: counters.get(Count::CircuitOpen),
+            rejected_cost_too_high: counters.get(Count::CostTooHigh),
             blocking: BlockingStatus {
                 max_threads: workers.blocking.limit(),
                 active: workers.blocking.in_use(),

@@ -52,6 +52,7 @@ pub(crate) fn rejected(rejection: Rejection) {
             Rejection::Overloaded { .. } => counter!(REJECTIONS_TOTAL, "reason" => "overloaded"),
             Rejection::CircuitOpen { .. } => counter!(REJECTIONS_TOTAL, "reason" => "circuit_open"),
             Rejection::FleetUnavailable => counter!(REJECTIONS_TOTAL, "reason" => "fleet_unavailable"),
+            Rejection::CostTooHigh { .. } => counter!(REJECTIONS_TOTAL, "reason" => "cost_too_high"),
         };
         reason.increment(1);
         counter!(CALLS_TOTAL, "outcome" => "rejected").increment(1);

@@ -20,7 +20,7 @@
 //! | name | kind | labels | unit | meaning |
 //! |---|---|---|---|---|
 //! | `bursar_calls_total` | counter | `outcome` | count | governed calls and spawned tasks that ended, one each: `ok`, `error` (the operation's error), `timeout`, `panic`, `cancelled` (by shutdown), `abandoned` (dropped by the caller), `rejected` |
-//! | `bursar_rejections_total` | counter | `reason` | count | calls turned away: `queue_full`, `queue_timeout`, `shutting_down`, `overloaded` (health critical), `circuit_open`; they add up to `bursar_calls_total{outcome="rejected"}` |
+//! | `bursar_rejections_total` | counter | `reason` | count | calls turned away: `queue_full`, `queue_timeout`, `shutting_down`, `overloaded` (health critical), `circuit_open`, `fleet_unavailable`, `cost_too_high`; they add up to `bursar_calls_total{outcome="rejected"}` |
 //! | `bursar_retries_total` | counter | | count | retries made (attempts after a call's first) |
 //! | `bursar_retry_budget_exhausted_total` | counter | | count | calls that stopped retrying because the retry budget was spent |
 //! | `bursar_queue_wait_seconds` | histogram | `lane`: `tasks`, `blocking` | seconds | from taking a place in the queue to getting a worker, one sample per worker taken (each attempt of a call takes one); a free worker at once is `0` (the clock is not read), a wait that ends in a rejection records nothing |

@@ -116,7 +116,9 @@ pub struct PoolConfig {
     /// The memory, in bytes, one `Manager::create` is expected to take (a browser: 100–300 MB).
     /// A create waits for its turn, then reserves this much from the governor's memory-aware
     /// admission (`health.memory_floor`) until `create` returns, waiting — within the checkout
-    /// timeout — while the available memory would fall below the floor. Only pools started with
+    /// timeout — while the available memory would fall below the floor; a cost more than the
+    /// machine's memory less the floor fails the `get` at once
+    /// ([`PoolError::CreateCostTooHigh`](super::PoolError::CreateCostTooHigh)). Only pools started with
     /// [`Governor::pool`](crate::Governor::pool) have a governor to reserve from. At least 1;
     /// `None` reserves nothing.
     pub create_cost: Option<u64>,

@@ -57,6 +57,18 @@ pub enum PoolError<E> {
     /// The pool is closed: [`Pool::close`](super::Pool::close) was called.
     #[error("the pool is closed")]
     Closed,
+    /// The pool's `create_cost` is more than memory-aware admission ever admits — the
+    /// machine's memory less `health.memory_floor` — so no connection can be created.
+    #[error(
+        "a new connection's create cost of {cost} bytes is more than the memory floor ever \
+         admits ({most} bytes: the machine's memory less the floor)"
+    )]
+    CreateCostTooHigh {
+        /// The pool's `create_cost`, in bytes.
+        cost: u64,
+        /// The most any work can reserve, in bytes: the machine's memory less the floor.
+        most: u64,
+    },
 }
 
 impl<E> PoolError<E> {

@@ -26,9 +26,10 @@ pub(crate) enum Count {
     Overloaded,
     CircuitOpen,
     FleetUnavailable,
+    CostTooHigh,
 }
 
-const KINDS: usize = Count::FleetUnavailable as usize + 1;
+const KINDS: usize = Count::CostTooHigh as usize + 1;
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters(CounterSet<KINDS>);
@@ -56,6 +57,7 @@ impl Counters {
             Rejection::Overloaded { .. } => Count::Overloaded,
             Rejection::CircuitOpen { .. } => Count::CircuitOpen,
             Rejection::FleetUnavailable => Count::FleetUnavailable,
+            Rejection::CostTooHigh { .. } => Count::CostTooHigh,
         });
     }
 
@@ -67,6 +69,7 @@ impl Counters {
             Count::Overloaded,
             Count::CircuitOpen,
             Count::FleetUnavailable,
+            Count::CostTooHigh,
         ]
         .into_iter()
         .map(|count| self.get(count))

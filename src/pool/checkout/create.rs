@@ -10,7 +10,7 @@ use super::GetResult;
 use super::deadline::{Deadline, Elapsed};
 use super::ports::Eviction;
 use crate::contain::UserCode;
-use crate::memory::Reserved;
+use crate::memory::{CostTooHigh, Reserved};
 use crate::pool::cap_place::CapPlace;
 use crate::pool::connection::{Conn, ConnectionGuard};
 use crate::pool::counters::PoolCount;
@@ -67,7 +67,11 @@ impl<M: Manager> Shared<M> {
             let reserved = match (&self.admission, self.config.create_cost) {
                 (Some(gate), Some(cost)) => {
                     match deadline.within(pin!(Reserved::wait(gate, cost, "create"))).await {
-                        Ok(reserved) => Some(reserved),
+                        Ok(Ok(reserved)) => Some(reserved),
+                        Ok(Err(CostTooHigh { cost, most })) => {
+                            tracing::warn!(target: "bursar::pool", ?key, cost, most, "the create cost is more memory than the floor ever admits");
+                            return Err(PoolError::CreateCostTooHigh { cost, most });
+                        }
                         Err(Elapsed) => return Err(self.cut_off()),
                     }
                 }
