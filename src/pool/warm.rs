@@ -8,7 +8,8 @@
 //! create as `get`s (`max_concurrent_creates`) and within the checkout timeout. A warm-up never
 //! evicts: a full pool or a key at its cap is left as it is, and an exhausted port range fails
 //! the warm-up. After a failed warm-up create, the next waits for the reaper's next tick, so a
-//! dependency that is down is not hammered.
+//! dependency that is down is not hammered; so does the warm-up after the health monitor's
+//! emergency recovery closed every idle connection, so it does not undo it at once.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -48,8 +49,8 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// Starts the creates the warm keys lack. After a failed one, only a tick (`ticked`)
-    /// starts more.
+    /// Starts the creates the warm keys lack. After a failed one, or an emergency reap, only a
+    /// tick (`ticked`) starts more.
     pub(super) fn warm_up(self: &Arc<Self>, ticked: bool) {
         if !self.warms() {
             return;

@@ -98,8 +98,12 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Destroys every idle connection now, whatever its age (the health monitor's emergency
-    /// recovery); counted as reaped. Returns how many.
+    /// recovery); counted as reaped. Returns how many. The warm-up waits for the reaper's next
+    /// tick, as after a failed warm-up, or each place given back here would refill at once what
+    /// the emergency freed.
     pub(in crate::pool) fn reap_all_idle(self: &Arc<Self>) -> usize {
+        // Relaxed: see `warm_up`.
+        self.warm_paused.store(true, std::sync::atomic::Ordering::Relaxed);
         let idle = self.state.lock().sessions.take_all_idle();
         let reaped = idle.len();
         self.destroy_all(idle, Some(PoolCount::Reaped));

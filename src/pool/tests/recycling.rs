@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep};
 
 use super::support::{Behaviour, Step, config, pool, settle};
+use crate::pool::governed::PoolView;
 use crate::pool::{PoolConfig, PoolError};
 
 const TICK: Duration = Duration::from_secs(30);
@@ -217,6 +218,26 @@ async fn a_failed_warm_up_waits_for_the_reapers_tick() {
     sleep(Duration::from_millis(1)).await;
     settle().await;
     assert_eq!((probe.count(&probe.create_calls), pool.status().idle), (2, 1));
+}
+
+/// The health monitor's emergency recovery closes every idle connection: the warm-up leaves
+/// the places it frees empty until the reaper's next tick, instead of refilling them at once.
+#[tokio::test(start_paused = true)]
+async fn an_emergency_reap_holds_the_warm_up_until_the_reapers_tick() {
+    let (pool, probe) = pool(config(10, 5).min_idle_per_key(2));
+    pool.warm(7);
+    settle().await;
+    assert_eq!((pool.status().idle, pool.status().created), (2, 2));
+    assert_eq!(PoolView::reap_all_idle(&pool), 2);
+    settle().await;
+    sleep(TICK - Duration::from_millis(1)).await;
+    settle().await;
+    let status = pool.status();
+    assert_eq!((status.idle, status.created, status.reaped, status.connections), (0, 2, 2, 0));
+    assert_eq!(probe.count(&probe.destroyed), 2);
+    sleep(Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!((pool.status().idle, pool.status().created), (2, 4), "warmed again at the tick");
 }
 
 #[tokio::test(start_paused = true)]
