@@ -142,6 +142,8 @@ pub mod retry;
 mod sync;
 mod system;
 mod telemetry;
+#[cfg(test)]
+mod test_events;
 #[cfg(all(test, target_os = "linux"))]
 mod testing;
 #[cfg(feature = "tower")]

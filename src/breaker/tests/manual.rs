@@ -120,43 +120,21 @@ fn a_callback_may_call_its_own_breaker() {
 
 #[test]
 fn every_transition_is_a_tracing_event() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let events: Arc<Mutex<Vec<String>>> = Arc::default();
-    let subscriber = tracing_subscriber::registry().with(EventLog(Arc::clone(&events)));
-    tracing::subscriber::with_default(subscriber, || {
-        // Other tests hit these callsites on their threads with no subscriber; make sure their
-        // cached interest includes this thread's one.
-        tracing::callsite::rebuild_interest_cache();
-        let breaker = breaker(|_| {}).with_name("grid");
-        let start = Instant::now();
-        fail_times(&breaker, start, 5);
-        call(&breaker, at(start, 120), Outcome::Success);
-    });
-    let events = events.lock();
+    let capture = crate::test_events::Capture::start();
+    let breaker = breaker(|_| {}).with_name("grid");
+    let start = Instant::now();
+    fail_times(&breaker, start, 5);
+    call(&breaker, at(start, 120), Outcome::Success);
+    let events: Vec<String> =
+        capture.starting("").into_iter().filter(|line| line.contains(" bursar::breaker: ")).collect();
     assert_eq!(events.len(), 3, "{events:#?}");
     assert!(
-        events[0].starts_with("WARN circuit breaker opened breaker=\"grid\" from=closed to=open"),
+        events[0]
+            .starts_with("WARN bursar::breaker: circuit breaker opened breaker=\"grid\" from=closed to=open"),
         "{}",
         events[0]
     );
     assert!(events[2].contains("from=half_open to=closed reason=ProbesSucceeded"), "{}", events[2]);
-}
-
-/// Keeps each `bursar::breaker` event as `LEVEL message field=value …`.
-struct EventLog(Arc<Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for EventLog {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() != "bursar::breaker" {
-            return;
-        }
-        let mut line = (event.metadata().level().to_string(), String::new());
-        event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| match field.name() {
-            "message" => line.0 = format!("{} {value:?}", line.0),
-            name => line.1 = format!("{} {name}={value:?}", line.1),
-        });
-        self.0.lock().push(format!("{}{}", line.0, line.1));
-    }
 }
 
 #[cfg(feature = "serde")]

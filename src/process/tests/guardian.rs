@@ -12,7 +12,8 @@ use tokio::process::Command;
 use super::super::group::Group;
 use super::super::guardian::inspect;
 use super::super::{Supervised, live_supervised};
-use super::{GRACE, SERIAL, capture_warnings, members, processes, spawn_with_sleeps, zombie_children};
+use super::{GRACE, SERIAL, members, processes, spawn_with_sleeps, zombie_children};
+use crate::test_events::Capture;
 
 /// Set in the child process that plays the service.
 const SERVICE: &str = "BURSAR_GUARDIAN_TEST_SERVICE";
@@ -168,9 +169,9 @@ async fn a_dead_guardian_is_replaced_at_the_next_spawn_with_every_live_group() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    let (events, _guard) = capture_warnings();
+    let events = Capture::start();
     let second = spawn_with_sleeps("second", "sleep 300 & sleep 300 & wait").await;
-    let warnings = events.lock().unwrap().clone();
+    let warnings = events.starting("WARN ");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("the process guardian exited; starting another"), "{warnings:?}");
     assert!(warnings[0].contains("status=signal: 9 (SIGKILL) groups=2"), "{warnings:?}");

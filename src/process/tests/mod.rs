@@ -1,12 +1,13 @@
 //! Real processes: a shell script with `sleep` grandchildren stands in for a browser.
 
 use std::os::unix::process::ExitStatusExt;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
 use super::Supervised;
+use crate::test_events::Capture;
 
 mod guardian;
 
@@ -146,14 +147,14 @@ async fn a_handle_kept_past_its_groups_end_never_signals_the_group_that_took_its
 #[tokio::test]
 async fn a_crash_is_seen_at_once_and_logged() {
     let _serial = SERIAL.lock().await;
-    let (events, _guard) = capture_warnings();
+    let events = Capture::start();
     let shell = spawn_with_sleeps("browser", "sleep 300 & sleep 300 & wait").await;
     assert_eq!(shell.try_status(), None);
     let killed = std::process::Command::new("kill").args(["-9", &shell.id().to_string()]).status();
     assert!(killed.expect("kill runs").success());
     let status = tokio::time::timeout(Duration::from_secs(1), shell.exited()).await.expect("seen");
     assert_eq!((status.signal(), shell.try_status()), (Some(9), Some(status)));
-    let warnings = events.lock().unwrap().clone();
+    let warnings = events.starting("WARN ");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let expected = format!("process=browser pid={} status=signal: 9 (SIGKILL)", shell.id());
     assert!(warnings[0].contains(&expected), "{warnings:?}");
@@ -161,18 +162,18 @@ async fn a_crash_is_seen_at_once_and_logged() {
     let group = shell.id();
     let stopped = shell.stop(GRACE).await.expect("stops");
     assert_eq!((stopped.status.signal(), stopped.descendants_reaped), (Some(9), 2));
-    assert_eq!((members(group), zombie_children(), events.lock().unwrap().len()), (0, 0, 1));
+    assert_eq!((members(group), zombie_children(), events.starting("WARN ").len()), (0, 0, 1));
 }
 
 #[tokio::test]
 async fn an_exit_code_is_reported() {
     let _serial = SERIAL.lock().await;
-    let (events, _guard) = capture_warnings();
+    let events = Capture::start();
     let mut command = Command::new("sh");
     command.args(["-c", "exit 3"]);
     let shell = Supervised::spawn("exits", command).expect("sh starts");
     assert_eq!(shell.exited().await.code(), Some(3));
-    assert!(events.lock().unwrap()[0].contains("process=exits"));
+    assert!(events.starting("WARN ")[0].contains("process=exits"));
     assert_eq!(shell.stop(GRACE).await.expect("stops").descendants_reaped, 0);
     assert_eq!(zombie_children(), 0);
 }
@@ -188,42 +189,4 @@ fn the_handle_is_send_and_sync() {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<Supervised>();
     send_sync::<super::StopError>();
-}
-
-type Warnings = Arc<Mutex<Vec<String>>>;
-
-/// The `WARN` events of this thread (the tests' runtime is single-threaded), as text.
-fn capture_warnings() -> (Warnings, tracing::subscriber::DefaultGuard) {
-    use tracing_subscriber::layer::SubscriberExt;
-    let warnings = Warnings::default();
-    let subscriber = tracing_subscriber::registry().with(WarnLog(Arc::clone(&warnings)));
-    let guard = tracing::subscriber::set_default(subscriber);
-    // Other tests hit the callsites with no subscriber; make the cached interest see this one.
-    tracing::callsite::rebuild_interest_cache();
-    (warnings, guard)
-}
-
-struct WarnLog(Warnings);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarnLog {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if *event.metadata().level() == tracing::Level::WARN {
-            let mut text = String::new();
-            event.record(&mut Fields(&mut text));
-            self.0.lock().unwrap().push(text);
-        }
-    }
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write;
-        let _ = write!(self.0, "{}{}={value:?}", if self.0.is_empty() { "" } else { " " }, field.name());
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.record_debug(field, &format_args!("{value}"));
-    }
 }
