@@ -1,5 +1,5 @@
 //! [`Membership`]: this governor among the fleet's live instances — a heartbeat every third of
-//! the lease TTL from a background task, and leaving when the governor stops, so that
+//! the lease TTL from a background task (a failed one again a quarter period later), and leaving when the governor stops, so that
 //! `local_share` divides the cap among the instances that are alive, not the ones that held a
 //! lease lately.
 
@@ -59,13 +59,16 @@ impl Fleet {
         loop {
             every.tick().await;
             let (resource, instance, ttl) = (&self.config.resource, &self.instance, self.instance_ttl());
-            // A failure is logged by `ask`; the next beat tries again.
-            if let Ok(live) =
-                self.ask("heartbeat", |backend| backend.heartbeat(resource, instance, ttl)).await
-            {
-                self.saw_instances(live);
-                self.retry_lease_releases().await;
-                self.retry_releases().await;
+            match self.ask("heartbeat", |backend| backend.heartbeat(resource, instance, ttl)).await {
+                Ok(live) => {
+                    self.saw_instances(live);
+                    self.retry_lease_releases().await;
+                    self.retry_releases().await;
+                }
+                // A failure is logged by `ask`. The instance counts until one period after the
+                // next regular beat, so that beat arriving late would drop it (and another
+                // process of the host could take its ports): try again in a quarter period.
+                Err(_) => every.reset_after(self.config.renew_every() / 4),
             }
         }
     }

@@ -35,6 +35,33 @@ async fn each_governor_beats_every_third_of_the_ttl_without_a_call() {
     assert_eq!((backend.live(), backend.live_instances()), (0, 2), "no lease taken");
 }
 
+/// A failed heartbeat is tried again a quarter period later, so the instance does not lapse if
+/// the regular beat after it is late (a 3 s TTL: a beat every second keeps it 2 s); the regular
+/// beats then go on from the one that landed.
+#[tokio::test(start_paused = true)]
+async fn a_failed_heartbeat_is_tried_again_a_quarter_period_later() {
+    let backend = FakeBackend::new();
+    let _gov = governor(resource(4), &backend, 1);
+    let started = tokio::time::Instant::now();
+    let heartbeats_at = async |ms: u64| {
+        tokio::time::sleep_until(started + Duration::from_millis(ms)).await;
+        settle().await;
+        backend.heartbeats.load(SeqCst)
+    };
+    assert_eq!(heartbeats_at(0).await, 1);
+    heartbeats_at(900).await;
+    backend.down.store(true, SeqCst);
+    assert_eq!(heartbeats_at(1100).await, 2, "the beat at 1 s failed");
+    backend.down.store(false, SeqCst);
+    assert_eq!(heartbeats_at(1249).await, 2);
+    assert_eq!(heartbeats_at(1250).await, 3, "tried again at 1.25 s");
+    assert_eq!(backend.live_instances(), 1);
+    assert_eq!(heartbeats_at(2249).await, 3);
+    assert_eq!(heartbeats_at(2250).await, 4, "a second after the one that landed");
+    assert_eq!(heartbeats_at(3250).await, 5);
+    assert_eq!(backend.live_instances(), 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_stopped_governor_leaves_and_a_silent_instance_expires_at_its_ttl() {
     let backend = FakeBackend::new();

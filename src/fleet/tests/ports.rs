@@ -150,8 +150,12 @@ async fn a_claim_cut_off_gives_its_ports_back_here_and_on_the_host() {
     backend.slow.store(false, SeqCst);
     let lease = gov.ports().lease("vnc").await.expect("a port");
     assert_eq!(lease.port(), 5900, "the same order as before the cut-off");
-    // The next heartbeat asks again; nothing is left to release.
-    sleep(Duration::from_secs(1)).await;
+    // The slow backend cut the heartbeat of 1 s off at 1.9 s; the next, a quarter period later
+    // at 2.15 s, asks again; nothing is left to release.
+    sleep(Duration::from_millis(1049)).await;
+    settle().await;
+    assert_eq!(plan(&gov).unreleased, 6, "2.149 s: not yet");
+    sleep(Duration::from_millis(1)).await;
     settle().await;
     let status = plan(&gov);
     assert_eq!((status.held, status.claimed, status.released, status.unreleased), (1, 1, 0, 0));
