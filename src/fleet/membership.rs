@@ -27,16 +27,23 @@ impl Membership {
     }
 
     /// Stops the heartbeat and removes the instance from the live ones; the second call does
-    /// nothing.
+    /// nothing. While a port this governor claimed on the host is still held (a connection
+    /// lent before the shutdown holds its ports until its lease is dropped), the instance must
+    /// keep counting, or its claims would stop counting and another process of the host could
+    /// take those ports: it then leaves from a task, once the last is dropped.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the heartbeat is stopped at the first poll; an instance whose removal was
-    /// cut off stops counting when its last heartbeat runs out.
+    /// Cancel safe: the heartbeat is stopped at the first poll (or handed to the task); an
+    /// instance whose removal was cut off stops counting when its last heartbeat runs out.
     pub(crate) async fn leave(&self) {
         let Some(beat) = self.beating.lock().take() else {
             return;
         };
+        if self.fleet.holds_ports() {
+            self.fleet.runtime.spawn(Arc::clone(&self.fleet).leave_when_no_port_is_held(beat));
+            return;
+        }
         beat.abort();
         self.fleet.leave().await;
     }
@@ -45,9 +52,8 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         if let Some(beat) = self.beating.get_mut().take() {
-            beat.abort();
             // A runtime shutting down drops the task: the instance then expires at its TTL.
-            self.fleet.runtime.spawn(Arc::clone(&self.fleet).leave_owned());
+            self.fleet.runtime.spawn(Arc::clone(&self.fleet).leave_when_no_port_is_held(beat));
         }
     }
 }
@@ -86,7 +92,17 @@ impl Fleet {
         let _ = self.ask("leave", |backend| backend.leave(resource, instance)).await;
     }
 
-    async fn leave_owned(self: Arc<Self>) {
+    /// Whether a port claimed on the host is still held.
+    fn holds_ports(&self) -> bool {
+        self.ports.as_ref().is_some_and(|ports| ports.holds_any())
+    }
+
+    /// Keeps beating until no port claimed on the host is held, then stops `beat` and leaves.
+    async fn leave_when_no_port_is_held(self: Arc<Self>, beat: AbortHandle) {
+        if let Some(ports) = &self.ports {
+            ports.until_none_held().await;
+        }
+        beat.abort();
         self.leave().await;
     }
 }

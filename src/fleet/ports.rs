@@ -7,10 +7,12 @@
 //! one cannot free a later claim of the same port. A release the backend did not answer is
 //! tried again at each heartbeat.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use super::engine::Fleet;
 use super::{FleetError, OnBackendDown, PortClaim, PortPlanStatus};
@@ -29,6 +31,8 @@ pub(crate) struct HostPorts {
     unsupported: AtomicBool,
     /// Releases the backend did not answer, by claim: tried again at each heartbeat.
     unreleased: Mutex<Vec<(String, Vec<u16>)>>,
+    /// Woken when the last held claim is dropped: a governor that shut down leaves then.
+    none_held: Notify,
 }
 
 impl HostPorts {
@@ -42,6 +46,31 @@ impl HostPorts {
             released: AtomicU64::new(0),
             unsupported: AtomicBool::new(false),
             unreleased: Mutex::new(Vec::new()),
+            none_held: Notify::new(),
+        }
+    }
+
+    /// Whether a claim of this governor is held: a port lease not dropped yet.
+    pub(super) fn holds_any(&self) -> bool {
+        // Relaxed: the count alone is asked.
+        self.held.load(Relaxed) > 0
+    }
+
+    /// Returns once no claim of this governor is held: its port leases all dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits.
+    pub(super) async fn until_none_held(&self) {
+        loop {
+            let mut dropped = pin!(self.none_held.notified());
+            // Listening before looking, so the last drop between the two wakes this wait.
+            dropped.as_mut().enable();
+            // Relaxed: the count alone is asked; the wake comes through `none_held`.
+            if self.held.load(Relaxed) == 0 {
+                return;
+            }
+            dropped.await;
         }
     }
 
@@ -90,7 +119,9 @@ pub(crate) struct PortClaimGuard {
 impl Drop for PortClaimGuard {
     fn drop(&mut self) {
         if let Some(ports) = &self.fleet.ports {
-            ports.held.fetch_sub(1, Relaxed);
+            if ports.held.fetch_sub(1, Relaxed) == 1 {
+                ports.none_held.notify_waiters();
+            }
         }
         self.fleet.release_ports(std::mem::take(&mut self.id), vec![self.port]);
     }

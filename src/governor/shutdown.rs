@@ -55,7 +55,10 @@ impl Governor {
     /// finish, and what is still running then is cancelled (its future is dropped; it ends
     /// with `Error::Cancelled`). Then every pool started with [`pool`](Governor::pool) is
     /// closed: its connections destroyed through the manager, their ports freed, and a fleet
-    /// resource's instance leaves the live ones (within `fleet.backend_timeout`). From the
+    /// resource's instance leaves the live ones (within `fleet.backend_timeout`) — or, while a
+    /// port it claimed on the host is still held (a connection still leased), goes on beating
+    /// and leaves from a task once the last is dropped, so no other process takes that port
+    /// meanwhile. From the
     /// moment it begins, [`pool`](Governor::pool)`(..).build()` fails with
     /// [`BuildError::ShutDown`](crate::BuildError::ShutDown).
     ///

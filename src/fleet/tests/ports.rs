@@ -133,6 +133,38 @@ async fn a_released_port_is_free_on_the_host_and_a_late_release_frees_no_later_c
     assert_eq!(backend.plan(HOST).len(), 1);
 }
 
+/// A governor shut down (or dropped) while a port lease it gave — a connection it lent — is
+/// still held keeps beating, so the port stays claimed on the host, and leaves once the lease
+/// is dropped.
+#[tokio::test(start_paused = true)]
+async fn a_governor_that_stopped_keeps_counting_until_its_ports_are_dropped() {
+    let backend = FakeBackend::new();
+    let (shut_down, dropped, other) =
+        (on_host(resource(4), &backend), on_host(resource(4), &backend), on_host(resource(4), &backend));
+    settle().await;
+    let (held, also_held) = (lease_all(&shut_down, 1).await, lease_all(&dropped, 1).await);
+    assert_eq!((ports(&held), ports(&also_held)), (vec![5900], vec![5901]));
+    shut_down.shutdown(Duration::from_secs(1)).await;
+    drop(dropped);
+    let heartbeats = backend.heartbeats.load(SeqCst);
+    // Well past the 2 s an instance counts after its last heartbeat.
+    sleep(Duration::from_secs(5)).await;
+    settle().await;
+    assert_eq!(backend.heartbeats.load(SeqCst) - heartbeats, 15, "all three beat at 1 s, … 5 s");
+    assert_eq!(backend.live_instances(), 3);
+    let theirs = lease_all(&other, 1).await;
+    assert_eq!(ports(&theirs), [5902], "5900 and 5901 stay claimed");
+    drop((held, also_held));
+    settle().await;
+    assert_eq!(backend.live_instances(), 1, "both left once their ports were dropped");
+    let claimed: Vec<u16> = backend.plan(HOST).into_iter().map(|(port, _)| port).collect();
+    assert_eq!(claimed, [5902]);
+    let heartbeats = backend.heartbeats.load(SeqCst);
+    sleep(Duration::from_secs(3)).await;
+    settle().await;
+    assert_eq!(backend.heartbeats.load(SeqCst) - heartbeats, 3, "only the one left beats");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_claim_cut_off_gives_its_ports_back_here_and_on_the_host() {
     let backend = FakeBackend::new();
