@@ -194,7 +194,8 @@ impl PortAllocator {
         if held == 0 {
             return Err(probed_out(range, in_use));
         }
-        let error = PortError::HeldOnHost { range: name.to_owned(), host: host(), held };
+        let retry_after = range.next_due(Instant::now());
+        let error = PortError::HeldOnHost { range: name.to_owned(), host: host(), held, retry_after };
         tracing::debug!(target: "bursar::ports", %error, "no port leased");
         Err(error)
     }

@@ -65,6 +65,9 @@ pub enum PortError {
         host: String,
         /// How many ports were found held.
         held: usize,
+        /// When the next resting port is due again (those found held rest too); `None` if
+        /// every other port is leased, so only a release can free one.
+        retry_after: Option<Duration>,
     },
     /// The fleet backend could not be asked for the host's port plan, and `on_backend_down`
     /// is `fail_closed`: no port is leased that another process might hold.

@@ -83,6 +83,13 @@ impl Range {
         Ok(waiting.drain(..due).collect())
     }
 
+    /// How long until the next port in the queue is due (zero if one is due now); `None` if
+    /// every port is leased.
+    pub(super) fn next_due(&self, now: Instant) -> Option<Duration> {
+        let next = *self.waiting.lock().front()?;
+        Some(next.due.map_or(Duration::ZERO, |due| due.saturating_duration_since(now)))
+    }
+
     /// Puts ports taken but not leased back at the front, in their order and with their due
     /// times: they were due, so the queue stays sorted by due and free ports come first. O(n).
     pub(super) fn put_front(&self, ports: &[Waiting]) {

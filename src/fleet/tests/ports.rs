@@ -61,7 +61,11 @@ async fn two_governors_of_one_host_never_lease_the_same_port() {
     assert_eq!(ports(&theirs), [5903, 5904, 5905], "the first three are held by the first governor");
     assert!(mine.iter().chain(&theirs).all(PortLease::is_claimed));
     let refused = first.ports().lease("vnc").await.unwrap_err();
-    assert_eq!(refused, PortError::HeldOnHost { range: "vnc".into(), host: HOST.into(), held: 3 });
+    let retry_after = Some(Duration::from_secs(1)); // the three found held rest their quarantine
+    assert_eq!(
+        refused,
+        PortError::HeldOnHost { range: "vnc".into(), host: HOST.into(), held: 3, retry_after }
+    );
     let expected = |held_elsewhere| PortPlanStatus {
         host: HOST.into(),
         held: 3,
@@ -102,7 +106,12 @@ async fn a_silent_instance_s_ports_come_back_when_it_expires() {
     assert_eq!(ports(&leases), [5904, 5905]);
     assert_eq!(
         gov.ports().lease("vnc").await.unwrap_err(),
-        PortError::HeldOnHost { range: "vnc".into(), host: HOST.into(), held: 3 },
+        PortError::HeldOnHost {
+            range: "vnc".into(),
+            host: HOST.into(),
+            held: 3,
+            retry_after: Some(Duration::from_secs(1))
+        },
         "the killed instance is still live at 1.999 s"
     );
     // It expired at 2 s; its ports, asked for at 1.999 s, rest until 2.999 s here.
@@ -266,8 +275,9 @@ async fn a_governor_that_shares_no_ports_leases_locally() {
     assert_eq!(backend.plan(HOST), []);
 }
 
-/// Connections that hold their ports and cost nothing.
-struct Sessions;
+/// Connections that hold their ports and whose `destroy` takes this long (a browser's takes a
+/// while).
+struct Sessions(Duration);
 
 impl Manager for Sessions {
     type Key = u8;
@@ -282,7 +292,9 @@ impl Manager for Sessions {
         Ok(())
     }
 
-    async fn destroy(&self, _connection: Vec<u16>) {}
+    async fn destroy(&self, _connection: Vec<u16>) {
+        sleep(self.0).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -292,7 +304,8 @@ async fn the_pools_of_two_governors_on_one_host_hold_disjoint_ports() {
     settle().await;
     let mut config = first.pool_config();
     config.ports = vec!["vnc".into()];
-    let pools = [&first, &second].map(|gov| gov.pool("browsers", Sessions).config(config.clone()).build());
+    let pools = [&first, &second]
+        .map(|gov| gov.pool("browsers", Sessions(Duration::ZERO)).config(config.clone()).build());
     let [one, two] = pools.map(|pool| pool.expect("a valid pool"));
     let mut held = Vec::new();
     for key in 0..3 {
@@ -305,7 +318,38 @@ async fn the_pools_of_two_governors_on_one_host_hold_disjoint_ports() {
     // Of the second governor's three ports, two rest since the first was passed over them
     // while it created its sessions; the third is asked for and found held.
     let crate::pool::PoolError::Ports(error) = error else { panic!("{error:?}") };
-    assert_eq!(error, PortError::HeldOnHost { range: "vnc".into(), host: HOST.into(), held: 1 });
+    let retry_after = Some(Duration::from_secs(1));
+    assert_eq!(error, PortError::HeldOnHost { range: "vnc".into(), host: HOST.into(), held: 1, retry_after });
+}
+
+/// A `get` whose range's free ports are all held by another process of the host evicts one
+/// idle connection and waits for the port it freed (destroyed at 0.1 s, resting until 1.1 s).
+/// The ports found held rest until 1 s, come due first and are found held again: that is no
+/// reason to evict a second connection, whose port would rest as long.
+#[tokio::test(start_paused = true)]
+async fn a_get_short_of_ports_held_on_the_host_evicts_once_and_waits_for_the_port_it_freed() {
+    let backend = FakeBackend::new();
+    let (mine, theirs) = (on_host(resource(4), &backend), on_host(resource(4), &backend));
+    settle().await;
+    let held_elsewhere = lease_all(&theirs, 3).await;
+    assert_eq!(ports(&held_elsewhere), [5900, 5901, 5902]);
+    let mut config = mine.pool_config();
+    config.ports = vec!["vnc".into()];
+    let pool = mine
+        .pool("browsers", Sessions(Duration::from_millis(100)))
+        .config(config)
+        .build()
+        .expect("a valid pool");
+    for key in 0..3 {
+        assert_eq!(*pool.get(key).await.expect("a session"), [5903 + u16::from(key)]);
+    }
+    sleep(Duration::from_secs(2)).await; // the ports passed over are due again
+    let started = tokio::time::Instant::now();
+    let session = pool.get(9).await.expect("a session");
+    assert_eq!((*session).clone(), [5903], "the least recently used one's port");
+    assert_eq!(started.elapsed(), Duration::from_millis(1100));
+    let status = pool.status();
+    assert_eq!((status.evicted, status.idle, status.created), (1, 2, 4));
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,7 +8,8 @@
 //! recently used idle connection of any key holds one of the exhausted range. The port it frees
 //! rests its quarantine before it is leased again (the browser that held it may still have
 //! viewers reconnecting), so the `get` waits for that, within its checkout timeout, rather
-//! than evicting a second connection whose port would rest as long.
+//! than evicting a second connection whose port would rest as long — even when ports found
+//! held on the host meanwhile, resting too, come due before it and are found held again.
 //!
 //! A warm-up never evicts: a connection made only to be kept ready must not destroy another
 //! kept ready, or two warm keys short of ports would take each other's every reaper tick.
@@ -57,7 +58,12 @@ impl<M: Manager> Shared<M> {
                 Err(error) => error,
             };
             let waited = match &error {
+                // The port the eviction freed rests first; another eviction would only free one
+                // that rests as long. Ports found held on the host may come due before it.
                 PortError::Exhausted { retry_after: Some(rest), .. } if evicted => {
+                    deadline.within(pin!(sleep(*rest))).await
+                }
+                PortError::HeldOnHost { retry_after: Some(rest), .. } if evicted && !rest.is_zero() => {
                     deadline.within(pin!(sleep(*rest))).await
                 }
                 PortError::Exhausted { range, .. } | PortError::HeldOnHost { range, .. }
