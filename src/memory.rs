@@ -81,7 +81,10 @@ impl MemoryGate {
             (Some(available), Some(floor)) => available.saturating_sub(floor),
             _ => UNLIMITED,
         };
-        let ceiling = total.zip(floor).map_or(UNLIMITED, |(total, floor)| total.saturating_sub(floor));
+        // A reading whose available memory exceeds its total (a custom sampler, or the two
+        // read from different sources) must not refuse what it would admit.
+        let most = total.map(|total| total.max(available.unwrap_or(0)));
+        let ceiling = most.zip(floor).map_or(UNLIMITED, |(most, floor)| most.saturating_sub(floor));
         // Relaxed: each is a reading on its own; the waiters are woken through `changed`.
         self.available.store(available.unwrap_or(UNLIMITED), Ordering::Relaxed);
         self.floor.store(floor.unwrap_or(UNLIMITED), Ordering::Relaxed);
@@ -130,11 +133,20 @@ impl MemoryGate {
                 Rejection::QueueTimeout { waited }
             })?,
         };
-        waited.map_err(|too_high| {
-            tracing::warn!(target: "bursar::workers", cost, most = too_high.most, "the work costs more memory than the floor ever admits");
-            Rejection::from(too_high)
-        })?;
+        waited.map_err(CostTooHigh::refuse_call)?;
         Ok(started.elapsed())
+    }
+
+    /// Whether `cost` could ever be admitted: not if it is more than the machine's memory less
+    /// the floor at the last reading.
+    ///
+    /// # Errors
+    ///
+    /// [`CostTooHigh`] if it could not.
+    pub(crate) fn check_ceiling(&self, cost: u64) -> Result<(), CostTooHigh> {
+        // Relaxed: a reading, as the allowance.
+        let most = self.ceiling.load(Ordering::Relaxed);
+        if cost > most { Err(CostTooHigh { cost, most }) } else { Ok(()) }
     }
 
     /// Says that `what` (a call's name, or a pool's create) waits for `cost` bytes.
@@ -164,11 +176,7 @@ impl MemoryGate {
             if self.try_reserve(cost) {
                 return Ok(());
             }
-            // Relaxed: a reading, as the allowance.
-            let most = self.ceiling.load(Ordering::Relaxed);
-            if cost > most {
-                return Err(CostTooHigh { cost, most });
-            }
+            self.check_ceiling(cost)?;
             changed.await;
         }
     }
@@ -203,8 +211,12 @@ pub(crate) struct CostTooHigh {
     pub(crate) most: u64,
 }
 
-impl From<CostTooHigh> for Rejection {
-    fn from(CostTooHigh { cost, most }: CostTooHigh) -> Self {
+impl CostTooHigh {
+    /// A call's rejection for it, with its `WARN` event.
+    #[cold]
+    pub(crate) fn refuse_call(self) -> Rejection {
+        let CostTooHigh { cost, most } = self;
+        tracing::warn!(target: "bursar::workers", cost, most, "the work costs more memory than the floor ever admits");
         Rejection::CostTooHigh { cost, most }
     }
 }
@@ -234,6 +246,7 @@ impl<'a> Reserved<'a> {
         what: &'static str,
     ) -> Result<Self, CostTooHigh> {
         if !gate.try_reserve(cost) {
+            gate.check_ceiling(cost)?;
             gate.waits(cost, what);
             gate.wait_for(cost).await?;
         }
@@ -324,6 +337,20 @@ mod tests {
         let at_once = Reserved::wait(&gate, 36 * GB + 1, "create").await.map(drop);
         assert_eq!(at_once, Err(CostTooHigh { cost: 36 * GB + 1, most: 36 * GB }));
         assert_eq!((gate.figures().reserved, gate.figures().waiting), (0, 0));
+    }
+
+    /// A reading whose available memory exceeds its total refuses nothing it would admit: the
+    /// most is the larger of the two, less the floor.
+    #[tokio::test(start_paused = true)]
+    async fn available_above_total_raises_the_most_to_it() {
+        let gate = MemoryGate::new(Some(10.0));
+        gate.observe(Some(12 * GB), Some(10 * GB)); // floor 1 GB: 11 GB to spare, at most 11 GB
+        assert!(gate.try_reserve(10 * GB));
+        let mut waiting = pin!(gate.reserve(11 * GB, None));
+        assert!(futures_poll(waiting.as_mut()).is_none(), "fits on the idle machine: waits");
+        assert_eq!(gate.check_ceiling(11 * GB + 1), Err(CostTooHigh { cost: 11 * GB + 1, most: 11 * GB }));
+        gate.release(10 * GB);
+        assert!(futures_poll(waiting.as_mut()).expect("woken by the release").is_ok());
     }
 
     fn futures_poll<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {

@@ -4,6 +4,9 @@
 //! A subscriber set per thread (`set_default`) is not enough while other tests run: `tracing`
 //! caches each event's interest when a thread first reaches it, so a test thread's subscriber
 //! may never see an event that another thread reached first with none.
+//!
+//! Only the capturing thread's events are seen: a test that asserts an event's absence must
+//! run the code that would emit it on its own thread (a current-thread runtime).
 
 use std::cell::RefCell;
 use std::sync::{Arc, Once};
@@ -23,6 +26,8 @@ thread_local! {
 /// `LEVEL target: message name=value …` (values as `Debug` shows them).
 pub(crate) struct Capture {
     lines: Lines,
+    /// The capture this one hides, back when this one is dropped.
+    outer: Option<Lines>,
 }
 
 impl Capture {
@@ -34,8 +39,8 @@ impl Capture {
             tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
         });
         let lines = Lines::default();
-        CAPTURE.with(|capture| *capture.borrow_mut() = Some(Arc::clone(&lines)));
-        Capture { lines }
+        let outer = CAPTURE.with(|capture| capture.borrow_mut().replace(Arc::clone(&lines)));
+        Capture { lines, outer }
     }
 
     /// The events captured so far that start with `start` (`"WARN "`, `"INFO bursar::pool: "`).
@@ -46,7 +51,8 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        CAPTURE.with(|capture| capture.borrow_mut().take());
+        let outer = self.outer.take();
+        let _ = CAPTURE.try_with(|capture| *capture.borrow_mut() = outer);
     }
 }
 
@@ -54,7 +60,8 @@ struct ToThisThreads;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ToThisThreads {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let Some(lines) = CAPTURE.with(|capture| capture.borrow().clone()) else { return };
+        // `try_with`: an event while the thread's locals are torn down has nowhere to go.
+        let Ok(Some(lines)) = CAPTURE.try_with(|capture| capture.borrow().clone()) else { return };
         let metadata = event.metadata();
         let mut line = Line { message: String::new(), fields: String::new() };
         event.record(&mut line);

@@ -282,6 +282,7 @@ async fn a_call_costing_more_than_the_memory_less_the_floor_is_refused_at_once_a
     assert_eq!((workers.rejected, workers.rejected_cost_too_high), (1, 1));
     assert_eq!((workers.memory.reserved, workers.memory.waiting, ran.load(Ordering::SeqCst)), (0, 1, 0));
     assert_eq!(events.lines_with("the work costs more memory than the floor ever admits").len(), 1);
+    assert_eq!(events.lines_with("admission waits for memory").len(), 1, "the one that waits");
 }
 
 /// A pool whose `create_cost` is above the machine's memory less the floor fails its `get` at

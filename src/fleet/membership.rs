@@ -27,10 +27,12 @@ impl Membership {
     }
 
     /// Stops the heartbeat and removes the instance from the live ones; the second call does
-    /// nothing. While a port this governor claimed on the host is still held (a connection
-    /// lent before the shutdown holds its ports until its lease is dropped), the instance must
-    /// keep counting, or its claims would stop counting and another process of the host could
-    /// take those ports: it then leaves from a task, once the last is dropped.
+    /// nothing. From here on a port lease makes no claim in the host's plan. While a port this
+    /// governor claimed is still held (a connection lent before the shutdown holds its ports
+    /// until its lease is dropped; a claim may be on its way), the instance must keep
+    /// counting, or those claims would stop counting and another process of the host could
+    /// take the ports: it then goes on beating and leaves from a task once the last is
+    /// dropped — never, if a lease is leaked.
     ///
     /// # Cancel safety
     ///
@@ -40,7 +42,7 @@ impl Membership {
         let Some(beat) = self.beating.lock().take() else {
             return;
         };
-        if self.fleet.holds_ports() {
+        if self.fleet.start_leaving() > 0 {
             self.fleet.runtime.spawn(Arc::clone(&self.fleet).leave_when_no_port_is_held(beat));
             return;
         }
@@ -52,6 +54,7 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         if let Some(beat) = self.beating.get_mut().take() {
+            self.fleet.start_leaving();
             // A runtime shutting down drops the task: the instance then expires at its TTL.
             self.fleet.runtime.spawn(Arc::clone(&self.fleet).leave_when_no_port_is_held(beat));
         }
@@ -92,15 +95,23 @@ impl Fleet {
         let _ = self.ask("leave", |backend| backend.leave(resource, instance)).await;
     }
 
-    /// Whether a port claimed on the host is still held.
-    fn holds_ports(&self) -> bool {
-        self.ports.as_ref().is_some_and(|ports| ports.holds_any())
+    /// No claim on the host's plan starts from now on; returns how many are held or on their
+    /// way, and says so if any is.
+    fn start_leaving(&self) -> u64 {
+        let Some(ports) = &self.ports else { return 0 };
+        let in_use = ports.start_leaving();
+        if in_use > 0 {
+            let resource = &self.config.resource;
+            tracing::info!(target: "bursar::fleet", %resource, claims = in_use, "stopped with ports claimed on the host: the instance stays live until their leases are dropped");
+        }
+        in_use
     }
 
-    /// Keeps beating until no port claimed on the host is held, then stops `beat` and leaves.
+    /// Keeps beating until no port claimed on the host is held or on its way, then stops
+    /// `beat` and leaves.
     async fn leave_when_no_port_is_held(self: Arc<Self>, beat: AbortHandle) {
         if let Some(ports) = &self.ports {
-            ports.until_none_held().await;
+            ports.until_none_in_use().await;
         }
         beat.abort();
         self.leave().await;

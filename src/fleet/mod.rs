@@ -37,7 +37,8 @@
 //! it tells the backend it is alive every third of the TTL (a heartbeat from a task of its own,
 //! whether or not it holds leases), and leaves when it shuts down or its last handle is
 //! dropped — once no port it claimed on the host is held, so a connection lent before the
-//! shutdown keeps its ports claimed until its lease is dropped. An instance counts for two heartbeat periods after its last one (one heartbeat may
+//! shutdown keeps its ports claimed until its lease is dropped (a leaked lease keeps the
+//! instance counted). A port leased after that makes no claim. An instance counts for two heartbeat periods after its last one (one heartbeat may
 //! be late; a failed one is tried again a quarter period later, so the next is not the last
 //! chance), so a process killed without leaving stops counting within two thirds of the TTL,
 //! and the others see it gone at their next heartbeat: within one TTL of its death. The count is [`FleetStatus::live_instances`], and what

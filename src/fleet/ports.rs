@@ -9,7 +9,7 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -31,8 +31,13 @@ pub(crate) struct HostPorts {
     unsupported: AtomicBool,
     /// Releases the backend did not answer, by claim: tried again at each heartbeat.
     unreleased: Mutex<Vec<(String, Vec<u16>)>>,
-    /// Woken when the last held claim is dropped: a governor that shut down leaves then.
-    none_held: Notify,
+    /// Claims held or on their way to the backend: a governor that stopped keeps beating
+    /// until none is, so none stops counting while its port is in use.
+    in_use: AtomicU64,
+    /// The governor stopped: no claim is made from now on (a port is leased locally).
+    leaving: AtomicBool,
+    /// Woken when `in_use` falls to 0.
+    none_in_use: Notify,
 }
 
 impl HostPorts {
@@ -46,28 +51,45 @@ impl HostPorts {
             released: AtomicU64::new(0),
             unsupported: AtomicBool::new(false),
             unreleased: Mutex::new(Vec::new()),
-            none_held: Notify::new(),
+            in_use: AtomicU64::new(0),
+            leaving: AtomicBool::new(false),
+            none_in_use: Notify::new(),
         }
     }
 
-    /// Whether a claim of this governor is held: a port lease not dropped yet.
-    pub(super) fn holds_any(&self) -> bool {
-        // Relaxed: the count alone is asked.
-        self.held.load(Relaxed) > 0
+    /// A claim starts, unless the governor is leaving.
+    fn enter(&self) -> Option<InUse<'_>> {
+        // SeqCst, here and in `start_leaving`: each side writes its own, then reads the
+        // other's, so a claim either sees the leave or is seen by it.
+        self.in_use.fetch_add(1, SeqCst);
+        let in_use = InUse(self);
+        (!self.leaving.load(SeqCst)).then_some(in_use)
     }
 
-    /// Returns once no claim of this governor is held: its port leases all dropped.
+    fn exit(&self) {
+        if self.in_use.fetch_sub(1, SeqCst) == 1 {
+            self.none_in_use.notify_waiters();
+        }
+    }
+
+    /// The governor stopped: no claim starts from now on; returns how many are held or on
+    /// their way.
+    pub(super) fn start_leaving(&self) -> u64 {
+        self.leaving.store(true, SeqCst);
+        self.in_use.load(SeqCst)
+    }
+
+    /// Returns once no claim is held or on its way: its port leases all dropped.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits.
-    pub(super) async fn until_none_held(&self) {
+    pub(super) async fn until_none_in_use(&self) {
         loop {
-            let mut dropped = pin!(self.none_held.notified());
+            let mut dropped = pin!(self.none_in_use.notified());
             // Listening before looking, so the last drop between the two wakes this wait.
             dropped.as_mut().enable();
-            // Relaxed: the count alone is asked; the wake comes through `none_held`.
-            if self.held.load(Relaxed) == 0 {
+            if self.in_use.load(SeqCst) == 0 {
                 return;
             }
             dropped.await;
@@ -84,6 +106,16 @@ impl HostPorts {
             released: self.released.load(Relaxed),
             unreleased: self.unreleased.lock().iter().map(|(_, ports)| ports.len() as u64).sum(),
         }
+    }
+}
+
+/// One claim counted in [`HostPorts::in_use`] until dropped: on its way, or held by a
+/// [`PortClaimGuard`] (which takes it over: the `InUse` is forgotten).
+struct InUse<'a>(&'a HostPorts);
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        self.0.exit();
     }
 }
 
@@ -119,9 +151,8 @@ pub(crate) struct PortClaimGuard {
 impl Drop for PortClaimGuard {
     fn drop(&mut self) {
         if let Some(ports) = &self.fleet.ports {
-            if ports.held.fetch_sub(1, Relaxed) == 1 {
-                ports.none_held.notify_waiters();
-            }
+            ports.held.fetch_sub(1, Relaxed);
+            ports.exit();
         }
         self.fleet.release_ports(std::mem::take(&mut self.id), vec![self.port]);
     }
@@ -165,6 +196,11 @@ impl Fleet {
         if ports.unsupported.load(Relaxed) {
             return Claimed::Unshared { local: true };
         }
+        let Some(in_use) = ports.enter() else {
+            let (resource, host) = (&self.config.resource, &ports.host);
+            tracing::debug!(target: "bursar::fleet", %resource, %host, "the governor stopped: a port is leased without a claim in the host's plan");
+            return Claimed::Unshared { local: true };
+        };
         let id = self.lease_id();
         let mut asking = Asking { fleet: self, id: Some(id.clone()), candidates };
         let claim = PortClaim {
@@ -192,6 +228,7 @@ impl Fleet {
                 ports.claimed.fetch_add(1, Relaxed);
                 ports.held.fetch_add(1, Relaxed);
                 ports.held_elsewhere.fetch_add(index as u64, Relaxed);
+                std::mem::forget(in_use); // the guard counts it from here
                 let claim = PortClaimGuard { fleet: Arc::clone(self), id, port: candidates[index] };
                 Claimed::Port { index, claim }
             }

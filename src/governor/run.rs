@@ -18,6 +18,7 @@ use super::hooks::{CallHooks, DEFAULT_HOOKS};
 use crate::breaker::{BreakerState, CircuitBreaker, Outcome};
 use crate::contain::{Containment, UserCode, catch};
 use crate::fleet::AttemptGuard;
+use crate::memory::CostTooHigh;
 use crate::retry::{Attempts, ExponentialDelays, Stop};
 use crate::workers::limit::Verdict;
 use crate::workers::{
@@ -101,8 +102,9 @@ impl Governor {
     /// # Errors
     ///
     /// - [`Error::Rejected`]: the circuit is open, the queue was full, the queue timeout
-    ///   passed, the governor is shutting down, or health is critical — before the first
-    ///   attempt. Never retried.
+    ///   passed, the governor is shutting down, health is critical, the fleet backend is down
+    ///   (per `on_backend_down`), or the call's cost is more than the machine's memory less
+    ///   the floor — before the first attempt. Never retried.
     /// - [`Error::Operation`]: the operation's own error, from the last attempt that ran.
     /// - [`Error::AttemptTimeout`]: the last attempt ran past its timeout.
     /// - [`Error::Timeout`]: the call ran past the max
@@ -550,6 +552,7 @@ where
             self.holds_memory();
             return Ok(None);
         }
+        workers.memory.check_ceiling(cost).map_err(CostTooHigh::refuse_call)?;
         workers.memory.waits(cost, plan.name);
         let within = workers.tasks.queue_timeout;
         // Closing the lanes does not reach a call waiting for memory: the close must.

@@ -56,9 +56,10 @@ impl Governor {
     /// with `Error::Cancelled`). Then every pool started with [`pool`](Governor::pool) is
     /// closed: its connections destroyed through the manager, their ports freed, and a fleet
     /// resource's instance leaves the live ones (within `fleet.backend_timeout`) — or, while a
-    /// port it claimed on the host is still held (a connection still leased), goes on beating
-    /// and leaves from a task once the last is dropped, so no other process takes that port
-    /// meanwhile. From the
+    /// port it claimed on the host is still leased (a connection still lent, a
+    /// [`PortLease`](crate::ports::PortLease) not dropped), goes on beating and leaves from a
+    /// task once the last is dropped, so no other process takes that port meanwhile (a leaked
+    /// lease keeps the instance counted); ports leased after this are not claimed. From the
     /// moment it begins, [`pool`](Governor::pool)`(..).build()` fails with
     /// [`BuildError::ShutDown`](crate::BuildError::ShutDown).
     ///

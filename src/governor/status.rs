@@ -123,7 +123,8 @@ pub struct WorkerStatus {
     pub retry_budget_exhausted: u64,
     /// Calls sleeping between attempts now: they hold no worker and are not queued.
     pub retrying: usize,
-    /// Turned away: the sum of the five reasons below.
+    /// Turned away: the sum of the reasons below and of the calls a fleet backend that is down
+    /// refused (`Rejection::FleetUnavailable`, counted in `status().fleet.refused`).
     pub rejected: u64,
     /// Of `rejected`: the queue was full.
     pub rejected_queue_full: u64,

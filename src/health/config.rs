@@ -92,7 +92,8 @@ pub struct HealthConfig {
     /// 100): a call with a [`cost`](crate::Call::cost), or a pool's create with a
     /// [`create_cost`](crate::pool::PoolConfig::create_cost), waits (within the queue or
     /// checkout timeout) while the available memory at the last sample, less the costs of the
-    /// admitted work still running and its own, would fall below it. `None`: costs are counted
+    /// admitted work still running and its own, would fall below it; a cost more than the
+    /// machine's memory less the floor is refused at once. `None`: costs are counted
     /// (`status().workers.memory`) but never wait. Read on the sampler's cadence, so it needs
     /// the monitor on and a sampler that reads memory (bursar's own do).
     pub memory_floor: Option<f64>,

@@ -141,6 +141,8 @@ impl<M: Manager> Pool<M> {
     ///   connections hold is no error: the least recently used is evicted, and the `get` waits
     ///   for its port's quarantine.)
     /// - [`PoolError::Closed`] if the pool is closed, or closed while this call ran.
+    /// - [`PoolError::CreateCostTooHigh`] if a new connection was needed and the pool's
+    ///   `create_cost` is more than the machine's memory less the memory floor.
     ///
     /// # Cancel safety
     ///

@@ -70,7 +70,7 @@ pub(crate) struct Scope {
     /// An environment variable naming a directory, `NAME=dir`: a process carries it if its
     /// value is `dir` or a path under it (a session's `…/session-1` is not under `…/session-10`).
     pub(crate) marker: String,
-    /// A directory that the command line names.
+    /// A directory that the command line names, or a path under it.
     pub(crate) dir: String,
     /// Process groups.
     pub(crate) groups: BTreeSet<u32>,
@@ -131,7 +131,7 @@ fn is_guardian(process: &Process, me: u32) -> bool {
     process.command == "sh"
         && process.parent == me
         && process.group == process.pid
-        && names(process.pid, "kill -s KILL")
+        && command_line(process.pid).windows(12).any(|window| window == b"kill -s KILL")
 }
 
 fn descends_from(process: &Process, ancestor: u32, all: &[Process]) -> bool {
@@ -150,12 +150,22 @@ fn descends_from(process: &Process, ancestor: u32, all: &[Process]) -> bool {
     false
 }
 
-fn names(pid: u32, text: &str) -> bool {
-    if text.is_empty() {
+/// Whether the command line of `pid` names directory `dir` or a path under it: `dir` followed
+/// by `/` or the end of an argument (`…/session-1` does not name `…/session-10`).
+fn names(pid: u32, dir: &str) -> bool {
+    if dir.is_empty() {
         return false;
     }
-    let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    command_line.windows(text.len()).any(|window| window == text.as_bytes())
+    let command_line = command_line(pid);
+    let dir = dir.as_bytes();
+    (0..command_line.len()).any(|at| {
+        command_line[at..].strip_prefix(dir).is_some_and(|rest| matches!(rest.first(), None | Some(b'/' | 0)))
+    })
+}
+
+/// The arguments of `pid`, each ended by a NUL; empty if it is gone.
+fn command_line(pid: u32) -> Vec<u8> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
 }
 
 fn carries(pid: u32, marker: &str) -> bool {

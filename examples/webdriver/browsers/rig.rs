@@ -159,13 +159,14 @@ impl Rig {
         log: &Mutex<JobLog>,
         narrate: Option<u64>,
     ) -> Result<String, BrowserError> {
-        let session = self.browsers.get(key.to_owned()).await?;
+        // Counted before the session is asked for: an attempt that gets none is retried too.
         let attempt = {
             let mut log = log.lock();
-            log.served_by = Some(session.group());
             log.attempts += 1;
             log.attempts
         };
+        let session = self.browsers.get(key.to_owned()).await?;
+        log.lock().served_by = Some(session.group());
         session.client.goto(url).await.map_err(BrowserError::Command)?;
         if let Some(fault) = fault.filter(|_| log.lock().killed.is_none()) {
             let killed = fault.strike(&session, attempt).await?;

@@ -174,6 +174,36 @@ async fn a_governor_that_stopped_keeps_counting_until_its_ports_are_dropped() {
     assert_eq!(backend.heartbeats.load(SeqCst) - heartbeats, 3, "only the one left beats");
 }
 
+/// A claim still on its way when the governor stops counts as held: the instance beats until
+/// its lease is dropped. After that, a port lease makes no claim: the instance has left.
+#[tokio::test(start_paused = true)]
+async fn a_claim_on_its_way_at_the_shutdown_keeps_the_instance_and_later_leases_are_local() {
+    let backend = FakeBackend::new();
+    // A 9 s TTL: a beat every 3 s keeps the instance 6 s; a slow answer (1 s) is within 2 s.
+    let fleet = resource(4).lease_ttl(Duration::from_secs(9)).backend_timeout(Duration::from_secs(2));
+    let gov = on_host(fleet, &backend);
+    settle().await;
+    backend.slow.store(true, SeqCst);
+    let claiming = tokio::spawn({
+        let gov = gov.clone();
+        async move { gov.ports().lease("vnc").await }
+    });
+    settle().await;
+    backend.slow.store(false, SeqCst); // the claim's answer comes at 1 s
+    gov.shutdown(Duration::from_secs(1)).await;
+    let lease = claiming.await.expect("no panic").expect("a port");
+    assert!(lease.is_claimed());
+    sleep(Duration::from_secs(10)).await;
+    settle().await;
+    assert_eq!(backend.live_instances(), 1, "still beating at 10 s");
+    drop(lease);
+    settle().await;
+    assert_eq!((backend.live_instances(), backend.plan(HOST)), (0, Vec::new()));
+    let local = gov.ports().lease("vnc").await.expect("a port");
+    assert!(!local.is_claimed(), "the instance has left: no claim");
+    assert_eq!((backend.live_instances(), backend.plan(HOST).len()), (0, 0));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_claim_cut_off_gives_its_ports_back_here_and_on_the_host() {
     let backend = FakeBackend::new();

@@ -69,7 +69,7 @@ impl<M: Manager> Shared<M> {
                     match deadline.within(pin!(Reserved::wait(gate, cost, "create"))).await {
                         Ok(Ok(reserved)) => Some(reserved),
                         Ok(Err(CostTooHigh { cost, most })) => {
-                            tracing::warn!(target: "bursar::pool", ?key, cost, most, "the create cost is more memory than the floor ever admits");
+                            tracing::debug!(target: "bursar::pool", ?key, cost, most, "the create cost is more memory than the floor ever admits");
                             return Err(PoolError::CreateCostTooHigh { cost, most });
                         }
                         Err(Elapsed) => return Err(self.cut_off()),

@@ -114,10 +114,9 @@ impl<M: Manager> Shared<M> {
     /// [`timed_out`](Self::timed_out)'s error.
     #[cold]
     pub(super) fn timeout_error(&self, key: &M::Key) -> PoolError<M::Error> {
-        let limit = self.config.checkout_timeout;
         self.backend.counters.add(PoolCount::Timeouts, 1);
-        tracing::debug!(target: "bursar::pool", ?key, waited = ?limit, "checkout timed out");
-        PoolError::Timeout { waited: limit }
+        tracing::debug!(target: "bursar::pool", ?key, waited = ?self.config.checkout_timeout, "checkout timed out");
+        self.cut_off()
     }
 
     /// The checkout timeout passed while a new connection was made, for a `get` or a warm-up:
