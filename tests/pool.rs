@@ -240,6 +240,32 @@ async fn entering_critical_closes_idle_pooled_connections_first() {
     assert_eq!(Lease::key(&kept), "alice");
 }
 
+/// Warm-ups are shed with new work while health is critical: the emergency recovery's reap is
+/// not undone at the reaper's ticks (every 30 s), and the warm key is made ready again at the
+/// first tick after health recovers.
+#[tokio::test(start_paused = true)]
+async fn warm_ups_wait_while_health_is_critical() {
+    let cpu = Script::default();
+    let gov = monitored(&cpu).ports(small_ports()).build().unwrap();
+    let mut config = gov.pool_config();
+    config.ports = vec!["vnc".into(), "ws".into()];
+    config.min_idle_per_key = 2;
+    let manager = Browsers::default();
+    let pool = gov.pool("browsers", manager.clone()).config(config).build().unwrap();
+    pool.warm("alice".to_owned());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!((pool.status().idle, manager.created.load(Ordering::SeqCst)), (2, 2));
+    *cpu.0.lock().unwrap() = 99.0;
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    assert_eq!(gov.health_level(), HealthLevel::Critical);
+    let status = pool.status();
+    assert_eq!((status.idle, status.created, status.reaped), (0, 2, 2), "three ticks, no warm-up");
+    *cpu.0.lock().unwrap() = 10.0;
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(gov.health_level(), HealthLevel::Healthy);
+    assert_eq!((pool.status().idle, manager.created.load(Ordering::SeqCst)), (2, 4));
+}
+
 /// Sockets that need no ports: records how many leases each got; the key `refused` cannot
 /// connect, and a connection of a key starting with `broken` fails every check.
 #[derive(Debug, Default, Clone)]

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::Governor;
 use crate::BuildError;
 use crate::health::CheckResult;
-use crate::pool::{AllPoolsStatus, Manager, PoolBuilder, PoolStatus, PoolView, RegisteredPool};
+use crate::pool::{AllPoolsStatus, FromGovernor, Manager, PoolBuilder, PoolStatus, PoolView, RegisteredPool};
 
 /// A pool at or above this utilisation counts as a warning for the health monitor.
 const BUSY: f64 = 0.8;
@@ -218,7 +218,13 @@ impl Governor {
             .config(self.inner.pool_config.clone())
             .ports(Arc::clone(&self.inner.ports))
             .containment(Arc::clone(&self.inner.workers.containment))
-            .memory(Arc::clone(&self.inner.workers.memory))
+            .governed_by(FromGovernor {
+                memory: Arc::clone(&self.inner.workers.memory),
+                shedding: {
+                    let workers = Arc::downgrade(&self.inner.workers);
+                    Box::new(move || workers.upgrade().is_some_and(|workers| workers.is_shedding()))
+                },
+            })
             .on_build(move |pool| pools.register(name, pool.registration()))
     }
 

@@ -58,8 +58,25 @@ pub struct PoolBuilder<M: Manager> {
     on_build: Option<Box<OnBuild<M>>>,
     /// How `max_rss` reads memory: from `/proc` unless a test sets readings.
     read_memory: Option<ReadMemory>,
-    /// The governor's memory-aware admission, for `create_cost`.
-    admission: Option<Arc<crate::memory::MemoryGate>>,
+    /// What a pool started by a governor takes from it.
+    governor: Option<FromGovernor>,
+}
+
+/// What a pool started by a governor takes from it: the memory-aware admission its creates
+/// reserve `create_cost` from, and whether the governor sheds work now (health critical),
+/// which warm-ups wait out.
+pub(crate) struct FromGovernor {
+    pub(crate) memory: Arc<crate::memory::MemoryGate>,
+    pub(crate) shedding: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for FromGovernor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromGovernor")
+            .field("memory", &self.memory)
+            .field("shedding", &(self.shedding)())
+            .finish()
+    }
 }
 
 /// A hook run with the pool once it is built; an error refuses the pool.
@@ -75,7 +92,7 @@ impl<M: Manager> PoolBuilder<M> {
             containment: None,
             on_build: None,
             read_memory: None,
-            admission: None,
+            governor: None,
         }
     }
 
@@ -99,9 +116,10 @@ impl<M: Manager> PoolBuilder<M> {
         self
     }
 
-    /// Reserves each create's `create_cost` from `gate` (the governor's memory-aware admission).
-    pub(crate) fn memory(mut self, gate: Arc<crate::memory::MemoryGate>) -> Self {
-        self.admission = Some(gate);
+    /// Reserves each create's `create_cost` from the governor's memory-aware admission, and
+    /// holds warm-ups while it sheds work.
+    pub(crate) fn governed_by(mut self, governor: FromGovernor) -> Self {
+        self.governor = Some(governor);
         self
     }
 
@@ -150,7 +168,7 @@ impl<M: Manager> PoolBuilder<M> {
         let backend = Backend::new(self.manager, runtime.clone(), containment);
         let read_memory = self.read_memory.unwrap_or_else(|| Arc::new(crate::system::group_resident_bytes));
         let shared =
-            Arc::new(Shared::new(backend, self.config, self.allocator, seed, read_memory, self.admission));
+            Arc::new(Shared::new(backend, self.config, self.allocator, seed, read_memory, self.governor));
         let poke = Arc::clone(&shared.warm_poke);
         let reaper = runtime.spawn(reaper::run(Arc::downgrade(&shared), reap_interval, poke));
         shared.track_reaper(reaper.abort_handle());

@@ -137,6 +137,7 @@ mod tests;
 mod waiters;
 mod warm;
 
+pub(crate) use builder::FromGovernor;
 pub use builder::PoolBuilder;
 pub use close::CloseReport;
 pub use config::PoolConfig;

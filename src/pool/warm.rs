@@ -9,7 +9,9 @@
 //! evicts: a full pool or a key at its cap is left as it is, and an exhausted port range fails
 //! the warm-up. After a failed warm-up create, the next waits for the reaper's next tick, so a
 //! dependency that is down is not hammered; so does the warm-up after the health monitor's
-//! emergency recovery closed every idle connection, so it does not undo it at once.
+//! emergency recovery closed every idle connection, so it does not undo it at once. A pool
+//! started by a governor makes no warm-up while the governor sheds new work (health critical),
+//! and warms its keys again at the first tick after.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -59,6 +61,11 @@ impl<M: Manager> Shared<M> {
         if ticked {
             self.warm_paused.store(false, Ordering::Relaxed);
         } else if self.warm_paused.load(Ordering::Relaxed) {
+            return;
+        }
+        // A governor that sheds new work (health critical) sheds warm-ups too: the next tick
+        // after it stops warms the keys again.
+        if self.governor.as_ref().is_some_and(|governor| (governor.shedding)()) {
             return;
         }
         let targets = WarmTargets { per_key: self.config.min_idle_per_key, total: self.config.min_idle };

@@ -64,7 +64,8 @@ impl<M: Manager> Shared<M> {
         // turn, which closing cannot take back, so they watch for the close themselves: no
         // `create` starts after it.
         let prepared = self.unless_closed(async {
-            let reserved = match (&self.admission, self.config.create_cost) {
+            let gate = self.governor.as_ref().map(|governor| &governor.memory);
+            let reserved = match (gate, self.config.create_cost) {
                 (Some(gate), Some(cost)) => {
                     match deadline.within(pin!(Reserved::wait(gate, cost, "create"))).await {
                         Ok(Ok(reserved)) => Some(reserved),

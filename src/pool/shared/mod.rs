@@ -8,6 +8,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
+
+use crate::pool::FromGovernor;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -54,8 +56,8 @@ pub(super) struct Shared<M: Manager> {
     pub(super) warm_poke: Arc<Notify>,
     /// Set by a failed warm-up create: no more until the reaper's next tick.
     pub(super) warm_paused: AtomicBool,
-    /// The governor's memory-aware admission, which `create_cost` reserves from.
-    pub(super) admission: Option<Arc<crate::memory::MemoryGate>>,
+    /// What a pool started by a governor takes from it (`create_cost`'s memory, shedding).
+    pub(super) governor: Option<FromGovernor>,
 }
 
 impl<M: Manager> Shared<M> {
@@ -65,7 +67,7 @@ impl<M: Manager> Shared<M> {
         allocator: Option<Arc<PortAllocator>>,
         lifetime_seed: u64,
         read_memory: ReadMemory,
-        admission: Option<Arc<crate::memory::MemoryGate>>,
+        governor: Option<FromGovernor>,
     ) -> Self {
         let limits = PoolLimits {
             max_total: config.max_total,
@@ -88,7 +90,7 @@ impl<M: Manager> Shared<M> {
             memory: MemoryWatch::new(read_memory),
             warm_poke: Arc::new(Notify::new()),
             warm_paused: AtomicBool::new(false),
-            admission,
+            governor,
         }
     }
 

@@ -100,8 +100,8 @@ impl<M: Manager> Shared<M> {
     /// Destroys every idle connection now, whatever its age (the health monitor's emergency
     /// recovery); counted as reaped. Returns how many. The warm-up waits for the reaper's next
     /// tick, as after a failed warm-up, or each place given back here would refill at once what
-    /// the emergency freed. (The pool does not see the health level: from that tick, at most
-    /// `reap_interval` later, warm keys are refilled even if health is still critical.)
+    /// the emergency freed; a pool started by a governor then waits as long as the governor
+    /// sheds work (see `warm.rs`).
     pub(in crate::pool) fn reap_all_idle(self: &Arc<Self>) -> usize {
         // Relaxed: see `warm_up`.
         self.warm_paused.store(true, std::sync::atomic::Ordering::Relaxed);

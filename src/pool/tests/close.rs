@@ -137,7 +137,11 @@ async fn a_get_waiting_for_memory_to_create_fails_with_closed_at_close() {
     gate.observe(Some(3 * GB), Some(10 * GB)); // 2 GB above the floor
     let probe = Arc::new(Probe::default());
     let config = PoolConfig { create_cost: Some(3 * GB), ..config(4, 4) };
-    let pool = Pool::builder(Fake(probe.clone())).config(config).memory(gate.clone()).build().unwrap();
+    let pool = Pool::builder(Fake(probe.clone()))
+        .config(config)
+        .governed_by(crate::pool::FromGovernor { memory: gate.clone(), shedding: Box::new(|| false) })
+        .build()
+        .unwrap();
 
     let getting = tokio::spawn({
         let pool = pool.clone();
