@@ -110,6 +110,14 @@
 //! - `metrics`: counters, gauges and a histogram through the `metrics` facade; the module
 //!   `bursar::metrics` lists every name, and `Governor::record_metrics` publishes the gauges.
 //! - `tower`: `bursar::tower::GovernorLayer`, a `tower::Layer` over the call path.
+//! - `toml`: [`GovernorConfig`] from TOML files and environment variables.
+//! - `process`: `bursar::process::Supervised`, a child process in a group of its own, stopped
+//!   and reaped whole (Linux).
+//! - `redis`: `bursar::fleet::RedisBackend`, caps, port plans and breakers shared by every
+//!   process of a service.
+//! - `chaos`: `bursar::chaos`, seeded fault injection for your tests.
+//! - `full`: all of the above. Not in it: `backoff`, which accepts the unmaintained `backoff`
+//!   crate's schedules (RUSTSEC-2025-0012).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]

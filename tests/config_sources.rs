@@ -12,6 +12,26 @@ fn the_documented_example_file_is_exactly_the_defaults() {
     assert_eq!(config, GovernorConfig::default());
 }
 
+/// Every key the example file shows commented out parses as written once uncommented.
+#[test]
+fn the_example_files_commented_keys_parse_once_uncommented() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bursar.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let uncommented: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            let key = line.strip_prefix("# ").filter(|rest| rest.starts_with('[') || rest.contains(" = "));
+            key.unwrap_or(line)
+        })
+        .collect();
+    let config = GovernorConfig::from_toml(&uncommented.join("\n")).unwrap();
+    let fleet = config.fleet.as_ref().expect("the fleet section");
+    assert_eq!((fleet.resource.as_str(), fleet.cap), ("browsers", 100));
+    assert_eq!(fleet.breaker.as_ref().expect("its breakers").keys, ["example.com"]);
+    assert_eq!((config.health.memory_floor, config.pool.max_uses), (Some(10.0), Some(50)));
+    assert_eq!(config.workers.queue_timeout, Some(Duration::from_secs(30)));
+}
+
 #[test]
 fn the_supervised_processes_thresholds_are_counts_in_toml() {
     let config =

@@ -12,7 +12,7 @@
 //!
 //! Redis: with `REDIS_URL` set (e.g. `redis://127.0.0.1:6379`) it uses that server; without
 //! it, it starts a private `redis-server` (Debian: `apt-get install redis-server`; any Redis
-//! 6 or later) on a free port, without persistence, and stops it at the end.
+//! 7 or later) on a free port, without persistence, and stops it at the end.
 //!
 //! Run it with `cargo run --features redis --example fleet` (a few seconds).
 

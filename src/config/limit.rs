@@ -59,7 +59,7 @@ impl LimitKind {
 /// | `backoff` | 0.9 | all: the limit's cut on an overload |
 /// | `probe_every` | 100 windows | `gradient`, `vegas`: how often the baseline is measured |
 /// | `tolerance` | 0.2 | `gradient`: the queueing latency allowed over the baseline |
-/// | `gain` | 0.5 | `gradient`: how far one window moves the limit toward its target |
+/// | `gain` | 0.3 | `gradient`: how far one window moves the limit toward its target |
 /// | `increase` | 1.0 | `aimd`: added per window in which the limit was reached |
 /// | `latency_limit` | none | `aimd`: an attempt slower than this counts as an overload |
 /// | `alpha` | 2 | `vegas`: below this many queued, grow |

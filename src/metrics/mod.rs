@@ -26,6 +26,10 @@
 //! | `bursar_queue_wait_seconds` | histogram | `lane`: `tasks`, `blocking` | seconds | from taking a place in the queue to getting a worker, one sample per worker taken (each attempt of a call takes one); a free worker at once is `0` (the clock is not read), a wait that ends in a rejection records nothing |
 //! | `bursar_workers_max` | gauge | | count | the configured `max_workers` |
 //! | `bursar_workers_effective_limit` | gauge | | count | the worker limit in force (health shrinks it) |
+//! | `bursar_workers_adaptive_limit` | gauge | | count | an adaptive algorithm's worker limit (`workers.limit` other than `fixed`) |
+//! | `bursar_workers_adaptive_baseline_seconds` | gauge | | seconds | the adaptive algorithm's baseline latency |
+//! | `bursar_workers_adaptive_sample_seconds` | gauge | | seconds | the last window's median latency |
+//! | `bursar_workers_adaptive_changes_total` | counter | `reason`: `started`, `grew`, `latency_rose`, `overloaded`, `probing`, `probed` | count | changes of the adaptive worker limit, by why |
 //! | `bursar_workers_active` | gauge | | count | operations holding a worker |
 //! | `bursar_workers_queued` | gauge | | count | calls waiting for a worker |
 //! | `bursar_workers_queue_limit` | gauge | | count | the most calls that may wait (`queue_limit`) |
@@ -119,7 +123,7 @@ pub const WORKERS_ADAPTIVE_LIMIT: &str = "bursar_workers_adaptive_limit";
 /// Gauge `bursar_workers_adaptive_baseline_seconds`: an adaptive algorithm's baseline latency.
 pub const WORKERS_ADAPTIVE_BASELINE_SECONDS: &str = "bursar_workers_adaptive_baseline_seconds";
 /// Counter `bursar_workers_adaptive_changes_total{reason}`: changes of an adaptive algorithm's
-/// worker limit, by why it changed (`grew`, `latency_rose`, `overloaded`, `probing`, `probed`).
+/// worker limit, by why it changed (`started`, `grew`, `latency_rose`, `overloaded`, `probing`, `probed`).
 pub const WORKERS_ADAPTIVE_CHANGES_TOTAL: &str = "bursar_workers_adaptive_changes_total";
 /// Gauge `bursar_workers_adaptive_sample_seconds`: the last window's median latency.
 pub const WORKERS_ADAPTIVE_SAMPLE_SECONDS: &str = "bursar_workers_adaptive_sample_seconds";
