@@ -8,7 +8,7 @@ use bursar::metrics::*;
 use serde_json::Value;
 
 /// Every metric `bursar::metrics` documents.
-const METRICS: [&str; 32] = [
+const METRICS: [&str; 43] = [
     CALLS_TOTAL,
     REJECTIONS_TOTAL,
     RETRIES_TOTAL,
@@ -41,6 +41,17 @@ const METRICS: [&str; 32] = [
     HEALTH_ERROR_RATE,
     HEALTH_ERRORS_TOTAL,
     HEALTH_RECOVERIES_TOTAL,
+    MEMORY_RESERVED_BYTES,
+    MEMORY_WAITING,
+    MEMORY_AVAILABLE_BYTES,
+    MEMORY_FLOOR_BYTES,
+    FLEET_BACKEND_UP,
+    FLEET_LEASES_HELD,
+    FLEET_LIVE_INSTANCES,
+    FLEET_LEASES_LOST_TOTAL,
+    FLEET_FALLBACKS_TOTAL,
+    FLEET_REFUSED_TOTAL,
+    FLEET_BACKEND_ERRORS_TOTAL,
 ];
 
 fn read(path: &str) -> String {
@@ -80,7 +91,7 @@ fn the_dashboard_is_json_over_bursars_own_metrics() {
         .filter(|p| p["type"] != "row")
         .map(|p| p["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles.len(), 15, "{titles:?}");
+    assert_eq!(titles.len(), 20, "{titles:?}");
     let queries = queries(&dashboard);
     let names = metric_names(&queries.join("\n"));
     assert_eq!(unknown(&names), Vec::<&String>::new());
@@ -92,8 +103,8 @@ fn the_dashboard_is_json_over_bursars_own_metrics() {
 fn the_alert_rules_name_only_bursars_metrics() {
     let rules = read("contrib/prometheus/alerts.yml");
     let expressions: Vec<&str> = rules.lines().filter_map(|line| line.trim().strip_prefix("expr:")).collect();
-    assert_eq!(expressions.len(), 9);
+    assert_eq!(expressions.len(), 11);
     let names = metric_names(&expressions.join("\n"));
     assert_eq!(unknown(&names), Vec::<&String>::new());
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 12, "{names:?}");
 }

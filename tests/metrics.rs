@@ -9,10 +9,14 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::pin::pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use bursar::fleet::{
+    Acquire, BackendFuture, FencingToken, FleetBackend, FleetConfig, FleetError, LeaseRequest, Renewal,
+};
 use bursar::health::{ErrorReport, HealthConfig, HealthLevel, Readings, Sampler};
 use bursar::metrics::*;
 use bursar::pool::Manager;
@@ -398,6 +402,8 @@ async fn record_metrics_sets_every_gauge_from_the_status() {
         ("bursar_ports_leased{range=ws}", 0.0),
         ("bursar_ports_quarantined{range=vnc}", 0.0),
         ("bursar_ports_quarantined{range=ws}", 0.0),
+        ("bursar_memory_reserved_bytes", 0.0),
+        ("bursar_memory_waiting", 0.0),
         ("bursar_workers_active", 3.0),
         ("bursar_workers_effective_limit", 3.0),
         ("bursar_workers_max", 4.0),
@@ -570,6 +576,17 @@ async fn building_a_governor_describes_every_metric_of_the_table() {
         (HEALTH_ERROR_RATE, G, None),
         (HEALTH_ERRORS_TOTAL, C, count),
         (HEALTH_RECOVERIES_TOTAL, C, count),
+        (MEMORY_RESERVED_BYTES, G, Some(Unit::Bytes)),
+        (MEMORY_WAITING, G, count),
+        (MEMORY_AVAILABLE_BYTES, G, Some(Unit::Bytes)),
+        (MEMORY_FLOOR_BYTES, G, Some(Unit::Bytes)),
+        (FLEET_BACKEND_UP, G, None),
+        (FLEET_LEASES_HELD, G, count),
+        (FLEET_LIVE_INSTANCES, G, count),
+        (FLEET_LEASES_LOST_TOTAL, C, count),
+        (FLEET_FALLBACKS_TOTAL, C, count),
+        (FLEET_REFUSED_TOTAL, C, count),
+        (FLEET_BACKEND_ERRORS_TOTAL, C, count),
     ];
     let expected: BTreeMap<String, (MetricKind, Option<Unit>)> =
         table.into_iter().map(|(name, kind, unit)| (name.to_owned(), (kind, unit))).collect();
@@ -656,4 +673,136 @@ async fn a_panicking_recorder_is_contained_and_counted() {
         "the gauges stop at the first"
     );
     assert_eq!(gov.status().workers.completed, 1);
+}
+
+/// A fleet backend that grants every lease while up, and is unreachable while down.
+#[derive(Debug, Default)]
+struct Switch {
+    down: std::sync::atomic::AtomicBool,
+    tokens: std::sync::atomic::AtomicU64,
+}
+
+impl Switch {
+    fn answer<T: Send + 'static>(&self, value: T) -> BackendFuture<'static, T> {
+        let down = self.down.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            match down {
+                true => Err(FleetError::Unreachable { reason: "connection refused".to_owned() }),
+                false => Ok(value),
+            }
+        })
+    }
+}
+
+impl FleetBackend for Switch {
+    fn acquire<'a>(&'a self, _lease: LeaseRequest<'a>) -> BackendFuture<'a, Acquire> {
+        let token = self.tokens.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        self.answer(Acquire::Granted { token: FencingToken::new(token), live_instances: 1 })
+    }
+    fn renew<'a>(&'a self, _lease: LeaseRequest<'a>) -> BackendFuture<'a, Renewal> {
+        self.answer(Renewal::Renewed { live_instances: 1 })
+    }
+    fn release<'a>(&'a self, _resource: &'a str, _lease_id: &'a str) -> BackendFuture<'a, bool> {
+        self.answer(true)
+    }
+    fn live_leases<'a>(&'a self, _resource: &'a str) -> BackendFuture<'a, u64> {
+        self.answer(0)
+    }
+    fn heartbeat<'a>(
+        &'a self,
+        _resource: &'a str,
+        _instance: &'a str,
+        _ttl: Duration,
+    ) -> BackendFuture<'a, u32> {
+        self.answer(1)
+    }
+    fn leave<'a>(&'a self, _resource: &'a str, _instance: &'a str) -> BackendFuture<'a, bool> {
+        self.answer(true)
+    }
+}
+
+/// The fleet section is gauges and counters labelled by resource: the backend up then down, a
+/// lease held, and a call run without a lease while the backend was down.
+#[tokio::test(start_paused = true)]
+async fn the_fleet_resource_is_gauges_and_counters() {
+    let recording = Recording::new();
+    let _local = recording.install();
+    let backend = std::sync::Arc::new(Switch::default());
+    let gov = Governor::builder()
+        .health(HealthConfig::disabled())
+        .fleet(FleetConfig::new("browsers", 4))
+        .fleet_backend(std::sync::Arc::clone(&backend) as std::sync::Arc<dyn FleetBackend>)
+        .build()
+        .unwrap();
+    let fleet = || gov.status().fleet.expect("a fleet section");
+    gov.record_metrics();
+    let before = recording.take();
+    assert_eq!(before.gauges.get("bursar_fleet_backend_up{resource=browsers}"), None, "not asked yet");
+    let held = tokio::spawn({
+        let gov = gov.clone();
+        async move { gov.run(std::future::pending::<Result<(), Io>>).await }
+    });
+    until(|| fleet().leases_held == 1 && fleet().live_instances == Some(1)).await;
+    gov.record_metrics();
+    let up = recording.take();
+    let fleet_series = |recorded: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+        recorded
+            .iter()
+            .filter(|(series, _)| series.starts_with("bursar_fleet"))
+            .map(|(s, v)| (s.clone(), *v))
+            .collect()
+    };
+    let expected = series(&[
+        ("bursar_fleet_backend_up{resource=browsers}", 1.0),
+        ("bursar_fleet_leases_held{resource=browsers}", 1.0),
+        ("bursar_fleet_live_instances{resource=browsers}", 1.0),
+    ]);
+    assert_eq!(fleet_series(&up.gauges), expected);
+    let totals = |recorded: &Recorded| -> Vec<u64> {
+        ["leases_lost", "fallbacks", "refused", "backend_errors"]
+            .map(|name| recorded.counters[&format!("bursar_fleet_{name}_total{{resource=browsers}}")])
+            .to_vec()
+    };
+    assert_eq!(totals(&up), [0, 0, 0, 0]);
+
+    backend.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    gov.run(|| async { Ok::<_, Io>(()) }).await.expect("local_share: run without a lease");
+    gov.record_metrics();
+    let down = recording.take();
+    let status = fleet();
+    assert_eq!(down.gauges["bursar_fleet_backend_up{resource=browsers}"], 0.0);
+    assert_eq!(totals(&down), [0, 1, 0, status.backend_errors]);
+    // The acquire failed, and so did the give-back of the lease id it asked for.
+    assert_eq!((status.fallbacks, status.backend_errors), (1, 2));
+    held.abort();
+}
+
+/// Memory-aware admission is gauges: the bytes reserved, the work waiting, and the reading's
+/// available memory and floor once a sample has them.
+#[tokio::test(start_paused = true)]
+async fn memory_admission_is_gauges() {
+    const GB: u64 = 1 << 30;
+    let recording = Recording::new();
+    let _local = recording.install();
+    let mut readings = Readings::new(10.0, 70.0, 8);
+    (readings.memory_available, readings.memory_total) = (Some(3 * GB), Some(10 * GB));
+    let script = Script(std::sync::Arc::new(Mutex::new(readings)));
+    let health = HealthConfig::default().interval(INTERVAL).memory_floor(10.0);
+    let gov = Governor::builder().health(health).sampler(script).build().unwrap();
+    sleep_secs(1).await; // the first sample
+    let mut running = pin!(gov.call(std::future::pending::<Result<(), Io>>).cost(2 * GB).into_future());
+    assert!(poll_once(running.as_mut()).is_none());
+    let mut waiting = pin!(gov.call(std::future::pending::<Result<(), Io>>).cost(GB).into_future());
+    assert!(poll_once(waiting.as_mut()).is_none());
+    gov.record_metrics();
+    let recorded = recording.take();
+    let memory: BTreeMap<String, f64> =
+        recorded.gauges.into_iter().filter(|(series, _)| series.starts_with("bursar_memory")).collect();
+    let expected = series(&[
+        ("bursar_memory_available_bytes", (3 * GB) as f64),
+        ("bursar_memory_floor_bytes", GB as f64),
+        ("bursar_memory_reserved_bytes", (2 * GB) as f64),
+        ("bursar_memory_waiting", 1.0),
+    ]);
+    assert_eq!(memory, expected);
 }

@@ -29,6 +29,7 @@ pub fn describe() {
     describe_workers();
     describe_parts();
     describe_health();
+    describe_memory_and_fleet();
 }
 
 fn describe_events() {
@@ -119,4 +120,26 @@ fn describe_health() {
     describe_gauge!(HEALTH_ERROR_RATE, "Failed fraction of the calls in the error window, 0 to 1.");
     describe_counter!(HEALTH_ERRORS_TOTAL, Unit::Count, "Errors reported to the health monitor.");
     describe_counter!(HEALTH_RECOVERIES_TOTAL, Unit::Count, "Recoveries that ran and returned true.");
+}
+
+fn describe_memory_and_fleet() {
+    describe_gauge!(MEMORY_RESERVED_BYTES, Unit::Bytes, "The cost of the admitted work still running.");
+    describe_gauge!(MEMORY_WAITING, Unit::Count, "Calls and creates waiting for memory.");
+    describe_gauge!(MEMORY_AVAILABLE_BYTES, Unit::Bytes, "Available memory at the last health sample.");
+    describe_gauge!(MEMORY_FLOOR_BYTES, Unit::Bytes, "The memory floor, in bytes.");
+    describe_gauge!(FLEET_BACKEND_UP, "1 if the fleet backend's last answer came, 0 if it failed.");
+    describe_gauge!(FLEET_LEASES_HELD, Unit::Count, "This process's leases of the fleet-wide cap.");
+    describe_gauge!(
+        FLEET_LIVE_INSTANCES,
+        Unit::Count,
+        "The fleet's live instances, as the backend last told."
+    );
+    describe_counter!(FLEET_LEASES_LOST_TOTAL, Unit::Count, "Fleet leases lost while their call ran.");
+    describe_counter!(
+        FLEET_FALLBACKS_TOTAL,
+        Unit::Count,
+        "Calls run without a lease, the fleet backend down."
+    );
+    describe_counter!(FLEET_REFUSED_TOTAL, Unit::Count, "Calls refused, the fleet backend down.");
+    describe_counter!(FLEET_BACKEND_ERRORS_TOTAL, Unit::Count, "Fleet backend operations that failed.");
 }

@@ -1,4 +1,5 @@
-//! The gauges, set from one [`Status`] snapshot: workers, breakers, pools, ports and health.
+//! The gauges, set from one [`Status`] snapshot: workers, breakers, pools, ports, health,
+//! memory-aware admission and the fleet resource.
 
 use std::collections::BTreeMap;
 
@@ -6,10 +7,11 @@ use metrics::{counter, gauge};
 
 use super::*;
 use crate::breaker::{BreakerState, BreakerStatus};
+use crate::fleet::{BackendState, FleetStatus};
 use crate::health::HealthLevel;
 use crate::pool::PoolStatus;
 use crate::ports::RangeStatus;
-use crate::{HealthStatus, Status, WorkerStatus};
+use crate::{HealthStatus, MemoryStatus, Status, WorkerStatus};
 
 /// Sets every gauge (and the two health totals) from `status`.
 pub(crate) fn publish(status: &Status) {
@@ -19,7 +21,42 @@ pub(crate) fn publish(status: &Status) {
         pools(&status.pools);
         ports(&status.ports);
         health(&status.health);
+        memory(&status.workers.memory);
+        if let Some(fleet) = &status.fleet {
+            self::fleet(fleet);
+        }
     });
+}
+
+fn memory(memory: &MemoryStatus) {
+    gauge!(MEMORY_RESERVED_BYTES).set(memory.reserved as f64);
+    gauge!(MEMORY_WAITING).set(memory.waiting as f64);
+    // Not known yet (or no floor): unset, as the health readings.
+    if let Some(available) = memory.available {
+        gauge!(MEMORY_AVAILABLE_BYTES).set(available as f64);
+    }
+    if let Some(floor) = memory.floor {
+        gauge!(MEMORY_FLOOR_BYTES).set(floor as f64);
+    }
+}
+
+fn fleet(fleet: &FleetStatus) {
+    let resource = || fleet.resource.clone();
+    match fleet.backend {
+        BackendState::Up => gauge!(FLEET_BACKEND_UP, "resource" => resource()).set(1.0),
+        BackendState::Down => gauge!(FLEET_BACKEND_UP, "resource" => resource()).set(0.0),
+        // Not asked yet: neither up nor down.
+        BackendState::Unknown => {}
+    }
+    gauge!(FLEET_LEASES_HELD, "resource" => resource()).set(fleet.leases_held as f64);
+    if let Some(live) = fleet.live_instances {
+        gauge!(FLEET_LIVE_INSTANCES, "resource" => resource()).set(f64::from(live));
+    }
+    // Counted by the fleet resource itself; set whole so they equal the status exactly.
+    counter!(FLEET_LEASES_LOST_TOTAL, "resource" => resource()).absolute(fleet.lost);
+    counter!(FLEET_FALLBACKS_TOTAL, "resource" => resource()).absolute(fleet.fallbacks);
+    counter!(FLEET_REFUSED_TOTAL, "resource" => resource()).absolute(fleet.refused);
+    counter!(FLEET_BACKEND_ERRORS_TOTAL, "resource" => resource()).absolute(fleet.backend_errors);
 }
 
 fn workers(workers: &WorkerStatus) {

@@ -55,10 +55,22 @@
 //! | `bursar_health_error_rate` | gauge | | | failed fraction of the calls in the error window, 0 to 1 |
 //! | `bursar_health_errors_total` | counter | | count | errors reported with `report_error` |
 //! | `bursar_health_recoveries_total` | counter | | count | recoveries that ran and returned `true` |
+//! | `bursar_memory_reserved_bytes` | gauge | | bytes | the cost of the admitted work still running (`Call::cost`, a pool's `create_cost`) |
+//! | `bursar_memory_waiting` | gauge | | count | calls and creates waiting for memory (`health.memory_floor`) |
+//! | `bursar_memory_available_bytes` | gauge | | bytes | the machine's available memory at the last sample |
+//! | `bursar_memory_floor_bytes` | gauge | | bytes | `health.memory_floor` in bytes (unset without a floor) |
+//! | `bursar_fleet_backend_up` | gauge | `resource` | | `1` the fleet backend's last answer came, `0` it failed (unset before the first) |
+//! | `bursar_fleet_leases_held` | gauge | `resource` | count | this process's leases of the fleet-wide cap |
+//! | `bursar_fleet_live_instances` | gauge | `resource` | count | the fleet's live instances, as the backend last told |
+//! | `bursar_fleet_leases_lost_total` | counter | `resource` | count | leases lost while their call ran (the call was cancelled) |
+//! | `bursar_fleet_fallbacks_total` | counter | `resource` | count | calls run without a lease while the backend was down (`local_share`, `fail_open`) |
+//! | `bursar_fleet_refused_total` | counter | `resource` | count | calls refused while the backend was down (`Rejection::FleetUnavailable`) |
+//! | `bursar_fleet_backend_errors_total` | counter | `resource` | count | fleet backend operations that failed |
 //!
 //! A reading the monitor does not have yet (no sample so far, or too few calls for an error
 //! rate) is not set, rather than set to a made-up 0. The two `bursar_health_*_total` counters
-//! are set from the status with `absolute`, so they equal `status().health` exactly.
+//! and the four `bursar_fleet_*_total` ones are set from the status with `absolute`, so they
+//! equal `status().health` and `status().fleet` exactly.
 //!
 //! Label values come from bounded sets: breaker keys live in a bounded registry, pools and
 //! ranges are named in code. A key, pool or range that goes away keeps its last value in the
@@ -71,7 +83,7 @@
 //!
 //! The repository's `contrib/prometheus/alerts.yml` has alert rules over these metrics (a
 //! breaker open too long, a queue near its limit, health unhealthy or critical, leaked leases,
-//! the retry budget spent, a pool at its cap), with `promtool test rules` tests beside them,
+//! the retry budget spent, a pool at its cap, the fleet backend down, work waiting for memory), with `promtool test rules` tests beside them,
 //! and `contrib/grafana/bursar.json` a Grafana dashboard; the README describes both.
 //!
 //! # Examples
@@ -178,3 +190,27 @@ pub const HEALTH_ERROR_RATE: &str = "bursar_health_error_rate";
 pub const HEALTH_ERRORS_TOTAL: &str = "bursar_health_errors_total";
 /// Counter `bursar_health_recoveries_total`: recoveries that ran and returned `true`.
 pub const HEALTH_RECOVERIES_TOTAL: &str = "bursar_health_recoveries_total";
+/// Gauge `bursar_memory_reserved_bytes`: the cost of the admitted work still running.
+pub const MEMORY_RESERVED_BYTES: &str = "bursar_memory_reserved_bytes";
+/// Gauge `bursar_memory_waiting`: calls and creates waiting for memory.
+pub const MEMORY_WAITING: &str = "bursar_memory_waiting";
+/// Gauge `bursar_memory_available_bytes`: the machine's available memory at the last sample.
+pub const MEMORY_AVAILABLE_BYTES: &str = "bursar_memory_available_bytes";
+/// Gauge `bursar_memory_floor_bytes`: `health.memory_floor`, in bytes.
+pub const MEMORY_FLOOR_BYTES: &str = "bursar_memory_floor_bytes";
+/// Gauge `bursar_fleet_backend_up{resource}`: 1 if the fleet backend's last answer came, 0 if
+/// it failed.
+pub const FLEET_BACKEND_UP: &str = "bursar_fleet_backend_up";
+/// Gauge `bursar_fleet_leases_held{resource}`: this process's leases of the fleet's cap.
+pub const FLEET_LEASES_HELD: &str = "bursar_fleet_leases_held";
+/// Gauge `bursar_fleet_live_instances{resource}`: the fleet's live instances, as the backend
+/// last told.
+pub const FLEET_LIVE_INSTANCES: &str = "bursar_fleet_live_instances";
+/// Counter `bursar_fleet_leases_lost_total{resource}`: leases lost while their call ran.
+pub const FLEET_LEASES_LOST_TOTAL: &str = "bursar_fleet_leases_lost_total";
+/// Counter `bursar_fleet_fallbacks_total{resource}`: calls run without a lease, the backend down.
+pub const FLEET_FALLBACKS_TOTAL: &str = "bursar_fleet_fallbacks_total";
+/// Counter `bursar_fleet_refused_total{resource}`: calls refused, the backend down.
+pub const FLEET_REFUSED_TOTAL: &str = "bursar_fleet_refused_total";
+/// Counter `bursar_fleet_backend_errors_total{resource}`: fleet backend operations that failed.
+pub const FLEET_BACKEND_ERRORS_TOTAL: &str = "bursar_fleet_backend_errors_total";
