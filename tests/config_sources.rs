@@ -25,6 +25,7 @@ fn the_example_files_commented_keys_parse_once_uncommented() {
         })
         .collect();
     let config = GovernorConfig::from_toml(&uncommented.join("\n")).unwrap();
+    config.validate().expect("every value the file shows keeps the rules");
     let fleet = config.fleet.as_ref().expect("the fleet section");
     assert_eq!((fleet.resource.as_str(), fleet.cap), ("browsers", 100));
     assert_eq!(fleet.breaker.as_ref().expect("its breakers").keys, ["example.com"]);

@@ -767,6 +767,10 @@ async fn the_fleet_resource_is_gauges_and_counters() {
 
     backend.down.store(true, std::sync::atomic::Ordering::SeqCst);
     gov.run(|| async { Ok::<_, Io>(()) }).await.expect("local_share: run without a lease");
+    // A take reads every series as 0 afterwards: a value other than 0 shows the down state set
+    // it; and two publishes show the totals set whole, not added.
+    metrics::gauge!(FLEET_BACKEND_UP, "resource" => "browsers").set(7.0);
+    gov.record_metrics();
     gov.record_metrics();
     let down = recording.take();
     let status = fleet();

@@ -8,7 +8,8 @@ use super::{Governor, Inner};
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 impl Governor {
     /// Sets every gauge of [`bursar::metrics`](crate::metrics) — workers, breakers, pools,
-    /// ports and health — from a fresh [`status`](Governor::status) (feature `metrics`).
+    /// ports, health, memory-aware admission and the fleet resource — and the health and
+    /// fleet totals, from a fresh [`status`](Governor::status) (feature `metrics`).
     ///
     /// The health monitor calls it after each sample, so with the monitor on the gauges are
     /// at most one interval old; call it before rendering a scrape to have them exact. The

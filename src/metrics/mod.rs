@@ -70,7 +70,9 @@
 //! A reading the monitor does not have yet (no sample so far, or too few calls for an error
 //! rate) is not set, rather than set to a made-up 0. The two `bursar_health_*_total` counters
 //! and the four `bursar_fleet_*_total` ones are set from the status with `absolute`, so they
-//! equal `status().health` and `status().fleet` exactly.
+//! equal `status().health` and `status().fleet` exactly — for one governor per recorder (and
+//! per fleet resource name): two governors of one process publish into the same series, and
+//! `absolute` keeps the larger total.
 //!
 //! Label values come from bounded sets: breaker keys live in a bounded registry, pools and
 //! ranges are named in code. A key, pool or range that goes away keeps its last value in the
