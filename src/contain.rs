@@ -26,7 +26,19 @@ use crate::counter_set::CounterSet;
 /// [`Containment`], which also logs and counts.
 #[inline(always)]
 pub(crate) fn catch<R>(code: impl FnOnce() -> R) -> Result<R, String> {
-    catch_unwind(AssertUnwindSafe(code)).map_err(|payload| panic_message(payload.as_ref()))
+    catch_unwind(AssertUnwindSafe(code)).map_err(into_message)
+}
+
+/// The message of a caught panic, its payload dropped. The payload's drop is user code too (a
+/// `panic_any` of a type whose `Drop` panics): it runs under a catch of its own, and what that
+/// catches is forgotten, not dropped.
+#[cold]
+fn into_message(payload: Box<dyn Any + Send>) -> String {
+    let message = panic_message(payload.as_ref());
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+    message
 }
 
 /// The text of a panic payload: the `&str` or `String` given to `panic!`.
@@ -279,7 +291,7 @@ impl Containment {
     }
 
     /// Logs and counts `fault`, then returns it.
-    fn fault(&self, kind: UserCode, fault: Fault) -> Fault {
+    pub(crate) fn fault(&self, kind: UserCode, fault: Fault) -> Fault {
         let counters = if let Fault::Hung(_) = fault { &self.hangs } else { &self.panics };
         counters.add(kind.index(), 1);
         log(kind, &fault);
@@ -452,6 +464,19 @@ mod tests {
         let containment = Containment::default();
         let _ = containment.call(UserCode::OperationDrop, || drop(PanicsOnDrop));
         assert_eq!(containment.status().panics, BTreeMap::from([("operation_drop".to_owned(), 1)]));
+    }
+
+    /// A panic whose payload's own drop panics (`panic_any(PanicsOnDrop)`) stays caught.
+    #[test]
+    fn a_panic_payload_whose_drop_panics_is_contained() {
+        let containment = Containment::default();
+        let fault = containment.call(UserCode::Sampler, || std::panic::panic_any(PanicsOnDrop)).unwrap_err();
+        assert_eq!(fault, Fault::Panicked("<non-string panic payload>".to_owned()));
+        assert_eq!(
+            catch(|| std::panic::panic_any(PanicsOnDrop)),
+            Err::<(), _>("<non-string panic payload>".to_owned())
+        );
+        assert_eq!(containment.status().panics, BTreeMap::from([("sampler".to_owned(), 1)]));
     }
 
     #[tokio::test(start_paused = true)]

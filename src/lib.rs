@@ -72,14 +72,18 @@
 //! calls runs contained: a panic is caught, becomes an `ERROR` event (target `bursar`, field
 //! `callback`) and is counted in [`Status::callbacks`] — alert on `callbacks.panicked` — and
 //! the part that called it goes on as the table says. A hang is bounded wherever the governor
-//! waits for your code (a `WARN` event, counted in `callbacks.hung`). None of your code runs in
-//! a `Drop` while a panic unwinds, where a second panic would abort the process.
+//! waits for your code's future, as the table says (given up with a `WARN` event; counted in
+//! `callbacks.hung` where the table says so). Synchronous code — a hook, a predicate, a
+//! callback, your key type's `Hash`, `Eq`, `Clone` and `Debug` — cannot be cut off: one that
+//! never returns blocks its thread, so keep it short, and a key type's impls must not panic
+//! (the pool calls them under its lock). None of your code runs in a `Drop` while a panic
+//! unwinds, where a second panic would abort the process.
 //!
 //! | your code (`callback` name) | if it panics | if it never returns |
 //! |---|---|---|
 //! | the operation | [`Error::Panicked`]; its worker is released, the breaker counts a failure | cut off at the max task duration: [`Error::Timeout`] |
 //! | the operation's drop, when bursar cancels it (`operation_drop`) | caught and counted; the call ends as cut off | — |
-//! | retry `when` | the error is not retried | runs on the call's task: bounded by the max task duration |
+//! | retry `when` | the error is not retried | synchronous: blocks the call's thread; keep it short |
 //! | `failure_when` | the error counts as a breaker failure | as `when` |
 //! | retry `notify` | the retry still happens | as `when` |
 //! | retry `adjust` | the schedule's own delay is used | as `when` |
@@ -91,10 +95,10 @@
 //! | a health check (`health_check`) | a failed check: unhealthy, with the panic as its message | given up after one interval: unhealthy |
 //! | an `on_critical` action | counted; the other actions run | given up after one interval; the others run beside it, and sampling goes on |
 //! | an `on_error` recovery | not a recovery; the next report runs it again | runs on the governor's recovery task until shutdown stops it |
-//! | `Manager::create` / `check` / `destroy` (`manager_*`) | see [`pool::Manager`] | `create` and `check` are bounded by the checkout timeout |
+//! | `Manager::create` / `check` / `destroy` (`manager_*`) | see [`pool::Manager`] | `create` and `check` are bounded by the checkout timeout (the `get` fails with `PoolError::Timeout`); `destroy` by `pool.destroy_timeout` (counted in `callbacks.hung`; the connection's ports and place are freed) |
 //! | a `tower` inner service (`tower_service`) | its `poll_ready`: a [`Error::Panicked`] readiness error; its future: as the operation | as the operation |
 //! | the `metrics` recorder (`metrics_recorder`) | the sample is lost; counted process-wide (the recorder is) | runs inline: keep it fast |
-//! | a [`FleetBackend`](fleet::FleetBackend)'s operations (`fleet_backend`) | [`FleetError::Panicked`](fleet::FleetError::Panicked): the backend counts as down, and `on_backend_down` decides | given up after `fleet.backend_timeout`: the backend counts as down |
+//! | a [`FleetBackend`](fleet::FleetBackend)'s operations (`fleet_backend`) | [`FleetError::Panicked`](fleet::FleetError::Panicked): the backend counts as down, and `on_backend_down` decides | given up after `fleet.backend_timeout`: the backend counts as down (counted in the fleet's `backend_errors`) |
 //!
 //! Two things no library can bound, because no code of theirs runs while they last: a call
 //! future that its caller polls once and then neither polls nor drops keeps its worker (and, as

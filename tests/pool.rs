@@ -107,6 +107,34 @@ async fn a_destroy_that_never_returns_cannot_hold_shutdown_past_its_grace() {
     assert_eq!(gov.status().ports["vnc"].leased, 2);
 }
 
+/// A destroy that never returns is given up at `destroy_timeout`: counted as hung, and its
+/// connection's ports and place are freed, so a `get` waiting for that place is served and
+/// `close` returns, instead of the pool shrinking for good and `close` waiting for ever.
+#[tokio::test(start_paused = true)]
+async fn a_destroy_that_never_returns_is_given_up_at_the_destroy_timeout() {
+    let manager = Browsers { hang_on_destroy: true, ..Browsers::default() };
+    let gov = support::builder().ports(small_ports()).build().unwrap();
+    let mut config = gov.pool_config().max_total(2).destroy_timeout(Duration::from_secs(20));
+    config.ports = vec!["vnc".into(), "ws".into()];
+    let pool = gov.pool("browsers", manager.clone()).config(config).build().unwrap();
+    for user in ["alice", "bob"] {
+        drop(pool.get(user.to_owned()).await.unwrap());
+    }
+    let started = tokio::time::Instant::now();
+    let carol = pool.get("carol".to_owned()).await.expect("alice's place, once her destroy is given up");
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
+    let hung = || gov.status().callbacks.hangs.get("manager_destroy").copied();
+    assert_eq!((hung(), pool.status().evicted, gov.status().ports["vnc"].leased), (Some(1), 1, 2));
+    drop(carol);
+    let started = tokio::time::Instant::now();
+    pool.close().await;
+    assert_eq!(started.elapsed(), Duration::from_secs(20), "both destroys given up");
+    assert_eq!(
+        (hung(), gov.status().ports["vnc"].leased, manager.destroyed.load(Ordering::SeqCst)),
+        (Some(3), 0, 0)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_closes_the_pools_and_frees_every_port() {
     let (gov, manager, pool) = governed(support::builder());

@@ -13,6 +13,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
@@ -28,6 +29,9 @@ pub(super) struct Backend<M: Manager> {
     /// The governor's, for a pool it started; else the pool's own.
     containment: Arc<Containment>,
     runtime: Handle,
+    /// The longest a `destroy` may take before the connection's ports and place are freed
+    /// without it (`pool.destroy_timeout`).
+    destroy_timeout: Duration,
     /// Destroy tasks spawned and not yet finished.
     pending: AtomicUsize,
     settled: Notify,
@@ -35,11 +39,17 @@ pub(super) struct Backend<M: Manager> {
 }
 
 impl<M: Manager> Backend<M> {
-    pub(super) fn new(manager: M, runtime: Handle, containment: Arc<Containment>) -> Self {
+    pub(super) fn new(
+        manager: M,
+        runtime: Handle,
+        containment: Arc<Containment>,
+        destroy_timeout: Duration,
+    ) -> Self {
         Backend {
             manager,
             containment,
             runtime,
+            destroy_timeout,
             pending: AtomicUsize::new(0),
             settled: Notify::new(),
             counters: PoolCounters::default(),
@@ -47,7 +57,10 @@ impl<M: Manager> Backend<M> {
     }
 
     /// Destroys `conn` on its own task, then frees its ports and gives its place back — or,
-    /// if `then` is still listening, hands the place on through it.
+    /// if `then` is still listening, hands the place on through it. A `destroy` that has not
+    /// returned within the destroy timeout is dropped (contained), counted as hung and logged,
+    /// and the ports and place are freed all the same: a browser that never quits must not
+    /// shrink the pool for good, nor hold `close` for ever.
     pub(super) fn destroy(
         self: &Arc<Self>,
         conn: Conn<M>,
@@ -59,8 +72,16 @@ impl<M: Manager> Backend<M> {
             let Conn { connection, ports, key, .. } = conn;
             let backend = &backend;
             let destroy = backend.contained(UserCode::ManagerDestroy, || backend.manager.destroy(connection));
-            if destroy.await.is_err() {
-                tracing::debug!(target: "bursar::pool", ?key, "destroy panicked; the connection's ports and place are freed all the same");
+            let limit = backend.destroy_timeout;
+            match tokio::time::timeout(limit, destroy).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_panicked)) => {
+                    tracing::debug!(target: "bursar::pool", ?key, "destroy panicked; the connection's ports and place are freed all the same");
+                }
+                Err(_elapsed) => {
+                    backend.containment.fault(UserCode::ManagerDestroy, Fault::Hung(limit));
+                    tracing::warn!(target: "bursar::pool", ?key, ?limit, "destroy did not return within the destroy timeout; the connection's ports and place are freed all the same");
+                }
             }
             drop(ports);
             backend.counters.add(PoolCount::Destroyed, 1);

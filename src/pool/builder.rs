@@ -165,7 +165,7 @@ impl<M: Manager> PoolBuilder<M> {
         let seed = self.lifetime_seed.unwrap_or_else(|| SplitMix64::from_entropy().next_u64());
         let reap_interval = self.config.reap_interval;
         let containment = self.containment.unwrap_or_default();
-        let backend = Backend::new(self.manager, runtime.clone(), containment);
+        let backend = Backend::new(self.manager, runtime.clone(), containment, self.config.destroy_timeout);
         let read_memory = self.read_memory.unwrap_or_else(|| Arc::new(crate::system::group_resident_bytes));
         let shared =
             Arc::new(Shared::new(backend, self.config, self.allocator, seed, read_memory, self.governor));

@@ -20,6 +20,7 @@ use crate::config::{check_count, check_duration};
 /// | `lifetime_jitter` | 0.1: each connection's lifetime is cut by a random 0–10 % |
 /// | `reap_interval` | 30 s |
 /// | `leak_threshold` | 10 min |
+/// | `destroy_timeout` | 1 min |
 /// | `ports` | none |
 /// | `max_uses` | none: a connection serves any number of leases |
 /// | `max_rss` | none: memory is not watched |
@@ -84,6 +85,13 @@ pub struct PoolConfig {
     /// At least 1 ms, tokio's timer resolution.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
     pub leak_threshold: Duration,
+    /// The longest a `Manager::destroy` may take: one that has not returned by then is
+    /// dropped, counted as hung (`status().callbacks.hangs["manager_destroy"]`, a `WARN`
+    /// event), and the connection's ports and place are freed all the same, so a browser that
+    /// never quits neither shrinks the pool for good nor holds `close` for ever. At least
+    /// 1 ms, tokio's timer resolution.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration_text::required"))]
+    pub destroy_timeout: Duration,
     /// The port ranges each connection leases one port from, in this order, e.g.
     /// `["vnc", "ws"]`. Needs a port allocator that has these ranges.
     ///
@@ -135,6 +143,7 @@ impl Default for PoolConfig {
             lifetime_jitter: 0.1,
             reap_interval: Duration::from_secs(30),
             leak_threshold: Duration::from_secs(10 * 60),
+            destroy_timeout: Duration::from_secs(60),
             ports: Vec::new(),
             max_uses: None,
             max_rss: None,
@@ -162,6 +171,7 @@ impl PoolConfig {
         check_duration("pool.max_lifetime", self.max_lifetime)?;
         check_duration("pool.reap_interval", self.reap_interval)?;
         check_duration("pool.leak_threshold", self.leak_threshold)?;
+        check_duration("pool.destroy_timeout", self.destroy_timeout)?;
         check_count("pool.max_concurrent_creates", self.max_concurrent_creates)?;
         let limits = [
             ("pool.max_uses", self.max_uses),
@@ -211,6 +221,7 @@ crate::config::setters!(PoolConfig {
     lifetime_jitter: f64,
     reap_interval: Duration,
     leak_threshold: Duration,
+    destroy_timeout: Duration,
     min_idle: usize,
     min_idle_per_key: usize,
     max_concurrent_creates: usize,

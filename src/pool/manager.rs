@@ -79,7 +79,9 @@ use crate::ports::PortLease;
 /// ```
 pub trait Manager: Send + Sync + 'static {
     /// What connections are pooled by, e.g. a session or a user profile. Connections are
-    /// only handed out for the key they were created for.
+    /// only handed out for the key they were created for. Its `Hash`, `Eq`, `Clone` and
+    /// `Debug` run under the pool's lock and in its drops: they must not panic (a `String`,
+    /// an id or a derived struct of them never does).
     type Key: Hash + Eq + Clone + Debug + Send + Sync + 'static;
     /// The pooled connection.
     type Connection: Send + 'static;
@@ -109,7 +111,9 @@ pub trait Manager: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Ends a connection for good. It runs on its own task, so it is never cancelled by a
-    /// caller giving up; a pool's `close` waits for it.
+    /// caller giving up; a pool's `close` waits for it, for at most
+    /// [`destroy_timeout`](super::PoolConfig::destroy_timeout): a `destroy` not done by then
+    /// is dropped, counted as hung, and the connection's ports and place are freed.
     fn destroy(&self, connection: Self::Connection) -> impl Future<Output = ()> + Send;
 
     /// Whether the connection is broken beyond any check: e.g. the browser process behind it
