@@ -87,7 +87,7 @@
 //! | `failure_when` | the error counts as a breaker failure | as `when` |
 //! | retry `notify` | the retry still happens | as `when` |
 //! | retry `adjust` | the schedule's own delay is used | as `when` |
-//! | the operation of a breaker's own [`call`](breaker::CircuitBreaker::call) | [`CallError::Panicked`](breaker::CallError::Panicked); the breaker counts a failure | yours to bound: the breaker waits as long as you do |
+//! | the operation of a breaker's own [`call`](breaker::CircuitBreaker::call) | [`CallError::Panicked`](breaker::CallError::Panicked); the breaker counts a failure (its future's drop once it answered: caught and counted in `callback_panics`, the answer stands) | yours to bound: the breaker waits as long as you do |
 //! | `when`, `notify`, `adjust` of a retry without a governor ([`retry::RetryExt`]) | as for `gov.call`; counted process-wide in [`retry::hook_status`] | runs on the caller's task |
 //! | the predicate of [`call_when`](breaker::CircuitBreaker::call_when) (`failure_when`) | the error counts as a breaker failure; counted in `callback_panics` too | runs on the caller's task |
 //! | a breaker's transition callback (`on_transition`) | the transition stands, probe slots stay exact; counted in [`CircuitBreaker::callback_panics`](breaker::CircuitBreaker::callback_panics) too | runs on the caller's thread: keep it short |

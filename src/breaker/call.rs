@@ -129,15 +129,20 @@ impl CircuitBreaker {
         is_failure: impl FnOnce(&E) -> bool,
     ) -> Result<T, CallError<E>> {
         let permit = self.try_acquire().map_err(CallError::Rejected)?;
-        let mut operation = pin!(operation);
+        let mut operation = pin!(Some(operation));
         // Polled inside `catch`, so the failure is recorded after the unwinding, never from a
         // drop: the transition it may cause runs the user's callback.
-        let ended = poll_fn(|cx| match catch(|| operation.as_mut().poll(cx)) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-            Err(message) => Poll::Ready(Err(message)),
+        let ended = poll_fn(|cx| {
+            let Some(running) = operation.as_mut().as_pin_mut() else { return Poll::Pending };
+            match catch(|| running.poll(cx)) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                Err(message) => Poll::Ready(Err(message)),
+            }
         })
         .await;
+        // The ended operation's drop is the user's code too: contained here, its result kept.
+        let _ = self.engine.notifier.contain(UserCode::OperationDrop, || operation.set(None));
         match ended {
             Ok(Ok(value)) => {
                 permit.success();

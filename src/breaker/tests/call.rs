@@ -111,6 +111,32 @@ async fn a_panicking_operation_is_a_failure_recorded_after_the_unwinding() {
     assert_eq!((breaker.status().consecutive_failures, breaker.callback_panics()), (1, 0));
 }
 
+/// An operation whose future panics when dropped, after it answered (a client it owns panics
+/// on close): the answer stands and is recorded, and the drop's panic is caught and counted.
+#[tokio::test(start_paused = true)]
+async fn an_operation_whose_drop_panics_keeps_its_answer() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("the driver's client panicked on close");
+            }
+        }
+    }
+    /// Answers at once; its client is dropped with the future, not in the poll.
+    struct Answers(u32, #[allow(dead_code, reason = "dropped with the future")] PanicsOnDrop);
+    impl Future for Answers {
+        type Output = Result<u32, Io>;
+        fn poll(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> std::task::Poll<Self::Output> {
+            std::task::Poll::Ready(Ok(self.0))
+        }
+    }
+    let breaker = breaker(|_| {});
+    assert_eq!(breaker.call(Answers(7, PanicsOnDrop)).await.unwrap(), 7);
+    let status = breaker.status();
+    assert_eq!((status.consecutive_failures, breaker.callback_panics()), (0, 1));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_panicking_predicate_counts_the_error_as_a_failure() {
     let (breaker, seen) = opens_at_once();
