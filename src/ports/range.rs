@@ -28,6 +28,11 @@ impl Waiting {
     fn is_due(&self, now: Instant) -> bool {
         self.due.is_none_or(|due| due <= now)
     }
+
+    /// How long until it is due: zero if it is.
+    fn due_in(&self, now: Instant) -> Duration {
+        self.due.map_or(Duration::ZERO, |due| due.saturating_duration_since(now))
+    }
 }
 
 /// The state of one range. Each port is in the queue or held by exactly one lease (or by the
@@ -63,7 +68,7 @@ impl Range {
         let mut waiting = self.waiting.lock();
         let next = *waiting.front().ok_or(None)?;
         if !next.is_due(now) {
-            return Err(next.due.map(|due| due.saturating_duration_since(now)));
+            return Err(Some(next.due_in(now)));
         }
         waiting.pop_front();
         Ok(next.port)
@@ -77,7 +82,7 @@ impl Range {
         let mut waiting = self.waiting.lock();
         let next = *waiting.front().ok_or(None)?;
         if !next.is_due(now) {
-            return Err(next.due.map(|due| due.saturating_duration_since(now)));
+            return Err(Some(next.due_in(now)));
         }
         let due = waiting.iter().take(most).take_while(|port| port.is_due(now)).count();
         Ok(waiting.drain(..due).collect())
@@ -86,8 +91,7 @@ impl Range {
     /// How long until the next port in the queue is due (zero if one is due now); `None` if
     /// every port is leased.
     pub(super) fn next_due(&self, now: Instant) -> Option<Duration> {
-        let next = *self.waiting.lock().front()?;
-        Some(next.due.map_or(Duration::ZERO, |due| due.saturating_duration_since(now)))
+        Some(self.waiting.lock().front()?.due_in(now))
     }
 
     /// Puts ports taken but not leased back at the front, in their order and with their due
